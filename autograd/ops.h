@@ -1,0 +1,150 @@
+#pragma once
+// Every differentiable op of chainrule, one entry each, with its forward and its derivative.
+//
+// Notation: `grad` is the incoming (upstream) gradient, `result` the op's forward output, and the
+// derivative rules return the contribution to each input. Each rule is written once, generic over
+// the number type: the fast backward sweep runs it on plain doubles (Scalar) or on Tensors under
+// no-grad, and the recorded sweep (create_graph) runs it on Scalars or on Tensors with recording on,
+// so the same formula serves first and higher derivatives. Broadcasting is undone in one place
+// (the engines' accumulate), never in a rule.
+//
+// Elementwise ops (Scalar and Tensor, NumPy broadcasting for Tensors):
+//   neg:     y = -x                 dx = -grad
+//   exp:     y = e^x                dx = grad * result
+//   log:     y = ln x               dx = grad / x
+//   sqrt:    y = sqrt x             dx = grad / (2 * result)
+//   sigmoid: y = 1 / (1 + e^-x)     dx = grad * result * (1 - result)
+//   tanh:    y = tanh x             dx = grad * (1 - result^2)
+//   relu:    y = max(x, 0)          dx = grad * step(x)            relu'(0) = 0, as PyTorch
+//   abs:     y = |x|                dx = grad * sign(x)            abs'(0) = 0, as PyTorch
+//   add:     y = a + b              da = grad                  db = grad
+//   sub:     y = a - b              da = grad                  db = -grad
+//   mul:     y = a * b              da = grad * b              db = grad * a
+//   div:     y = a / b              da = grad / b              db = -grad * result / b
+//   pow:     y = a ^ b              da = grad * b * a^(b-1)    db = grad * result * ln a  (0 where a == 0)
+//
+// Tensor-only ops (their rules sit next to their forwards in autograd/tensor_*.cpp):
+//   sum:       y = sum of x over dims             dx = grad broadcast back to x's shape
+//   max:       y = max of x over dims             dx = grad * [x == y] / (number of ties)
+//   matmul:    y = a @ b (batched over leading)   da = grad @ b^T            db = a^T @ grad
+//   permute:   y = x with axes permuted by p      dx = grad permuted by p^-1
+//   reshape:   y = x viewed with a new shape      dx = grad reshaped to x's shape
+//   expand:    y = x broadcast to a shape         dx = grad summed back to x's shape
+//   slice:     y = x[start:stop] along dim        dx = zeros with grad in [start:stop]
+//   concat:    y = [x0, x1, ...] along dim        dxi = grad sliced at xi's range
+//   cast:      y = x converted to a dtype         dx = grad converted back
+//
+// Composed (no derivative of their own): mean = sum / n, transpose = permute, stack = concat of
+// reshapes, softmax / log_softmax / losses in nn/.
+#include <array>
+#include <cmath>
+#include <string_view>
+
+namespace chainrule::ops {
+
+// Non-differentiable helpers used by the rules at kinks. For doubles they are plain functions;
+// Scalar and Tensor provide overloads that return constants (no gradient flows through a mask).
+inline double step(double x) { return x > 0 ? 1.0 : 0.0; }
+inline double sign(double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); }
+inline double log_or_zero_at_zero(double a) { return a == 0 ? 0.0 : std::log(a); }
+
+struct Neg {
+  static constexpr std::string_view name = "neg";
+  template <class R> static R f(R x) { return -x; }
+  template <class G, class V> static G dx(const G& grad, const V&, const V&) { return -grad; }
+};
+struct Exp {
+  static constexpr std::string_view name = "exp";
+  template <class R> static R f(R x) { using std::exp; return exp(x); }
+  template <class G, class V> static G dx(const G& grad, const V&, const V& result) { return grad * result; }
+};
+struct Log {
+  static constexpr std::string_view name = "log";
+  template <class R> static R f(R x) { using std::log; return log(x); }
+  template <class G, class V> static G dx(const G& grad, const V& x, const V&) { return grad / x; }
+};
+struct Sqrt {
+  static constexpr std::string_view name = "sqrt";
+  template <class R> static R f(R x) { using std::sqrt; return sqrt(x); }
+  template <class G, class V> static G dx(const G& grad, const V&, const V& result) { return grad / (result * 2.0); }
+};
+struct Sigmoid {
+  static constexpr std::string_view name = "sigmoid";
+  // Written so that neither branch overflows: e^-|x| is always <= 1.
+  template <class R> static R f(R x) {
+    using std::exp;
+    if (x >= 0) return R(1) / (R(1) + exp(-x));
+    R e = exp(x);
+    return e / (R(1) + e);
+  }
+  template <class G, class V> static G dx(const G& grad, const V&, const V& result) {
+    return grad * result * (1.0 - result);
+  }
+};
+struct Tanh {
+  static constexpr std::string_view name = "tanh";
+  template <class R> static R f(R x) { using std::tanh; return tanh(x); }
+  template <class G, class V> static G dx(const G& grad, const V&, const V& result) {
+    return grad * (1.0 - result * result);
+  }
+};
+struct Relu {
+  static constexpr std::string_view name = "relu";
+  template <class R> static R f(R x) { return x > 0 ? x : R(0); }
+  // relu'(0) = 0 (PyTorch's convention): the subgradient that keeps dead units dead.
+  template <class G, class V> static G dx(const G& grad, const V& x, const V&) { return grad * step(x); }
+};
+struct Abs {
+  static constexpr std::string_view name = "abs";
+  template <class R> static R f(R x) { using std::abs; return abs(x); }
+  // abs'(0) = 0 (PyTorch's convention, sign(0) = 0).
+  template <class G, class V> static G dx(const G& grad, const V& x, const V&) { return grad * sign(x); }
+};
+
+struct Add {
+  static constexpr std::string_view name = "add";
+  template <class R> static R f(R a, R b) { return a + b; }
+  template <class G, class V> static G da(const G& grad, const V&, const V&, const V&) { return grad; }
+  template <class G, class V> static G db(const G& grad, const V&, const V&, const V&) { return grad; }
+};
+struct Sub {
+  static constexpr std::string_view name = "sub";
+  template <class R> static R f(R a, R b) { return a - b; }
+  template <class G, class V> static G da(const G& grad, const V&, const V&, const V&) { return grad; }
+  template <class G, class V> static G db(const G& grad, const V&, const V&, const V&) { return -grad; }
+};
+struct Mul {
+  static constexpr std::string_view name = "mul";
+  template <class R> static R f(R a, R b) { return a * b; }
+  template <class G, class V> static G da(const G& grad, const V&, const V& b, const V&) { return grad * b; }
+  template <class G, class V> static G db(const G& grad, const V& a, const V&, const V&) { return grad * a; }
+};
+struct Div {
+  static constexpr std::string_view name = "div";
+  template <class R> static R f(R a, R b) { return a / b; }
+  template <class G, class V> static G da(const G& grad, const V&, const V& b, const V&) { return grad / b; }
+  template <class G, class V> static G db(const G& grad, const V&, const V& b, const V& result) {
+    return -grad * result / b;
+  }
+};
+struct Pow {
+  static constexpr std::string_view name = "pow";
+  template <class R> static R f(R a, R b) { using std::pow; return pow(a, b); }
+  template <class G, class V> static G da(const G& grad, const V& a, const V& b, const V&) {
+    using std::pow;
+    return grad * b * pow(a, b - 1.0);
+  }
+  // d/db a^b = a^b ln a. At a == 0 the limit used is 0 (PyTorch's convention), not NaN.
+  template <class G, class V> static G db(const G& grad, const V& a, const V&, const V& result) {
+    return grad * result * log_or_zero_at_zero(a);
+  }
+};
+
+// The names of every differentiable op, in the order documented above. The finite-difference test
+// iterates this list: an op here without a row in the test's table fails the suite.
+inline constexpr std::array<std::string_view, 13> elementwise_ops = {
+    "neg", "exp", "log", "sqrt", "sigmoid", "tanh", "relu", "abs", "add", "sub", "mul", "div", "pow"};
+inline constexpr std::array<std::string_view, 9> tensor_ops = {
+    "sum", "max", "matmul", "permute", "reshape", "expand", "slice", "concat", "cast"};
+
+}  // namespace chainrule::ops

@@ -1,0 +1,131 @@
+#pragma once
+// Scalar: one number in a dynamic graph, recorded as the user's code runs (micrograd's Value, in C++).
+//
+// A Scalar is a cheap value-type handle (24 bytes). Copies are shallow: they name the same node.
+// There are three kinds:
+//   - constants:  plain numbers, `Scalar c = 2.5;` — never recorded, no gradient;
+//   - leaves:     `Scalar w = Scalar::leaf(0.4);` — parameters and inputs; gradients accumulate
+//                 into w.grad() until w.zero_grad(); w.set_value() changes the number in place;
+//   - interior:   results of ops on at least one leaf while recording is on.
+//
+//   auto w = Scalar::leaf(-0.6), h = Scalar::leaf(0.65);
+//   auto y = sigmoid(h * w - 0.6);
+//   y.backward();            // seeds dy/dy = 1
+//   w.grad();                // dy/dw
+//
+// Memory: interior nodes are 32-byte records in a per-thread tape, in creation order (which is a
+// topological order), so backward is one reverse loop and never recursive. backward() frees the graph
+// it swept (unless retain_graph): a second backward through it throws. Interior values stay readable
+// forever; interior gradients are readable after backward() until a new graph is recorded on the
+// thread while no unfreed graph is alive, at which point the tape's memory is reused. A graph belongs
+// to the thread that recorded it.
+#include <cstdint>
+#include <initializer_list>
+#include <vector>
+
+#include "autograd/grad_mode.h"
+
+namespace chainrule {
+
+namespace detail {
+struct LeafCell;
+class ScalarTape;
+}  // namespace detail
+
+class Scalar {
+ public:
+  // A constant. Implicit, so that numbers mix with Scalars on either side: `2 * x + 1`.
+  Scalar(double value = 0.0) : value_(value) {}  // NOLINT(google-explicit-constructor)
+  // A leaf: a parameter or an input that gradients accumulate into.
+  static Scalar leaf(double value, bool requires_grad = true);
+
+  Scalar(const Scalar& other);
+  Scalar(Scalar&& other) noexcept;
+  Scalar& operator=(const Scalar& other);
+  Scalar& operator=(Scalar&& other) noexcept;
+  ~Scalar();
+
+  double value() const;
+  // Leaves: the accumulated gradient. Interior: the gradient of the last backward that reached it.
+  // Constants: 0.
+  double grad() const;
+  // The gradient recorded by backward({.create_graph = true}) as a Scalar that can be differentiated
+  // again; for leaves only (std::logic_error otherwise). A constant when no recorded gradient exists.
+  Scalar grad_scalar() const;
+  bool requires_grad() const;
+  bool is_leaf() const { return leaf_ != nullptr; }
+
+  // Leaves only (std::logic_error otherwise).
+  void set_requires_grad(bool on);
+  void set_value(double value);
+  void zero_grad();
+
+  // Reverse sweep from this node with seed 1 (or `seed`), accumulating into leaves' grads.
+  void backward(BackwardOptions options = {}) const { backward(1.0, options); }
+  void backward(double seed, BackwardOptions options = {}) const;
+
+  // The same number as a constant, cut off from the graph.
+  Scalar detach() const { return Scalar(value()); }
+
+  // Recording compound assignment: `c += c + 1` rebinds c to a new node, as in micrograd.
+  Scalar& operator+=(const Scalar& o);
+  Scalar& operator-=(const Scalar& o);
+  Scalar& operator*=(const Scalar& o);
+  Scalar& operator/=(const Scalar& o);
+
+ private:
+  friend class detail::ScalarTape;
+  static constexpr uint32_t kNoRecord = UINT32_MAX;
+  void release() noexcept;
+  void acquire() noexcept;
+
+  double value_ = 0.0;                // the number (cached for interior nodes, authoritative for constants)
+  detail::LeafCell* leaf_ = nullptr;  // set for leaves
+  uint32_t record_ = kNoRecord;       // tape record for interior nodes
+  uint32_t generation_ = 0;           // tape generation the record belongs to
+};
+
+Scalar operator+(const Scalar& a, const Scalar& b);
+Scalar operator-(const Scalar& a, const Scalar& b);
+Scalar operator*(const Scalar& a, const Scalar& b);
+Scalar operator/(const Scalar& a, const Scalar& b);
+Scalar operator-(const Scalar& x);
+Scalar pow(const Scalar& base, const Scalar& exponent);
+Scalar exp(const Scalar& x);
+Scalar log(const Scalar& x);
+Scalar sqrt(const Scalar& x);
+Scalar sigmoid(const Scalar& x);
+Scalar tanh(const Scalar& x);
+Scalar relu(const Scalar& x);  // relu'(0) = 0
+Scalar abs(const Scalar& x);   // abs'(0) = 0
+
+// Comparisons look at values only (they record nothing), so Scalars work in `if` and `std::max`.
+inline bool operator<(const Scalar& a, const Scalar& b) { return a.value() < b.value(); }
+inline bool operator>(const Scalar& a, const Scalar& b) { return a.value() > b.value(); }
+inline bool operator<=(const Scalar& a, const Scalar& b) { return a.value() <= b.value(); }
+inline bool operator>=(const Scalar& a, const Scalar& b) { return a.value() >= b.value(); }
+
+// Masks used by derivative rules at kinks: constants, no gradient flows through them.
+inline Scalar step(const Scalar& x) { return x.value() > 0 ? 1.0 : 0.0; }
+inline Scalar sign(const Scalar& x) { return x.value() > 0 ? 1.0 : (x.value() < 0 ? -1.0 : 0.0); }
+// ln a, except 0 at a == 0 (d/db a^b's convention); differentiable where a != 0.
+inline Scalar log_or_zero_at_zero(const Scalar& a) { return a.value() == 0 ? Scalar(0.0) : log(a); }
+
+// Functional gradient: d(sum_i grad_outputs[i] * outputs[i]) / d inputs, without touching any .grad.
+// grad_outputs defaults to ones. An input the outputs do not depend on is an error unless
+// allow_unused (then its gradient is 0). With create_graph the results are recorded Scalars that can
+// be differentiated again (Hessian-vector products, second derivatives).
+std::vector<Scalar> grad(const std::vector<Scalar>& outputs, const std::vector<Scalar>& inputs,
+                         const std::vector<Scalar>& grad_outputs = {}, GradOptions options = {});
+
+// Introspection used by tests and the memory benchmark.
+namespace detail {
+struct ScalarTapeStats {
+  std::size_t records;      // records in use
+  std::size_t capacity;     // records allocated
+  std::size_t record_bytes; // bytes per record
+};
+ScalarTapeStats scalar_tape_stats();
+}  // namespace detail
+
+}  // namespace chainrule

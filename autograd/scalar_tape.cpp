@@ -1,0 +1,355 @@
+// The Scalar tape: recording, handle bookkeeping and the two reverse sweeps.
+#include "autograd/scalar_tape.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "autograd/ops.h"
+
+namespace chainrule::detail {
+
+std::string_view scalar_op_name(ScalarOp op) {
+  switch (op) {
+    case ScalarOp::Const: return "constant";
+    case ScalarOp::Leaf: return "leaf";
+    case ScalarOp::Freed: return "freed";
+    case ScalarOp::Neg: return ops::Neg::name;
+    case ScalarOp::Exp: return ops::Exp::name;
+    case ScalarOp::Log: return ops::Log::name;
+    case ScalarOp::Sqrt: return ops::Sqrt::name;
+    case ScalarOp::Sigmoid: return ops::Sigmoid::name;
+    case ScalarOp::Tanh: return ops::Tanh::name;
+    case ScalarOp::Relu: return ops::Relu::name;
+    case ScalarOp::Abs: return ops::Abs::name;
+    case ScalarOp::Add: return ops::Add::name;
+    case ScalarOp::Sub: return ops::Sub::name;
+    case ScalarOp::Mul: return ops::Mul::name;
+    case ScalarOp::Div: return ops::Div::name;
+    case ScalarOp::Pow: return ops::Pow::name;
+  }
+  return "?";
+}
+
+namespace {
+
+// The one dispatch from a record's op to its rules in autograd/ops.h, for both sweeps: G is the
+// gradient type (double or Scalar), V the value type. emit(k, d) receives d(out)/d(operand k) * grad.
+template <class G, class V, class Emit>
+void apply_rule(ScalarOp op, const G& grad, const V& a, const V& b, const V& result, bool need_a,
+                bool need_b, Emit&& emit) {
+  switch (op) {
+#define CHAINRULE_UNARY(CODE, RULE) \
+  case ScalarOp::CODE: if (need_a) emit(0, ops::RULE::dx(grad, a, result)); break;
+#define CHAINRULE_BINARY(CODE, RULE)                          \
+  case ScalarOp::CODE:                                        \
+    if (need_a) emit(0, ops::RULE::da(grad, a, b, result));   \
+    if (need_b) emit(1, ops::RULE::db(grad, a, b, result));   \
+    break;
+    CHAINRULE_UNARY(Neg, Neg)
+    CHAINRULE_UNARY(Exp, Exp)
+    CHAINRULE_UNARY(Log, Log)
+    CHAINRULE_UNARY(Sqrt, Sqrt)
+    CHAINRULE_UNARY(Sigmoid, Sigmoid)
+    CHAINRULE_UNARY(Tanh, Tanh)
+    CHAINRULE_UNARY(Relu, Relu)
+    CHAINRULE_UNARY(Abs, Abs)
+    CHAINRULE_BINARY(Add, Add)
+    CHAINRULE_BINARY(Sub, Sub)
+    CHAINRULE_BINARY(Mul, Mul)
+    CHAINRULE_BINARY(Div, Div)
+    CHAINRULE_BINARY(Pow, Pow)
+#undef CHAINRULE_UNARY
+#undef CHAINRULE_BINARY
+    case ScalarOp::Const:
+    case ScalarOp::Leaf:
+    case ScalarOp::Freed:
+      break;
+  }
+}
+
+bool is_binary(ScalarOp op) { return op >= ScalarOp::Add; }
+
+[[noreturn]] void throw_freed(std::string_view op) {
+  throw std::logic_error(fmt::format(
+      "backward: trying to backward through the graph a second time: the '{}' node was freed by an "
+      "earlier backward(). Pass BackwardOptions{{.retain_graph = true}} to the first backward() if "
+      "you need to sweep the same graph twice.",
+      op));
+}
+
+}  // namespace
+
+ScalarTape::~ScalarTape() {
+  for (LeafCell* c : leaves_) release_cell(c);
+}
+
+void ScalarTape::reset() {
+  for (LeafCell* c : leaves_) release_cell(c);
+  leaves_.clear();
+  records_.clear();
+  live_ = 0;
+  live_unfreed_ = 0;
+  if (++generation_ == 0) generation_ = 1;  // 0 means "no record" in leaf caches
+}
+
+void ScalarTape::begin_op() {
+  if (live_unfreed_ == 0 && sweeping_ == 0 && !records_.empty()) reset();
+}
+
+void ScalarTape::release_cell(LeafCell* cell) {
+  if (--cell->refs == 0) {
+    delete cell->grad_graph;
+    delete cell;
+  }
+}
+
+uint32_t ScalarTape::operand(const Scalar& x) {
+  auto append = [this](ScalarOp op, uint32_t a, double value) {
+    if (records_.size() >= std::numeric_limits<uint32_t>::max() - 1)
+      throw std::length_error(fmt::format("Scalar: the graph has more than {} nodes", records_.size()));
+    records_.push_back(ScalarRecord{value, 0.0, a, a, 0, op, 0, 0});
+    return static_cast<uint32_t>(records_.size() - 1);
+  };
+  if (LeafCell* c = x.leaf_) {
+    if (!c->requires_grad) return append(ScalarOp::Const, 0, c->value);
+    if (c->cached_generation == generation_ && !records_[c->cached_record].freed) return c->cached_record;
+    leaves_.push_back(c);
+    ++c->refs;
+    uint32_t r = append(ScalarOp::Leaf, static_cast<uint32_t>(leaves_.size() - 1), c->value);
+    c->cached_generation = generation_;
+    c->cached_record = r;
+    return r;
+  }
+  if (x.record_ != Scalar::kNoRecord) {
+    if (x.generation_ == generation_) return x.record_;
+    return append(ScalarOp::Freed, 0, x.value_);  // its graph was released: reaching it throws
+  }
+  return append(ScalarOp::Const, 0, x.value_);
+}
+
+Scalar ScalarTape::push(ScalarOp op, uint32_t a, uint32_t b, double value) {
+  if (records_.size() >= std::numeric_limits<uint32_t>::max() - 1)
+    throw std::length_error(fmt::format("Scalar: the graph has more than {} nodes", records_.size()));
+  records_.push_back(ScalarRecord{value, 0.0, a, b, 1, op, 0, 0});
+  ++live_;
+  ++live_unfreed_;
+  Scalar s(value);
+  s.record_ = static_cast<uint32_t>(records_.size() - 1);
+  s.generation_ = generation_;
+  return s;
+}
+
+Scalar ScalarTape::handle_to(uint32_t record) {
+  const ScalarRecord& r = records_[record];
+  if (r.op == ScalarOp::Const) return Scalar(r.value);
+  Scalar s(r.value);
+  s.record_ = record;
+  s.generation_ = generation_;
+  acquire(record);
+  return s;
+}
+
+uint32_t ScalarTape::prepare_sweep(const std::vector<Seed>& seeds) {
+  uint32_t top = 0;
+  for (const Seed& s : seeds) top = std::max(top, s.record);
+  ScalarRecord* r = records_.data();
+  for (uint32_t i = 0; i <= top; ++i) {
+    r[i].grad = 0.0;
+    r[i].reached = 0;
+  }
+  for (const Seed& s : seeds) {
+    if (r[s.record].freed && r[s.record].op != ScalarOp::Leaf) throw_freed(scalar_op_name(r[s.record].op));
+    r[s.record].grad += s.value;
+    r[s.record].reached = 1;
+  }
+  return top;
+}
+
+// The fast sweep: one reverse loop over plain doubles. Only adjoints change, so a throw part-way
+// (a freed node) leaves every leaf's gradient as it was.
+void ScalarTape::sweep_values(uint32_t top) {
+  ScalarRecord* r = records_.data();
+  for (int64_t i = top; i >= 0; --i) {
+    ScalarRecord& n = r[i];
+    if (!n.reached || n.op == ScalarOp::Leaf || n.op == ScalarOp::Const) continue;
+    if (n.freed || n.op == ScalarOp::Freed) throw_freed(scalar_op_name(n.op));
+    ScalarRecord& A = r[n.a];
+    ScalarRecord& B = r[n.b];
+    const bool need_a = A.op != ScalarOp::Const;
+    const bool need_b = is_binary(n.op) && B.op != ScalarOp::Const;
+    apply_rule(n.op, n.grad, A.value, B.value, n.value, need_a, need_b, [&](int k, double d) {
+      ScalarRecord& target = k == 0 ? A : B;
+      target.grad += d;
+      target.reached = 1;
+    });
+  }
+}
+
+// The recorded sweep (create_graph): the same rules on Scalars, so the backward is itself a graph.
+std::vector<Scalar> ScalarTape::sweep_recorded(uint32_t top, const std::vector<Seed>& seeds) {
+  std::vector<Scalar> adjoint(top + 1);
+  for (const Seed& s : seeds) adjoint[s.record] += Scalar(s.value);
+  auto value_of = [this](uint32_t j) { return handle_to(j); };
+  for (int64_t i = top; i >= 0; --i) {
+    const ScalarRecord n = records_[i];  // a copy: recording below may grow the array
+    if (!n.reached || n.op == ScalarOp::Leaf || n.op == ScalarOp::Const) continue;
+    if (n.freed || n.op == ScalarOp::Freed) throw_freed(scalar_op_name(n.op));
+    const bool need_a = records_[n.a].op != ScalarOp::Const;
+    const bool need_b = is_binary(n.op) && records_[n.b].op != ScalarOp::Const;
+    const Scalar a = value_of(n.a), b = value_of(n.b), result = value_of(static_cast<uint32_t>(i));
+    const Scalar g = adjoint[i];
+    apply_rule(n.op, g, a, b, result, need_a, need_b, [&](int k, const Scalar& d) {
+      const uint32_t j = k == 0 ? n.a : n.b;
+      adjoint[j] = adjoint[j] + d;
+      records_[j].grad += d.value();
+      records_[j].reached = 1;
+    });
+  }
+  return adjoint;
+}
+
+void ScalarTape::finish_sweep(uint32_t top, bool free_graph) {
+  if (!free_graph) return;
+  for (uint32_t i = 0; i <= top; ++i) {
+    ScalarRecord& n = records_[i];
+    if (!n.reached || n.freed) continue;
+    n.freed = 1;
+    live_unfreed_ -= n.handles;
+  }
+}
+
+namespace {
+struct SweepGuard {
+  uint32_t& counter;
+  explicit SweepGuard(uint32_t& c) : counter(c) { ++counter; }
+  ~SweepGuard() { --counter; }
+};
+}  // namespace
+
+void ScalarTape::backward(const std::vector<Seed>& seeds, BackwardOptions options) {
+  const bool free_graph = !options.retain_graph && !options.create_graph;
+  {
+    SweepGuard guard(sweeping_);
+    const uint32_t top = prepare_sweep(seeds);
+    if (!options.create_graph) {
+      sweep_values(top);
+      for (uint32_t i = 0; i <= top; ++i) {
+        const ScalarRecord& n = records_[i];
+        if (n.reached && n.op == ScalarOp::Leaf) leaves_[n.a]->grad += n.grad;
+      }
+    } else {
+      GradModeGuard recording(true);
+      std::vector<Scalar> adjoint = sweep_recorded(top, seeds);
+      for (uint32_t i = 0; i <= top; ++i) {
+        const ScalarRecord& n = records_[i];
+        if (!n.reached || n.op != ScalarOp::Leaf) continue;
+        LeafCell* c = leaves_[n.a];
+        c->grad += n.grad;
+        if (c->grad_graph == nullptr) c->grad_graph = new Scalar(0.0);
+        *c->grad_graph = *c->grad_graph + adjoint[i];
+      }
+    }
+    finish_sweep(top, free_graph);
+  }
+  if (live_ == 0) reset();
+}
+
+std::vector<Scalar> ScalarTape::gradients(const std::vector<Seed>& seeds, const std::vector<Wrt>& wrt,
+                                          GradOptions options) {
+  const bool free_graph = !options.retain_graph && !options.create_graph;
+  std::vector<Scalar> out(wrt.size());
+  {
+    SweepGuard guard(sweeping_);
+    const uint32_t top = prepare_sweep(seeds);
+    std::vector<Scalar> adjoint;
+    if (options.create_graph) {
+      GradModeGuard recording(true);
+      adjoint = sweep_recorded(top, seeds);
+    } else {
+      sweep_values(top);
+    }
+    auto adjoint_of = [&](uint32_t j) -> Scalar {
+      return options.create_graph ? adjoint[j] : Scalar(records_[j].grad);
+    };
+    // A leaf may sit behind several Leaf records (its value changed between uses): sum them.
+    std::unordered_map<const LeafCell*, std::vector<size_t>> leaf_inputs;
+    for (size_t k = 0; k < wrt.size(); ++k)
+      if (wrt[k].leaf) leaf_inputs[wrt[k].leaf].push_back(k);
+    std::vector<bool> used(wrt.size(), false);
+    if (!leaf_inputs.empty()) {
+      for (uint32_t i = 0; i <= top; ++i) {
+        const ScalarRecord& n = records_[i];
+        if (!n.reached || n.op != ScalarOp::Leaf) continue;
+        auto it = leaf_inputs.find(leaves_[n.a]);
+        if (it == leaf_inputs.end()) continue;
+        for (size_t k : it->second) {
+          out[k] = used[k] ? out[k] + adjoint_of(i) : adjoint_of(i);
+          used[k] = true;
+        }
+      }
+    }
+    for (size_t k = 0; k < wrt.size(); ++k) {
+      if (wrt[k].leaf) continue;
+      const uint32_t j = wrt[k].record;
+      if (j <= top && records_[j].reached) {
+        out[k] = adjoint_of(j);
+        used[k] = true;
+      }
+    }
+    for (size_t k = 0; k < wrt.size(); ++k) {
+      if (used[k]) continue;
+      if (!options.allow_unused)
+        throw std::invalid_argument(fmt::format(
+            "grad: input {} is not used to compute the outputs (pass allow_unused = true to get 0)", k));
+      out[k] = Scalar(0.0);
+    }
+    finish_sweep(top, free_graph);
+  }
+  return out;
+}
+
+std::vector<Scalar> ScalarTape::functional_grad(const std::vector<Scalar>& outputs,
+                                                const std::vector<Scalar>& inputs,
+                                                const std::vector<Scalar>& grad_outputs, GradOptions options) {
+  if (!grad_outputs.empty() && grad_outputs.size() != outputs.size())
+    throw std::invalid_argument(fmt::format("grad: got {} outputs but {} grad_outputs", outputs.size(),
+                                            grad_outputs.size()));
+  if (outputs.empty()) throw std::invalid_argument("grad: no outputs given");
+  std::vector<Seed> seeds;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const Scalar& y = outputs[i];
+    const double seed = grad_outputs.empty() ? 1.0 : grad_outputs[i].value();
+    if (!y.requires_grad())
+      throw std::invalid_argument(fmt::format(
+          "grad: output {} does not require grad (a constant, or computed under NoGradGuard)", i));
+    if (y.leaf_) {
+      begin_op();
+      seeds.push_back({operand(y), seed});
+    } else if (y.generation_ != generation_) {
+      throw_freed("output");
+    } else {
+      seeds.push_back({y.record_, seed});
+    }
+  }
+  std::vector<Wrt> wrt;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const Scalar& x = inputs[k];
+    if (!x.requires_grad())
+      throw std::invalid_argument(fmt::format(
+          "grad: input {} does not require grad (a constant, or a leaf with requires_grad = false)", k));
+    if (!x.leaf_ && x.generation_ != generation_) throw_freed("input");
+    wrt.push_back({x.leaf_ ? Scalar::kNoRecord : x.record_, x.leaf_});
+  }
+  return gradients(seeds, wrt, options);
+}
+
+ScalarTapeStats scalar_tape_stats() {
+  const ScalarTape& t = ScalarTape::current();
+  return {t.size(), t.capacity(), sizeof(ScalarRecord)};
+}
+
+}  // namespace chainrule::detail

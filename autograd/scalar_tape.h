@@ -1,0 +1,109 @@
+#pragma once
+// Internal: the per-thread tape behind Scalar. Not part of the public API.
+//
+// Layout (the performance design): one contiguous array of 32-byte records in creation order. A
+// record holds its value, its adjoint, up to two operand indices and its op; leaves live outside the
+// tape in reference-counted cells and enter it through a Leaf record, cached per cell, so a
+// parameter used a thousand times in one graph costs one record. Recording is an append; backward is
+// one reverse loop over the array; the array is reused (not freed) when no graph on it is alive, so
+// a training loop runs with no allocation per node and flat memory.
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "autograd/scalar.h"
+
+namespace chainrule::detail {
+
+enum class ScalarOp : uint8_t {
+  Const, Leaf, Freed,
+  Neg, Exp, Log, Sqrt, Sigmoid, Tanh, Relu, Abs,
+  Add, Sub, Mul, Div, Pow,
+};
+std::string_view scalar_op_name(ScalarOp op);
+
+struct LeafCell {
+  double value = 0.0;
+  double grad = 0.0;
+  uint32_t refs = 1;          // handles + tape references
+  bool requires_grad = true;
+  uint32_t cached_generation = 0;  // tape generation of cached_record (0: none)
+  uint32_t cached_record = 0;
+  Scalar* grad_graph = nullptr;    // recorded gradient from backward(create_graph), owned
+};
+
+struct ScalarRecord {
+  double value;
+  double grad;        // adjoint during a sweep; afterwards the node's gradient
+  uint32_t a, b;      // operand records (Leaf records: index into the leaf table in `a`)
+  uint32_t handles;   // live Scalar handles naming this record
+  ScalarOp op;
+  uint8_t reached;    // set during a sweep for records on a path from the seeds
+  uint8_t freed;      // swept by a backward that did not retain the graph
+  uint8_t unused = 0;
+};
+static_assert(sizeof(ScalarRecord) == 32, "the tape's performance design assumes 32-byte records");
+
+class ScalarTape {
+ public:
+  static ScalarTape& current() {
+    static thread_local ScalarTape tape;
+    return tape;
+  }
+  ~ScalarTape();
+
+  // Recording.
+  void begin_op();  // lets the tape reuse its memory when no unfreed graph is alive
+  uint32_t operand(const Scalar& x);
+  Scalar push(ScalarOp op, uint32_t a, uint32_t b, double value);
+  Scalar handle_to(uint32_t record);  // a handle naming an existing record (for recorded sweeps)
+
+  // Handle bookkeeping.
+  void acquire(uint32_t record) {
+    ScalarRecord& r = records_[record];
+    ++r.handles;
+    ++live_;
+    if (!r.freed) ++live_unfreed_;
+  }
+  void release(uint32_t record) {
+    ScalarRecord& r = records_[record];
+    --r.handles;
+    --live_;
+    if (!r.freed) --live_unfreed_;
+    if (live_ == 0 && sweeping_ == 0) reset();
+  }
+  uint32_t generation() const { return generation_; }
+  const ScalarRecord& record(uint32_t i) const { return records_[i]; }
+  std::size_t size() const { return records_.size(); }
+  std::size_t capacity() const { return records_.capacity(); }
+
+  // Sweeps. Seeds are (record, seed) pairs; the fast sweep runs on doubles, the recorded one on
+  // Scalars (create_graph). Both use the rules of autograd/ops.h.
+  struct Seed { uint32_t record; double value; };
+  void backward(const std::vector<Seed>& seeds, BackwardOptions options);
+  // Gradients of the seeds w.r.t. `wrt` (record indices; for a leaf, kNoRecord and the cell).
+  struct Wrt { uint32_t record; LeafCell* leaf; };
+  std::vector<Scalar> gradients(const std::vector<Seed>& seeds, const std::vector<Wrt>& wrt,
+                                GradOptions options);
+
+  std::vector<Scalar> functional_grad(const std::vector<Scalar>& outputs, const std::vector<Scalar>& inputs,
+                                      const std::vector<Scalar>& grad_outputs, GradOptions options);
+
+  static void release_cell(LeafCell* cell);
+
+ private:
+  void reset();
+  uint32_t prepare_sweep(const std::vector<Seed>& seeds);
+  void sweep_values(uint32_t top);
+  std::vector<Scalar> sweep_recorded(uint32_t top, const std::vector<Seed>& seeds);
+  void finish_sweep(uint32_t top, bool free_graph);
+
+  std::vector<ScalarRecord> records_;
+  std::vector<LeafCell*> leaves_;  // cells referenced by Leaf records (one tape reference each)
+  uint32_t generation_ = 1;
+  uint32_t live_ = 0;           // live handles naming records
+  uint32_t live_unfreed_ = 0;   // ... of which name records not yet freed
+  uint32_t sweeping_ = 0;
+};
+
+}  // namespace chainrule::detail

@@ -1,0 +1,74 @@
+#include "autograd/shape.h"
+
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+namespace chainrule {
+
+Shape::Shape(std::initializer_list<int64_t> dims) : Shape(std::span<const int64_t>(dims.begin(), dims.size())) {}
+
+Shape::Shape(std::span<const int64_t> dims) {
+  if (dims.size() > static_cast<size_t>(kMaxDims))
+    throw std::invalid_argument(fmt::format("Shape: {} dimensions given, at most {} are supported",
+                                            dims.size(), kMaxDims));
+  for (int64_t d : dims) {
+    if (d < 0) throw std::invalid_argument(fmt::format("Shape: negative dimension {}", d));
+    d_[n_++] = d;
+  }
+}
+
+int64_t Shape::numel() const {
+  int64_t n = 1;
+  for (int i = 0; i < n_; ++i) n *= d_[i];
+  return n;
+}
+
+void Shape::push_back(int64_t d) {
+  if (n_ == kMaxDims)
+    throw std::invalid_argument(fmt::format("Shape: at most {} dimensions are supported", kMaxDims));
+  d_[n_++] = d;
+}
+
+bool Shape::operator==(const Shape& o) const {
+  if (n_ != o.n_) return false;
+  for (int i = 0; i < n_; ++i)
+    if (d_[i] != o.d_[i]) return false;
+  return true;
+}
+
+std::string Shape::str() const { return fmt::format("[{}]", fmt::join(begin(), end(), ", ")); }
+
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
+  if (a == b) return a;
+  const int n = std::max(a.size(), b.size());
+  std::vector<int64_t> out(n);
+  for (int i = 0; i < n; ++i) {
+    const int ia = a.size() - n + i, ib = b.size() - n + i;
+    const int64_t da = ia >= 0 ? a[ia] : 1, db = ib >= 0 ? b[ib] : 1;
+    if (da != db && da != 1 && db != 1)
+      throw std::invalid_argument(fmt::format(
+          "{}: shapes {} and {} cannot be broadcast together (dimension {} from the right: {} vs {})",
+          op, a.str(), b.str(), n - i, da, db));
+    out[i] = da == 1 ? db : da;
+  }
+  return Shape(out);
+}
+
+void contiguous_strides(const Shape& s, int64_t* strides) {
+  int64_t st = 1;
+  for (int i = s.size() - 1; i >= 0; --i) {
+    strides[i] = st;
+    st *= s[i];
+  }
+}
+
+int normalize_dim(int64_t dim, int ndim, const char* op) {
+  const int64_t d = dim < 0 ? dim + ndim : dim;
+  if (d < 0 || d >= ndim)
+    throw std::out_of_range(fmt::format("{}: dim {} is out of range for a tensor with {} dimensions", op,
+                                        dim, ndim));
+  return static_cast<int>(d);
+}
+
+}  // namespace chainrule

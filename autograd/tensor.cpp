@@ -1,0 +1,342 @@
+// Tensor handles: storage, creation, element access, printing and the in-place updates.
+#include "autograd/tensor.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <numbers>
+#include <ostream>
+#include <sstream>
+#include <stdexcept>
+
+#include "autograd/tensor_impl.h"
+
+namespace chainrule {
+
+using detail::Storage;
+using detail::TensorImpl;
+
+const char* dtype_name(DType d) { return d == DType::float32 ? "float32" : "float64"; }
+
+namespace detail {
+
+Ref<Storage> Storage::allocate(int64_t bytes) {
+  auto* s = new Storage;
+  s->bytes = bytes;
+  // 64-byte alignment for vector kernels and BLAS; size rounded up as aligned_alloc requires.
+  const size_t rounded = static_cast<size_t>((std::max<int64_t>(bytes, 1) + 63) / 64 * 64);
+  s->data = std::aligned_alloc(64, rounded);
+  if (!s->data) {
+    delete s;
+    throw std::bad_alloc();
+  }
+  return Ref<Storage>(s);
+}
+
+void Storage::destroy(Storage* s) {
+  std::free(s->data);
+  delete s;
+}
+
+Tensor empty(const Shape& shape, DType dtype) {
+  Ref<TensorImpl> impl(new TensorImpl);
+  impl->dtype = dtype;
+  impl->shape = shape;
+  impl->numel = shape.numel();
+  impl->storage = Storage::allocate(impl->numel * dtype_size(dtype));
+  return Tensor(std::move(impl));
+}
+
+Tensor alias_detached(const Tensor& t) {
+  Ref<TensorImpl> impl(new TensorImpl);
+  impl->dtype = t.dtype();
+  impl->shape = t.shape();
+  impl->numel = t.numel();
+  impl->storage = t.impl()->storage;
+  impl->wrapped_number = t.impl()->wrapped_number;
+  return Tensor(std::move(impl));
+}
+
+DType result_dtype(const Tensor& a, const Tensor& b, const char* op) {
+  const TensorImpl* x = a.impl();
+  const TensorImpl* y = b.impl();
+  if (x->dtype == y->dtype) return x->dtype;
+  if (x->wrapped_number && !y->wrapped_number) return y->dtype;
+  if (y->wrapped_number && !x->wrapped_number) return x->dtype;
+  throw std::invalid_argument(fmt::format(
+      "{}: dtype mismatch: {} {} and {} {}; convert one side with .to(DType::...) first", op,
+      dtype_name(x->dtype), x->shape.str(), dtype_name(y->dtype), y->shape.str()));
+}
+
+}  // namespace detail
+
+namespace {
+
+TensorImpl& checked(const Ref<TensorImpl>& impl, const char* what) {
+  if (!impl) throw std::logic_error(fmt::format("Tensor::{}: the tensor is undefined", what));
+  return *impl;
+}
+
+template <class T>
+void fill(Tensor& t, double v) {
+  T* p = t.mutable_data<T>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(v);
+}
+
+Tensor filled(const Shape& shape, double value, const TensorOptions& o) {
+  Tensor t = detail::empty(shape, o.dtype_);
+  detail::dispatch(o.dtype_, [&]<class T>() { fill<T>(t, value); });
+  if (o.requires_grad_) t.set_requires_grad(true);
+  return t;
+}
+
+int64_t flat_index(const TensorImpl& t, std::initializer_list<int64_t> index, const char* op) {
+  if (static_cast<int>(index.size()) != t.shape.size())
+    throw std::out_of_range(fmt::format("{}: {} indices given for a tensor of shape {}", op, index.size(),
+                                        t.shape.str()));
+  int64_t flat = 0, d = 0;
+  for (int64_t i : index) {
+    if (i < 0 || i >= t.shape[d])
+      throw std::out_of_range(fmt::format("{}: index {} is out of range for dim {} of shape {}", op, i, d,
+                                          t.shape.str()));
+    flat = flat * t.shape[d] + i;
+    ++d;
+  }
+  return flat;
+}
+
+}  // namespace
+
+Tensor::Tensor(double number) : Tensor(detail::empty(Shape{}, DType::float64)) {
+  *impl_->data<double>() = number;
+  impl_->wrapped_number = true;
+}
+
+Tensor::Tensor(Ref<detail::TensorImpl> impl) : impl_(std::move(impl)) {}
+
+DType Tensor::dtype() const { return checked(impl_, "dtype").dtype; }
+const Shape& Tensor::shape() const { return checked(impl_, "shape").shape; }
+int64_t Tensor::numel() const { return checked(impl_, "numel").numel; }
+int64_t Tensor::size(int64_t d) const { return shape()[normalize_dim(d, dim(), "Tensor::size")]; }
+uint32_t Tensor::version() const { return checked(impl_, "version").storage->version; }
+
+template <class T>
+const T* Tensor::data() const {
+  const TensorImpl& t = checked(impl_, "data");
+  constexpr DType want = std::is_same_v<T, float> ? DType::float32 : DType::float64;
+  if (t.dtype != want)
+    throw std::invalid_argument(fmt::format("Tensor::data: the tensor is {}, not {}", dtype_name(t.dtype),
+                                            dtype_name(want)));
+  return t.data<T>();
+}
+template <class T>
+T* Tensor::mutable_data() {
+  T* p = const_cast<T*>(data<T>());
+  ++impl_->storage->version;
+  return p;
+}
+template const float* Tensor::data<float>() const;
+template const double* Tensor::data<double>() const;
+template float* Tensor::mutable_data<float>();
+template double* Tensor::mutable_data<double>();
+
+double Tensor::item() const {
+  const TensorImpl& t = checked(impl_, "item");
+  if (t.numel != 1)
+    throw std::invalid_argument(fmt::format("Tensor::item: the tensor has {} elements (shape {}), not 1",
+                                            t.numel, t.shape.str()));
+  return t.dtype == DType::float32 ? t.data<float>()[0] : t.data<double>()[0];
+}
+
+double Tensor::at(std::initializer_list<int64_t> index) const {
+  const TensorImpl& t = checked(impl_, "at");
+  const int64_t i = flat_index(t, index, "Tensor::at");
+  return t.dtype == DType::float32 ? t.data<float>()[i] : t.data<double>()[i];
+}
+
+void Tensor::set(std::initializer_list<int64_t> index, double value) {
+  TensorImpl& t = checked(impl_, "set");
+  const int64_t i = flat_index(t, index, "Tensor::set");
+  if (t.requires_grad && !t.grad_fn && GradMode::enabled())
+    throw std::logic_error(fmt::format(
+        "Tensor::set: a leaf tensor that requires grad (shape {}) cannot be changed in place while "
+        "recording; wrap the change in NoGradGuard",
+        t.shape.str()));
+  if (t.dtype == DType::float32) t.data<float>()[i] = static_cast<float>(value);
+  else t.data<double>()[i] = value;
+  ++t.storage->version;
+}
+
+std::vector<double> Tensor::to_vector() const {
+  const TensorImpl& t = checked(impl_, "to_vector");
+  std::vector<double> out(t.numel);
+  detail::dispatch(t.dtype, [&]<class T>() {
+    const T* p = t.data<T>();
+    for (int64_t i = 0; i < t.numel; ++i) out[i] = p[i];
+  });
+  return out;
+}
+
+bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
+bool Tensor::is_leaf() const { return !checked(impl_, "is_leaf").grad_fn; }
+
+Tensor& Tensor::set_requires_grad(bool on) {
+  TensorImpl& t = checked(impl_, "set_requires_grad");
+  if (t.grad_fn)
+    throw std::logic_error(fmt::format(
+        "Tensor::set_requires_grad: only leaves can change requires_grad; this tensor is the result of "
+        "'{}' (use detach() to get a leaf)",
+        t.grad_fn->name));
+  t.requires_grad = on;
+  return *this;
+}
+
+Tensor Tensor::grad() const {
+  const TensorImpl& t = checked(impl_, "grad");
+  return t.grad ? Tensor(t.grad) : Tensor();
+}
+
+void Tensor::zero_grad() { checked(impl_, "zero_grad").grad.reset(); }
+
+std::string Tensor::grad_fn_name() const {
+  const TensorImpl& t = checked(impl_, "grad_fn_name");
+  return t.grad_fn ? std::string(t.grad_fn->name) : std::string();
+}
+
+Tensor Tensor::detach() const {
+  checked(impl_, "detach");
+  Tensor out = detail::empty(shape(), dtype());
+  std::memcpy(out.impl()->storage->data, impl_->storage->data, static_cast<size_t>(numel() * dtype_size(dtype())));
+  return out;
+}
+
+Tensor Tensor::clone() const {
+  // 1 * x: a differentiable copy whose rule is mul's (no separate op needed).
+  Tensor one = detail::empty(Shape{}, dtype());
+  detail::dispatch(dtype(), [&]<class T>() { *one.impl()->data<T>() = T(1); });
+  return *this * one;
+}
+
+// ---- creation ----
+
+double Generator::uniform(double low, double high) {
+  // 53 random bits -> [0, 1): the same numbers for a seed on every standard library.
+  const double u = static_cast<double>(engine_() >> 11) * 0x1.0p-53;
+  return low + (high - low) * u;
+}
+
+double Generator::normal(double mean, double stddev) {
+  if (has_spare_) {
+    has_spare_ = false;
+    return mean + stddev * spare_;
+  }
+  // Box-Muller; 1 - u keeps the log argument in (0, 1].
+  const double u1 = 1.0 - uniform(0, 1), u2 = uniform(0, 1);
+  const double r = std::sqrt(-2.0 * std::log(u1)), th = 2.0 * std::numbers::pi * u2;
+  spare_ = r * std::sin(th);
+  has_spare_ = true;
+  return mean + stddev * r * std::cos(th);
+}
+
+namespace {
+void flatten(const NestedList& l, int depth, std::vector<int64_t>& shape, std::vector<double>& out) {
+  if (l.is_number()) {
+    if (depth != static_cast<int>(shape.size()))
+      throw std::invalid_argument(fmt::format("tensor: ragged nested list (a number at depth {}, expected {})",
+                                              depth, shape.size()));
+    out.push_back(l.value());
+    return;
+  }
+  if (depth == static_cast<int>(shape.size())) {
+    if (!out.empty())
+      throw std::invalid_argument(fmt::format("tensor: ragged nested list (a list at depth {})", depth));
+    shape.push_back(static_cast<int64_t>(l.items().size()));
+  } else if (shape[depth] != static_cast<int64_t>(l.items().size())) {
+    throw std::invalid_argument(fmt::format("tensor: ragged nested list: a row of {} items at depth {}, "
+                                            "expected {}",
+                                            l.items().size(), depth, shape[depth]));
+  }
+  for (const NestedList& item : l.items()) flatten(item, depth + 1, shape, out);
+}
+}  // namespace
+
+Tensor tensor(const NestedList& values, TensorOptions options) {
+  std::vector<int64_t> shape;
+  std::vector<double> flat;
+  flatten(values, 0, shape, flat);
+  return from_vector(flat, Shape(shape), options);
+}
+
+Tensor from_vector(const std::vector<double>& values, const Shape& shape, TensorOptions options) {
+  if (static_cast<int64_t>(values.size()) != shape.numel())
+    throw std::invalid_argument(fmt::format("from_vector: {} values given for shape {} ({} elements)",
+                                            values.size(), shape.str(), shape.numel()));
+  Tensor t = detail::empty(shape, options.dtype_);
+  detail::dispatch(options.dtype_, [&]<class T>() {
+    T* p = t.impl()->data<T>();
+    for (size_t i = 0; i < values.size(); ++i) p[i] = static_cast<T>(values[i]);
+  });
+  if (options.requires_grad_) t.set_requires_grad(true);
+  return t;
+}
+
+Tensor zeros(const Shape& shape, TensorOptions options) { return filled(shape, 0.0, options); }
+Tensor ones(const Shape& shape, TensorOptions options) { return filled(shape, 1.0, options); }
+Tensor full(const Shape& shape, double value, TensorOptions options) { return filled(shape, value, options); }
+Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
+Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
+
+Tensor arange(double start, double stop, double step, TensorOptions options) {
+  if (step == 0 || !std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step))
+    throw std::invalid_argument(fmt::format("arange: invalid range start={} stop={} step={}", start, stop, step));
+  const double n = std::ceil((stop - start) / step);
+  if (n > 1e12) throw std::invalid_argument(fmt::format("arange: {} elements is too many", n));
+  std::vector<double> v(static_cast<size_t>(std::max(0.0, n)));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = start + step * static_cast<double>(i);
+  return from_vector(v, Shape{static_cast<int64_t>(v.size())}, options);
+}
+
+Tensor uniform(const Shape& shape, double low, double high, Generator& gen, TensorOptions options) {
+  if (!(low <= high)) throw std::invalid_argument(fmt::format("uniform: low {} > high {}", low, high));
+  std::vector<double> v(static_cast<size_t>(shape.numel()));
+  for (double& x : v) x = gen.uniform(low, high);
+  return from_vector(v, shape, options);
+}
+
+Tensor normal(const Shape& shape, double mean, double stddev, Generator& gen, TensorOptions options) {
+  if (!(stddev >= 0)) throw std::invalid_argument(fmt::format("normal: stddev {} < 0", stddev));
+  std::vector<double> v(static_cast<size_t>(shape.numel()));
+  for (double& x : v) x = gen.normal(mean, stddev);
+  return from_vector(v, shape, options);
+}
+
+// ---- printing ----
+
+std::string to_string(const Tensor& t) {
+  if (!t.defined()) return "Tensor(undefined)";
+  const std::vector<double> v = t.to_vector();
+  std::string body;
+  const Shape& s = t.shape();
+  if (s.size() == 0) {
+    body = fmt::format("{:.6g}", v[0]);
+  } else {
+    const int64_t row = s[s.size() - 1];
+    const int64_t shown = std::min<int64_t>(static_cast<int64_t>(v.size()), 64);
+    for (int64_t i = 0; i < shown; ++i) {
+      if (row > 0 && i % row == 0) body += i == 0 ? "[" : "], [";
+      else body += ", ";
+      body += fmt::format("{:.6g}", v[i]);
+    }
+    body += shown < static_cast<int64_t>(v.size()) ? ", ...]" : "]";
+  }
+  std::string extra = t.grad_fn_name().empty() ? (t.requires_grad() ? ", requires_grad" : "")
+                                                : fmt::format(", grad_fn={}", t.grad_fn_name());
+  return fmt::format("Tensor({}, shape={}, dtype={}{})", body, s.str(), dtype_name(t.dtype()), extra);
+}
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << to_string(t); }
+
+}  // namespace chainrule

@@ -1,0 +1,196 @@
+#pragma once
+// Tensor: an n-dimensional, row-major, float32 or float64 array in a dynamic graph.
+//
+// A Tensor is a cheap handle (one pointer); copies are shallow and name the same tensor, as in
+// LibTorch. Every op returns a new contiguous tensor (no views), so an in-place change is visible
+// only through handles to that tensor. Ops on tensors that require grad are recorded while
+// GradMode is on; y.backward() sweeps the recorded graph in reverse (iteratively: never recursive)
+// and accumulates into the .grad() of leaves.
+//
+//   Generator gen(42);
+//   Tensor w = uniform({3, 2}, -1, 1, gen, TensorOptions().dtype(DType::float64).requires_grad(true));
+//   Tensor x = tensor({{-0.97, -0.80}}, DType::float64);       // [1, 2]
+//   Tensor y = sigmoid(matmul(x, transpose(w, 0, 1)));          // [1, 3]
+//   sum(y).backward();
+//   w.grad();                                                    // [3, 2]
+//
+// dtypes: float32 (the default, as LibTorch) and float64. Mixing them in one op is an error unless
+// one side is a plain number (numbers adopt the tensor's dtype) or the user converts with to().
+// Broadcasting follows NumPy for every elementwise op. Errors throw std::invalid_argument (shapes,
+// dtypes), std::out_of_range (indices, dims) or std::logic_error (graph misuse), naming the op.
+#include <cstdint>
+#include <iosfwd>
+#include <random>
+#include <source_location>
+#include <string>
+#include <vector>
+
+#include "autograd/grad_mode.h"
+#include "autograd/ref.h"
+#include "autograd/shape.h"
+
+namespace chainrule {
+
+enum class DType : uint8_t { float32, float64 };
+const char* dtype_name(DType d);
+inline int64_t dtype_size(DType d) { return d == DType::float32 ? 4 : 8; }
+
+struct TensorOptions {
+  DType dtype_ = DType::float32;
+  bool requires_grad_ = false;
+  TensorOptions() = default;
+  TensorOptions(DType d) : dtype_(d) {}  // NOLINT: `zeros({2}, DType::float64)`
+  TensorOptions& dtype(DType d) { dtype_ = d; return *this; }
+  TensorOptions& requires_grad(bool on = true) { requires_grad_ = on; return *this; }
+};
+
+namespace detail {
+struct TensorImpl;
+struct Node;
+}  // namespace detail
+
+// A nested list of numbers for tensor({{1, 2}, {3, 4}}). Rows must be rectangular.
+class NestedList {
+ public:
+  NestedList(double v) : value_(v), is_number_(true) {}  // NOLINT
+  NestedList(std::initializer_list<NestedList> items) : items_(items) {}
+  bool is_number() const { return is_number_; }
+  double value() const { return value_; }
+  const std::vector<NestedList>& items() const { return items_; }
+
+ private:
+  double value_ = 0;
+  bool is_number_ = false;
+  std::vector<NestedList> items_;
+};
+
+class Tensor {
+ public:
+  Tensor() = default;  // undefined: defined() == false
+  // A 0-d tensor from a number. The number adopts the dtype of the tensor it meets in an op.
+  Tensor(double number);  // NOLINT(google-explicit-constructor)
+  explicit Tensor(Ref<detail::TensorImpl> impl);
+
+  bool defined() const { return static_cast<bool>(impl_); }
+  DType dtype() const;
+  const Shape& shape() const;
+  int dim() const { return shape().size(); }
+  int64_t size(int64_t d) const;
+  int64_t numel() const;
+
+  // Element access (bounds-checked, std::out_of_range). set() changes the tensor in place.
+  double item() const;  // one-element tensors only
+  double at(std::initializer_list<int64_t> index) const;
+  void set(std::initializer_list<int64_t> index, double value);
+  std::vector<double> to_vector() const;  // row-major values as doubles
+  template <class T> const T* data() const;  // T must match dtype() (std::invalid_argument)
+  template <class T> T* mutable_data();      // bumps the version counter
+
+  // Autograd.
+  bool requires_grad() const;
+  Tensor& set_requires_grad(bool on);  // leaves only
+  bool is_leaf() const;
+  Tensor grad() const;  // undefined until a backward reaches this leaf
+  void zero_grad();     // drops the accumulated gradient
+  void backward(BackwardOptions options = {}) const;  // one-element tensors: seed 1
+  void backward(const Tensor& seed, BackwardOptions options = {}) const;
+  Tensor detach() const;  // same values, new tensor, no history
+  Tensor clone() const;   // copy that keeps history (differentiable)
+  std::string grad_fn_name() const;  // "" for leaves
+  uint32_t version() const;
+
+  // Conversion (differentiable).
+  Tensor to(DType dtype) const;
+
+  // In-place updates (see in-place rules in the README): guarded by version counters.
+  Tensor& operator+=(const Tensor& o);
+  Tensor& operator-=(const Tensor& o);
+  Tensor& operator*=(const Tensor& o);
+
+  detail::TensorImpl* impl() const { return impl_.get(); }
+  const Ref<detail::TensorImpl>& impl_ref() const { return impl_; }
+
+ private:
+  Ref<detail::TensorImpl> impl_;
+};
+
+// A seedable random generator with its own distributions, so that a seed gives the same numbers
+// with every standard library.
+class Generator {
+ public:
+  explicit Generator(uint64_t seed = 0) : engine_(seed) {}
+  double uniform(double low, double high);  // [low, high)
+  double normal(double mean, double stddev);
+  std::mt19937_64& engine() { return engine_; }
+
+ private:
+  std::mt19937_64 engine_;
+  bool has_spare_ = false;
+  double spare_ = 0;
+};
+
+// Creation.
+Tensor tensor(const NestedList& values, TensorOptions options = {});
+Tensor from_vector(const std::vector<double>& values, const Shape& shape, TensorOptions options = {});
+Tensor zeros(const Shape& shape, TensorOptions options = {});
+Tensor ones(const Shape& shape, TensorOptions options = {});
+Tensor full(const Shape& shape, double value, TensorOptions options = {});
+Tensor zeros_like(const Tensor& t);
+Tensor ones_like(const Tensor& t);
+Tensor arange(double start, double stop, double step = 1.0, TensorOptions options = {});
+Tensor uniform(const Shape& shape, double low, double high, Generator& gen, TensorOptions options = {});
+Tensor normal(const Shape& shape, double mean, double stddev, Generator& gen, TensorOptions options = {});
+
+// Elementwise ops (NumPy broadcasting). Rules: autograd/ops.h.
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& x);
+Tensor pow(const Tensor& base, const Tensor& exponent);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor relu(const Tensor& x);  // relu'(0) = 0
+Tensor abs(const Tensor& x);   // abs'(0) = 0
+
+// Non-differentiable masks (results never require grad).
+Tensor step(const Tensor& x);                  // 1 where x > 0, else 0
+Tensor sign(const Tensor& x);                  // -1, 0, 1
+Tensor equal(const Tensor& a, const Tensor& b);  // 1 where a == b (broadcasting), else 0
+Tensor log_or_zero_at_zero(const Tensor& a);   // ln a, 0 where a == 0 (differentiable where a != 0)
+
+// Reductions. `dims` empty = all elements. Negative dims count from the end.
+Tensor sum(const Tensor& x);
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
+Tensor mean(const Tensor& x);
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
+// Maximum; the gradient is shared equally among tied maxima (as torch.amax).
+Tensor max(const Tensor& x);
+Tensor max(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
+
+// Linear algebra: 2-D [n,k]@[k,m] -> [n,m]; batched over leading dims (broadcast), CBLAS underneath.
+// 1-D operands are promoted as in NumPy ([k] @ [k,m] -> [m]).
+Tensor matmul(const Tensor& a, const Tensor& b);
+
+// Shape ops (all return new contiguous tensors).
+Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);
+Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1);
+Tensor reshape(const Tensor& x, const std::vector<int64_t>& shape);  // one -1 allowed
+Tensor expand(const Tensor& x, const Shape& shape);  // broadcast to shape
+Tensor sum_to(const Tensor& x, const Shape& shape);  // sum broadcast dims back down to shape
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t stop);  // [start, stop)
+Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
+Tensor stack(const std::vector<Tensor>& xs, int64_t dim);
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t);
+std::string to_string(const Tensor& t);
+
+// Functional gradient: d(sum_i <grad_outputs[i], outputs[i]>)/d inputs without touching any .grad.
+// grad_outputs may be empty when every output has one element (seeds 1).
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs = {}, GradOptions options = {});
+
+}  // namespace chainrule

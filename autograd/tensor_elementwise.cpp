@@ -1,0 +1,196 @@
+// Elementwise Tensor ops: forwards from autograd/ops.h applied per element with NumPy broadcasting,
+// and each op's rule from the same entry recorded next to it. Also the non-differentiable masks and
+// the in-place updates.
+#include <fmt/format.h>
+
+#include <cstring>
+#include <stdexcept>
+
+#include "autograd/ops.h"
+#include "autograd/tensor_impl.h"
+
+namespace chainrule {
+
+using detail::SavedTensor;
+using detail::TensorImpl;
+
+namespace {
+
+// A copy of `t` in dtype `d` with no history (numbers and masks only).
+Tensor converted(const Tensor& t, DType d) {
+  if (t.dtype() == d) return t;
+  Tensor out = detail::empty(t.shape(), d);
+  detail::dispatch(t.dtype(), [&]<class S>() {
+    detail::dispatch(d, [&]<class D>() {
+      const S* src = t.impl()->data<S>();
+      D* dst = out.impl()->data<D>();
+      for (int64_t i = 0; i < t.numel(); ++i) dst[i] = static_cast<D>(src[i]);
+    });
+  });
+  return out;
+}
+
+void check_defined(const Tensor& t, const char* op) {
+  if (!t.defined()) throw std::invalid_argument(fmt::format("{}: an operand is undefined", op));
+}
+
+template <class T, class F>
+void unary_loop(const T* x, T* y, int64_t n, F f) {
+  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+}
+
+template <class T, class F>
+void binary_loop(const Tensor& a, const Tensor& b, Tensor& out, F f) {
+  const T* pa = a.impl()->data<T>();
+  const T* pb = b.impl()->data<T>();
+  T* po = out.impl()->data<T>();
+  const int64_t n = out.numel();
+  if (a.numel() == n && b.numel() == n) {
+    for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i], pb[i]);
+  } else if (b.numel() == 1 && a.numel() == n) {
+    const T s = pb[0];
+    for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i], s);
+  } else if (a.numel() == 1 && b.numel() == n) {
+    const T s = pa[0];
+    for (int64_t i = 0; i < n; ++i) po[i] = f(s, pb[i]);
+  } else {
+    detail::for_each_broadcast(out.shape(), a.shape(), b.shape(),
+                               [&](int64_t o, int64_t ia, int64_t ib) { po[o] = f(pa[ia], pb[ib]); });
+  }
+}
+
+// out = f(a, b) elementwise, without recording.
+template <class F>
+Tensor binary_kernel(const Tensor& a, const Tensor& b, const char* op, F f) {
+  check_defined(a, op);
+  check_defined(b, op);
+  const DType d = detail::result_dtype(a, b, op);
+  const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
+  const Tensor ca = converted(a, d), cb = converted(b, d);
+  Tensor out = detail::empty(shape, d);
+  detail::dispatch(d, [&]<class T>() { binary_loop<T>(ca, cb, out, [&](T x, T y) { return f(x, y); }); });
+  if (a.impl()->wrapped_number && b.impl()->wrapped_number) out.impl()->wrapped_number = true;
+  return out;
+}
+
+template <class Op>
+Tensor unary(const Tensor& x) {
+  check_defined(x, Op::name.data());
+  Tensor out = detail::empty(x.shape(), x.dtype());
+  detail::dispatch(x.dtype(), [&]<class T>() {
+    unary_loop<T>(x.impl()->data<T>(), out.impl()->data<T>(), x.numel(), [](T v) { return Op::f(v); });
+  });
+  out.impl()->wrapped_number = x.impl()->wrapped_number;
+  if (detail::should_record({&x})) {
+    detail::record(out, Op::name, {&x},
+                   [sx = SavedTensor::input(x), so = SavedTensor::output(out)](const Tensor& grad,
+                                                                               detail::Node& self) {
+                     return std::vector<Tensor>{Op::dx(grad, sx.unpack(self), so.unpack(self))};
+                   });
+  }
+  return out;
+}
+
+template <class Op>
+Tensor binary(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_kernel(a, b, Op::name.data(), [](auto x, auto y) { return Op::f(x, y); });
+  if (detail::should_record({&a, &b})) {
+    detail::record(out, Op::name, {&a, &b},
+                   [sa = SavedTensor::input(a), sb = SavedTensor::input(b),
+                    so = SavedTensor::output(out)](const Tensor& grad, detail::Node& self) {
+                     const Tensor A = sa.unpack(self), B = sb.unpack(self), R = so.unpack(self);
+                     std::vector<Tensor> g(2);
+                     if (self.needs(0)) g[0] = Op::da(grad, A, B, R);
+                     if (self.needs(1)) g[1] = Op::db(grad, A, B, R);
+                     return g;
+                   });
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor operator+(const Tensor& a, const Tensor& b) { return binary<ops::Add>(a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return binary<ops::Sub>(a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return binary<ops::Mul>(a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return binary<ops::Div>(a, b); }
+Tensor pow(const Tensor& a, const Tensor& b) { return binary<ops::Pow>(a, b); }
+Tensor operator-(const Tensor& x) { return unary<ops::Neg>(x); }
+Tensor exp(const Tensor& x) { return unary<ops::Exp>(x); }
+Tensor log(const Tensor& x) { return unary<ops::Log>(x); }
+Tensor sqrt(const Tensor& x) { return unary<ops::Sqrt>(x); }
+Tensor sigmoid(const Tensor& x) { return unary<ops::Sigmoid>(x); }
+Tensor tanh(const Tensor& x) { return unary<ops::Tanh>(x); }
+Tensor relu(const Tensor& x) { return unary<ops::Relu>(x); }
+Tensor abs(const Tensor& x) { return unary<ops::Abs>(x); }
+
+// ---- masks: never recorded ----
+
+Tensor step(const Tensor& x) {
+  return binary_kernel(x, Tensor(0.0), "step", [](auto v, auto) { return v > 0 ? decltype(v)(1) : decltype(v)(0); });
+}
+Tensor sign(const Tensor& x) {
+  return binary_kernel(x, Tensor(0.0), "sign", [](auto v, auto) {
+    using T = decltype(v);
+    return v > 0 ? T(1) : (v < 0 ? T(-1) : T(0));
+  });
+}
+Tensor equal(const Tensor& a, const Tensor& b) {
+  return binary_kernel(a, b, "equal", [](auto x, auto y) { return x == y ? decltype(x)(1) : decltype(x)(0); });
+}
+Tensor log_or_zero_at_zero(const Tensor& a) {
+  // ln(a + [a == 0]) * [a != 0]: 0 where a == 0, ln a elsewhere, differentiable where a != 0.
+  const Tensor zero_mask = equal(a, Tensor(0.0));
+  return log(a + zero_mask) * (1.0 - zero_mask);
+}
+
+// ---- in-place updates ----
+
+namespace {
+
+template <class Op>
+Tensor& in_place(Tensor& self, const Tensor& o, const char* op) {
+  check_defined(self, op);
+  check_defined(o, op);
+  TensorImpl* s = self.impl();
+  const Shape shape = broadcast_shapes(s->shape, o.shape(), op);
+  if (!(shape == s->shape))
+    throw std::invalid_argument(fmt::format("{}: the result of shape {} does not fit the tensor's shape {}",
+                                            op, shape.str(), s->shape.str()));
+  if (detail::result_dtype(self, o, op) != s->dtype)
+    throw std::invalid_argument(fmt::format("{}: dtype mismatch: {} and {}", op, dtype_name(s->dtype),
+                                            dtype_name(o.dtype())));
+  const bool recording = detail::should_record({&self, &o});
+  if (recording && s->requires_grad && !s->grad_fn)
+    throw std::logic_error(fmt::format(
+        "{}: a leaf tensor that requires grad (shape {}) is being modified in place while recording; "
+        "wrap the update in NoGradGuard (as optimizers do)",
+        op, s->shape.str()));
+  Tensor result;
+  if (recording) {
+    // Record op(old self, o) against a snapshot of self, then move the result's values and history
+    // into self: handles to self see the new values and backward sees the true history.
+    Tensor old = self.detach();
+    old.impl()->grad_fn = s->grad_fn;
+    old.impl()->requires_grad = s->requires_grad;
+    result = binary<Op>(old, o);
+  } else {
+    result = binary_kernel(self, o, op, [](auto x, auto y) { return Op::f(x, y); });
+  }
+  std::memcpy(s->storage->data, result.impl()->storage->data,
+              static_cast<size_t>(s->numel * dtype_size(s->dtype)));
+  ++s->storage->version;
+  if (recording) {
+    s->grad_fn = result.impl()->grad_fn;
+    s->requires_grad = true;
+  }
+  return self;
+}
+
+}  // namespace
+
+Tensor& Tensor::operator+=(const Tensor& o) { return in_place<ops::Add>(*this, o, "operator+="); }
+Tensor& Tensor::operator-=(const Tensor& o) { return in_place<ops::Sub>(*this, o, "operator-="); }
+Tensor& Tensor::operator*=(const Tensor& o) { return in_place<ops::Mul>(*this, o, "operator*="); }
+
+}  // namespace chainrule

@@ -1,0 +1,172 @@
+#pragma once
+// Internal: what a Tensor handle points to, and the recorded graph behind Tensors.
+//
+// Graph layout: every recorded op creates one Node (its grad_fn) that holds an Edge per input and
+// the tensors its rule needs (SavedTensor, with the storage version seen at save time). A Node is
+// reference counted by the tensors it produced and by the Nodes downstream; it dies when nothing
+// can reach it any more, and its destruction is deferred to a loop (Node::destroy) so that a chain
+// of a million ops is released without recursion. backward() walks the Nodes with an explicit
+// stack and a ready queue (tensor_engine.cpp), never recursively.
+#include <cstdint>
+#include <optional>
+#include <source_location>
+#include <string_view>
+#include <vector>
+
+#include "autograd/ref.h"
+#include "autograd/shape.h"
+#include "autograd/tensor.h"
+
+namespace chainrule::detail {
+
+// Bytes of a tensor, shared by every handle that names it. `version` counts in-place writes.
+struct Storage {
+  uint32_t refs = 0;
+  uint32_t version = 0;
+  int64_t bytes = 0;
+  void* data = nullptr;
+  static Ref<Storage> allocate(int64_t bytes);  // uninitialised
+  static void destroy(Storage* s);
+};
+
+struct TensorImpl {
+  uint32_t refs = 0;
+  DType dtype = DType::float32;
+  bool requires_grad = false;
+  bool wrapped_number = false;  // made from a plain number: adopts the other operand's dtype
+  Shape shape;
+  int64_t numel = 0;
+  Ref<Storage> storage;
+  Ref<Node> grad_fn;        // null for leaves and constants
+  Ref<TensorImpl> grad;     // accumulated gradient (leaves)
+  template <class T> T* data() const { return static_cast<T*>(storage->data); }
+  static void destroy(TensorImpl* t) { delete t; }
+};
+
+// A new tensor with uninitialised data.
+Tensor empty(const Shape& shape, DType dtype);
+// A new handle on the same storage, without history (shares the version counter).
+Tensor alias_detached(const Tensor& t);
+
+// One input of a recorded op: where its gradient goes.
+struct Edge {
+  Ref<Node> fn;           // the input's grad_fn (interior input)
+  Ref<TensorImpl> leaf;   // the input itself (leaf that requires grad)
+  Shape shape;            // the input's shape: gradients are summed back to it (un-broadcast)
+  DType dtype = DType::float32;
+  bool defined() const { return fn || leaf; }
+};
+
+// A tensor kept for a backward rule. Inputs are kept as they are; the op's own output is kept
+// without history (so that a node never owns itself) and gets it back on unpack.
+class SavedTensor {
+ public:
+  SavedTensor() = default;
+  static SavedTensor input(const Tensor& t);
+  static SavedTensor output(const Tensor& t);
+  // Throws std::logic_error naming `node` if the tensor was modified in place since it was saved.
+  Tensor unpack(Node& node) const;
+
+ private:
+  Tensor tensor_;
+  uint32_t version_ = 0;
+  bool is_output_ = false;
+};
+
+struct Node {
+  uint32_t refs = 0;
+  std::string_view name;
+  std::source_location where;
+  uint64_t sequence = 0;
+  std::vector<Edge> next;  // one per input of the op, in order
+  bool freed = false;
+  // Scratch for one sweep.
+  uint64_t sweep = 0;
+  uint32_t dependencies = 0;
+  bool needed = true;
+  Tensor grad;
+
+  virtual ~Node() = default;
+  // The gradient for each input (an undefined Tensor where !next[i].defined()); shapes may be
+  // broadcast: the engine sums them back to next[i].shape.
+  virtual std::vector<Tensor> apply(const Tensor& grad) = 0;
+  virtual void release_saved() = 0;
+  bool needs(size_t i) const { return i < next.size() && next[i].defined(); }
+  static void destroy(Node* n);  // deferred: never recursive
+};
+
+template <class F>
+struct FunctionNode final : Node {
+  explicit FunctionNode(F f) : rule(std::move(f)) {}
+  std::optional<F> rule;
+  std::vector<Tensor> apply(const Tensor& grad) override { return (*rule)(grad, *this); }
+  void release_saved() override { rule.reset(); }
+};
+
+// True when an op on these inputs must be recorded.
+bool should_record(std::initializer_list<const Tensor*> inputs);
+void attach_node(Tensor& result, Ref<Node> node, std::initializer_list<const Tensor*> inputs);
+void attach_node(Tensor& result, Ref<Node> node, const std::vector<Tensor>& inputs);
+
+// Records `result = op(inputs)` with backward rule `rule(grad, node) -> std::vector<Tensor>` (one
+// gradient per input). Call only when should_record(inputs).
+//   Tensor out = ...forward...;
+//   if (should_record({&a, &b}))
+//     record(out, "mul", {&a, &b}, [sa = SavedTensor::input(a), ...](const Tensor& grad, Node& self) {
+//       return std::vector<Tensor>{...};
+//     });
+template <class F>
+void record(Tensor& result, std::string_view name, std::initializer_list<const Tensor*> inputs, F rule,
+            std::source_location where = std::source_location::current()) {
+  Ref<Node> node(new FunctionNode<F>(std::move(rule)));
+  node->name = name;
+  node->where = where;
+  attach_node(result, std::move(node), inputs);
+}
+template <class F>
+void record(Tensor& result, std::string_view name, const std::vector<Tensor>& inputs, F rule,
+            std::source_location where = std::source_location::current()) {
+  Ref<Node> node(new FunctionNode<F>(std::move(rule)));
+  node->name = name;
+  node->where = where;
+  attach_node(result, std::move(node), inputs);
+}
+
+// Element loops shared by the kernels: calls f(out_index, a_index, b_index) over the broadcast
+// shape `out` for inputs of shapes a and b.
+template <class F>
+void for_each_broadcast(const Shape& out, const Shape& a, const Shape& b, F&& f) {
+  const int n = out.size();
+  int64_t sa[kMaxDims] = {}, sb[kMaxDims] = {};
+  {
+    int64_t st = 1;
+    for (int i = a.size() - 1; i >= 0; --i) { sa[n - a.size() + i] = a[i] == 1 ? 0 : st; st *= a[i]; }
+    st = 1;
+    for (int i = b.size() - 1; i >= 0; --i) { sb[n - b.size() + i] = b[i] == 1 ? 0 : st; st *= b[i]; }
+  }
+  const int64_t total = out.numel();
+  if (total == 0) return;
+  int64_t idx[kMaxDims] = {};
+  int64_t ia = 0, ib = 0;
+  for (int64_t o = 0; o < total; ++o) {
+    f(o, ia, ib);
+    for (int d = n - 1; d >= 0; --d) {
+      if (++idx[d] < out[d]) { ia += sa[d]; ib += sb[d]; break; }
+      ia -= sa[d] * (out[d] - 1);
+      ib -= sb[d] * (out[d] - 1);
+      idx[d] = 0;
+    }
+  }
+}
+
+// Calls f.template operator()<T>() with T = float or double for the dtype.
+template <class F>
+decltype(auto) dispatch(DType d, F&& f) {
+  if (d == DType::float32) return f.template operator()<float>();
+  return f.template operator()<double>();
+}
+
+// The dtype two operands compute in: numbers adopt the tensor's dtype; two tensors must agree.
+DType result_dtype(const Tensor& a, const Tensor& b, const char* op);
+
+}  // namespace chainrule::detail

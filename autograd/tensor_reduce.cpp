@@ -1,0 +1,148 @@
+// Reductions (sum, max; mean composed) and broadcasting (expand, sum_to), each rule next to its
+// forward.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+#include <stdexcept>
+
+#include "autograd/tensor_impl.h"
+
+namespace chainrule {
+
+using detail::SavedTensor;
+
+namespace {
+
+struct Reduction {
+  Shape kept;     // input shape with reduced dims set to 1
+  Shape result;   // the output shape (kept, or with reduced dims removed)
+  int64_t count;  // elements reduced into each output
+};
+
+Reduction plan(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, const char* op) {
+  if (!x.defined()) throw std::invalid_argument(fmt::format("{}: the tensor is undefined", op));
+  const Shape& s = x.shape();
+  bool reduce[kMaxDims] = {};
+  if (dims.empty()) {
+    for (int i = 0; i < s.size(); ++i) reduce[i] = true;
+  } else {
+    for (int64_t d : dims) {
+      const int nd = normalize_dim(d, s.size(), op);
+      if (reduce[nd])
+        throw std::invalid_argument(fmt::format("{}: dim {} appears more than once in the dims", op, d));
+      reduce[nd] = true;
+    }
+  }
+  Reduction r{s, Shape{}, 1};
+  for (int i = 0; i < s.size(); ++i) {
+    if (reduce[i]) {
+      r.count *= s[i];
+      r.kept[i] = 1;
+      if (keepdim) r.result.push_back(1);
+    } else {
+      r.result.push_back(s[i]);
+    }
+  }
+  return r;
+}
+
+// out[kept index] = fold over the reduced elements, starting from `init`.
+template <class F>
+Tensor reduce_kernel(const Tensor& x, const Reduction& r, double init, F fold) {
+  Tensor out = detail::empty(r.result, x.dtype());
+  detail::dispatch(x.dtype(), [&]<class T>() {
+    const T* px = x.impl()->data<T>();
+    T* po = out.impl()->data<T>();
+    std::fill(po, po + out.numel(), static_cast<T>(init));
+    detail::for_each_broadcast(x.shape(), x.shape(), r.kept,
+                               [&](int64_t i, int64_t, int64_t o) { po[o] = fold(po[o], px[i]); });
+  });
+  return out;
+}
+
+std::vector<int64_t> dims_of(const Shape& s) { return s.to_vector(); }
+
+}  // namespace
+
+Tensor sum(const Tensor& x) { return sum(x, {}, false); }
+
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  const Reduction r = plan(x, dims, keepdim, "sum");
+  Tensor out = reduce_kernel(x, r, 0.0, [](auto acc, auto v) { return acc + v; });
+  if (detail::should_record({&x})) {
+    detail::record(out, "sum", {&x}, [kept = r.kept, shape = x.shape()](const Tensor& grad, detail::Node&) {
+      return std::vector<Tensor>{expand(reshape(grad, dims_of(kept)), shape)};
+    });
+  }
+  return out;
+}
+
+Tensor mean(const Tensor& x) { return mean(x, {}, false); }
+
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  const Reduction r = plan(x, dims, keepdim, "mean");
+  if (r.count == 0)
+    throw std::invalid_argument(fmt::format("mean: no elements to average over (shape {})", x.shape().str()));
+  return sum(x, dims, keepdim) / static_cast<double>(r.count);
+}
+
+Tensor max(const Tensor& x) { return max(x, {}, false); }
+
+Tensor max(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  const Reduction r = plan(x, dims, keepdim, "max");
+  if (r.count == 0)
+    throw std::invalid_argument(fmt::format("max: no elements to take the maximum of (shape {})",
+                                            x.shape().str()));
+  Tensor out = reduce_kernel(x, r, -std::numeric_limits<double>::infinity(),
+                             [](auto acc, auto v) { return v > acc || v != v ? v : acc; });
+  if (detail::should_record({&x})) {
+    detail::record(out, "max", {&x},
+                   [sx = SavedTensor::input(x), so = SavedTensor::output(out), kept = r.kept, dims, r](
+                       const Tensor& grad, detail::Node& self) {
+                     const Tensor X = sx.unpack(self);
+                     const Tensor best = expand(reshape(so.unpack(self).detach(), dims_of(kept)), X.shape());
+                     const Tensor mask = equal(X, best);
+                     const Tensor ties = expand(sum(mask, dims, true), X.shape());
+                     return std::vector<Tensor>{expand(reshape(grad, dims_of(kept)), X.shape()) * mask / ties};
+                   });
+  }
+  return out;
+}
+
+Tensor expand(const Tensor& x, const Shape& shape) {
+  if (!x.defined()) throw std::invalid_argument("expand: the tensor is undefined");
+  const Shape b = broadcast_shapes(x.shape(), shape, "expand");
+  if (!(b == shape))
+    throw std::invalid_argument(fmt::format("expand: shape {} cannot be expanded to {}", x.shape().str(),
+                                            shape.str()));
+  if (x.shape() == shape) return x;
+  Tensor out = detail::empty(shape, x.dtype());
+  detail::dispatch(x.dtype(), [&]<class T>() {
+    const T* px = x.impl()->data<T>();
+    T* po = out.impl()->data<T>();
+    detail::for_each_broadcast(shape, x.shape(), shape, [&](int64_t o, int64_t i, int64_t) { po[o] = px[i]; });
+  });
+  if (detail::should_record({&x})) {
+    detail::record(out, "expand", {&x}, [shape = x.shape()](const Tensor& grad, detail::Node&) {
+      return std::vector<Tensor>{sum_to(grad, shape)};
+    });
+  }
+  return out;
+}
+
+Tensor sum_to(const Tensor& x, const Shape& shape) {
+  if (!x.defined()) throw std::invalid_argument("sum_to: the tensor is undefined");
+  const Shape& s = x.shape();
+  if (s == shape) return x;
+  if (!(broadcast_shapes(shape, s, "sum_to") == s))
+    throw std::invalid_argument(fmt::format("sum_to: shape {} does not broadcast to {}", shape.str(), s.str()));
+  std::vector<int64_t> dims;
+  const int lead = s.size() - shape.size();
+  for (int i = 0; i < s.size(); ++i)
+    if (i < lead || (shape[i - lead] == 1 && s[i] != 1)) dims.push_back(i);
+  Tensor out = dims.empty() ? x : sum(x, dims, true);
+  return reshape(out, shape.to_vector());
+}
+
+}  // namespace chainrule
