@@ -26,18 +26,17 @@ namespace detail {
 Ref<Storage> Storage::allocate(int64_t bytes) {
   auto* s = new Storage;
   s->bytes = bytes;
-  // 64-byte alignment for vector kernels and BLAS; size rounded up as aligned_alloc requires.
-  const size_t rounded = static_cast<size_t>((std::max<int64_t>(bytes, 1) + 63) / 64 * 64);
-  s->data = std::aligned_alloc(64, rounded);
-  if (!s->data) {
+  try {
+    s->data = pool_allocate(static_cast<size_t>(std::max<int64_t>(bytes, 1)));  // 64-byte aligned
+  } catch (...) {
     delete s;
-    throw std::bad_alloc();
+    throw;
   }
   return Ref<Storage>(s);
 }
 
 void Storage::destroy(Storage* s) {
-  std::free(s->data);
+  pool_free(s->data, static_cast<size_t>(std::max<int64_t>(s->bytes, 1)));
   delete s;
 }
 
@@ -116,6 +115,12 @@ Tensor::Tensor(double number) : Tensor(detail::empty(Shape{}, DType::float64)) {
 }
 
 Tensor::Tensor(Ref<detail::TensorImpl> impl) : impl_(std::move(impl)) {}
+Tensor::Tensor() = default;
+Tensor::Tensor(const Tensor& other) = default;
+Tensor::Tensor(Tensor&& other) noexcept = default;
+Tensor& Tensor::operator=(const Tensor& other) = default;
+Tensor& Tensor::operator=(Tensor&& other) noexcept = default;
+Tensor::~Tensor() = default;
 
 DType Tensor::dtype() const { return checked(impl_, "dtype").dtype; }
 const Shape& Tensor::shape() const { return checked(impl_, "shape").shape; }

@@ -66,10 +66,15 @@ class NestedList {
 
 class Tensor {
  public:
-  Tensor() = default;  // undefined: defined() == false
+  Tensor();  // undefined: defined() == false
   // A 0-d tensor from a number. The number adopts the dtype of the tensor it meets in an op.
   Tensor(double number);  // NOLINT(google-explicit-constructor)
   explicit Tensor(Ref<detail::TensorImpl> impl);
+  Tensor(const Tensor& other);
+  Tensor(Tensor&& other) noexcept;
+  Tensor& operator=(const Tensor& other);
+  Tensor& operator=(Tensor&& other) noexcept;
+  ~Tensor();
 
   bool defined() const { return static_cast<bool>(impl_); }
   DType dtype() const;

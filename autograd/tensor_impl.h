@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "autograd/pool.h"
 #include "autograd/ref.h"
 #include "autograd/shape.h"
 #include "autograd/tensor.h"
@@ -20,7 +21,7 @@
 namespace chainrule::detail {
 
 // Bytes of a tensor, shared by every handle that names it. `version` counts in-place writes.
-struct Storage {
+struct Storage : Pooled {
   uint32_t refs = 0;
   uint32_t version = 0;
   int64_t bytes = 0;
@@ -29,7 +30,7 @@ struct Storage {
   static void destroy(Storage* s);
 };
 
-struct TensorImpl {
+struct TensorImpl : Pooled {
   uint32_t refs = 0;
   DType dtype = DType::float32;
   bool requires_grad = false;
@@ -73,7 +74,7 @@ class SavedTensor {
   bool is_output_ = false;
 };
 
-struct Node {
+struct Node : Pooled {
   uint32_t refs = 0;
   std::string_view name;
   std::source_location where;
