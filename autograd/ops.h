@@ -44,32 +44,42 @@ namespace chainrule::ops {
 
 // Non-differentiable helpers used by the rules at kinks. For doubles they are plain functions;
 // Scalar and Tensor provide overloads that return constants (no gradient flows through a mask).
+// Which values a rule reads (x/a, b, result), so that a Tensor op saves only those.
+struct Uses {
+  bool a = false, b = false, result = false;
+};
+
 inline double step(double x) { return x > 0 ? 1.0 : 0.0; }
 inline double sign(double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); }
 inline double log_or_zero_at_zero(double a) { return a == 0 ? 0.0 : std::log(a); }
 
 struct Neg {
   static constexpr std::string_view name = "neg";
+  static constexpr Uses uses{};
   template <class R> static R f(R x) { return -x; }
   template <class G, class V> static G dx(const G& grad, const V&, const V&) { return -grad; }
 };
 struct Exp {
   static constexpr std::string_view name = "exp";
+  static constexpr Uses uses{.result = true};
   template <class R> static R f(R x) { using std::exp; return exp(x); }
   template <class G, class V> static G dx(const G& grad, const V&, const V& result) { return grad * result; }
 };
 struct Log {
   static constexpr std::string_view name = "log";
+  static constexpr Uses uses{.a = true};
   template <class R> static R f(R x) { using std::log; return log(x); }
   template <class G, class V> static G dx(const G& grad, const V& x, const V&) { return grad / x; }
 };
 struct Sqrt {
   static constexpr std::string_view name = "sqrt";
+  static constexpr Uses uses{.result = true};
   template <class R> static R f(R x) { using std::sqrt; return sqrt(x); }
   template <class G, class V> static G dx(const G& grad, const V&, const V& result) { return grad / (result * 2.0); }
 };
 struct Sigmoid {
   static constexpr std::string_view name = "sigmoid";
+  static constexpr Uses uses{.result = true};
   // Written so that neither branch overflows: e^-|x| is always <= 1.
   template <class R> static R f(R x) {
     using std::exp;
@@ -83,6 +93,7 @@ struct Sigmoid {
 };
 struct Tanh {
   static constexpr std::string_view name = "tanh";
+  static constexpr Uses uses{.result = true};
   template <class R> static R f(R x) { using std::tanh; return tanh(x); }
   template <class G, class V> static G dx(const G& grad, const V&, const V& result) {
     return grad * (1.0 - result * result);
@@ -90,12 +101,14 @@ struct Tanh {
 };
 struct Relu {
   static constexpr std::string_view name = "relu";
+  static constexpr Uses uses{.a = true};
   template <class R> static R f(R x) { return x > 0 ? x : R(0); }
   // relu'(0) = 0 (PyTorch's convention): the subgradient that keeps dead units dead.
   template <class G, class V> static G dx(const G& grad, const V& x, const V&) { return grad * step(x); }
 };
 struct Abs {
   static constexpr std::string_view name = "abs";
+  static constexpr Uses uses{.a = true};
   template <class R> static R f(R x) { using std::abs; return abs(x); }
   // abs'(0) = 0 (PyTorch's convention, sign(0) = 0).
   template <class G, class V> static G dx(const G& grad, const V& x, const V&) { return grad * sign(x); }
@@ -103,24 +116,28 @@ struct Abs {
 
 struct Add {
   static constexpr std::string_view name = "add";
+  static constexpr Uses uses{};
   template <class R> static R f(R a, R b) { return a + b; }
   template <class G, class V> static G da(const G& grad, const V&, const V&, const V&) { return grad; }
   template <class G, class V> static G db(const G& grad, const V&, const V&, const V&) { return grad; }
 };
 struct Sub {
   static constexpr std::string_view name = "sub";
+  static constexpr Uses uses{};
   template <class R> static R f(R a, R b) { return a - b; }
   template <class G, class V> static G da(const G& grad, const V&, const V&, const V&) { return grad; }
   template <class G, class V> static G db(const G& grad, const V&, const V&, const V&) { return -grad; }
 };
 struct Mul {
   static constexpr std::string_view name = "mul";
+  static constexpr Uses uses{.a = true, .b = true};
   template <class R> static R f(R a, R b) { return a * b; }
   template <class G, class V> static G da(const G& grad, const V&, const V& b, const V&) { return grad * b; }
   template <class G, class V> static G db(const G& grad, const V& a, const V&, const V&) { return grad * a; }
 };
 struct Div {
   static constexpr std::string_view name = "div";
+  static constexpr Uses uses{.b = true, .result = true};
   template <class R> static R f(R a, R b) { return a / b; }
   template <class G, class V> static G da(const G& grad, const V&, const V& b, const V&) { return grad / b; }
   template <class G, class V> static G db(const G& grad, const V&, const V& b, const V& result) {
@@ -129,6 +146,7 @@ struct Div {
 };
 struct Pow {
   static constexpr std::string_view name = "pow";
+  static constexpr Uses uses{.a = true, .b = true, .result = true};
   template <class R> static R f(R a, R b) { using std::pow; return pow(a, b); }
   template <class G, class V> static G da(const G& grad, const V& a, const V& b, const V&) {
     using std::pow;

@@ -23,21 +23,38 @@ const char* dtype_name(DType d) { return d == DType::float32 ? "float32" : "floa
 
 namespace detail {
 
+namespace {
+// Header and bytes share one 64-byte-aligned pool block when the bytes are few.
+constexpr size_t kHeader = 64;
+static_assert(sizeof(Storage) <= kHeader);
+constexpr int64_t kInlineBytes = static_cast<int64_t>(kPoolMaxBytes - kHeader);
+}  // namespace
+
 Ref<Storage> Storage::allocate(int64_t bytes) {
-  auto* s = new Storage;
+  if (bytes <= kInlineBytes) {
+    void* block = pool_allocate(kHeader + static_cast<size_t>(bytes));
+    auto* s = new (block) Storage;
+    s->bytes = bytes;
+    s->data = static_cast<char*>(block) + kHeader;
+    return Ref<Storage>(s);
+  }
+  void* block = pool_allocate(kHeader);
+  auto* s = new (block) Storage;
   s->bytes = bytes;
   try {
-    s->data = pool_allocate(static_cast<size_t>(std::max<int64_t>(bytes, 1)));  // 64-byte aligned
+    s->data = pool_allocate(static_cast<size_t>(bytes));  // 64-byte aligned
   } catch (...) {
-    delete s;
+    pool_free(block, kHeader);
     throw;
   }
   return Ref<Storage>(s);
 }
 
 void Storage::destroy(Storage* s) {
-  pool_free(s->data, static_cast<size_t>(std::max<int64_t>(s->bytes, 1)));
-  delete s;
+  const int64_t bytes = s->bytes;
+  if (bytes > kInlineBytes) pool_free(s->data, static_cast<size_t>(bytes));
+  s->~Storage();
+  pool_free(s, bytes <= kInlineBytes ? kHeader + static_cast<size_t>(bytes) : kHeader);
 }
 
 Tensor empty(const Shape& shape, DType dtype) {

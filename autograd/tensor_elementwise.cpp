@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 
 #include "autograd/ops.h"
@@ -73,6 +74,21 @@ Tensor binary_kernel(const Tensor& a, const Tensor& b, const char* op, F f) {
   return out;
 }
 
+// Saves a value only if the op's rule reads it (ops::Uses).
+template <bool used>
+std::optional<SavedTensor> save_input(const Tensor& t) {
+  if constexpr (used) return SavedTensor::input(t);
+  return std::nullopt;
+}
+template <bool used>
+std::optional<SavedTensor> save_output(const Tensor& t) {
+  if constexpr (used) return SavedTensor::output(t);
+  return std::nullopt;
+}
+Tensor unpack(const std::optional<SavedTensor>& s, detail::Node& self) {
+  return s ? s->unpack(self) : Tensor();
+}
+
 template <class Op>
 Tensor unary(const Tensor& x) {
   check_defined(x, Op::name.data());
@@ -83,9 +99,9 @@ Tensor unary(const Tensor& x) {
   out.impl()->wrapped_number = x.impl()->wrapped_number;
   if (detail::should_record({&x})) {
     detail::record(out, Op::name, {&x},
-                   [sx = SavedTensor::input(x), so = SavedTensor::output(out)](const Tensor& grad,
-                                                                               detail::Node& self) {
-                     return std::vector<Tensor>{Op::dx(grad, sx.unpack(self), so.unpack(self))};
+                   [sx = save_input<Op::uses.a>(x), so = save_output<Op::uses.result>(out)](
+                       const Tensor& grad, detail::Node& self) {
+                     return std::vector<Tensor>{Op::dx(grad, unpack(sx, self), unpack(so, self))};
                    });
   }
   return out;
@@ -96,9 +112,9 @@ Tensor binary(const Tensor& a, const Tensor& b) {
   Tensor out = binary_kernel(a, b, Op::name.data(), [](auto x, auto y) { return Op::f(x, y); });
   if (detail::should_record({&a, &b})) {
     detail::record(out, Op::name, {&a, &b},
-                   [sa = SavedTensor::input(a), sb = SavedTensor::input(b),
-                    so = SavedTensor::output(out)](const Tensor& grad, detail::Node& self) {
-                     const Tensor A = sa.unpack(self), B = sb.unpack(self), R = so.unpack(self);
+                   [sa = save_input<Op::uses.a>(a), sb = save_input<Op::uses.b>(b),
+                    so = save_output<Op::uses.result>(out)](const Tensor& grad, detail::Node& self) {
+                     const Tensor A = unpack(sa, self), B = unpack(sb, self), R = unpack(so, self);
                      std::vector<Tensor> g(2);
                      if (self.needs(0)) g[0] = Op::da(grad, A, B, R);
                      if (self.needs(1)) g[1] = Op::db(grad, A, B, R);

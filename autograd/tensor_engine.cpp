@@ -50,25 +50,32 @@ SavedTensor SavedTensor::input(const Tensor& t) {
 
 SavedTensor SavedTensor::output(const Tensor& t) {
   SavedTensor s;
-  s.tensor_ = alias_detached(t);
-  s.version_ = t.impl()->storage->version;
-  s.is_output_ = true;
+  const TensorImpl* impl = t.impl();
+  s.storage_ = impl->storage;
+  s.shape_ = impl->shape;
+  s.dtype_ = impl->dtype;
+  s.version_ = impl->storage->version;
   return s;
 }
 
 Tensor SavedTensor::unpack(Node& node) const {
-  const TensorImpl* t = tensor_.impl();
-  if (t->storage->version != version_)
+  const Storage* storage = storage_ ? storage_.get() : tensor_.impl()->storage.get();
+  const Shape& shape = storage_ ? shape_ : tensor_.shape();
+  if (storage->version != version_)
     throw std::logic_error(fmt::format(
         "backward of '{}': a tensor it saved (shape {}) was modified in place after it was saved "
         "(version {}, expected {}). Use an out-of-place op, or clone() the tensor before changing it.",
-        node.name, t->shape.str(), t->storage->version, version_));
-  if (!is_output_) return tensor_;
-  // The op's own output: same storage, and its history (this node) back, for create_graph.
-  Tensor out = alias_detached(tensor_);
-  out.impl()->grad_fn = Ref<Node>(&node);
-  out.impl()->requires_grad = true;
-  return out;
+        node.name, shape.str(), storage->version, version_));
+  if (!storage_) return tensor_;
+  // The op's own output: the same bytes, with its history (this node) back, for create_graph.
+  Ref<TensorImpl> impl(new TensorImpl);
+  impl->dtype = dtype_;
+  impl->shape = shape_;
+  impl->numel = shape_.numel();
+  impl->storage = storage_;
+  impl->grad_fn = Ref<Node>(&node);
+  impl->requires_grad = true;
+  return Tensor(std::move(impl));
 }
 
 bool should_record(std::initializer_list<const Tensor*> inputs) {

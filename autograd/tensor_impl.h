@@ -16,12 +16,14 @@
 #include "autograd/pool.h"
 #include "autograd/ref.h"
 #include "autograd/shape.h"
+#include "autograd/small_vector.h"
 #include "autograd/tensor.h"
 
 namespace chainrule::detail {
 
 // Bytes of a tensor, shared by every handle that names it. `version` counts in-place writes.
-struct Storage : Pooled {
+// Small tensors keep their bytes in the same pool block as this header (one allocation).
+struct Storage {
   uint32_t refs = 0;
   uint32_t version = 0;
   int64_t bytes = 0;
@@ -69,9 +71,11 @@ class SavedTensor {
   Tensor unpack(Node& node) const;
 
  private:
-  Tensor tensor_;
+  Tensor tensor_;             // inputs
+  Ref<Storage> storage_;      // outputs: the bytes only, the header is rebuilt on unpack
+  Shape shape_;
+  DType dtype_ = DType::float32;
   uint32_t version_ = 0;
-  bool is_output_ = false;
 };
 
 struct Node : Pooled {
@@ -79,7 +83,7 @@ struct Node : Pooled {
   std::string_view name;
   std::source_location where;
   uint64_t sequence = 0;
-  std::vector<Edge> next;  // one per input of the op, in order
+  SmallVector<Edge, 2> next;  // one per input of the op, in order
   bool freed = false;
   // Scratch for one sweep.
   uint64_t sweep = 0;
