@@ -1,0 +1,233 @@
+#include "nn/csv.h"
+
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <stdexcept>
+#include <system_error>
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+namespace chainrule::nn {
+namespace {
+
+std::string join_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += names[i];
+  }
+  return out;
+}
+
+// Every message starts with "read_csv: <path>:<line>:" so an editor can jump to the spot.
+[[noreturn]] void fail(const std::filesystem::path& path, std::size_t line, const std::string& what) {
+  throw std::invalid_argument(fmt::format("read_csv: {}:{}: {}", path.string(), line, what));
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(fmt::format("read_csv: cannot open '{}'", path.string()));
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw std::runtime_error(fmt::format("read_csv: error reading '{}'", path.string()));
+  return content;
+}
+
+class CellSplitter {
+ public:
+  CellSplitter(const std::filesystem::path& path, char delimiter) : path_(path), delimiter_(delimiter) {}
+
+  // A tab is padding unless it is the delimiter itself (TSV).
+  bool is_space(char c) const { return c == ' ' || (c == '\t' && delimiter_ != '\t'); }
+
+  bool is_blank(std::string_view line) const {
+    for (char c : line)
+      if (!is_space(c)) return false;
+    return true;
+  }
+
+  // Splits one line into cells, trimming spaces around each cell and removing quotes.
+  // Quotes matter mostly for headers ("X1", "price, EUR"); a quoted number parses as a number.
+  std::vector<std::string> split(std::string_view line, std::size_t line_no) const {
+    std::vector<std::string> cells;
+    std::size_t i = 0;
+    while (true) {
+      while (i < line.size() && is_space(line[i])) ++i;
+      std::string cell;
+      if (i < line.size() && line[i] == '"') {
+        ++i;
+        bool closed = false;
+        while (i < line.size()) {
+          if (line[i] == '"') {
+            if (i + 1 < line.size() && line[i + 1] == '"') {
+              cell += '"';
+              i += 2;
+              continue;
+            }
+            closed = true;
+            ++i;
+            break;
+          }
+          cell += line[i++];
+        }
+        if (!closed) fail(path_, line_no, "unterminated quote (quoted cells cannot span lines)");
+        while (i < line.size() && is_space(line[i])) ++i;
+        if (i < line.size() && line[i] != delimiter_)
+          fail(path_, line_no, fmt::format("unexpected text after the closing quote of \"{}\"", cell));
+      } else {
+        const std::size_t start = i;
+        while (i < line.size() && line[i] != delimiter_) ++i;
+        std::size_t end = i;
+        while (end > start && is_space(line[end - 1])) --end;
+        cell.assign(line.substr(start, end - start));
+      }
+      cells.push_back(std::move(cell));
+      if (i >= line.size()) break;
+      ++i;  // skip the delimiter; a trailing delimiter yields a final empty cell
+    }
+    return cells;
+  }
+
+ private:
+  const std::filesystem::path& path_;
+  char delimiter_;
+};
+
+double parse_number(std::string_view text, bool allow_non_finite, const std::filesystem::path& path,
+                    std::size_t line_no, const std::string& column) {
+  if (text.empty()) fail(path, line_no, fmt::format("column '{}': empty cell (missing values are not supported)", column));
+  std::string_view digits = text;
+  // from_chars rejects a leading '+', which spreadsheets sometimes write.
+  if (digits.size() > 1 && digits[0] == '+' && digits[1] != '-' && digits[1] != '+') digits.remove_prefix(1);
+  double value = 0.0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (ec == std::errc::result_out_of_range)
+    fail(path, line_no, fmt::format("column '{}': '{}' is out of the range of a double", column, text));
+  if (ec != std::errc() || end != digits.data() + digits.size())
+    fail(path, line_no, fmt::format("column '{}': '{}' is not a number", column, text));
+  if (!allow_non_finite && !std::isfinite(value))
+    fail(path, line_no,
+         fmt::format("column '{}': '{}' is not a finite number (set CsvOptions::allow_non_finite to accept nan/inf)",
+                     column, text));
+  return value;
+}
+
+}  // namespace
+
+std::size_t CsvTable::index_of(std::string_view name) const {
+  for (std::size_t i = 0; i < columns.size(); ++i)
+    if (columns[i] == name) return i;
+  throw std::out_of_range(fmt::format("no column named '{}'; available columns: {}", name, join_names(columns)));
+}
+
+std::vector<double> CsvTable::column(std::string_view name) const {
+  const std::size_t c = index_of(name);
+  std::vector<double> values;
+  values.reserve(rows.size());
+  for (const auto& row : rows) values.push_back(row.at(c));
+  return values;
+}
+
+CsvTable read_csv(const std::filesystem::path& path, const CsvOptions& options) {
+  if (options.delimiter == '"' || options.delimiter == '\n' || options.delimiter == '\r')
+    throw std::invalid_argument("read_csv: the delimiter cannot be a double quote or a line break");
+  std::string content = read_file(path);
+  std::string_view rest(content);
+  if (rest.substr(0, 3) == "\xEF\xBB\xBF") rest.remove_prefix(3);
+
+  const CellSplitter splitter(path, options.delimiter);
+  std::vector<std::string> header;
+  std::vector<std::size_t> keep;  // file positions of the kept columns, in output order
+  CsvTable table;                 // local until complete: nothing escapes on error
+  std::size_t line_no = 0;
+
+  while (!rest.empty()) {
+    const std::size_t nl = rest.find('\n');
+    std::string_view line = rest.substr(0, nl);
+    rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (splitter.is_blank(line)) continue;
+
+    std::vector<std::string> cells = splitter.split(line, line_no);
+    if (header.empty()) {
+      std::unordered_set<std::string> seen;
+      for (std::size_t c = 0; c < cells.size(); ++c) {
+        if (cells[c].empty()) fail(path, line_no, fmt::format("header: column {} has an empty name", c + 1));
+        if (!seen.insert(cells[c]).second)
+          fail(path, line_no, fmt::format("header: column name '{}' appears twice", cells[c]));
+      }
+      header = std::move(cells);
+      if (options.columns.empty()) {
+        for (std::size_t c = 0; c < header.size(); ++c) keep.push_back(c);
+      } else {
+        CsvTable names_only{header, {}};
+        std::unordered_set<std::string> wanted;
+        for (const auto& name : options.columns) {
+          if (!wanted.insert(name).second)
+            throw std::invalid_argument(fmt::format("read_csv: CsvOptions::columns lists '{}' twice", name));
+          try {
+            keep.push_back(names_only.index_of(name));
+          } catch (const std::out_of_range& e) {
+            throw std::out_of_range(fmt::format("read_csv: {}: {}", path.string(), e.what()));
+          }
+        }
+      }
+      for (std::size_t c : keep) table.columns.push_back(header[c]);
+      continue;
+    }
+
+    if (cells.size() != header.size())
+      fail(path, line_no,
+           fmt::format("expected {} cells ({}), found {}", header.size(), join_names(header), cells.size()));
+    std::vector<double> row;
+    row.reserve(keep.size());
+    // Only kept columns must be numeric, so a text column (e.g. a customer name) can be skipped.
+    for (std::size_t c : keep)
+      row.push_back(parse_number(cells[c], options.allow_non_finite, path, line_no, header[c]));
+    table.rows.push_back(std::move(row));
+  }
+
+  if (header.empty())
+    throw std::invalid_argument(fmt::format("read_csv: {}: the file is empty; expected a header row", path.string()));
+  return table;
+}
+
+Dataset select(const CsvTable& table, const std::vector<std::string>& features,
+               const std::vector<std::string>& targets) {
+  if (features.empty()) throw std::invalid_argument("select: no feature columns given");
+  std::unordered_set<std::string> used;
+  for (const auto& name : features)
+    if (!used.insert(name).second) throw std::invalid_argument(fmt::format("select: feature '{}' listed twice", name));
+  std::unordered_set<std::string> target_set;
+  for (const auto& name : targets) {
+    if (!target_set.insert(name).second) throw std::invalid_argument(fmt::format("select: target '{}' listed twice", name));
+    if (used.count(name) != 0)
+      throw std::invalid_argument(fmt::format("select: '{}' is both a feature and a target", name));
+  }
+
+  std::vector<std::size_t> fi, ti;
+  for (const auto& name : features) fi.push_back(table.index_of(name));
+  for (const auto& name : targets) ti.push_back(table.index_of(name));
+
+  Dataset data;
+  data.feature_names = features;
+  data.target_names = targets;
+  data.features.reserve(table.rows.size());
+  data.targets.reserve(table.rows.size());
+  for (const auto& row : table.rows) {
+    std::vector<double> f, t;
+    f.reserve(fi.size());
+    t.reserve(ti.size());
+    for (std::size_t c : fi) f.push_back(row.at(c));
+    for (std::size_t c : ti) t.push_back(row.at(c));
+    data.features.push_back(std::move(f));
+    data.targets.push_back(std::move(t));
+  }
+  return data;
+}
+
+}  // namespace chainrule::nn

@@ -1,0 +1,196 @@
+#include "nn/csv.h"
+
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include <catch2/catch.hpp>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using chainrule::nn::CsvOptions;
+using chainrule::nn::CsvTable;
+using chainrule::nn::read_csv;
+using chainrule::nn::select;
+
+namespace {
+
+// Writes `content` byte for byte to a fresh file under the system temp dir; removed on scope exit.
+class TempCsv {
+ public:
+  explicit TempCsv(const std::string& content, const std::string& name = "data.csv") {
+    static std::atomic<int> counter{0};
+    dir_ = fs::temp_directory_path() / ("chainrule_csv_test_" + std::to_string(::getpid()) + "_" +
+                                        std::to_string(counter++));
+    fs::create_directories(dir_);
+    path_ = dir_ / name;
+    std::ofstream(path_, std::ios::binary) << content;
+  }
+  ~TempCsv() {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path dir_, path_;
+};
+
+// The message of the exception of type E that f throws; fails the test if f throws nothing.
+template <class E, class F>
+std::string message_of(F f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  FAIL("expected an exception");
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("csv: reads the lecture's five rows with a header", "[nn][csv]") {
+  TempCsv file("Y,X1,X2\n0,2,1.5\n0,2.8,1.2\n0,1.5,1\n1,2.5,2\n0,7.7,3.5\n");
+  const CsvTable t = read_csv(file.path());
+  CHECK(t.columns == std::vector<std::string>{"Y", "X1", "X2"});
+  REQUIRE(t.rows.size() == 5);
+  CHECK(t.rows[0] == std::vector<double>{0, 2, 1.5});
+  CHECK(t.rows[4] == std::vector<double>{0, 7.7, 3.5});
+  CHECK(t.column("X1") == std::vector<double>{2, 2.8, 1.5, 2.5, 7.7});
+  CHECK(t.index_of("X2") == 2);
+}
+
+TEST_CASE("csv: CRLF, missing final newline, spaces, quoted headers, BOM and blank lines", "[nn][csv]") {
+  TempCsv file("\xEF\xBB\xBF \"Y\" , \"X1\",\"price, EUR\"\r\n\r\n 1 , 2.5 ,\"3\"\r\n  \r\n-4,+5,6e-1");
+  const CsvTable t = read_csv(file.path());
+  CHECK(t.columns == std::vector<std::string>{"Y", "X1", "price, EUR"});
+  REQUIRE(t.rows.size() == 2);
+  CHECK(t.rows[0] == std::vector<double>{1, 2.5, 3});
+  CHECK(t.rows[1] == std::vector<double>{-4, 5, 0.6});
+}
+
+TEST_CASE("csv: other delimiters and a doubled quote inside a quoted header", "[nn][csv]") {
+  TempCsv semicolon("a;\"say \"\"hi\"\"\"\n1;2\n");
+  const CsvTable t = read_csv(semicolon.path(), {.delimiter = ';'});
+  CHECK(t.columns == std::vector<std::string>{"a", "say \"hi\""});
+  CHECK(t.rows == std::vector<std::vector<double>>{{1, 2}});
+
+  TempCsv tabs("a\tb\n1\t2\n");
+  CHECK(read_csv(tabs.path(), {.delimiter = '\t'}).rows == std::vector<std::vector<double>>{{1, 2}});
+}
+
+TEST_CASE("csv: kept columns come in the requested order and others may hold text", "[nn][csv]") {
+  TempCsv file("name,Y,X1,X2\nAda,0,2,1.5\nBob,1,2.5,2\n");
+  const CsvTable t = read_csv(file.path(), {.columns = {"X2", "Y"}});
+  CHECK(t.columns == std::vector<std::string>{"X2", "Y"});
+  CHECK(t.rows == std::vector<std::vector<double>>{{1.5, 0}, {2, 1}});
+
+  const std::string msg = message_of<std::out_of_range>([&] { read_csv(file.path(), {.columns = {"X3"}}); });
+  CHECK_THAT(msg, Catch::Contains("'X3'") && Catch::Contains("name, Y, X1, X2") && Catch::Contains("data.csv"));
+  CHECK_THROWS_AS(read_csv(file.path(), {.columns = {"Y", "Y"}}), std::invalid_argument);
+}
+
+TEST_CASE("csv: a bad cell names file, line, column and text", "[nn][csv]") {
+  TempCsv file("Y,X1,X2\n0,2,1.5\n0,1.5x,1.2\n");
+  const std::string msg = message_of<std::invalid_argument>([&] { read_csv(file.path()); });
+  CHECK_THAT(msg, Catch::Contains("data.csv:3:") && Catch::Contains("column 'X1'") && Catch::Contains("'1.5x'") &&
+                      Catch::Contains("not a number"));
+
+  for (const char* bad : {"abc", "1.5.2", "0x10", "1,5e", "--1", "+-1", "+"}) {
+    TempCsv f(std::string("X\n") + bad + "\n");
+    INFO(bad);
+    CHECK_THROWS_AS(read_csv(f.path(), {.delimiter = ';'}), std::invalid_argument);
+  }
+}
+
+TEST_CASE("csv: empty cells, NaN and infinity", "[nn][csv]") {
+  TempCsv empty("Y,X1\n0,\n");
+  CHECK_THAT(message_of<std::invalid_argument>([&] { read_csv(empty.path()); }),
+             Catch::Contains(":2:") && Catch::Contains("column 'X1'") && Catch::Contains("empty cell"));
+
+  TempCsv nan("Y,X1\nnan,1\n2,-inf\n");
+  CHECK_THAT(message_of<std::invalid_argument>([&] { read_csv(nan.path()); }),
+             Catch::Contains(":2:") && Catch::Contains("'nan'") && Catch::Contains("allow_non_finite"));
+  const CsvTable t = read_csv(nan.path(), {.allow_non_finite = true});
+  CHECK(std::isnan(t.rows[0][0]));
+  CHECK(t.rows[1][1] == -std::numeric_limits<double>::infinity());
+
+  TempCsv huge("X\n1e999\n");
+  CHECK_THAT(message_of<std::invalid_argument>([&] { read_csv(huge.path()); }), Catch::Contains("out of the range"));
+}
+
+TEST_CASE("csv: a row with the wrong number of cells", "[nn][csv]") {
+  TempCsv file("Y,X1,X2\n0,2,1.5\n0,2.8,1.2\n0,1.5\n");
+  CHECK_THAT(message_of<std::invalid_argument>([&] { read_csv(file.path()); }),
+             Catch::Contains("data.csv:4:") && Catch::Contains("expected 3 cells (Y, X1, X2), found 2"));
+
+  TempCsv trailing("Y,X1\n0,2,\n");
+  CHECK_THAT(message_of<std::invalid_argument>([&] { read_csv(trailing.path()); }),
+             Catch::Contains(":2:") && Catch::Contains("found 3"));
+}
+
+TEST_CASE("csv: header problems and empty files", "[nn][csv]") {
+  TempCsv empty("");
+  CHECK_THAT(message_of<std::invalid_argument>([&] { read_csv(empty.path()); }), Catch::Contains("empty"));
+  TempCsv blank("\n  \r\n\n");
+  CHECK_THROWS_AS(read_csv(blank.path()), std::invalid_argument);
+
+  TempCsv header_only("Y,X1\n");
+  const CsvTable t = read_csv(header_only.path());
+  CHECK(t.columns.size() == 2);
+  CHECK(t.rows.empty());
+
+  TempCsv duplicate("X,Y,X\n1,2,3\n");
+  CHECK_THAT(message_of<std::invalid_argument>([&] { read_csv(duplicate.path()); }),
+             Catch::Contains(":1:") && Catch::Contains("'X' appears twice"));
+  TempCsv unnamed("X,,Y\n1,2,3\n");
+  CHECK_THAT(message_of<std::invalid_argument>([&] { read_csv(unnamed.path()); }), Catch::Contains("column 2"));
+  TempCsv unterminated("\"X,Y\n1,2\n");
+  CHECK_THAT(message_of<std::invalid_argument>([&] { read_csv(unterminated.path()); }),
+             Catch::Contains(":1:") && Catch::Contains("unterminated quote"));
+  TempCsv after_quote("\"X\"junk,Y\n1,2\n");
+  CHECK_THROWS_AS(read_csv(after_quote.path()), std::invalid_argument);
+}
+
+TEST_CASE("csv: a missing file is a runtime_error naming the path", "[nn][csv]") {
+  const fs::path missing = fs::temp_directory_path() / "chainrule_csv_test_no_such_dir" / "none.csv";
+  CHECK_THAT(message_of<std::runtime_error>([&] { read_csv(missing); }), Catch::Contains("none.csv"));
+}
+
+TEST_CASE("csv: index_of and column name the missing column and the available ones", "[nn][csv]") {
+  const CsvTable t{{"Y", "X1", "X2"}, {{0, 2, 1.5}}};
+  CHECK_THAT(message_of<std::out_of_range>([&] { (void)t.index_of("X3"); }),
+             Catch::Contains("'X3'") && Catch::Contains("Y, X1, X2"));
+  CHECK_THROWS_AS(t.column("x1"), std::out_of_range);  // names are case-sensitive
+}
+
+TEST_CASE("csv: select splits features and targets in the given order", "[nn][csv]") {
+  const CsvTable t{{"Y", "X1", "X2"}, {{0, 2, 1.5}, {1, 2.5, 2}}};
+  const auto data = select(t, {"X2", "X1"}, {"Y"});
+  CHECK(data.features == std::vector<std::vector<double>>{{1.5, 2}, {2, 2.5}});
+  CHECK(data.targets == std::vector<std::vector<double>>{{0}, {1}});
+  CHECK(data.feature_names == std::vector<std::string>{"X2", "X1"});
+  CHECK(data.target_names == std::vector<std::string>{"Y"});
+
+  const auto unsupervised = select(t, {"X1"}, {});
+  CHECK(unsupervised.targets == std::vector<std::vector<double>>{{}, {}});
+
+  CHECK_THROWS_AS(select(t, {}, {"Y"}), std::invalid_argument);
+  CHECK_THROWS_AS(select(t, {"X1", "X1"}, {"Y"}), std::invalid_argument);
+  CHECK_THAT(message_of<std::invalid_argument>([&] { select(t, {"X1", "Y"}, {"Y"}); }),
+             Catch::Contains("'Y' is both a feature and a target"));
+  CHECK_THAT(message_of<std::out_of_range>([&] { select(t, {"X1"}, {"y"}); }), Catch::Contains("'y'"));
+}
+
+#ifdef CHAINRULE_SOURCE_DIR  // defined by the suite's CMake
+TEST_CASE("csv: the shipped examples/data/lecture.csv holds the slides' five rows", "[nn][csv]") {
+  const CsvTable t = read_csv(fs::path(CHAINRULE_SOURCE_DIR) / "examples" / "data" / "lecture.csv");
+  CHECK(t.columns == std::vector<std::string>{"Y", "X1", "X2"});
+  CHECK(t.rows == std::vector<std::vector<double>>{{0, 2, 1.5}, {0, 2.8, 1.2}, {0, 1.5, 1}, {1, 2.5, 2}, {0, 7.7, 3.5}});
+}
+#endif
