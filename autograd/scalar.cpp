@@ -4,8 +4,10 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <stdexcept>
 
+#include "autograd/anomaly.h"
 #include "autograd/ops.h"
 #include "autograd/scalar_tape.h"
 
@@ -17,7 +19,7 @@ using detail::ScalarTape;
 
 Scalar Scalar::leaf(double value, bool requires_grad) {
   Scalar s(value);
-  s.leaf_ = new LeafCell{value, 0.0, 1, requires_grad, 0, 0, nullptr};
+  s.leaf_ = new LeafCell{value, 0.0, 1, requires_grad, 0, 0, nullptr, {}};
   return s;
 }
 
@@ -142,49 +144,106 @@ void Scalar::backward(double seed, BackwardOptions options) const {
   tape.backward({{record_, seed}}, options);
 }
 
-Scalar& Scalar::operator+=(const Scalar& o) { return *this = *this + o; }
-Scalar& Scalar::operator-=(const Scalar& o) { return *this = *this - o; }
-Scalar& Scalar::operator*=(const Scalar& o) { return *this = *this * o; }
-Scalar& Scalar::operator/=(const Scalar& o) { return *this = *this / o; }
+Scalar& Scalar::operator+=(Located<Scalar> o) { return *this = *this + o; }
+Scalar& Scalar::operator-=(Located<Scalar> o) { return *this = *this - o; }
+Scalar& Scalar::operator*=(Located<Scalar> o) { return *this = *this * o; }
+Scalar& Scalar::operator/=(Located<Scalar> o) { return *this = *this / o; }
+
+Scalar& Scalar::set_label(std::string label) {
+  if (leaf_) {
+    leaf_->label = std::move(label);
+  } else if (record_ != kNoRecord && generation_ == ScalarTape::current().generation()) {
+    ScalarTape::current().set_label(record_, std::move(label));
+  } else {
+    throw std::logic_error("Scalar::set_label: constants and released nodes cannot be labelled");
+  }
+  return *this;
+}
+
+std::string Scalar::label() const {
+  if (leaf_) return leaf_->label;
+  if (record_ != kNoRecord && generation_ == ScalarTape::current().generation())
+    return ScalarTape::current().label_of(record_);
+  return {};
+}
 
 namespace {
 
-template <class Op>
-Scalar unary(ScalarOp code, const Scalar& x) {
-  const double y = Op::f(x.value());
-  if (!GradMode::enabled() || !x.requires_grad()) return Scalar(y);
-  ScalarTape& tape = ScalarTape::current();
-  tape.begin_op();
-  const uint32_t a = tape.operand(x);
-  return tape.push(code, a, a, y);
+void check_forward(double value, std::string_view op, const Where& where) {
+  if (AnomalyMode::enabled() && !std::isfinite(value)) detail::throw_anomaly("forward", op, where, value);
 }
 
 template <class Op>
-Scalar binary(ScalarOp code, const Scalar& x, const Scalar& y) {
+Scalar unary(ScalarOp code, const Scalar& x, const Where& where) {
+  const double y = Op::f(x.value());
+  if (!GradMode::enabled() || !x.requires_grad()) {
+    check_forward(y, Op::name, where);
+    return Scalar(y);
+  }
+  ScalarTape& tape = ScalarTape::current();
+  tape.begin_op();
+  const uint32_t a = tape.operand(x);
+  return tape.push(code, a, a, y, where);
+}
+
+template <class Op>
+Scalar binary(ScalarOp code, const Scalar& x, const Scalar& y, const Where& where) {
   const double z = Op::f(x.value(), y.value());
-  if (!GradMode::enabled() || !(x.requires_grad() || y.requires_grad())) return Scalar(z);
+  if (!GradMode::enabled() || !(x.requires_grad() || y.requires_grad())) {
+    check_forward(z, Op::name, where);
+    return Scalar(z);
+  }
   ScalarTape& tape = ScalarTape::current();
   tape.begin_op();
   const uint32_t a = tape.operand(x);
   const uint32_t b = tape.operand(y);
-  return tape.push(code, a, b, z);
+  return tape.push(code, a, b, z, where);
 }
 
 }  // namespace
 
-Scalar operator+(const Scalar& a, const Scalar& b) { return binary<ops::Add>(ScalarOp::Add, a, b); }
-Scalar operator-(const Scalar& a, const Scalar& b) { return binary<ops::Sub>(ScalarOp::Sub, a, b); }
-Scalar operator*(const Scalar& a, const Scalar& b) { return binary<ops::Mul>(ScalarOp::Mul, a, b); }
-Scalar operator/(const Scalar& a, const Scalar& b) { return binary<ops::Div>(ScalarOp::Div, a, b); }
-Scalar pow(const Scalar& a, const Scalar& b) { return binary<ops::Pow>(ScalarOp::Pow, a, b); }
-Scalar operator-(const Scalar& x) { return unary<ops::Neg>(ScalarOp::Neg, x); }
-Scalar exp(const Scalar& x) { return unary<ops::Exp>(ScalarOp::Exp, x); }
-Scalar log(const Scalar& x) { return unary<ops::Log>(ScalarOp::Log, x); }
-Scalar sqrt(const Scalar& x) { return unary<ops::Sqrt>(ScalarOp::Sqrt, x); }
-Scalar sigmoid(const Scalar& x) { return unary<ops::Sigmoid>(ScalarOp::Sigmoid, x); }
-Scalar tanh(const Scalar& x) { return unary<ops::Tanh>(ScalarOp::Tanh, x); }
-Scalar relu(const Scalar& x) { return unary<ops::Relu>(ScalarOp::Relu, x); }
-Scalar abs(const Scalar& x) { return unary<ops::Abs>(ScalarOp::Abs, x); }
+Scalar operator+(const Scalar& a, Located<Scalar> b) { return binary<ops::Add>(ScalarOp::Add, a, b.value(), b.where); }
+Scalar operator-(const Scalar& a, Located<Scalar> b) { return binary<ops::Sub>(ScalarOp::Sub, a, b.value(), b.where); }
+Scalar operator*(const Scalar& a, Located<Scalar> b) { return binary<ops::Mul>(ScalarOp::Mul, a, b.value(), b.where); }
+Scalar operator/(const Scalar& a, Located<Scalar> b) { return binary<ops::Div>(ScalarOp::Div, a, b.value(), b.where); }
+Scalar pow(const Scalar& a, const Scalar& b, Where w) { return binary<ops::Pow>(ScalarOp::Pow, a, b, w); }
+Scalar operator-(Located<Scalar> x) { return unary<ops::Neg>(ScalarOp::Neg, x.value(), x.where); }
+Scalar exp(const Scalar& x, Where w) { return unary<ops::Exp>(ScalarOp::Exp, x, w); }
+Scalar log(const Scalar& x, Where w) { return unary<ops::Log>(ScalarOp::Log, x, w); }
+Scalar sqrt(const Scalar& x, Where w) { return unary<ops::Sqrt>(ScalarOp::Sqrt, x, w); }
+Scalar sigmoid(const Scalar& x, Where w) { return unary<ops::Sigmoid>(ScalarOp::Sigmoid, x, w); }
+Scalar tanh(const Scalar& x, Where w) { return unary<ops::Tanh>(ScalarOp::Tanh, x, w); }
+Scalar relu(const Scalar& x, Where w) { return unary<ops::Relu>(ScalarOp::Relu, x, w); }
+Scalar abs(const Scalar& x, Where w) { return unary<ops::Abs>(ScalarOp::Abs, x, w); }
+
+Scalar custom_op(std::string_view name, const std::vector<Scalar>& inputs, ScalarForward forward,
+                 ScalarBackward backward, Where where) {
+  if (!forward || !backward)
+    throw std::invalid_argument(fmt::format("custom_op '{}': forward and backward must both be set", name));
+  std::vector<double> values;
+  bool any = false;
+  for (const Scalar& x : inputs) {
+    values.push_back(x.value());
+    any = any || x.requires_grad();
+  }
+  const double y = forward(values);
+  if (!GradMode::enabled() || !any) {
+    check_forward(y, name, where);
+    return Scalar(y);
+  }
+  ScalarTape& tape = ScalarTape::current();
+  tape.begin_op();
+  detail::CustomOpEntry entry{std::string(name), std::move(forward), std::move(backward), {}};
+  for (const Scalar& x : inputs) entry.operands.push_back(tape.operand(x));
+  const uint32_t index = tape.add_custom(std::move(entry));
+  return tape.push(ScalarOp::Custom, index, index, y, where);
+}
+
+std::vector<ScalarNodeView> graph_view(const Scalar& root) { return ScalarTape::current().view(root); }
+
+TrackLocationsGuard::TrackLocationsGuard() { ++ScalarTape::track_locations; }
+TrackLocationsGuard::~TrackLocationsGuard() { --ScalarTape::track_locations; }
+bool TrackLocationsGuard::enabled() { return ScalarTape::track_locations > 0 || AnomalyMode::enabled(); }
 
 std::vector<Scalar> grad(const std::vector<Scalar>& outputs, const std::vector<Scalar>& inputs,
                          const std::vector<Scalar>& grad_outputs, GradOptions options) {

@@ -20,10 +20,15 @@
 // thread while no unfreed graph is alive, at which point the tape's memory is reused. A graph belongs
 // to the thread that recorded it.
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
+#include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "autograd/grad_mode.h"
+#include "autograd/where.h"
 
 namespace chainrule {
 
@@ -68,10 +73,15 @@ class Scalar {
   Scalar detach() const { return Scalar(value()); }
 
   // Recording compound assignment: `c += c + 1` rebinds c to a new node, as in micrograd.
-  Scalar& operator+=(const Scalar& o);
-  Scalar& operator-=(const Scalar& o);
-  Scalar& operator*=(const Scalar& o);
-  Scalar& operator/=(const Scalar& o);
+  Scalar& operator+=(Located<Scalar> o);
+  Scalar& operator-=(Located<Scalar> o);
+  Scalar& operator*=(Located<Scalar> o);
+  Scalar& operator/=(Located<Scalar> o);
+
+  // A label shown by traces and graph pictures (e.g. "H1->ON"); leaves keep it for life,
+  // interior nodes while their graph lives.
+  Scalar& set_label(std::string label);
+  std::string label() const;
 
  private:
   friend class detail::ScalarTape;
@@ -85,19 +95,20 @@ class Scalar {
   uint32_t generation_ = 0;           // tape generation the record belongs to
 };
 
-Scalar operator+(const Scalar& a, const Scalar& b);
-Scalar operator-(const Scalar& a, const Scalar& b);
-Scalar operator*(const Scalar& a, const Scalar& b);
-Scalar operator/(const Scalar& a, const Scalar& b);
-Scalar operator-(const Scalar& x);
-Scalar pow(const Scalar& base, const Scalar& exponent);
-Scalar exp(const Scalar& x);
-Scalar log(const Scalar& x);
-Scalar sqrt(const Scalar& x);
-Scalar sigmoid(const Scalar& x);
-Scalar tanh(const Scalar& x);
-Scalar relu(const Scalar& x);  // relu'(0) = 0
-Scalar abs(const Scalar& x);   // abs'(0) = 0
+// The ops (rules: autograd/ops.h). Each records where it was called (see autograd/where.h).
+Scalar operator+(const Scalar& a, Located<Scalar> b);
+Scalar operator-(const Scalar& a, Located<Scalar> b);
+Scalar operator*(const Scalar& a, Located<Scalar> b);
+Scalar operator/(const Scalar& a, Located<Scalar> b);
+Scalar operator-(Located<Scalar> x);
+Scalar pow(const Scalar& base, const Scalar& exponent, Where where = Where::current());
+Scalar exp(const Scalar& x, Where where = Where::current());
+Scalar log(const Scalar& x, Where where = Where::current());
+Scalar sqrt(const Scalar& x, Where where = Where::current());
+Scalar sigmoid(const Scalar& x, Where where = Where::current());
+Scalar tanh(const Scalar& x, Where where = Where::current());
+Scalar relu(const Scalar& x, Where where = Where::current());  // relu'(0) = 0
+Scalar abs(const Scalar& x, Where where = Where::current());   // abs'(0) = 0
 
 // Comparisons look at values only (they record nothing), so Scalars work in `if` and `std::max`.
 inline bool operator<(const Scalar& a, const Scalar& b) { return a.value() < b.value(); }
@@ -117,6 +128,50 @@ inline Scalar log_or_zero_at_zero(const Scalar& a) { return a.value() == 0 ? Sca
 // be differentiated again (Hessian-vector products, second derivatives).
 std::vector<Scalar> grad(const std::vector<Scalar>& outputs, const std::vector<Scalar>& inputs,
                          const std::vector<Scalar>& grad_outputs = {}, GradOptions options = {});
+
+// A user-defined op with its own forward and backward, recorded and differentiated like a built-in
+// one (first order: a create_graph sweep that reaches it throws). `backward` receives the
+// upstream gradient, the input values and the result, and returns one partial contribution
+// (grad * d result / d input_i) per input. Check it with gradcheck (autograd/gradcheck.h).
+//
+//   auto cube = [](std::span<const double> x) { return x[0] * x[0] * x[0]; };
+//   auto d_cube = [](double grad, std::span<const double> x, double) {
+//     return std::vector<double>{grad * 3 * x[0] * x[0]};
+//   };
+//   Scalar y = custom_op("cube", {x}, cube, d_cube);
+using ScalarForward = std::function<double(std::span<const double> inputs)>;
+using ScalarBackward =
+    std::function<std::vector<double>(double grad, std::span<const double> inputs, double result)>;
+Scalar custom_op(std::string_view name, const std::vector<Scalar>& inputs, ScalarForward forward,
+                 ScalarBackward backward, Where where = Where::current());
+
+// A read-only view of the recorded graph below `root`, in creation order (inputs before their
+// consumers), for traces, pictures and gradcheck's localisation. Values and gradients are as of
+// now (after a backward, the gradients of that backward).
+struct ScalarNodeView {
+  std::size_t id;                        // position in the returned vector
+  std::string op;                        // "mul", "sigmoid", "leaf", "constant", or a custom name
+  std::string label;                     // set_label(), or ""
+  double value;
+  double grad;
+  std::vector<std::size_t> inputs;       // ids of its operands
+  std::vector<double> local;             // d value / d input_k at the recorded values
+  Where where;                           // where it was recorded (tracked while anomaly mode or
+                                         // location tracking is on; empty otherwise)
+  bool is_leaf = false, is_constant = false;
+};
+std::vector<ScalarNodeView> graph_view(const Scalar& root);
+
+// Records source locations for Scalar ops while alive (anomaly mode does too). Off by default,
+// because it adds 8 bytes per recorded node.
+class TrackLocationsGuard {
+ public:
+  TrackLocationsGuard();
+  ~TrackLocationsGuard();
+  TrackLocationsGuard(const TrackLocationsGuard&) = delete;
+  TrackLocationsGuard& operator=(const TrackLocationsGuard&) = delete;
+  static bool enabled();
+};
 
 // Introspection used by tests and the memory benchmark.
 namespace detail {

@@ -4,10 +4,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <stdexcept>
 #include <unordered_map>
 
+#include "autograd/anomaly.h"
 #include "autograd/ops.h"
 
 namespace chainrule::detail {
@@ -30,6 +32,7 @@ std::string_view scalar_op_name(ScalarOp op) {
     case ScalarOp::Mul: return ops::Mul::name;
     case ScalarOp::Div: return ops::Div::name;
     case ScalarOp::Pow: return ops::Pow::name;
+    case ScalarOp::Custom: return "custom";
   }
   return "?";
 }
@@ -67,11 +70,12 @@ void apply_rule(ScalarOp op, const G& grad, const V& a, const V& b, const V& res
     case ScalarOp::Const:
     case ScalarOp::Leaf:
     case ScalarOp::Freed:
+    case ScalarOp::Custom:  // handled by the sweeps (its rule is the user's)
       break;
   }
 }
 
-bool is_binary(ScalarOp op) { return op >= ScalarOp::Add; }
+bool is_binary(ScalarOp op) { return op >= ScalarOp::Add && op <= ScalarOp::Pow; }
 
 [[noreturn]] void throw_freed(std::string_view op) {
   throw std::logic_error(fmt::format(
@@ -91,6 +95,9 @@ void ScalarTape::reset() {
   for (LeafCell* c : leaves_) release_cell(c);
   leaves_.clear();
   records_.clear();
+  customs_.clear();
+  where_.clear();
+  labels_.clear();
   live_ = 0;
   live_unfreed_ = 0;
   if (++generation_ == 0) generation_ = 1;  // 0 means "no record" in leaf caches
@@ -131,9 +138,17 @@ uint32_t ScalarTape::operand(const Scalar& x) {
   return append(ScalarOp::Const, 0, x.value_);
 }
 
-Scalar ScalarTape::push(ScalarOp op, uint32_t a, uint32_t b, double value) {
+Scalar ScalarTape::push(ScalarOp op, uint32_t a, uint32_t b, double value, const Where& where) {
   if (records_.size() >= std::numeric_limits<uint32_t>::max() - 1)
     throw std::length_error(fmt::format("Scalar: the graph has more than {} nodes", records_.size()));
+  if (track_locations > 0 || AnomalyMode::enabled()) {
+    if (AnomalyMode::enabled() && !std::isfinite(value)) {
+      const std::string name(op == ScalarOp::Custom ? std::string_view(customs_[a].name) : scalar_op_name(op));
+      throw_anomaly("forward", name, where, value);
+    }
+    where_.resize(records_.size());
+    where_.push_back(where);
+  }
   records_.push_back(ScalarRecord{value, 0.0, a, b, 1, op, 0, 0});
   ++live_;
   ++live_unfreed_;
@@ -170,23 +185,94 @@ uint32_t ScalarTape::prepare_sweep(const std::vector<Seed>& seeds) {
 }
 
 // The fast sweep: one reverse loop over plain doubles. Only adjoints change, so a throw part-way
-// (a freed node) leaves every leaf's gradient as it was.
+// (a freed node, an anomaly) leaves every leaf's gradient as it was. `check` is anomaly mode.
+template <bool check>
 void ScalarTape::sweep_values(uint32_t top) {
   ScalarRecord* r = records_.data();
+  std::vector<double> values;
   for (int64_t i = top; i >= 0; --i) {
     ScalarRecord& n = r[i];
     if (!n.reached || n.op == ScalarOp::Leaf || n.op == ScalarOp::Const) continue;
     if (n.freed || n.op == ScalarOp::Freed) throw_freed(scalar_op_name(n.op));
+    auto contribute = [&](ScalarRecord& target, double d) {
+      if constexpr (check) {
+        if (!std::isfinite(d)) throw_anomaly("backward", op_name(static_cast<uint32_t>(i)), where_of(static_cast<uint32_t>(i)), d);
+      }
+      target.grad += d;
+      target.reached = 1;
+    };
+    if (n.op == ScalarOp::Custom) {
+      const CustomOpEntry& c = customs_[n.a];
+      values.clear();
+      for (uint32_t j : c.operands) values.push_back(r[j].value);
+      const std::vector<double> d = c.backward(n.grad, values, n.value);
+      if (d.size() != c.operands.size())
+        throw std::logic_error(fmt::format("custom op '{}': backward returned {} gradients for {} inputs",
+                                           c.name, d.size(), c.operands.size()));
+      for (size_t k = 0; k < d.size(); ++k)
+        if (r[c.operands[k]].op != ScalarOp::Const) contribute(r[c.operands[k]], d[k]);
+      continue;
+    }
     ScalarRecord& A = r[n.a];
     ScalarRecord& B = r[n.b];
     const bool need_a = A.op != ScalarOp::Const;
     const bool need_b = is_binary(n.op) && B.op != ScalarOp::Const;
-    apply_rule(n.op, n.grad, A.value, B.value, n.value, need_a, need_b, [&](int k, double d) {
-      ScalarRecord& target = k == 0 ? A : B;
-      target.grad += d;
-      target.reached = 1;
-    });
+    apply_rule(n.op, n.grad, A.value, B.value, n.value, need_a, need_b,
+               [&](int k, double d) { contribute(k == 0 ? A : B, d); });
   }
+}
+
+void ScalarTape::run_sweep_values(uint32_t top) {
+  if (AnomalyMode::enabled()) sweep_values<true>(top);
+  else sweep_values<false>(top);
+}
+
+std::string_view ScalarTape::op_name(uint32_t record) const {
+  const ScalarRecord& n = records_[record];
+  return n.op == ScalarOp::Custom ? std::string_view(customs_[n.a].name) : scalar_op_name(n.op);
+}
+
+std::string ScalarTape::label_of(uint32_t record) const {
+  const ScalarRecord& n = records_[record];
+  if (n.op == ScalarOp::Leaf) return leaves_[n.a]->label;
+  auto it = labels_.find(record);
+  return it == labels_.end() ? std::string() : it->second;
+}
+
+uint32_t ScalarTape::add_custom(CustomOpEntry entry) {
+  customs_.push_back(std::move(entry));
+  return static_cast<uint32_t>(customs_.size() - 1);
+}
+
+std::vector<uint32_t> ScalarTape::operands(uint32_t record) const {
+  const ScalarRecord& n = records_[record];
+  switch (n.op) {
+    case ScalarOp::Const:
+    case ScalarOp::Leaf:
+    case ScalarOp::Freed:
+      return {};
+    case ScalarOp::Custom:
+      return customs_[n.a].operands;
+    default:
+      return is_binary(n.op) ? std::vector<uint32_t>{n.a, n.b} : std::vector<uint32_t>{n.a};
+  }
+}
+
+std::vector<double> ScalarTape::local_derivatives(uint32_t record) const {
+  const ScalarRecord& n = records_[record];
+  const std::vector<uint32_t> ops = operands(record);
+  std::vector<double> out(ops.size(), 0.0);
+  if (n.op == ScalarOp::Custom) {
+    std::vector<double> values;
+    for (uint32_t j : ops) values.push_back(records_[j].value);
+    out = customs_[n.a].backward(1.0, values, n.value);
+    out.resize(ops.size(), 0.0);
+    return out;
+  }
+  if (ops.empty()) return out;
+  apply_rule(n.op, 1.0, records_[n.a].value, records_[n.b].value, n.value, true, ops.size() > 1,
+             [&](int k, double d) { out[k] = d; });
+  return out;
 }
 
 // The recorded sweep (create_graph): the same rules on Scalars, so the backward is itself a graph.
@@ -198,11 +284,18 @@ std::vector<Scalar> ScalarTape::sweep_recorded(uint32_t top, const std::vector<S
     const ScalarRecord n = records_[i];  // a copy: recording below may grow the array
     if (!n.reached || n.op == ScalarOp::Leaf || n.op == ScalarOp::Const) continue;
     if (n.freed || n.op == ScalarOp::Freed) throw_freed(scalar_op_name(n.op));
+    if (n.op == ScalarOp::Custom)
+      throw std::logic_error(fmt::format(
+          "create_graph: the custom op '{}' has a first-order backward (on doubles) and cannot be "
+          "differentiated twice",
+          customs_[n.a].name));
     const bool need_a = records_[n.a].op != ScalarOp::Const;
     const bool need_b = is_binary(n.op) && records_[n.b].op != ScalarOp::Const;
     const Scalar a = value_of(n.a), b = value_of(n.b), result = value_of(static_cast<uint32_t>(i));
     const Scalar g = adjoint[i];
     apply_rule(n.op, g, a, b, result, need_a, need_b, [&](int k, const Scalar& d) {
+      if (AnomalyMode::enabled() && !std::isfinite(d.value()))
+        throw_anomaly("backward", op_name(static_cast<uint32_t>(i)), where_of(static_cast<uint32_t>(i)), d.value());
       const uint32_t j = k == 0 ? n.a : n.b;
       adjoint[j] = adjoint[j] + d;
       records_[j].grad += d.value();
@@ -236,7 +329,7 @@ void ScalarTape::backward(const std::vector<Seed>& seeds, BackwardOptions option
     SweepGuard guard(sweeping_);
     const uint32_t top = prepare_sweep(seeds);
     if (!options.create_graph) {
-      sweep_values(top);
+      run_sweep_values(top);
       for (uint32_t i = 0; i <= top; ++i) {
         const ScalarRecord& n = records_[i];
         if (n.reached && n.op == ScalarOp::Leaf) leaves_[n.a]->grad += n.grad;
@@ -270,7 +363,7 @@ std::vector<Scalar> ScalarTape::gradients(const std::vector<Seed>& seeds, const 
       GradModeGuard recording(true);
       adjoint = sweep_recorded(top, seeds);
     } else {
-      sweep_values(top);
+      run_sweep_values(top);
     }
     auto adjoint_of = [&](uint32_t j) -> Scalar {
       return options.create_graph ? adjoint[j] : Scalar(records_[j].grad);
@@ -345,6 +438,44 @@ std::vector<Scalar> ScalarTape::functional_grad(const std::vector<Scalar>& outpu
     wrt.push_back({x.leaf_ ? Scalar::kNoRecord : x.record_, x.leaf_});
   }
   return gradients(seeds, wrt, options);
+}
+
+std::vector<ScalarNodeView> ScalarTape::view(const Scalar& root) {
+  std::vector<ScalarNodeView> out;
+  if (root.leaf_ || root.record_ == Scalar::kNoRecord) {
+    ScalarNodeView v{0, root.leaf_ ? "leaf" : "constant", root.label(), root.value(), root.grad(), {}, {}, Where(),
+                     root.leaf_ != nullptr, root.leaf_ == nullptr};
+    out.push_back(std::move(v));
+    return out;
+  }
+  if (root.generation_ != generation_)
+    throw std::logic_error("graph_view: the graph of this Scalar was released (see Scalar::grad)");
+  const uint32_t top = root.record_;
+  std::vector<int64_t> id(top + 1, -1);
+  std::vector<char> in(top + 1, 0);
+  in[top] = 1;
+  for (int64_t i = top; i >= 0; --i)
+    if (in[i])
+      for (uint32_t j : operands(static_cast<uint32_t>(i))) in[j] = 1;
+  for (uint32_t i = 0; i <= top; ++i) {
+    if (!in[i]) continue;
+    id[i] = static_cast<int64_t>(out.size());
+    const ScalarRecord& n = records_[i];
+    ScalarNodeView v;
+    v.id = out.size();
+    v.op = std::string(op_name(i));
+    v.label = label_of(i);
+    v.value = n.value;
+    v.grad = n.op == ScalarOp::Leaf ? leaves_[n.a]->grad : n.grad;
+    for (uint32_t j : operands(i)) v.inputs.push_back(static_cast<size_t>(id[j]));
+    v.local = local_derivatives(i);
+    v.where = where_of(i);
+    v.is_leaf = n.op == ScalarOp::Leaf;
+    v.is_constant = n.op == ScalarOp::Const;
+    if (v.is_constant) v.op = "constant";
+    out.push_back(std::move(v));
+  }
+  return out;
 }
 
 ScalarTapeStats scalar_tape_stats() {

@@ -8,7 +8,9 @@
 // one reverse loop over the array; the array is reused (not freed) when no graph on it is alive, so
 // a training loop runs with no allocation per node and flat memory.
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "autograd/scalar.h"
@@ -19,6 +21,7 @@ enum class ScalarOp : uint8_t {
   Const, Leaf, Freed,
   Neg, Exp, Log, Sqrt, Sigmoid, Tanh, Relu, Abs,
   Add, Sub, Mul, Div, Pow,
+  Custom,  // a user-defined op: `a` indexes the tape's custom-op table
 };
 std::string_view scalar_op_name(ScalarOp op);
 
@@ -30,6 +33,14 @@ struct LeafCell {
   uint32_t cached_generation = 0;  // tape generation of cached_record (0: none)
   uint32_t cached_record = 0;
   Scalar* grad_graph = nullptr;    // recorded gradient from backward(create_graph), owned
+  std::string label;
+};
+
+struct CustomOpEntry {
+  std::string name;
+  ScalarForward forward;
+  ScalarBackward backward;
+  std::vector<uint32_t> operands;  // operand records
 };
 
 struct ScalarRecord {
@@ -46,6 +57,8 @@ static_assert(sizeof(ScalarRecord) == 32, "the tape's performance design assumes
 
 class ScalarTape {
  public:
+  static inline thread_local int track_locations = 0;
+
   static ScalarTape& current() {
     static thread_local ScalarTape tape;
     return tape;
@@ -55,7 +68,17 @@ class ScalarTape {
   // Recording.
   void begin_op();  // lets the tape reuse its memory when no unfreed graph is alive
   uint32_t operand(const Scalar& x);
-  Scalar push(ScalarOp op, uint32_t a, uint32_t b, double value);
+  Scalar push(ScalarOp op, uint32_t a, uint32_t b, double value, const Where& where);
+  uint32_t add_custom(CustomOpEntry entry);
+  const CustomOpEntry& custom(uint32_t i) const { return customs_[i]; }
+  std::string_view op_name(uint32_t record) const;
+  Where where_of(uint32_t record) const { return record < where_.size() ? where_[record] : Where(); }
+  void set_label(uint32_t record, std::string label) { labels_[record] = std::move(label); }
+  std::string label_of(uint32_t record) const;
+  LeafCell* leaf_cell(uint32_t leaf_record) const { return leaves_[records_[leaf_record].a]; }
+  // d record / d operand_k at the recorded values (k-th operand of operands(record)).
+  std::vector<uint32_t> operands(uint32_t record) const;
+  std::vector<double> local_derivatives(uint32_t record) const;
   Scalar handle_to(uint32_t record);  // a handle naming an existing record (for recorded sweeps)
 
   // Handle bookkeeping.
@@ -90,16 +113,22 @@ class ScalarTape {
                                       const std::vector<Scalar>& grad_outputs, GradOptions options);
 
   static void release_cell(LeafCell* cell);
+  std::vector<ScalarNodeView> view(const Scalar& root);
 
  private:
   void reset();
   uint32_t prepare_sweep(const std::vector<Seed>& seeds);
+  template <bool check>
   void sweep_values(uint32_t top);
+  void run_sweep_values(uint32_t top);
   std::vector<Scalar> sweep_recorded(uint32_t top, const std::vector<Seed>& seeds);
   void finish_sweep(uint32_t top, bool free_graph);
 
   std::vector<ScalarRecord> records_;
   std::vector<LeafCell*> leaves_;  // cells referenced by Leaf records (one tape reference each)
+  std::vector<CustomOpEntry> customs_;
+  std::vector<Where> where_;       // per record, while location tracking is on
+  std::unordered_map<uint32_t, std::string> labels_;
   uint32_t generation_ = 1;
   uint32_t live_ = 0;           // live handles naming records
   uint32_t live_unfreed_ = 0;   // ... of which name records not yet freed

@@ -19,6 +19,8 @@
 // Broadcasting follows NumPy for every elementwise op. Errors throw std::invalid_argument (shapes,
 // dtypes), std::out_of_range (indices, dims) or std::logic_error (graph misuse), naming the op.
 #include <cstdint>
+#include <functional>
+#include <string_view>
 #include <iosfwd>
 #include <random>
 #include <source_location>
@@ -28,6 +30,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/ref.h"
 #include "autograd/shape.h"
+#include "autograd/where.h"
 
 namespace chainrule {
 
@@ -108,9 +111,9 @@ class Tensor {
   Tensor to(DType dtype) const;
 
   // In-place updates (see in-place rules in the README): guarded by version counters.
-  Tensor& operator+=(const Tensor& o);
-  Tensor& operator-=(const Tensor& o);
-  Tensor& operator*=(const Tensor& o);
+  Tensor& operator+=(Located<Tensor> o);
+  Tensor& operator-=(Located<Tensor> o);
+  Tensor& operator*=(Located<Tensor> o);
 
   detail::TensorImpl* impl() const { return impl_.get(); }
   const Ref<detail::TensorImpl>& impl_ref() const { return impl_; }
@@ -146,20 +149,21 @@ Tensor arange(double start, double stop, double step = 1.0, TensorOptions option
 Tensor uniform(const Shape& shape, double low, double high, Generator& gen, TensorOptions options = {});
 Tensor normal(const Shape& shape, double mean, double stddev, Generator& gen, TensorOptions options = {});
 
-// Elementwise ops (NumPy broadcasting). Rules: autograd/ops.h.
-Tensor operator+(const Tensor& a, const Tensor& b);
-Tensor operator-(const Tensor& a, const Tensor& b);
-Tensor operator*(const Tensor& a, const Tensor& b);
-Tensor operator/(const Tensor& a, const Tensor& b);
-Tensor operator-(const Tensor& x);
-Tensor pow(const Tensor& base, const Tensor& exponent);
-Tensor exp(const Tensor& x);
-Tensor log(const Tensor& x);
-Tensor sqrt(const Tensor& x);
-Tensor sigmoid(const Tensor& x);
-Tensor tanh(const Tensor& x);
-Tensor relu(const Tensor& x);  // relu'(0) = 0
-Tensor abs(const Tensor& x);   // abs'(0) = 0
+// Elementwise ops (NumPy broadcasting). Rules: autograd/ops.h. Every op records where it was
+// called (autograd/where.h) for gradcheck's and anomaly mode's messages.
+Tensor operator+(const Tensor& a, Located<Tensor> b);
+Tensor operator-(const Tensor& a, Located<Tensor> b);
+Tensor operator*(const Tensor& a, Located<Tensor> b);
+Tensor operator/(const Tensor& a, Located<Tensor> b);
+Tensor operator-(Located<Tensor> x);
+Tensor pow(const Tensor& base, const Tensor& exponent, Where where = Where::current());
+Tensor exp(const Tensor& x, Where where = Where::current());
+Tensor log(const Tensor& x, Where where = Where::current());
+Tensor sqrt(const Tensor& x, Where where = Where::current());
+Tensor sigmoid(const Tensor& x, Where where = Where::current());
+Tensor tanh(const Tensor& x, Where where = Where::current());
+Tensor relu(const Tensor& x, Where where = Where::current());  // relu'(0) = 0
+Tensor abs(const Tensor& x, Where where = Where::current());   // abs'(0) = 0
 
 // Non-differentiable masks (results never require grad).
 Tensor step(const Tensor& x);                  // 1 where x > 0, else 0
@@ -168,13 +172,13 @@ Tensor equal(const Tensor& a, const Tensor& b);  // 1 where a == b (broadcasting
 Tensor log_or_zero_at_zero(const Tensor& a);   // ln a, 0 where a == 0 (differentiable where a != 0)
 
 // Reductions. `dims` empty = all elements. Negative dims count from the end.
-Tensor sum(const Tensor& x);
-Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
-Tensor mean(const Tensor& x);
-Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
+Tensor sum(const Tensor& x, Where where = Where::current());
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false, Where where = Where::current());
+Tensor mean(const Tensor& x, Where where = Where::current());
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false, Where where = Where::current());
 // Maximum; the gradient is shared equally among tied maxima (as torch.amax).
-Tensor max(const Tensor& x);
-Tensor max(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
+Tensor max(const Tensor& x, Where where = Where::current());
+Tensor max(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false, Where where = Where::current());
 
 // Linear algebra: 2-D [n,k]@[k,m] -> [n,m]; batched over leading dims (broadcast), CBLAS underneath.
 // 1-D operands are promoted as in NumPy ([k] @ [k,m] -> [m]).
@@ -184,11 +188,28 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1);
 Tensor reshape(const Tensor& x, const std::vector<int64_t>& shape);  // one -1 allowed
-Tensor expand(const Tensor& x, const Shape& shape);  // broadcast to shape
+Tensor expand(const Tensor& x, const Shape& shape, Where where = Where::current());  // broadcast to shape
 Tensor sum_to(const Tensor& x, const Shape& shape);  // sum broadcast dims back down to shape
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t stop);  // [start, stop)
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
 Tensor stack(const std::vector<Tensor>& xs, int64_t dim);
+
+// A user-defined op with its own forward and backward (as torch::autograd::Function): it records,
+// composes and differentiates like a built-in one. `forward` runs on the inputs' values without
+// recording; `backward(grad, inputs, result)` returns one gradient per input (an undefined Tensor
+// where none flows), written with Tensor ops so that create_graph can differentiate it again.
+// Check it with gradcheck (autograd/gradcheck.h).
+//
+//   Tensor y = custom_op("square", {x},
+//       [](const std::vector<Tensor>& in) { return in[0] * in[0]; },
+//       [](const Tensor& grad, const std::vector<Tensor>& in, const Tensor&) {
+//         return std::vector<Tensor>{grad * 2.0 * in[0]};
+//       });
+using TensorForward = std::function<Tensor(const std::vector<Tensor>& inputs)>;
+using TensorBackward =
+    std::function<std::vector<Tensor>(const Tensor& grad, const std::vector<Tensor>& inputs, const Tensor& result)>;
+Tensor custom_op(std::string_view name, const std::vector<Tensor>& inputs, TensorForward forward,
+                 TensorBackward backward, Where where = Where::current());
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
 std::string to_string(const Tensor& t);

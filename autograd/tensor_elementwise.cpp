@@ -90,7 +90,7 @@ Tensor unpack(const std::optional<SavedTensor>& s, detail::Node& self) {
 }
 
 template <class Op>
-Tensor unary(const Tensor& x) {
+Tensor unary(const Tensor& x, const Where& where) {
   check_defined(x, Op::name.data());
   Tensor out = detail::empty(x.shape(), x.dtype());
   detail::dispatch(x.dtype(), [&]<class T>() {
@@ -98,19 +98,28 @@ Tensor unary(const Tensor& x) {
   });
   out.impl()->wrapped_number = x.impl()->wrapped_number;
   if (detail::should_record({&x})) {
-    detail::record(out, Op::name, {&x},
-                   [sx = save_input<Op::uses.a>(x), so = save_output<Op::uses.result>(out)](
-                       const Tensor& grad, detail::Node& self) {
-                     return std::vector<Tensor>{Op::dx(grad, unpack(sx, self), unpack(so, self))};
-                   });
+    detail::record(
+        out, Op::name, {&x},
+        [sx = save_input<Op::uses.a>(x), so = save_output<Op::uses.result>(out)](const Tensor& grad,
+                                                                                 detail::Node& self) {
+          return std::vector<Tensor>{Op::dx(grad, unpack(sx, self), unpack(so, self))};
+        },
+        where);
+    detail::set_replay(out, {x}, [where](const std::vector<Tensor>& in) { return unary<Op>(in[0], where); });
+  } else {
+    detail::check_forward(out, Op::name, where);
   }
   return out;
 }
 
 template <class Op>
-Tensor binary(const Tensor& a, const Tensor& b) {
+Tensor binary(const Tensor& a, const Tensor& b, const Where& where) {
   Tensor out = binary_kernel(a, b, Op::name.data(), [](auto x, auto y) { return Op::f(x, y); });
-  if (detail::should_record({&a, &b})) {
+  if (!detail::should_record({&a, &b})) {
+    detail::check_forward(out, Op::name, where);
+    return out;
+  }
+  {
     detail::record(out, Op::name, {&a, &b},
                    [sa = save_input<Op::uses.a>(a), sb = save_input<Op::uses.b>(b),
                     so = save_output<Op::uses.result>(out)](const Tensor& grad, detail::Node& self) {
@@ -119,26 +128,29 @@ Tensor binary(const Tensor& a, const Tensor& b) {
                      if (self.needs(0)) g[0] = Op::da(grad, A, B, R);
                      if (self.needs(1)) g[1] = Op::db(grad, A, B, R);
                      return g;
-                   });
+                   },
+                   where);
+    detail::set_replay(out, {a, b},
+                       [where](const std::vector<Tensor>& in) { return binary<Op>(in[0], in[1], where); });
   }
   return out;
 }
 
 }  // namespace
 
-Tensor operator+(const Tensor& a, const Tensor& b) { return binary<ops::Add>(a, b); }
-Tensor operator-(const Tensor& a, const Tensor& b) { return binary<ops::Sub>(a, b); }
-Tensor operator*(const Tensor& a, const Tensor& b) { return binary<ops::Mul>(a, b); }
-Tensor operator/(const Tensor& a, const Tensor& b) { return binary<ops::Div>(a, b); }
-Tensor pow(const Tensor& a, const Tensor& b) { return binary<ops::Pow>(a, b); }
-Tensor operator-(const Tensor& x) { return unary<ops::Neg>(x); }
-Tensor exp(const Tensor& x) { return unary<ops::Exp>(x); }
-Tensor log(const Tensor& x) { return unary<ops::Log>(x); }
-Tensor sqrt(const Tensor& x) { return unary<ops::Sqrt>(x); }
-Tensor sigmoid(const Tensor& x) { return unary<ops::Sigmoid>(x); }
-Tensor tanh(const Tensor& x) { return unary<ops::Tanh>(x); }
-Tensor relu(const Tensor& x) { return unary<ops::Relu>(x); }
-Tensor abs(const Tensor& x) { return unary<ops::Abs>(x); }
+Tensor operator+(const Tensor& a, Located<Tensor> b) { return binary<ops::Add>(a, b.value(), b.where); }
+Tensor operator-(const Tensor& a, Located<Tensor> b) { return binary<ops::Sub>(a, b.value(), b.where); }
+Tensor operator*(const Tensor& a, Located<Tensor> b) { return binary<ops::Mul>(a, b.value(), b.where); }
+Tensor operator/(const Tensor& a, Located<Tensor> b) { return binary<ops::Div>(a, b.value(), b.where); }
+Tensor pow(const Tensor& a, const Tensor& b, Where w) { return binary<ops::Pow>(a, b, w); }
+Tensor operator-(Located<Tensor> x) { return unary<ops::Neg>(x.value(), x.where); }
+Tensor exp(const Tensor& x, Where w) { return unary<ops::Exp>(x, w); }
+Tensor log(const Tensor& x, Where w) { return unary<ops::Log>(x, w); }
+Tensor sqrt(const Tensor& x, Where w) { return unary<ops::Sqrt>(x, w); }
+Tensor sigmoid(const Tensor& x, Where w) { return unary<ops::Sigmoid>(x, w); }
+Tensor tanh(const Tensor& x, Where w) { return unary<ops::Tanh>(x, w); }
+Tensor relu(const Tensor& x, Where w) { return unary<ops::Relu>(x, w); }
+Tensor abs(const Tensor& x, Where w) { return unary<ops::Abs>(x, w); }
 
 // ---- masks: never recorded ----
 
@@ -165,7 +177,7 @@ Tensor log_or_zero_at_zero(const Tensor& a) {
 namespace {
 
 template <class Op>
-Tensor& in_place(Tensor& self, const Tensor& o, const char* op) {
+Tensor& in_place(Tensor& self, const Tensor& o, const char* op, const Where& where) {
   check_defined(self, op);
   check_defined(o, op);
   TensorImpl* s = self.impl();
@@ -189,7 +201,7 @@ Tensor& in_place(Tensor& self, const Tensor& o, const char* op) {
     Tensor old = self.detach();
     old.impl()->grad_fn = s->grad_fn;
     old.impl()->requires_grad = s->requires_grad;
-    result = binary<Op>(old, o);
+    result = binary<Op>(old, o, where);
   } else {
     result = binary_kernel(self, o, op, [](auto x, auto y) { return Op::f(x, y); });
   }
@@ -205,8 +217,8 @@ Tensor& in_place(Tensor& self, const Tensor& o, const char* op) {
 
 }  // namespace
 
-Tensor& Tensor::operator+=(const Tensor& o) { return in_place<ops::Add>(*this, o, "operator+="); }
-Tensor& Tensor::operator-=(const Tensor& o) { return in_place<ops::Sub>(*this, o, "operator-="); }
-Tensor& Tensor::operator*=(const Tensor& o) { return in_place<ops::Mul>(*this, o, "operator*="); }
+Tensor& Tensor::operator+=(Located<Tensor> o) { return in_place<ops::Add>(*this, o.value(), "operator+=", o.where); }
+Tensor& Tensor::operator-=(Located<Tensor> o) { return in_place<ops::Sub>(*this, o.value(), "operator-=", o.where); }
+Tensor& Tensor::operator*=(Located<Tensor> o) { return in_place<ops::Mul>(*this, o.value(), "operator*=", o.where); }
 
 }  // namespace chainrule

@@ -7,9 +7,11 @@
 // sweep succeeded, so an error part-way changes no .grad().
 #include <fmt/format.h>
 
+#include <cmath>
 #include <stdexcept>
 #include <unordered_map>
 
+#include "autograd/anomaly.h"
 #include "autograd/tensor_impl.h"
 
 namespace chainrule {
@@ -78,6 +80,37 @@ Tensor SavedTensor::unpack(Node& node) const {
   return Tensor(std::move(impl));
 }
 
+void set_replay(const Tensor& result, const std::vector<Tensor>& inputs,
+                std::function<Tensor(const std::vector<Tensor>&)> forward) {
+  if (!ReplayGuard::enabled() || !result.impl()->grad_fn) return;
+  Node& n = *result.impl()->grad_fn;
+  n.replay = std::move(forward);
+  n.replay_inputs.clear();
+  for (const Tensor& t : inputs) n.replay_inputs.push_back(t.defined() ? t.detach() : t);
+}
+
+bool all_finite(const Tensor& t) {
+  return dispatch(t.dtype(), [&]<class T>() {
+    const T* p = t.impl()->data<T>();
+    for (int64_t i = 0; i < t.numel(); ++i)
+      if (!std::isfinite(p[i])) return false;
+    return true;
+  });
+}
+
+namespace {
+double first_non_finite(const Tensor& t) {
+  for (double v : t.to_vector())
+    if (!std::isfinite(v)) return v;
+  return 0.0;
+}
+}  // namespace
+
+void check_forward(const Tensor& t, std::string_view op, const Where& where) {
+  if (AnomalyMode::enabled() && !all_finite(t))
+    throw_anomaly("forward", op, where, first_non_finite(t), fmt::format("a tensor of shape {}", t.shape().str()));
+}
+
 bool should_record(std::initializer_list<const Tensor*> inputs) {
   if (!GradMode::enabled()) return false;
   for (const Tensor* t : inputs)
@@ -97,6 +130,7 @@ Edge edge_to(const Tensor& t) {
   return e;
 }
 void finish_attach(Tensor& result, Ref<Node>& node) {
+  check_forward(result, node->name, node->where);
   node->sequence = next_sequence++;
   result.impl()->grad_fn = std::move(node);
   result.impl()->requires_grad = true;
@@ -244,6 +278,11 @@ SweepResult sweep(const std::vector<Root>& roots, bool retain, bool create_graph
     if (g.defined() && n->needed) {
       grads = n->apply(g);
       ran.push_back(n);
+      if (AnomalyMode::enabled())
+        for (size_t i = 0; i < grads.size(); ++i)
+          if (grads[i].defined() && !detail::all_finite(grads[i]))
+            detail::throw_anomaly("backward", n->name, n->where, detail::first_non_finite(grads[i]),
+                                  fmt::format("the gradient for input {} (shape {})", i, grads[i].shape().str()));
     }
     for (size_t i = 0; i < n->next.size(); ++i) {
       Edge& e = n->next[i];

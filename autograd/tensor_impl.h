@@ -8,6 +8,8 @@
 // of a million ops is released without recursion. backward() walks the Nodes with an explicit
 // stack and a ready queue (tensor_engine.cpp), never recursively.
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <optional>
 #include <source_location>
 #include <string_view>
@@ -90,6 +92,11 @@ struct Node : Pooled {
   uint32_t dependencies = 0;
   bool needed = true;
   Tensor grad;
+  // Set only while ReplayGuard is on (gradcheck's localisation): re-runs this op's forward on new
+  // input values, and the inputs as they were.
+  std::function<Tensor(const std::vector<Tensor>&)> replay;
+  std::vector<Tensor> replay_inputs;
+  std::string owned_name;  // custom ops: `name` points here
 
   virtual ~Node() = default;
   // The gradient for each input (an undefined Tensor where !next[i].defined()); shapes may be
@@ -107,6 +114,26 @@ struct FunctionNode final : Node {
   std::vector<Tensor> apply(const Tensor& grad) override { return (*rule)(grad, *this); }
   void release_saved() override { rule.reset(); }
 };
+
+// While alive, recorded ops also keep what gradcheck needs to re-run their forward (Node::replay).
+class ReplayGuard {
+ public:
+  ReplayGuard() { ++depth_; }
+  ~ReplayGuard() { --depth_; }
+  ReplayGuard(const ReplayGuard&) = delete;
+  ReplayGuard& operator=(const ReplayGuard&) = delete;
+  static bool enabled() { return depth_ > 0; }
+
+ private:
+  static inline thread_local int depth_ = 0;
+};
+// Gives `result`'s node a replay (no-op unless ReplayGuard is on).
+void set_replay(const Tensor& result, const std::vector<Tensor>& inputs,
+                std::function<Tensor(const std::vector<Tensor>&)> forward);
+// All values finite? (anomaly mode)
+bool all_finite(const Tensor& t);
+// Throws AnomalyError if anomaly mode is on and `t` holds NaN or infinity.
+void check_forward(const Tensor& t, std::string_view op, const Where& where);
 
 // True when an op on these inputs must be recorded.
 bool should_record(std::initializer_list<const Tensor*> inputs);

@@ -65,31 +65,37 @@ std::vector<int64_t> dims_of(const Shape& s) { return s.to_vector(); }
 
 }  // namespace
 
-Tensor sum(const Tensor& x) { return sum(x, {}, false); }
+Tensor sum(const Tensor& x, Where where) { return sum(x, {}, false, where); }
 
-Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, Where where) {
   const Reduction r = plan(x, dims, keepdim, "sum");
   Tensor out = reduce_kernel(x, r, 0.0, [](auto acc, auto v) { return acc + v; });
   if (detail::should_record({&x})) {
-    detail::record(out, "sum", {&x}, [kept = r.kept, shape = x.shape()](const Tensor& grad, detail::Node&) {
-      return std::vector<Tensor>{expand(reshape(grad, dims_of(kept)), shape)};
+    detail::record(
+        out, "sum", {&x},
+        [kept = r.kept, shape = x.shape()](const Tensor& grad, detail::Node&) {
+          return std::vector<Tensor>{expand(reshape(grad, dims_of(kept)), shape)};
+        },
+        where);
+    detail::set_replay(out, {x}, [dims, keepdim, where](const std::vector<Tensor>& in) {
+      return sum(in[0], dims, keepdim, where);
     });
   }
   return out;
 }
 
-Tensor mean(const Tensor& x) { return mean(x, {}, false); }
+Tensor mean(const Tensor& x, Where where) { return mean(x, {}, false, where); }
 
-Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, Where where) {
   const Reduction r = plan(x, dims, keepdim, "mean");
   if (r.count == 0)
     throw std::invalid_argument(fmt::format("mean: no elements to average over (shape {})", x.shape().str()));
-  return sum(x, dims, keepdim) / static_cast<double>(r.count);
+  return sum(x, dims, keepdim, where) / Located<Tensor>(static_cast<double>(r.count), where);
 }
 
-Tensor max(const Tensor& x) { return max(x, {}, false); }
+Tensor max(const Tensor& x, Where where) { return max(x, {}, false, where); }
 
-Tensor max(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+Tensor max(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, Where where) {
   const Reduction r = plan(x, dims, keepdim, "max");
   if (r.count == 0)
     throw std::invalid_argument(fmt::format("max: no elements to take the maximum of (shape {})",
@@ -105,12 +111,16 @@ Tensor max(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
                      const Tensor mask = equal(X, best);
                      const Tensor ties = expand(sum(mask, dims, true), X.shape());
                      return std::vector<Tensor>{expand(reshape(grad, dims_of(kept)), X.shape()) * mask / ties};
-                   });
+                   },
+                   where);
+    detail::set_replay(out, {x}, [dims, keepdim, where](const std::vector<Tensor>& in) {
+      return max(in[0], dims, keepdim, where);
+    });
   }
   return out;
 }
 
-Tensor expand(const Tensor& x, const Shape& shape) {
+Tensor expand(const Tensor& x, const Shape& shape, Where where) {
   if (!x.defined()) throw std::invalid_argument("expand: the tensor is undefined");
   const Shape b = broadcast_shapes(x.shape(), shape, "expand");
   if (!(b == shape))
@@ -124,9 +134,11 @@ Tensor expand(const Tensor& x, const Shape& shape) {
     detail::for_each_broadcast(shape, x.shape(), shape, [&](int64_t o, int64_t i, int64_t) { po[o] = px[i]; });
   });
   if (detail::should_record({&x})) {
-    detail::record(out, "expand", {&x}, [shape = x.shape()](const Tensor& grad, detail::Node&) {
-      return std::vector<Tensor>{sum_to(grad, shape)};
-    });
+    detail::record(
+        out, "expand", {&x},
+        [shape = x.shape()](const Tensor& grad, detail::Node&) { return std::vector<Tensor>{sum_to(grad, shape)}; },
+        where);
+    detail::set_replay(out, {x}, [shape, where](const std::vector<Tensor>& in) { return expand(in[0], shape, where); });
   }
   return out;
 }

@@ -1,0 +1,62 @@
+// User-defined Tensor ops (custom_op): the user's forward, recorded with the user's backward.
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+#include "autograd/tensor_impl.h"
+
+namespace chainrule {
+
+using detail::SavedTensor;
+
+Tensor custom_op(std::string_view name, const std::vector<Tensor>& inputs, TensorForward forward,
+                 TensorBackward backward, Where where) {
+  if (!forward || !backward)
+    throw std::invalid_argument(fmt::format("custom_op '{}': forward and backward must both be set", name));
+  Tensor out;
+  {
+    NoGradGuard no_grad;
+    out = forward(inputs);
+  }
+  if (!out.defined())
+    throw std::invalid_argument(fmt::format("custom_op '{}': forward returned an undefined tensor", name));
+  out = detail::alias_detached(out);  // a header of our own, even if forward returned an input
+  bool record = GradMode::enabled();
+  if (record) {
+    record = false;
+    for (const Tensor& t : inputs) record = record || t.requires_grad();
+  }
+  if (!record) {
+    detail::check_forward(out, name, where);
+    return out;
+  }
+  std::vector<SavedTensor> saved;
+  for (const Tensor& t : inputs) saved.push_back(SavedTensor::input(t));
+  auto rule = [saved, result = SavedTensor::output(out), backward, n = inputs.size(), op = std::string(name)](
+                  const Tensor& grad, detail::Node& self) {
+    std::vector<Tensor> in;
+    for (const SavedTensor& s : saved) in.push_back(s.unpack(self));
+    std::vector<Tensor> g = backward(grad, in, result.unpack(self));
+    if (g.size() != n)
+      throw std::logic_error(fmt::format("custom op '{}': backward returned {} gradients for {} inputs", op,
+                                         g.size(), n));
+    for (size_t i = 0; i < n; ++i)
+      if (g[i].defined() && !(g[i].shape() == in[i].shape()) &&
+          !(broadcast_shapes(g[i].shape(), in[i].shape(), op.c_str()) == g[i].shape()))
+        throw std::logic_error(fmt::format("custom op '{}': backward returned shape {} for input {} of shape {}",
+                                           op, g[i].shape().str(), i, in[i].shape().str()));
+    return g;
+  };
+  Ref<detail::Node> node(new detail::FunctionNode<decltype(rule)>(std::move(rule)));
+  node->owned_name = std::string(name);
+  node->name = node->owned_name;
+  node->where = where;
+  detail::attach_node(out, std::move(node), inputs);
+  detail::set_replay(out, inputs, [forward](const std::vector<Tensor>& in) {
+    NoGradGuard no_grad;
+    return forward(in);
+  });
+  return out;
+}
+
+}  // namespace chainrule
