@@ -1,0 +1,119 @@
+#include "optim/trainer.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+namespace chainrule::optim {
+
+std::string describe(StopReason reason) {
+  switch (reason) {
+    case StopReason::MaxEpochs: return "maximum number of epochs reached";
+    case StopReason::LossBelowThreshold: return "loss below the threshold";
+    case StopReason::TimeBudget: return "time budget used up";
+    case StopReason::GradNormBelowMin: return "gradient norm below the minimum";
+    case StopReason::ValidationNotImproving: return "validation loss stopped improving";
+  }
+  return "?";
+}
+
+double grad_norm(const std::vector<Tensor>& params) {
+  double sq = 0.0;
+  for (const Tensor& p : params) {
+    const Tensor g = p.grad();
+    if (!g.defined()) continue;
+    for (double v : g.to_vector()) sq += v * v;
+  }
+  return std::sqrt(sq);
+}
+
+namespace {
+
+void validate(const FitOptions& o) {
+  if (o.max_epochs_ == 0) throw std::invalid_argument("fit: max_epochs must be at least 1, got 0");
+  if (o.loss_below_ && !std::isfinite(*o.loss_below_))
+    throw std::invalid_argument(fmt::format("fit: loss_below must be finite, got {}", *o.loss_below_));
+  if (o.time_budget_ && !(*o.time_budget_ > 0))
+    throw std::invalid_argument(fmt::format("fit: time_budget must be > 0 seconds, got {}", *o.time_budget_));
+  if (o.grad_norm_below_ && !(*o.grad_norm_below_ > 0))
+    throw std::invalid_argument(fmt::format("fit: grad_norm_below must be > 0, got {}", *o.grad_norm_below_));
+  if (o.patience_ && *o.patience_ == 0) throw std::invalid_argument("fit: patience must be at least 1 epoch, got 0");
+  if (!(o.min_delta_ >= 0)) throw std::invalid_argument(fmt::format("fit: min_delta must be >= 0, got {}", o.min_delta_));
+}
+
+}  // namespace
+
+FitResult fit_epochs(const std::function<EpochReport(std::size_t)>& epoch, const FitOptions& options,
+                     const std::function<double()>& validation_loss) {
+  validate(options);
+  if (options.patience_ && !validation_loss)
+    throw std::invalid_argument("fit: the patience rule needs a validation_loss function");
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
+  Progress progress(options.max_epochs_, options.progress_);
+  FitResult result;
+  result.best_validation_loss = std::numeric_limits<double>::infinity();
+  std::size_t since_best = 0;
+  for (std::size_t k = 1; k <= options.max_epochs_; ++k) {
+    const EpochReport r = epoch(k);
+    result.epochs = k;
+    result.losses.push_back(r.loss);
+    progress.update(k, r.loss);
+    std::optional<StopReason> stop;
+    if (options.loss_below_ && r.loss < *options.loss_below_) stop = StopReason::LossBelowThreshold;
+    if (!stop && options.grad_norm_below_) {
+      if (!r.grad_norm)
+        throw std::invalid_argument("fit: the grad-norm rule needs the epoch to report its gradient norm");
+      if (*r.grad_norm < *options.grad_norm_below_) stop = StopReason::GradNormBelowMin;
+    }
+    if (validation_loss) {
+      const double v = validation_loss();
+      result.validation_losses.push_back(v);
+      if (v < result.best_validation_loss - options.min_delta_) {
+        result.best_validation_loss = v;
+        since_best = 0;
+      } else if (options.patience_ && ++since_best >= *options.patience_ && !stop) {
+        stop = StopReason::ValidationNotImproving;
+      }
+    }
+    if (!stop && options.time_budget_ && elapsed() >= *options.time_budget_) stop = StopReason::TimeBudget;
+    if (stop) {
+      result.reason = *stop;
+      break;
+    }
+    result.reason = StopReason::MaxEpochs;
+  }
+  result.seconds = elapsed();
+  progress.finish(describe(result.reason));
+  return result;
+}
+
+FitResult fit(Optimizer& optimizer, const std::function<Tensor()>& loss_fn, const FitOptions& options,
+              const std::function<double()>& validation_loss) {
+  const bool want_norm = options.grad_norm_below_.has_value();
+  auto epoch = [&](std::size_t) {
+    optimizer.zero_grad();
+    const Tensor loss = loss_fn();
+    if (!loss.defined() || loss.numel() != 1)
+      throw std::invalid_argument(fmt::format("fit: loss_fn must return a one-element tensor, got shape {}",
+                                              loss.defined() ? loss.shape().str() : "undefined"));
+    loss.backward();
+    EpochReport r{loss.item(), std::nullopt};
+    if (want_norm) r.grad_norm = grad_norm(optimizer.parameters());
+    optimizer.step();
+    return r;
+  };
+  std::function<double()> validation;
+  if (validation_loss)
+    validation = [&] {
+      NoGradGuard no_grad;
+      return validation_loss();
+    };
+  return fit_epochs(epoch, options, validation);
+}
+
+}  // namespace chainrule::optim
