@@ -1,0 +1,86 @@
+#pragma once
+// Helpers shared by the autograd tests: central differences, tolerances, exception messages and
+// deterministic inputs. Header-only; each test file includes it.
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <typeinfo>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "autograd/scalar.h"
+#include "autograd/tensor.h"
+
+namespace chainrule::testing {
+
+// The step of every central difference in float64 (truncation error ~eps^2, rounding ~1e-16/eps).
+inline constexpr double kEps = 1e-6;
+
+// |analytic - numeric| <= atol + rtol * |numeric|, the criterion (loosest: 1e-5 and 1e-3);
+// the tests pass tighter bounds where they hold.
+inline bool close(double analytic, double numeric, double atol = 1e-5, double rtol = 1e-3) {
+  return std::abs(analytic - numeric) <= atol + rtol * std::abs(numeric);
+}
+
+// d f / dx at x by central differences.
+inline double central_difference(const std::function<double(double)>& f, double x, double eps = kEps) {
+  return (f(x + eps) - f(x - eps)) / (2 * eps);
+}
+
+// Rounds to `digits` decimals, for comparing with the lecture's slides ("0.65", "-0.608").
+inline double round_to(double x, int digits) {
+  const double scale = std::pow(10.0, digits);
+  return std::round(x * scale) / scale;
+}
+
+// Runs f, expects it to throw E (exactly that type or derived), and returns the message. Any other
+// outcome fails the test case with the reason.
+template <class E, class F>
+std::string message_of(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    FAIL("expected " << typeid(E).name() << ", got another exception: " << e.what());
+  }
+  FAIL("expected " << typeid(E).name() << ", but nothing was thrown");
+  return {};
+}
+
+// Deterministic pseudo-random numbers for test inputs (a fixed LCG: the same on every platform).
+class Numbers {
+ public:
+  explicit Numbers(uint64_t seed) : state_(seed * 2862933555777941757ULL + 3037000493ULL) {}
+  double uniform(double low, double high) {
+    state_ = state_ * 6364136223846793005ULL + 1442695040888963407ULL;
+    return low + (high - low) * static_cast<double>(state_ >> 11) * 0x1.0p-53;
+  }
+  // Uniform in [low, high] but at least `gap` away from 0 (for kinks: relu, abs, sign).
+  double away_from_zero(double low, double high, double gap) {
+    for (;;) {
+      const double v = uniform(low, high);
+      if (std::abs(v) >= gap) return v;
+    }
+  }
+  std::vector<double> uniform_vector(std::size_t n, double low, double high) {
+    std::vector<double> v(n);
+    for (double& x : v) x = uniform(low, high);
+    return v;
+  }
+
+ private:
+  uint64_t state_;
+};
+
+// Dot product of two tensors' values (any dtype), in double.
+inline double dot(const Tensor& a, const Tensor& b) {
+  const std::vector<double> x = a.to_vector(), y = b.to_vector();
+  double s = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) s += x[i] * y[i];
+  return s;
+}
+
+}  // namespace chainrule::testing
