@@ -41,14 +41,6 @@ void Scalar::release() noexcept {
   }
 }
 
-Scalar::Scalar(const Scalar& o) : value_(o.value_), leaf_(o.leaf_), record_(o.record_), generation_(o.generation_) {
-  acquire();
-}
-Scalar::Scalar(Scalar&& o) noexcept
-    : value_(o.value_), leaf_(o.leaf_), record_(o.record_), generation_(o.generation_) {
-  o.leaf_ = nullptr;
-  o.record_ = kNoRecord;
-}
 Scalar& Scalar::operator=(const Scalar& o) {
   if (this != &o) {
     Scalar copy(o);
@@ -68,7 +60,6 @@ Scalar& Scalar::operator=(Scalar&& o) noexcept {
   }
   return *this;
 }
-Scalar::~Scalar() { release(); }
 
 double Scalar::value() const { return leaf_ ? leaf_->value : value_; }
 

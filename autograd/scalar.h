@@ -44,11 +44,19 @@ class Scalar {
   // A leaf: a parameter or an input that gradients accumulate into.
   static Scalar leaf(double value, bool requires_grad = true);
 
-  Scalar(const Scalar& other);
-  Scalar(Scalar&& other) noexcept;
+  Scalar(const Scalar& o) : value_(o.value_), leaf_(o.leaf_), record_(o.record_), generation_(o.generation_) {
+    if (!is_constant()) acquire();
+  }
+  Scalar(Scalar&& o) noexcept
+      : value_(o.value_), leaf_(o.leaf_), record_(o.record_), generation_(o.generation_) {
+    o.leaf_ = nullptr;
+    o.record_ = kNoRecord;
+  }
   Scalar& operator=(const Scalar& other);
   Scalar& operator=(Scalar&& other) noexcept;
-  ~Scalar();
+  ~Scalar() {
+    if (!is_constant()) release();
+  }
 
   double value() const;
   // Leaves: the accumulated gradient. Interior: the gradient of the last backward that reached it.
@@ -86,6 +94,7 @@ class Scalar {
  private:
   friend class detail::ScalarTape;
   static constexpr uint32_t kNoRecord = UINT32_MAX;
+  bool is_constant() const { return leaf_ == nullptr && record_ == kNoRecord; }
   void release() noexcept;
   void acquire() noexcept;
 
@@ -159,6 +168,8 @@ struct ScalarNodeView {
   Where where;                           // where it was recorded (tracked while anomaly mode or
                                          // location tracking is on; empty otherwise)
   bool is_leaf = false, is_constant = false;
+  ScalarForward forward;                 // custom ops: the user's forward (gradcheck re-runs it to
+                                         // check the op's backward); empty for built-in ops
 };
 std::vector<ScalarNodeView> graph_view(const Scalar& root);
 

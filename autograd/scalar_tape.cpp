@@ -103,9 +103,6 @@ void ScalarTape::reset() {
   if (++generation_ == 0) generation_ = 1;  // 0 means "no record" in leaf caches
 }
 
-void ScalarTape::begin_op() {
-  if (live_unfreed_ == 0 && sweeping_ == 0 && !records_.empty()) reset();
-}
 
 void ScalarTape::release_cell(LeafCell* cell) {
   if (--cell->refs == 0) {
@@ -114,48 +111,32 @@ void ScalarTape::release_cell(LeafCell* cell) {
   }
 }
 
-uint32_t ScalarTape::operand(const Scalar& x) {
-  auto append = [this](ScalarOp op, uint32_t a, double value) {
-    if (records_.size() >= std::numeric_limits<uint32_t>::max() - 1)
-      throw std::length_error(fmt::format("Scalar: the graph has more than {} nodes", records_.size()));
-    records_.push_back(ScalarRecord{value, 0.0, a, a, 0, op, 0, 0});
-    return static_cast<uint32_t>(records_.size() - 1);
-  };
-  if (LeafCell* c = x.leaf_) {
-    if (!c->requires_grad) return append(ScalarOp::Const, 0, c->value);
-    if (c->cached_generation == generation_ && !records_[c->cached_record].freed) return c->cached_record;
-    leaves_.push_back(c);
-    ++c->refs;
-    uint32_t r = append(ScalarOp::Leaf, static_cast<uint32_t>(leaves_.size() - 1), c->value);
-    c->cached_generation = generation_;
-    c->cached_record = r;
+uint32_t ScalarTape::leaf_operand(LeafCell* c) {
+  if (!c->requires_grad) {
+    // Enters as a constant, but keeps its label: an input such as "X1" stays named in traces.
+    const uint32_t r = append(ScalarOp::Const, 0, c->value);
+    if (!c->label.empty()) labels_[r] = c->label;
     return r;
   }
-  if (x.record_ != Scalar::kNoRecord) {
-    if (x.generation_ == generation_) return x.record_;
-    return append(ScalarOp::Freed, 0, x.value_);  // its graph was released: reaching it throws
-  }
-  return append(ScalarOp::Const, 0, x.value_);
+  leaves_.push_back(c);
+  ++c->refs;
+  const uint32_t r = append(ScalarOp::Leaf, static_cast<uint32_t>(leaves_.size() - 1), c->value);
+  c->cached_generation = generation_;
+  c->cached_record = r;
+  return r;
 }
 
-Scalar ScalarTape::push(ScalarOp op, uint32_t a, uint32_t b, double value, const Where& where) {
-  if (records_.size() >= std::numeric_limits<uint32_t>::max() - 1)
-    throw std::length_error(fmt::format("Scalar: the graph has more than {} nodes", records_.size()));
-  if (track_locations > 0 || AnomalyMode::enabled()) {
-    if (AnomalyMode::enabled() && !std::isfinite(value)) {
-      const std::string name(op == ScalarOp::Custom ? std::string_view(customs_[a].name) : scalar_op_name(op));
-      throw_anomaly("forward", name, where, value);
-    }
-    where_.resize(records_.size());
-    where_.push_back(where);
+void ScalarTape::throw_too_many() const {
+  throw std::length_error(fmt::format("Scalar: the graph has more than {} nodes", records_.size()));
+}
+
+void ScalarTape::note_location(ScalarOp op, uint32_t a, double value, const Where& where) {
+  if (AnomalyMode::enabled() && !std::isfinite(value)) {
+    const std::string name(op == ScalarOp::Custom ? std::string_view(customs_[a].name) : scalar_op_name(op));
+    throw_anomaly("forward", name, where, value);
   }
-  records_.push_back(ScalarRecord{value, 0.0, a, b, 1, op, 0, 0});
-  ++live_;
-  ++live_unfreed_;
-  Scalar s(value);
-  s.record_ = static_cast<uint32_t>(records_.size() - 1);
-  s.generation_ = generation_;
-  return s;
+  where_.resize(records_.size());
+  where_.push_back(where);
 }
 
 Scalar ScalarTape::handle_to(uint32_t record) {
@@ -473,6 +454,7 @@ std::vector<ScalarNodeView> ScalarTape::view(const Scalar& root) {
     v.is_leaf = n.op == ScalarOp::Leaf;
     v.is_constant = n.op == ScalarOp::Const;
     if (v.is_constant) v.op = "constant";
+    if (n.op == ScalarOp::Custom) v.forward = customs_[n.a].forward;
     out.push_back(std::move(v));
   }
   return out;

@@ -8,11 +8,14 @@
 // one reverse loop over the array; the array is reused (not freed) when no graph on it is alive, so
 // a training loop runs with no allocation per node and flat memory.
 #include <cstdint>
+#include <cstdlib>
+#include <new>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "autograd/anomaly.h"
 #include "autograd/scalar.h"
 
 namespace chainrule::detail {
@@ -55,6 +58,38 @@ struct ScalarRecord {
 };
 static_assert(sizeof(ScalarRecord) == 32, "the tape's performance design assumes 32-byte records");
 
+// The record array: a vector whose append is a few inlined instructions. Capacity is kept across
+// resets (that is what makes a training loop allocation-free).
+class RecordBuffer {
+ public:
+  RecordBuffer() = default;
+  RecordBuffer(const RecordBuffer&) = delete;
+  RecordBuffer& operator=(const RecordBuffer&) = delete;
+  ~RecordBuffer() { std::free(data_); }
+  std::size_t size() const { return size_; }
+  std::size_t capacity() const { return capacity_; }
+  bool empty() const { return size_ == 0; }
+  void clear() { size_ = 0; }
+  ScalarRecord* data() { return data_; }
+  ScalarRecord& operator[](std::size_t i) { return data_[i]; }
+  const ScalarRecord& operator[](std::size_t i) const { return data_[i]; }
+  void push_back(const ScalarRecord& r) {
+    if (size_ == capacity_) grow();
+    data_[size_++] = r;
+  }
+
+ private:
+  void grow() {
+    const std::size_t next = capacity_ ? capacity_ * 2 : 1024;
+    void* p = std::realloc(data_, next * sizeof(ScalarRecord));
+    if (!p) throw std::bad_alloc();
+    data_ = static_cast<ScalarRecord*>(p);
+    capacity_ = next;
+  }
+  ScalarRecord* data_ = nullptr;
+  std::size_t size_ = 0, capacity_ = 0;
+};
+
 class ScalarTape {
  public:
   static inline thread_local int track_locations = 0;
@@ -66,9 +101,33 @@ class ScalarTape {
   ~ScalarTape();
 
   // Recording.
-  void begin_op();  // lets the tape reuse its memory when no unfreed graph is alive
-  uint32_t operand(const Scalar& x);
-  Scalar push(ScalarOp op, uint32_t a, uint32_t b, double value, const Where& where);
+  // Lets the tape reuse its memory when no unfreed graph is alive.
+  void begin_op() {
+    if (live_unfreed_ == 0 && sweeping_ == 0 && !records_.empty()) reset();
+  }
+  // The record an operand is read from (a Leaf or Const record is added when needed).
+  uint32_t operand(const Scalar& x) {
+    if (LeafCell* c = x.leaf_) {
+      if (c->requires_grad && c->cached_generation == generation_ && !records_[c->cached_record].freed)
+        return c->cached_record;
+      return leaf_operand(c);
+    }
+    if (x.record_ != Scalar::kNoRecord && x.generation_ == generation_) return x.record_;
+    return append(x.record_ == Scalar::kNoRecord ? ScalarOp::Const : ScalarOp::Freed, 0, x.value_);
+  }
+  // Records an op's result and returns the handle naming it.
+  Scalar push(ScalarOp op, uint32_t a, uint32_t b, double value, const Where& where) {
+    if (track_locations > 0 || AnomalyMode::enabled()) note_location(op, a, value, where);
+    const uint32_t i = append(op, a, value);
+    records_[i].b = b;
+    records_[i].handles = 1;
+    ++live_;
+    ++live_unfreed_;
+    Scalar s(value);
+    s.record_ = i;
+    s.generation_ = generation_;
+    return s;
+  }
   uint32_t add_custom(CustomOpEntry entry);
   const CustomOpEntry& custom(uint32_t i) const { return customs_[i]; }
   std::string_view op_name(uint32_t record) const;
@@ -117,6 +176,15 @@ class ScalarTape {
 
  private:
   void reset();
+  uint32_t append(ScalarOp op, uint32_t a, double value) {
+    if (records_.size() >= kMaxRecords) throw_too_many();
+    records_.push_back(ScalarRecord{value, 0.0, a, a, 0, op, 0, 0});
+    return static_cast<uint32_t>(records_.size() - 1);
+  }
+  uint32_t leaf_operand(LeafCell* c);
+  void note_location(ScalarOp op, uint32_t a, double value, const Where& where);
+  [[noreturn]] void throw_too_many() const;
+  static constexpr std::size_t kMaxRecords = UINT32_MAX - 1;
   uint32_t prepare_sweep(const std::vector<Seed>& seeds);
   template <bool check>
   void sweep_values(uint32_t top);
@@ -124,7 +192,7 @@ class ScalarTape {
   std::vector<Scalar> sweep_recorded(uint32_t top, const std::vector<Seed>& seeds);
   void finish_sweep(uint32_t top, bool free_graph);
 
-  std::vector<ScalarRecord> records_;
+  RecordBuffer records_;
   std::vector<LeafCell*> leaves_;  // cells referenced by Leaf records (one tape reference each)
   std::vector<CustomOpEntry> customs_;
   std::vector<Where> where_;       // per record, while location tracking is on
