@@ -1,0 +1,202 @@
+#include "nn/init.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <stdexcept>
+#include <vector>
+
+namespace chainrule::nn {
+
+namespace {
+
+const char* nonlinearity_name(Nonlinearity n) {
+  switch (n) {
+    case Nonlinearity::Linear: return "linear";
+    case Nonlinearity::Sigmoid: return "sigmoid";
+    case Nonlinearity::Tanh: return "tanh";
+    case Nonlinearity::ReLU: return "relu";
+    case Nonlinearity::LeakyReLU: return "leaky_relu";
+  }
+  return "?";
+}
+
+// Writes row-major values into t (any dtype); mutable_data bumps the version, as an in-place op.
+void write(Tensor& t, const std::vector<double>& v) {
+  if (t.dtype() == DType::float32) {
+    float* p = t.mutable_data<float>();
+    for (size_t i = 0; i < v.size(); ++i) p[i] = static_cast<float>(v[i]);
+  } else {
+    double* p = t.mutable_data<double>();
+    for (size_t i = 0; i < v.size(); ++i) p[i] = v[i];
+  }
+}
+
+void fill_uniform(Tensor& t, double low, double high, Generator& gen) {
+  std::vector<double> v(static_cast<size_t>(t.numel()));
+  for (double& x : v) x = gen.uniform(low, high);
+  write(t, v);
+}
+
+void fill_normal(Tensor& t, double mean, double stddev, Generator& gen) {
+  std::vector<double> v(static_cast<size_t>(t.numel()));
+  for (double& x : v) x = gen.normal(mean, stddev);
+  write(t, v);
+}
+
+}  // namespace
+
+double calculate_gain(Nonlinearity nonlinearity, double param) {
+  switch (nonlinearity) {
+    case Nonlinearity::Linear:
+    case Nonlinearity::Sigmoid: return 1.0;
+    case Nonlinearity::Tanh: return 5.0 / 3.0;
+    case Nonlinearity::ReLU: return std::sqrt(2.0);
+    case Nonlinearity::LeakyReLU: return std::sqrt(2.0 / (1.0 + param * param));
+  }
+  return 1.0;
+}
+
+Fans compute_fans(const Shape& shape) {
+  if (shape.size() < 2)
+    throw std::invalid_argument(fmt::format(
+        "compute_fans: fan_in and fan_out need a tensor of at least 2 dims ([out, in, ...]), got shape {}; "
+        "a bias takes its layer's fans",
+        shape.str()));
+  int64_t receptive = 1;
+  for (int d = 2; d < shape.size(); ++d) receptive *= shape[d];
+  return {shape[1] * receptive, shape[0] * receptive};
+}
+
+Generator& default_generator() {
+  static Generator gen(0);
+  return gen;
+}
+
+void manual_seed(uint64_t seed) { default_generator() = Generator(seed); }
+
+Init Init::uniform(double a, double b) {
+  if (!(a <= b) || !std::isfinite(a) || !std::isfinite(b))
+    throw std::invalid_argument(fmt::format("Init::uniform: need finite a <= b, got a={} b={}", a, b));
+  return Init(Kind::Uniform, a, b);
+}
+
+Init Init::normal(double mean, double stddev) {
+  if (!(stddev >= 0) || !std::isfinite(mean) || !std::isfinite(stddev))
+    throw std::invalid_argument(fmt::format("Init::normal: need finite mean and stddev >= 0, got mean={} stddev={}",
+                                            mean, stddev));
+  return Init(Kind::Normal, mean, stddev);
+}
+
+Init Init::constant(double value) { return Init(Kind::Constant, value, 0); }
+
+Init Init::values(NestedList values) {
+  Init init(Kind::Values, 0, 0);
+  init.values_ = std::move(values);
+  return init;
+}
+
+Init Init::xavier_uniform(double gain) {
+  if (!(gain > 0)) throw std::invalid_argument(fmt::format("Init::xavier_uniform: gain must be > 0, got {}", gain));
+  return Init(Kind::XavierUniform, gain, 0);
+}
+
+Init Init::xavier_normal(double gain) {
+  if (!(gain > 0)) throw std::invalid_argument(fmt::format("Init::xavier_normal: gain must be > 0, got {}", gain));
+  return Init(Kind::XavierNormal, gain, 0);
+}
+
+Init Init::kaiming_uniform(Nonlinearity nonlinearity, FanMode mode, double negative_slope) {
+  Init init(Kind::KaimingUniform, negative_slope, 0);
+  init.nonlinearity_ = nonlinearity;
+  init.mode_ = mode;
+  return init;
+}
+
+Init Init::kaiming_normal(Nonlinearity nonlinearity, FanMode mode, double negative_slope) {
+  Init init(Kind::KaimingNormal, negative_slope, 0);
+  init.nonlinearity_ = nonlinearity;
+  init.mode_ = mode;
+  return init;
+}
+
+Init Init::torch_default() { return Init(Kind::TorchDefault, 0, 0); }
+
+void Init::apply(Tensor t, Generator& gen) const {
+  const bool needs_fans = kind_ == Kind::XavierUniform || kind_ == Kind::XavierNormal ||
+                          kind_ == Kind::KaimingUniform || kind_ == Kind::KaimingNormal ||
+                          kind_ == Kind::TorchDefault;
+  apply(t, gen, needs_fans ? compute_fans(t.shape()) : Fans{});
+}
+
+void Init::apply(Tensor t, Generator& gen, Fans fans) const {
+  if (!t.defined()) throw std::invalid_argument("Init::apply: the tensor is undefined");
+  const double in = static_cast<double>(fans.fan_in), out = static_cast<double>(fans.fan_out);
+  const double kaiming_fan = mode_ == FanMode::FanIn ? in : out;
+  auto need_positive = [&](double fan) {
+    if (fan <= 0)
+      throw std::invalid_argument(fmt::format("Init::apply({}): the fan is 0 (tensor shape {})", to_string(),
+                                              t.shape().str()));
+  };
+  switch (kind_) {
+    case Kind::Uniform: fill_uniform(t, a_, b_, gen); return;
+    case Kind::Normal: fill_normal(t, a_, b_, gen); return;
+    case Kind::Constant: write(t, std::vector<double>(static_cast<size_t>(t.numel()), a_)); return;
+    case Kind::Values: set_values(t, values_); return;
+    case Kind::XavierUniform: {
+      need_positive(in + out);
+      const double bound = a_ * std::sqrt(6.0 / (in + out));
+      fill_uniform(t, -bound, bound, gen);
+      return;
+    }
+    case Kind::XavierNormal:
+      need_positive(in + out);
+      fill_normal(t, 0.0, a_ * std::sqrt(2.0 / (in + out)), gen);
+      return;
+    case Kind::KaimingUniform: {
+      need_positive(kaiming_fan);
+      const double bound = calculate_gain(nonlinearity_, a_) * std::sqrt(3.0 / kaiming_fan);
+      fill_uniform(t, -bound, bound, gen);
+      return;
+    }
+    case Kind::KaimingNormal:
+      need_positive(kaiming_fan);
+      fill_normal(t, 0.0, calculate_gain(nonlinearity_, a_) / std::sqrt(kaiming_fan), gen);
+      return;
+    case Kind::TorchDefault: {
+      need_positive(in);
+      const double bound = 1.0 / std::sqrt(in);
+      fill_uniform(t, -bound, bound, gen);
+      return;
+    }
+  }
+}
+
+std::string Init::to_string() const {
+  const char* mode = mode_ == FanMode::FanIn ? "fan_in" : "fan_out";
+  switch (kind_) {
+    case Kind::Uniform: return fmt::format("uniform({}, {})", a_, b_);
+    case Kind::Normal: return fmt::format("normal(mean={}, std={})", a_, b_);
+    case Kind::Constant: return fmt::format("constant({})", a_);
+    case Kind::Values: return "values";
+    case Kind::XavierUniform: return fmt::format("xavier_uniform(gain={})", a_);
+    case Kind::XavierNormal: return fmt::format("xavier_normal(gain={})", a_);
+    case Kind::KaimingUniform:
+      return fmt::format("kaiming_uniform({}, {})", nonlinearity_name(nonlinearity_), mode);
+    case Kind::KaimingNormal:
+      return fmt::format("kaiming_normal({}, {})", nonlinearity_name(nonlinearity_), mode);
+    case Kind::TorchDefault: return "torch_default";
+  }
+  return "?";
+}
+
+void set_values(Tensor param, const NestedList& values) {
+  if (!param.defined()) throw std::invalid_argument("set_values: the tensor is undefined");
+  const Tensor v = tensor(values, DType::float64);
+  if (!(v.shape() == param.shape()))
+    throw std::invalid_argument(fmt::format("set_values: the values have shape {} but the tensor has shape {}",
+                                            v.shape().str(), param.shape().str()));
+  write(param, v.to_vector());
+}
+
+}  // namespace chainrule::nn
