@@ -1,0 +1,133 @@
+#include "nn/module.h"
+
+#include <fmt/format.h>
+
+#include <ostream>
+
+#include "autograd/tensor_impl.h"
+
+namespace chainrule::nn {
+
+Module::Module(std::string type_name) : name_(std::move(type_name)) {}
+
+Tensor Module::forward(const Tensor&) {
+  throw std::logic_error(fmt::format("{}::forward: this module defines no forward(); override "
+                                     "Tensor forward(const Tensor&) in the subclass",
+                                     name_));
+}
+
+void Module::check_new_name(const std::string& name, const char* what) const {
+  if (name.empty() || name.find('.') != std::string::npos)
+    throw std::invalid_argument(fmt::format("{}::{}: invalid name '{}' (must be non-empty and contain no '.')",
+                                            name_, what, name));
+  for (const auto& [n, p] : parameters_)
+    if (n == name)
+      throw std::invalid_argument(fmt::format("{}::{}: a parameter named '{}' already exists", name_, what, name));
+  for (const auto& [n, c] : children_)
+    if (n == name)
+      throw std::invalid_argument(fmt::format("{}::{}: a module named '{}' already exists", name_, what, name));
+}
+
+Tensor Module::register_parameter(std::string name, Tensor tensor, bool requires_grad) {
+  check_new_name(name, "register_parameter");
+  if (!tensor.defined())
+    throw std::invalid_argument(fmt::format("{}::register_parameter: tensor '{}' is undefined", name_, name));
+  if (!tensor.is_leaf())
+    throw std::invalid_argument(fmt::format(
+        "{}::register_parameter: tensor '{}' is the result of '{}', not a leaf; pass t.detach()", name_, name,
+        tensor.grad_fn_name()));
+  tensor.set_requires_grad(requires_grad);
+  parameters_.emplace_back(std::move(name), tensor);
+  return tensor;
+}
+
+void Module::add_child(std::string name, std::shared_ptr<Module> module) {
+  check_new_name(name, "register_module");
+  if (module.get() == this)
+    throw std::invalid_argument(fmt::format("{}::register_module: a module cannot contain itself", name_));
+  children_.emplace_back(std::move(name), std::move(module));
+}
+
+void Module::append_named(const std::string& prefix, std::vector<NamedTensor>& out, bool recurse) const {
+  for (const auto& [n, p] : parameters_) out.emplace_back(prefix + n, p);
+  if (!recurse) return;
+  for (const auto& [n, c] : children_) c->append_named(prefix + n + ".", out, true);
+}
+
+std::vector<NamedTensor> Module::named_parameters(bool recurse) const {
+  std::vector<NamedTensor> all;
+  append_named("", all, recurse);
+  // A layer shared by two parents is listed once, under its first name (as torch's
+  // remove_duplicate=True): an optimizer must not step the same tensor twice.
+  std::vector<NamedTensor> out;
+  for (auto& entry : all) {
+    bool seen = false;
+    for (const auto& kept : out) seen = seen || kept.second.impl() == entry.second.impl();
+    if (!seen) out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+std::vector<Tensor> Module::parameters(bool recurse) const {
+  std::vector<Tensor> out;
+  for (auto& [n, p] : named_parameters(recurse)) out.push_back(p);
+  return out;
+}
+
+std::vector<std::shared_ptr<Module>> Module::children() const {
+  std::vector<std::shared_ptr<Module>> out;
+  for (const auto& [n, c] : children_) out.push_back(c);
+  return out;
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [n, c] : children_) c->train(on);
+}
+
+void Module::zero_grad() {
+  for (Tensor& p : parameters()) p.zero_grad();
+}
+
+void Module::to(DType dtype) {
+  for (Tensor& p : parameters()) {
+    if (p.dtype() == dtype) continue;
+    // The autograd API has no way to change a tensor's dtype in place (torch's param.data = ...),
+    // and replacing the handle would leave subclasses' members pointing at the old tensor. So the
+    // converted storage is moved into the parameter's own TensorImpl. Its version continues from the
+    // old one, so that a graph that saved the parameter refuses to run backward afterwards.
+    Tensor converted = p.detach().to(dtype);
+    detail::TensorImpl* impl = p.impl();
+    const uint32_t version = impl->storage->version;
+    impl->storage = converted.impl()->storage;
+    impl->storage->version = version + 1;
+    impl->dtype = dtype;
+    impl->grad.reset();
+  }
+}
+
+void Module::print(std::string& out, int indent) const {
+  out += name_ + "(" + extra_repr();
+  if (children_.empty()) {
+    out += ")";
+    return;
+  }
+  const std::string pad(static_cast<size_t>(indent + 2), ' ');
+  out += "\n";
+  for (const auto& [n, c] : children_) {
+    out += pad + "(" + n + "): ";
+    c->print(out, indent + 2);
+    out += "\n";
+  }
+  out += std::string(static_cast<size_t>(indent), ' ') + ")";
+}
+
+std::string Module::to_string() const {
+  std::string out;
+  print(out, 0);
+  return out;
+}
+
+std::ostream& operator<<(std::ostream& os, const Module& module) { return os << module.to_string(); }
+
+}  // namespace chainrule::nn

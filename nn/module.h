@@ -1,0 +1,121 @@
+#pragma once
+// nn::Module: the base of every layer and model. A module owns named parameters (leaf tensors that
+// require grad) and named child modules; everything else (forward, printing) builds on that.
+//
+// Modules are held by std::shared_ptr, as in LibTorch; a parameter is a Tensor handle, so the
+// tensor a module registers, the one its forward uses and the one an optimizer updates are the same
+// tensor (copies of a Tensor are shallow).
+//
+//   class TwoLayer : public nn::Module {
+//    public:
+//     TwoLayer() : Module("TwoLayer") {
+//       hidden_ = register_module("hidden", std::make_shared<nn::Dense>(nn::DenseOptions(2, 3)));
+//       out_ = register_module("out", std::make_shared<nn::Dense>(nn::DenseOptions(3, 1)));
+//     }
+//     Tensor forward(const Tensor& x) override { return sigmoid(out_->forward(sigmoid(hidden_->forward(x)))); }
+//    private:
+//     std::shared_ptr<nn::Dense> hidden_, out_;
+//   };
+//   auto model = std::make_shared<TwoLayer>();
+//   model->named_parameters();  // hidden.weight, hidden.bias, out.weight, out.bias
+//   std::cout << *model;        // TwoLayer(\n  (hidden): Dense(...)\n  (out): Dense(...)\n)
+#include <iosfwd>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "autograd/tensor.h"
+
+namespace chainrule::nn {
+
+// A name with its tensor or module, in registration order.
+using NamedTensor = std::pair<std::string, Tensor>;
+
+class Module {
+ public:
+  // `type_name` is what printing shows ("Dense", "Sequential", your class's name).
+  explicit Module(std::string type_name = "Module");
+  virtual ~Module() = default;
+  // Copying would share parameters silently (Tensor copies are shallow); move or share a pointer.
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+  Module(Module&&) = default;
+  Module& operator=(Module&&) = default;
+
+  // The module's computation. The base version throws std::logic_error: a module used as a
+  // container only (no forward) says so when called.
+  virtual Tensor forward(const Tensor& input);
+  Tensor operator()(const Tensor& input) { return forward(input); }
+
+  // This module's parameters, then (recurse) its children's, depth first in registration order.
+  std::vector<Tensor> parameters(bool recurse = true) const;
+  // The same with dotted names: "weight", "0.weight", "hidden.bias", "block.1.weight". A tensor
+  // reachable twice (a layer shared by two parents) is listed once, under its first name.
+  std::vector<NamedTensor> named_parameters(bool recurse = true) const;
+  // The direct children, in registration order.
+  std::vector<std::shared_ptr<Module>> children() const;
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const {
+    return children_;
+  }
+
+  // Training / evaluation mode, set on this module and all its descendants (as torch's train()).
+  // No layer of nn/ behaves differently in the two modes today; custom modules may read it.
+  virtual void train(bool on = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+
+  // Drops the accumulated gradient of every parameter (grad() becomes undefined, as
+  // torch's zero_grad(set_to_none=True)); the next backward() starts from zero.
+  void zero_grad();
+
+  // Converts every parameter to `dtype` in place: each parameter keeps its identity (handles held by
+  // the module, by subclasses and by user code stay valid) and gets the converted values; gradients
+  // are dropped. Call it before building an optimizer (whose state has the old dtype) and before
+  // recording graphs: a graph recorded earlier refers to the old values (its backward throws).
+  //   model->to(DType::float64);
+  void to(DType dtype);
+
+  // The type name given at construction.
+  const std::string& name() const { return name_; }
+  // The text inside the parentheses when printed, e.g. "in_features=2, out_features=3, bias=true".
+  virtual std::string extra_repr() const { return ""; }
+  // One line per module, children indented by two spaces, as PyTorch prints models:
+  //   Sequential(
+  //     (0): Dense(in_features=2, out_features=3, bias=true)
+  //     (1): Sigmoid()
+  //   )
+  std::string to_string() const;
+
+ protected:
+  // Registers `tensor` as parameter `name` (non-empty, no '.', unique in this module: else
+  // std::invalid_argument), marks it requires_grad and returns the same handle.
+  //   weight_ = register_parameter("weight", zeros({3, 2}));
+  Tensor register_parameter(std::string name, Tensor tensor, bool requires_grad = true);
+
+  // Registers `module` as child `name` (same naming rules) and returns it, typed.
+  //   hidden_ = register_module("hidden", std::make_shared<Dense>(DenseOptions(2, 3)));
+  template <class M>
+  std::shared_ptr<M> register_module(std::string name, std::shared_ptr<M> module) {
+    if (!module) throw std::invalid_argument(name_ + "::register_module: module '" + name + "' is null");
+    add_child(std::move(name), module);
+    return module;
+  }
+
+ private:
+  void add_child(std::string name, std::shared_ptr<Module> module);
+  void check_new_name(const std::string& name, const char* what) const;
+  void append_named(const std::string& prefix, std::vector<NamedTensor>& out, bool recurse) const;
+  void print(std::string& out, int indent) const;
+
+  std::string name_;
+  bool training_ = true;
+  std::vector<NamedTensor> parameters_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+};
+
+// Prints module.to_string().
+std::ostream& operator<<(std::ostream& os, const Module& module);
+
+}  // namespace chainrule::nn

@@ -1,0 +1,217 @@
+// nn::Module: registration, dotted names, children, modes, zero_grad, to(dtype), printing; and the
+// finite-difference helper the other nn tests use (check_gradients, declared where it is used).
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <functional>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "nn/activation.h"
+#include "nn/dense.h"
+#include "nn/sequential.h"
+
+using namespace chainrule;
+using Catch::Contains;
+
+namespace chainrule::nn::testing {
+
+// Central differences over every element of every tensor in `params` (float64 leaves that require
+// grad): CHECKs param.grad() against (L(p + eps) - L(p - eps)) / (2 eps), eps = 1e-6, within
+// 1e-6 absolute + 1e-5 relative. `loss` builds the scalar loss from the current values.
+void check_gradients(const std::function<Tensor()>& loss, const std::vector<Tensor>& params,
+                     const std::string& what) {
+  for (Tensor p : params) {
+    REQUIRE(p.dtype() == DType::float64);
+    REQUIRE(p.requires_grad());
+    p.zero_grad();
+  }
+  Tensor l = loss();
+  REQUIRE(l.numel() == 1);
+  l.backward();
+  const double eps = 1e-6;
+  for (size_t k = 0; k < params.size(); ++k) {
+    Tensor p = params[k];
+    const Tensor g = p.grad();
+    const std::vector<double> analytic = g.defined() ? g.to_vector() : std::vector<double>(p.numel(), 0.0);
+    for (int64_t i = 0; i < p.numel(); ++i) {
+      const double original = p.data<double>()[i];
+      double up = 0, down = 0;
+      {
+        NoGradGuard no_grad;
+        p.mutable_data<double>()[i] = original + eps;
+        up = loss().item();
+        p.mutable_data<double>()[i] = original - eps;
+        down = loss().item();
+        p.mutable_data<double>()[i] = original;
+      }
+      const double numeric = (up - down) / (2 * eps);
+      const double a = analytic[static_cast<size_t>(i)];
+      INFO(what << ": tensor " << k << " element " << i << ": analytic " << a << ", numeric " << numeric);
+      CHECK(std::abs(a - numeric) <= 1e-6 + 1e-5 * std::abs(numeric));
+    }
+  }
+}
+
+}  // namespace chainrule::nn::testing
+
+namespace {
+
+// A model as a user would write it: named children and a parameter of its own.
+class TwoLayer : public nn::Module {
+ public:
+  TwoLayer() : Module("TwoLayer") {
+    hidden_ = register_module("hidden", std::make_shared<nn::Dense>(nn::DenseOptions(2, 3).seed(1)));
+    out_ = register_module("out", std::make_shared<nn::Dense>(nn::DenseOptions(3, 1).bias(false).seed(2)));
+    scale_ = register_parameter("scale", ones({1}));
+  }
+  Tensor forward(const Tensor& x) override { return out_->forward(sigmoid(hidden_->forward(x))) * scale_; }
+  const Tensor& scale() const { return scale_; }
+
+ private:
+  std::shared_ptr<nn::Dense> hidden_, out_;
+  Tensor scale_;
+};
+
+std::vector<std::string> names(const nn::Module& m) {
+  std::vector<std::string> out;
+  for (const auto& [name, p] : m.named_parameters()) out.push_back(name);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("nn: named_parameters of a Sequential are 0.weight, 0.bias, 2.weight, ...") {
+  nn::Sequential net(std::make_shared<nn::Dense>(nn::DenseOptions(2, 3)), nn::Sigmoid(),
+                     std::make_shared<nn::Dense>(nn::DenseOptions(3, 1)), nn::Sigmoid());
+  CHECK(names(net) == std::vector<std::string>{"0.weight", "0.bias", "2.weight", "2.bias"});
+  CHECK(net.parameters().size() == 4);
+  CHECK(net.parameters()[0].shape() == Shape{3, 2});
+  CHECK(net.children().size() == 4);
+  CHECK(net.named_parameters(false).empty());  // Sequential has no parameters of its own
+}
+
+TEST_CASE("nn: named_parameters of a custom module use its child names, own parameters first") {
+  TwoLayer m;
+  CHECK(names(m) == std::vector<std::string>{"scale", "hidden.weight", "hidden.bias", "out.weight"});
+  nn::Sequential outer;
+  outer.push_back("block", std::make_shared<TwoLayer>());
+  outer.push_back(std::make_shared<nn::Tanh>());
+  CHECK(names(outer) ==
+        std::vector<std::string>{"block.scale", "block.hidden.weight", "block.hidden.bias", "block.out.weight"});
+  CHECK(outer.named_children()[1].first == "1");  // unnamed children are named by position
+}
+
+TEST_CASE("nn: a layer shared by two parents is listed once") {
+  auto shared = std::make_shared<nn::Dense>(nn::DenseOptions(2, 2));
+  nn::Sequential net(shared, shared);
+  CHECK(names(net) == std::vector<std::string>{"0.weight", "0.bias"});
+}
+
+TEST_CASE("nn: registration rejects duplicate and dotted names") {
+  nn::Sequential net;
+  net.push_back("a", std::make_shared<nn::ReLU>());
+  CHECK_THROWS_AS(net.push_back("a", std::make_shared<nn::ReLU>()), std::invalid_argument);
+  CHECK_THROWS_WITH(net.push_back("a", std::make_shared<nn::ReLU>()), Contains("'a' already exists"));
+  CHECK_THROWS_WITH(net.push_back("x.y", std::make_shared<nn::ReLU>()), Contains("invalid name 'x.y'"));
+  CHECK_THROWS_WITH(net.push_back("", std::make_shared<nn::ReLU>()), Contains("invalid name ''"));
+  CHECK_THROWS_WITH(net.push_back("b", std::shared_ptr<nn::Module>()), Contains("is null"));
+}
+
+TEST_CASE("nn: forward of a module without one throws, naming the module") {
+  nn::Module m("Container");
+  CHECK_THROWS_AS(m.forward(zeros({1})), std::logic_error);
+  CHECK_THROWS_WITH(m.forward(zeros({1})), Contains("Container::forward"));
+}
+
+TEST_CASE("nn: train() and eval() reach every descendant") {
+  auto inner = std::make_shared<nn::Sequential>(nn::Sigmoid());
+  nn::Sequential outer(inner, nn::ReLU());
+  CHECK(outer.is_training());
+  outer.eval();
+  CHECK_FALSE(outer.is_training());
+  CHECK_FALSE(inner->is_training());
+  CHECK_FALSE((*inner)[0]->is_training());
+  outer.train();
+  CHECK((*inner)[0]->is_training());
+}
+
+TEST_CASE("nn: zero_grad drops every parameter's gradient") {
+  TwoLayer m;
+  sum(m.forward(ones({4, 2}))).backward();
+  for (const Tensor& p : m.parameters()) CHECK(p.grad().defined());
+  m.zero_grad();
+  for (const Tensor& p : m.parameters()) CHECK_FALSE(p.grad().defined());
+}
+
+TEST_CASE("nn: to(float64) converts parameters in place; handles held by the module stay valid") {
+  TwoLayer m;
+  const std::vector<double> before = m.parameters()[1].to_vector();
+  const Tensor scale_handle = m.scale();
+  m.to(DType::float64);
+  for (const Tensor& p : m.parameters()) {
+    CHECK(p.dtype() == DType::float64);
+    CHECK(p.requires_grad());
+    CHECK(p.is_leaf());
+  }
+  CHECK(scale_handle.dtype() == DType::float64);  // the same tensor, not a copy
+  const std::vector<double> after = m.parameters()[1].to_vector();
+  for (size_t i = 0; i < before.size(); ++i) CHECK(after[i] == before[i]);  // float -> double is exact
+  Tensor y = m.forward(ones({4, 2}, DType::float64));
+  CHECK(y.dtype() == DType::float64);
+  sum(y).backward();
+  CHECK(m.scale().grad().dtype() == DType::float64);
+  m.to(DType::float32);
+  CHECK(m.scale().dtype() == DType::float32);
+  CHECK_FALSE(m.scale().grad().defined());  // gradients are dropped by a conversion
+}
+
+TEST_CASE("nn: a module prints one line per layer, children indented") {
+  nn::Sequential net(std::make_shared<nn::Dense>(nn::DenseOptions(2, 3)), nn::Sigmoid(),
+                     std::make_shared<nn::Dense>(nn::DenseOptions(3, 1).bias(false).dtype(DType::float64)),
+                     nn::Softmax(1));
+  const std::string expected =
+      "Sequential(\n"
+      "  (0): Dense(in_features=2, out_features=3, bias=true)\n"
+      "  (1): Sigmoid()\n"
+      "  (2): Dense(in_features=3, out_features=1, bias=false, dtype=float64)\n"
+      "  (3): Softmax(dim=1)\n"
+      ")";
+  CHECK(net.to_string() == expected);
+  std::ostringstream os;
+  os << net;
+  CHECK(os.str() == expected);
+
+  nn::Sequential outer;
+  outer.push_back("features", std::make_shared<nn::Sequential>(nn::ReLU()));
+  outer.push_back("head", std::make_shared<nn::LogSoftmax>(-1));
+  CHECK(outer.to_string() ==
+        "Sequential(\n"
+        "  (features): Sequential(\n"
+        "    (0): ReLU()\n"
+        "  )\n"
+        "  (head): LogSoftmax(dim=-1)\n"
+        ")");
+}
+
+TEST_CASE("nn: Sequential indexing and typed access") {
+  nn::Sequential net(std::make_shared<nn::Dense>(nn::DenseOptions(2, 3)), nn::Tanh());
+  CHECK(net.size() == 2);
+  CHECK(net.at<nn::Dense>(0)->weight().shape() == Shape{3, 2});
+  CHECK(net[1]->name() == "Tanh");
+  CHECK_THROWS_AS(net[2], std::out_of_range);
+  CHECK_THROWS_WITH(net[2], Contains("index 2 is out of range for 2 modules"));
+  CHECK_THROWS_WITH(net.at<nn::Dense>(1), Contains("module 1 ('1') is a Tanh"));
+  nn::Sequential empty;
+  const Tensor x = ones({2});
+  CHECK(empty.forward(x).to_vector() == x.to_vector());
+}
+
+TEST_CASE("nn: the gradient-check helper agrees with a custom module (float64)") {
+  TwoLayer m;
+  m.to(DType::float64);
+  const Tensor x = tensor({{0.3, -1.2}, {2.0, 0.5}, {-0.7, 0.1}}, DType::float64);
+  nn::testing::check_gradients([&] { return sum(m.forward(x) * m.forward(x)); }, m.parameters(), "TwoLayer");
+}
