@@ -1,0 +1,189 @@
+// Losses: MSE (with the lecture's 1/2), BCE (with its clamp), BCE with logits and cross entropy,
+// against hand computations, their errors, and the finite-difference check.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "nn/nn.h"
+
+using namespace chainrule;
+using Catch::Contains;
+
+namespace chainrule::nn::testing {
+// Defined in tests/nn/module_test.cpp.
+void check_gradients(const std::function<Tensor()>& loss, const std::vector<Tensor>& params, const std::string& what);
+}  // namespace chainrule::nn::testing
+
+namespace {
+
+Tensor f64(const NestedList& v) { return tensor(v, DType::float64); }
+Tensor leaf(const NestedList& v) { return tensor(v, TensorOptions(DType::float64).requires_grad(true)); }
+
+bool all_finite(const Tensor& t) {
+  for (double v : t.to_vector())
+    if (!std::isfinite(v)) return false;
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("nn: MSELoss reductions and the lecture's 1/2") {
+  // Outputs 0.18 and 0.17 for targets 0 and 1 (errors 0.18 and -0.83).
+  const Tensor y_hat = f64({{0.18}, {0.17}});
+  const Tensor y = f64({{0.0}, {1.0}});
+  const double e0 = 0.18 * 0.18, e1 = 0.83 * 0.83;
+  using R = nn::Reduction;
+  CHECK(nn::MSELoss()(y_hat, y).item() == Approx((e0 + e1) / 2));  // torch's default: mean, no 1/2
+  CHECK(nn::MSELoss(nn::MSELossOptions().reduction(R::Sum))(y_hat, y).item() == Approx(e0 + e1));
+  // The slides' cost C = 1/N sum 1/2 (y_hat - y)^2.
+  CHECK(nn::MSELoss(nn::MSELossOptions().half(true))(y_hat, y).item() == Approx((e0 + e1) / 4));
+  // What the slides' updates descend: 1/2 sum (y_hat - y)^2.
+  CHECK(nn::MSELoss(nn::MSELossOptions().reduction(R::Sum).half(true))(y_hat, y).item() == Approx((e0 + e1) / 2));
+  const Tensor per = nn::mse_loss(y_hat, y, nn::MSELossOptions().reduction(R::None).half(true));
+  CHECK(per.shape() == Shape{2, 1});
+  CHECK(per.at({0, 0}) == Approx(0.0162));  // the slides' cost column: 0.02
+  CHECK(nn::MSELoss(nn::MSELossOptions().reduction(R::Sum).half(true)).to_string() ==
+        "MSELoss(reduction=sum, half=true)");
+}
+
+TEST_CASE("nn: MSELoss with sum and 1/2 has the slides' error y_hat - y as its gradient") {
+  Tensor y_hat = leaf({{0.18}, {0.17}});
+  nn::mse_loss(y_hat, f64({{0.0}, {1.0}}), nn::MSELossOptions().reduction(nn::Reduction::Sum).half(true)).backward();
+  CHECK(y_hat.grad().at({0, 0}) == Approx(0.18));
+  CHECK(y_hat.grad().at({1, 0}) == Approx(-0.83));
+}
+
+TEST_CASE("nn: MSELoss rejects shapes that would broadcast, naming both") {
+  CHECK_THROWS_AS(nn::mse_loss(zeros({3, 1}), zeros({3})), std::invalid_argument);
+  CHECK_THROWS_WITH(nn::mse_loss(zeros({3, 1}), zeros({3})), Contains("[3, 1]") && Contains("[3]"));
+  CHECK_THROWS_WITH(nn::mse_loss(zeros({3}), zeros({3}, DType::float64)), Contains("float32") && Contains("float64"));
+}
+
+TEST_CASE("nn: BCELoss matches -(y log p + (1-y) log(1-p))") {
+  const Tensor p = f64({0.8, 0.3});
+  const Tensor y = f64({1.0, 0.0});
+  CHECK(nn::BCELoss()(p, y).item() == Approx((-std::log(0.8) - std::log(0.7)) / 2));
+  CHECK(nn::BCELoss(nn::BCELossOptions().reduction(nn::Reduction::Sum))(p, y).item() ==
+        Approx(-std::log(0.8) - std::log(0.7)));
+  CHECK(nn::BCELoss().to_string() == "BCELoss(reduction=mean)");
+}
+
+TEST_CASE("nn: BCELoss clamps its logs at -100 like PyTorch, with finite gradients") {
+  for (DType d : {DType::float64, DType::float32}) {
+    Tensor p = tensor({0.0, 1.0, 0.0, 1.0}, TensorOptions(d).requires_grad(true));
+    const Tensor y = tensor({1.0, 0.0, 0.0, 1.0}, d);
+    const Tensor l = nn::binary_cross_entropy(p, y, nn::BCELossOptions().reduction(nn::Reduction::None));
+    CHECK(l.to_vector() == std::vector<double>{100.0, 100.0, 0.0, 0.0});
+    sum(l).backward();
+    CHECK(all_finite(p.grad()));
+  }
+  // Inside the smooth region nothing is clamped: log(1e-30) = -69.08.
+  CHECK(nn::binary_cross_entropy(f64({1e-30}), f64({1.0})).item() == Approx(69.07755278982137));
+  // Below e^-100 the log is -100.
+  CHECK(nn::binary_cross_entropy(f64({1e-50}), f64({1.0})).item() == Approx(100.0));
+}
+
+TEST_CASE("nn: BCELoss rejects values outside [0, 1], naming the first") {
+  CHECK_THROWS_AS(nn::binary_cross_entropy(f64({0.5, 1.5}), f64({0.0, 1.0})), std::invalid_argument);
+  CHECK_THROWS_WITH(nn::binary_cross_entropy(f64({0.5, 1.5}), f64({0.0, 1.0})),
+                    Contains("got 1.5 at flat index 1") && Contains("BCEWithLogitsLoss"));
+}
+
+TEST_CASE("nn: BCEWithLogitsLoss equals BCELoss after a sigmoid, and is exact at z = 0") {
+  const Tensor z = f64({-2.0, 0.0, 3.0, 10.0});
+  const Tensor y = f64({0.0, 1.0, 1.0, 0.0});
+  CHECK(nn::BCEWithLogitsLoss()(z, y).item() == Approx(nn::BCELoss()(sigmoid(z), y).item()));
+  // Where sigmoid saturates to exactly 1.0 (z = 40 in float64), BCELoss can only report its clamp
+  // (100); from logits the loss stays exact (40), and z = 800 does not overflow.
+  CHECK(nn::BCELoss()(sigmoid(f64({40.0})), f64({0.0})).item() == Approx(100.0));
+  CHECK(nn::binary_cross_entropy_with_logits(f64({40.0}), f64({0.0})).item() == Approx(40.0));
+  CHECK(nn::binary_cross_entropy_with_logits(f64({800.0}), f64({0.0})).item() == Approx(800.0));
+  // d/dz = (sigmoid(z) - y) / N; at z = 0 that is (0.5 - y) / N.
+  Tensor zl = leaf({0.0, 0.0, 1.0});
+  nn::binary_cross_entropy_with_logits(zl, f64({1.0, 0.0, 1.0})).backward();
+  CHECK(zl.grad().at({0}) == Approx(-0.5 / 3));
+  CHECK(zl.grad().at({1}) == Approx(0.5 / 3));
+  CHECK(zl.grad().at({2}) == Approx((1 / (1 + std::exp(-1.0)) - 1) / 3));
+}
+
+TEST_CASE("nn: CrossEntropyLoss matches a hand computation from logits and class indices") {
+  const Tensor x = f64({{2.0, 1.0, 0.1}, {0.5, 2.5, -1.0}});
+  // l_0 = -2 + log(e^2 + e^1 + e^0.1) = 0.41703; l_1 = -2.5 + log(e^0.5 + e^2.5 + e^-1) = 0.15318.
+  const double l0 = 0.41703001627783376, l1 = 0.15317820712228825;
+  nn::CrossEntropyLoss ce;
+  CHECK(ce(x, {0, 1}).item() == Approx((l0 + l1) / 2));
+  CHECK(ce(x, std::vector<int64_t>{0, 1}).item() == Approx((l0 + l1) / 2));
+  CHECK(ce(x, f64({0.0, 1.0})).item() == Approx((l0 + l1) / 2));  // an integer-valued Tensor
+  using R = nn::Reduction;
+  CHECK(nn::cross_entropy(x, {0, 1}, nn::CrossEntropyLossOptions().reduction(R::Sum)).item() == Approx(l0 + l1));
+  const Tensor per = nn::cross_entropy(x, {0, 1}, nn::CrossEntropyLossOptions().reduction(R::None));
+  REQUIRE(per.shape() == Shape{2});
+  CHECK(per.at({1}) == Approx(l1));
+  // One sample as [C] with one index.
+  CHECK(ce(f64({2.0, 1.0, 0.1}), {0}).item() == Approx(l0));
+  // Class probabilities instead of indices: -(0.25 log q_0 + 0.75 log q_1).
+  CHECK(ce(f64({{2.0, 1.0, 0.1}}), f64({{0.25, 0.75, 0.0}})).item() == Approx(1.1670300162778338));
+  CHECK(ce.to_string() == "CrossEntropyLoss(reduction=mean)");
+}
+
+TEST_CASE("nn: CrossEntropyLoss's gradient is (softmax - one_hot) / N") {
+  Tensor x = leaf({{2.0, 1.0, 0.1}, {0.5, 2.5, -1.0}});
+  nn::cross_entropy(x, {0, 1}).backward();
+  const Tensor p = nn::softmax(x.detach(), 1);
+  CHECK(x.grad().at({0, 0}) == Approx((p.at({0, 0}) - 1) / 2));
+  CHECK(x.grad().at({0, 2}) == Approx(p.at({0, 2}) / 2));
+  CHECK(x.grad().at({1, 1}) == Approx((p.at({1, 1}) - 1) / 2));
+}
+
+TEST_CASE("nn: CrossEntropyLoss is stable on logits of 1000") {
+  for (DType d : {DType::float32, DType::float64}) {
+    Tensor x = tensor({{1000.0, 1001.0}}, TensorOptions(d).requires_grad(true));
+    const Tensor l = nn::cross_entropy(x, {1});
+    CHECK(l.item() == Approx(0.31326168751822286).epsilon(1e-5));  // log(1 + e^-1)
+    l.backward();
+    CHECK(all_finite(x.grad()));
+  }
+}
+
+TEST_CASE("nn: CrossEntropyLoss errors name the index, the classes and the shapes") {
+  const Tensor x = zeros({2, 3});
+  CHECK_THROWS_AS(nn::cross_entropy(x, {0, 3}), std::out_of_range);
+  CHECK_THROWS_WITH(nn::cross_entropy(x, {0, 3}), Contains("class index 3") && Contains("for 3 classes"));
+  CHECK_THROWS_AS(nn::cross_entropy(x, {-1, 0}), std::out_of_range);
+  CHECK_THROWS_WITH(nn::cross_entropy(x, tensor({0.0, 7.0})), Contains("class index 7"));
+  CHECK_THROWS_AS(nn::cross_entropy(x, {0, 1, 2}), std::invalid_argument);
+  CHECK_THROWS_WITH(nn::cross_entropy(x, {0, 1, 2}), Contains("[2, 3] holds 2 sample(s) but 3 class indices"));
+  CHECK_THROWS_WITH(nn::cross_entropy(x, zeros({2, 2})), Contains("[2, 3]") && Contains("got [2, 2]"));
+  CHECK_THROWS_WITH(nn::cross_entropy(x, tensor({0.0, 0.5})), Contains("target 1 is 0.5"));
+  CHECK_THROWS_WITH(nn::cross_entropy(zeros({2, 3, 4}), {0, 1}), Contains("[N, C] or [C], got [2, 3, 4]"));
+}
+
+TEST_CASE("nn: every loss passes the finite-difference check") {
+  Tensor a = leaf({{0.3, -1.2}, {0.8, 0.05}});
+  const Tensor t = f64({{0.0, 1.0}, {1.0, 0.0}});
+  using R = nn::Reduction;
+  for (R r : {R::Mean, R::Sum}) {
+    for (bool half : {false, true})
+      nn::testing::check_gradients([&] { return nn::mse_loss(a, t, nn::MSELossOptions().reduction(r).half(half)); },
+                                   {a}, "MSELoss");
+    nn::testing::check_gradients(
+        [&] { return nn::binary_cross_entropy(sigmoid(a), t, nn::BCELossOptions().reduction(r)); }, {a}, "BCELoss");
+    nn::testing::check_gradients(
+        [&] { return nn::binary_cross_entropy_with_logits(a, t, nn::BCELossOptions().reduction(r)); }, {a},
+        "BCEWithLogitsLoss");
+    nn::testing::check_gradients(
+        [&] { return nn::cross_entropy(a, {1, 0}, nn::CrossEntropyLossOptions().reduction(r)); }, {a},
+        "CrossEntropyLoss (indices)");
+    nn::testing::check_gradients(
+        [&] { return nn::cross_entropy(a, f64({{0.3, 0.7}, {0.9, 0.1}}), nn::CrossEntropyLossOptions().reduction(r)); },
+        {a}, "CrossEntropyLoss (probabilities)");
+  }
+  // The target's gradient too, where it has one (MSE and BCE are differentiable in the target).
+  Tensor target = leaf({{0.2, 0.9}, {0.6, 0.4}});
+  nn::testing::check_gradients([&] { return nn::mse_loss(a, target); }, {a, target}, "MSELoss (target)");
+  nn::testing::check_gradients([&] { return nn::binary_cross_entropy(sigmoid(a), target); }, {a, target},
+                               "BCELoss (target)");
+}
