@@ -1,0 +1,58 @@
+#pragma once
+// optim::Optimizer: the base of SGD, Adam and AdamW. It holds the parameters (Tensor handles: the
+// same tensors the model uses) and the learning rate; step() updates every parameter that has a
+// gradient, in place and under NoGradGuard, so the update is not recorded and handles held by the
+// model see the new values. A parameter whose grad() is undefined (it took no part in the last
+// backward) is skipped, as PyTorch does. Param groups are not supported: one learning rate for all.
+//
+// The in-place updates bump the parameters' version counters: a graph recorded before step() that
+// saved a parameter refuses to run backward afterwards (std::logic_error) instead of using the new
+// values. Build a fresh graph (forward again) after each step.
+//
+//   optim::SGD opt(model->parameters(), optim::SGDOptions(0.5));
+//   for (int epoch = 0; epoch < 1000; ++epoch) {
+//     opt.zero_grad();
+//     Tensor loss = criterion(model->forward(x), y);
+//     loss.backward();
+//     opt.step();
+//   }
+#include <string>
+#include <vector>
+
+#include "autograd/tensor.h"
+
+namespace chainrule::optim {
+
+class Optimizer {
+ public:
+  // `params` must be non-empty, defined leaf tensors (std::invalid_argument naming `name` and the
+  // position otherwise); `lr` >= 0 (std::invalid_argument with the value).
+  Optimizer(std::vector<Tensor> params, double lr, std::string name);
+  virtual ~Optimizer() = default;
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+
+  // One update of every parameter that has a gradient.
+  virtual void step() = 0;
+  // Drops every parameter's gradient (grad() becomes undefined, as torch's set_to_none=True).
+  void zero_grad();
+
+  // The learning rate used by the next step(); schedulers change it through set_lr (>= 0, else
+  // std::invalid_argument).
+  double get_lr() const { return lr_; }
+  void set_lr(double lr);
+
+  const std::vector<Tensor>& parameters() const { return params_; }
+  const std::string& name() const { return name_; }
+
+ protected:
+  // Throws std::invalid_argument when a parameter's gradient no longer matches it (e.g. the model
+  // was converted with to() after the optimizer was built).
+  void check_grad(size_t i, const Tensor& grad) const;
+
+  std::vector<Tensor> params_;
+  double lr_;
+  std::string name_;
+};
+
+}  // namespace chainrule::optim

@@ -1,0 +1,58 @@
+#include "optim/sgd.h"
+
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+namespace chainrule::optim {
+
+namespace {
+
+const SGDOptions& checked(const SGDOptions& o) {
+  if (!(o.momentum() >= 0.0 && o.momentum() < 1.0))
+    throw std::invalid_argument(fmt::format("SGD: momentum must be in [0, 1), got {}", o.momentum()));
+  if (!(o.dampening() >= 0.0 && o.dampening() <= 1.0))
+    throw std::invalid_argument(fmt::format("SGD: dampening must be in [0, 1], got {}", o.dampening()));
+  if (!(o.weight_decay() >= 0.0))
+    throw std::invalid_argument(fmt::format("SGD: weight_decay must be >= 0, got {}", o.weight_decay()));
+  if (o.nesterov() && (o.momentum() <= 0.0 || o.dampening() != 0.0))
+    throw std::invalid_argument(fmt::format("SGD: nesterov needs momentum > 0 and dampening = 0, got momentum={} "
+                                            "dampening={}",
+                                            o.momentum(), o.dampening()));
+  return o;
+}
+
+}  // namespace
+
+SGD::SGD(std::vector<Tensor> params, const SGDOptions& options)
+    : Optimizer(std::move(params), options.lr(), "SGD"), options_(checked(options)), buffers_(params_.size()) {}
+
+void SGD::step() {
+  NoGradGuard no_grad;
+  const double momentum = options_.momentum(), dampening = options_.dampening(), wd = options_.weight_decay();
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Tensor& p = params_[i];
+    Tensor g = p.grad();
+    if (!g.defined()) continue;
+    check_grad(i, g);
+    // Out of place: the gradient tensor belongs to the user (it is read again after step()).
+    if (wd != 0.0) g = g + p * wd;
+    if (momentum != 0.0) {
+      Tensor& b = buffers_[i];
+      if (!b.defined()) {
+        b = g.detach();  // a copy: the buffer is updated in place from here on
+      } else {
+        if (b.dtype() != p.dtype())
+          throw std::invalid_argument(fmt::format("SGD: parameter {} is now {} but its momentum buffer is {}; build "
+                                                  "the optimizer after converting the model",
+                                                  i, dtype_name(p.dtype()), dtype_name(b.dtype())));
+        b *= momentum;
+        b += g * (1.0 - dampening);
+      }
+      g = options_.nesterov() ? g + b * momentum : b;
+    }
+    p -= g * lr_;
+  }
+}
+
+}  // namespace chainrule::optim
