@@ -1,0 +1,84 @@
+#include "optim/adam.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <stdexcept>
+
+namespace chainrule::optim {
+
+namespace {
+
+void check(const char* name, std::pair<double, double> betas, double eps, double weight_decay) {
+  if (!(betas.first >= 0.0 && betas.first < 1.0))
+    throw std::invalid_argument(fmt::format("{}: beta1 must be in [0, 1), got {}", name, betas.first));
+  if (!(betas.second >= 0.0 && betas.second < 1.0))
+    throw std::invalid_argument(fmt::format("{}: beta2 must be in [0, 1), got {}", name, betas.second));
+  if (!(eps > 0.0)) throw std::invalid_argument(fmt::format("{}: eps must be > 0, got {}", name, eps));
+  if (!(weight_decay >= 0.0))
+    throw std::invalid_argument(fmt::format("{}: weight_decay must be >= 0, got {}", name, weight_decay));
+}
+
+}  // namespace
+
+Adam::Adam(std::vector<Tensor> params, double lr, std::pair<double, double> betas, double eps, double weight_decay,
+           bool amsgrad, bool decoupled, const char* name)
+    : Optimizer(std::move(params), lr, name),
+      betas_(betas),
+      eps_(eps),
+      weight_decay_(weight_decay),
+      amsgrad_(amsgrad),
+      decoupled_(decoupled),
+      state_(params_.size()) {
+  check(name, betas, eps, weight_decay);
+}
+
+Adam::Adam(std::vector<Tensor> params, const AdamOptions& o)
+    : Adam(std::move(params), o.lr(), o.betas(), o.eps(), o.weight_decay(), o.amsgrad(), false, "Adam") {}
+
+AdamW::AdamW(std::vector<Tensor> params, const AdamWOptions& o)
+    : Adam(std::move(params), o.lr(), o.betas(), o.eps(), o.weight_decay(), o.amsgrad(), true, "AdamW") {}
+
+void Adam::step() {
+  NoGradGuard no_grad;
+  const auto [beta1, beta2] = betas_;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Tensor& p = params_[i];
+    Tensor g = p.grad();
+    if (!g.defined()) continue;
+    check_grad(i, g);
+    State& s = state_[i];
+    if (s.step == 0) {
+      s.exp_avg = zeros_like(p);
+      s.exp_avg_sq = zeros_like(p);
+      if (amsgrad_) s.max_exp_avg_sq = zeros_like(p);
+    } else if (s.exp_avg.dtype() != p.dtype()) {
+      throw std::invalid_argument(fmt::format("{}: parameter {} is now {} but its state is {}; build the optimizer "
+                                              "after converting the model",
+                                              name_, i, dtype_name(p.dtype()), dtype_name(s.exp_avg.dtype())));
+    }
+    ++s.step;
+    if (weight_decay_ != 0.0) {
+      if (decoupled_) p *= 1.0 - lr_ * weight_decay_;
+      else g = g + p * weight_decay_;
+    }
+    s.exp_avg *= beta1;
+    s.exp_avg += g * (1.0 - beta1);
+    s.exp_avg_sq *= beta2;
+    s.exp_avg_sq += g * g * (1.0 - beta2);
+    const double t = static_cast<double>(s.step);
+    const double bias_correction1 = 1.0 - std::pow(beta1, t);
+    const double bias_correction2 = 1.0 - std::pow(beta2, t);
+    Tensor second = s.exp_avg_sq;
+    if (amsgrad_) {
+      // max(a, b) = a + relu(b - a): autograd has no elementwise maximum.
+      s.max_exp_avg_sq += relu(s.exp_avg_sq - s.max_exp_avg_sq);
+      second = s.max_exp_avg_sq;
+    }
+    // PyTorch's arrangement of the same formula: lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps).
+    Tensor denom = sqrt(second) / std::sqrt(bias_correction2) + eps_;
+    p -= s.exp_avg / denom * (lr_ / bias_correction1);
+  }
+}
+
+}  // namespace chainrule::optim
