@@ -1,0 +1,77 @@
+#include "optim/scheduler.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+#include <stdexcept>
+
+namespace chainrule::optim {
+
+StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma)
+    : optimizer_(optimizer), step_size_(step_size), gamma_(gamma) {
+  if (step_size < 1) throw std::invalid_argument(fmt::format("StepLR: step_size must be >= 1, got {}", step_size));
+  if (!(gamma > 0.0)) throw std::invalid_argument(fmt::format("StepLR: gamma must be > 0, got {}", gamma));
+}
+
+void StepLR::step() {
+  ++last_epoch_;
+  if (last_epoch_ % step_size_ == 0) optimizer_.set_lr(optimizer_.get_lr() * gamma_);
+}
+
+namespace {
+
+const ReduceLROnPlateauOptions& checked(const ReduceLROnPlateauOptions& o) {
+  const char* n = "ReduceLROnPlateau";
+  if (!(o.factor() > 0.0 && o.factor() < 1.0))
+    throw std::invalid_argument(fmt::format("{}: factor must be in (0, 1), got {}", n, o.factor()));
+  if (o.patience() < 0) throw std::invalid_argument(fmt::format("{}: patience must be >= 0, got {}", n, o.patience()));
+  if (o.cooldown() < 0) throw std::invalid_argument(fmt::format("{}: cooldown must be >= 0, got {}", n, o.cooldown()));
+  if (!(o.threshold() >= 0.0))
+    throw std::invalid_argument(fmt::format("{}: threshold must be >= 0, got {}", n, o.threshold()));
+  if (!(o.min_lr() >= 0.0)) throw std::invalid_argument(fmt::format("{}: min_lr must be >= 0, got {}", n, o.min_lr()));
+  if (!(o.eps() >= 0.0)) throw std::invalid_argument(fmt::format("{}: eps must be >= 0, got {}", n, o.eps()));
+  return o;
+}
+
+}  // namespace
+
+ReduceLROnPlateau::ReduceLROnPlateau(Optimizer& optimizer, ReduceLROnPlateauOptions options)
+    : optimizer_(optimizer), options_(checked(options)) {
+  const double inf = std::numeric_limits<double>::infinity();
+  best_ = options_.mode() == ReduceLROnPlateauOptions::Mode::Min ? inf : -inf;
+}
+
+bool ReduceLROnPlateau::is_better(double metric) const {
+  using M = ReduceLROnPlateauOptions::Mode;
+  using T = ReduceLROnPlateauOptions::ThresholdMode;
+  const double th = options_.threshold();
+  const bool rel = options_.threshold_mode() == T::Rel;
+  if (options_.mode() == M::Min) return metric < (rel ? best_ * (1.0 - th) : best_ - th);
+  return metric > (rel ? best_ * (1.0 + th) : best_ + th);
+}
+
+bool ReduceLROnPlateau::step(double metric) {
+  ++last_epoch_;
+  if (is_better(metric)) {
+    best_ = metric;
+    num_bad_epochs_ = 0;
+  } else {
+    ++num_bad_epochs_;
+  }
+  if (in_cooldown()) {
+    --cooldown_counter_;
+    num_bad_epochs_ = 0;
+  }
+  if (num_bad_epochs_ <= options_.patience()) return false;
+  cooldown_counter_ = options_.cooldown();
+  num_bad_epochs_ = 0;
+  const double old_lr = optimizer_.get_lr();
+  const double new_lr = std::max(old_lr * options_.factor(), options_.min_lr());
+  // As PyTorch: a change smaller than eps is not applied (the rate has reached min_lr).
+  if (old_lr - new_lr <= options_.eps()) return false;
+  optimizer_.set_lr(new_lr);
+  return true;
+}
+
+}  // namespace chainrule::optim

@@ -1,0 +1,110 @@
+#pragma once
+// Learning-rate schedules, with PyTorch's semantics. A scheduler changes its optimizer's learning
+// rate through set_lr(); it keeps a reference to the optimizer, which must outlive it. Call the
+// scheduler's step() once per epoch, after the optimizer's step()s of that epoch.
+//
+//   optim::SGD opt(params, optim::SGDOptions(0.1));
+//   optim::StepLR decay(opt, 30, 0.1);                  // 0.1 for epochs 0-29, 0.01 for 30-59, ...
+//   optim::ReduceLROnPlateau plateau(opt, optim::ReduceLROnPlateauOptions().patience(5));
+//   for (int epoch = 0; epoch < 100; ++epoch) {
+//     train_one_epoch();                                // calls opt.step()
+//     decay.step();                                     // or: plateau.step(validation_loss);
+//   }
+#include <cstdint>
+
+#include "optim/optimizer.h"
+
+namespace chainrule::optim {
+
+// Step decay (torch.optim.lr_scheduler.StepLR): the learning rate is multiplied by `gamma` every
+// `step_size` epochs. After `e` calls of step(), lr = lr_0 * gamma^floor(e / step_size), where lr_0
+// is the optimizer's learning rate when the scheduler was built.
+class StepLR {
+ public:
+  // step_size >= 1 and gamma > 0 (std::invalid_argument with the value otherwise).
+  StepLR(Optimizer& optimizer, int64_t step_size, double gamma = 0.1);
+  // Ends an epoch: last_epoch() += 1, and the rate is multiplied by gamma when last_epoch() is a
+  // multiple of step_size (PyTorch's chainable form, so a set_lr() in between is respected).
+  void step();
+  int64_t last_epoch() const { return last_epoch_; }
+  // The learning rate the last step() left (the optimizer's current rate).
+  double get_last_lr() const { return optimizer_.get_lr(); }
+
+ private:
+  Optimizer& optimizer_;
+  int64_t step_size_;
+  double gamma_;
+  int64_t last_epoch_ = 0;
+};
+
+// Reduce-on-plateau (torch.optim.lr_scheduler.ReduceLROnPlateau): multiplies the learning rate by
+// `factor` once the monitored metric has not improved for more than `patience` epochs.
+//
+//   improved (mode Min, threshold_mode Rel): metric < best * (1 - threshold)
+//            (mode Min, Abs): metric < best - threshold; (Max, Rel): metric > best * (1 + threshold);
+//            (Max, Abs): metric > best + threshold. best starts at +inf (Min) or -inf (Max).
+//   each step(metric): improved ? (best = metric, bad = 0) : ++bad;
+//                      in cooldown: --cooldown_counter, bad = 0 (bad epochs are ignored);
+//                      bad > patience: lr = max(lr * factor, min_lr) (unchanged if that changes it
+//                      by no more than eps), cooldown_counter = cooldown, bad = 0.
+struct ReduceLROnPlateauOptions {
+  enum class Mode { Min, Max };
+  enum class ThresholdMode { Rel, Abs };
+  // Checked by ReduceLROnPlateau (std::invalid_argument with the value): factor in (0, 1);
+  // patience, cooldown >= 0; threshold, min_lr, eps >= 0.
+  ReduceLROnPlateauOptions& mode(Mode m) { mode_ = m; return *this; }
+  ReduceLROnPlateauOptions& factor(double v) { factor_ = v; return *this; }
+  ReduceLROnPlateauOptions& patience(int64_t v) { patience_ = v; return *this; }
+  ReduceLROnPlateauOptions& threshold(double v) { threshold_ = v; return *this; }
+  ReduceLROnPlateauOptions& threshold_mode(ThresholdMode m) { threshold_mode_ = m; return *this; }
+  ReduceLROnPlateauOptions& cooldown(int64_t v) { cooldown_ = v; return *this; }
+  ReduceLROnPlateauOptions& min_lr(double v) { min_lr_ = v; return *this; }
+  ReduceLROnPlateauOptions& eps(double v) { eps_ = v; return *this; }
+  Mode mode() const { return mode_; }
+  double factor() const { return factor_; }
+  int64_t patience() const { return patience_; }
+  double threshold() const { return threshold_; }
+  ThresholdMode threshold_mode() const { return threshold_mode_; }
+  int64_t cooldown() const { return cooldown_; }
+  double min_lr() const { return min_lr_; }
+  double eps() const { return eps_; }
+
+ private:
+  // PyTorch's defaults.
+  Mode mode_ = Mode::Min;
+  double factor_ = 0.1;
+  int64_t patience_ = 10;
+  double threshold_ = 1e-4;
+  ThresholdMode threshold_mode_ = ThresholdMode::Rel;
+  int64_t cooldown_ = 0;
+  double min_lr_ = 0;
+  double eps_ = 1e-8;
+};
+
+class ReduceLROnPlateau {
+ public:
+  explicit ReduceLROnPlateau(Optimizer& optimizer, ReduceLROnPlateauOptions options = {});
+  // Ends an epoch whose monitored value (e.g. the validation loss) was `metric`. Returns true when
+  // the learning rate was reduced. A NaN metric counts as not improved.
+  bool step(double metric);
+
+  double best() const { return best_; }
+  int64_t num_bad_epochs() const { return num_bad_epochs_; }
+  int64_t cooldown_counter() const { return cooldown_counter_; }
+  bool in_cooldown() const { return cooldown_counter_ > 0; }
+  int64_t last_epoch() const { return last_epoch_; }
+  double get_last_lr() const { return optimizer_.get_lr(); }
+  const ReduceLROnPlateauOptions& options() const { return options_; }
+
+ private:
+  bool is_better(double metric) const;
+
+  Optimizer& optimizer_;
+  ReduceLROnPlateauOptions options_;
+  double best_;
+  int64_t num_bad_epochs_ = 0;
+  int64_t cooldown_counter_ = 0;
+  int64_t last_epoch_ = 0;
+};
+
+}  // namespace chainrule::optim
