@@ -1,5 +1,7 @@
 #include "nn/safetensors.h"
 
+#include "nn/safetensors_json.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -21,54 +23,12 @@ namespace chainrule::nn {
 namespace {
 
 namespace fs = std::filesystem;
+using detail::put_json_string;
+using detail::shown;
+using detail::valid_utf8;
 
 constexpr std::uint64_t kMaxHeader = 100'000'000;  // the reference implementation's limit
 constexpr std::uint64_t kMaxDim = std::numeric_limits<std::int64_t>::max();
-
-// Length of the valid UTF-8 sequence at s[i], or 0 if it is invalid: truncated, overlong, a
-// surrogate, or above U+10FFFF. The ranges allowed for the second byte after E0, ED, F0 and F4
-// are what rule out the last three.
-std::size_t utf8_sequence(std::string_view s, std::size_t i) {
-  const auto at = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned c = at(i);
-  if (c < 0x80) return 1;
-  std::size_t n = 0;
-  unsigned lo = 0x80, hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) n = 2;
-  else if (c >= 0xE0 && c <= 0xEF) n = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-  else if (c >= 0xF0 && c <= 0xF4) n = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-  else return 0;
-  if (s.size() - i < n || at(i + 1) < lo || at(i + 1) > hi) return 0;
-  for (std::size_t k = 2; k < n; ++k)
-    if ((at(i + k) & 0xC0) != 0x80) return 0;
-  return n;
-}
-
-bool valid_utf8(std::string_view s) {
-  for (std::size_t i = 0, n = 0; i < s.size(); i += n)
-    if ((n = utf8_sequence(s, i)) == 0) return false;
-  return true;
-}
-
-// Escapes as serde_json (the reference implementation) does, so our headers match its bytes.
-void put_json_string(std::string& out, std::string_view s) {
-  static constexpr std::string_view kRaw = "\"\\\b\f\n\r\t", kEscaped = "\"\\bfnrt";
-  out += '"';
-  for (char ch : s) {
-    if (const std::size_t k = kRaw.find(ch); k != std::string_view::npos) out += '\\', out += kEscaped[k];
-    else if (static_cast<unsigned char>(ch) < 0x20) out += fmt::format("\\u{:04x}", static_cast<unsigned>(ch));
-    else out += ch;
-  }
-  out += '"';
-}
-
-// A name as messages show it: quoted and escaped (a hostile file's names may hold control
-// characters), cut short if long.
-std::string shown(std::string_view s) {
-  std::string out;
-  put_json_string(out, s.substr(0, 80));
-  return s.size() > 80 ? out + "..." : out;
-}
 
 template <typename Int>
 std::string shape_str(const std::vector<Int>& shape) {
@@ -88,182 +48,6 @@ std::optional<std::uint64_t> byte_size(const std::vector<Int>& shape, std::uint6
 
 std::string maybe_huge(std::optional<std::uint64_t> n) { return n ? fmt::format("{}", *n) : "over 2^64"; }
 
-// ---- The header's JSON: exactly the subset the format uses, nothing more. ----
-
-struct RawTensor {
-  std::string name, dtype;
-  std::vector<std::uint64_t> shape, offsets;
-};
-
-struct Header {
-  std::vector<RawTensor> tensors;
-  std::map<std::string, std::string> metadata;
-};
-
-class HeaderParser {
- public:
-  HeaderParser(std::string_view text, std::string_view fn, std::string_view what)
-      : s_(text), fn_(fn), what_(what) {}
-
-  Header parse() {
-    Header h;
-    if (s_.empty() || s_[0] != '{') fail("the header must start with '{'");
-    object("in the header (tensor names must be unique)", [&](std::string key) {
-      if (key != "__metadata__") return h.tensors.push_back(tensor(std::move(key)));
-      object("in __metadata__", [&](std::string k) {
-        skip_ws();
-        if (pos_ < s_.size() && s_[pos_] != '"') fail(fmt::format("__metadata__ value of {} must be a string", shown(k)));
-        h.metadata.emplace(std::move(k), string());
-      });
-    });
-    skip_ws();
-    if (pos_ != s_.size()) fail("unexpected characters after the header object (padding must be spaces)");
-    return h;
-  }
-
- private:
-  [[noreturn]] void fail(const std::string& msg) const {
-    throw std::runtime_error(fmt::format("{}: {}: bad JSON header at byte {} of {} (file offset {}): {}", fn_, what_,
-                                         pos_, s_.size(), pos_ + 8, msg));
-  }
-  void skip_ws() {
-    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) ++pos_;
-  }
-  bool eat(char c) {
-    skip_ws();
-    if (pos_ >= s_.size() || s_[pos_] != c) return false;
-    ++pos_;
-    return true;
-  }
-  void expect(char c, std::string_view context) {
-    if (!eat(c)) fail(fmt::format("expected '{}' {}", c, context));
-  }
-  static bool digit(char c) { return c >= '0' && c <= '9'; }
-
-  // {"key": value, ...}; on_member(key) parses the value. A repeated key is an error at any level:
-  // JSON parsers disagree on which copy wins, so a file with one could load differently elsewhere.
-  template <typename OnMember>
-  void object(std::string_view where, OnMember on_member) {
-    expect('{', where);
-    if (eat('}')) return;
-    std::set<std::string> seen;
-    do {
-      skip_ws();
-      const std::size_t key_pos = pos_;
-      std::string key = string();
-      if (!seen.insert(key).second) pos_ = key_pos, fail(fmt::format("duplicate key {} {}", shown(key), where));
-      expect(':', "after an object key");
-      on_member(std::move(key));
-    } while (eat(','));
-    expect('}', fmt::format("or ',' {}", where));
-  }
-
-  RawTensor tensor(std::string name) {
-    RawTensor t{std::move(name), {}, {}, {}};
-    bool has_dtype = false, has_shape = false, has_offsets = false;
-    const std::string where = fmt::format("in tensor {}", shown(t.name));
-    object(where, [&](const std::string& key) {
-      skip_ws();
-      const std::size_t at = pos_;
-      if (key == "dtype") t.dtype = string(), has_dtype = true;
-      else if (key == "shape") t.shape = integers(), has_shape = true;
-      else if (key == "data_offsets") t.offsets = integers(), has_offsets = true;
-      else fail(fmt::format("unknown key {} {} (expected dtype, shape, data_offsets)", shown(key), where));
-      if (key == "data_offsets" && t.offsets.size() != 2)
-        pos_ = at, fail(fmt::format("data_offsets {} must be [begin, end]", where));
-    });
-    const char* missing = !has_dtype ? "dtype" : !has_shape ? "shape" : !has_offsets ? "data_offsets" : nullptr;
-    if (missing) fail(fmt::format("tensor {} is missing \"{}\"", shown(t.name), missing));
-    return t;
-  }
-
-  std::vector<std::uint64_t> integers() {
-    expect('[', "to start an array of integers");
-    std::vector<std::uint64_t> out;
-    if (eat(']')) return out;
-    do out.push_back(integer());
-    while (eat(','));
-    expect(']', "or ',' in an array of integers");
-    return out;
-  }
-
-  std::uint64_t integer() {
-    skip_ws();
-    const std::size_t start = pos_;
-    if (pos_ < s_.size() && s_[pos_] == '-') fail("negative numbers are not allowed here");
-    if (pos_ >= s_.size() || !digit(s_[pos_])) fail("expected a non-negative integer");
-    if (s_[pos_] == '0' && pos_ + 1 < s_.size() && digit(s_[pos_ + 1])) fail("leading zeros are not allowed in JSON");
-    std::uint64_t v = 0;
-    for (; pos_ < s_.size() && digit(s_[pos_]); ++pos_)
-      if (__builtin_mul_overflow(v, 10u, &v) || __builtin_add_overflow(v, unsigned(s_[pos_] - '0'), &v))
-        pos_ = start, fail("integer does not fit in 64 bits");
-    if (pos_ < s_.size() && (s_[pos_] == '.' || s_[pos_] == 'e' || s_[pos_] == 'E'))
-      fail("expected an integer, got a fraction or exponent");
-    return v;
-  }
-
-  std::string string() {
-    if (pos_ >= s_.size() || s_[pos_] != '"') fail("expected a string");
-    ++pos_;
-    std::string out;
-    for (;;) {
-      if (pos_ >= s_.size()) fail("unterminated string");
-      const unsigned char c = s_[pos_];
-      if (c == '"') break;
-      if (c < 0x20) fail("control character in a string (must be escaped)");
-      if (c == '\\') {
-        escape(out);
-        continue;
-      }
-      const std::size_t n = utf8_sequence(s_, pos_);
-      if (n == 0) fail("invalid UTF-8 in a string");
-      out.append(s_.substr(pos_, n));
-      pos_ += n;
-    }
-    ++pos_;
-    return out;
-  }
-
-  void escape(std::string& out) {
-    static constexpr std::string_view kFrom = "\"\\/bfnrt", kTo = "\"\\/\b\f\n\r\t";
-    if (++pos_ >= s_.size()) fail("unterminated escape");
-    if (const std::size_t k = kFrom.find(s_[pos_]); k != std::string_view::npos) {
-      out += kTo[k];
-      ++pos_;
-      return;
-    }
-    if (s_[pos_] != 'u') fail("invalid escape");
-    ++pos_;
-    std::uint32_t cp = hex4();
-    if (cp >= 0xDC00 && cp <= 0xDFFF) fail("unpaired low surrogate in \\u escape");
-    if (cp >= 0xD800 && cp <= 0xDBFF) {  // JSON spells a code point above U+FFFF as two escapes
-      if (s_.substr(pos_, 2) != "\\u") fail("high surrogate not followed by a low surrogate");
-      pos_ += 2;
-      const std::uint32_t low = hex4();
-      if (low < 0xDC00 || low > 0xDFFF) fail("high surrogate not followed by a low surrogate");
-      cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-    }
-    const int n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;  // UTF-8 bytes for cp
-    static constexpr unsigned kLead[] = {0, 0, 0xC0, 0xE0, 0xF0};
-    out += char(n == 1 ? cp : kLead[n] | cp >> (6 * (n - 1)));
-    for (int k = n - 2; k >= 0; --k) out += char(0x80 | (cp >> (6 * k) & 0x3F));
-  }
-
-  std::uint32_t hex4() {
-    std::uint32_t v = 0;
-    for (int i = 0; i < 4; ++i, ++pos_) {
-      const char c = pos_ < s_.size() ? s_[pos_] : '\0';
-      const int d = digit(c) ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-      if (d < 0) fail("expected 4 hex digits after \\u");
-      v = v << 4 | std::uint32_t(d);
-    }
-    return v;
-  }
-
-  std::string_view s_, fn_, what_;
-  std::size_t pos_ = 0;
-};
-
 // ---- Decoding: the header's numbers checked against each other and the file. ----
 
 StFile decode(std::span<const std::byte> bytes, std::string_view fn, std::string_view what) {
@@ -276,7 +60,7 @@ StFile decode(std::span<const std::byte> bytes, std::string_view fn, std::string
   if (n > size - 8)
     bad(fmt::format("truncated: header length {} is larger than the file: expected at least {} bytes, got {}", n,
                     8 + n, size));
-  Header h = HeaderParser({reinterpret_cast<const char*>(bytes.data()) + 8, n}, fn, what).parse();
+  detail::StHeader h = detail::parse_st_header({reinterpret_cast<const char*>(bytes.data()) + 8, n}, fn, what);
 
   struct Range {
     std::uint64_t begin, end;
@@ -285,7 +69,7 @@ StFile decode(std::span<const std::byte> bytes, std::string_view fn, std::string
   std::vector<Range> ranges;
   std::vector<StDType> dtypes;
   for (std::size_t i = 0; i < h.tensors.size(); ++i) {
-    const RawTensor& t = h.tensors[i];
+    const detail::StHeaderTensor& t = h.tensors[i];
     const std::string name = shown(t.name);
     if (t.name.empty()) bad("empty tensor name");
     if (t.dtype != "F32" && t.dtype != "F64") {
@@ -344,7 +128,7 @@ StFile decode(std::span<const std::byte> bytes, std::string_view fn, std::string
   file.metadata = std::move(h.metadata);
   const std::byte* data = bytes.data() + 8 + n;
   for (const Range& r : ranges) {
-    RawTensor& t = h.tensors[r.index];
+    detail::StHeaderTensor& t = h.tensors[r.index];
     file.tensors.push_back({std::move(t.name), dtypes[r.index], {t.shape.begin(), t.shape.end()},
                             {data + r.begin, data + r.end}});
   }
