@@ -1,0 +1,409 @@
+// Second derivatives through create_graph: every elementwise op (Scalar and Tensor), a Hessian-vector
+// product through every tensor op, and Hessian-vector products of small networks, each checked
+// against central differences of the first derivative (computed by the fast, unrecorded sweep).
+//
+// A derivative that does not depend on the input at all (neg's -1, relu's and abs's masks away from
+// the kink) is recorded as a constant: its own derivative is 0, and the tests read it that way.
+#include <cmath>
+#include <functional>
+#include <map>
+#include <string_view>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "autograd/ops.h"
+#include "autograd/scalar.h"
+#include "autograd/tensor.h"
+#include "tests/autograd/testing.h"
+
+using namespace chainrule;
+using chainrule::testing::close;
+using chainrule::testing::kEps;
+using chainrule::testing::Numbers;
+
+namespace {
+
+constexpr double kAtol = 1e-7;
+constexpr double kRtol = 1e-6;
+
+// ---------------------------------------------------------------------------------------------
+// Scalar
+// ---------------------------------------------------------------------------------------------
+
+struct ScalarRow {
+  int arity;
+  std::function<Scalar(const Scalar&, const Scalar&)> f;
+  std::vector<std::pair<double, double>> points;
+};
+
+const std::map<std::string_view, ScalarRow>& scalar_rows() {
+  static const std::map<std::string_view, ScalarRow> rows = {
+      {"neg", {1, [](const Scalar& a, const Scalar&) { return -a; }, {{0.7, 0}, {-1.3, 0}}}},
+      {"exp", {1, [](const Scalar& a, const Scalar&) { return exp(a); }, {{-1.2, 0}, {0.3, 0}, {2.0, 0}}}},
+      {"log", {1, [](const Scalar& a, const Scalar&) { return log(a); }, {{0.2, 0}, {1.0, 0}, {3.5, 0}}}},
+      {"sqrt", {1, [](const Scalar& a, const Scalar&) { return sqrt(a); }, {{0.3, 0}, {1.7, 0}}}},
+      {"sigmoid", {1, [](const Scalar& a, const Scalar&) { return sigmoid(a); }, {{-3, 0}, {0.0, 0}, {0.4, 0}, {2.5, 0}}}},
+      {"tanh", {1, [](const Scalar& a, const Scalar&) { return tanh(a); }, {{-2, 0}, {-0.3, 0}, {0.5, 0}}}},
+      {"relu", {1, [](const Scalar& a, const Scalar&) { return relu(a); }, {{-1.1, 0}, {0.4, 0}}}},
+      {"abs", {1, [](const Scalar& a, const Scalar&) { return abs(a); }, {{-1.1, 0}, {0.4, 0}}}},
+      {"add", {2, [](const Scalar& a, const Scalar& b) { return a + b; }, {{1.3, -0.7}}}},
+      {"sub", {2, [](const Scalar& a, const Scalar& b) { return a - b; }, {{1.3, -0.7}}}},
+      {"mul", {2, [](const Scalar& a, const Scalar& b) { return a * b; }, {{1.3, -0.7}, {-2.1, 0.4}}}},
+      {"div", {2, [](const Scalar& a, const Scalar& b) { return a / b; }, {{1.3, -0.7}, {-2.1, 0.4}}}},
+      {"pow", {2, [](const Scalar& a, const Scalar& b) { return pow(a, b); }, {{1.5, 2.0}, {0.7, -1.3}, {2.2, 0.5}}}},
+  };
+  return rows;
+}
+
+// First derivatives at (a, b) by the fast sweep.
+std::pair<double, double> scalar_gradient(const ScalarRow& row, double a0, double b0) {
+  Scalar a = Scalar::leaf(a0), b = Scalar::leaf(b0);
+  const std::vector<Scalar> g = grad({row.f(a, b)}, {a, b}, {}, {.allow_unused = true});
+  return {g[0].value(), g[1].value()};
+}
+
+// d(g)/d(inputs) for a recorded gradient g; 0 when g does not depend on anything.
+std::vector<double> differentiate(const Scalar& g, const std::vector<Scalar>& inputs) {
+  if (!g.requires_grad()) return std::vector<double>(inputs.size(), 0.0);
+  std::vector<double> out;
+  for (const Scalar& d : grad({g}, inputs, {}, {.allow_unused = true})) out.push_back(d.value());
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tensor: Hessian-vector products of a scalar function of several tensors
+// ---------------------------------------------------------------------------------------------
+
+enum class Domain { any, away_from_zero, positive };
+
+struct HvpCase {
+  std::string label;
+  std::vector<std::pair<Shape, Domain>> inputs;
+  std::function<Tensor(const std::vector<Tensor>&)> f;  // returns a one-element tensor
+  double eps = kEps;
+  double atol = kAtol;
+  double rtol = kRtol;
+};
+
+std::vector<double> sample(const Shape& s, Domain d, Numbers& rng) {
+  std::vector<double> v(static_cast<std::size_t>(s.numel()));
+  for (double& x : v)
+    x = d == Domain::positive ? rng.uniform(0.3, 2.0)
+        : d == Domain::away_from_zero ? rng.away_from_zero(-2, 2, 0.3)
+                                      : rng.uniform(-1.5, 1.5);
+  return v;
+}
+
+// H v by create_graph (grad of <grad f, v>) against (grad f(x + eps v) - grad f(x - eps v)) / 2eps.
+void check_hvp(const HvpCase& c, uint64_t seed) {
+  INFO("case " << c.label);
+  Numbers rng(seed);
+  std::vector<std::vector<double>> x, v;
+  for (const auto& [shape, domain] : c.inputs) {
+    x.push_back(sample(shape, domain, rng));
+    v.push_back(rng.uniform_vector(static_cast<std::size_t>(shape.numel()), -1, 1));
+  }
+  const TensorOptions leaf = TensorOptions(DType::float64).requires_grad();
+  auto leaves_at = [&](double t) {
+    std::vector<Tensor> xs;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      std::vector<double> p = x[i];
+      for (std::size_t j = 0; j < p.size(); ++j) p[j] += t * v[i][j];
+      xs.push_back(from_vector(p, c.inputs[i].first, leaf));
+    }
+    return xs;
+  };
+  auto gradient_at = [&](double t) {
+    const std::vector<Tensor> xs = leaves_at(t);
+    std::vector<std::vector<double>> out;
+    for (const Tensor& g : grad({c.f(xs)}, xs, {}, {.allow_unused = true})) out.push_back(g.to_vector());
+    return out;
+  };
+
+  const std::vector<Tensor> xs = leaves_at(0);
+  const std::vector<Tensor> g = grad({c.f(xs)}, xs, {}, {.create_graph = true, .allow_unused = true});
+  Tensor gv;
+  for (std::size_t i = 0; i < g.size(); ++i) {
+    if (!g[i].requires_grad()) continue;  // a constant gradient: no contribution to H v
+    const Tensor term = sum(g[i] * from_vector(v[i], c.inputs[i].first, DType::float64));
+    gv = gv.defined() ? gv + term : term;
+  }
+  std::vector<std::vector<double>> hv;
+  if (gv.defined()) {
+    for (const Tensor& h : grad({gv}, xs, {}, {.allow_unused = true})) hv.push_back(h.to_vector());
+  } else {
+    for (const auto& xi : x) hv.emplace_back(xi.size(), 0.0);
+  }
+
+  const auto plus = gradient_at(c.eps), minus = gradient_at(-c.eps);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    for (std::size_t j = 0; j < x[i].size(); ++j) {
+      const double numeric = (plus[i][j] - minus[i][j]) / (2 * c.eps);
+      INFO("input " << i << " element " << j << ": H v = " << hv[i][j] << ", numeric " << numeric);
+      CHECK(close(hv[i][j], numeric, c.atol, c.rtol));
+    }
+  }
+}
+
+// A smooth, nonlinear read-out so that second derivatives flow through the op under test.
+Tensor cubic(const Tensor& t) { return sum(pow(t, 3.0)) + sum(t * t); }
+
+}  // namespace
+
+TEST_CASE("second order: Scalar unary ops, d2/dx2 through create_graph", "[autograd][second_order][scalar]") {
+  for (std::string_view name : ops::elementwise_ops) {
+    INFO("op " << name);
+    auto it = scalar_rows().find(name);
+    if (it == scalar_rows().end()) {
+      FAIL_CHECK("no second-order row for op '" << name << "' in second_order_test.cpp");
+      continue;
+    }
+    const ScalarRow& row = it->second;
+    if (row.arity != 1) continue;
+    for (const auto& [x0, unused] : row.points) {
+      INFO("at x = " << x0);
+      const double numeric = chainrule::testing::central_difference(
+          [&](double x) { return scalar_gradient(row, x, 0).first; }, x0);
+
+      // Through the functional grad, twice.
+      Scalar x = Scalar::leaf(x0);
+      const Scalar g = grad({row.f(x, 0.0)}, {x}, {}, {.create_graph = true})[0];
+      CHECK(g.value() == Approx(scalar_gradient(row, x0, 0).first).epsilon(1e-15));
+      const double second = differentiate(g, {x})[0];
+      CHECK(close(second, numeric, kAtol, kRtol));
+
+      // Through backward(create_graph) and the leaf's recorded gradient.
+      Scalar z = Scalar::leaf(x0);
+      row.f(z, 0.0).backward({.create_graph = true});
+      const Scalar recorded = z.grad_scalar();
+      CHECK(recorded.value() == Approx(g.value()).epsilon(1e-15));
+      z.zero_grad();
+      double again = 0;
+      if (recorded.requires_grad()) {
+        recorded.backward();
+        again = z.grad();
+      }
+      CHECK(close(again, numeric, kAtol, kRtol));
+    }
+  }
+}
+
+TEST_CASE("second order: Scalar binary ops, the full Hessian", "[autograd][second_order][scalar]") {
+  for (std::string_view name : ops::elementwise_ops) {
+    auto it = scalar_rows().find(name);
+    if (it == scalar_rows().end() || it->second.arity != 2) continue;
+    INFO("op " << name);
+    const ScalarRow& row = it->second;
+    for (const auto& [a0, b0] : row.points) {
+      INFO("at a = " << a0 << ", b = " << b0);
+      Scalar a = Scalar::leaf(a0), b = Scalar::leaf(b0);
+      const std::vector<Scalar> g = grad({row.f(a, b)}, {a, b}, {}, {.create_graph = true});
+      for (int k = 0; k < 2; ++k) {
+        const std::vector<double> h = differentiate(g[k], {a, b});
+        auto component = [&](double av, double bv) {
+          const auto [ga, gb] = scalar_gradient(row, av, bv);
+          return k == 0 ? ga : gb;
+        };
+        const double d_da = (component(a0 + kEps, b0) - component(a0 - kEps, b0)) / (2 * kEps);
+        const double d_db = (component(a0, b0 + kEps) - component(a0, b0 - kEps)) / (2 * kEps);
+        INFO("row " << k);
+        CHECK(close(h[0], d_da, kAtol, kRtol));
+        CHECK(close(h[1], d_db, kAtol, kRtol));
+      }
+    }
+  }
+}
+
+TEST_CASE("second order: third derivatives by nesting create_graph", "[autograd][second_order][scalar]") {
+  // exp: every derivative is e^x. log: 1/x, -1/x^2, 2/x^3.
+  Scalar x = Scalar::leaf(0.7);
+  const Scalar y = exp(x);
+  const Scalar d1 = grad({y}, {x}, {}, {.create_graph = true})[0];
+  const Scalar d2 = grad({d1}, {x}, {}, {.create_graph = true})[0];
+  const Scalar d3 = grad({d2}, {x})[0];
+  CHECK(d1.value() == Approx(std::exp(0.7)).epsilon(1e-15));
+  CHECK(d2.value() == Approx(std::exp(0.7)).epsilon(1e-15));
+  CHECK(d3.value() == Approx(std::exp(0.7)).epsilon(1e-15));
+
+  Scalar u = Scalar::leaf(1.3);
+  const Scalar l1 = grad({log(u)}, {u}, {}, {.create_graph = true})[0];
+  const Scalar l2 = grad({l1}, {u}, {}, {.create_graph = true})[0];
+  const Scalar l3 = grad({l2}, {u})[0];
+  CHECK(l1.value() == Approx(1 / 1.3).epsilon(1e-14));
+  CHECK(l2.value() == Approx(-1 / (1.3 * 1.3)).epsilon(1e-14));
+  CHECK(l3.value() == Approx(2 / (1.3 * 1.3 * 1.3)).epsilon(1e-14));
+
+  Tensor t = tensor({0.7, -0.4}, TensorOptions(DType::float64).requires_grad());
+  const Tensor t1 = grad({sum(exp(t))}, {t}, {}, {.create_graph = true})[0];
+  const Tensor t2 = grad({sum(t1)}, {t}, {}, {.create_graph = true})[0];
+  const Tensor t3 = grad({sum(t2)}, {t})[0];
+  CHECK(t3.at({0}) == Approx(std::exp(0.7)).epsilon(1e-15));
+  CHECK(t3.at({1}) == Approx(std::exp(-0.4)).epsilon(1e-15));
+}
+
+TEST_CASE("second order: Tensor elementwise ops through create_graph", "[autograd][second_order][tensor]") {
+  using V = const std::vector<Tensor>&;
+  using BinaryOp = std::function<Tensor(const Tensor&, const Tensor&)>;
+  const std::map<std::string_view, std::pair<std::function<Tensor(const Tensor&)>, Domain>> unary = {
+      {"neg", {[](const Tensor& x) { return -x; }, Domain::any}},
+      {"exp", {[](const Tensor& x) { return exp(x); }, Domain::any}},
+      {"log", {[](const Tensor& x) { return log(x); }, Domain::positive}},
+      {"sqrt", {[](const Tensor& x) { return sqrt(x); }, Domain::positive}},
+      {"sigmoid", {[](const Tensor& x) { return sigmoid(x); }, Domain::any}},
+      {"tanh", {[](const Tensor& x) { return tanh(x); }, Domain::any}},
+      {"relu", {[](const Tensor& x) { return relu(x); }, Domain::away_from_zero}},
+      {"abs", {[](const Tensor& x) { return abs(x); }, Domain::away_from_zero}},
+  };
+  const std::map<std::string_view, std::tuple<BinaryOp, Domain, Domain>> binary = {
+      {"add", {[](const Tensor& a, const Tensor& b) { return a + b; }, Domain::any, Domain::any}},
+      {"sub", {[](const Tensor& a, const Tensor& b) { return a - b; }, Domain::any, Domain::any}},
+      {"mul", {[](const Tensor& a, const Tensor& b) { return a * b; }, Domain::any, Domain::any}},
+      {"div", {[](const Tensor& a, const Tensor& b) { return a / b; }, Domain::any, Domain::away_from_zero}},
+      {"pow", {[](const Tensor& a, const Tensor& b) { return pow(a, b); }, Domain::positive, Domain::any}},
+  };
+
+  uint64_t seed = 100;
+  for (std::string_view name : ops::elementwise_ops) {
+    INFO("op " << name);
+    if (auto it = unary.find(name); it != unary.end()) {
+      const auto& [f, domain] = it->second;
+      // Elementwise: the Hessian of sum(f(x)) is diagonal, d2 = f''(x) per element.
+      Numbers rng(seed++);
+      const std::vector<double> x0 = sample({5}, domain, rng);
+      auto first = [&](double shift) {
+        std::vector<double> p = x0;
+        for (double& e : p) e += shift;
+        Tensor x = from_vector(p, {5}, TensorOptions(DType::float64).requires_grad());
+        return grad({sum(f(x))}, {x})[0].to_vector();
+      };
+      Tensor x = from_vector(x0, {5}, TensorOptions(DType::float64).requires_grad());
+      const Tensor g = grad({sum(f(x))}, {x}, {}, {.create_graph = true})[0];
+      const std::vector<double> d2 =
+          g.requires_grad() ? grad({sum(g)}, {x}, {}, {.allow_unused = true})[0].to_vector()
+                            : std::vector<double>(5, 0.0);
+      const std::vector<double> up = first(kEps), down = first(-kEps);
+      for (int j = 0; j < 5; ++j) {
+        const double numeric = (up[j] - down[j]) / (2 * kEps);
+        INFO("element " << j << " at x = " << x0[j]);
+        CHECK(close(d2[j], numeric, kAtol, kRtol));
+      }
+      // And the general H v check on a nonlinear read-out.
+      check_hvp({"cubic(f(x))", {{{2, 3}, domain}}, [f](V xs) { return cubic(f(xs[0])); }}, seed++);
+    } else if (auto bt = binary.find(name); bt != binary.end()) {
+      const auto& [op, da, db] = bt->second;
+      // With broadcasting, so that the un-broadcast (sum_to) is recorded too.
+      check_hvp({"cubic(a op b), [2, 3] op [3]", {{{2, 3}, da}, {{3}, db}},
+                 [op](V xs) { return cubic(op(xs[0], xs[1])); }},
+                seed++);
+      check_hvp({"cubic(a op b), [2, 1] op [1, 3]", {{{2, 1}, da}, {{1, 3}, db}},
+                 [op](V xs) { return cubic(op(xs[0], xs[1])); }},
+                seed++);
+    } else {
+      FAIL_CHECK("no second-order row for op '" << name << "' in second_order_test.cpp");
+    }
+  }
+}
+
+TEST_CASE("second order: Hessian-vector products through every tensor op", "[autograd][second_order][tensor]") {
+  using V = const std::vector<Tensor>&;
+  const std::map<std::string_view, std::vector<HvpCase>> rows = {
+      {"sum",
+       {{"cubic(sum over dim 1)", {{{2, 3, 2}, Domain::any}}, [](V x) { return cubic(sum(x[0], {1})); }},
+        {"cubic(sum keepdim) * x", {{{2, 3}, Domain::any}}, [](V x) { return sum(sum(x[0], {0}, true) * x[0]); }}}},
+      {"max",
+       {{"cubic(max over dim 0)", {{{3, 4}, Domain::any}}, [](V x) { return cubic(max(x[0], {0})); }},
+        {"max(x * x) all", {{{5}, Domain::any}}, [](V x) { return cubic(max(x[0] * x[0])); }}}},
+      {"matmul",
+       {{"cubic(a @ b)", {{{2, 3}, Domain::any}, {{3, 2}, Domain::any}}, [](V x) { return cubic(matmul(x[0], x[1])); }},
+        {"cubic(batched a @ b)",
+         {{{2, 2, 3}, Domain::any}, {{3, 2}, Domain::any}},
+         [](V x) { return cubic(matmul(x[0], x[1])); }},
+        {"cubic(a @ a^T)", {{{2, 3}, Domain::any}}, [](V x) { return cubic(matmul(x[0], transpose(x[0], 0, 1))); }}}},
+      {"permute",
+       {{"cubic(permute) * arange", {{{2, 3, 2}, Domain::any}},
+         [](V x) { return cubic(permute(x[0], {2, 0, 1}) * arange(0, 3, 1, DType::float64)); }}}},
+      {"reshape",
+       {{"cubic(reshape) * arange", {{{2, 3}, Domain::any}},
+         [](V x) { return cubic(reshape(x[0], {3, 2}) * arange(1, 3, 1, DType::float64)); }}}},
+      {"expand",
+       {{"cubic(expand) * arange", {{{3, 1}, Domain::any}},
+         [](V x) { return cubic(expand(x[0], {2, 3, 4}) * arange(0, 4, 1, DType::float64)); }}}},
+      {"slice",
+       {{"cubic(slice)", {{{4, 3}, Domain::any}}, [](V x) { return cubic(slice(x[0], 0, 1, 3)); }},
+        {"slice * slice", {{{5}, Domain::any}}, [](V x) { return sum(slice(x[0], 0, 0, 3) * slice(x[0], 0, 2, 5)); }}}},
+      {"concat",
+       {{"cubic(concat)", {{{2, 1}, Domain::any}, {{2, 2}, Domain::any}},
+         [](V x) { return cubic(concat({x[0], x[1] * x[1]}, 1)); }}}},
+      // Through float32 the gradient carries ~1e-7 rounding: larger steps, looser bounds.
+      {"cast",
+       {{"cubic(cast to float32 and back)", {{{2, 3}, Domain::any}},
+         [](V x) { return cubic(x[0].to(DType::float32).to(DType::float64)); }, 1e-3, 1e-3, 1e-3}}},
+  };
+  uint64_t seed = 200;
+  for (std::string_view name : ops::tensor_ops) {
+    INFO("op " << name);
+    auto it = rows.find(name);
+    if (it == rows.end()) {
+      FAIL_CHECK("no second-order row for tensor op '" << name << "' in second_order_test.cpp");
+      continue;
+    }
+    for (const HvpCase& c : it->second) check_hvp(c, seed++);
+  }
+}
+
+TEST_CASE("second order: Hessian-vector product of a tanh MLP (Tensors, float64)", "[autograd][second_order][tensor]") {
+  Generator gen(3);
+  const Tensor x = uniform({4, 2}, -1, 1, gen, DType::float64);
+  const Tensor y = uniform({4, 1}, -1, 1, gen, DType::float64);
+  // Parameters: w1 [3, 2], b1 [3], w2 [1, 3], b2 [1].
+  const HvpCase mlp{
+      "mse(tanh(x w1^T + b1) w2^T + b2, y)",
+      {{{3, 2}, Domain::any}, {{3}, Domain::any}, {{1, 3}, Domain::any}, {{1}, Domain::any}},
+      [x, y](const std::vector<Tensor>& p) {
+        const Tensor h = tanh(matmul(x, transpose(p[0], 0, 1)) + p[1]);
+        const Tensor out = matmul(h, transpose(p[2], 0, 1)) + p[3];
+        return mean(pow(out - y, 2.0));
+      }};
+  check_hvp(mlp, 42);
+  check_hvp(mlp, 43);
+}
+
+TEST_CASE("second order: Hessian-vector product of the lecture's network (Scalars)", "[autograd][second_order][scalar]") {
+  const std::vector<double> w0 = {-0.2, 0.4, -1.0, -0.4, -0.7, -0.8, 0.1, -0.2, 0.4, -0.6, -0.6, -0.3, -0.6};
+  Numbers rng(5);
+  const std::vector<double> v = rng.uniform_vector(w0.size(), -1, 1);
+  const double obs[2][3] = {{-0.97, -0.80, 0.0}, {-0.79, -0.52, 1.0}};
+  auto cost = [&](const std::vector<Scalar>& w) {
+    Scalar total = 0.0;
+    for (const auto& o : obs) {
+      Scalar out = w[12];
+      for (int j = 0; j < 3; ++j) out = out + sigmoid(o[0] * w[j] + o[1] * w[3 + j] + w[6 + j]) * w[9 + j];
+      total = total + 0.5 * pow(sigmoid(out) - o[2], 2.0);
+    }
+    return total;
+  };
+  auto leaves_at = [&](double t) {
+    std::vector<Scalar> w;
+    for (std::size_t i = 0; i < w0.size(); ++i) w.push_back(Scalar::leaf(w0[i] + t * v[i]));
+    return w;
+  };
+  auto gradient_at = [&](double t) {
+    const std::vector<Scalar> w = leaves_at(t);
+    std::vector<double> out;
+    for (const Scalar& g : grad({cost(w)}, w)) out.push_back(g.value());
+    return out;
+  };
+
+  const std::vector<Scalar> w = leaves_at(0);
+  const std::vector<Scalar> g = grad({cost(w)}, w, {}, {.create_graph = true});
+  Scalar gv = 0.0;
+  for (std::size_t i = 0; i < w.size(); ++i) gv = gv + g[i] * v[i];
+  const std::vector<Scalar> hv = grad({gv}, w, {}, {.allow_unused = true});
+  const std::vector<double> up = gradient_at(kEps), down = gradient_at(-kEps);
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    const double numeric = (up[i] - down[i]) / (2 * kEps);
+    INFO("weight " << i << ": H v = " << hv[i].value() << ", numeric " << numeric);
+    CHECK(close(hv[i].value(), numeric, kAtol, kRtol));
+  }
+}
