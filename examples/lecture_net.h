@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "autograd/scalar.h"
 
 namespace lecture {
@@ -27,10 +29,10 @@ struct ScalarNet {
   ScalarNet() {
     for (int i = 0; i < 2; ++i)
       for (int h = 0; h < 3; ++h)
-        w1[i][h] = Scalar::leaf(kW1[i][h]).set_label("IN" + std::to_string(i + 1) + "->H" + std::to_string(h + 1));
+        w1[i][h] = Scalar::leaf(kW1[i][h]).set_label(fmt::format("IN{}->H{}", i + 1, h + 1));
     for (int h = 0; h < 3; ++h) {
-      b1[h] = Scalar::leaf(kB1[h]).set_label("bias H" + std::to_string(h + 1));
-      w2[h] = Scalar::leaf(kW2[h]).set_label("H" + std::to_string(h + 1) + "->ON");
+      b1[h] = Scalar::leaf(kB1[h]).set_label(fmt::format("bias H{}", h + 1));
+      w2[h] = Scalar::leaf(kW2[h]).set_label(fmt::format("H{}->ON", h + 1));
     }
     b2 = Scalar::leaf(kB2).set_label("bias ON");
   }
@@ -67,8 +69,8 @@ inline Observation forward(const ScalarNet& net, double x1, double x2, double y)
   for (int h = 0; h < 3; ++h) {
     o.z[h] = x1 * net.w1[0][h] + x2 * net.w1[1][h] + net.b1[h];
     o.h[h] = sigmoid(o.z[h]);
-    o.z[h].set_label("z_H" + std::to_string(h + 1));
-    o.h[h].set_label("H" + std::to_string(h + 1));
+    o.z[h].set_label(fmt::format("z_H{}", h + 1));
+    o.h[h].set_label(fmt::format("H{}", h + 1));
   }
   o.z_on = o.h[0] * net.w2[0] + o.h[1] * net.w2[1] + o.h[2] * net.w2[2] + net.b2;
   o.out = sigmoid(o.z_on);
