@@ -425,7 +425,7 @@ std::vector<ScalarNodeView> ScalarTape::view(const Scalar& root) {
   std::vector<ScalarNodeView> out;
   if (root.leaf_ || root.record_ == Scalar::kNoRecord) {
     ScalarNodeView v{0, root.leaf_ ? "leaf" : "constant", root.label(), root.value(), root.grad(), {}, {}, Where(),
-                     root.leaf_ != nullptr, root.leaf_ == nullptr};
+                     root.leaf_ != nullptr, root.leaf_ == nullptr, {}};
     out.push_back(std::move(v));
     return out;
   }
