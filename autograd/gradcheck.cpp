@@ -1,0 +1,239 @@
+// gradcheck's shared pieces: the comparison rule, the kink rule, the report and its text.
+#include "autograd/gradcheck.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <ostream>
+
+#include "autograd/anomaly.h"
+#include "autograd/gradcheck_detail.h"
+#include "autograd/ops.h"
+
+namespace chainrule {
+
+namespace detail::gradcheck {
+
+double Tolerance::bound(double numeric) const { return atol + rtol * std::abs(numeric); }
+
+bool Tolerance::close(double analytic, double numeric) const {
+  // Written so that a NaN on either side fails.
+  return std::abs(analytic - numeric) <= bound(numeric);
+}
+
+Differences differences(double minus, double at, double plus, double eps) {
+  return {(plus - minus) / (2 * eps), (at - minus) / eps, (plus - at) / eps};
+}
+
+Verdict classify(double analytic, const Differences& d, const Tolerance& tol) {
+  if (tol.close(analytic, d.central)) return Verdict::agrees;
+  // At a kink the two one-sided slopes differ by a finite jump (for a smooth function they differ
+  // by about eps * f'', far below the tolerance), and a correct backward returns one of them or a
+  // value in between (relu'(0) = 0, abs'(0) = 0): that is not a wrong derivative.
+  const double slack = tol.bound(std::max(std::abs(d.left), std::abs(d.right)));
+  const double lo = std::min(d.left, d.right), hi = std::max(d.left, d.right);
+  if (hi - lo > slack && analytic >= lo - slack && analytic <= hi + slack) return Verdict::kink;
+  return Verdict::disagrees;
+}
+
+GradcheckElement element(std::string input, std::string index, double analytic, const Differences& d,
+                         const Tolerance& tol, Verdict* verdict) {
+  GradcheckElement e;
+  e.input = std::move(input);
+  e.index = std::move(index);
+  e.analytic = analytic;
+  e.numeric = d.central;
+  e.abs_error = std::abs(analytic - d.central);
+  if (std::isnan(e.abs_error)) e.abs_error = std::numeric_limits<double>::infinity();
+  e.rel_error = d.central != 0 ? e.abs_error / std::abs(d.central)
+                               : (e.abs_error == 0 ? 0.0 : std::numeric_limits<double>::infinity());
+  const Verdict v = classify(analytic, d, tol);
+  e.passed = v != Verdict::disagrees;
+  if (verdict) *verdict = v;
+  return e;
+}
+
+void file_elements(GradcheckReport& report, std::vector<GradcheckElement> elements,
+                   const std::vector<bool>& kink, const Tolerance& tol, std::size_t max_rows) {
+  std::vector<std::size_t> order(elements.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  auto badness = [&](std::size_t i) { return elements[i].abs_error - tol.bound(elements[i].numeric); };
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return badness(a) > badness(b); });
+  report.checked += elements.size();
+  for (std::size_t i = 0; i < elements.size(); ++i) elements[i].at_kink = kink[i];
+  for (std::size_t i : order) {
+    if (kink[i]) report.at_kinks.push_back(elements[i]);
+    else if (!elements[i].passed) report.failures.push_back(elements[i]);
+  }
+  for (std::size_t k = 0; k < order.size() && report.worst.size() < max_rows; ++k)
+    report.worst.push_back(elements[order[k]]);
+  report.passed = report.failures.empty();
+  report.eps = tol.eps;
+  report.atol = tol.atol;
+  report.rtol = tol.rtol;
+}
+
+void add_kink(GradcheckReport& report, NonDifferentiablePoint point) {
+  for (const NonDifferentiablePoint& p : report.non_differentiable)
+    if (p.op == point.op && p.operand == point.operand && p.index == point.index &&
+        p.where.line() == point.where.line() && std::string_view(p.where.file_name()) == point.where.file_name())
+      return;
+  report.non_differentiable.push_back(std::move(point));
+}
+
+void finish(GradcheckReport& report, const GradcheckOptions& options) {
+  if (options.throw_on_failure && !report.passed) throw GradcheckError(report);
+}
+
+std::function<double(std::span<const double>)> builtin_forward(std::string_view name) {
+  using F = std::function<double(std::span<const double>)>;
+  auto unary = [](auto op) -> F { return [](std::span<const double> x) { return decltype(op)::f(x[0]); }; };
+  auto binary = [](auto op) -> F { return [](std::span<const double> x) { return decltype(op)::f(x[0], x[1]); }; };
+  if (name == ops::Neg::name) return unary(ops::Neg{});
+  if (name == ops::Exp::name) return unary(ops::Exp{});
+  if (name == ops::Log::name) return unary(ops::Log{});
+  if (name == ops::Sqrt::name) return unary(ops::Sqrt{});
+  if (name == ops::Sigmoid::name) return unary(ops::Sigmoid{});
+  if (name == ops::Tanh::name) return unary(ops::Tanh{});
+  if (name == ops::Relu::name) return unary(ops::Relu{});
+  if (name == ops::Abs::name) return unary(ops::Abs{});
+  if (name == ops::Add::name) return binary(ops::Add{});
+  if (name == ops::Sub::name) return binary(ops::Sub{});
+  if (name == ops::Mul::name) return binary(ops::Mul{});
+  if (name == ops::Div::name) return binary(ops::Div{});
+  if (name == ops::Pow::name) return binary(ops::Pow{});
+  return {};
+}
+
+std::string index_string(const Shape& shape, int64_t flat) {
+  std::vector<int64_t> index(static_cast<std::size_t>(shape.size()));
+  for (int d = shape.size() - 1; d >= 0; --d) {
+    const int64_t extent = std::max<int64_t>(shape[d], 1);
+    index[static_cast<std::size_t>(d)] = flat % extent;
+    flat /= extent;
+  }
+  return fmt::format("[{}]", fmt::join(index, ", "));
+}
+
+std::vector<std::vector<double>> random_directions(std::size_t count, std::size_t size, uint64_t seed) {
+  Generator gen(seed);
+  std::vector<std::vector<double>> out(count, std::vector<double>(size));
+  for (std::vector<double>& v : out) {
+    double norm = 0;
+    while (norm == 0 && size > 0) {
+      for (double& x : v) x = gen.normal(0, 1);
+      for (double x : v) norm += x * x;
+    }
+    norm = std::sqrt(norm);
+    for (double& x : v) x /= norm;
+  }
+  return out;
+}
+
+}  // namespace detail::gradcheck
+
+// ---- the report ----
+
+namespace {
+
+std::string num(double x) { return fmt::format("{:.6g}", x); }
+
+std::string where_string(const Where& where) { return chainrule::to_string(where); }
+
+// A fixed-width table: the first row is the header.
+std::string table(const std::vector<std::vector<std::string>>& rows, const std::string& indent) {
+  std::vector<std::size_t> width;
+  for (const auto& row : rows)
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      if (width.size() <= c) width.push_back(0);
+      width[c] = std::max(width[c], row[c].size());
+    }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line = indent;
+    for (std::size_t c = 0; c < row.size(); ++c) line += fmt::format("{:<{}}  ", row[c], width[c]);
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::string element_table(const std::vector<GradcheckElement>& elements, std::size_t limit) {
+  std::vector<std::vector<std::string>> rows = {{"input", "index", "analytic", "numeric", "abs err", "rel err", ""}};
+  for (std::size_t i = 0; i < elements.size() && i < limit; ++i) {
+    const GradcheckElement& e = elements[i];
+    rows.push_back({e.input, e.index.empty() ? "-" : e.index, num(e.analytic), num(e.numeric), num(e.abs_error),
+                    num(e.rel_error), e.at_kink ? "kink" : (e.passed ? "ok" : "FAIL")});
+  }
+  return table(rows, "  ");
+}
+
+}  // namespace
+
+std::string GradcheckReport::to_string() const {
+  std::string out;
+  const std::string unit = checked == 1 ? "element" : "elements";
+  if (passed) {
+    out += fmt::format("{}: passed: {} {} checked, none fails (eps {}, atol {}, rtol {})\n", what, checked, unit,
+                       num(eps), num(atol), num(rtol));
+  } else {
+    out += fmt::format("{}: FAILED: {} of {} {} {} (eps {}, atol {}, rtol {})\n", what, failures.size(), checked,
+                       unit, failures.size() == 1 ? "disagrees" : "disagree", num(eps), num(atol), num(rtol));
+  }
+  if (!parameters.empty()) {
+    std::vector<std::vector<std::string>> rows = {{"parameter", "shape", "checked", "failures", "max abs err", ""}};
+    for (const ParameterCheck& p : parameters)
+      rows.push_back({p.name, p.shape, std::to_string(p.checked), std::to_string(p.failures), num(p.max_abs_error),
+                      p.passed ? "ok" : "FAIL"});
+    out += "per parameter:\n" + table(rows, "  ");
+  }
+  if (!worst.empty()) {
+    out += passed ? "worst elements:\n" : "worst elements (a failure: |analytic - numeric| > atol + rtol * |numeric|):\n";
+    out += element_table(worst, worst.size());
+  }
+  if (localisation.ran) {
+    if (const auto& f = localisation.faulty) {
+      out += fmt::format("localisation: the first op whose backward disagrees with its own forward is '{}', recorded at {}\n",
+                         f->op, where_string(f->where));
+      std::string at;
+      if (!f->at.empty()) {
+        std::vector<std::string> values;
+        for (double v : f->at) values.push_back(num(v));
+        at = fmt::format(" at ({})", fmt::join(values, ", "));
+      }
+      out += fmt::format("  d {} / d input {}{}{}: backward gives {}, central differences of its forward give {}\n",
+                         f->op, f->operand, f->index.empty() ? "" : " element " + f->index, at, num(f->analytic),
+                         num(f->numeric));
+    } else {
+      out += fmt::format("localisation: all {} re-checked ops agree with their own forwards{}\n", localisation.ops_checked,
+                         localisation.not_rechecked.empty() ? "" : "; the fault is in an op that could not be re-checked");
+    }
+    if (localisation.faulty)
+      out += fmt::format("  ({} {} re-checked in recording order)\n", localisation.ops_checked,
+                         localisation.ops_checked == 1 ? "op" : "ops");
+    if (!localisation.not_rechecked.empty())
+      out += fmt::format("  not re-checkable (no replay of their forward): {}\n", fmt::join(localisation.not_rechecked, "; "));
+  }
+  for (const NonDifferentiablePoint& p : non_differentiable) {
+    out += fmt::format("not differentiable at: '{}' recorded at {}, input {}{} = {}: one-sided derivatives {} and {} "
+                       "(the backward uses {})\n",
+                       p.op, where_string(p.where), p.operand, p.index.empty() ? "" : " element " + p.index, num(p.at),
+                       num(p.left), num(p.right), num(p.analytic));
+  }
+  if (!at_kinks.empty()) {
+    out += fmt::format("{} only because the central difference straddles a kink; not counted as failures:\n",
+                       at_kinks.size() == 1 ? "1 element disagrees" : fmt::format("{} elements disagree", at_kinks.size()));
+    out += element_table(at_kinks, 4);
+  }
+  for (const std::string& note : notes) out += "note: " + note + "\n";
+  return out;
+}
+
+std::ostream& operator<<(std::ostream& os, const GradcheckReport& report) { return os << report.to_string(); }
+
+GradcheckError::GradcheckError(GradcheckReport report)
+    : std::runtime_error(report.to_string()), report_(std::move(report)) {}
+
+}  // namespace chainrule

@@ -1,0 +1,76 @@
+#pragma once
+// Internal to gradcheck (autograd/gradcheck*.cpp): the comparison rule, the classification of a
+// disagreement (wrong derivative, or a kink), the table of built-in Scalar forwards, and the Tensor
+// localisation. Not part of the public API.
+#include <cstddef>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "autograd/gradcheck.h"
+
+namespace chainrule::detail::gradcheck {
+
+// The step and the comparison rule of one check.
+struct Tolerance {
+  double eps, atol, rtol;
+  double bound(double numeric) const;  // atol + rtol * |numeric|
+  bool close(double analytic, double numeric) const;
+};
+
+// Central and one-sided differences of a function of one number t around t = 0, for a step eps:
+// g(t) = f(x + t * direction).
+struct Differences {
+  double central = 0, left = 0, right = 0;
+};
+Differences differences(double minus, double at, double plus, double eps);
+
+// How an analytic derivative compares with the differences of the forward it belongs to.
+enum class Verdict {
+  agrees,     // within tolerance of the central difference
+  kink,       // disagrees, but lies between the one-sided derivatives and those differ: the point
+              // is (within eps of) a kink, and the analytic value is a valid one-sided/sub-gradient
+  disagrees,  // a wrong derivative
+};
+Verdict classify(double analytic, const Differences& d, const Tolerance& tol);
+
+// A compared element, with the verdict folded into `passed` (kinks pass; the caller files them).
+GradcheckElement element(std::string input, std::string index, double analytic, const Differences& d,
+                         const Tolerance& tol, Verdict* verdict = nullptr);
+
+// Files elements into report.worst / failures / at_kinks, sets checked and passed, and the
+// tolerances used. Kink elements are those whose verdict was Verdict::kink.
+void file_elements(GradcheckReport& report, std::vector<GradcheckElement> elements,
+                   const std::vector<bool>& kink, const Tolerance& tol, std::size_t max_rows);
+
+// Adds a non-differentiable point unless the same op, place, operand and index is already listed.
+void add_kink(GradcheckReport& report, NonDifferentiablePoint point);
+
+// Throws GradcheckError when asked to and the report failed.
+void finish(GradcheckReport& report, const GradcheckOptions& options);
+
+// The forward of a built-in elementwise op by name ("mul", "sigmoid", ...), from autograd/ops.h;
+// an empty function for an unknown name. Covers every name in ops::elementwise_ops.
+std::function<double(std::span<const double>)> builtin_forward(std::string_view name);
+
+// "[1, 2]" for flat element `flat` of a row-major tensor of shape `shape` ("[]" for 0-d).
+std::string index_string(const Shape& shape, int64_t flat);
+
+// Unit directions for the random-direction checks: `count` vectors of `size` numbers, normally
+// distributed then normalised, reproducible from `seed`.
+std::vector<std::vector<double>> random_directions(std::size_t count, std::size_t size, uint64_t seed);
+
+// Re-checks every op recorded below `root` (which must have been recorded under ReplayGuard and not
+// swept without retain_graph) in recording order: fills report.localisation (the first op whose
+// backward disagrees, the ops that could not be re-checked) and report.non_differentiable.
+void localise_tensor(const Tensor& root, const Tolerance& tol, const GradcheckOptions& options,
+                     GradcheckReport& report);
+
+// Lists relu and abs ops below `root` (recorded under ReplayGuard) whose input has elements within
+// eps of 0: a cheap scan run on every Tensor check, so that a kink is reported even when the
+// numbers happen to agree (abs at 0: the central difference and the sub-gradient are both 0).
+void scan_tensor_kinks(const Tensor& root, const Tolerance& tol, GradcheckReport& report);
+
+}  // namespace chainrule::detail::gradcheck

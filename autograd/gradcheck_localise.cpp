@@ -1,0 +1,164 @@
+// gradcheck's localisation for Tensor graphs: every recorded op (a Node) that kept a replay of its
+// forward (detail::ReplayGuard) is re-checked on its own: its backward, applied to a random upstream
+// gradient r, against central differences of <r, replay(inputs)>, element by element.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <unordered_set>
+
+#include "autograd/anomaly.h"
+#include "autograd/gradcheck_detail.h"
+#include "autograd/ops.h"
+#include "autograd/tensor_impl.h"
+
+namespace chainrule::detail::gradcheck {
+
+namespace {
+
+// The nodes below `root`, in recording order (explicit stack: graphs can be deep).
+std::vector<Node*> recorded_nodes(const Tensor& root) {
+  std::vector<Node*> nodes, stack;
+  std::unordered_set<Node*> seen;
+  if (Node* n = root.impl()->grad_fn.get()) {
+    stack.push_back(n);
+    seen.insert(n);
+  }
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    nodes.push_back(n);
+    for (const Edge& e : n->next)
+      if (Node* m = e.fn.get(); m && seen.insert(m).second) stack.push_back(m);
+  }
+  std::sort(nodes.begin(), nodes.end(), [](const Node* a, const Node* b) { return a->sequence < b->sequence; });
+  return nodes;
+}
+
+std::string describe(const Node& n) { return fmt::format("{} at {}", n.name, chainrule::to_string(n.where)); }
+
+// A float64 copy that a perturbation may change without touching the node's saved inputs.
+Tensor float64_copy(const Tensor& t) { return from_vector(t.to_vector(), t.shape(), DType::float64); }
+
+double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double s = 0;
+  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+// Re-checks input k of node n. Returns false when a disagreement was filed (the search stops).
+bool recheck_input(Node& n, std::size_t k, const std::vector<Tensor>& inputs64, const std::vector<double>& r,
+                   const std::vector<double>& analytic, const Tolerance& tol, const GradcheckOptions& options,
+                   GradcheckReport& report) {
+  std::vector<Tensor> ins = inputs64;
+  ins[k] = float64_copy(inputs64[k]);
+  const Shape shape = ins[k].shape();
+  double* x = ins[k].mutable_data<double>();
+  const std::vector<double> x0(x, x + ins[k].numel());
+  auto value = [&] { return dot(r, n.replay(ins).to_vector()); };
+  const double h = tol.eps;
+  const double v0 = value();
+  auto judge = [&](std::string index, double a, double at, const Differences& d) {
+    const Verdict v = classify(a, d, tol);
+    if (v == Verdict::kink) add_kink(report, {std::string(n.name), n.where, k, index, at, d.left, d.right, a});
+    if (v != Verdict::disagrees) return true;
+    report.localisation.faulty = FaultyOp{std::string(n.name), n.where, k, std::move(index), a, d.central, {}};
+    return false;
+  };
+  if (options.directions == 0) {
+    for (std::size_t j = 0; j < x0.size(); ++j) {
+      x[j] = x0[j] + h;
+      const double p = value();
+      x[j] = x0[j] - h;
+      const double m = value();
+      x[j] = x0[j];
+      if (!judge(index_string(shape, static_cast<int64_t>(j)), analytic[j], x0[j], differences(m, v0, p, h)))
+        return false;
+    }
+    return true;
+  }
+  const auto dirs = random_directions(options.directions, x0.size(), options.seed + 17 + k);
+  for (std::size_t d = 0; d < dirs.size(); ++d) {
+    auto shift = [&](double t) {
+      for (std::size_t j = 0; j < x0.size(); ++j) x[j] = x0[j] + t * dirs[d][j];
+    };
+    shift(h);
+    const double p = value();
+    shift(-h);
+    const double m = value();
+    shift(0);
+    if (!judge(fmt::format("direction {}", d), dot(analytic, dirs[d]), std::nan(""), differences(m, v0, p, h)))
+      return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void localise_tensor(const Tensor& root, const Tolerance& tol, const GradcheckOptions& options,
+                     GradcheckReport& report) {
+  Localisation& loc = report.localisation;
+  loc.ran = true;
+  std::set<std::string> unchecked;
+  uint64_t node_seed = options.seed + 101;
+  for (Node* n : recorded_nodes(root)) {
+    if (!n->replay) {
+      if (unchecked.insert(describe(*n)).second) loc.not_rechecked.push_back(describe(*n));
+      continue;
+    }
+    NoGradGuard no_grad;
+    std::vector<Tensor> grads, inputs64;
+    std::vector<double> r;
+    try {
+      const Tensor y = n->replay(n->replay_inputs);
+      Generator gen(node_seed++);
+      r.resize(static_cast<std::size_t>(y.numel()));
+      for (double& v : r) v = gen.normal(0, 1);
+      grads = n->apply(from_vector(r, y.shape(), y.dtype()));
+    } catch (const std::exception& e) {
+      const std::string why = fmt::format("{} (re-running it threw: {})", describe(*n), e.what());
+      if (unchecked.insert(why).second) loc.not_rechecked.push_back(why);
+      continue;
+    }
+    for (const Tensor& t : n->replay_inputs) inputs64.push_back(t.defined() ? float64_copy(t) : t);
+    ++loc.ops_checked;
+    for (std::size_t k = 0; k < inputs64.size(); ++k) {
+      if (!n->needs(k) || !inputs64[k].defined()) continue;
+      std::vector<double> analytic(static_cast<std::size_t>(inputs64[k].numel()), 0.0);
+      if (k < grads.size() && grads[k].defined()) {
+        // The engine sums a broadcast gradient back to the input's shape; so does this check.
+        const Tensor g = grads[k].shape() == inputs64[k].shape() ? grads[k] : sum_to(grads[k], inputs64[k].shape());
+        analytic = g.to_vector();
+      }
+      if (!recheck_input(*n, k, inputs64, r, analytic, tol, options, report)) return;
+    }
+  }
+}
+
+void scan_tensor_kinks(const Tensor& root, const Tolerance& tol, GradcheckReport& report) {
+  constexpr std::size_t kPerOp = 3;  // elements listed per op; the rest are counted in a note
+  for (Node* n : recorded_nodes(root)) {
+    const bool relu = n->name == ops::Relu::name, abs = n->name == ops::Abs::name;
+    if (!(relu || abs) || n->replay_inputs.empty() || !n->replay_inputs[0].defined() || !n->needs(0)) continue;
+    const Tensor& in = n->replay_inputs[0];
+    const auto f = builtin_forward(n->name);
+    const std::vector<double> x = in.to_vector();
+    std::size_t found = 0;
+    for (std::size_t j = 0; j < x.size(); ++j) {
+      if (std::abs(x[j]) > tol.eps) continue;
+      if (++found > kPerOp) continue;
+      const double at[] = {x[j]}, minus[] = {x[j] - tol.eps}, plus[] = {x[j] + tol.eps};
+      const Differences d = differences(f(minus), f(at), f(plus), tol.eps);
+      const double y = f(at);
+      const double analytic = relu ? ops::Relu::dx(1.0, x[j], y) : ops::Abs::dx(1.0, x[j], y);
+      add_kink(report, {std::string(n->name), n->where, 0, index_string(in.shape(), static_cast<int64_t>(j)), x[j],
+                        d.left, d.right, analytic});
+    }
+    if (found > kPerOp)
+      report.notes.push_back(fmt::format("{} more elements of the input of {} sit within eps of its kink at 0",
+                                         found - kPerOp, describe(*n)));
+  }
+}
+
+}  // namespace chainrule::detail::gradcheck

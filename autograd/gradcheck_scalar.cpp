@@ -1,0 +1,213 @@
+// gradcheck for Scalar functions: whole-function central differences, then every recorded op's
+// local derivative against its own forward (graph_view gives the recorded ops in creation order).
+#include <fmt/format.h>
+
+#include <cmath>
+#include <optional>
+
+#include "autograd/gradcheck.h"
+#include "autograd/anomaly.h"
+#include "autograd/gradcheck_detail.h"
+
+namespace chainrule {
+
+using namespace detail::gradcheck;
+
+namespace {
+
+// What one scalar-valued function's check gathers; gradgradcheck merges several.
+struct Collected {
+  std::vector<GradcheckElement> elements;
+  std::vector<bool> kink;
+  std::optional<FaultyOp> faulty;  // from the first function whose check failed
+  std::size_t ops_checked = 0;
+  std::vector<std::string> not_rechecked;
+  std::vector<NonDifferentiablePoint> kinks;
+};
+
+// Element names: (input, index) of element i, or of direction i.
+using Namer = std::function<std::pair<std::string, std::string>(std::size_t)>;
+
+std::vector<std::string> input_names(const std::vector<Scalar>& inputs) {
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    std::string label = inputs[i].label();
+    names.push_back(label.empty() ? fmt::format("x[{}]", i) : std::move(label));
+  }
+  return names;
+}
+
+// Re-checks each op of the recorded graph `view` against its forward. Kinks are always collected
+// (an op within eps of a kink is worth a line even when the numbers agree: abs at 0); the first
+// disagreeing op is returned.
+std::optional<FaultyOp> recheck_ops(const std::vector<ScalarNodeView>& view, const Tolerance& tol, Collected& out) {
+  std::optional<FaultyOp> faulty;
+  for (const ScalarNodeView& node : view) {
+    if (node.is_leaf || node.is_constant) continue;
+    auto forward = node.forward ? node.forward : builtin_forward(node.op);
+    if (!forward) {
+      out.not_rechecked.push_back(fmt::format("{} at {}", node.op, to_string(node.where)));
+      continue;
+    }
+    ++out.ops_checked;
+    std::vector<double> at;
+    for (std::size_t j : node.inputs) at.push_back(view[j].value);
+    for (std::size_t k = 0; k < node.inputs.size(); ++k) {
+      if (view[node.inputs[k]].is_constant) continue;  // no gradient flows there
+      auto g = [&](double t) {
+        std::vector<double> x = at;
+        x[k] += t;
+        return forward(x);
+      };
+      const double h = tol.eps;
+      const Differences d = differences(g(-h), g(0), g(h), h);
+      const double analytic = k < node.local.size() ? node.local[k] : 0.0;
+      Verdict v = classify(analytic, d, tol);
+      bool kink = v == Verdict::kink;
+      if (v == Verdict::agrees) {
+        // A kink can hide when the sub-gradient equals the central difference (abs at 0): the
+        // one-sided slopes then differ by the same jump at eps and at eps / 10, where a smooth
+        // function's differ ten times less.
+        const Differences small = differences(g(-h / 10), g(0), g(h / 10), h / 10);
+        const double gap = std::abs(d.right - d.left), small_gap = std::abs(small.right - small.left);
+        kink = gap > tol.bound(std::max(std::abs(d.left), std::abs(d.right))) && small_gap > 0.5 * gap;
+      }
+      if (kink) out.kinks.push_back({node.op, node.where, k, "", at[k], d.left, d.right, analytic});
+      if (v == Verdict::disagrees && !faulty) faulty = FaultyOp{node.op, node.where, k, "", analytic, d.central, at};
+    }
+  }
+  return faulty;
+}
+
+// Checks one scalar-valued function of `values` and appends what it finds to `out`.
+void check_function(const ScalarFunction& f, const std::vector<Scalar>& inputs, const Namer& name,
+                    const Tolerance& tol, const GradcheckOptions& options, Collected& out) {
+  const std::size_t n = inputs.size();
+  std::vector<double> x(n);
+  std::vector<Scalar> leaves;
+  for (std::size_t i = 0; i < n; ++i) {
+    x[i] = inputs[i].value();
+    leaves.push_back(Scalar::leaf(x[i]));
+    if (std::string label = inputs[i].label(); !label.empty()) leaves.back().set_label(std::move(label));
+  }
+
+  // The analytic pass, recorded with locations so that the same graph serves the op re-check.
+  Scalar y;
+  {
+    TrackLocationsGuard track;
+    GradModeGuard recording(true);
+    y = f(leaves);
+  }
+  std::vector<double> analytic(n, 0.0);
+  if (y.requires_grad()) {
+    const std::vector<Scalar> g = grad({y}, leaves, {}, {.retain_graph = true, .allow_unused = true});
+    for (std::size_t i = 0; i < n; ++i) analytic[i] = g[i].value();
+  }
+
+  auto eval = [&](const std::vector<double>& at) {
+    NoGradGuard no_grad;
+    return f(std::vector<Scalar>(at.begin(), at.end())).value();
+  };
+  const double h = tol.eps;
+  const double f0 = eval(x);
+  const std::size_t before = out.elements.size();
+  auto add = [&](std::size_t i, double a, const Differences& d) {
+    Verdict v;
+    auto [input, index] = name(i);
+    out.elements.push_back(element(std::move(input), std::move(index), a, d, tol, &v));
+    out.kink.push_back(v == Verdict::kink);
+  };
+  if (options.directions == 0) {
+    for (std::size_t i = 0; i < n; ++i) {
+      std::vector<double> xp = x, xm = x;
+      xp[i] += h;
+      xm[i] -= h;
+      add(i, analytic[i], differences(eval(xm), f0, eval(xp), h));
+    }
+  } else {
+    const auto dirs = random_directions(options.directions, n, options.seed);
+    for (std::size_t k = 0; k < dirs.size(); ++k) {
+      std::vector<double> xp = x, xm = x;
+      double a = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        xp[i] += h * dirs[k][i];
+        xm[i] -= h * dirs[k][i];
+        a += analytic[i] * dirs[k][i];
+      }
+      add(k, a, differences(eval(xm), f0, eval(xp), h));
+    }
+  }
+
+  bool failed = false;
+  for (std::size_t i = before; i < out.elements.size(); ++i) failed = failed || !out.elements[i].passed;
+  std::optional<FaultyOp> faulty = recheck_ops(graph_view(y), tol, out);
+  if (failed && !out.faulty) out.faulty = std::move(faulty);
+}
+
+GradcheckReport assemble(std::string what, Collected c, const Tolerance& tol, const GradcheckOptions& options) {
+  GradcheckReport report;
+  report.what = std::move(what);
+  file_elements(report, std::move(c.elements), c.kink, tol, options.max_rows);
+  for (NonDifferentiablePoint& p : c.kinks) add_kink(report, std::move(p));
+  if (!report.passed && options.localise) {
+    report.localisation.ran = true;
+    report.localisation.faulty = std::move(c.faulty);
+    report.localisation.ops_checked = c.ops_checked;
+    report.localisation.not_rechecked = std::move(c.not_rechecked);
+  }
+  if (options.directions > 0)
+    report.notes.push_back(fmt::format("checked along {} random unit directions (seed {})", options.directions,
+                                       options.seed));
+  finish(report, options);
+  return report;
+}
+
+Tolerance tolerance(const GradcheckOptions& o) { return {o.eps, o.atol, o.rtol}; }
+
+}  // namespace
+
+GradcheckReport gradcheck(const ScalarFunction& f, const std::vector<Scalar>& inputs, GradcheckOptions options) {
+  const Tolerance tol = tolerance(options);
+  const std::vector<std::string> names = input_names(inputs);
+  Collected c;
+  check_function(f, inputs,
+                 [&](std::size_t i) -> std::pair<std::string, std::string> {
+                   if (options.directions > 0) return {fmt::format("direction {}", i), ""};
+                   return {names[i], ""};
+                 },
+                 tol, options, c);
+  return assemble("gradcheck", std::move(c), tol, options);
+}
+
+GradcheckReport gradgradcheck(const ScalarFunction& f, const std::vector<Scalar>& inputs, GradcheckOptions options) {
+  const Tolerance tol = tolerance(options);
+  const std::vector<std::string> names = input_names(inputs);
+  Collected c;
+  // Row j of the Hessian is the gradient of x -> df/dx_j, itself computed with create_graph.
+  for (std::size_t j = 0; j < inputs.size(); ++j) {
+    ScalarFunction df = [&f, j](const std::vector<Scalar>& xs) {
+      GradModeGuard recording(true);
+      std::vector<Scalar> leaves;
+      for (const Scalar& x : xs) leaves.push_back(x.is_leaf() && x.requires_grad() ? x : Scalar::leaf(x.value()));
+      const Scalar y = f(leaves);
+      if (!y.requires_grad()) return Scalar(0.0);
+      return grad({y}, leaves, {}, {.create_graph = true, .allow_unused = true})[j];
+    };
+    check_function(df, inputs,
+                   [&](std::size_t i) -> std::pair<std::string, std::string> {
+                     if (options.directions > 0) return {"df/d" + names[j], fmt::format("direction {}", i)};
+                     return {"df/d" + names[j], "d/d" + names[i]};
+                   },
+                   tol, options, c);
+  }
+  return assemble("gradgradcheck", std::move(c), tol, options);
+}
+
+GradcheckReport check_custom_op(std::string_view name, ScalarForward forward, ScalarBackward backward,
+                                const std::vector<double>& inputs, GradcheckOptions options, Where where) {
+  const std::string op(name);
+  ScalarFunction f = [&](const std::vector<Scalar>& x) { return custom_op(op, x, forward, backward, where); };
+  return gradcheck(f, std::vector<Scalar>(inputs.begin(), inputs.end()), options);
+}
+
+}  // namespace chainrule

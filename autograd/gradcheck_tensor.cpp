@@ -1,0 +1,368 @@
+// gradcheck for Tensor functions and for whole models: central differences in float64 over every
+// element (or random directions), then, on failure, the op-by-op re-check of gradcheck_localise.cpp.
+#include <fmt/format.h>
+
+#include <cmath>
+#include <stdexcept>
+
+#include "autograd/gradcheck.h"
+#include "autograd/gradcheck_detail.h"
+#include "autograd/tensor_impl.h"
+
+namespace chainrule {
+
+using namespace detail::gradcheck;
+
+namespace {
+
+Tensor float64_copy(const Tensor& t) { return from_vector(t.to_vector(), t.shape(), DType::float64); }
+
+double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double s = 0;
+  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+void set_element(Tensor& t, int64_t j, double v) {
+  detail::dispatch(t.dtype(), [&]<class T>() { t.mutable_data<T>()[j] = static_cast<T>(v); });
+}
+
+std::vector<double> random_normal(std::size_t n, uint64_t seed) {
+  Generator gen(seed);
+  std::vector<double> v(n);
+  for (double& x : v) x = gen.normal(0, 1);
+  return v;
+}
+
+// The inputs a Tensor check differentiates: those that require grad, or all when none does.
+std::vector<bool> checked_inputs(const std::vector<Tensor>& inputs, const char* what) {
+  if (inputs.empty()) throw std::invalid_argument(fmt::format("{}: no inputs given", what));
+  std::vector<bool> checked;
+  bool any = false;
+  for (std::size_t k = 0; k < inputs.size(); ++k) {
+    if (!inputs[k].defined()) throw std::invalid_argument(fmt::format("{}: input {} is undefined", what, k));
+    checked.push_back(inputs[k].requires_grad());
+    any = any || checked.back();
+  }
+  if (!any) checked.assign(inputs.size(), true);
+  return checked;
+}
+
+void check_output(const Tensor& y, const Tensor& expected, const char* what) {
+  if (!y.defined()) throw std::invalid_argument(fmt::format("{}: the function returned an undefined tensor", what));
+  if (expected.defined() && !(y.shape() == expected.shape()))
+    throw std::invalid_argument(fmt::format("{}: the function returned shape {} on one call and {} on another",
+                                            what, expected.shape().str(), y.shape().str()));
+}
+
+// Checks f at `inputs` (differentiating the `checked` ones) and returns the report.
+GradcheckReport check_tensor_function(const TensorFunction& f, const std::vector<Tensor>& inputs,
+                                      const std::vector<bool>& checked, std::string what,
+                                      const GradcheckOptions& options) {
+  const Tolerance tol{options.eps, options.atol, options.rtol};
+  GradcheckReport report;
+  report.what = std::move(what);
+  const std::size_t n = inputs.size();
+  std::vector<Tensor> leaves, wrt;
+  std::vector<std::size_t> wrt_input;
+  for (std::size_t k = 0; k < n; ++k) {
+    if (inputs[k].dtype() == DType::float32)
+      report.notes.push_back(fmt::format("input {} is float32: checked in a float64 copy", k));
+    leaves.push_back(float64_copy(inputs[k]).set_requires_grad(checked[k]));
+    if (checked[k]) {
+      wrt.push_back(leaves.back());
+      wrt_input.push_back(k);
+    }
+  }
+
+  // The analytic pass, recorded with replays so that the same graph serves the localisation.
+  Tensor y;
+  {
+    detail::ReplayGuard replay;
+    GradModeGuard recording(true);
+    y = f(leaves);
+  }
+  check_output(y, Tensor(), report.what.c_str());
+  const int64_t m = y.numel();
+  const bool per_output = options.directions == 0 && !options.project_outputs && m > 1;
+  std::vector<std::vector<double>> seeds;  // one per compared output projection
+  if (per_output) {
+    for (int64_t o = 0; o < m; ++o) {
+      seeds.emplace_back(static_cast<std::size_t>(m), 0.0);
+      seeds.back()[static_cast<std::size_t>(o)] = 1.0;
+    }
+  } else {
+    seeds.push_back(m == 1 ? std::vector<double>{1.0} : random_normal(static_cast<std::size_t>(m), options.seed + 7));
+    if (m > 1) report.notes.push_back(fmt::format("the {} output elements are projected on a random vector", m));
+  }
+  // analytic[s][w]: the gradient of <seed s, y> with respect to checked input w.
+  std::vector<std::vector<std::vector<double>>> analytic(seeds.size());
+  for (std::size_t s = 0; s < seeds.size(); ++s) {
+    for (std::size_t w = 0; w < wrt.size(); ++w)
+      analytic[s].emplace_back(static_cast<std::size_t>(wrt[w].numel()), 0.0);
+    if (!y.requires_grad()) continue;
+    const Tensor seed = from_vector(seeds[s], y.shape(), y.dtype());
+    const std::vector<Tensor> g = grad({y}, wrt, {seed}, {.retain_graph = true, .allow_unused = true});
+    for (std::size_t w = 0; w < wrt.size(); ++w) analytic[s][w] = g[w].to_vector();
+  }
+
+  std::vector<Tensor> work;
+  std::vector<std::vector<double>> x;
+  for (const Tensor& t : inputs) {
+    work.push_back(float64_copy(t));
+    x.push_back(t.to_vector());
+  }
+  auto eval = [&] {
+    NoGradGuard no_grad;
+    const Tensor out = f(work);
+    check_output(out, y, report.what.c_str());
+    return out.to_vector();
+  };
+  auto project = [&](std::size_t s, const std::vector<double>& out) {
+    return per_output ? out[s] : dot(seeds[s], out);
+  };
+  const double h = tol.eps;
+  const std::vector<double> y0 = eval();
+  std::vector<GradcheckElement> elements;
+  std::vector<bool> kink;
+  auto add = [&](std::string input, std::string index, double a, const Differences& d) {
+    Verdict v;
+    elements.push_back(element(std::move(input), std::move(index), a, d, tol, &v));
+    kink.push_back(v == Verdict::kink);
+  };
+  if (options.directions == 0) {
+    for (std::size_t w = 0; w < wrt.size(); ++w) {
+      const std::size_t k = wrt_input[w];
+      for (std::size_t j = 0; j < x[k].size(); ++j) {
+        set_element(work[k], static_cast<int64_t>(j), x[k][j] + h);
+        const std::vector<double> yp = eval();
+        set_element(work[k], static_cast<int64_t>(j), x[k][j] - h);
+        const std::vector<double> ym = eval();
+        set_element(work[k], static_cast<int64_t>(j), x[k][j]);
+        for (std::size_t s = 0; s < seeds.size(); ++s) {
+          std::string index = index_string(inputs[k].shape(), static_cast<int64_t>(j));
+          if (per_output) index += " -> out " + index_string(y.shape(), static_cast<int64_t>(s));
+          add(fmt::format("input {}", k), std::move(index), analytic[s][w][j],
+              differences(project(s, ym), project(s, y0), project(s, yp), h));
+        }
+      }
+    }
+  } else {
+    std::size_t total = 0;
+    for (std::size_t w = 0; w < wrt.size(); ++w) total += x[wrt_input[w]].size();
+    const auto dirs = random_directions(options.directions, total, options.seed);
+    for (std::size_t d = 0; d < dirs.size(); ++d) {
+      auto shift = [&](double t) {
+        std::size_t offset = 0;
+        for (std::size_t w = 0; w < wrt.size(); ++w) {
+          const std::size_t k = wrt_input[w];
+          for (std::size_t j = 0; j < x[k].size(); ++j)
+            set_element(work[k], static_cast<int64_t>(j), x[k][j] + t * dirs[d][offset + j]);
+          offset += x[k].size();
+        }
+      };
+      double a = 0;
+      std::size_t offset = 0;
+      for (std::size_t w = 0; w < wrt.size(); ++w) {
+        for (std::size_t j = 0; j < analytic[0][w].size(); ++j) a += analytic[0][w][j] * dirs[d][offset + j];
+        offset += analytic[0][w].size();
+      }
+      shift(h);
+      const std::vector<double> yp = eval();
+      shift(-h);
+      const std::vector<double> ym = eval();
+      shift(0);
+      add(fmt::format("direction {}", d), "", a, differences(project(0, ym), project(0, y0), project(0, yp), h));
+    }
+    report.notes.push_back(fmt::format("checked along {} random unit directions (seed {})", options.directions,
+                                       options.seed));
+  }
+  file_elements(report, std::move(elements), kink, tol, options.max_rows);
+
+  if (y.requires_grad()) {
+    scan_tensor_kinks(y, tol, report);
+    if (options.localise && (!report.passed || !report.at_kinks.empty())) {
+      localise_tensor(y, tol, options, report);
+      // With nothing failing, the re-check only served to name the kinks.
+      if (report.passed) report.localisation = Localisation{};
+    }
+  }
+  finish(report, options);
+  return report;
+}
+
+}  // namespace
+
+GradcheckReport gradcheck(const TensorFunction& f, const std::vector<Tensor>& inputs, GradcheckOptions options) {
+  return check_tensor_function(f, inputs, checked_inputs(inputs, "gradcheck"), "gradcheck", options);
+}
+
+GradcheckReport gradgradcheck(const TensorFunction& f, const std::vector<Tensor>& inputs, GradcheckOptions options) {
+  const std::vector<bool> checked = checked_inputs(inputs, "gradgradcheck");
+  std::vector<Tensor> copies;
+  for (const Tensor& t : inputs) copies.push_back(float64_copy(t));
+  Tensor y0;
+  {
+    NoGradGuard no_grad;
+    y0 = f(copies);
+  }
+  check_output(y0, Tensor(), "gradgradcheck");
+  // g(x) = <u, grad(<r, f(x)>, x)>: its gradient is the Hessian (of <r, f>) times u.
+  const Tensor r = from_vector(random_normal(static_cast<std::size_t>(y0.numel()), options.seed + 11), y0.shape(),
+                               y0.dtype());
+  std::vector<Tensor> u;
+  for (std::size_t k = 0; k < inputs.size(); ++k)
+    u.push_back(from_vector(random_normal(static_cast<std::size_t>(inputs[k].numel()), options.seed + 13 + k),
+                            inputs[k].shape(), DType::float64));
+  TensorFunction g = [&](const std::vector<Tensor>& xs) {
+    GradModeGuard recording(true);
+    std::vector<Tensor> leaves, wrt, directions;
+    for (std::size_t k = 0; k < xs.size(); ++k) {
+      leaves.push_back(xs[k].requires_grad() || !checked[k] ? xs[k] : xs[k].detach().set_requires_grad(true));
+      if (checked[k]) {
+        wrt.push_back(leaves.back());
+        directions.push_back(u[k]);
+      }
+    }
+    const Tensor y = f(leaves);
+    Tensor s = zeros({}, DType::float64);
+    if (!y.requires_grad()) return s;
+    const std::vector<Tensor> gs = grad({y}, wrt, {r}, {.create_graph = true, .allow_unused = true});
+    for (std::size_t w = 0; w < gs.size(); ++w) s = s + sum(gs[w] * directions[w]);
+    return s;
+  };
+  std::vector<Tensor> marked;
+  for (std::size_t k = 0; k < inputs.size(); ++k) marked.push_back(float64_copy(inputs[k]).set_requires_grad(checked[k]));
+  GradcheckReport report = check_tensor_function(g, marked, checked, "gradgradcheck", options);
+  for (std::size_t k = 0; k < inputs.size(); ++k)
+    if (inputs[k].dtype() == DType::float32)
+      report.notes.push_back(fmt::format("input {} is float32: checked in a float64 copy", k));
+  report.notes.push_back("checks the Hessian-vector product H u of <r, f(x)> for random r and u");
+  return report;
+}
+
+GradcheckReport check_custom_op(std::string_view name, TensorForward forward, TensorBackward backward,
+                                const std::vector<Tensor>& inputs, GradcheckOptions options, Where where) {
+  const std::string op(name);
+  TensorFunction f = [&](const std::vector<Tensor>& x) { return custom_op(op, x, forward, backward, where); };
+  return gradcheck(f, inputs, options);
+}
+
+GradcheckReport gradcheck_model(const std::function<Tensor()>& loss,
+                                const std::vector<std::pair<std::string, Tensor>>& named_parameters,
+                                GradcheckOptions options) {
+  GradcheckReport report;
+  report.what = "gradcheck_model";
+  std::vector<std::string> names;
+  std::vector<Tensor> params;
+  bool float32 = false;
+  for (const auto& [name, p] : named_parameters) {
+    if (!p.defined()) throw std::invalid_argument(fmt::format("gradcheck_model: parameter '{}' is undefined", name));
+    if (!p.requires_grad() || !p.is_leaf()) {
+      report.notes.push_back(fmt::format("parameter '{}' skipped: it is not a leaf that requires grad", name));
+      continue;
+    }
+    names.push_back(name);
+    params.push_back(p);
+    float32 = float32 || p.dtype() == DType::float32;
+  }
+  if (params.empty()) throw std::invalid_argument("gradcheck_model: no parameter that requires grad was given");
+  const Tolerance tol = float32 ? Tolerance{options.float32_eps, options.float32_atol, options.float32_rtol}
+                                : Tolerance{options.eps, options.atol, options.rtol};
+  if (float32)
+    report.notes.push_back(fmt::format(
+        "float32 parameters: checked with eps {}, atol {}, rtol {} (float32 rounding); model->to(DType::float64) "
+        "allows the float64 defaults",
+        tol.eps, tol.atol, tol.rtol));
+
+  std::vector<std::vector<double>> analytic;
+  {
+    Tensor l;
+    {
+      detail::ReplayGuard replay;
+      GradModeGuard recording(true);
+      l = loss();
+    }
+    if (!l.defined() || l.numel() != 1)
+      throw std::invalid_argument(fmt::format("gradcheck_model: the loss must have one element, got shape {}",
+                                              l.defined() ? l.shape().str() : "undefined"));
+    if (l.requires_grad()) {
+      for (const Tensor& g : grad({l}, params, {}, {.retain_graph = true, .allow_unused = true}))
+        analytic.push_back(g.to_vector());
+      scan_tensor_kinks(l, tol, report);  // before the parameters change below
+    } else {
+      for (const Tensor& p : params) analytic.emplace_back(static_cast<std::size_t>(p.numel()), 0.0);
+    }
+  }
+
+  auto eval = [&] {
+    NoGradGuard no_grad;
+    return loss().item();
+  };
+  const double h = tol.eps;
+  const double l0 = eval();
+  std::vector<GradcheckElement> elements;
+  std::vector<bool> kink;
+  for (std::size_t k = 0; k < params.size(); ++k) {
+    Tensor& p = params[k];
+    const std::vector<double> x = p.to_vector();  // float32 -> double -> float32 restores exactly
+    ParameterCheck summary;
+    summary.name = names[k];
+    summary.shape = p.shape().str();
+    auto add = [&](std::string index, double a, const Differences& d) {
+      Verdict v;
+      elements.push_back(element(names[k], std::move(index), a, d, tol, &v));
+      kink.push_back(v == Verdict::kink);
+      const GradcheckElement& e = elements.back();
+      ++summary.checked;
+      summary.max_abs_error = std::max(summary.max_abs_error, e.abs_error);
+      if (!e.passed) ++summary.failures;
+    };
+    if (options.directions == 0) {
+      for (std::size_t j = 0; j < x.size(); ++j) {
+        set_element(p, static_cast<int64_t>(j), x[j] + h);
+        const double lp = eval();
+        set_element(p, static_cast<int64_t>(j), x[j] - h);
+        const double lm = eval();
+        set_element(p, static_cast<int64_t>(j), x[j]);
+        add(index_string(p.shape(), static_cast<int64_t>(j)), analytic[k][j], differences(lm, l0, lp, h));
+      }
+    } else {
+      const auto dirs = random_directions(options.directions, x.size(), options.seed + k);
+      for (std::size_t d = 0; d < dirs.size(); ++d) {
+        auto shift = [&](double t) {
+          for (std::size_t j = 0; j < x.size(); ++j) set_element(p, static_cast<int64_t>(j), x[j] + t * dirs[d][j]);
+        };
+        shift(h);
+        const double lp = eval();
+        shift(-h);
+        const double lm = eval();
+        shift(0);
+        add(fmt::format("direction {}", d), dot(analytic[k], dirs[d]), differences(lm, l0, lp, h));
+      }
+    }
+    summary.passed = summary.failures == 0;
+    report.parameters.push_back(summary);
+  }
+  if (options.directions > 0)
+    report.notes.push_back(fmt::format("each parameter checked along {} random unit directions (seed {})",
+                                       options.directions, options.seed));
+  file_elements(report, std::move(elements), kink, tol, options.max_rows);
+
+  if (options.localise && (!report.passed || !report.at_kinks.empty())) {
+    // The numeric pass changed the parameters in place (and restored them), which invalidates the
+    // first graph's saved tensors: the localisation records a fresh one.
+    Tensor l;
+    {
+      detail::ReplayGuard replay;
+      GradModeGuard recording(true);
+      l = loss();
+    }
+    if (l.requires_grad()) localise_tensor(l, tol, options, report);
+    if (report.passed) report.localisation = Localisation{};
+  }
+  finish(report, options);
+  return report;
+}
+
+}  // namespace chainrule
