@@ -71,10 +71,15 @@ FitResult fit_epochs(const std::function<EpochReport(std::size_t)>& epoch, const
       if (*r.grad_norm < *options.grad_norm_below_) stop = StopReason::GradNormBelowMin;
     }
     if (validation_loss) {
-      const double v = validation_loss();
+      double v;
+      {
+        NoGradGuard no_grad;
+        v = validation_loss();
+      }
       result.validation_losses.push_back(v);
       if (v < result.best_validation_loss - options.min_delta_) {
         result.best_validation_loss = v;
+        result.best_epoch = k;
         since_best = 0;
       } else if (options.patience_ && ++since_best >= *options.patience_ && !stop) {
         stop = StopReason::ValidationNotImproving;
@@ -107,13 +112,7 @@ FitResult fit(Optimizer& optimizer, const std::function<Tensor()>& loss_fn, cons
     optimizer.step();
     return r;
   };
-  std::function<double()> validation;
-  if (validation_loss)
-    validation = [&] {
-      NoGradGuard no_grad;
-      return validation_loss();
-    };
-  return fit_epochs(epoch, options, validation);
+  return fit_epochs(epoch, options, validation_loss);
 }
 
 }  // namespace chainrule::optim

@@ -57,7 +57,8 @@ struct FitResult {
   double seconds = 0.0;
   std::vector<double> losses;              // one per epoch
   std::vector<double> validation_losses;   // one per epoch when a validation loss was given
-  double best_validation_loss = 0.0;
+  double best_validation_loss;             // +infinity when no validation loss was given
+  std::size_t best_epoch = 0;              // the epoch of best_validation_loss (0: none)
 };
 
 // What one epoch of a custom loop reports to fit_epochs.
@@ -67,13 +68,14 @@ struct EpochReport {
 };
 
 // Full-batch training: see the header comment. `validation_loss`, when given, is evaluated after
-// each epoch's update (under NoGradGuard) and feeds the patience rule. Options are validated
+// each epoch's update (under NoGradGuard) and feeds the patience rule and best_epoch. Options are validated
 // (std::invalid_argument naming the bad value).
 FitResult fit(Optimizer& optimizer, const std::function<Tensor()>& loss_fn, const FitOptions& options,
               const std::function<double()>& validation_loss = {});
 
 // Any loop (mini-batches, Scalar models): `epoch(k)` (k = 1, 2, ...) runs one epoch, updates and
-// reports; fit_epochs applies the same stopping rules, progress and history.
+// reports; fit_epochs applies the same stopping rules, progress and history. `validation_loss`
+// runs after each epoch under NoGradGuard (nothing it computes is recorded).
 FitResult fit_epochs(const std::function<EpochReport(std::size_t epoch)>& epoch, const FitOptions& options,
                      const std::function<double()>& validation_loss = {});
 
