@@ -1,0 +1,318 @@
+// Shape ops (permute, reshape, slice, concat; transpose and stack composed from them) and the dtype
+// cast, each rule next to its forward. Every result is a new contiguous tensor, so the kernels are
+// copies; the rules are written with these same ops, so a recorded backward (create_graph) works.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+#include "autograd/tensor_impl.h"
+
+namespace chainrule {
+
+namespace {
+
+void check_defined(const Tensor& t, const char* op) {
+  if (!t.defined()) throw std::invalid_argument(fmt::format("{}: the tensor is undefined", op));
+}
+
+std::string dims_str(const std::vector<int64_t>& dims) { return fmt::format("[{}]", fmt::join(dims, ", ")); }
+
+// Bytes of `count` elements; memcpy is never handed a null pointer for an empty tensor.
+void copy_elements(void* dst, const void* src, int64_t count, DType d) {
+  if (count > 0) std::memcpy(dst, src, static_cast<size_t>(count * dtype_size(d)));
+}
+
+char* bytes(const Tensor& t) { return static_cast<char*>(t.impl()->storage->data); }
+
+// out[i0, ..., in] = x[the same index read through `strides`]: a generic strided gather, one run
+// along the last dim at a time.
+template <class T>
+void strided_copy(const T* in, T* out, const Shape& out_shape, const int64_t* strides) {
+  const int n = out_shape.size();
+  const int64_t total = out_shape.numel();
+  if (total == 0) return;
+  if (n == 0) {
+    out[0] = in[0];
+    return;
+  }
+  const int64_t run = out_shape[n - 1], step = strides[n - 1];
+  int64_t idx[kMaxDims] = {};
+  int64_t offset = 0;
+  for (int64_t o = 0; o < total; o += run) {
+    for (int64_t j = 0; j < run; ++j) out[o + j] = in[offset + j * step];
+    for (int d = n - 2; d >= 0; --d) {
+      if (++idx[d] < out_shape[d]) {
+        offset += strides[d];
+        break;
+      }
+      offset -= strides[d] * (out_shape[d] - 1);
+      idx[d] = 0;
+    }
+  }
+}
+
+}  // namespace
+
+Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
+  check_defined(x, "permute");
+  const Shape& s = x.shape();
+  const int n = s.size();
+  if (static_cast<int>(dims.size()) != n)
+    throw std::invalid_argument(
+        fmt::format("permute: dims {} name {} dimensions, but the tensor of shape {} has {}", dims_str(dims),
+                    dims.size(), s.str(), n));
+  std::vector<int64_t> perm(n);
+  bool seen[kMaxDims] = {};
+  for (int i = 0; i < n; ++i) {
+    const int64_t d = dims[i] < 0 ? dims[i] + n : dims[i];
+    if (d < 0 || d >= n)
+      throw std::out_of_range(fmt::format("permute: dim {} in dims {} is out of range for shape {}", dims[i],
+                                          dims_str(dims), s.str()));
+    if (seen[d])
+      throw std::invalid_argument(
+          fmt::format("permute: dims {} are not a permutation of the {} dims of shape {} (dim {} repeats)",
+                      dims_str(dims), n, s.str(), dims[i]));
+    seen[d] = true;
+    perm[i] = d;
+  }
+
+  int64_t in_strides[kMaxDims], strides[kMaxDims];
+  contiguous_strides(s, in_strides);
+  Shape out_shape;
+  for (int i = 0; i < n; ++i) {
+    out_shape.push_back(s[perm[i]]);
+    strides[i] = in_strides[perm[i]];
+  }
+  Tensor result = detail::empty(out_shape, x.dtype());
+  detail::dispatch(x.dtype(), [&]<class T>() {
+    strided_copy(x.impl()->data<T>(), result.impl()->data<T>(), out_shape, strides);
+  });
+
+  if (!detail::should_record({&x})) {
+    detail::check_forward(result, "permute", Where::current());
+    return result;
+  }
+  std::vector<int64_t> inverse(n);
+  for (int i = 0; i < n; ++i) inverse[perm[i]] = i;
+  detail::record(result, "permute", {&x}, [inverse](const Tensor& grad, detail::Node&) {
+    return std::vector<Tensor>{permute(grad, inverse)};
+  });
+  detail::set_replay(result, {x}, [perm](const std::vector<Tensor>& in) { return permute(in[0], perm); });
+  return result;
+}
+
+Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
+  check_defined(x, "transpose");
+  const int n = x.dim();
+  const int d0 = normalize_dim(dim0, n, "transpose"), d1 = normalize_dim(dim1, n, "transpose");
+  std::vector<int64_t> perm(n);
+  for (int i = 0; i < n; ++i) perm[i] = i;
+  std::swap(perm[d0], perm[d1]);
+  return permute(x, perm);
+}
+
+Tensor reshape(const Tensor& x, const std::vector<int64_t>& shape) {
+  check_defined(x, "reshape");
+  const Shape& s = x.shape();
+  if (static_cast<int>(shape.size()) > kMaxDims)
+    throw std::invalid_argument(
+        fmt::format("reshape: cannot reshape {} into {}: at most {} dimensions are supported", s.str(),
+                    dims_str(shape), kMaxDims));
+  int inferred = -1;
+  int64_t known = 1;
+  for (int i = 0; i < static_cast<int>(shape.size()); ++i) {
+    if (shape[i] == -1) {
+      if (inferred >= 0)
+        throw std::invalid_argument(fmt::format("reshape: cannot reshape {} into {}: only one dimension can be -1",
+                                                s.str(), dims_str(shape)));
+      inferred = i;
+    } else if (shape[i] < 0) {
+      throw std::invalid_argument(fmt::format("reshape: cannot reshape {} into {}: negative dimension {}", s.str(),
+                                              dims_str(shape), shape[i]));
+    } else {
+      known *= shape[i];
+    }
+  }
+  std::vector<int64_t> out = shape;
+  if (inferred >= 0) {
+    if (known == 0)
+      throw std::invalid_argument(
+          fmt::format("reshape: cannot reshape {} into {}: the -1 is ambiguous next to a 0 dimension", s.str(),
+                      dims_str(shape)));
+    if (x.numel() % known != 0)
+      throw std::invalid_argument(
+          fmt::format("reshape: cannot reshape {} ({} elements) into {}: {} is not a multiple of {}", s.str(),
+                      x.numel(), dims_str(shape), x.numel(), known));
+    out[inferred] = x.numel() / known;
+  } else if (known != x.numel()) {
+    throw std::invalid_argument(fmt::format("reshape: cannot reshape {} ({} elements) into {} ({} elements)",
+                                            s.str(), x.numel(), dims_str(shape), known));
+  }
+
+  Tensor result = detail::empty(Shape(out), x.dtype());
+  copy_elements(bytes(result), bytes(x), x.numel(), x.dtype());
+  if (!detail::should_record({&x})) {
+    detail::check_forward(result, "reshape", Where::current());
+    return result;
+  }
+  detail::record(result, "reshape", {&x}, [shape = s](const Tensor& grad, detail::Node&) {
+    return std::vector<Tensor>{reshape(grad, shape.to_vector())};
+  });
+  detail::set_replay(result, {x}, [out](const std::vector<Tensor>& in) { return reshape(in[0], out); });
+  return result;
+}
+
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t stop) {
+  check_defined(x, "slice");
+  const Shape& s = x.shape();
+  const int d = normalize_dim(dim, s.size(), "slice");
+  const int64_t size = s[d];
+  // Python slicing: negative bounds count from the end, then both are clamped to [0, size].
+  const auto clamp = [size](int64_t i) { return std::clamp<int64_t>(i < 0 ? i + size : i, 0, size); };
+  const int64_t lo = clamp(start), hi = std::max(lo, clamp(stop));
+
+  Shape out_shape = s;
+  out_shape[d] = hi - lo;
+  int64_t outer = 1, inner = 1;
+  for (int i = 0; i < d; ++i) outer *= s[i];
+  for (int i = d + 1; i < s.size(); ++i) inner *= s[i];
+  Tensor result = detail::empty(out_shape, x.dtype());
+  const int64_t elem = dtype_size(x.dtype());
+  for (int64_t o = 0; o < outer; ++o)
+    copy_elements(bytes(result) + o * (hi - lo) * inner * elem, bytes(x) + (o * size + lo) * inner * elem,
+                  (hi - lo) * inner, x.dtype());
+
+  if (!detail::should_record({&x})) {
+    detail::check_forward(result, "slice", Where::current());
+    return result;
+  }
+  // dx is grad padded with zeros to x's extent along dim: a concat, so that it records too.
+  detail::record(result, "slice", {&x}, [s, d, lo, hi](const Tensor& grad, detail::Node&) {
+    std::vector<Tensor> parts;
+    Shape pad = s;
+    if (lo > 0) {
+      pad[d] = lo;
+      parts.push_back(zeros(pad, grad.dtype()));
+    }
+    parts.push_back(grad);
+    if (hi < s[d]) {
+      pad[d] = s[d] - hi;
+      parts.push_back(zeros(pad, grad.dtype()));
+    }
+    return std::vector<Tensor>{parts.size() == 1 ? grad : concat(parts, d)};
+  });
+  detail::set_replay(result, {x}, [d, lo, hi](const std::vector<Tensor>& in) { return slice(in[0], d, lo, hi); });
+  return result;
+}
+
+Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
+  if (xs.empty()) throw std::invalid_argument("concat: expected at least one tensor, got an empty list");
+  for (size_t i = 0; i < xs.size(); ++i)
+    if (!xs[i].defined()) throw std::invalid_argument(fmt::format("concat: tensor {} is undefined", i));
+  const Tensor& first = xs[0];
+  const Shape& s0 = first.shape();
+  if (s0.size() == 0)
+    throw std::invalid_argument("concat: tensor 0 is zero-dimensional (shape []); use stack to join numbers");
+  const int d = normalize_dim(dim, s0.size(), "concat");
+  Shape out_shape = s0;
+  out_shape[d] = 0;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const Shape& si = xs[i].shape();
+    if (xs[i].dtype() != first.dtype())
+      throw std::invalid_argument(
+          fmt::format("concat: tensor {} ({} {}) has a different dtype than tensor 0 ({} {})", i,
+                      dtype_name(xs[i].dtype()), si.str(), dtype_name(first.dtype()), s0.str()));
+    bool same = si.size() == s0.size();
+    for (int j = 0; same && j < si.size(); ++j) same = j == d || si[j] == s0[j];
+    if (!same)
+      throw std::invalid_argument(fmt::format(
+          "concat: tensor {} has shape {} but tensor 0 has shape {}: shapes must match except along dim {}", i,
+          si.str(), s0.str(), d));
+    out_shape[d] += si[d];
+  }
+
+  int64_t outer = 1, inner = 1;
+  for (int i = 0; i < d; ++i) outer *= s0[i];
+  for (int i = d + 1; i < s0.size(); ++i) inner *= s0[i];
+  Tensor result = detail::empty(out_shape, first.dtype());
+  const int64_t elem = dtype_size(first.dtype());
+  char* dst = bytes(result);
+  for (int64_t o = 0; o < outer; ++o) {
+    for (const Tensor& x : xs) {
+      const int64_t run = x.shape()[d] * inner;
+      copy_elements(dst, bytes(x) + o * run * elem, run, x.dtype());
+      dst += run * elem;
+    }
+  }
+
+  if (std::none_of(xs.begin(), xs.end(), [](const Tensor& x) { return detail::should_record({&x}); })) {
+    detail::check_forward(result, "concat", Where::current());
+    return result;
+  }
+  std::vector<int64_t> offsets{0};
+  for (const Tensor& x : xs) offsets.push_back(offsets.back() + x.shape()[d]);
+  detail::record(result, "concat", xs, [offsets, d](const Tensor& grad, detail::Node& self) {
+    std::vector<Tensor> grads(offsets.size() - 1);
+    for (size_t i = 0; i < grads.size(); ++i)
+      if (self.needs(i)) grads[i] = slice(grad, d, offsets[i], offsets[i + 1]);
+    return grads;
+  });
+  detail::set_replay(result, xs, [d](const std::vector<Tensor>& in) { return concat(in, d); });
+  return result;
+}
+
+Tensor stack(const std::vector<Tensor>& xs, int64_t dim) {
+  if (xs.empty()) throw std::invalid_argument("stack: expected at least one tensor, got an empty list");
+  for (size_t i = 0; i < xs.size(); ++i)
+    if (!xs[i].defined()) throw std::invalid_argument(fmt::format("stack: tensor {} is undefined", i));
+  const Shape& s0 = xs[0].shape();
+  for (size_t i = 1; i < xs.size(); ++i) {
+    if (!(xs[i].shape() == s0))
+      throw std::invalid_argument(
+          fmt::format("stack: tensor {} has shape {} but tensor 0 has shape {}: all shapes must be equal", i,
+                      xs[i].shape().str(), s0.str()));
+    if (xs[i].dtype() != xs[0].dtype())
+      throw std::invalid_argument(fmt::format("stack: tensor {} is {} but tensor 0 is {}", i,
+                                              dtype_name(xs[i].dtype()), dtype_name(xs[0].dtype())));
+  }
+  const int n = s0.size() + 1;  // the result's dims
+  if (dim < -n || dim >= n)
+    throw std::out_of_range(
+        fmt::format("stack: dim {} is out of range for stacking tensors of shape {} (expected {} to {})", dim,
+                    s0.str(), -n, n - 1));
+  const int d = static_cast<int>(dim < 0 ? dim + n : dim);
+  std::vector<int64_t> unsqueezed = s0.to_vector();
+  unsqueezed.insert(unsqueezed.begin() + d, 1);
+  std::vector<Tensor> parts;
+  parts.reserve(xs.size());
+  for (const Tensor& x : xs) parts.push_back(reshape(x, unsqueezed));
+  return concat(parts, d);
+}
+
+Tensor Tensor::to(DType dtype) const {
+  check_defined(*this, "cast");
+  if (this->dtype() == dtype) return *this;
+  Tensor result = detail::empty(shape(), dtype);
+  detail::dispatch(this->dtype(), [&]<class S>() {
+    detail::dispatch(dtype, [&]<class D>() {
+      const S* src = impl()->data<S>();
+      D* dst = result.impl()->data<D>();
+      for (int64_t i = 0, count = numel(); i < count; ++i) dst[i] = static_cast<D>(src[i]);
+    });
+  });
+  result.impl()->wrapped_number = impl()->wrapped_number;
+  if (!detail::should_record({this})) {
+    detail::check_forward(result, "cast", Where::current());  // float64 -> float32 can overflow
+    return result;
+  }
+  detail::record(result, "cast", {this}, [from = this->dtype()](const Tensor& grad, detail::Node&) {
+    return std::vector<Tensor>{grad.to(from)};
+  });
+  detail::set_replay(result, {*this}, [dtype](const std::vector<Tensor>& in) { return in[0].to(dtype); });
+  return result;
+}
+
+}  // namespace chainrule
