@@ -1,0 +1,268 @@
+// Scalar: the three kinds of handle, arithmetic with numbers on either side, a small exact case per
+// op derived by hand, the conventions at kinks, and the engine's contract (accumulation, zero_grad,
+// retain_graph, no-grad, detach, functional grad, set_value).
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "autograd/scalar.h"
+
+using namespace chainrule;
+
+TEST_CASE("Scalar: constants, leaves and interior nodes", "[autograd][scalar]") {
+  const Scalar c = 2.5;
+  CHECK(c.value() == 2.5);
+  CHECK_FALSE(c.requires_grad());
+  CHECK_FALSE(c.is_leaf());
+  CHECK(c.grad() == 0.0);
+
+  Scalar w = Scalar::leaf(0.4);
+  CHECK(w.is_leaf());
+  CHECK(w.requires_grad());
+  CHECK(w.grad() == 0.0);
+
+  const Scalar y = w * c;
+  CHECK_FALSE(y.is_leaf());
+  CHECK(y.requires_grad());
+  CHECK(y.value() == Approx(1.0).epsilon(1e-15));
+
+  // Constants with constants stay constants: nothing is recorded.
+  const Scalar k = c * 2.0 + 1.0;
+  CHECK_FALSE(k.requires_grad());
+  CHECK(k.value() == 6.0);
+
+  // Handles are shallow: a copy names the same leaf.
+  Scalar alias = w;
+  alias.set_value(0.9);
+  CHECK(w.value() == 0.9);
+  CHECK(sizeof(Scalar) == 24);  // the header's "cheap value-type handle (24 bytes)"
+}
+
+TEST_CASE("Scalar: numbers on either side of every operator", "[autograd][scalar]") {
+  Scalar x = Scalar::leaf(2.0);
+  const Scalar y = 3.0 * x + 1.0 - x / 4.0 + 6.0 / x - (1.0 - x) + (-x);
+  // y = 3x + 1 - x/4 + 6/x - 1 + x - x = 2.75 x + 6/x
+  CHECK(y.value() == Approx(2.75 * 2 + 3).epsilon(1e-15));
+  y.backward();
+  CHECK(x.grad() == Approx(2.75 - 6.0 / 4.0).epsilon(1e-15));
+}
+
+TEST_CASE("Scalar: compound assignment records a new node", "[autograd][scalar]") {
+  Scalar x = Scalar::leaf(3.0);
+  Scalar y = x;
+  y += 2.0;   // x + 2
+  y *= x;     // (x + 2) x
+  y -= x;     // (x + 2) x - x
+  y /= 2.0;   // ((x + 2) x - x) / 2 = (x^2 + x) / 2
+  CHECK(y.value() == 6.0);
+  CHECK(x.value() == 3.0);  // the leaf itself never changed
+  y.backward();
+  CHECK(x.grad() == Approx((2 * 3.0 + 1) / 2).epsilon(1e-15));
+}
+
+TEST_CASE("Scalar: one exact case per op, derived by hand", "[autograd][scalar]") {
+  auto derivative = [](Scalar (*f)(const Scalar&), double x0) {
+    Scalar x = Scalar::leaf(x0);
+    f(x).backward();
+    return x.grad();
+  };
+  CHECK(derivative([](const Scalar& x) { return -x; }, 1.5) == -1.0);
+  CHECK(derivative([](const Scalar& x) { return exp(x); }, 0.0) == 1.0);
+  CHECK(derivative([](const Scalar& x) { return log(x); }, 2.0) == 0.5);
+  CHECK(derivative([](const Scalar& x) { return sqrt(x); }, 4.0) == 0.25);
+  CHECK(derivative([](const Scalar& x) { return sigmoid(x); }, 0.0) == 0.25);
+  CHECK(derivative([](const Scalar& x) { return tanh(x); }, 0.0) == 1.0);
+  CHECK(derivative([](const Scalar& x) { return relu(x); }, 2.0) == 1.0);
+  CHECK(derivative([](const Scalar& x) { return relu(x); }, -2.0) == 0.0);
+  CHECK(derivative([](const Scalar& x) { return abs(x); }, -2.0) == -1.0);
+  CHECK(derivative([](const Scalar& x) { return abs(x); }, 2.0) == 1.0);
+  CHECK(derivative([](const Scalar& x) { return pow(x, 3.0); }, 2.0) == 12.0);
+  CHECK(derivative([](const Scalar& x) { return pow(2.0, x); }, 3.0) == Approx(8 * std::log(2.0)).epsilon(1e-15));
+  CHECK(derivative([](const Scalar& x) { return 1.0 / x; }, 2.0) == -0.25);
+
+  Scalar a = Scalar::leaf(3.0), b = Scalar::leaf(-2.0);
+  (a * b).backward();
+  CHECK(a.grad() == -2.0);
+  CHECK(b.grad() == 3.0);
+}
+
+TEST_CASE("Scalar: conventions at kinks and edges", "[autograd][scalar]") {
+  SECTION("relu'(0) = 0 and abs'(0) = 0, as PyTorch") {
+    Scalar x = Scalar::leaf(0.0);
+    relu(x).backward();
+    CHECK(x.grad() == 0.0);
+    x.zero_grad();
+    abs(x).backward();
+    CHECK(x.grad() == 0.0);
+  }
+  SECTION("d/db a^b at a = 0 is 0, not NaN") {
+    Scalar a = Scalar::leaf(0.0), b = Scalar::leaf(2.0);
+    Scalar y = pow(a, b);
+    y.backward();
+    CHECK(y.value() == 0.0);
+    CHECK(b.grad() == 0.0);
+    CHECK(a.grad() == 0.0);  // 2 * 0^1
+  }
+  SECTION("sigmoid never overflows") {
+    Scalar lo = Scalar::leaf(-1000.0), hi = Scalar::leaf(1000.0);
+    Scalar s_lo = sigmoid(lo), s_hi = sigmoid(hi);
+    CHECK(s_lo.value() == 0.0);
+    CHECK(s_hi.value() == 1.0);
+    (s_lo + s_hi).backward();
+    CHECK(lo.grad() == 0.0);
+    CHECK(hi.grad() == 0.0);
+    CHECK_FALSE(std::isnan(lo.grad()));
+  }
+}
+
+TEST_CASE("Scalar: comparisons look at values and record nothing", "[autograd][scalar]") {
+  Scalar a = Scalar::leaf(1.0), b = Scalar::leaf(2.0);
+  CHECK(a < b);
+  CHECK(b > a);
+  CHECK(a <= 1.0);
+  CHECK(b >= 2.0);
+  const Scalar m = std::max(a, b);  // a copy of b's handle
+  m.backward();
+  CHECK(b.grad() == 1.0);
+  CHECK(a.grad() == 0.0);
+}
+
+TEST_CASE("Scalar: gradients accumulate until zero_grad", "[autograd][scalar]") {
+  Scalar w = Scalar::leaf(1.5);
+  (w * 2.0).backward();
+  (w * 3.0).backward();
+  CHECK(w.grad() == 5.0);
+  w.zero_grad();
+  CHECK(w.grad() == 0.0);
+  (w * w).backward();
+  CHECK(w.grad() == 3.0);
+}
+
+TEST_CASE("Scalar: backward with a seed, and on a leaf", "[autograd][scalar]") {
+  Scalar x = Scalar::leaf(2.0);
+  (x * x).backward(0.5);
+  CHECK(x.grad() == 2.0);
+  x.zero_grad();
+  x.backward();  // dx/dx = 1
+  CHECK(x.grad() == 1.0);
+}
+
+TEST_CASE("Scalar: retain_graph allows a second sweep, interior gradients are readable", "[autograd][scalar]") {
+  Scalar x = Scalar::leaf(2.0);
+  const Scalar h = x * x;
+  const Scalar y = h * 3.0;
+  y.backward({.retain_graph = true});
+  CHECK(x.grad() == 12.0);
+  CHECK(h.grad() == 3.0);
+  CHECK(y.grad() == 1.0);
+  y.backward();
+  CHECK(x.grad() == 24.0);  // accumulated
+  CHECK(h.grad() == 3.0);   // interior gradients are those of the last sweep
+}
+
+TEST_CASE("Scalar: requires_grad = false and set_requires_grad", "[autograd][scalar]") {
+  Scalar frozen = Scalar::leaf(2.0, false);
+  Scalar w = Scalar::leaf(3.0);
+  CHECK_FALSE(frozen.requires_grad());
+  const Scalar y = frozen * w;
+  CHECK(y.requires_grad());
+  y.backward();
+  CHECK(w.grad() == 2.0);
+  CHECK(frozen.grad() == 0.0);
+  CHECK_FALSE((frozen * 2.0).requires_grad());
+
+  frozen.set_requires_grad(true);
+  (frozen * w).backward();
+  CHECK(frozen.grad() == 3.0);
+  w.set_requires_grad(false);
+  CHECK_FALSE((w * 2.0).requires_grad());
+}
+
+TEST_CASE("Scalar: NoGradGuard stops recording and restores the previous mode", "[autograd][scalar]") {
+  Scalar w = Scalar::leaf(2.0);
+  CHECK(GradMode::enabled());
+  {
+    NoGradGuard no_grad;
+    CHECK_FALSE(GradMode::enabled());
+    const Scalar y = w * 3.0 + exp(w);
+    CHECK_FALSE(y.requires_grad());
+    CHECK(y.value() == Approx(6 + std::exp(2.0)).epsilon(1e-15));
+    {
+      NoGradGuard nested;
+      CHECK_FALSE(GradMode::enabled());
+      GradModeGuard on(true);
+      CHECK(GradMode::enabled());
+      CHECK((w * 2.0).requires_grad());
+    }
+    CHECK_FALSE(GradMode::enabled());
+  }
+  CHECK(GradMode::enabled());
+  CHECK((w * 3.0).requires_grad());
+}
+
+TEST_CASE("Scalar: detach cuts the graph", "[autograd][scalar]") {
+  Scalar x = Scalar::leaf(3.0);
+  const Scalar h = x * x;
+  const Scalar d = h.detach();
+  CHECK(d.value() == 9.0);
+  CHECK_FALSE(d.requires_grad());
+  const Scalar y = h + d * x;  // d is a constant 9: dy/dx = 2x + 9
+  y.backward();
+  CHECK(x.grad() == 15.0);
+}
+
+TEST_CASE("Scalar: set_value between graphs and inside one", "[autograd][scalar]") {
+  Scalar x = Scalar::leaf(1.0);
+  const Scalar y = x * 2.0;
+  x.set_value(3.0);
+  CHECK(y.value() == 2.0);  // an already recorded graph keeps the value it saw
+  const Scalar z = y + x * x;  // x's first use saw 1, its second use sees 3
+  CHECK(z.value() == 11.0);
+  z.backward();
+  CHECK(x.grad() == Approx(2 + 2 * 3.0).epsilon(1e-15));  // both uses sum into the one leaf
+}
+
+TEST_CASE("Scalar: functional grad", "[autograd][scalar]") {
+  Scalar a = Scalar::leaf(2.0), b = Scalar::leaf(-1.0), unused = Scalar::leaf(7.0);
+  SECTION("does not touch .grad, and returns 0 for unused inputs with allow_unused") {
+    const Scalar y = a * a * b;
+    const std::vector<Scalar> g = grad({y}, {a, b, unused}, {}, {.allow_unused = true});
+    CHECK(g[0].value() == -4.0);
+    CHECK(g[1].value() == 4.0);
+    CHECK(g[2].value() == 0.0);
+    CHECK(a.grad() == 0.0);
+    CHECK(b.grad() == 0.0);
+    CHECK_FALSE(g[0].requires_grad());  // plain numbers without create_graph
+  }
+  SECTION("several outputs weighted by grad_outputs") {
+    const Scalar y1 = a * b, y2 = exp(a);
+    const std::vector<Scalar> g = grad({y1, y2}, {a}, {2.0, 0.5});
+    CHECK(g[0].value() == Approx(2 * -1.0 + 0.5 * std::exp(2.0)).epsilon(1e-15));
+  }
+  SECTION("with respect to an interior node") {
+    const Scalar h = a * b;
+    const Scalar y = h * h + a;
+    const std::vector<Scalar> g = grad({y}, {h, a});
+    CHECK(g[0].value() == -4.0);                  // 2h
+    CHECK(g[1].value() == Approx(2 * -2.0 * -1.0 + 1).epsilon(1e-15));  // 2h b + 1
+  }
+  SECTION("retain_graph allows a second call; without it the graph is freed") {
+    const Scalar y = a * b;
+    CHECK(grad({y}, {a}, {}, {.retain_graph = true})[0].value() == -1.0);
+    CHECK(grad({y}, {a})[0].value() == -1.0);
+    CHECK_THROWS_AS(grad({y}, {a}), std::logic_error);
+  }
+  SECTION("the same leaf twice among the inputs") {
+    const Scalar y = a * 3.0;
+    const std::vector<Scalar> g = grad({y}, {a, a});
+    CHECK(g[0].value() == 3.0);
+    CHECK(g[1].value() == 3.0);
+  }
+  SECTION("a leaf as the output") {
+    const std::vector<Scalar> g = grad({a}, {a, b}, {}, {.allow_unused = true});
+    CHECK(g[0].value() == 1.0);
+    CHECK(g[1].value() == 0.0);
+  }
+}
