@@ -22,5 +22,14 @@ void throw_anomaly(const char* phase, std::string_view op, const Where& where, d
                                  to_string(where), what, detail.empty() ? "" : ": ", detail));
 }
 
+void rethrow_in_backward(std::string_view op, const Where& where, const AnomalyError& inner) {
+  constexpr std::string_view prefix = "anomaly: ";
+  std::string_view what = inner.what();
+  if (what.starts_with("anomaly: the backward of ")) throw inner;
+  if (what.starts_with(prefix)) what.remove_prefix(prefix.size());
+  throw AnomalyError(fmt::format("anomaly: the backward of '{}' (recorded at {}) produced a non-finite value: inside it, {}",
+                                 op, to_string(where), what));
+}
+
 }  // namespace detail
 }  // namespace chainrule

@@ -10,6 +10,7 @@
 //   }
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include "autograd/where.h"
 
@@ -44,6 +45,24 @@ namespace detail {
 // Throws AnomalyError: "<phase> of '<op>' (recorded at <where>) produced <what>".
 [[noreturn]] void throw_anomaly(const char* phase, std::string_view op, const Where& where, double value,
                                 const std::string& detail = {});
+
+// Re-throws an anomaly raised by an op inside the backward rule of `op` as an anomaly of that
+// backward: "the backward of 'sqrt' (recorded at model.cpp:12) produced a non-finite value: inside
+// it, the forward of 'div' ... produced inf". An anomaly that already names a backward passes as is.
+[[noreturn]] void rethrow_in_backward(std::string_view op, const Where& where, const AnomalyError& inner);
+
+// Runs `rule`, the backward of `op` recorded at `where`. A rule computes with ops that check their
+// own results under anomaly mode; without this, sqrt's backward at 0 would be reported as "the
+// forward of 'div' in ops.h" instead of as the backward of the sqrt the user wrote.
+template <class Rule>
+decltype(auto) run_backward_rule(std::string_view op, const Where& where, Rule&& rule) {
+  if (!AnomalyMode::enabled()) return rule();
+  try {
+    return rule();
+  } catch (const AnomalyError& e) {
+    rethrow_in_backward(op, where, e);
+  }
+}
 }  // namespace detail
 
 }  // namespace chainrule

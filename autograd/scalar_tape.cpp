@@ -274,13 +274,15 @@ std::vector<Scalar> ScalarTape::sweep_recorded(uint32_t top, const std::vector<S
     const bool need_b = is_binary(n.op) && records_[n.b].op != ScalarOp::Const;
     const Scalar a = value_of(n.a), b = value_of(n.b), result = value_of(static_cast<uint32_t>(i));
     const Scalar g = adjoint[i];
-    apply_rule(n.op, g, a, b, result, need_a, need_b, [&](int k, const Scalar& d) {
-      if (AnomalyMode::enabled() && !std::isfinite(d.value()))
-        throw_anomaly("backward", op_name(static_cast<uint32_t>(i)), where_of(static_cast<uint32_t>(i)), d.value());
-      const uint32_t j = k == 0 ? n.a : n.b;
-      adjoint[j] = adjoint[j] + d;
-      records_[j].grad += d.value();
-      records_[j].reached = 1;
+    run_backward_rule(op_name(static_cast<uint32_t>(i)), where_of(static_cast<uint32_t>(i)), [&] {
+      apply_rule(n.op, g, a, b, result, need_a, need_b, [&](int k, const Scalar& d) {
+        if (AnomalyMode::enabled() && !std::isfinite(d.value()))
+          throw_anomaly("backward", op_name(static_cast<uint32_t>(i)), where_of(static_cast<uint32_t>(i)), d.value());
+        const uint32_t j = k == 0 ? n.a : n.b;
+        adjoint[j] = adjoint[j] + d;
+        records_[j].grad += d.value();
+        records_[j].reached = 1;
+      });
     });
   }
   return adjoint;

@@ -276,7 +276,7 @@ SweepResult sweep(const std::vector<Root>& roots, bool retain, bool create_graph
     }
     std::vector<Tensor> grads;
     if (g.defined() && n->needed) {
-      grads = n->apply(g);
+      grads = detail::run_backward_rule(n->name, n->where, [&] { return n->apply(g); });
       ran.push_back(n);
       if (AnomalyMode::enabled())
         for (size_t i = 0; i < grads.size(); ++i)
