@@ -1,0 +1,260 @@
+#include "nn/serialize.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <set>
+#include <span>
+#include <stdexcept>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "autograd/grad_mode.h"
+#include "nn/safetensors_json.h"
+
+namespace chainrule::nn {
+namespace {
+
+namespace fs = std::filesystem;
+using detail::shown;
+
+constexpr std::string_view kReserved = "standardizer.";
+constexpr std::string_view kMeanName = "standardizer.mean";
+constexpr std::string_view kStdName = "standardizer.std";
+constexpr std::string_view kDdofKey = "standardizer.ddof";
+constexpr std::size_t kMaxProblems = 10;
+
+bool reserved(std::string_view name) { return name.starts_with(kReserved); }
+
+StDType st_dtype(DType d) { return d == DType::float64 ? StDType::F64 : StDType::F32; }
+
+std::string shape_str(std::span<const std::int64_t> shape) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) out += fmt::format("{}{}", i ? ", " : "", shape[i]);
+  return out + "]";
+}
+
+StEntry entry_of(std::string name, const Tensor& t) {
+  if (!t.defined()) throw std::invalid_argument(fmt::format("nn::save: tensor {} is undefined", shown(name)));
+  const auto n = static_cast<std::size_t>(t.numel());
+  if (t.dtype() == DType::float64)
+    return make_st_entry(std::move(name), t.shape().to_vector(), std::span(t.data<double>(), n));
+  return make_st_entry(std::move(name), t.shape().to_vector(), std::span(t.data<float>(), n));
+}
+
+// A tensor's values read from the file, already in the dtype of the tensor they will go into.
+using Values = std::variant<std::vector<float>, std::vector<double>>;
+
+// The values are copied only after every check has passed: this is the step that cannot fail.
+void write_values(Tensor& t, const Values& values) {
+  std::visit([&]<class T>(const std::vector<T>& v) { std::copy(v.begin(), v.end(), t.mutable_data<T>()); }, values);
+}
+
+// Every problem of one load, so that a user fixing a mismatch sees all of it at once.
+class Problems {
+ public:
+  void add(std::string problem) { list_.push_back(std::move(problem)); }
+  bool empty() const { return list_.empty(); }
+  std::size_t size() const { return list_.size(); }
+  [[noreturn]] void raise(const fs::path& path) const {
+    std::string all;
+    for (std::size_t i = 0; i < list_.size() && i < kMaxProblems; ++i) all += (i ? "; " : "") + list_[i];
+    if (list_.size() > kMaxProblems) all += fmt::format("; and {} more", list_.size() - kMaxProblems);
+    throw std::runtime_error(fmt::format("nn::load: {}: nothing was loaded: {}", path.string(), all));
+  }
+
+ private:
+  std::vector<std::string> list_;
+};
+
+// The entry's values as `want`, or nothing (and a problem) if the dtypes differ and conversion is
+// off, or a value does not fit. `owner` is "model" or "standardizer", for the message.
+std::optional<Values> values_as(const StEntry& e, StDType want, const LoadOptions& options, std::string_view owner,
+                                Problems& problems) {
+  if (e.dtype != want && !options.allow_dtype_conversion) {
+    problems.add(fmt::format("{}: dtype {} in the file vs {} in the {} (LoadOptions{{.allow_dtype_conversion = "
+                             "true}} converts)",
+                             shown(e.name), st_dtype_name(e.dtype), st_dtype_name(want), owner));
+    return std::nullopt;
+  }
+  if (e.dtype == want) {
+    if (want == StDType::F64) return st_values_f64(e);
+    return st_values_f32(e);
+  }
+  if (want == StDType::F64) {
+    const std::vector<float> f = st_values_f32(e);
+    return std::vector<double>(f.begin(), f.end());  // exact
+  }
+  const std::vector<double> d = st_values_f64(e);
+  std::vector<float> out(d.size());
+  for (std::size_t i = 0; i < d.size(); ++i) {
+    // Casting a finite double beyond float's range is undefined behaviour, and infinity would be
+    // a silent change of the model: refuse it.
+    if (std::isfinite(d[i]) && std::abs(d[i]) > std::numeric_limits<float>::max()) {
+      problems.add(fmt::format("{}: element {} = {} does not fit in float32", shown(e.name), i, d[i]));
+      return std::nullopt;
+    }
+    out[i] = static_cast<float>(d[i]);
+  }
+  return out;
+}
+
+// The standardiser the file describes, or nothing (and problems). `current` is the caller's: if
+// it is already fitted, the file's width must match it, as a parameter's shape must.
+std::optional<Standardizer> read_standardizer(const StFile& file, const StEntry* mean, const StEntry* sd,
+                                              const Standardizer& current, const LoadOptions& options,
+                                              Problems& problems) {
+  if (!mean && !sd) {
+    problems.add(fmt::format("the file holds no standardizer ({} and {} are absent; it was saved without one): "
+                             "pass no Standardizer to load",
+                             shown(kMeanName), shown(kStdName)));
+    return std::nullopt;
+  }
+  if (!mean || !sd) {
+    problems.add(fmt::format("missing {} (the file has {})", shown(mean ? kStdName : kMeanName),
+                             shown(mean ? kMeanName : kStdName)));
+    return std::nullopt;
+  }
+  const std::size_t known = problems.size();
+  if (mean->shape.size() != 1 || mean->shape[0] < 1)
+    problems.add(fmt::format("{}: shape {}, expected [D] with D >= 1", shown(kMeanName), shape_str(mean->shape)));
+  else if (sd->shape != mean->shape)
+    problems.add(fmt::format("{}: shape {} differs from {}'s {}", shown(kStdName), shape_str(sd->shape),
+                             shown(kMeanName), shape_str(mean->shape)));
+  else if (current.fitted() && static_cast<std::size_t>(mean->shape[0]) != current.width())
+    problems.add(fmt::format("{}: shape {} in the file vs [{}] in the standardizer", shown(kMeanName),
+                             shape_str(mean->shape), current.width()));
+  if (const auto it = file.metadata.find(std::string(kDdofKey)); it != file.metadata.end()) {
+    const std::string& text = it->second;
+    std::size_t ddof = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), ddof);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size())
+      problems.add(fmt::format("__metadata__ {} is {}, expected a non-negative integer", shown(kDdofKey), shown(text)));
+  }
+  auto m = values_as(*mean, StDType::F64, options, "standardizer", problems);
+  auto s = values_as(*sd, StDType::F64, options, "standardizer", problems);
+  if (problems.size() != known || !m || !s) return std::nullopt;
+  try {
+    return Standardizer::from_values(std::get<std::vector<double>>(std::move(*m)),
+                                     std::get<std::vector<double>>(std::move(*s)));
+  } catch (const std::invalid_argument& e) {
+    problems.add(fmt::format("the file's standardizer is invalid: {}", e.what()));
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+StFile to_st_file(const Module& module, const Standardizer* scaler, std::map<std::string, std::string> metadata) {
+  for (const auto& entry : metadata)
+    if (reserved(entry.first))
+      throw std::invalid_argument(fmt::format(
+          "nn::save: metadata key {} is reserved: keys beginning with \"standardizer.\" are written by save itself",
+          shown(entry.first)));
+  StFile file;
+  for (const auto& [name, tensor] : module.named_parameters()) {
+    if (reserved(name))
+      throw std::invalid_argument(fmt::format(
+          "nn::save: parameter {} begins with the reserved \"standardizer.\"; rename the child module", shown(name)));
+    file.tensors.push_back(entry_of(name, tensor));
+  }
+  if (scaler) {
+    if (!scaler->fitted())
+      throw std::invalid_argument("nn::save: the standardizer is not fitted; call fit() or from_values() first, or pass "
+                                  "nullptr to save the model alone");
+    const std::vector<std::int64_t> shape{static_cast<std::int64_t>(scaler->width())};
+    file.tensors.push_back(make_st_entry(std::string(kMeanName), shape, std::span(scaler->mean())));
+    file.tensors.push_back(make_st_entry(std::string(kStdName), shape, std::span(scaler->stddev())));
+    metadata.emplace(kDdofKey, fmt::format("{}", scaler->options().ddof));
+  }
+  metadata.try_emplace("format", "chainrule");
+  file.metadata = std::move(metadata);
+  return file;
+}
+
+void save(const Module& module, const fs::path& path, const Standardizer* scaler,
+          std::map<std::string, std::string> metadata) {
+  save_safetensors(path, to_st_file(module, scaler, std::move(metadata)));
+}
+
+void load(Module& module, const fs::path& path, Standardizer* scaler, LoadOptions options) {
+  const StFile file = load_safetensors(path);
+  std::map<std::string_view, const StEntry*> in_file;
+  for (const StEntry& e : file.tensors) in_file.emplace(e.name, &e);
+  const auto find = [&](std::string_view name) -> const StEntry* {
+    const auto it = in_file.find(name);
+    return it == in_file.end() ? nullptr : it->second;
+  };
+
+  Problems problems;
+  std::vector<std::pair<Tensor, Values>> copies;
+  std::set<std::string_view> used{kMeanName, kStdName};  // the standardiser's are judged below
+  for (const auto& [name, param] : module.named_parameters()) {
+    if (reserved(name))
+      throw std::invalid_argument(fmt::format(
+          "nn::load: parameter {} begins with the reserved \"standardizer.\"; rename the child module", shown(name)));
+    const StEntry* e = find(name);
+    if (!e) {
+      problems.add(fmt::format("missing {}", shown(name)));
+      continue;
+    }
+    used.insert(e->name);
+    const std::vector<std::int64_t> shape = param.shape().to_vector();
+    if (e->shape != shape) {
+      problems.add(fmt::format("{}: shape {} in the file vs {} in the model", shown(name), shape_str(e->shape),
+                               shape_str(shape)));
+      continue;
+    }
+    if (auto values = values_as(*e, st_dtype(param.dtype()), options, "model", problems))
+      copies.emplace_back(param, std::move(*values));
+  }
+
+  const StEntry *mean = find(kMeanName), *sd = find(kStdName);
+  std::optional<Standardizer> new_scaler;
+  if (scaler) new_scaler = read_standardizer(file, mean, sd, *scaler, options, problems);
+  else if (options.strict && (mean || sd))
+    problems.add(fmt::format("the file holds a fitted standardizer ({}, {}): pass a Standardizer to load it, or "
+                             "LoadOptions{{.strict = false}} to ignore it",
+                             shown(kMeanName), shown(kStdName)));
+  if (options.strict)
+    for (const StEntry& e : file.tensors)
+      if (!used.contains(e.name)) problems.add(fmt::format("unexpected {}", shown(e.name)));
+  if (!problems.empty()) problems.raise(path);
+
+  NoGradGuard no_grad;
+  for (auto& [param, values] : copies) write_values(param, values);
+  if (scaler) *scaler = std::move(*new_scaler);
+}
+
+void save_tensors(const std::map<std::string, Tensor>& tensors, const fs::path& path,
+                  std::map<std::string, std::string> metadata) {
+  StFile file;
+  for (const auto& [name, tensor] : tensors) file.tensors.push_back(entry_of(name, tensor));
+  file.metadata = std::move(metadata);
+  save_safetensors(path, file);
+}
+
+std::map<std::string, Tensor> load_tensors(const fs::path& path) {
+  const StFile file = load_safetensors(path);
+  for (const StEntry& e : file.tensors)  // before allocating anything
+    if (e.shape.size() > static_cast<std::size_t>(kMaxDims))
+      throw std::runtime_error(fmt::format("nn::load_tensors: {}: tensor {} has {} dimensions, over chainrule's limit "
+                                           "of {}",
+                                           path.string(), shown(e.name), e.shape.size(), kMaxDims));
+  std::map<std::string, Tensor> out;
+  for (const StEntry& e : file.tensors) {
+    const bool f64 = e.dtype == StDType::F64;
+    Tensor t = zeros(Shape(e.shape), f64 ? DType::float64 : DType::float32);
+    write_values(t, f64 ? Values(st_values_f64(e)) : Values(st_values_f32(e)));
+    out.emplace(e.name, std::move(t));
+  }
+  return out;
+}
+
+}  // namespace chainrule::nn
