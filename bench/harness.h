@@ -1,0 +1,67 @@
+#pragma once
+// The bench harness: workloads, the systems that run them, and the agreement check that every
+// system must pass before it is timed.
+//
+// A workload (`lecture`, `tinyop`, later `mlp_b128`, `matmul`, ...) is one problem with identical
+// data, initial state, loss and update in every system. A system (`handwritten`, `chainrule_scalar`,
+// `chainrule_tensor`, `sacado`, `adolc`, `libtorch`, ...) registers, per workload, two functions:
+//   - check(): runs the workload's agreement protocol from the initial state (for example 5 epochs)
+//     and returns named numbers (losses, final weights, gradients);
+//   - run(state): the timed Google Benchmark body.
+// Before anything is timed, main() runs every check and compares each system's numbers with the
+// workload's reference system (the hand-written floor) to the workload's tolerance. A system that
+// disagrees, or whose check throws, is still registered but its benchmark ends at once with
+// state.SkipWithError(<the first number that differs>), so a fast wrong answer cannot win.
+//
+// Benchmark names are `<workload>/<system>`. Systems register themselves from their own source
+// file with a static registrar; a peer that CMake did not find is simply not compiled, and main()
+// reports it as missing:
+//
+//   const bool registered = bench::add_system({"lecture", "sacado", &check, &run});
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace chainrule::bench {
+
+// The numbers a system reports after the agreement protocol, in a fixed order shared by every
+// system of the workload: (name, value) pairs such as ("loss[epoch 3]", 0.71), ("W1[0,1]", -0.41).
+using Outcome = std::vector<std::pair<std::string, double>>;
+
+struct Workload {
+  std::string name;         // "lecture"
+  std::string reference;    // the system every other one is compared with ("handwritten")
+  double rel_tol;           // |a - b| <= rel_tol * max(1, |a|, |b|) for every reported number
+  std::string description;  // one line for the start-up banner
+};
+
+struct System {
+  std::string workload;  // "lecture"
+  std::string name;      // "sacado"
+  std::function<Outcome()> check;
+  std::function<void(benchmark::State&)> run;
+};
+
+// Registration (from static initialisers; order does not matter, main() sorts).
+bool add_workload(Workload workload);
+bool add_system(System system);
+
+// Called by main() with --bench_threads (1 unless given): systems that own a thread pool (LibTorch)
+// register a setter here so that every system runs with the same number of threads.
+bool add_thread_setter(std::string system, std::function<std::string(int threads)> set);
+
+// The canonical order of systems in the benchmark list and in the ratio tables.
+const std::vector<std::string>& system_order();
+
+// Runs every check, prints the verdicts, and registers the benchmarks in canonical order.
+// Returns the number of systems that disagree (0 when all agree).
+int check_and_register(std::FILE* log);
+
+// Thread setters, called once at start-up. Returns (system, what was set) per setter.
+std::vector<std::pair<std::string, std::string>> set_threads(int threads);
+
+}  // namespace chainrule::bench

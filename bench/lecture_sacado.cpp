@@ -1,0 +1,49 @@
+// lecture/sacado: Sacado's Rad (Trilinos, templated reverse mode, Sacado::Rad::ADvar<double>).
+// Each epoch assigns the 13 parameters to ADvars (new independents in Rad's arena), evaluates the
+// cost neuron by neuron, calls Gradcomp() (which sweeps back from the last value computed: the cost)
+// and reads adj(). Rad reuses its arena after each Gradcomp, so this is its intended dynamic use.
+#include <Sacado_trad.hpp>
+
+#include "bench/lecture.h"
+
+namespace chainrule::bench::lecture {
+namespace {
+
+using ADvar = Sacado::Rad::ADvar<double>;
+
+ADvar sigmoid(const ADvar& z) { return 1.0 / (1.0 + exp(-z)); }
+
+class SacadoNet {
+ public:
+  SacadoNet() : p_(kInitial.flat()) {}
+
+  double epoch() {
+    std::array<ADvar, kParams> a;
+    for (int k = 0; k < kParams; ++k) a[k] = p_[k];
+    ADvar cost = 0.0;
+    for (int n = 0; n < kObservations; ++n) {
+      const double x0 = kX[n][0], x1 = kX[n][1];
+      ADvar z_out = a[12];
+      for (int j = 0; j < kHidden; ++j) {
+        const ADvar h = sigmoid(x0 * a[j * kInputs] + x1 * a[j * kInputs + 1] + a[6 + j]);
+        z_out = z_out + h * a[9 + j];
+      }
+      const ADvar error = sigmoid(z_out) - kY[n];
+      cost = cost + error * error;
+    }
+    cost = 0.5 * cost;
+    ADvar::Gradcomp();
+    for (int k = 0; k < kParams; ++k) p_[k] -= kLearningRate * a[k].adj();
+    return cost.val();
+  }
+
+  std::array<double, kParams> params() const { return p_; }
+
+ private:
+  std::array<double, kParams> p_;
+};
+
+[[maybe_unused]] const bool registered = add<SacadoNet>("sacado");
+
+}  // namespace
+}  // namespace chainrule::bench::lecture

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# bench/run.sh: install what the bench needs, build it in build-bench/ (Release), run it, print the
+# ratio tables (Markdown) against the hand-written floor and against LibTorch.
+#
+#   bench/run.sh [Google Benchmark flags...]     e.g. bench/run.sh --benchmark_filter=lecture
+#
+# Environment (each recorded in the JSON's context and in the printed table):
+#   BENCH_THREADS      threads for every system (default 1): OMP_NUM_THREADS, OPENBLAS_NUM_THREADS,
+#                      openblas_set_num_threads and torch::set_num_threads all get this number
+#   BENCH_REPETITIONS  Google Benchmark repetitions (default 5); the tables use the median
+#   OPENBLAS_CORETYPE  OpenBLAS kernels, the same for every system (default Haswell, what OpenBLAS
+#                      0.3.21 selects on this machine)
+# Output: build-bench/bench.json (Google Benchmark JSON) and the tables on stdout. apt-get runs only
+# for packages that are missing; an existing build-bench/ is rebuilt incrementally.
+set -euo pipefail
+
+PACKAGES=(build-essential cmake pkg-config python3 libfmt-dev libopenblas-dev libbenchmark-dev
+          libtrilinos-sacado-dev libtrilinos-kokkos-dev libadolc-dev libtorch-dev)
+BUILD_DIR=build-bench
+THREADS="${BENCH_THREADS:-1}"
+REPETITIONS="${BENCH_REPETITIONS:-5}"
+
+install_missing_packages() {
+  local missing=() pkg
+  for pkg in "${PACKAGES[@]}"; do
+    if [[ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null)" != installed ]]; then
+      missing+=("$pkg")
+    fi
+  done
+  if ((${#missing[@]} == 0)); then
+    return
+  fi
+  echo "bench/run.sh: installing ${missing[*]} (libtorch-dev is large)"
+  local sudo=()
+  if ((EUID != 0)); then
+    if ! command -v sudo >/dev/null; then
+      echo "bench/run.sh: not root and no sudo; as root run: apt-get install ${missing[*]}" >&2
+      exit 1
+    fi
+    sudo=(sudo)
+  fi
+  "${sudo[@]}" apt-get update
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+}
+
+cd "$(dirname "$0")/.."
+install_missing_packages
+
+# Only the bench: tests and examples are built by ../setup.sh.
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DCHAINRULE_BUILD_BENCH=ON \
+  -DCHAINRULE_BUILD_TESTS=OFF -DCHAINRULE_BUILD_EXAMPLES=OFF
+cmake --build "$BUILD_DIR" --target bench --parallel "$(nproc)"
+
+# The library state measured: the commit, and whether the engine's sources differ from it.
+revision="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [[ -n "$(git status --porcelain -- autograd nn optim 2>/dev/null)" ]]; then
+  revision+=" + uncommitted changes in autograd/ nn/ optim/"
+fi
+export CHAINRULE_REVISION="$revision"
+export OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS"
+export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}"
+json="$BUILD_DIR/bench.json"
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$BUILD_DIR/bench/bench" --bench_threads="$THREADS" \
+  --benchmark_repetitions="$REPETITIONS" --benchmark_report_aggregates_only=true \
+  --benchmark_out="$json" --benchmark_out_format=json "$@"
+echo
+python3 bench/ratios.py "$json"
+echo
+echo "JSON: $json"
