@@ -1,0 +1,262 @@
+// Chain-rule traces of Scalar graphs: the terms are recomputed from graph_view's local derivatives
+// in one reverse pass over the creation order (no recursion, every edge once).
+#include "autograd/trace.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <ostream>
+#include <stdexcept>
+
+#include "autograd/trace_detail.h"
+
+namespace chainrule {
+
+namespace {
+
+constexpr std::size_t kMaxExpression = 32;  // longer expressions are shown as op#id
+
+const char* infix(std::string_view op) {
+  if (op == "add") return "+";
+  if (op == "sub") return "-";
+  if (op == "mul") return "*";
+  if (op == "div") return "/";
+  if (op == "pow") return "^";
+  return nullptr;
+}
+
+bool is_activation(std::string_view op) { return op == "sigmoid" || op == "tanh" || op == "relu"; }
+
+// Names every node: its label, a constant's value, or the expression it computes from its
+// operands' names. `compound[i]` marks infix expressions, which need parentheses inside a tighter
+// operator.
+std::vector<std::string> node_names(const std::vector<ScalarNodeView>& view) {
+  std::vector<std::string> names(view.size());
+  std::vector<bool> compound(view.size(), false);
+  for (const ScalarNodeView& n : view) {
+    if (!n.label.empty()) {
+      names[n.id] = n.label;
+      // A label that reads as an expression ("ON - y") is bracketed inside a tighter operator.
+      for (const char* op : {" + ", " - ", " * ", " / ", " ^ "})
+        compound[n.id] = compound[n.id] || n.label.find(op) != std::string::npos;
+    } else if (n.is_constant) {
+      names[n.id] = fmt::format("{}", n.value);
+    } else if (n.is_leaf) {
+      names[n.id] = fmt::format("leaf#{}", n.id);
+    } else {
+      auto operand = [&](std::size_t k, bool tight) {
+        const std::size_t j = n.inputs[k];
+        return compound[j] && tight ? fmt::format("({})", names[j]) : names[j];
+      };
+      std::string expression;
+      if (const char* symbol = infix(n.op); symbol && n.inputs.size() == 2) {
+        const bool tight = n.op != "add";
+        expression = fmt::format("{} {} {}", operand(0, tight && n.op != "sub"), symbol, operand(1, tight));
+        compound[n.id] = true;
+      } else if (n.op == "neg" && n.inputs.size() == 1) {
+        expression = fmt::format("-{}", operand(0, true));
+      } else {
+        std::vector<std::string> args;
+        for (std::size_t k = 0; k < n.inputs.size(); ++k) args.push_back(operand(k, false));
+        expression = fmt::format("{}({})", n.op, fmt::join(args, ", "));
+      }
+      if (expression.size() > kMaxExpression) {
+        expression = fmt::format("{}#{}", n.op, n.id);
+        compound[n.id] = false;
+      }
+      names[n.id] = std::move(expression);
+    }
+  }
+  return names;
+}
+
+}  // namespace
+
+namespace detail {
+
+std::string format_number(double value, const TraceOptions& options) {
+  std::string s = options.fixed ? fmt::format("{:.{}f}", value, options.digits)
+                                : fmt::format("{:.{}g}", value, options.digits);
+  if (s.starts_with("-") && s.find_first_not_of("-0.") == std::string::npos) s.erase(0, 1);
+  return s;
+}
+
+ChainRuleTrace build_trace(const Scalar& root, bool require_backward) {
+  const std::vector<ScalarNodeView> view = graph_view(root);
+  ChainRuleTrace t;
+  const ScalarNodeView& top = view.back();
+  t.seed = top.is_constant ? 0.0 : top.grad;
+  if (require_backward && top.is_constant)
+    throw std::logic_error("trace: the root is a constant: no gradient flows through it");
+  if (require_backward && t.seed == 0)
+    throw std::logic_error(
+        "trace: no backward has reached this Scalar (its gradient is 0): call root.backward() first, and trace "
+        "before recording new ops (they may reuse the graph's memory)");
+  const std::vector<std::string> names = node_names(view);
+  for (const ScalarNodeView& n : view) {
+    TraceNode node;
+    node.id = n.id;
+    node.name = names[n.id];
+    node.op = n.op;
+    node.value = n.value;
+    node.inputs = n.inputs;
+    node.is_leaf = n.is_leaf;
+    node.is_constant = n.is_constant;
+    t.nodes.push_back(std::move(node));
+  }
+  t.nodes.back().is_root = true;
+  t.nodes.back().grad = t.seed;
+  // Creation order is a topological order: in reverse, a node's gradient is complete before it is
+  // passed on to its operands.
+  for (std::size_t i = view.size(); i-- > 0;) {
+    const ScalarNodeView& n = view[i];
+    if (n.is_constant) continue;
+    t.backward_order.push_back(i);
+    for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+      const std::size_t j = n.inputs[k];
+      if (view[j].is_constant) continue;
+      const double local = k < n.local.size() ? n.local[k] : 0.0;
+      const TraceTerm term{i, k, t.nodes[i].grad, local, t.nodes[i].grad * local};
+      t.nodes[j].terms.push_back(term);
+      t.nodes[j].grad += term.contribution;
+    }
+    if (is_activation(n.op) && n.inputs.size() == 1) {
+      const double derivative = n.local.empty() ? 0.0 : n.local[0];
+      t.neurons.push_back({names[i], i, n.inputs[0], n.value, t.nodes[i].grad, derivative, t.nodes[i].grad * derivative});
+    }
+  }
+  return t;
+}
+
+}  // namespace detail
+
+ChainRuleTrace trace(const Scalar& root) { return detail::build_trace(root, true); }
+
+const TraceNode& ChainRuleTrace::node(std::string_view name) const {
+  for (const TraceNode& n : nodes)
+    if (n.name == name) return n;
+  std::vector<std::string> known;
+  for (const TraceNode& n : nodes) known.push_back(n.name);
+  throw std::out_of_range(fmt::format("ChainRuleTrace::node: no node named '{}'; the nodes are: {}", name,
+                                      fmt::join(known, ", ")));
+}
+
+const TraceNeuron& ChainRuleTrace::neuron(std::string_view name) const {
+  for (const TraceNeuron& n : neurons)
+    if (n.name == name) return n;
+  std::vector<std::string> known;
+  for (const TraceNeuron& n : neurons) known.push_back(n.name);
+  throw std::out_of_range(fmt::format("ChainRuleTrace::neuron: no activation named '{}'; the activations are: {}",
+                                      name, fmt::join(known, ", ")));
+}
+
+namespace {
+
+// A fixed-width table for the terminal; the first row is the header.
+std::string text_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width;
+  for (const auto& row : rows)
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      if (width.size() <= c) width.push_back(0);
+      width[c] = std::max(width[c], row[c].size());
+    }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line = " ";
+    for (std::size_t c = 0; c < row.size(); ++c) line += " " + row[c] + std::string(width[c] - row[c].size(), ' ');
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::string markdown_cell(const std::string& s) {
+  std::string out;
+  for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);
+  return out;
+}
+
+std::string markdown_table(const std::vector<std::vector<std::string>>& rows) {
+  std::string out;
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    std::vector<std::string> cells;
+    for (const std::string& c : rows[r]) cells.push_back(markdown_cell(c));
+    out += fmt::format("| {} |\n", fmt::join(cells, " | "));
+    if (r == 0) {
+      out += "|";
+      for (std::size_t c = 0; c < rows[0].size(); ++c) out += " --- |";
+      out += "\n";
+    }
+  }
+  return out;
+}
+
+// Renders the trace; `markdown` picks pipe tables, code-span names and the multiplication sign.
+std::string render(const ChainRuleTrace& t, const TraceOptions& options, bool markdown) {
+  auto num = [&](double v) { return detail::format_number(v, options); };
+  auto name = [&](std::size_t id) { return markdown ? "`" + t.nodes[id].name + "`" : t.nodes[id].name; };
+  const char* times = markdown ? " × " : " x ";
+  auto term = [&](const TraceTerm& e) {
+    return fmt::format("{}{}{} ({})", num(e.upstream), times, num(e.local), name(e.consumer));
+  };
+  const std::size_t root = t.nodes.size() - 1;
+  // The root's symbol in dC/dnode: its name when that is one word ("C"), else "(root)".
+  const std::string c = t.nodes[root].name.find(' ') == std::string::npos ? t.nodes[root].name : "(root)";
+  std::string out;
+  const std::string bold = markdown ? "**" : "";
+  out += fmt::format("{0}Chain-rule trace of {1} = {2}{0} (backward seed d{3}/d{3} = {4})\n{5}", bold, name(root),
+                     num(t.nodes[root].value), c, num(t.seed), markdown ? "\n" : "");
+  out += fmt::format("Each term is upstream gradient{}local derivative (consumer); a node's gradient is the sum of its "
+                     "terms.\n\n",
+                     times);
+  auto table = [&](const std::vector<std::vector<std::string>>& rows) {
+    return markdown ? markdown_table(rows) : text_table(rows);
+  };
+  if (!t.neurons.empty()) {
+    out += fmt::format("Neurons a = f(z): Err = d{0}/da, Backprop Err = d{0}/dz = Err{1}f'(z)\n{2}", c, times,
+                       markdown ? "\n" : "");
+    std::vector<std::vector<std::string>> rows = {
+        {"neuron", "a", "Err", "terms: upstream" + std::string(times) + "local (consumer)", "f'(z)", "Backprop Err"}};
+    for (const TraceNeuron& n : t.neurons) {
+      const std::vector<TraceTerm>& terms = t.nodes[n.node].terms;
+      std::vector<std::string> parts;
+      for (const TraceTerm& e : terms) parts.push_back(term(e));
+      if (parts.empty()) parts.push_back("(seed)");
+      rows.push_back({name(n.node), num(n.value), num(n.err), fmt::format("{}", fmt::join(parts, " + ")),
+                      num(n.derivative), num(n.bpe)});
+    }
+    out += table(rows) + "\n";
+  }
+  out += markdown ? "Nodes in backward order:\n\n" : "Nodes in backward order:\n";
+  std::vector<std::vector<std::string>> rows = {
+      {"node", "op", "value", "gradient", "terms: upstream" + std::string(times) + "local (consumer)"}};
+  for (std::size_t id : t.backward_order) {
+    const TraceNode& n = t.nodes[id];
+    const std::string op = n.is_leaf ? "parameter" : n.op;
+    if (n.is_root) {
+      rows.push_back({name(id), op, num(n.value), num(n.grad), "(seed)"});
+    } else if (n.terms.size() <= 1 || markdown) {
+      std::vector<std::string> parts;
+      for (const TraceTerm& e : n.terms) parts.push_back(term(e));
+      rows.push_back({name(id), op, num(n.value), num(n.grad), parts.empty() ? "(unused)" : fmt::format("{}", fmt::join(parts, " + "))});
+    } else {
+      // Several consumers: one line per term, then their sum.
+      for (std::size_t k = 0; k < n.terms.size(); ++k)
+        rows.push_back({k == 0 ? name(id) : "", k == 0 ? op : "", k == 0 ? num(n.value) : "", k == 0 ? num(n.grad) : "",
+                        (k == 0 ? "  " : "+ ") + term(n.terms[k])});
+      rows.push_back({"", "", "", "", "= " + num(n.grad) + " (sum of " + std::to_string(n.terms.size()) + " terms)"});
+    }
+  }
+  out += table(rows);
+  return out;
+}
+
+}  // namespace
+
+std::string ChainRuleTrace::to_text(TraceOptions options) const { return render(*this, options, false); }
+
+std::string ChainRuleTrace::to_markdown(TraceOptions options) const { return render(*this, options, true); }
+
+std::ostream& operator<<(std::ostream& os, const ChainRuleTrace& trace) { return os << trace.to_text(); }
+
+}  // namespace chainrule

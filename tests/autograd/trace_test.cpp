@@ -1,0 +1,174 @@
+// Chain-rule traces (autograd/trace.h): the lecture's observation 1 reads like the slides (Err and
+// Backprop Err per node), every term is upstream x local, and nodes with several consumers sum them.
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include "autograd/trace.h"
+
+using namespace chainrule;
+using Catch::Matchers::Contains;
+
+namespace {
+
+double round_to(double x, int decimals) {
+  const double scale = std::pow(10.0, decimals);
+  return std::round(x * scale) / scale;
+}
+
+// The lecture's 2-3-1 sigmoid network at its initial weights, on observation 1
+// (x = (-0.97, -0.80), y = 0), with the cost 1/2 (y_hat - y)^2.
+struct Lecture {
+  std::vector<Scalar> params;  // kept alive: leaves
+  Scalar C;
+};
+
+Lecture observation1() {
+  const double w_in[2][3] = {{-0.2, 0.4, -1.0}, {-0.4, -0.7, -0.8}};
+  const double w_out[3] = {-0.6, -0.6, -0.3};
+  const double bias[3] = {0.1, -0.2, 0.4};
+  Lecture l;
+  const Scalar x1 = Scalar::leaf(-0.97, false).set_label("X1");
+  const Scalar x2 = Scalar::leaf(-0.80, false).set_label("X2");
+  Scalar z_on = Scalar::leaf(-0.6).set_label("b ON");
+  l.params.push_back(z_on);
+  for (int h = 0; h < 3; ++h) {
+    const std::string H = fmt::format("H{}", h + 1);
+    const Scalar w1 = Scalar::leaf(w_in[0][h]).set_label(fmt::format("w IN1->{}", H));
+    const Scalar w2 = Scalar::leaf(w_in[1][h]).set_label(fmt::format("w IN2->{}", H));
+    const Scalar b = Scalar::leaf(bias[h]).set_label(fmt::format("b {}", H));
+    const Scalar v = Scalar::leaf(w_out[h]).set_label(fmt::format("w {}->ON", H));
+    l.params.insert(l.params.end(), {w1, w2, b, v});
+    Scalar z = x1 * w1 + x2 * w2 + b;
+    z.set_label(fmt::format("z_{}", H));
+    Scalar a = sigmoid(z);
+    a.set_label(H);
+    z_on = z_on + a * v;
+  }
+  z_on.set_label("z_ON");
+  Scalar on = sigmoid(z_on);
+  on.set_label("ON");
+  const Scalar y = Scalar::leaf(0.0, false).set_label("y");
+  l.C = 0.5 * pow(on - y, 2.0);
+  l.C.set_label("C");
+  return l;
+}
+
+}  // namespace
+
+TEST_CASE("trace: the lecture's observation 1 has the slides' Err and Backprop Err", "[autograd][trace]") {
+  Lecture l = observation1();
+  l.C.backward();
+  const ChainRuleTrace t = trace(l.C);
+
+  // Forward values (slides: H 0.65 0.49 0.88, output 0.18, input sum of ON -1.55).
+  CHECK(round_to(t.node("H1").value, 2) == 0.65);
+  CHECK(round_to(t.node("H2").value, 2) == 0.49);
+  CHECK(round_to(t.node("H3").value, 2) == 0.88);
+  CHECK(round_to(t.node("ON").value, 2) == 0.18);
+  CHECK(round_to(t.node("z_ON").value, 2) == -1.55);
+  CHECK(round_to(t.node("z_H1").value, 3) == 0.614);
+
+  // Err_ON = y_hat - y = 0.18; BPE_ON = 0.18 * f'(-1.55) = 0.025.
+  const TraceNeuron& on = t.neuron("ON");
+  CHECK(round_to(on.err, 2) == 0.18);
+  CHECK(on.err == Approx(t.node("ON").value));  // the lecture's 1/2 makes dC/dy_hat = y_hat - y
+  CHECK(round_to(on.bpe, 3) == 0.025);
+  CHECK(on.bpe == Approx(on.err * on.derivative));
+  CHECK(on.derivative == Approx(on.value * (1 - on.value)));
+
+  // Hidden layer: Err = BPE_ON * w_H->ON, BPE = Err * f'(z_H).
+  const double err[3] = {-0.015, -0.015, -0.008}, bpe[3] = {-0.003, -0.004, -0.001};
+  const double w_out[3] = {-0.6, -0.6, -0.3};
+  for (int h = 0; h < 3; ++h) {
+    const std::string H = fmt::format("H{}", h + 1);
+    INFO(H);
+    const TraceNeuron& n = t.neuron(H);
+    CHECK(round_to(n.err, 3) == err[h]);
+    CHECK(round_to(n.bpe, 3) == bpe[h]);
+    // The product that made Err: one term, the BPE of ON arriving through H * w, times w.
+    const std::vector<TraceTerm>& terms = t.node(H).terms;
+    REQUIRE(terms.size() == 1);
+    CHECK(terms[0].upstream == Approx(on.bpe));
+    CHECK(terms[0].local == w_out[h]);
+    CHECK(t.nodes[terms[0].consumer].name == fmt::format("{0} * w {0}->ON", H));
+    // BPE is z_H's gradient.
+    CHECK(t.nodes[n.input].name == fmt::format("z_{}", H));
+    CHECK(t.nodes[n.input].grad == Approx(n.bpe));
+  }
+
+  // The parameters' gradients are the engine's.
+  for (const Scalar& p : l.params) CHECK(t.node(p.label()).grad == Approx(p.grad()).margin(1e-15));
+  // Inputs and the target are constants: named, but no gradient flows to them.
+  CHECK(t.node("X1").is_constant);
+  CHECK(t.node("X1").terms.empty());
+  CHECK(t.node("y").is_constant);
+}
+
+TEST_CASE("trace: the text and Markdown tables show the slides' products", "[autograd][trace]") {
+  Lecture l = observation1();
+  l.C.backward();
+  const ChainRuleTrace t = trace(l.C);
+  const std::string text = t.to_text({.digits = 3, .fixed = true});
+  CHECK_THAT(text, Contains("Chain-rule trace of C"));
+  CHECK_THAT(text, Contains("Backprop Err"));
+  CHECK_THAT(text, Contains("0.025 x -0.600 (H1 * w H1->ON)"));  // Err_H1 = BPE_ON x w
+  CHECK_THAT(text, Contains("-0.015 x 0.228 (H1)"));              // BPE_H1 = Err_H1 x f'(z_H1)
+  CHECK_THAT(text, Contains("0.175 x 0.144 (ON)"));               // BPE_ON
+  // One row per node that carries a gradient, and for neurons one more row each.
+  std::size_t with_gradient = 0;
+  for (const TraceNode& n : t.nodes) with_gradient += n.is_constant ? 0 : 1;
+  CHECK(t.backward_order.size() == with_gradient);
+  const std::string markdown = t.to_markdown();
+  CHECK_THAT(markdown, Contains("| neuron | a | Err |"));
+  CHECK_THAT(markdown, Contains("| --- |"));
+  CHECK_THAT(markdown, Contains("| `H1` | 0.6489 | -0.01518 | 0.0253 × -0.6 (`H1 * w H1->ON`) | 0.2278 | -0.003459 |"));
+  for (std::size_t id : t.backward_order) CHECK_THAT(markdown, Contains(fmt::format("| `{}` |", t.nodes[id].name)));
+}
+
+TEST_CASE("trace: a node with several consumers sums their contributions", "[autograd][trace]") {
+  // micrograd's trap: b = a + a, c = b * b.
+  Scalar a = Scalar::leaf(3.0).set_label("a");
+  Scalar b = a + a;
+  b.set_label("b");
+  Scalar c = b * b + a;
+  c.set_label("c");
+  c.backward();
+  const ChainRuleTrace t = trace(c);
+  const TraceNode& na = t.node("a");
+  REQUIRE(na.terms.size() == 3);  // from b (twice: both operands) and from c
+  double sum = 0;
+  for (const TraceTerm& term : na.terms) {
+    CHECK(term.contribution == term.upstream * term.local);
+    sum += term.contribution;
+  }
+  CHECK(na.grad == sum);
+  CHECK(na.grad == a.grad());
+  CHECK(a.grad() == 2 * 2 * 6.0 + 1);
+  CHECK(t.node("b").terms.size() == 2);
+  CHECK(t.node("b").grad == 12.0);
+  const std::string text = t.to_text();
+  CHECK_THAT(text, Contains("(sum of 3 terms)"));
+  CHECK_THAT(text, Contains("(sum of 2 terms)"));
+  // Unlabelled ops are named by the expression they compute.
+  CHECK(t.nodes[t.node("c").inputs[0]].name == "b * b");
+}
+
+TEST_CASE("trace: names, seeds and mistakes", "[autograd][trace]") {
+  Scalar x = Scalar::leaf(0.5).set_label("x");
+  Scalar y = (x - 1.0) * (x + 2.0);
+  CHECK_THROWS_WITH(trace(y), Contains("call root.backward() first"));
+  y.backward(2.0);  // a seed other than 1
+  const ChainRuleTrace t = trace(y);
+  CHECK(t.seed == 2.0);
+  CHECK(t.node("(x - 1) * (x + 2)").grad == 2.0);
+  CHECK(t.node("x").grad == Approx(2.0 * ((0.5 + 2.0) + (0.5 - 1.0))));
+  CHECK_THROWS_AS(t.node("nope"), std::out_of_range);
+  CHECK_THROWS_WITH(t.neuron("nope"), Contains("no activation named 'nope'"));
+  CHECK(t.neurons.empty());
+  CHECK_THAT(t.to_text(), Contains("Chain-rule trace of (x - 1) * (x + 2) = -1.25 (backward seed d(root)/d(root) = 2)"));
+}
