@@ -108,7 +108,7 @@ class Tensor {
   uint32_t version() const;
 
   // Conversion (differentiable).
-  Tensor to(DType dtype) const;
+  Tensor to(DType dtype, Where where = Where::current()) const;
 
   // In-place updates (see in-place rules in the README): guarded by version counters.
   Tensor& operator+=(Located<Tensor> o);
@@ -182,17 +182,17 @@ Tensor max(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = fal
 
 // Linear algebra: 2-D [n,k]@[k,m] -> [n,m]; batched over leading dims (broadcast), CBLAS underneath.
 // 1-D operands are promoted as in NumPy ([k] @ [k,m] -> [m]).
-Tensor matmul(const Tensor& a, const Tensor& b);
+Tensor matmul(const Tensor& a, const Tensor& b, Where where = Where::current());
 
 // Shape ops (all return new contiguous tensors).
-Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);
-Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1);
-Tensor reshape(const Tensor& x, const std::vector<int64_t>& shape);  // one -1 allowed
+Tensor permute(const Tensor& x, const std::vector<int64_t>& dims, Where where = Where::current());
+Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1, Where where = Where::current());
+Tensor reshape(const Tensor& x, const std::vector<int64_t>& shape, Where where = Where::current());  // one -1 allowed
 Tensor expand(const Tensor& x, const Shape& shape, Where where = Where::current());  // broadcast to shape
 Tensor sum_to(const Tensor& x, const Shape& shape);  // sum broadcast dims back down to shape
-Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t stop);  // [start, stop)
-Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
-Tensor stack(const std::vector<Tensor>& xs, int64_t dim);
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t stop, Where where = Where::current());  // [start, stop)
+Tensor concat(const std::vector<Tensor>& xs, int64_t dim, Where where = Where::current());
+Tensor stack(const std::vector<Tensor>& xs, int64_t dim, Where where = Where::current());
 
 // A user-defined op with its own forward and backward (as torch::autograd::Function): it records,
 // composes and differentiates like a built-in one. `forward` runs on the inputs' values without

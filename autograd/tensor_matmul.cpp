@@ -38,7 +38,7 @@ Tensor drop_promoted_dim(const Tensor& t, int dim_from_end) {
 
 }  // namespace
 
-Tensor matmul(const Tensor& a, const Tensor& b) {
+Tensor matmul(const Tensor& a, const Tensor& b, Where where) {
   if (!a.defined() || !b.defined()) throw std::invalid_argument("matmul: an operand is undefined");
   const Shape& as = a.shape();
   const Shape& bs = b.shape();
@@ -100,7 +100,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   });
 
   if (!detail::should_record({&a, &b})) {
-    detail::check_forward(result, "matmul", Where::current());
+    detail::check_forward(result, "matmul", where);
     return result;
   }
   // da needs b and db needs a: keep only what a gradient will read.
@@ -121,8 +121,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
                      if (b_vec) grads[1] = drop_promoted_dim(grads[1], 1);
                    }
                    return grads;
-                 });
-  detail::set_replay(result, {a, b}, [](const std::vector<Tensor>& in) { return matmul(in[0], in[1]); });
+                 },
+                 where);
+  detail::set_replay(result, {a, b}, [where](const std::vector<Tensor>& in) { return matmul(in[0], in[1], where); });
   return result;
 }
 

@@ -56,7 +56,7 @@ void strided_copy(const T* in, T* out, const Shape& out_shape, const int64_t* st
 
 }  // namespace
 
-Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
+Tensor permute(const Tensor& x, const std::vector<int64_t>& dims, Where where) {
   check_defined(x, "permute");
   const Shape& s = x.shape();
   const int n = s.size();
@@ -92,29 +92,29 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
   });
 
   if (!detail::should_record({&x})) {
-    detail::check_forward(result, "permute", Where::current());
+    detail::check_forward(result, "permute", where);
     return result;
   }
   std::vector<int64_t> inverse(n);
   for (int i = 0; i < n; ++i) inverse[perm[i]] = i;
-  detail::record(result, "permute", {&x}, [inverse](const Tensor& grad, detail::Node&) {
-    return std::vector<Tensor>{permute(grad, inverse)};
-  });
-  detail::set_replay(result, {x}, [perm](const std::vector<Tensor>& in) { return permute(in[0], perm); });
+  detail::record(
+      result, "permute", {&x},
+      [inverse](const Tensor& grad, detail::Node&) { return std::vector<Tensor>{permute(grad, inverse)}; }, where);
+  detail::set_replay(result, {x}, [perm, where](const std::vector<Tensor>& in) { return permute(in[0], perm, where); });
   return result;
 }
 
-Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
+Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1, Where where) {
   check_defined(x, "transpose");
   const int n = x.dim();
   const int d0 = normalize_dim(dim0, n, "transpose"), d1 = normalize_dim(dim1, n, "transpose");
   std::vector<int64_t> perm(n);
   for (int i = 0; i < n; ++i) perm[i] = i;
   std::swap(perm[d0], perm[d1]);
-  return permute(x, perm);
+  return permute(x, perm, where);
 }
 
-Tensor reshape(const Tensor& x, const std::vector<int64_t>& shape) {
+Tensor reshape(const Tensor& x, const std::vector<int64_t>& shape, Where where) {
   check_defined(x, "reshape");
   const Shape& s = x.shape();
   if (static_cast<int>(shape.size()) > kMaxDims)
@@ -155,17 +155,17 @@ Tensor reshape(const Tensor& x, const std::vector<int64_t>& shape) {
   Tensor result = detail::empty(Shape(out), x.dtype());
   copy_elements(bytes(result), bytes(x), x.numel(), x.dtype());
   if (!detail::should_record({&x})) {
-    detail::check_forward(result, "reshape", Where::current());
+    detail::check_forward(result, "reshape", where);
     return result;
   }
   detail::record(result, "reshape", {&x}, [shape = s](const Tensor& grad, detail::Node&) {
     return std::vector<Tensor>{reshape(grad, shape.to_vector())};
-  });
-  detail::set_replay(result, {x}, [out](const std::vector<Tensor>& in) { return reshape(in[0], out); });
+  }, where);
+  detail::set_replay(result, {x}, [out, where](const std::vector<Tensor>& in) { return reshape(in[0], out, where); });
   return result;
 }
 
-Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t stop) {
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t stop, Where where) {
   check_defined(x, "slice");
   const Shape& s = x.shape();
   const int d = normalize_dim(dim, s.size(), "slice");
@@ -186,7 +186,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t stop) {
                   (hi - lo) * inner, x.dtype());
 
   if (!detail::should_record({&x})) {
-    detail::check_forward(result, "slice", Where::current());
+    detail::check_forward(result, "slice", where);
     return result;
   }
   // dx is grad padded with zeros to x's extent along dim: a concat, so that it records too.
@@ -203,12 +203,12 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t stop) {
       parts.push_back(zeros(pad, grad.dtype()));
     }
     return std::vector<Tensor>{parts.size() == 1 ? grad : concat(parts, d)};
-  });
-  detail::set_replay(result, {x}, [d, lo, hi](const std::vector<Tensor>& in) { return slice(in[0], d, lo, hi); });
+  }, where);
+  detail::set_replay(result, {x}, [d, lo, hi, where](const std::vector<Tensor>& in) { return slice(in[0], d, lo, hi, where); });
   return result;
 }
 
-Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
+Tensor concat(const std::vector<Tensor>& xs, int64_t dim, Where where) {
   if (xs.empty()) throw std::invalid_argument("concat: expected at least one tensor, got an empty list");
   for (size_t i = 0; i < xs.size(); ++i)
     if (!xs[i].defined()) throw std::invalid_argument(fmt::format("concat: tensor {} is undefined", i));
@@ -249,7 +249,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
   }
 
   if (std::none_of(xs.begin(), xs.end(), [](const Tensor& x) { return detail::should_record({&x}); })) {
-    detail::check_forward(result, "concat", Where::current());
+    detail::check_forward(result, "concat", where);
     return result;
   }
   std::vector<int64_t> offsets{0};
@@ -259,12 +259,12 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
     for (size_t i = 0; i < grads.size(); ++i)
       if (self.needs(i)) grads[i] = slice(grad, d, offsets[i], offsets[i + 1]);
     return grads;
-  });
-  detail::set_replay(result, xs, [d](const std::vector<Tensor>& in) { return concat(in, d); });
+  }, where);
+  detail::set_replay(result, xs, [d, where](const std::vector<Tensor>& in) { return concat(in, d, where); });
   return result;
 }
 
-Tensor stack(const std::vector<Tensor>& xs, int64_t dim) {
+Tensor stack(const std::vector<Tensor>& xs, int64_t dim, Where where) {
   if (xs.empty()) throw std::invalid_argument("stack: expected at least one tensor, got an empty list");
   for (size_t i = 0; i < xs.size(); ++i)
     if (!xs[i].defined()) throw std::invalid_argument(fmt::format("stack: tensor {} is undefined", i));
@@ -288,11 +288,11 @@ Tensor stack(const std::vector<Tensor>& xs, int64_t dim) {
   unsqueezed.insert(unsqueezed.begin() + d, 1);
   std::vector<Tensor> parts;
   parts.reserve(xs.size());
-  for (const Tensor& x : xs) parts.push_back(reshape(x, unsqueezed));
-  return concat(parts, d);
+  for (const Tensor& x : xs) parts.push_back(reshape(x, unsqueezed, where));
+  return concat(parts, d, where);
 }
 
-Tensor Tensor::to(DType dtype) const {
+Tensor Tensor::to(DType dtype, Where where) const {
   check_defined(*this, "cast");
   if (this->dtype() == dtype) return *this;
   Tensor result = detail::empty(shape(), dtype);
@@ -305,13 +305,13 @@ Tensor Tensor::to(DType dtype) const {
   });
   result.impl()->wrapped_number = impl()->wrapped_number;
   if (!detail::should_record({this})) {
-    detail::check_forward(result, "cast", Where::current());  // float64 -> float32 can overflow
+    detail::check_forward(result, "cast", where);  // float64 -> float32 can overflow
     return result;
   }
-  detail::record(result, "cast", {this}, [from = this->dtype()](const Tensor& grad, detail::Node&) {
-    return std::vector<Tensor>{grad.to(from)};
-  });
-  detail::set_replay(result, {*this}, [dtype](const std::vector<Tensor>& in) { return in[0].to(dtype); });
+  detail::record(
+      result, "cast", {this},
+      [from = this->dtype()](const Tensor& grad, detail::Node&) { return std::vector<Tensor>{grad.to(from)}; }, where);
+  detail::set_replay(result, {*this}, [dtype, where](const std::vector<Tensor>& in) { return in[0].to(dtype, where); });
   return result;
 }
 
