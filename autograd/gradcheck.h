@@ -158,8 +158,9 @@ using ScalarFunction = std::function<Scalar(const std::vector<Scalar>&)>;
 using TensorFunction = std::function<Tensor(const std::vector<Tensor>&)>;
 
 // Checks d f / d inputs at `inputs` (their values; leaves are not touched, their .grad stays as it
-// is). f receives fresh leaves for the analytic gradient and constants for the finite differences,
-// so it must build its result from its argument. Inputs are named by their labels, or "x[i]".
+// is). f receives fresh leaves holding the values, for the analytic gradient and for every finite
+// difference, so it must build its result from its argument (and may label its intermediates).
+// Inputs are named by their labels, or "x[i]".
 //   gradcheck([](const std::vector<Scalar>& x) { return sigmoid(x[0] * x[1]); }, {0.3, -1.2});
 GradcheckReport gradcheck(const ScalarFunction& f, const std::vector<Scalar>& inputs,
                           GradcheckOptions options = {});

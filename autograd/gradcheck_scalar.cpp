@@ -104,9 +104,13 @@ void check_function(const ScalarFunction& f, const std::vector<Scalar>& inputs, 
     for (std::size_t i = 0; i < n; ++i) analytic[i] = g[i].value();
   }
 
+  // Leaves rather than constants, recorded: model code often labels its intermediates
+  // (set_label), which a constant cannot carry. Each graph is released on return.
   auto eval = [&](const std::vector<double>& at) {
-    NoGradGuard no_grad;
-    return f(std::vector<Scalar>(at.begin(), at.end())).value();
+    GradModeGuard recording(true);
+    std::vector<Scalar> xs;
+    for (double v : at) xs.push_back(Scalar::leaf(v));
+    return f(xs).value();
   };
   const double h = tol.eps;
   const double f0 = eval(x);
