@@ -1,0 +1,47 @@
+#pragma once
+// Graphviz pictures of recorded graphs (the DOT language; render with `dot -Tsvg graph.dot -o graph.svg`).
+//
+// Scalar graphs: one box per node with its name, op, value and (after a backward) gradient; edges
+// run from an input to the op that consumes it and are labelled with the local derivative
+// d(consumer)/d(input), so that the gradient of a node is the sum over its out-edges of
+// (the consumer's gradient x the edge's label). Parameters (leaves that require grad) are blue
+// rounded boxes, inputs and constants grey ellipses (their edges dashed: no gradient flows to
+// them), the output an orange double box.
+//
+// Tensor graphs: one box per recorded op with its output shape (and its values, summarised, where
+// known: the output, parameters, and every op's inputs when the graph was recorded under
+// detail::ReplayGuard); edges are labelled with the shape that flows. Parameters show their name
+// (from DotOptions::names) and a summary of their values and gradient.
+//
+//   C.backward();
+//   std::ofstream("observation1.dot") << to_dot(C, {.title = "observation 1"});
+//   // $ dot -Tsvg observation1.dot -o observation1.svg
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "autograd/scalar.h"
+#include "autograd/tensor.h"
+
+namespace chainrule {
+
+struct DotOptions {
+  std::string title = {};      // a caption under the picture ("" for none)
+  int digits = 4;              // significant digits of numbers, or decimals when `fixed`
+  bool fixed = false;
+  bool legend = true;          // a line under the picture saying what shapes, colours and labels mean
+  bool show_where = false;     // file:line of each op (Scalars: tracked under TrackLocationsGuard)
+  std::string rankdir = "LR";  // layout direction: "LR" (inputs on the left), "TB", "RL" or "BT"
+  // Tensor graphs: names shown on these tensors' nodes, e.g. model->named_parameters().
+  std::vector<std::pair<std::string, Tensor>> names = {};
+};
+
+// The DOT text of the graph below `root`. Gradients are shown when a backward has reached `root`
+// (the numbers of that backward); values always. Throws std::invalid_argument for a bad rankdir.
+std::string to_dot(const Scalar& root, const DotOptions& options = {});
+std::string to_dot(const Tensor& root, const DotOptions& options = {});
+
+// Quotes `text` as a DOT string: "..." with backslashes, quotes and line breaks escaped.
+std::string dot_quote(const std::string& text);
+
+}  // namespace chainrule
