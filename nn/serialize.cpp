@@ -130,19 +130,21 @@ std::optional<Standardizer> read_standardizer(const StFile& file, const StEntry*
   else if (current.fitted() && static_cast<std::size_t>(mean->shape[0]) != current.width())
     problems.add(fmt::format("{}: shape {} in the file vs [{}] in the standardizer", shown(kMeanName),
                              shape_str(mean->shape), current.width()));
+  Standardizer::Options fitted_with;
   if (const auto it = file.metadata.find(std::string(kDdofKey)); it != file.metadata.end()) {
     const std::string& text = it->second;
     std::size_t ddof = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), ddof);
     if (text.empty() || ec != std::errc() || end != text.data() + text.size())
       problems.add(fmt::format("__metadata__ {} is {}, expected a non-negative integer", shown(kDdofKey), shown(text)));
+    fitted_with.ddof = ddof;
   }
   auto m = values_as(*mean, StDType::F64, options, "standardizer", problems);
   auto s = values_as(*sd, StDType::F64, options, "standardizer", problems);
   if (problems.size() != known || !m || !s) return std::nullopt;
   try {
     return Standardizer::from_values(std::get<std::vector<double>>(std::move(*m)),
-                                     std::get<std::vector<double>>(std::move(*s)));
+                                     std::get<std::vector<double>>(std::move(*s)), fitted_with);
   } catch (const std::invalid_argument& e) {
     problems.add(fmt::format("the file's standardizer is invalid: {}", e.what()));
     return std::nullopt;

@@ -89,10 +89,8 @@ void save(const Module& module, const std::filesystem::path& path, const Standar
 //   - with a scaler: the file holds a standardiser ("standardizer.mean" and "standardizer.std" of
 //     equal width D >= 1, finite means, finite positive deviations, equal to the scaler's width if
 //     it is already fitted); without one and with options.strict, it holds none.
-// On success the scaler is replaced by Standardizer::from_values(mean, std). Note: Standardizer
-// has no way yet to set its Options together with fitted values, so the loaded scaler has the
-// default Options (ddof = 1) whatever "standardizer.ddof" says (the value is checked to be a
-// number); ddof matters only to a later fit(), not to transform().
+// On success the scaler is replaced by Standardizer::from_values(mean, std, {.ddof = the file's
+// "standardizer.ddof"}), so a later fit() uses the same ddof as the saved one.
 // Throws std::runtime_error naming the path and listing every problem found (the first 10), e.g.
 //   nn::load: model.safetensors: nothing was loaded: "0.weight": shape [3, 2] in the file vs
 //   [2, 3] in the model; missing "2.weight"; unexpected "hidden.bias"

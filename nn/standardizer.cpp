@@ -10,7 +10,7 @@ namespace chainrule::nn {
 
 Standardizer::Standardizer(Options options) : options_(options) {}
 
-Standardizer Standardizer::from_values(std::vector<double> mean, std::vector<double> sd) {
+Standardizer Standardizer::from_values(std::vector<double> mean, std::vector<double> sd, Options options) {
   if (mean.empty()) throw std::invalid_argument("Standardizer::from_values: no columns (mean is empty)");
   if (mean.size() != sd.size())
     throw std::invalid_argument(
@@ -22,7 +22,7 @@ Standardizer Standardizer::from_values(std::vector<double> mean, std::vector<dou
       throw std::invalid_argument(
           fmt::format("Standardizer::from_values: sd[{}] = {} must be finite and > 0", j, sd[j]));
   }
-  Standardizer z;
+  Standardizer z(options);
   z.mean_ = std::move(mean);
   z.sd_ = std::move(sd);
   return z;

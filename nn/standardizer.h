@@ -38,6 +38,7 @@
 #pragma once
 
 #include <cstddef>
+#include <utility>
 #include <vector>
 
 namespace chainrule::nn {
@@ -56,7 +57,11 @@ class Standardizer {
   // A fitted standardiser with the given per-column parameters, e.g. the lecture's
   // from_values({4.7484, 2.9054}, {2.8400, 1.7522}). Throws std::invalid_argument if the
   // vectors are empty or differ in length, or any sd is not finite and > 0, or a mean is not finite.
-  static Standardizer from_values(std::vector<double> mean, std::vector<double> sd);
+  // `options` records how the values were fitted (kept for a later fit(), and by nn::save).
+  static Standardizer from_values(std::vector<double> mean, std::vector<double> sd, Options options);
+  static Standardizer from_values(std::vector<double> mean, std::vector<double> sd) {
+    return from_values(std::move(mean), std::move(sd), Options());
+  }
 
   // Computes mean and sd per column of `rows` (N x D), replacing any earlier fit.
   // Throws std::invalid_argument for 0 rows, 0 columns, rows of unequal width (naming the row

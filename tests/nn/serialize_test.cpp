@@ -137,6 +137,7 @@ TEST_CASE("serialize: round trip of a Sequential with a fitted standardizer") {
   CHECK(held.to_vector() == model->named_parameters()[0].second.to_vector());
   CHECK(loaded.mean() == scaler.mean());
   CHECK(loaded.stddev() == scaler.stddev());
+  CHECK(loaded.options().ddof == 0);  // restored from "standardizer.ddof"
 
   const Tensor x = from_vector(loaded.transform_row({2.0, 1.5}), {1, 2}, dtype);
   CHECK(fresh->forward(x).to_vector() == model->forward(x).to_vector());

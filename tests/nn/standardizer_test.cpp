@@ -152,3 +152,9 @@ TEST_CASE("standardizer: errors name what was expected and what was received", "
              Catch::Contains("sd[0] = 0"));
   CHECK_THROWS_AS(Standardizer::from_values({std::nan("")}, {1}), std::invalid_argument);
 }
+
+TEST_CASE("standardizer: from_values keeps the options it was fitted with") {
+  const auto z = chainrule::nn::Standardizer::from_values({1.0}, {2.0}, {.ddof = 0});
+  CHECK(z.options().ddof == 0);
+  CHECK(chainrule::nn::Standardizer::from_values({1.0}, {2.0}).options().ddof == 1);
+}
