@@ -283,6 +283,7 @@ SweepResult sweep(const std::vector<Root>& roots, bool retain, bool create_graph
           if (grads[i].defined() && !detail::all_finite(grads[i]))
             detail::throw_anomaly("backward", n->name, n->where, detail::first_non_finite(grads[i]),
                                   fmt::format("the gradient for input {} (shape {})", i, grads[i].shape().str()));
+      if (detail::BackwardObserver::current) detail::BackwardObserver::current->on_node(*n, g, grads);
     }
     for (size_t i = 0; i < n->next.size(); ++i) {
       Edge& e = n->next[i];

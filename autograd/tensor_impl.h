@@ -127,6 +127,15 @@ class ReplayGuard {
  private:
   static inline thread_local int depth_ = 0;
 };
+// Sees every node a backward sweep runs on its thread (chain-rule traces of Tensor graphs): the
+// gradient the node received and the gradients its rule returned, one per input (undefined where
+// none flows; not yet summed back to the inputs' shapes). Unset (nullptr) by default: one branch.
+struct BackwardObserver {
+  virtual ~BackwardObserver() = default;
+  virtual void on_node(const Node& node, const Tensor& grad, const std::vector<Tensor>& input_grads) = 0;
+  static inline thread_local BackwardObserver* current = nullptr;
+};
+
 // Gives `result`'s node a replay (no-op unless ReplayGuard is on).
 void set_replay(const Tensor& result, const std::vector<Tensor>& inputs,
                 std::function<Tensor(const std::vector<Tensor>&)> forward);
