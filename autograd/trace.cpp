@@ -128,6 +128,47 @@ ChainRuleTrace build_trace(const Scalar& root, bool require_backward) {
   return t;
 }
 
+// A fixed-width table for the terminal; the first row is the header.
+std::string text_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width;
+  for (const auto& row : rows)
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      if (width.size() <= c) width.push_back(0);
+      width[c] = std::max(width[c], row[c].size());
+    }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line = " ";
+    for (std::size_t c = 0; c < row.size(); ++c) line += " " + row[c] + std::string(width[c] - row[c].size(), ' ');
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  }
+  return out;
+}
+
+namespace {
+std::string markdown_cell(const std::string& s) {
+  std::string out;
+  for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);
+  return out;
+}
+}  // namespace
+
+std::string markdown_table(const std::vector<std::vector<std::string>>& rows) {
+  std::string out;
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    std::vector<std::string> cells;
+    for (const std::string& c : rows[r]) cells.push_back(markdown_cell(c));
+    out += fmt::format("| {} |\n", fmt::join(cells, " | "));
+    if (r == 0) {
+      out += "|";
+      for (std::size_t c = 0; c < rows[0].size(); ++c) out += " --- |";
+      out += "\n";
+    }
+  }
+  return out;
+}
+
 }  // namespace detail
 
 ChainRuleTrace trace(const Scalar& root) { return detail::build_trace(root, true); }
@@ -152,45 +193,6 @@ const TraceNeuron& ChainRuleTrace::neuron(std::string_view name) const {
 
 namespace {
 
-// A fixed-width table for the terminal; the first row is the header.
-std::string text_table(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> width;
-  for (const auto& row : rows)
-    for (std::size_t c = 0; c < row.size(); ++c) {
-      if (width.size() <= c) width.push_back(0);
-      width[c] = std::max(width[c], row[c].size());
-    }
-  std::string out;
-  for (const auto& row : rows) {
-    std::string line = " ";
-    for (std::size_t c = 0; c < row.size(); ++c) line += " " + row[c] + std::string(width[c] - row[c].size(), ' ');
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    out += line + "\n";
-  }
-  return out;
-}
-
-std::string markdown_cell(const std::string& s) {
-  std::string out;
-  for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);
-  return out;
-}
-
-std::string markdown_table(const std::vector<std::vector<std::string>>& rows) {
-  std::string out;
-  for (std::size_t r = 0; r < rows.size(); ++r) {
-    std::vector<std::string> cells;
-    for (const std::string& c : rows[r]) cells.push_back(markdown_cell(c));
-    out += fmt::format("| {} |\n", fmt::join(cells, " | "));
-    if (r == 0) {
-      out += "|";
-      for (std::size_t c = 0; c < rows[0].size(); ++c) out += " --- |";
-      out += "\n";
-    }
-  }
-  return out;
-}
-
 // Renders the trace; `markdown` picks pipe tables, code-span names and the multiplication sign.
 std::string render(const ChainRuleTrace& t, const TraceOptions& options, bool markdown) {
   auto num = [&](double v) { return detail::format_number(v, options); };
@@ -210,7 +212,7 @@ std::string render(const ChainRuleTrace& t, const TraceOptions& options, bool ma
                      "terms.\n\n",
                      times);
   auto table = [&](const std::vector<std::vector<std::string>>& rows) {
-    return markdown ? markdown_table(rows) : text_table(rows);
+    return markdown ? detail::markdown_table(rows) : detail::text_table(rows);
   };
   if (!t.neurons.empty()) {
     out += fmt::format("Neurons a = f(z): Err = d{0}/da, Backprop Err = d{0}/dz = Err{1}f'(z)\n{2}", c, times,

@@ -25,13 +25,22 @@
 // Names: a node is shown by its label (set_label), a constant by its label or value, and an
 // unlabelled op by the expression it computes from named operands ("H1 * w H1->ON"), or by its op
 // and number ("add#12") when that would be long.
+//
+// Tensor graphs: trace_backward(loss) runs the backward itself and records, for every op it runs,
+// the gradient the op received and what its backward sent to each input (a vector-Jacobian product,
+// summed back to the input's shape). Tensors are summarised: all values up to 4 elements, else mean
+// and range. A local derivative of a Tensor op is a Jacobian, so the terms show the products'
+// results (the contributions) rather than "upstream x local".
 #include <cstddef>
 #include <iosfwd>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "autograd/scalar.h"
+#include "autograd/tensor.h"
+#include "autograd/where.h"
 
 namespace chainrule {
 
@@ -97,5 +106,47 @@ std::ostream& operator<<(std::ostream& os, const ChainRuleTrace& trace);  // to_
 // with the root's gradient, which is exactly what the backward summed. Needs the graph alive (hold
 // `root`; a graph freed by backward() can still be traced).
 ChainRuleTrace trace(const Scalar& root);
+
+// ---- Tensor graphs ----
+
+// What one consumer's backward sent to a node.
+struct TensorTraceTerm {
+  std::size_t consumer = 0;  // id of the op whose backward sent it
+  std::size_t operand = 0;   // which of the consumer's inputs the node is
+  Tensor contribution;       // d root / d node through this consumer, in the node's shape
+};
+
+struct TensorTraceNode {
+  std::size_t id = 0;       // position in TensorTrace::nodes: the order the backward ran, root first
+  std::string name;         // the op ("matmul", or "add#3" when several ops share a name), a
+                            // parameter's name (from `names`), or "parameter#k"
+  std::string op;           // the op, or "parameter"
+  Shape shape;              // the op's output shape, or the parameter's shape
+  Where where;              // where the op was recorded (empty for parameters)
+  Tensor value;             // the output where it is known: the root's, a parameter's (else undefined)
+  Tensor grad;              // d root / d node: the seed for the root, else the sum of the terms
+  std::vector<TensorTraceTerm> terms;
+  bool is_leaf = false, is_root = false;
+};
+
+class TensorTrace {
+ public:
+  std::vector<TensorTraceNode> nodes;
+
+  // By name; std::out_of_range listing the known names if there is none.
+  const TensorTraceNode& node(std::string_view name) const;
+  // Fixed-width table for a terminal / Markdown table: node, op, shape, recorded at, gradient, and
+  // the terms (with their sum where there are several).
+  std::string to_text(TraceOptions options = {}) const;
+  std::string to_markdown(TraceOptions options = {}) const;
+};
+std::ostream& operator<<(std::ostream& os, const TensorTrace& trace);  // to_text()
+
+// Runs root.backward(options) (a one-element root, seed 1) and traces it. Leaves' gradients
+// accumulate as with backward(). `names` names parameters, e.g. model->named_parameters().
+//   TensorTrace t = trace_backward(loss, model->named_parameters());
+//   std::cout << t;
+TensorTrace trace_backward(const Tensor& root, const std::vector<std::pair<std::string, Tensor>>& names = {},
+                           BackwardOptions options = {});
 
 }  // namespace chainrule

@@ -172,3 +172,71 @@ TEST_CASE("trace: names, seeds and mistakes", "[autograd][trace]") {
   CHECK(t.neurons.empty());
   CHECK_THAT(t.to_text(), Contains("Chain-rule trace of (x - 1) * (x + 2) = -1.25 (backward seed d(root)/d(root) = 2)"));
 }
+
+TEST_CASE("trace: a Tensor backward of the lecture's network shows Err and Backprop Err as gradients",
+          "[autograd][trace]") {
+  const TensorOptions param = TensorOptions(DType::float64).requires_grad();
+  const Tensor W1 = tensor({{-0.2, 0.4, -1.0}, {-0.4, -0.7, -0.8}}, param);
+  const Tensor b1 = tensor({0.1, -0.2, 0.4}, param);
+  const Tensor W2 = tensor({{-0.6}, {-0.6}, {-0.3}}, param);
+  const Tensor b2 = tensor({-0.6}, param);
+  const Tensor x = tensor({{-0.97, -0.80}}, DType::float64);
+  const Tensor z_h = matmul(x, W1) + b1;
+  const Tensor h = sigmoid(z_h);
+  const Tensor z_on = matmul(h, W2) + b2;
+  const Tensor out = sigmoid(z_on);
+  const Tensor C = sum(0.5 * pow(out - 0.0, 2.0));
+  const TensorTrace t = trace_backward(C, {{"W1", W1}, {"b1", b1}, {"W2", W2}, {"b2", b2}});
+
+  // The output sigmoid ran first (sigmoid#1), the hidden one after (sigmoid#2); each add before
+  // them is z, whose gradient is the Backprop Err.
+  const TensorTraceNode& output = t.node("sigmoid#1");
+  const TensorTraceNode& hidden = t.node("sigmoid#2");
+  CHECK(output.shape == Shape{1, 1});
+  CHECK(hidden.shape == Shape{1, 3});
+  CHECK(round_to(output.grad.item(), 2) == 0.18);  // Err_ON
+  const std::vector<double> err = hidden.grad.to_vector();
+  CHECK(round_to(err[0], 3) == -0.015);
+  CHECK(round_to(err[1], 3) == -0.015);
+  CHECK(round_to(err[2], 3) == -0.008);
+  const TensorTraceNode& z_hidden = t.nodes[hidden.id + 1];  // the add that fed it ran next
+  REQUIRE(z_hidden.terms.size() == 1);
+  CHECK(t.nodes[z_hidden.terms[0].consumer].name == "sigmoid#2");
+  const std::vector<double> bpe = z_hidden.grad.to_vector();
+  CHECK(round_to(bpe[0], 3) == -0.003);
+  CHECK(round_to(bpe[1], 3) == -0.004);
+  CHECK(round_to(bpe[2], 3) == -0.001);
+  CHECK(round_to(t.nodes[output.id + 1].grad.item(), 3) == 0.025);  // BPE_ON
+
+  // Parameters: named, with the gradients backward accumulated into them.
+  for (const auto& [name, p] : std::vector<std::pair<std::string, Tensor>>{{"W1", W1}, {"b1", b1}, {"W2", W2}, {"b2", b2}}) {
+    INFO(name);
+    const TensorTraceNode& n = t.node(name);
+    CHECK(n.is_leaf);
+    CHECK(n.value.to_vector() == p.to_vector());
+    const std::vector<double> a = n.grad.to_vector(), g = p.grad().to_vector();
+    REQUIRE(a.size() == g.size());
+    for (std::size_t i = 0; i < a.size(); ++i) CHECK(a[i] == Approx(g[i]).margin(1e-15));
+  }
+  CHECK(t.nodes.front().is_root);
+  CHECK(t.nodes.front().name == "sum");
+  const std::string text = t.to_text();
+  CHECK_THAT(text, Contains("Chain-rule trace of a Tensor backward from sum") && Contains("[1, 3]") &&
+                       Contains("trace_test.cpp:") && Contains("W1"));
+  CHECK_THAT(t.to_markdown(), Contains("| `W1` | parameter | [2, 3] |"));
+}
+
+TEST_CASE("trace: a Tensor used by several ops sums what their backwards sent", "[autograd][trace]") {
+  const Tensor a = tensor({1.0, 2.0, 3.0}, TensorOptions(DType::float64).requires_grad());
+  const Tensor b = exp(a);
+  const Tensor loss = sum(b * b + b);
+  const TensorTrace t = trace_backward(loss, {{"a", a}});
+  const TensorTraceNode& e = t.node("exp");
+  REQUIRE(e.terms.size() == 3);  // twice from the mul, once from the add
+  Tensor sum_of_terms = e.terms[0].contribution + e.terms[1].contribution + e.terms[2].contribution;
+  const std::vector<double> s = sum_of_terms.to_vector(), g = e.grad.to_vector();
+  for (std::size_t i = 0; i < 3; ++i) CHECK(s[i] == Approx(g[i]));
+  CHECK_THAT(t.to_text(), Contains("(sum of 3 terms)"));
+  CHECK_THROWS_AS(t.node("nope"), std::out_of_range);
+  CHECK_THROWS_AS(trace_backward(a), std::invalid_argument);  // a leaf: nothing recorded
+}

@@ -1,0 +1,209 @@
+// Chain-rule traces of Tensor backward passes: a detail::BackwardObserver records, for every node
+// the engine runs, the gradient it received and what its rule sent to each input.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <ostream>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "autograd/anomaly.h"
+#include "autograd/tensor_impl.h"
+#include "autograd/trace.h"
+#include "autograd/trace_detail.h"
+
+namespace chainrule {
+
+namespace {
+
+using detail::Node;
+
+// One node the sweep ran, as the observer saw it.
+struct Ran {
+  const Node* node;
+  std::string op;
+  Where where;
+  Tensor grad;                                 // what it received
+  struct Input {
+    const Node* fn;                            // the input's op, or
+    const detail::TensorImpl* leaf;            // the parameter, or neither (a constant)
+    Tensor sent;                               // what the rule sent, in the input's shape
+  };
+  std::vector<Input> inputs;
+};
+
+class Recorder final : public detail::BackwardObserver {
+ public:
+  std::vector<Ran> ran;
+  std::unordered_map<const detail::TensorImpl*, Tensor> leaves;  // each parameter, by its impl
+
+  void on_node(const Node& node, const Tensor& grad, const std::vector<Tensor>& input_grads) override {
+    NoGradGuard no_grad;  // the summing below must not be recorded by a create_graph sweep
+    Ran r{&node, std::string(node.name), node.where, grad.detach(), {}};
+    for (std::size_t i = 0; i < node.next.size(); ++i) {
+      const detail::Edge& e = node.next[i];
+      Tensor sent;
+      if (e.defined() && i < input_grads.size() && input_grads[i].defined()) {
+        // The engine sums a broadcast gradient back to the input's shape; so does the trace.
+        sent = input_grads[i].shape() == e.shape ? input_grads[i].detach() : sum_to(input_grads[i], e.shape).detach();
+        if (e.leaf) leaves.emplace(e.leaf.get(), Tensor(e.leaf));
+      }
+      r.inputs.push_back({e.fn.get(), e.leaf.get(), std::move(sent)});
+    }
+    ran.push_back(std::move(r));
+  }
+};
+
+std::string summary(const Tensor& t, const TraceOptions& f) {
+  if (!t.defined()) return "-";
+  const std::vector<double> v = t.to_vector();
+  auto num = [&](double x) { return detail::format_number(x, f); };
+  if (v.size() == 1) return num(v[0]);
+  if (v.size() <= 4) {
+    std::vector<std::string> s;
+    for (double x : v) s.push_back(num(x));
+    return fmt::format("[{}]", fmt::join(s, ", "));
+  }
+  double sum = 0, lo = v[0], hi = v[0];
+  for (double x : v) {
+    sum += x;
+    lo = std::min(lo, x);
+    hi = std::max(hi, x);
+  }
+  return fmt::format("mean {}, range [{}, {}]", num(sum / static_cast<double>(v.size())), num(lo), num(hi));
+}
+
+std::string short_where(const Where& where) {
+  if (where.line() == 0) return "";
+  return fmt::format("{}:{}", std::filesystem::path(where.file_name()).filename().string(), where.line());
+}
+
+std::string render(const TensorTrace& t, const TraceOptions& f, bool markdown) {
+  auto name = [&](std::size_t id) { return markdown ? fmt::format("`{}`", t.nodes[id].name) : t.nodes[id].name; };
+  std::string out;
+  const TensorTraceNode& root = t.nodes.front();
+  out += fmt::format("{0}Chain-rule trace of a Tensor backward from {1}{0} ({2}, value {3})\n{4}", markdown ? "**" : "",
+                     name(0), root.shape.str(), summary(root.value, f),
+                     markdown ? "\n" : "");
+  out += fmt::format("A node's gradient is d(root)/d(node), the sum of what its consumers' backwards sent it; tensors "
+                     "are summarised (all values up to 4, else mean and range).\n\n");
+  std::vector<std::vector<std::string>> rows = {
+      {"node", "op", "shape", "recorded at", "gradient", "terms: sent by (consumer)"}};
+  for (const TensorTraceNode& n : t.nodes) {
+    const std::string where = short_where(n.where);
+    if (n.is_root) {
+      rows.push_back({name(n.id), n.op, n.shape.str(), where, summary(n.grad, f), "(seed)"});
+    } else if (n.terms.size() <= 1 || markdown) {
+      std::vector<std::string> parts;
+      for (const TensorTraceTerm& e : n.terms)
+        parts.push_back(fmt::format("{} ({})", summary(e.contribution, f), name(e.consumer)));
+      rows.push_back({name(n.id), n.op, n.shape.str(), where, summary(n.grad, f), fmt::format("{}", fmt::join(parts, " + "))});
+    } else {
+      for (std::size_t k = 0; k < n.terms.size(); ++k) {
+        const TensorTraceTerm& e = n.terms[k];
+        rows.push_back({k == 0 ? name(n.id) : "", k == 0 ? n.op : "", k == 0 ? n.shape.str() : "", k == 0 ? where : "",
+                        k == 0 ? summary(n.grad, f) : "",
+                        fmt::format("{}{} ({})", k == 0 ? "  " : "+ ", summary(e.contribution, f), name(e.consumer))});
+      }
+      rows.push_back({"", "", "", "", "", fmt::format("= {} (sum of {} terms)", summary(n.grad, f), n.terms.size())});
+    }
+  }
+  return out + (markdown ? detail::markdown_table(rows) : detail::text_table(rows));
+}
+
+}  // namespace
+
+TensorTrace trace_backward(const Tensor& root, const std::vector<std::pair<std::string, Tensor>>& names,
+                           BackwardOptions options) {
+  if (!root.defined()) throw std::invalid_argument("trace_backward: the tensor is undefined");
+  if (!root.impl()->grad_fn)
+    throw std::invalid_argument(fmt::format(
+        "trace_backward: the tensor (shape {}) is not the result of a recorded op; there is no backward to trace",
+        root.shape().str()));
+  Recorder recorder;
+  {
+    detail::BackwardObserver* previous = detail::BackwardObserver::current;
+    detail::BackwardObserver::current = &recorder;
+    try {
+      root.backward(options);
+    } catch (...) {
+      detail::BackwardObserver::current = previous;
+      throw;
+    }
+    detail::BackwardObserver::current = previous;
+  }
+  NoGradGuard no_grad;
+
+  // Ids: ops in the order they ran (root first), each parameter right after its first consumer.
+  std::unordered_map<const void*, std::size_t> id;
+  std::unordered_map<const detail::TensorImpl*, std::string> given;
+  for (const auto& [name, tensor] : names)
+    if (tensor.defined()) given.emplace(tensor.impl(), name);
+  std::unordered_map<std::string, std::size_t> op_count;
+  for (const Ran& r : recorder.ran) ++op_count[r.op];
+  std::unordered_map<std::string, std::size_t> op_seen;
+  TensorTrace t;
+  std::size_t parameters = 0;
+  auto add = [&](TensorTraceNode node, const void* key) {
+    node.id = t.nodes.size();
+    id[key] = node.id;
+    t.nodes.push_back(std::move(node));
+  };
+  for (const Ran& r : recorder.ran) {
+    if (!id.count(r.node)) {
+      TensorTraceNode n;
+      n.op = r.op;
+      n.name = op_count[r.op] > 1 ? fmt::format("{}#{}", r.op, ++op_seen[r.op]) : r.op;
+      n.where = r.where;
+      n.grad = r.grad;
+      n.shape = r.grad.shape();
+      n.is_root = t.nodes.empty();
+      if (n.is_root) n.value = root.detach();
+      add(std::move(n), r.node);
+    }
+    for (const Ran::Input& in : r.inputs) {
+      if (!in.leaf || !in.sent.defined() || id.count(in.leaf)) continue;
+      TensorTraceNode n;
+      n.op = "parameter";
+      auto it = given.find(in.leaf);
+      n.name = it != given.end() ? it->second : fmt::format("parameter#{}", ++parameters);
+      n.shape = in.sent.shape();
+      n.value = recorder.leaves.at(in.leaf).detach();
+      n.is_leaf = true;
+      add(std::move(n), in.leaf);
+    }
+  }
+  // Terms, and the parameters' gradients as the sum of theirs.
+  for (const Ran& r : recorder.ran) {
+    const std::size_t consumer = id.at(r.node);
+    for (std::size_t i = 0; i < r.inputs.size(); ++i) {
+      const Ran::Input& in = r.inputs[i];
+      if (!in.sent.defined()) continue;
+      const void* key = in.fn ? static_cast<const void*>(in.fn) : static_cast<const void*>(in.leaf);
+      auto it = id.find(key);
+      if (it == id.end()) continue;  // an op that did not run (nothing it leads to needed a gradient)
+      TensorTraceNode& target = t.nodes[it->second];
+      target.terms.push_back({consumer, i, in.sent});
+      if (target.is_leaf) target.grad = target.grad.defined() ? target.grad + in.sent : in.sent;
+    }
+  }
+  return t;
+}
+
+const TensorTraceNode& TensorTrace::node(std::string_view name) const {
+  for (const TensorTraceNode& n : nodes)
+    if (n.name == name) return n;
+  std::vector<std::string> known;
+  for (const TensorTraceNode& n : nodes) known.push_back(n.name);
+  throw std::out_of_range(fmt::format("TensorTrace::node: no node named '{}'; the nodes are: {}", name,
+                                      fmt::join(known, ", ")));
+}
+
+std::string TensorTrace::to_text(TraceOptions options) const { return render(*this, options, false); }
+
+std::string TensorTrace::to_markdown(TraceOptions options) const { return render(*this, options, true); }
+
+std::ostream& operator<<(std::ostream& os, const TensorTrace& trace) { return os << trace.to_text(); }
+
+}  // namespace chainrule
