@@ -161,12 +161,17 @@ std::string table(const std::vector<std::vector<std::string>>& rows, const std::
 }
 
 std::string element_table(const std::vector<GradcheckElement>& elements, std::size_t limit) {
+  // Scalars have no element index: the column is left out when every index is empty.
+  bool indexed = false;
+  for (const GradcheckElement& e : elements) indexed = indexed || !e.index.empty();
   std::vector<std::vector<std::string>> rows = {{"input", "index", "analytic", "numeric", "abs err", "rel err", ""}};
   for (std::size_t i = 0; i < elements.size() && i < limit; ++i) {
     const GradcheckElement& e = elements[i];
-    rows.push_back({e.input, e.index.empty() ? "-" : e.index, num(e.analytic), num(e.numeric), num(e.abs_error),
-                    num(e.rel_error), e.at_kink ? "kink" : (e.passed ? "ok" : "FAIL")});
+    rows.push_back({e.input, e.index, num(e.analytic), num(e.numeric), num(e.abs_error), num(e.rel_error),
+                    e.at_kink ? "kink" : (e.passed ? "ok" : "FAIL")});
   }
+  if (!indexed)
+    for (auto& row : rows) row.erase(row.begin() + 1);
   return table(rows, "  ");
 }
 

@@ -216,7 +216,12 @@ TEST_CASE("gradcheck: the report's table lists the worst elements, not the Jacob
   REQUIRE(r.failures.size() == 2);  // x[1]: 0.02 vs 0.03 fails too
   CHECK(r.failures[1].input == "x[1]");
   const std::string text = r.to_string();
-  for (const char* column : {"input", "index", "analytic", "numeric", "abs err", "rel err"}) CHECK(contains(text, column));
+  for (const char* column : {"input", "analytic", "numeric", "abs err", "rel err"}) CHECK(contains(text, column));
+  CHECK_FALSE(contains(text, "index"));  // Scalars have no element index
+  // Tensors do: the index column names the element.
+  const GradcheckReport t = gradcheck([](V x) { return sum(x[0] * x[0]); }, {input({2, 2}, Domain::any, 71)});
+  CHECK(contains(t.to_string(), "index"));
+  CHECK(contains(t.to_string(), "[1, 1]"));
   CHECK(contains(text, "2 of 3 elements disagree"));
   // The first faulty op is the first 'cube' recorded (x[0]'s), not the second.
   REQUIRE(r.localisation.faulty);
