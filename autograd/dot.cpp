@@ -100,6 +100,12 @@ std::string to_dot(const Scalar& root, const DotOptions& options) {
     if (n.is_constant && !n.label.empty())
       node_of[n.id] = named_constant.emplace(fmt::format("{}={}", n.label, n.value), n.id).first->second;
   }
+  // The lecture's names for a neuron's gradients: Err at its output, Backprop Err at its input.
+  std::vector<const char*> gradient_name(view.size(), "grad");
+  for (const TraceNeuron& neuron : t.neurons) {
+    gradient_name[neuron.node] = "Err";
+    gradient_name[neuron.input] = "BPE";
+  }
   for (const ScalarNodeView& n : view) {
     if (node_of[n.id] != n.id) continue;
     const std::string& name = t.nodes[n.id].name;
@@ -114,7 +120,7 @@ std::string to_dot(const Scalar& root, const DotOptions& options) {
       else if (name != n.op && !name.starts_with(n.op + "#")) label.push_back(n.op);
       if (n.id + 1 == view.size()) style = kOutput;
       label.push_back("value " + num(n.value));
-      if (has_gradients) label.push_back("grad " + num(t.nodes[n.id].grad));
+      if (has_gradients) label.push_back(fmt::format("{} {}", gradient_name[n.id], num(t.nodes[n.id].grad)));
       if (options.show_where && !n.is_leaf && n.where.line() != 0) label.push_back(to_string(n.where));
     }
     out += fmt::format("  n{} [label={}, {}];\n", n.id, lines(label), style);
@@ -129,7 +135,8 @@ std::string to_dot(const Scalar& root, const DotOptions& options) {
   return out + footer(options,
                       "blue: parameters; grey: inputs and constants (no gradient); orange: output\n"
                       "edge label: local derivative d(consumer)/d(input); grad = sum over out-edges of "
-                      "consumer grad x label");
+                      "consumer grad x label\n"
+                      "neurons a = f(z): Err = grad of a, BPE (backprop error) = grad of z");
 }
 
 std::string to_dot(const Tensor& root, const DotOptions& options) {

@@ -14,7 +14,7 @@ namespace chainrule {
 
 namespace {
 
-constexpr std::size_t kMaxExpression = 32;  // longer expressions are shown as op#id
+constexpr std::size_t kMaxExpression = 48;  // longer expressions are shown as op#id
 
 const char* infix(std::string_view op) {
   if (op == "add") return "+";

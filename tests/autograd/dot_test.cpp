@@ -114,6 +114,9 @@ TEST_CASE("dot: the lecture network's picture lists every node and renders", "[a
   }
   CHECK_THAT(node_line(text, fmt::format("n{}", w_id)), Contains("fillcolor=\"#dbeafe\"") && Contains(fmt::format("grad {:.4g}", v.grad())));
   CHECK_THAT(node_line(text, fmt::format("n{}", x_id)), Contains("shape=ellipse"));
+  // A neuron's output shows its Err, its input sum its Backprop Err (the slides' names).
+  CHECK_THAT(node_line(text, id_of(text, "\"H1\\n")), Contains(fmt::format("Err {:.4g}", h.grad())));
+  CHECK_THAT(node_line(text, id_of(text, "\"z_H1\\n")), Contains(fmt::format("BPE {:.4g}", z.grad())));
   CHECK_THAT(node_line(text, fmt::format("n{}", view.size() - 1)), Contains("peripheries=2") && Contains("grad 1"));
   // The edge from w H1->ON to its mul carries the local derivative d(H1 * w)/dw = H1 = 0.6489, and
   // edges from inputs are dashed.
