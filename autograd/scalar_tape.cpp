@@ -87,13 +87,13 @@ bool is_binary(ScalarOp op) { return op >= ScalarOp::Add && op <= ScalarOp::Pow;
 
 }  // namespace
 
-ScalarTape::~ScalarTape() {
-  for (LeafCell* c : leaves_) release_cell(c);
-}
+ScalarTape::~ScalarTape() { reset(); }
 
+// The generation moves on before any cell is released: a cell may own a recorded gradient
+// (backward with create_graph) whose handle would otherwise reach back into the tape being reset.
 void ScalarTape::reset() {
-  for (LeafCell* c : leaves_) release_cell(c);
-  leaves_.clear();
+  std::vector<LeafCell*> cells;
+  cells.swap(leaves_);
   records_.clear();
   customs_.clear();
   where_.clear();
@@ -101,6 +101,7 @@ void ScalarTape::reset() {
   live_ = 0;
   live_unfreed_ = 0;
   if (++generation_ == 0) generation_ = 1;  // 0 means "no record" in leaf caches
+  for (LeafCell* c : cells) release_cell(c);
 }
 
 
