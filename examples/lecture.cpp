@@ -8,15 +8,18 @@
 //   lecture --compact       only the training
 //   lecture --plot loss.svg also write the loss history (loss.svg and loss.csv)
 //   lecture --data f.csv    other data (header Y,X1,X2)
+//   lecture --dot obs1.dot  also write observation 1's graph (Graphviz; dot -Tsvg obs1.dot -o obs1.svg)
 #include <fmt/format.h>
 
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
 
+#include "autograd/dot.h"
 #include "examples/lecture_net.h"
 #include "nn/csv.h"
 #include "nn/nn.h"
@@ -151,7 +154,7 @@ bool is_snapshot(std::size_t epoch) { return epoch == 1 || epoch == 10 || epoch 
 
 struct Args {
   bool compact = false;
-  std::string plot;
+  std::string plot, dot;
   std::filesystem::path data = std::filesystem::path(CHAINRULE_SOURCE_DIR) / "examples/data/lecture.csv";
 };
 
@@ -162,7 +165,9 @@ Args parse(int argc, char** argv) {
     if (arg == "--compact") a.compact = true;
     else if (arg == "--plot" && i + 1 < argc) a.plot = argv[++i];
     else if (arg == "--data" && i + 1 < argc) a.data = argv[++i];
-    else throw std::invalid_argument(fmt::format("lecture: unknown argument '{}' (use --compact, --plot FILE, --data FILE)", arg));
+    else if (arg == "--dot" && i + 1 < argc) a.dot = argv[++i];
+    else throw std::invalid_argument(
+        fmt::format("lecture: unknown argument '{}' (use --compact, --plot FILE, --data FILE, --dot FILE)", arg));
   }
   return a;
 }
@@ -173,6 +178,13 @@ int main(int argc, char** argv) try {
   const Args args = parse(argc, argv);
   const Data d = load(args.data, !args.compact);
   ScalarNet net;
+  if (!args.dot.empty()) {  // the picture of observation 1's graph, after its backward
+    ScalarNet fresh;
+    const Observation o = lecture::forward(fresh, d.z[0][0], d.z[0][1], d.y[0]);
+    o.half_cost.backward({.retain_graph = true});
+    std::ofstream(args.dot) << to_dot(o.half_cost, {.title = "observation 1: C = 1/2 (Output - Y)^2"});
+    fmt::print("wrote {} (render: dot -Tsvg {} -o observation1.svg)\n\n", args.dot, args.dot);
+  }
   if (!args.compact) {
     fmt::print("Step 1b: design: 2 input nodes, 3 hidden nodes, 1 output node, sigmoid everywhere, dense.\n\n");
     print_weights(net, "Step 2: initialise (the slides' weights and biases)");
