@@ -6,6 +6,7 @@
 // the kink) is recorded as a constant: its own derivative is 0, and the tests read it that way.
 #include <cmath>
 #include <functional>
+#include <thread>
 #include <map>
 #include <string_view>
 #include <vector>
@@ -405,5 +406,39 @@ TEST_CASE("second order: Hessian-vector product of the lecture's network (Scalar
     const double numeric = (up[i] - down[i]) / (2 * kEps);
     INFO("weight " << i << ": H v = " << hv[i].value() << ", numeric " << numeric);
     CHECK(close(hv[i].value(), numeric, kAtol, kRtol));
+  }
+}
+
+TEST_CASE("second order: recorded gradients left on leaves are released safely", "[autograd][second_order][scalar]") {
+  // backward(create_graph) leaves each leaf a recorded gradient that names records on the tape.
+  // Dropping such a leaf without zero_grad() and then reusing the tape, or ending the thread, must
+  // release everything exactly once (the sanitizer build checks the memory itself).
+  SECTION("the tape is reused while another leaf is still held") {
+    Scalar c = Scalar::leaf(3.0);
+    {
+      Scalar x = Scalar::leaf(2.0);
+      const Scalar y = x * x * c;
+      y.backward({.create_graph = true});
+      const Scalar g = x.grad_scalar();  // 2 x c, recorded
+      g.backward();                      // d/dx (2 x c) = 2 c, and g's graph is freed
+      CHECK(x.grad() == 12.0 + 6.0);
+      c.zero_grad();
+    }  // x is dropped with its recorded gradient still attached
+    const Scalar b = c * 2.0;  // the tape is reused: c must survive
+    b.backward();
+    CHECK(c.value() == 3.0);
+    CHECK(c.grad() == 2.0);
+  }
+  SECTION("a thread ends while its leaves hold recorded gradients") {
+    double grad_a = 0, grad_b = 0;
+    std::thread worker([&] {
+      Scalar a = Scalar::leaf(2.0), b = Scalar::leaf(3.0);
+      (a * b * a).backward({.create_graph = true});
+      grad_a = a.grad();
+      grad_b = b.grad();
+    });  // the thread's tape is destroyed with both recorded gradients alive
+    worker.join();
+    CHECK(grad_a == 12.0);
+    CHECK(grad_b == 4.0);
   }
 }
