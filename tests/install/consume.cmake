@@ -7,7 +7,8 @@
 #   CHAINRULE_BUILD  chainrule's build tree (already built; find_package mode installs from it)
 #   WORK_DIR         scratch directory for the prefix and the consumer's build
 #   CONFIG           build type of CHAINRULE_BUILD (the find_package consumer uses the same)
-#   GENERATOR, CXX_COMPILER, CXX_FLAGS   forwarded to the consumer (CXX_FLAGS: sanitizer flags)
+#   GENERATOR, CXX_COMPILER              forwarded to the consumer
+#   CXX_FLAGS        the sanitizer flags of CHAINRULE_BUILD, for the find_package consumer
 foreach(var MODE CHAINRULE_SOURCE CHAINRULE_BUILD WORK_DIR CONFIG GENERATOR CXX_COMPILER)
   if(NOT DEFINED ${var} OR "${${var}}" STREQUAL "")
     message(FATAL_ERROR "consume.cmake: -D${var}=... is required")
@@ -23,12 +24,15 @@ function(run)
   endif()
 endfunction()
 
-# find_package links the installed library, so the consumer uses the same build type. With
-# add_subdirectory the consumer compiles chainrule itself; no build type (no optimization) makes
-# that the quickest it can be, and the wiring under test does not depend on it.
+# find_package links the installed library, so the consumer uses the same build type and flags
+# (an instrumented libchainrule.a needs the sanitizer runtime at link). With add_subdirectory the
+# consumer compiles chainrule itself; no build type (no optimization) and no instrumentation make
+# that the quickest it can be, and the wiring under test does not depend on either. The library
+# itself runs under the sanitizers in the unit tests.
 if(MODE STREQUAL "add_subdirectory")
   set(build_type "")
   set(config Debug)  # only used by multi-config generators
+  set(CXX_FLAGS "")
 else()
   set(build_type "${CONFIG}")
   set(config "${CONFIG}")
