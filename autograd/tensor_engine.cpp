@@ -23,8 +23,8 @@ using detail::TensorImpl;
 namespace detail {
 
 namespace {
-uint64_t next_sequence = 0;
-uint64_t next_sweep = 0;
+thread_local uint64_t next_sequence = 0;  // per thread: a graph belongs to one thread
+thread_local uint64_t next_sweep = 0;
 }  // namespace
 
 // Nodes die through this loop: a node's destructor may release the next node, which is queued
