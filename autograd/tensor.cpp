@@ -352,7 +352,7 @@ std::string to_string(const Tensor& t) {
       else body += ", ";
       body += fmt::format("{:.6g}", v[i]);
     }
-    body += shown < static_cast<int64_t>(v.size()) ? ", ...]" : "]";
+    body += shown == 0 ? "[]" : shown < static_cast<int64_t>(v.size()) ? ", ...]" : "]";  // empty: []
   }
   std::string extra = t.grad_fn_name().empty() ? (t.requires_grad() ? ", requires_grad" : "")
                                                 : fmt::format(", grad_fn={}", t.grad_fn_name());
