@@ -198,6 +198,8 @@ TEST_CASE("Tensor: requires_grad flows through ops", "[autograd][tensor]") {
   CHECK(y.requires_grad());  // recorded before: unaffected
   CHECK_THAT(to_string(y), Catch::Contains("grad_fn=mul") && Catch::Contains("shape=[2]") &&
                                Catch::Contains("float64"));
+  CHECK(to_string(zeros({0, 3})) == "Tensor([], shape=[0, 3], dtype=float32)");
+  CHECK(to_string(Tensor()) == "Tensor(undefined)");
 }
 
 TEST_CASE("Tensor: NoGradGuard stops recording", "[autograd][tensor]") {
