@@ -271,6 +271,30 @@ TEST_CASE("flat memory: a Scalar training loop reuses the tape", "[autograd][mem
   }
 }
 
+TEST_CASE("flat memory: second-order loops with zero_grad reuse the tape", "[autograd][memory]") {
+  // backward(create_graph) leaves each leaf a recorded gradient that keeps its graph alive (as in
+  // PyTorch); zero_grad() lets it go, and the tape is reused.
+  Scalar x = Scalar::leaf(0.5);
+  detail::ScalarTapeStats warm{};
+  std::size_t max_records = 0, max_capacity = 0;
+  for (int i = 0; i < 10'000; ++i) {
+    (x * x * sigmoid(x)).backward({.create_graph = true});
+    const Scalar g = x.grad_scalar();
+    x.zero_grad();
+    g.backward();  // the second derivative
+    x.set_value(0.5 + 1e-6 * (i % 7));
+    x.zero_grad();
+    const detail::ScalarTapeStats s = detail::scalar_tape_stats();
+    if (i == 10) warm = s;
+    if (i > 10) {
+      max_records = std::max(max_records, s.records);
+      max_capacity = std::max(max_capacity, s.capacity);
+    }
+  }
+  CHECK(max_records <= warm.records);
+  CHECK(max_capacity <= warm.capacity);
+}
+
 TEST_CASE("flat memory: a Tensor training loop does not grow resident memory", "[autograd][memory]") {
   if (kSanitized) {
     WARN("skipped under AddressSanitizer: its quarantine keeps freed memory resident on purpose");
