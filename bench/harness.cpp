@@ -1,10 +1,18 @@
 // The harness: the registry, the agreement check and the registration of the timed benchmarks.
 #include "bench/harness.h"
 
+#include <malloc.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <map>
+#include <tuple>
+
+#include "autograd/tensor.h"
 
 namespace chainrule::bench {
 namespace {
@@ -75,6 +83,59 @@ Outcome run_check(const System& s, std::string& error) {
 
 }  // namespace
 
+std::vector<double> uniform_numbers(size_t count, double low, double high, uint64_t seed) {
+  Generator gen(seed);
+  std::vector<double> out(count);
+  for (double& v : out) v = gen.uniform(low, high);
+  return out;
+}
+
+void append_values(Outcome& out, const std::string& name, const std::vector<double>& values) {
+  for (size_t i = 0; i < values.size(); ++i) {
+    std::string key = name;
+    key += "[";
+    key += std::to_string(i);
+    key += "]";
+    out.emplace_back(std::move(key), values[i]);
+  }
+}
+
+double heap_in_use_bytes() {
+  const struct mallinfo2 m = mallinfo2();
+  return static_cast<double>(m.uordblks + m.hblkhd);
+}
+
+namespace {
+// A "VmRSS:    1234 kB" line of /proc/self/status, in bytes (0 if absent).
+double proc_status_bytes(const char* key) {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return 0.0;
+  char line[256];
+  double kb = 0.0;
+  const size_t len = std::strlen(key);
+  while (std::fgets(line, sizeof line, f)) {
+    if (std::strncmp(line, key, len) == 0 && line[len] == ':') {
+      kb = std::strtod(line + len + 1, nullptr);
+      break;
+    }
+  }
+  std::fclose(f);
+  return kb * 1024.0;
+}
+}  // namespace
+
+double resident_bytes() { return proc_status_bytes("VmRSS"); }
+double peak_resident_bytes() { return proc_status_bytes("VmHWM"); }
+
+void run_with_gflops(benchmark::State& state, double flops, const std::function<void()>& body) {
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) body();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (seconds > 0)
+    state.counters["GFLOP/s"] = flops * static_cast<double>(state.iterations()) / seconds / 1e9;
+  state.SetItemsProcessed(state.iterations());
+}
+
 bool add_workload(Workload workload) {
   registry().workloads.push_back(std::move(workload));
   return true;
@@ -107,37 +168,62 @@ int check_and_register(std::FILE* log) {
   std::sort(r.workloads.begin(), r.workloads.end(), [](const Workload& a, const Workload& b) {
     return std::pair(workload_rank(a.name), a.name) < std::pair(workload_rank(b.name), b.name);
   });
-  std::stable_sort(r.systems.begin(), r.systems.end(), [](const System& a, const System& b) {
-    return std::pair(system_rank(a.name), a.name) < std::pair(system_rank(b.name), b.name);
+  // Variants in the order they were first registered; within a variant, systems in canonical order,
+  // so that the systems of one case run next to each other (and see the same machine load).
+  std::map<std::string, size_t> variant_rank;
+  for (const System& s : r.systems) variant_rank.try_emplace(s.variant, variant_rank.size());
+  std::stable_sort(r.systems.begin(), r.systems.end(), [&](const System& a, const System& b) {
+    return std::tuple(variant_rank[a.variant], system_rank(a.name), a.name) <
+           std::tuple(variant_rank[b.variant], system_rank(b.name), b.name);
   });
 
   int disagreeing = 0;
   for (const Workload& w : r.workloads) {
     std::fprintf(log, "%s: %s\n", w.name.c_str(), w.description.c_str());
-    const auto ref = std::find_if(r.systems.begin(), r.systems.end(), [&](const System& s) {
-      return s.workload == w.name && s.name == w.reference;
-    });
-    std::string ref_error = ref == r.systems.end() ? "the reference system is not built" : "";
-    const Outcome want = ref == r.systems.end() ? Outcome{} : run_check(*ref, ref_error);
-    if (!ref_error.empty()) ref_error = "reference " + w.reference + ": " + ref_error;
+    // Each variant (case) of the workload is checked against the reference's check of that case;
+    // a workload without a reference only requires every check to run.
+    std::map<std::string, std::pair<Outcome, std::string>> want_by_variant;  // variant -> (numbers, error)
+    auto reference_of = [&](const std::string& variant) -> const std::pair<Outcome, std::string>& {
+      auto [it, inserted] = want_by_variant.try_emplace(variant);
+      if (!inserted) return it->second;
+      const auto ref = std::find_if(r.systems.begin(), r.systems.end(), [&](const System& s) {
+        return s.workload == w.name && s.name == w.reference && s.variant == variant;
+      });
+      std::string error = ref == r.systems.end() ? "the reference system is not built" : "";
+      if (ref != r.systems.end()) it->second.first = run_check(*ref, error);
+      if (!error.empty()) it->second.second = "reference " + w.reference + ": " + error;
+      return it->second;
+    };
 
     for (const System& s : r.systems) {
       if (s.workload != w.name) continue;
-      std::string error = ref_error;
+      const bool is_reference = !w.reference.empty() && s.name == w.reference;
+      std::string error;
       double max_rel = 0.0;
-      if (error.empty() && &s != &*ref) {
-        const Outcome got = run_check(s, error);
-        if (error.empty()) error = compare(want, got, w.rel_tol, w.reference, max_rel);
+      size_t count = 0;
+      if (w.reference.empty()) {
+        count = run_check(s, error).size();
+      } else {
+        const auto& [want, ref_error] = reference_of(s.variant);
+        error = ref_error;
+        count = want.size();
+        if (error.empty() && !is_reference) {
+          const Outcome got = run_check(s, error);
+          if (error.empty()) error = compare(want, got, w.rel_tol, w.reference, max_rel);
+        }
       }
-      const std::string name = w.name + "/" + s.name;
+      std::string name = w.name + "/" + s.name;
+      if (!s.variant.empty()) name += "/" + s.variant;
       if (!error.empty()) {
         ++disagreeing;
-        std::fprintf(log, "  %-28s FAILS the agreement check: %s\n", name.c_str(), error.c_str());
-      } else if (&s == &*ref) {
-        std::fprintf(log, "  %-28s reference (%zu numbers)\n", name.c_str(), want.size());
+        std::fprintf(log, "  %-40s FAILS the agreement check: %s\n", name.c_str(), error.c_str());
+      } else if (w.reference.empty()) {
+        std::fprintf(log, "  %-40s check ran (nothing to compare: a measurement)\n", name.c_str());
+      } else if (is_reference) {
+        std::fprintf(log, "  %-40s reference (%zu numbers)\n", name.c_str(), count);
       } else {
-        std::fprintf(log, "  %-28s agrees: %zu numbers, largest scaled difference %.1e (tolerance %.0e)\n",
-                     name.c_str(), want.size(), max_rel, w.rel_tol);
+        std::fprintf(log, "  %-40s agrees: %zu numbers, largest scaled difference %.1e (tolerance %.0e)\n",
+                     name.c_str(), count, max_rel, w.rel_tol);
       }
       auto body = [run = s.run, error](benchmark::State& state) {
         if (!error.empty()) {
@@ -149,7 +235,8 @@ int check_and_register(std::FILE* log) {
       // CPU time of the whole process (every thread a system starts counts) is the primary
       // measure: this machine is shared, and wall time also counts time spent descheduled. The
       // JSON has both; bench/ratios.py --metric real_time shows wall time.
-      benchmark::RegisterBenchmark(name.c_str(), body)->MeasureProcessCPUTime();
+      benchmark::internal::Benchmark* b = benchmark::RegisterBenchmark(name.c_str(), body)->MeasureProcessCPUTime();
+      if (s.configure) s.configure(b);
     }
   }
   std::fflush(log);

@@ -20,6 +20,9 @@
 //   const bool registered = bench::add_system({"lecture", "sacado", &check, &run});
 #include <benchmark/benchmark.h>
 
+#include <cstddef>
+#include <cstdint>
+
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -34,7 +37,9 @@ using Outcome = std::vector<std::pair<std::string, double>>;
 
 struct Workload {
   std::string name;         // "lecture"
-  std::string reference;    // the system every other one is compared with ("handwritten")
+  std::string reference;    // the system every other one is compared with ("handwritten"); empty:
+                            // no comparison (each system's check must only not throw), as for
+                            // `memory`, whose systems measure different things
   double rel_tol;           // |a - b| <= rel_tol * max(1, |a|, |b|) for every reported number
   std::string description;  // one line for the start-up banner
 };
@@ -44,6 +49,13 @@ struct System {
   std::string name;      // "sacado"
   std::function<Outcome()> check;
   std::function<void(benchmark::State&)> run;
+  // Optional: one case of a workload that has several (`matmul`: "f32_n256_forward"). The benchmark
+  // is then named `<workload>/<system>/<variant>` and compared with the reference system's check of
+  // the same variant.
+  std::string variant = {};
+  // Optional: adjusts the registered benchmark (e.g. ->Iterations(1)->Repetitions(1) for a
+  // measurement that runs once, such as 10,000 training steps).
+  std::function<void(benchmark::internal::Benchmark*)> configure = {};
 };
 
 // Registration (from static initialisers; order does not matter, main() sorts).
@@ -56,6 +68,27 @@ bool add_thread_setter(std::string system, std::function<std::string(int threads
 
 // The canonical order of systems in the benchmark list and in the ratio tables.
 const std::vector<std::string>& system_order();
+
+// Shared helpers for the workloads.
+
+// `count` numbers drawn uniformly from [low, high) by chainrule::Generator(seed), so that every
+// system of a workload gets identical data and weights (each converts them to its own type).
+std::vector<double> uniform_numbers(size_t count, double low, double high, uint64_t seed);
+
+// The gradients or parameters a check reports, each as (name, value): name[0], name[1], ...
+void append_values(Outcome& out, const std::string& name, const std::vector<double>& values);
+
+// Memory as the process sees it, in bytes.
+//   heap_in_use_bytes(): malloc'd bytes in use (glibc mallinfo2: uordblks + hblkhd, all arenas).
+//   resident_bytes() / peak_resident_bytes(): VmRSS / VmHWM of /proc/self/status.
+double heap_in_use_bytes();
+double resident_bytes();
+double peak_resident_bytes();
+
+// Runs `body` once per benchmark iteration and sets the counter "GFLOP/s": `flops` per iteration
+// over the wall time the loop took (not CPU time: at 2 threads the process CPU time counts both
+// cores, which is not the rate a user sees).
+void run_with_gflops(benchmark::State& state, double flops, const std::function<void()>& body);
 
 // Runs every check, prints the verdicts, and registers the benchmarks in canonical order.
 // Returns the number of systems that disagree (0 when all agree).

@@ -1,0 +1,105 @@
+#pragma once
+// Workloads `mlp_b128`, `mlp_b8`, `mlp_b1`: one training step of a 784-256-256-10 ReLU network.
+//
+//   h1     = relu(x W1^T + b1)       x [B, 784], W1 [256, 784], b1 [256]
+//   h2     = relu(h1 W2^T + b2)      W2 [256, 256], b2 [256]
+//   logits = h2 W3^T + b3            W3 [10, 256], b3 [10]
+//   loss   = 1/B * sum_n (-log softmax(logits_n)[label_n])      (cross-entropy, mean over the batch)
+//   every parameter p -= 0.01 * dloss/dp                          (plain SGD)
+//
+// float32 throughout. One timed iteration is one step: forward, backward and update, on the same
+// batch every time (data fixed once: x uniform in [0, 1), labels uniform in 0..9, both from a seeded
+// Generator). Every system starts from the same weights, generated here (U(+-1/sqrt(fan_in)), as
+// torch.nn.Linear) and loaded into each system. The agreement check runs kCheckSteps steps and
+// compares each step's loss and, after them, the sum of every parameter (in double), with the
+// hand-written floor, to kRelTol: float32 products summed in different orders differ by about 1e-6
+// relative.
+#include <cmath>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bench/harness.h"
+#include "bench/memory.h"
+
+namespace chainrule::bench::mlp {
+
+inline constexpr int kIn = 784;
+inline constexpr int kHidden = 256;
+inline constexpr int kOut = 10;
+inline constexpr double kLearningRate = 0.01;
+inline constexpr int kCheckSteps = 4;
+inline constexpr double kRelTol = 1e-4;
+
+// The six parameters in the order W1, b1, W2, b2, W3, b3 (weights row-major [out, in]).
+struct Layer {
+  int in, out;
+};
+inline constexpr Layer kLayers[3] = {{kIn, kHidden}, {kHidden, kHidden}, {kHidden, kOut}};
+
+// One batch and the initial weights, identical for every system.
+struct Problem {
+  int batch;
+  std::vector<float> x;               // [batch, kIn]
+  std::vector<int64_t> labels;        // [batch], each in [0, kOut)
+  std::vector<std::vector<float>> params;  // W1, b1, W2, b2, W3, b3
+};
+
+// The problem of batch size `batch` (built once per batch size, then shared).
+const Problem& problem(int batch);
+
+// A system's network. Net must provide:
+//   explicit Net(const Problem&)           loads problem.params as its initial weights
+//   double step()                          one training step; returns the loss of its forward
+//   std::vector<std::vector<float>> params() const    the current parameters, in Problem's order
+template <class Net>
+[[gnu::noinline]] double timed_step(Net& net) {
+  return net.step();
+}
+
+inline std::string workload_name(int batch) { return "mlp_b" + std::to_string(batch); }
+
+template <class Net>
+bool add(std::string system, int batch) {
+  auto check = [batch] {
+    Net net(problem(batch));
+    Outcome out;
+    for (int s = 1; s <= kCheckSteps; ++s) out.emplace_back("loss[step " + std::to_string(s) + "]", net.step());
+    static constexpr const char* names[6] = {"sum W1", "sum b1", "sum W2", "sum b2", "sum W3", "sum b3"};
+    const auto p = net.params();
+    for (size_t k = 0; k < p.size() && k < 6; ++k) {
+      double total = 0.0;
+      for (float v : p[k]) total += v;
+      out.emplace_back(names[k], total);
+    }
+    return out;
+  };
+  auto run = [batch](benchmark::State& state) {
+    Net net(problem(batch));
+    for (auto _ : state) {
+      double loss = timed_step(net);
+      benchmark::DoNotOptimize(loss);
+    }
+    state.SetItemsProcessed(state.iterations() * batch);  // samples
+  };
+  return add_system({workload_name(batch), std::move(system), check, run});
+}
+
+// Registers memory/<system>/mlp_b128_rss: kRssSteps steps of Net on the batch-128 problem.
+template <class Net>
+bool add_rss(std::string system) {
+  return memory::add_rss_over_steps(std::move(system), [] {
+    auto net = std::make_shared<Net>(problem(128));
+    return std::function<double()>([net] { return net->step(); });
+  });
+}
+
+// Registers Net for the three batch sizes.
+template <class Net>
+bool add_all(const std::string& system) {
+  return add<Net>(system, 128) && add<Net>(system, 8) && add<Net>(system, 1);
+}
+
+}  // namespace chainrule::bench::mlp

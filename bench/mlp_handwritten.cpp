@@ -1,0 +1,125 @@
+// mlp_b*/handwritten: the floor. Plain float32 buffers allocated once, the three products of the
+// forward and the five of the backward through cblas_sgemm, the bias, ReLU and softmax loops written
+// out, and the weight update fused into the gradient product (W <- W - lr * grad^T a as one gemm
+// with alpha = -lr, beta = 1). Also defines the shared problem (mlp.h).
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "bench/mlp.h"
+
+namespace chainrule::bench::mlp {
+
+const Problem& problem(int batch) {
+  static std::map<int, Problem> made;  // built on first use, from the checks (single-threaded)
+  auto [it, inserted] = made.try_emplace(batch);
+  Problem& p = it->second;
+  if (!inserted) return p;
+  p.batch = batch;
+  const auto seed = static_cast<uint64_t>(batch);
+  for (double v : uniform_numbers(static_cast<size_t>(batch) * kIn, 0.0, 1.0, 1000 + seed))
+    p.x.push_back(static_cast<float>(v));
+  for (double v : uniform_numbers(static_cast<size_t>(batch), 0.0, kOut, 2000 + seed))
+    p.labels.push_back(std::min<int64_t>(kOut - 1, static_cast<int64_t>(v)));
+  // The weights do not depend on the batch size: the three workloads train the same network.
+  uint64_t layer_seed = 3000;
+  for (const Layer& l : kLayers) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(l.in));
+    for (size_t count : {static_cast<size_t>(l.out) * l.in, static_cast<size_t>(l.out)}) {
+      std::vector<float> values;
+      for (double v : uniform_numbers(count, -bound, bound, layer_seed++)) values.push_back(static_cast<float>(v));
+      p.params.push_back(std::move(values));
+    }
+  }
+  return p;
+}
+
+namespace {
+
+class HandwrittenMlp {
+ public:
+  explicit HandwrittenMlp(const Problem& p)
+      : p_(p), params_(p.params), b_(p.batch),
+        z1_(b_ * kHidden), z2_(b_ * kHidden), logits_(b_ * kOut), dz1_(b_ * kHidden), dz2_(b_ * kHidden),
+        dlogits_(b_ * kOut) {}
+
+  double step() {
+    float *w1 = params_[0].data(), *b1 = params_[1].data(), *w2 = params_[2].data(), *b2 = params_[3].data(),
+          *w3 = params_[4].data(), *b3 = params_[5].data();
+    const float* x = p_.x.data();
+    // Forward; z1 and z2 become h1 and h2 in place (relu), their sign is all the backward needs.
+    dense(x, kIn, w1, b1, kHidden, z1_.data());
+    relu(z1_);
+    dense(z1_.data(), kHidden, w2, b2, kHidden, z2_.data());
+    relu(z2_);
+    dense(z2_.data(), kHidden, w3, b3, kOut, logits_.data());
+
+    // Softmax cross-entropy, mean over the batch: dloss/dlogits = (softmax - onehot) / B.
+    double loss = 0.0;
+    const float inv_b = 1.0f / static_cast<float>(b_);
+    for (int n = 0; n < b_; ++n) {
+      const float* z = &logits_[n * kOut];
+      float* d = &dlogits_[n * kOut];
+      const float m = *std::max_element(z, z + kOut);
+      float total = 0.0f;
+      for (int c = 0; c < kOut; ++c) total += (d[c] = std::exp(z[c] - m));
+      const int label = static_cast<int>(p_.labels[n]);
+      loss += std::log(total) - (z[label] - m);
+      for (int c = 0; c < kOut; ++c) d[c] = (d[c] / total - (c == label ? 1.0f : 0.0f)) * inv_b;
+    }
+    loss /= b_;
+
+    // Backward, each layer's input gradient before its weights change.
+    back(dlogits_.data(), kOut, z2_.data(), kHidden, w3, b3, dz2_.data());
+    back(dz2_.data(), kHidden, z1_.data(), kHidden, w2, b2, dz1_.data());
+    back(dz1_.data(), kHidden, x, kIn, w1, b1, nullptr);
+    return loss;
+  }
+
+  std::vector<std::vector<float>> params() const { return params_; }
+
+ private:
+  // y[B, out] = a[B, in] W^T + b
+  void dense(const float* a, int in, const float* w, const float* b, int out, float* y) const {
+    for (int n = 0; n < b_; ++n) std::copy(b, b + out, y + n * out);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b_, out, in, 1.0f, a, in, w, in, 1.0f, y, out);
+  }
+  static void relu(std::vector<float>& z) {
+    for (float& v : z) v = v > 0.0f ? v : 0.0f;
+  }
+  // Given dz [B, out] of a layer with input a [B, in] (a relu output when da != nullptr): da = (dz W)
+  // masked by a > 0 (relu'(0) = 0), then W -= lr dz^T a and b -= lr colsum(dz).
+  void back(const float* dz, int out, const float* a, int in, float* w, float* b, float* da) const {
+    const auto lr = static_cast<float>(kLearningRate);
+    if (da) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b_, in, out, 1.0f, dz, out, w, in, 0.0f, da, in);
+      for (int i = 0; i < b_ * in; ++i)
+        if (!(a[i] > 0.0f)) da[i] = 0.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, b_, -lr, dz, out, a, in, 1.0f, w, in);
+    for (int j = 0; j < out; ++j) {
+      float g = 0.0f;
+      for (int n = 0; n < b_; ++n) g += dz[n * out + j];
+      b[j] -= lr * g;
+    }
+  }
+
+  const Problem& p_;
+  std::vector<std::vector<float>> params_;
+  int b_;
+  std::vector<float> z1_, z2_, logits_, dz1_, dz2_, dlogits_;
+};
+
+[[maybe_unused]] const bool workloads_registered = [] {
+  for (int batch : {128, 8, 1})
+    add_workload({workload_name(batch), "handwritten", kRelTol,
+                  "784-256-256-10 ReLU MLP, float32, batch " + std::to_string(batch) +
+                      ", softmax cross-entropy (mean), SGD lr 0.01; time per training step"});
+  return true;
+}();
+[[maybe_unused]] const bool registered = add_all<HandwrittenMlp>("handwritten");
+
+}  // namespace
+}  // namespace chainrule::bench::mlp
