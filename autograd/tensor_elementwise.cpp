@@ -8,7 +8,7 @@
 #include <stdexcept>
 
 #include "autograd/ops.h"
-#include "autograd/tensor_impl.h"
+#include "autograd/tensor_elementwise_node.h"
 
 namespace chainrule {
 
@@ -45,19 +45,8 @@ void binary_loop(const Tensor& a, const Tensor& b, Tensor& out, F f) {
   const T* pa = a.impl()->data<T>();
   const T* pb = b.impl()->data<T>();
   T* po = out.impl()->data<T>();
-  const int64_t n = out.numel();
-  if (a.numel() == n && b.numel() == n) {
-    for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i], pb[i]);
-  } else if (b.numel() == 1 && a.numel() == n) {
-    const T s = pb[0];
-    for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i], s);
-  } else if (a.numel() == 1 && b.numel() == n) {
-    const T s = pa[0];
-    for (int64_t i = 0; i < n; ++i) po[i] = f(s, pb[i]);
-  } else {
-    detail::for_each_broadcast(out.shape(), a.shape(), b.shape(),
-                               [&](int64_t o, int64_t ia, int64_t ib) { po[o] = f(pa[ia], pb[ib]); });
-  }
+  detail::for_each_operand(out.shape(), a.shape(), b.shape(),
+                           [&](int64_t o, int64_t ia, int64_t ib) { po[o] = f(pa[ia], pb[ib]); });
 }
 
 // out = f(a, b) elementwise, without recording.
@@ -66,27 +55,28 @@ Tensor binary_kernel(const Tensor& a, const Tensor& b, const char* op, F f) {
   check_defined(a, op);
   check_defined(b, op);
   const DType d = detail::result_dtype(a, b, op);
-  const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
-  const Tensor ca = converted(a, d), cb = converted(b, d);
+  const Shape shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), op);
+  Tensor a_converted, b_converted;  // only when a number meets a tensor of the other dtype
+  const Tensor& ca = a.dtype() == d ? a : (a_converted = converted(a, d));
+  const Tensor& cb = b.dtype() == d ? b : (b_converted = converted(b, d));
   Tensor out = detail::empty(shape, d);
   detail::dispatch(d, [&]<class T>() { binary_loop<T>(ca, cb, out, [&](T x, T y) { return f(x, y); }); });
   if (a.impl()->wrapped_number && b.impl()->wrapped_number) out.impl()->wrapped_number = true;
   return out;
 }
 
-// Saves a value only if the op's rule reads it (ops::Uses).
-template <bool used>
-std::optional<SavedTensor> save_input(const Tensor& t) {
-  if constexpr (used) return SavedTensor::input(t);
-  return std::nullopt;
-}
-template <bool used>
-std::optional<SavedTensor> save_output(const Tensor& t) {
-  if constexpr (used) return SavedTensor::output(t);
-  return std::nullopt;
-}
-Tensor unpack(const std::optional<SavedTensor>& s, detail::Node& self) {
-  return s ? s->unpack(self) : Tensor();
+// Records out = Op(inputs) with the node that keeps what Op's rule reads (ops::Uses).
+template <class Op, int Arity>
+void record_elementwise(Tensor& out, const Tensor& a, const Tensor* b, const Where& where) {
+  auto* node = new detail::ElementwiseNode<Op, Arity>;
+  Ref<detail::Node> ref(node);
+  if constexpr (Op::uses.a) node->a = SavedTensor::input(a);
+  if constexpr (Op::uses.b) node->b = SavedTensor::input(*b);
+  if constexpr (Op::uses.result) node->result = SavedTensor::output(out);
+  node->name = Op::name;
+  node->where = where;
+  if (b) detail::attach_node(out, std::move(ref), {&a, b});
+  else detail::attach_node(out, std::move(ref), {&a});
 }
 
 template <class Op>
@@ -98,13 +88,7 @@ Tensor unary(const Tensor& x, const Where& where) {
   });
   out.impl()->wrapped_number = x.impl()->wrapped_number;
   if (detail::should_record({&x})) {
-    detail::record(
-        out, Op::name, {&x},
-        [sx = save_input<Op::uses.a>(x), so = save_output<Op::uses.result>(out)](const Tensor& grad,
-                                                                                 detail::Node& self) {
-          return std::vector<Tensor>{Op::dx(grad, unpack(sx, self), unpack(so, self))};
-        },
-        where);
+    record_elementwise<Op, 1>(out, x, nullptr, where);
     detail::set_replay(out, {x}, [where](const std::vector<Tensor>& in) { return unary<Op>(in[0], where); });
   } else {
     detail::check_forward(out, Op::name, where);
@@ -119,20 +103,8 @@ Tensor binary(const Tensor& a, const Tensor& b, const Where& where) {
     detail::check_forward(out, Op::name, where);
     return out;
   }
-  {
-    detail::record(out, Op::name, {&a, &b},
-                   [sa = save_input<Op::uses.a>(a), sb = save_input<Op::uses.b>(b),
-                    so = save_output<Op::uses.result>(out)](const Tensor& grad, detail::Node& self) {
-                     const Tensor A = unpack(sa, self), B = unpack(sb, self), R = unpack(so, self);
-                     std::vector<Tensor> g(2);
-                     if (self.needs(0)) g[0] = Op::da(grad, A, B, R);
-                     if (self.needs(1)) g[1] = Op::db(grad, A, B, R);
-                     return g;
-                   },
-                   where);
-    detail::set_replay(out, {a, b},
-                       [where](const std::vector<Tensor>& in) { return binary<Op>(in[0], in[1], where); });
-  }
+  record_elementwise<Op, 2>(out, a, &b, where);
+  detail::set_replay(out, {a, b}, [where](const std::vector<Tensor>& in) { return binary<Op>(in[0], in[1], where); });
   return out;
 }
 

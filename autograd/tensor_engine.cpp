@@ -1,4 +1,4 @@
-// The Tensor engine: recording (attach_node), saved tensors, node lifetime and the reverse sweep.
+// The Tensor engine: the reverse sweep behind backward() and grad() (recording: tensor_record.cpp).
 //
 // backward runs in three iterative phases: discover the nodes reachable from the outputs (explicit
 // stack) and count each node's consumers; then run nodes from a ready list as soon as every
@@ -7,6 +7,7 @@
 // sweep succeeded, so an error part-way changes no .grad().
 #include <fmt/format.h>
 
+#include <atomic>
 #include <cmath>
 #include <stdexcept>
 #include <unordered_map>
@@ -20,136 +21,6 @@ using detail::Edge;
 using detail::Node;
 using detail::TensorImpl;
 
-namespace detail {
-
-namespace {
-thread_local uint64_t next_sequence = 0;  // per thread: a graph belongs to one thread
-thread_local uint64_t next_sweep = 0;
-}  // namespace
-
-// Nodes die through this loop: a node's destructor may release the next node, which is queued
-// here instead of being destroyed inside the first one's destructor.
-void Node::destroy(Node* n) {
-  static thread_local std::vector<Node*> pending;
-  static thread_local bool draining = false;
-  pending.push_back(n);
-  if (draining) return;
-  draining = true;
-  while (!pending.empty()) {
-    Node* p = pending.back();
-    pending.pop_back();
-    delete p;
-  }
-  draining = false;
-}
-
-SavedTensor SavedTensor::input(const Tensor& t) {
-  SavedTensor s;
-  s.tensor_ = t;
-  s.version_ = t.impl()->storage->version;
-  return s;
-}
-
-SavedTensor SavedTensor::output(const Tensor& t) {
-  SavedTensor s;
-  const TensorImpl* impl = t.impl();
-  s.storage_ = impl->storage;
-  s.shape_ = impl->shape;
-  s.dtype_ = impl->dtype;
-  s.version_ = impl->storage->version;
-  return s;
-}
-
-Tensor SavedTensor::unpack(Node& node) const {
-  const Storage* storage = storage_ ? storage_.get() : tensor_.impl()->storage.get();
-  const Shape& shape = storage_ ? shape_ : tensor_.shape();
-  if (storage->version != version_)
-    throw std::logic_error(fmt::format(
-        "backward of '{}': a tensor it saved (shape {}) was modified in place after it was saved "
-        "(version {}, expected {}). Use an out-of-place op, or clone() the tensor before changing it.",
-        node.name, shape.str(), storage->version, version_));
-  if (!storage_) return tensor_;
-  // The op's own output: the same bytes, with its history (this node) back, for create_graph.
-  Ref<TensorImpl> impl(new TensorImpl);
-  impl->dtype = dtype_;
-  impl->shape = shape_;
-  impl->numel = shape_.numel();
-  impl->storage = storage_;
-  impl->grad_fn = Ref<Node>(&node);
-  impl->requires_grad = true;
-  return Tensor(std::move(impl));
-}
-
-void set_replay(const Tensor& result, const std::vector<Tensor>& inputs,
-                std::function<Tensor(const std::vector<Tensor>&)> forward) {
-  if (!ReplayGuard::enabled() || !result.impl()->grad_fn) return;
-  Node& n = *result.impl()->grad_fn;
-  n.replay = std::move(forward);
-  n.replay_inputs.clear();
-  for (const Tensor& t : inputs) n.replay_inputs.push_back(t.defined() ? t.detach() : t);
-}
-
-bool all_finite(const Tensor& t) {
-  return dispatch(t.dtype(), [&]<class T>() {
-    const T* p = t.impl()->data<T>();
-    for (int64_t i = 0; i < t.numel(); ++i)
-      if (!std::isfinite(p[i])) return false;
-    return true;
-  });
-}
-
-namespace {
-double first_non_finite(const Tensor& t) {
-  for (double v : t.to_vector())
-    if (!std::isfinite(v)) return v;
-  return 0.0;
-}
-}  // namespace
-
-void check_forward(const Tensor& t, std::string_view op, const Where& where) {
-  if (AnomalyMode::enabled() && !all_finite(t))
-    throw_anomaly("forward", op, where, first_non_finite(t), fmt::format("a tensor of shape {}", t.shape().str()));
-}
-
-bool should_record(std::initializer_list<const Tensor*> inputs) {
-  if (!GradMode::enabled()) return false;
-  for (const Tensor* t : inputs)
-    if (t->requires_grad()) return true;
-  return false;
-}
-
-namespace {
-Edge edge_to(const Tensor& t) {
-  Edge e;
-  const TensorImpl* impl = t.impl();
-  e.shape = impl->shape;
-  e.dtype = impl->dtype;
-  if (!impl->requires_grad) return e;
-  if (impl->grad_fn) e.fn = impl->grad_fn;
-  else e.leaf = t.impl_ref();
-  return e;
-}
-void finish_attach(Tensor& result, Ref<Node>& node) {
-  check_forward(result, node->name, node->where);
-  node->sequence = next_sequence++;
-  result.impl()->grad_fn = std::move(node);
-  result.impl()->requires_grad = true;
-}
-}  // namespace
-
-void attach_node(Tensor& result, Ref<Node> node, std::initializer_list<const Tensor*> inputs) {
-  node->next.reserve(inputs.size());
-  for (const Tensor* t : inputs) node->next.push_back(edge_to(*t));
-  finish_attach(result, node);
-}
-
-void attach_node(Tensor& result, Ref<Node> node, const std::vector<Tensor>& inputs) {
-  node->next.reserve(inputs.size());
-  for (const Tensor& t : inputs) node->next.push_back(edge_to(t));
-  finish_attach(result, node);
-}
-
-}  // namespace detail
 
 namespace {
 
@@ -161,14 +32,25 @@ namespace {
       n.name));
 }
 
-Tensor add_grads(const Tensor& a, const Tensor& b) { return a.defined() ? a + b : b; }
-
-// Sums a gradient back to the shape of the input it belongs to (undoing broadcasting): the one
-// place where un-broadcasting happens.
+// Sums a gradient back to the shape of the input it belongs to (undoing broadcasting).
 Tensor fit_to(const Tensor& g, const Edge& e) {
   Tensor out = g.shape() == e.shape ? g : sum_to(g, e.shape);
   if (out.dtype() != e.dtype) out = out.to(e.dtype);
   return out;
+}
+
+// Nobody but the holder can see t's values: the sweep may change them in place.
+bool owned(const Tensor& t) {
+  const TensorImpl* impl = t.impl();
+  return impl->refs == 1 && impl->storage->refs == 1 && !impl->requires_grad;
+}
+
+void add_in_place(Tensor& acc, const Tensor& g) {
+  detail::dispatch(acc.dtype(), [&]<class T>() {
+    T* out = acc.impl()->data<T>();
+    const T* in = g.impl()->data<T>();
+    for (int64_t i = 0, n = acc.numel(); i < n; ++i) out[i] += in[i];
+  });
 }
 
 struct Root {
@@ -176,132 +58,168 @@ struct Root {
   Tensor seed;
 };
 
-// What a sweep produces: gradients for leaves (backward) or for requested inputs (grad).
-struct SweepResult {
-  std::vector<std::pair<Ref<TensorImpl>, Tensor>> leaf_grads;
-  std::unordered_map<const void*, Tensor> captured;  // keyed by leaf impl or by node
+using Wanted = std::unordered_map<const void*, int>;  // grad(): leaf impls and nodes asked for
+
+// Ids of sweeps, unique over all threads: a leaf stamped by one thread's sweep is never mistaken
+// for a leaf of another's.
+std::atomic<uint64_t> next_sweep{0};
+
+// One reverse sweep. Gradients collect in the nodes (Node::grad) and, for leaves, in this object:
+// leaf_grads (backward) or captured (grad). Each is a tensor the sweep accumulates into in place
+// when nothing else holds it (the fast sweep), or with recorded additions (create_graph).
+class Sweep final : public detail::GradSink {
+ public:
+  Sweep(bool create_graph, const Wanted* wanted) : create_graph_(create_graph), wanted_(wanted) {}
+
+  std::vector<std::pair<Ref<TensorImpl>, Tensor>> leaf_grads;  // backward(): one per leaf reached
+  std::unordered_map<const void*, Tensor> captured;            // grad(): keyed by leaf impl or node
+
+  void run(const std::vector<Root>& roots, bool retain);
+
+  void add(Edge& e, const Tensor& g) override {
+    if (!g.defined() || !e.defined()) return;
+    if (Tensor* slot = slot_of(e)) accumulate(*slot, fit_to(g, e));
+  }
+
+  Target target(Edge& e, Tensor* donor) override {
+    Tensor* slot = slot_of(e);
+    if (!slot) return {};
+    bool add = slot->defined();
+    if (!add) *slot = donor && owned(*donor) ? std::move(*donor) : detail::empty(e.shape, e.dtype);
+    else if (!owned(*slot)) *slot = slot->detach();  // a copy of its own (the seed, a shared grad)
+    return {slot->impl()->storage->data, add};
+  }
+
+ private:
+  // Where input e's gradient collects; null when grad() was not asked for it.
+  Tensor* slot_of(Edge& e) {
+    if (e.fn) return &e.fn->grad;
+    return leaf_slot(e.leaf);
+  }
+  Tensor* leaf_slot(const Ref<TensorImpl>& leaf) {
+    if (wanted_) return wanted_->count(leaf.get()) ? &captured[leaf.get()] : nullptr;
+    if (leaf->sweep != id_) {
+      leaf->sweep = id_;
+      leaf->sweep_slot = static_cast<uint32_t>(leaf_grads.size());
+      leaf_grads.emplace_back(leaf, Tensor());
+    }
+    return &leaf_grads[leaf->sweep_slot].second;
+  }
+  void accumulate(Tensor& acc, const Tensor& g) {
+    if (!acc.defined()) acc = g;
+    else if (!create_graph_ && owned(acc)) add_in_place(acc, g);
+    else acc = acc + g;
+  }
+  void discover(const std::vector<Root>& roots, std::vector<Node*>& order);
+  void mark_needed(const std::vector<Node*>& order);
+  void run_node(Node& n, Tensor& g, bool fast);
+
+  const uint64_t id_ = ++next_sweep;
+  const bool create_graph_;
+  const Wanted* wanted_;
 };
 
-SweepResult sweep(const std::vector<Root>& roots, bool retain, bool create_graph,
-                  const std::unordered_map<const void*, int>* wanted) {
-  GradModeGuard recording(create_graph);
-  const uint64_t id = ++detail::next_sweep;
-  SweepResult result;
-
-  // Phase 1: discovery with an explicit stack; counts consumers per node.
-  std::vector<Node*> order;  // discovery order
+// Phase 1: discovery with an explicit stack; counts consumers per node.
+void Sweep::discover(const std::vector<Root>& roots, std::vector<Node*>& order) {
   std::vector<Node*> stack;
-  for (const Root& r : roots) {
-    Node* fn = r.output.impl()->grad_fn.get();
-    if (fn && fn->sweep != id) {
-      fn->sweep = id;
-      fn->dependencies = 0;
-      fn->grad = Tensor();
-      stack.push_back(fn);
-    }
-  }
+  auto visit = [&](Node* m) {
+    if (m->sweep == id_) return;
+    m->sweep = id_;
+    m->dependencies = 0;
+    m->grad = Tensor();
+    stack.push_back(m);
+  };
+  for (const Root& r : roots)
+    if (Node* fn = r.output.impl()->grad_fn.get()) visit(fn);
   while (!stack.empty()) {
     Node* n = stack.back();
     stack.pop_back();
     if (n->freed) throw_freed(*n);
     order.push_back(n);
     for (Edge& e : n->next) {
-      Node* m = e.fn.get();
-      if (!m) continue;
-      if (m->sweep != id) {
-        m->sweep = id;
-        m->dependencies = 0;
-        m->grad = Tensor();
-        stack.push_back(m);
+      if (Node* m = e.fn.get()) {
+        visit(m);
+        ++m->dependencies;
       }
-      ++m->dependencies;
     }
   }
+}
 
-  // For grad(inputs): a node runs only if some wanted input lies below it. A dry run of Kahn's
-  // order (consumers before producers) reversed visits producers first.
-  if (wanted) {
-    std::unordered_map<Node*, uint32_t> remaining;
-    for (Node* n : order) remaining[n] = n->dependencies;
-    std::vector<Node*> topo, queue;
-    for (Node* n : order)
-      if (n->dependencies == 0) queue.push_back(n);
-    while (!queue.empty()) {
-      Node* n = queue.back();
-      queue.pop_back();
-      topo.push_back(n);
-      for (const Edge& e : n->next)
-        if (e.fn && --remaining[e.fn.get()] == 0) queue.push_back(e.fn.get());
-    }
-    for (auto it = topo.rbegin(); it != topo.rend(); ++it) {
-      Node* n = *it;
-      n->needed = false;
-      for (const Edge& e : n->next) {
-        if ((e.fn && (e.fn->needed || wanted->count(e.fn.get()))) || (e.leaf && wanted->count(e.leaf.get()))) {
-          n->needed = true;
-          break;
-        }
-      }
-    }
-  } else {
+// For grad(inputs): a node runs only if some wanted input lies below it. A dry run of Kahn's order
+// (consumers before producers) reversed visits producers first.
+void Sweep::mark_needed(const std::vector<Node*>& order) {
+  if (!wanted_) {
     for (Node* n : order) n->needed = true;
+    return;
   }
+  std::unordered_map<Node*, uint32_t> remaining;
+  for (Node* n : order) remaining[n] = n->dependencies;
+  std::vector<Node*> topo, queue;
+  for (Node* n : order)
+    if (n->dependencies == 0) queue.push_back(n);
+  while (!queue.empty()) {
+    Node* n = queue.back();
+    queue.pop_back();
+    topo.push_back(n);
+    for (const Edge& e : n->next)
+      if (e.fn && --remaining[e.fn.get()] == 0) queue.push_back(e.fn.get());
+  }
+  for (auto it = topo.rbegin(); it != topo.rend(); ++it) {
+    Node* n = *it;
+    n->needed = false;
+    for (const Edge& e : n->next) {
+      if ((e.fn && (e.fn->needed || wanted_->count(e.fn.get()))) || (e.leaf && wanted_->count(e.leaf.get()))) {
+        n->needed = true;
+        break;
+      }
+    }
+  }
+}
 
-  // Seeds.
-  std::vector<Node*> ready;
+// Runs n's rule on its gradient g and hands the results to the inputs.
+void Sweep::run_node(Node& n, Tensor& g, bool fast) {
+  if (fast && n.apply_fast(g, *this)) return;
+  const std::vector<Tensor> grads = detail::run_backward_rule(n.name, n.where, [&] { return n.apply(g); });
+  if (AnomalyMode::enabled())
+    for (size_t i = 0; i < grads.size(); ++i)
+      if (grads[i].defined() && !detail::all_finite(grads[i]))
+        detail::throw_anomaly("backward", n.name, n.where, detail::first_non_finite(grads[i]),
+                              fmt::format("the gradient for input {} (shape {})", i, grads[i].shape().str()));
+  if (detail::BackwardObserver::current) detail::BackwardObserver::current->on_node(n, g, grads);
+  for (size_t i = 0; i < n.next.size() && i < grads.size(); ++i) add(n.next[i], grads[i]);
+}
+
+void Sweep::run(const std::vector<Root>& roots, bool retain) {
+  GradModeGuard recording(create_graph_);
+  std::vector<Node*> order;  // discovery order
+  discover(roots, order);
+  mark_needed(order);
+
   for (const Root& r : roots) {
     TensorImpl* out = r.output.impl();
-    if (Node* fn = out->grad_fn.get()) {
-      fn->grad = add_grads(fn->grad, r.seed);
-    } else if (wanted) {
-      auto& slot = result.captured[out];
-      slot = add_grads(slot, r.seed);
-    } else {
-      result.leaf_grads.emplace_back(r.output.impl_ref(), r.seed);
-    }
+    if (Node* fn = out->grad_fn.get()) accumulate(fn->grad, r.seed);
+    else if (Tensor* slot = leaf_slot(r.output.impl_ref())) accumulate(*slot, r.seed);
   }
+  std::vector<Node*> ready;
   for (Node* n : order)
     if (n->dependencies == 0) ready.push_back(n);
 
-  // Phase 2: run nodes once all their consumers have delivered.
+  // Phase 2: run nodes once all their consumers have delivered (Kahn's order). The fast rules
+  // serve plain backward passes; traces, anomaly mode and create_graph use the Tensor rules.
+  const bool fast = !create_graph_ && !AnomalyMode::enabled() && !detail::BackwardObserver::current;
   std::vector<Node*> ran;
   while (!ready.empty()) {
     Node* n = ready.back();
     ready.pop_back();
     Tensor g = std::move(n->grad);
     n->grad = Tensor();
-    if (wanted && wanted->count(n) && g.defined()) {
-      auto& slot = result.captured[n];
-      slot = add_grads(slot, g);
-    }
-    std::vector<Tensor> grads;
+    if (wanted_ && g.defined() && wanted_->count(n)) accumulate(captured[n], g);
     if (g.defined() && n->needed) {
-      grads = detail::run_backward_rule(n->name, n->where, [&] { return n->apply(g); });
       ran.push_back(n);
-      if (AnomalyMode::enabled())
-        for (size_t i = 0; i < grads.size(); ++i)
-          if (grads[i].defined() && !detail::all_finite(grads[i]))
-            detail::throw_anomaly("backward", n->name, n->where, detail::first_non_finite(grads[i]),
-                                  fmt::format("the gradient for input {} (shape {})", i, grads[i].shape().str()));
-      if (detail::BackwardObserver::current) detail::BackwardObserver::current->on_node(*n, g, grads);
+      run_node(*n, g, fast);
     }
-    for (size_t i = 0; i < n->next.size(); ++i) {
-      Edge& e = n->next[i];
-      Tensor gi = i < grads.size() && grads[i].defined() && e.defined() ? fit_to(grads[i], e) : Tensor();
-      if (e.fn) {
-        if (gi.defined()) e.fn->grad = add_grads(e.fn->grad, gi);
-        if (--e.fn->dependencies == 0) ready.push_back(e.fn.get());
-      } else if (e.leaf && gi.defined()) {
-        if (wanted) {
-          if (wanted->count(e.leaf.get())) {
-            auto& slot = result.captured[e.leaf.get()];
-            slot = add_grads(slot, gi);
-          }
-        } else {
-          result.leaf_grads.emplace_back(e.leaf, gi);
-        }
-      }
-    }
+    for (Edge& e : n->next)
+      if (e.fn && --e.fn->dependencies == 0) ready.push_back(e.fn.get());
   }
   if (!retain) {
     for (Node* n : ran) {
@@ -309,7 +227,6 @@ SweepResult sweep(const std::vector<Root>& roots, bool retain, bool create_graph
       n->freed = true;
     }
   }
-  return result;
 }
 
 Tensor default_seed(const Tensor& y, const char* op) {
@@ -350,11 +267,13 @@ void Tensor::backward(BackwardOptions options) const {
 void Tensor::backward(const Tensor& seed, BackwardOptions options) const {
   check_requires_grad(*this, "backward");
   check_seed(*this, seed, "backward");
-  SweepResult r = sweep({{*this, seed}}, options.retain_graph || options.create_graph, options.create_graph,
-                        nullptr);
+  Sweep sweep(options.create_graph, nullptr);
+  sweep.run({{*this, seed}}, options.retain_graph || options.create_graph);
   GradModeGuard recording(options.create_graph);
-  for (auto& [leaf, g] : r.leaf_grads) {
-    Tensor sum = leaf->grad ? Tensor(leaf->grad) + g : (options.create_graph ? g : g.detach());
+  for (auto& [leaf, g] : sweep.leaf_grads) {
+    if (!g.defined()) continue;
+    // A gradient the sweep alone holds becomes .grad as it is; others are copied (detach).
+    Tensor sum = leaf->grad ? Tensor(leaf->grad) + g : (options.create_graph || owned(g) ? g : g.detach());
     leaf->grad = sum.impl_ref();
   }
 }
@@ -372,7 +291,7 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
     check_seed(outputs[i], seed, "grad");
     roots.push_back({outputs[i], seed});
   }
-  std::unordered_map<const void*, int> wanted;
+  Wanted wanted;
   std::vector<const void*> keys;
   for (size_t k = 0; k < inputs.size(); ++k) {
     const Tensor& x = inputs[k];
@@ -383,11 +302,12 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
     wanted[key] = static_cast<int>(k);
     keys.push_back(key);
   }
-  SweepResult r = sweep(roots, options.retain_graph || options.create_graph, options.create_graph, &wanted);
+  Sweep sweep(options.create_graph, &wanted);
+  sweep.run(roots, options.retain_graph || options.create_graph);
   std::vector<Tensor> out;
   for (size_t k = 0; k < inputs.size(); ++k) {
-    auto it = r.captured.find(keys[k]);
-    if (it == r.captured.end() || !it->second.defined()) {
+    auto it = sweep.captured.find(keys[k]);
+    if (it == sweep.captured.end() || !it->second.defined()) {
       if (!options.allow_unused)
         throw std::invalid_argument(fmt::format(
             "grad: input {} (shape {}) is not used to compute the outputs (pass allow_unused = true "

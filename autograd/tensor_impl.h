@@ -9,11 +9,13 @@
 // stack and a ready queue (tensor_engine.cpp), never recursively.
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <optional>
 #include <source_location>
 #include <string_view>
 #include <vector>
+#include <utility>
 
 #include "autograd/pool.h"
 #include "autograd/ref.h"
@@ -44,6 +46,10 @@ struct TensorImpl : Pooled {
   Ref<Storage> storage;
   Ref<Node> grad_fn;        // null for leaves and constants
   Ref<TensorImpl> grad;     // accumulated gradient (leaves)
+  // Scratch for one sweep (leaves): the index of this leaf's gradient in the sweep's list, valid
+  // while `sweep` is the running sweep's id. Stored here so that the sweep needs no hash map.
+  uint64_t sweep = 0;
+  uint32_t sweep_slot = 0;
   template <class T> T* data() const { return static_cast<T*>(storage->data); }
   static void destroy(TensorImpl* t) { delete t; }
 };
@@ -71,6 +77,10 @@ class SavedTensor {
   static SavedTensor output(const Tensor& t);
   // Throws std::logic_error naming `node` if the tensor was modified in place since it was saved.
   Tensor unpack(Node& node) const;
+  // The saved bytes, after the same check as unpack (for rules that run on plain numbers).
+  const Storage& storage(const Node& node) const;
+  const Shape& shape() const { return storage_ ? shape_ : tensor_.shape(); }
+  DType dtype() const { return storage_ ? dtype_ : tensor_.dtype(); }
 
  private:
   Tensor tensor_;             // inputs
@@ -79,6 +89,8 @@ class SavedTensor {
   DType dtype_ = DType::float32;
   uint32_t version_ = 0;
 };
+
+class GradSink;
 
 struct Node : Pooled {
   uint32_t refs = 0;
@@ -102,6 +114,11 @@ struct Node : Pooled {
   // The gradient for each input (an undefined Tensor where !next[i].defined()); shapes may be
   // broadcast: the engine sums them back to next[i].shape.
   virtual std::vector<Tensor> apply(const Tensor& grad) = 0;
+  // The fast sweep's rule (no create_graph, no observer, no anomaly mode): hands each input's
+  // gradient to `sink` without building Tensor expressions, and may reuse `grad`'s buffer (the
+  // sweep owns it). Returns false when this node has none, or not for these dtypes: the sweep then
+  // calls apply().
+  virtual bool apply_fast(Tensor& grad, GradSink& sink) { (void)grad; (void)sink; return false; }
   virtual void release_saved() = 0;
   bool needs(size_t i) const { return i < next.size() && next[i].defined(); }
   static void destroy(Node* n);  // deferred: never recursive
@@ -113,6 +130,26 @@ struct FunctionNode final : Node {
   std::optional<F> rule;
   std::vector<Tensor> apply(const Tensor& grad) override { return (*rule)(grad, *this); }
   void release_saved() override { rule.reset(); }
+};
+
+// Where a rule's gradients go during a sweep; the sweep (tensor_engine.cpp) implements it. All
+// accumulation passes through here, which also sums gradients back to each input's shape.
+class GradSink {
+ public:
+  // Adds `g` (any shape that broadcasts to e.shape) to the gradient of input `e`.
+  virtual void add(Edge& e, const Tensor& g) = 0;
+  // A buffer of e.shape and e.dtype for the rule to write input e's gradient into, and whether to
+  // add to what it holds (`add`) or overwrite it. `donor`, a tensor the sweep owns with e's shape
+  // and dtype, may become that buffer (the rule then overwrites the donor's values). data is null
+  // when no gradient is wanted for e.
+  struct Target {
+    void* data = nullptr;
+    bool add = false;
+  };
+  virtual Target target(Edge& e, Tensor* donor) = 0;
+
+ protected:
+  ~GradSink() = default;
 };
 
 // While alive, recorded ops also keep what gradcheck needs to re-run their forward (Node::replay).
@@ -136,11 +173,22 @@ struct BackwardObserver {
   static inline thread_local BackwardObserver* current = nullptr;
 };
 
-// Gives `result`'s node a replay (no-op unless ReplayGuard is on).
-void set_replay(const Tensor& result, const std::vector<Tensor>& inputs,
-                std::function<Tensor(const std::vector<Tensor>&)> forward);
+// Gives `result`'s node a replay (no-op unless ReplayGuard is on: then neither the list of
+// inputs nor the std::function is built).
+void set_replay_now(const Tensor& result, const std::vector<Tensor>& inputs,
+                    std::function<Tensor(const std::vector<Tensor>&)> forward);
+template <class F>
+void set_replay(const Tensor& result, std::initializer_list<Tensor> inputs, F&& forward) {
+  if (ReplayGuard::enabled()) set_replay_now(result, std::vector<Tensor>(inputs), std::forward<F>(forward));
+}
+template <class F>
+void set_replay(const Tensor& result, const std::vector<Tensor>& inputs, F&& forward) {
+  if (ReplayGuard::enabled()) set_replay_now(result, inputs, std::forward<F>(forward));
+}
 // All values finite? (anomaly mode)
 bool all_finite(const Tensor& t);
+// The first value of `t` that is NaN or infinite (0 if none), for anomaly messages.
+double first_non_finite(const Tensor& t);
 // Throws AnomalyError if anomaly mode is on and `t` holds NaN or infinity.
 void check_forward(const Tensor& t, std::string_view op, const Where& where);
 

@@ -1,0 +1,115 @@
+#pragma once
+// Internal: the recorded node of an elementwise Tensor op (tensor_elementwise.cpp). It keeps only
+// the values its rule in autograd/ops.h reads (ops::Uses) and runs that one rule in two ways:
+//   - apply(): on Tensors, so that create_graph records the backward pass (and traces, anomaly
+//     mode and gradcheck see Tensor gradients);
+//   - apply_fast(): per element on plain numbers, writing each input's gradient straight into the
+//     sweep's buffer (GradSink::target) in one loop, with no temporary tensors.
+// Both call the same Op::dx / Op::da / Op::db: the derivative is written once.
+#include <optional>
+#include <vector>
+
+#include "autograd/tensor_impl.h"
+
+namespace chainrule::detail {
+
+// Calls f(out_index, a_index, b_index) for every element of the broadcast shape `out` of operands
+// of shapes a and b, with loops of their own for the common cases (same shape, one side a single
+// element).
+template <class F>
+void for_each_operand(const Shape& out, const Shape& a, const Shape& b, F&& f) {
+  const int64_t n = out.numel(), na = a.numel(), nb = b.numel();
+  if (na == n && nb == n) {
+    for (int64_t i = 0; i < n; ++i) f(i, i, i);
+  } else if (na == n && nb == 1) {
+    for (int64_t i = 0; i < n; ++i) f(i, i, int64_t{0});
+  } else if (na == 1 && nb == n) {
+    for (int64_t i = 0; i < n; ++i) f(i, int64_t{0}, i);
+  } else {
+    for_each_broadcast(out, a, b, f);
+  }
+}
+
+inline Tensor unpack(const std::optional<SavedTensor>& s, Node& self) { return s ? s->unpack(self) : Tensor(); }
+
+template <class Op, int Arity>
+struct ElementwiseNode final : Node {
+  std::optional<SavedTensor> a, b, result;  // b stays empty for unary ops
+
+  std::vector<Tensor> apply(const Tensor& grad) override {
+    const Tensor A = unpack(a, *this), R = unpack(result, *this);
+    if constexpr (Arity == 1) {
+      return {Op::dx(grad, A, R)};
+    } else {
+      const Tensor B = unpack(b, *this);
+      std::vector<Tensor> g(2);
+      if (needs(0)) g[0] = Op::da(grad, A, B, R);
+      if (needs(1)) g[1] = Op::db(grad, A, B, R);
+      return g;
+    }
+  }
+
+  bool apply_fast(Tensor& grad, GradSink& sink) override {
+    const DType d = grad.dtype();
+    // Numbers of another dtype (a float64 constant in a float32 op) take the Tensor rule.
+    for (const auto* s : {&a, &b, &result})
+      if (*s && (*s)->dtype() != d) return false;
+    dispatch(d, [&]<class T>() { run<T>(grad, sink); });
+    return true;
+  }
+
+  void release_saved() override {
+    a.reset();
+    b.reset();
+    result.reset();
+  }
+
+ private:
+  // Input i's derivative at one element.
+  template <int I, class T>
+  static T rule(T g, T x, T y, T r) {
+    if constexpr (Arity == 1) return static_cast<T>(Op::dx(g, x, r));
+    else if constexpr (I == 0) return static_cast<T>(Op::da(g, x, y, r));
+    else return static_cast<T>(Op::db(g, x, y, r));
+  }
+
+  template <class T>
+  void run(Tensor& grad, GradSink& sink) {
+    static constexpr T kUnused = 0;  // stands for every value the rule does not read (stride 0)
+    const Shape out = grad.shape();
+    const DType d = grad.dtype();
+    // The version checks happen here, before any gradient is written.
+    auto values = [&](const std::optional<SavedTensor>& s) {
+      return s ? static_cast<const T*>(s->storage(*this).data) : &kUnused;
+    };
+    const T *pa = values(a), *pb = values(b), *pr = values(result), *pg = grad.impl()->data<T>();
+    const Shape sa = a ? a->shape() : out, sb = b ? b->shape() : out;
+    const int64_t ka = a ? 1 : 0, kb = b ? 1 : 0, kr = result ? 1 : 0;
+    // The lowest input runs last, so it may take over grad's buffer (the others still read it).
+    const int last = needs(0) ? 0 : 1;
+    auto one = [&]<int I>() {
+      if (!needs(I)) return;
+      Edge& e = next[I];
+      auto at = [&](int64_t o, int64_t i, int64_t j) { return rule<I>(pg[o], pa[i * ka], pb[j * kb], pr[o * kr]); };
+      if (e.shape == out && e.dtype == d) {
+        const GradSink::Target t = sink.target(e, I == last ? &grad : nullptr);
+        T* dst = static_cast<T*>(t.data);
+        if (!dst) return;
+        if (t.add)
+          for_each_operand(out, sa, sb, [&](int64_t o, int64_t i, int64_t j) { dst[o] += at(o, i, j); });
+        else
+          for_each_operand(out, sa, sb, [&](int64_t o, int64_t i, int64_t j) { dst[o] = at(o, i, j); });
+      } else {
+        // A broadcast input: the full-size gradient, summed back to e.shape by the sink.
+        Tensor full = empty(out, d);
+        T* dst = full.impl()->data<T>();
+        for_each_operand(out, sa, sb, [&](int64_t o, int64_t i, int64_t j) { dst[o] = at(o, i, j); });
+        sink.add(e, full);
+      }
+    };
+    if constexpr (Arity == 2) one.template operator()<1>();
+    one.template operator()<0>();
+  }
+};
+
+}  // namespace chainrule::detail

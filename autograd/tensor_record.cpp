@@ -1,0 +1,149 @@
+// Recording Tensor ops: attaching a node to a result, saved tensors (with their version check),
+// replays for gradcheck, anomaly checks of forwards, and node lifetime.
+#include <fmt/format.h>
+
+#include <cmath>
+#include <stdexcept>
+
+#include "autograd/anomaly.h"
+#include "autograd/tensor_impl.h"
+
+namespace chainrule {
+
+using detail::Edge;
+using detail::Node;
+using detail::TensorImpl;
+
+namespace detail {
+
+namespace {
+thread_local uint64_t next_sequence = 0;  // per thread: a graph belongs to one thread
+}  // namespace
+
+// Nodes die through this loop: a node's destructor may release the next node, which is queued
+// here instead of being destroyed inside the first one's destructor.
+void Node::destroy(Node* n) {
+  static thread_local std::vector<Node*> pending;
+  static thread_local bool draining = false;
+  pending.push_back(n);
+  if (draining) return;
+  draining = true;
+  while (!pending.empty()) {
+    Node* p = pending.back();
+    pending.pop_back();
+    delete p;
+  }
+  draining = false;
+}
+
+SavedTensor SavedTensor::input(const Tensor& t) {
+  SavedTensor s;
+  s.tensor_ = t;
+  s.version_ = t.impl()->storage->version;
+  return s;
+}
+
+SavedTensor SavedTensor::output(const Tensor& t) {
+  SavedTensor s;
+  const TensorImpl* impl = t.impl();
+  s.storage_ = impl->storage;
+  s.shape_ = impl->shape;
+  s.dtype_ = impl->dtype;
+  s.version_ = impl->storage->version;
+  return s;
+}
+
+const Storage& SavedTensor::storage(const Node& node) const {
+  const Storage* storage = storage_ ? storage_.get() : tensor_.impl()->storage.get();
+  if (storage->version != version_)
+    throw std::logic_error(fmt::format(
+        "backward of '{}': a tensor it saved (shape {}) was modified in place after it was saved "
+        "(version {}, expected {}). Use an out-of-place op, or clone() the tensor before changing it.",
+        node.name, shape().str(), storage->version, version_));
+  return *storage;
+}
+
+Tensor SavedTensor::unpack(Node& node) const {
+  storage(node);  // the version check
+  if (!storage_) return tensor_;
+  // The op's own output: the same bytes, with its history (this node) back, for create_graph.
+  Ref<TensorImpl> impl(new TensorImpl);
+  impl->dtype = dtype_;
+  impl->shape = shape_;
+  impl->numel = shape_.numel();
+  impl->storage = storage_;
+  impl->grad_fn = Ref<Node>(&node);
+  impl->requires_grad = true;
+  return Tensor(std::move(impl));
+}
+
+void set_replay_now(const Tensor& result, const std::vector<Tensor>& inputs,
+                    std::function<Tensor(const std::vector<Tensor>&)> forward) {
+  if (!result.impl()->grad_fn) return;
+  Node& n = *result.impl()->grad_fn;
+  n.replay = std::move(forward);
+  n.replay_inputs.clear();
+  for (const Tensor& t : inputs) n.replay_inputs.push_back(t.defined() ? t.detach() : t);
+}
+
+bool all_finite(const Tensor& t) {
+  return dispatch(t.dtype(), [&]<class T>() {
+    const T* p = t.impl()->data<T>();
+    for (int64_t i = 0; i < t.numel(); ++i)
+      if (!std::isfinite(p[i])) return false;
+    return true;
+  });
+}
+
+double first_non_finite(const Tensor& t) {
+  for (double v : t.to_vector())
+    if (!std::isfinite(v)) return v;
+  return 0.0;
+}
+
+void check_forward(const Tensor& t, std::string_view op, const Where& where) {
+  if (AnomalyMode::enabled() && !all_finite(t))
+    throw_anomaly("forward", op, where, first_non_finite(t), fmt::format("a tensor of shape {}", t.shape().str()));
+}
+
+bool should_record(std::initializer_list<const Tensor*> inputs) {
+  if (!GradMode::enabled()) return false;
+  for (const Tensor* t : inputs)
+    if (t->requires_grad()) return true;
+  return false;
+}
+
+namespace {
+Edge edge_to(const Tensor& t) {
+  Edge e;
+  const TensorImpl* impl = t.impl();
+  e.shape = impl->shape;
+  e.dtype = impl->dtype;
+  if (!impl->requires_grad) return e;
+  if (impl->grad_fn) e.fn = impl->grad_fn;
+  else e.leaf = t.impl_ref();
+  return e;
+}
+void finish_attach(Tensor& result, Ref<Node>& node) {
+  check_forward(result, node->name, node->where);
+  node->sequence = next_sequence++;
+  result.impl()->grad_fn = std::move(node);
+  result.impl()->requires_grad = true;
+}
+}  // namespace
+
+void attach_node(Tensor& result, Ref<Node> node, std::initializer_list<const Tensor*> inputs) {
+  node->next.reserve(inputs.size());
+  for (const Tensor* t : inputs) node->next.push_back(edge_to(*t));
+  finish_attach(result, node);
+}
+
+void attach_node(Tensor& result, Ref<Node> node, const std::vector<Tensor>& inputs) {
+  node->next.reserve(inputs.size());
+  for (const Tensor& t : inputs) node->next.push_back(edge_to(t));
+  finish_attach(result, node);
+}
+
+}  // namespace detail
+
+}  // namespace chainrule
