@@ -18,23 +18,10 @@ Shape::Shape(std::span<const int64_t> dims) {
   }
 }
 
-int64_t Shape::numel() const {
-  int64_t n = 1;
-  for (int i = 0; i < n_; ++i) n *= d_[i];
-  return n;
-}
-
 void Shape::push_back(int64_t d) {
   if (n_ == kMaxDims)
     throw std::invalid_argument(fmt::format("Shape: at most {} dimensions are supported", kMaxDims));
   d_[n_++] = d;
-}
-
-bool Shape::operator==(const Shape& o) const {
-  if (n_ != o.n_) return false;
-  for (int i = 0; i < n_; ++i)
-    if (d_[i] != o.d_[i]) return false;
-  return true;
 }
 
 std::string Shape::str() const { return fmt::format("[{}]", fmt::join(begin(), end(), ", ")); }

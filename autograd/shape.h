@@ -22,10 +22,19 @@ class Shape {
   int64_t& operator[](int i) { return d_[i]; }
   const int64_t* begin() const { return d_; }
   const int64_t* end() const { return d_ + n_; }
-  int64_t numel() const;
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int i = 0; i < n_; ++i) n *= d_[i];
+    return n;
+  }
   std::vector<int64_t> to_vector() const { return {begin(), end()}; }
   void push_back(int64_t d);
-  bool operator==(const Shape& o) const;
+  bool operator==(const Shape& o) const {
+    if (n_ != o.n_) return false;
+    for (int i = 0; i < n_; ++i)
+      if (d_[i] != o.d_[i]) return false;
+    return true;
+  }
   std::string str() const;  // "[2, 3]"
 
  private:

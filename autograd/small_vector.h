@@ -16,6 +16,12 @@ class SmallVector {
   void reserve(std::size_t n) {
     if (n > N) extra_.reserve(n - N);
   }
+  // A default element appended in place, to be filled by the caller.
+  T& emplace_back() {
+    if (size_ < N) return inline_[size_++];
+    ++size_;
+    return extra_.emplace_back();
+  }
   void push_back(T v) {
     if (size_ < N) inline_[size_] = std::move(v);
     else extra_.push_back(std::move(v));

@@ -45,7 +45,7 @@ void binary_loop(const Tensor& a, const Tensor& b, Tensor& out, F f) {
   const T* pa = a.impl()->data<T>();
   const T* pb = b.impl()->data<T>();
   T* po = out.impl()->data<T>();
-  detail::for_each_operand(out.shape(), a.shape(), b.shape(),
+  detail::for_each_operand(out.impl()->shape, a.impl()->shape, b.impl()->shape,
                            [&](int64_t o, int64_t ia, int64_t ib) { po[o] = f(pa[ia], pb[ib]); });
 }
 
@@ -54,14 +54,14 @@ template <class F>
 Tensor binary_kernel(const Tensor& a, const Tensor& b, const char* op, F f) {
   check_defined(a, op);
   check_defined(b, op);
-  const DType d = detail::result_dtype(a, b, op);
-  const Shape shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), op);
+  const TensorImpl &ia = *a.impl(), &ib = *b.impl();
+  const DType d = ia.dtype == ib.dtype ? ia.dtype : detail::result_dtype(a, b, op);
+  Tensor out = detail::empty(ia.shape == ib.shape ? ia.shape : broadcast_shapes(ia.shape, ib.shape, op), d);
   Tensor a_converted, b_converted;  // only when a number meets a tensor of the other dtype
-  const Tensor& ca = a.dtype() == d ? a : (a_converted = converted(a, d));
-  const Tensor& cb = b.dtype() == d ? b : (b_converted = converted(b, d));
-  Tensor out = detail::empty(shape, d);
+  const Tensor& ca = ia.dtype == d ? a : (a_converted = converted(a, d));
+  const Tensor& cb = ib.dtype == d ? b : (b_converted = converted(b, d));
   detail::dispatch(d, [&]<class T>() { binary_loop<T>(ca, cb, out, [&](T x, T y) { return f(x, y); }); });
-  if (a.impl()->wrapped_number && b.impl()->wrapped_number) out.impl()->wrapped_number = true;
+  if (ia.wrapped_number && ib.wrapped_number) out.impl()->wrapped_number = true;
   return out;
 }
 
@@ -82,11 +82,12 @@ void record_elementwise(Tensor& out, const Tensor& a, const Tensor* b, const Whe
 template <class Op>
 Tensor unary(const Tensor& x, const Where& where) {
   check_defined(x, Op::name.data());
-  Tensor out = detail::empty(x.shape(), x.dtype());
-  detail::dispatch(x.dtype(), [&]<class T>() {
-    unary_loop<T>(x.impl()->data<T>(), out.impl()->data<T>(), x.numel(), [](T v) { return Op::f(v); });
+  const TensorImpl& ix = *x.impl();
+  Tensor out = detail::empty(ix.shape, ix.dtype);
+  detail::dispatch(ix.dtype, [&]<class T>() {
+    unary_loop<T>(ix.data<T>(), out.impl()->data<T>(), ix.numel, [](T v) { return Op::f(v); });
   });
-  out.impl()->wrapped_number = x.impl()->wrapped_number;
+  out.impl()->wrapped_number = ix.wrapped_number;
   if (detail::should_record({&x})) {
     record_elementwise<Op, 1>(out, x, nullptr, where);
     detail::set_replay(out, {x}, [where](const std::vector<Tensor>& in) { return unary<Op>(in[0], where); });

@@ -50,7 +50,7 @@ struct ElementwiseNode final : Node {
   }
 
   bool apply_fast(Tensor& grad, GradSink& sink) override {
-    const DType d = grad.dtype();
+    const DType d = grad.impl()->dtype;
     // Numbers of another dtype (a float64 constant in a float32 op) take the Tensor rule.
     for (const auto* s : {&a, &b, &result})
       if (*s && (*s)->dtype() != d) return false;
@@ -76,14 +76,16 @@ struct ElementwiseNode final : Node {
   template <class T>
   void run(Tensor& grad, GradSink& sink) {
     static constexpr T kUnused = 0;  // stands for every value the rule does not read (stride 0)
-    const Shape out = grad.shape();
-    const DType d = grad.dtype();
+    // grad's header outlives this call even if its buffer is handed on (the sink then holds it).
+    const TensorImpl& g = *grad.impl();
+    const Shape& out = g.shape;
+    const DType d = g.dtype;
     // The version checks happen here, before any gradient is written.
     auto values = [&](const std::optional<SavedTensor>& s) {
       return s ? static_cast<const T*>(s->storage(*this).data) : &kUnused;
     };
-    const T *pa = values(a), *pb = values(b), *pr = values(result), *pg = grad.impl()->data<T>();
-    const Shape sa = a ? a->shape() : out, sb = b ? b->shape() : out;
+    const T *pa = values(a), *pb = values(b), *pr = values(result), *pg = g.data<T>();
+    const Shape &sa = a ? a->shape() : out, &sb = b ? b->shape() : out;
     const int64_t ka = a ? 1 : 0, kb = b ? 1 : 0, kr = result ? 1 : 0;
     // The lowest input runs last, so it may take over grad's buffer (the others still read it).
     const int last = needs(0) ? 0 : 1;

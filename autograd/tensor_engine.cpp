@@ -126,7 +126,7 @@ void Sweep::discover(const std::vector<Root>& roots, std::vector<Node*>& order) 
     if (m->sweep == id_) return;
     m->sweep = id_;
     m->dependencies = 0;
-    m->grad = Tensor();
+    if (m->grad.defined()) m->grad = Tensor();
     stack.push_back(m);
   };
   for (const Root& r : roots)
@@ -212,7 +212,6 @@ void Sweep::run(const std::vector<Root>& roots, bool retain) {
     Node* n = ready.back();
     ready.pop_back();
     Tensor g = std::move(n->grad);
-    n->grad = Tensor();
     if (wanted_ && g.defined() && wanted_->count(n)) accumulate(captured[n], g);
     if (g.defined() && n->needed) {
       ran.push_back(n);

@@ -17,6 +17,7 @@
 #include <vector>
 #include <utility>
 
+#include "autograd/anomaly.h"
 #include "autograd/pool.h"
 #include "autograd/ref.h"
 #include "autograd/shape.h"
@@ -78,9 +79,13 @@ class SavedTensor {
   // Throws std::logic_error naming `node` if the tensor was modified in place since it was saved.
   Tensor unpack(Node& node) const;
   // The saved bytes, after the same check as unpack (for rules that run on plain numbers).
-  const Storage& storage(const Node& node) const;
-  const Shape& shape() const { return storage_ ? shape_ : tensor_.shape(); }
-  DType dtype() const { return storage_ ? dtype_ : tensor_.dtype(); }
+  const Storage& storage(const Node& node) const {
+    const Storage& s = storage_ ? *storage_ : *tensor_.impl()->storage;
+    if (s.version != version_) throw_modified(node);
+    return s;
+  }
+  const Shape& shape() const { return storage_ ? shape_ : tensor_.impl()->shape; }
+  DType dtype() const { return storage_ ? dtype_ : tensor_.impl()->dtype; }
 
  private:
   Tensor tensor_;             // inputs
@@ -88,6 +93,7 @@ class SavedTensor {
   Shape shape_;
   DType dtype_ = DType::float32;
   uint32_t version_ = 0;
+  [[noreturn]] void throw_modified(const Node& node) const;
 };
 
 class GradSink;
@@ -190,10 +196,18 @@ bool all_finite(const Tensor& t);
 // The first value of `t` that is NaN or infinite (0 if none), for anomaly messages.
 double first_non_finite(const Tensor& t);
 // Throws AnomalyError if anomaly mode is on and `t` holds NaN or infinity.
-void check_forward(const Tensor& t, std::string_view op, const Where& where);
+void check_forward_now(const Tensor& t, std::string_view op, const Where& where);
+inline void check_forward(const Tensor& t, std::string_view op, const Where& where) {
+  if (AnomalyMode::enabled()) check_forward_now(t, op, where);
+}
 
 // True when an op on these inputs must be recorded.
-bool should_record(std::initializer_list<const Tensor*> inputs);
+inline bool should_record(std::initializer_list<const Tensor*> inputs) {
+  if (!GradMode::enabled()) return false;
+  for (const Tensor* t : inputs)
+    if (t->impl() && t->impl()->requires_grad) return true;
+  return false;
+}
 void attach_node(Tensor& result, Ref<Node> node, std::initializer_list<const Tensor*> inputs);
 void attach_node(Tensor& result, Ref<Node> node, const std::vector<Tensor>& inputs);
 

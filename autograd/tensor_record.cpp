@@ -53,14 +53,12 @@ SavedTensor SavedTensor::output(const Tensor& t) {
   return s;
 }
 
-const Storage& SavedTensor::storage(const Node& node) const {
+void SavedTensor::throw_modified(const Node& node) const {
   const Storage* storage = storage_ ? storage_.get() : tensor_.impl()->storage.get();
-  if (storage->version != version_)
-    throw std::logic_error(fmt::format(
-        "backward of '{}': a tensor it saved (shape {}) was modified in place after it was saved "
-        "(version {}, expected {}). Use an out-of-place op, or clone() the tensor before changing it.",
-        node.name, shape().str(), storage->version, version_));
-  return *storage;
+  throw std::logic_error(fmt::format(
+      "backward of '{}': a tensor it saved (shape {}) was modified in place after it was saved "
+      "(version {}, expected {}). Use an out-of-place op, or clone() the tensor before changing it.",
+      node.name, shape().str(), storage->version, version_));
 }
 
 Tensor SavedTensor::unpack(Node& node) const {
@@ -101,28 +99,20 @@ double first_non_finite(const Tensor& t) {
   return 0.0;
 }
 
-void check_forward(const Tensor& t, std::string_view op, const Where& where) {
-  if (AnomalyMode::enabled() && !all_finite(t))
+void check_forward_now(const Tensor& t, std::string_view op, const Where& where) {
+  if (!all_finite(t))
     throw_anomaly("forward", op, where, first_non_finite(t), fmt::format("a tensor of shape {}", t.shape().str()));
 }
 
-bool should_record(std::initializer_list<const Tensor*> inputs) {
-  if (!GradMode::enabled()) return false;
-  for (const Tensor* t : inputs)
-    if (t->requires_grad()) return true;
-  return false;
-}
-
 namespace {
-Edge edge_to(const Tensor& t) {
-  Edge e;
+void add_edge(Node& node, const Tensor& t) {
+  Edge& e = node.next.emplace_back();
   const TensorImpl* impl = t.impl();
   e.shape = impl->shape;
   e.dtype = impl->dtype;
-  if (!impl->requires_grad) return e;
+  if (!impl->requires_grad) return;
   if (impl->grad_fn) e.fn = impl->grad_fn;
   else e.leaf = t.impl_ref();
-  return e;
 }
 void finish_attach(Tensor& result, Ref<Node>& node) {
   check_forward(result, node->name, node->where);
@@ -134,13 +124,13 @@ void finish_attach(Tensor& result, Ref<Node>& node) {
 
 void attach_node(Tensor& result, Ref<Node> node, std::initializer_list<const Tensor*> inputs) {
   node->next.reserve(inputs.size());
-  for (const Tensor* t : inputs) node->next.push_back(edge_to(*t));
+  for (const Tensor* t : inputs) add_edge(*node, *t);
   finish_attach(result, node);
 }
 
 void attach_node(Tensor& result, Ref<Node> node, const std::vector<Tensor>& inputs) {
   node->next.reserve(inputs.size());
-  for (const Tensor& t : inputs) node->next.push_back(edge_to(t));
+  for (const Tensor& t : inputs) add_edge(*node, t);
   finish_attach(result, node);
 }
 
