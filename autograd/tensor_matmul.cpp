@@ -1,5 +1,8 @@
-// matmul: the forward through CBLAS (one gemm per batch matrix) and its rule, da = grad @ b^T,
-// db = a^T @ grad, written with Tensor ops so that a recorded backward (create_graph) works.
+// matmul: the forward through CBLAS (one gemm per batch matrix, or one for the whole batch when b
+// has none) and its rule, da = grad @ b^T, db = a^T @ grad. A backward that is not recorded (the
+// usual one) computes both products with CBLAS's transpose flags, reading the saved operands in
+// place; a recorded one (create_graph) writes them with Tensor ops so that they can be
+// differentiated again.
 #include <cblas.h>
 #include <fmt/format.h>
 
@@ -14,11 +17,44 @@ namespace chainrule {
 
 namespace {
 
-void gemm(const float* a, const float* b, float* c, int n, int m, int k) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, m, k, 1.0f, a, k, b, m, 0.0f, c, m);
+// c [n, m] = op(a) [n, k] @ op(b) [k, m]; a is stored [n, k] (or [k, n] when ta), b [k, m] (or [m, k]).
+void gemm(bool ta, bool tb, const float* a, const float* b, float* c, int n, int m, int k) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, n, m, k, 1.0f, a,
+              ta ? n : k, b, tb ? k : m, 0.0f, c, m);
 }
-void gemm(const double* a, const double* b, double* c, int n, int m, int k) {
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, m, k, 1.0, a, k, b, m, 0.0, c, m);
+void gemm(bool ta, bool tb, const double* a, const double* b, double* c, int n, int m, int k) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, n, m, k, 1.0, a,
+              ta ? n : k, b, tb ? k : m, 0.0, c, m);
+}
+
+// One operand of a product: its data, its batch dims, and whether the product reads its matrices
+// transposed.
+template <class T>
+struct Operand {
+  const T* data;
+  const Shape& batch;
+  bool transposed;
+};
+
+// out [batch..., n, m] = op(x) @ op(y) for every broadcast batch index (out contiguous, of
+// batch.numel() * n * m elements). When y has no batch and x is not transposed, the batch folds into
+// the rows of a single gemm.
+template <class T>
+void batched_gemm(Operand<T> x, Operand<T> y, T* out, const Shape& batch, int64_t n, int64_t m, int64_t k) {
+  const int64_t total = batch.numel() * n * m;
+  if (total == 0) return;
+  if (k == 0) {  // an empty sum: zeros, and BLAS would be given invalid leading dims
+    std::fill(out, out + total, T(0));
+    return;
+  }
+  const auto in = static_cast<int>(n), im = static_cast<int>(m), ik = static_cast<int>(k);
+  if (y.batch.numel() == 1 && !x.transposed && batch.numel() * n <= INT_MAX) {
+    gemm(false, y.transposed, x.data, y.data, out, static_cast<int>(batch.numel() * n), im, ik);
+    return;
+  }
+  detail::for_each_broadcast(batch, x.batch, y.batch, [&](int64_t o, int64_t ix, int64_t iy) {
+    gemm(x.transposed, y.transposed, x.data + ix * n * k, y.data + iy * k * m, out + o * n * m, in, im, ik);
+  });
 }
 
 // The leading (batch) dims of a shape of at least 2 dims.
@@ -30,8 +66,17 @@ Shape without_dim(const Shape& s, int dim) {
   return Shape(d);
 }
 
-// Removes the dim that promoting a 1-D operand added, so the gradient of a [k] input is [..., k];
-// the engine sums any remaining batch dims back to [k].
+// batch + [rows, cols], without the dim that promoting a 1-D operand added (`drop`: 2 for rows, 1
+// for cols, 0 for none), so the gradient of a [k] input is [..., k]; the engine sums any remaining
+// batch dims back to the input's shape.
+Shape matrix_shape(const Shape& batch, int64_t rows, int64_t cols, int drop) {
+  Shape s = batch;
+  if (drop != 2) s.push_back(rows);
+  if (drop != 1) s.push_back(cols);
+  return s;
+}
+
+// The same for a gradient computed with Tensor ops.
 Tensor drop_promoted_dim(const Tensor& t, int dim_from_end) {
   return reshape(t, without_dim(t.shape(), t.dim() - dim_from_end).to_vector());
 }
@@ -80,23 +125,8 @@ Tensor matmul(const Tensor& a, const Tensor& b, Where where) {
   Tensor result = detail::empty(out_shape, dtype);
 
   detail::dispatch(dtype, [&]<class T>() {
-    const T* pa = a.impl()->data<T>();
-    const T* pb = b.impl()->data<T>();
-    T* pc = result.impl()->data<T>();
-    if (result.numel() == 0) return;
-    if (k == 0) {  // an empty sum: zeros, and BLAS would be given invalid leading dims
-      std::fill(pc, pc + result.numel(), T(0));
-      return;
-    }
-    // One b for every batch: the batch folds into the rows of a single gemm.
-    if (b_batch.numel() == 1 && batch.numel() * n <= INT_MAX) {
-      gemm(pa, pb, pc, static_cast<int>(batch.numel() * n), static_cast<int>(m), static_cast<int>(k));
-      return;
-    }
-    detail::for_each_broadcast(batch, a_batch, b_batch, [&](int64_t o, int64_t ia, int64_t ib) {
-      gemm(pa + ia * n * k, pb + ib * k * m, pc + o * n * m, static_cast<int>(n), static_cast<int>(m),
-           static_cast<int>(k));
-    });
+    batched_gemm<T>({a.impl()->data<T>(), a_batch, false}, {b.impl()->data<T>(), b_batch, false},
+                    result.impl()->data<T>(), batch, n, m, k);
   });
 
   if (!detail::should_record({&a, &b})) {
@@ -107,9 +137,41 @@ Tensor matmul(const Tensor& a, const Tensor& b, Where where) {
   const detail::SavedTensor sa = b.requires_grad() ? detail::SavedTensor::input(a) : detail::SavedTensor();
   const detail::SavedTensor sb = a.requires_grad() ? detail::SavedTensor::input(b) : detail::SavedTensor();
   detail::record(result, "matmul", {&a, &b},
-                 [sa, sb, a_vec, b_vec, a2, b2, out2](const Tensor& grad, detail::Node& self) {
-                   const Tensor g = a_vec || b_vec ? reshape(grad, out2.to_vector()) : grad;
+                 [sa, sb, sa_dtype = dtype, a_vec, b_vec, a2, b2, out2, batch, n, m, k](const Tensor& grad, detail::Node& self) {
                    std::vector<Tensor> grads(2);
+                   const Shape a_batch = batch_of(a2), b_batch = batch_of(b2);
+                   if (!GradMode::enabled() && grad.dtype() == sa_dtype && grad.numel() == batch.numel() * n * m) {
+                     // Not recorded: the two products straight from the saved operands and grad, whose
+                     // bytes are already laid out as a2, b2 and out2 (promotion only adds a dim of 1).
+                     const Shape& g_batch = batch;
+                     detail::dispatch(grad.dtype(), [&]<class T>() {
+                       const T* g = grad.impl()->data<T>();
+                       if (self.needs(0)) {  // da [batch, n, k] = grad [batch, n, m] @ b^T
+                         const Tensor bv = sb.unpack(self);
+                         grads[0] = detail::empty(matrix_shape(batch, n, k, a_vec ? 2 : 0), grad.dtype());
+                         batched_gemm<T>({g, g_batch, false}, {bv.impl()->data<T>(), b_batch, true},
+                                         grads[0].impl()->data<T>(), batch, n, k, m);
+                       }
+                       if (self.needs(1)) {  // db [batch, k, m] = a^T @ grad [batch, n, m]
+                         const Tensor av = sa.unpack(self);
+                         const T* pa = av.impl()->data<T>();
+                         if (b_batch.numel() == 1 && batch.numel() > 1 && batch.numel() * n <= INT_MAX) {
+                           // b is shared by every batch: its gradient sums over them, which is one
+                           // product with the batch folded into the inner dimension.
+                           const Shape none;
+                           grads[1] = detail::empty(matrix_shape(b_batch, k, m, b_vec ? 1 : 0), grad.dtype());
+                           batched_gemm<T>({pa, none, true}, {g, none, false}, grads[1].impl()->data<T>(), none, k, m,
+                                           batch.numel() * n);
+                         } else {
+                           grads[1] = detail::empty(matrix_shape(batch, k, m, b_vec ? 1 : 0), grad.dtype());
+                           batched_gemm<T>({pa, a_batch, true}, {g, g_batch, false}, grads[1].impl()->data<T>(),
+                                           batch, k, m, n);
+                         }
+                       }
+                     });
+                     return grads;
+                   }
+                   const Tensor g = a_vec || b_vec ? reshape(grad, out2.to_vector()) : grad;
                    if (self.needs(0)) {
                      const Tensor bv = sb.unpack(self);
                      grads[0] = matmul(g, transpose(b_vec ? reshape(bv, b2.to_vector()) : bv, -1, -2));

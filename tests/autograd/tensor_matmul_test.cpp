@@ -175,6 +175,8 @@ TEST_CASE("matmul: gradients match central differences") {
       {{2, 1, 2, 3}, {3, 3, 2}},  // broadcast batch on both sides
       {{3, 2}, {4, 2, 3}},        // a shared by every batch
       {{4, 2, 3}, {3, 2}},        // b shared (the folded single gemm)
+      {{4, 2, 3}, {1, 3, 2}},     // b shared through a batch dim of 1 (db folded over the batch)
+      {{2, 4, 2, 3}, {3, 2}},     // b shared by a 2-D batch
       {{3}, {3, 2}},
       {{2, 3}, {3}},
       {{3}, {3}},  // 1-D promotion
@@ -186,6 +188,34 @@ TEST_CASE("matmul: gradients match central differences") {
   for (const auto& [sa, sb] : cases) {
     INFO(sa.str() << " @ " << sb.str());
     check_gradients(mm, {sa, sb});
+  }
+}
+
+TEST_CASE("matmul: the plain backward (transposed gemms) equals the recorded one (Tensor ops)") {
+  // A backward that is not recorded computes da and db with CBLAS's transpose flags; with
+  // create_graph the same rule runs as matmul(grad, transpose(b)) and matmul(transpose(a), grad).
+  const std::vector<std::pair<Shape, Shape>> cases = {
+      {{5, 3}, {3, 4}}, {{2, 5, 3}, {2, 3, 4}}, {{2, 1, 5, 3}, {3, 3, 4}}, {{5, 3}, {2, 3, 4}},
+      {{2, 5, 3}, {3, 4}}, {{2, 5, 3}, {1, 3, 4}}, {{3}, {3, 4}}, {{5, 3}, {3}}, {{3}, {3}},
+      {{3}, {2, 3, 4}}, {{2, 5, 3}, {3}}, {{0, 3}, {3, 4}}, {{5, 0}, {0, 4}}};
+  for (const DType dtype : {DType::float32, DType::float64}) {
+    for (const auto& [sa, sb] : cases) {
+      INFO(sa.str() << " @ " << sb.str() << ", " << dtype_name(dtype));
+      Generator gen(11);
+      const Tensor a = uniform(sa, -1, 1, gen, TensorOptions(dtype).requires_grad());
+      const Tensor b = uniform(sb, -1, 1, gen, TensorOptions(dtype).requires_grad());
+      const Tensor y = matmul(a, b);
+      const Tensor w = uniform(y.shape(), -1, 1, gen, dtype);
+      const auto plain = grad({sum(y * w)}, {a, b});
+      const auto recorded = grad({sum(matmul(a, b) * w)}, {a, b}, {}, GradOptions{.create_graph = true});
+      for (size_t i = 0; i < 2; ++i) {
+        REQUIRE(plain[i].shape() == recorded[i].shape());
+        CHECK(plain[i].dtype() == dtype);
+        CHECK_FALSE(plain[i].requires_grad());
+        const std::vector<double> p = plain[i].to_vector(), r = recorded[i].to_vector();
+        for (size_t j = 0; j < p.size(); ++j) CHECK(std::abs(p[j] - r[j]) <= 1e-6 * (1 + std::abs(r[j])));
+      }
+    }
   }
 }
 
