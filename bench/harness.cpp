@@ -133,6 +133,7 @@ void run_with_gflops(benchmark::State& state, double flops, const std::function<
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (seconds > 0)
     state.counters["GFLOP/s"] = flops * static_cast<double>(state.iterations()) / seconds / 1e9;
+  state.counters["flops"] = flops;  // per iteration: bench/ratios.py divides it by the time it reports
   state.SetItemsProcessed(state.iterations());
 }
 

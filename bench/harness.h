@@ -87,7 +87,8 @@ double peak_resident_bytes();
 
 // Runs `body` once per benchmark iteration and sets the counter "GFLOP/s": `flops` per iteration
 // over the wall time the loop took (not CPU time: at 2 threads the process CPU time counts both
-// cores, which is not the rate a user sees).
+// cores, which is not the rate a user sees), and "flops" (per iteration), from which
+// bench/ratios.py computes the rate over the same time measure as its tables.
 void run_with_gflops(benchmark::State& state, double flops, const std::function<void()>& body);
 
 // Runs every check, prints the verdicts, and registers the benchmarks in canonical order.

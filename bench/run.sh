@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
-# bench/run.sh: install what the bench needs, build it in build-bench/ (Release), run it, print the
-# ratio tables (Markdown) against the hand-written floor and against LibTorch.
+# bench/run.sh: install what the bench needs, build it in build-bench/ (Release), run it at 1 and at 2
+# threads, and print for each thread count the ratio tables (Markdown) against the floor
+# (hand-written code, or raw CBLAS) and against LibTorch.
 #
 #   bench/run.sh [Google Benchmark flags...]     e.g. bench/run.sh --benchmark_filter=lecture
 #
 # Environment (each recorded in the JSON's context and in the printed table):
-#   BENCH_THREADS      threads for every system (default 1): OMP_NUM_THREADS, OPENBLAS_NUM_THREADS,
-#                      openblas_set_num_threads and torch::set_num_threads all get this number
+#   BENCH_THREADS      the thread counts to run, one run each (default "1 2"): in each run every
+#                      system gets the same number: OMP_NUM_THREADS, OPENBLAS_NUM_THREADS,
+#                      openblas_set_num_threads and torch::set_num_threads
 #   BENCH_REPETITIONS  Google Benchmark repetitions (default 5); the tables use the median
 #   OPENBLAS_CORETYPE  OpenBLAS kernels, the same for every system (default Haswell, what OpenBLAS
 #                      0.3.21 selects on this machine)
-# Output: build-bench/bench.json (Google Benchmark JSON) and the tables on stdout. apt-get runs only
+# Output: build-bench/bench-<threads>.json (Google Benchmark JSON) and the tables on stdout. apt-get runs only
 # for packages that are missing; an existing build-bench/ is rebuilt incrementally.
 set -euo pipefail
 
 PACKAGES=(build-essential cmake pkg-config python3 libfmt-dev libopenblas-dev libbenchmark-dev
           libtrilinos-sacado-dev libtrilinos-kokkos-dev libadolc-dev libtorch-dev)
 BUILD_DIR=build-bench
-THREADS="${BENCH_THREADS:-1}"
+THREADS="${BENCH_THREADS:-1 2}"
 REPETITIONS="${BENCH_REPETITIONS:-5}"
 
 install_missing_packages() {
@@ -57,14 +59,23 @@ if [[ -n "$(git status --porcelain -- autograd nn optim 2>/dev/null)" ]]; then
   revision+=" + uncommitted changes in autograd/ nn/ optim/"
 fi
 export CHAINRULE_REVISION="$revision"
-export OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS"
 export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}"
-json="$BUILD_DIR/bench.json"
-echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-"$BUILD_DIR/bench/bench" --bench_threads="$THREADS" \
-  --benchmark_repetitions="$REPETITIONS" --benchmark_report_aggregates_only=true \
-  --benchmark_out="$json" --benchmark_out_format=json "$@"
+machine="$(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs"
+for threads in $THREADS; do
+  json="$BUILD_DIR/bench-$threads.json"
+  echo
+  echo "=== $threads thread(s): machine: $machine; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  OMP_NUM_THREADS="$threads" OPENBLAS_NUM_THREADS="$threads" \
+    "$BUILD_DIR/bench/bench" --bench_threads="$threads" \
+    --benchmark_repetitions="$REPETITIONS" --benchmark_report_aggregates_only=true \
+    --benchmark_out="$json" --benchmark_out_format=json "$@"
+  echo "=== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+done
+for threads in $THREADS; do
+  echo
+  echo "## $threads thread(s)"
+  echo
+  python3 bench/ratios.py "$BUILD_DIR/bench-$threads.json"
+done
 echo
-python3 bench/ratios.py "$json"
-echo
-echo "JSON: $json"
+echo "JSON: $(for threads in $THREADS; do printf '%s ' "$BUILD_DIR/bench-$threads.json"; done)"
