@@ -8,74 +8,46 @@
 
 namespace chainrule::detail {
 
+thread_local constinit PoolLists pool_lists{};
+
 namespace {
-
-constexpr std::size_t kClass = 64;
-constexpr std::size_t kClasses = kPoolMaxBytes / kClass;
-
-struct FreeBlock {
-  FreeBlock* next;
-};
 
 // Slabs are never returned to the system: an object may outlive the thread that allocated it, or be
 // destroyed during static destruction. They stay reachable from this registry (not a leak).
 std::mutex slab_mutex;
 std::vector<void*>* slabs = new std::vector<void*>();
 
-struct Pool {
-  FreeBlock* heads[kClasses] = {};
-  void refill(std::size_t c) {
-    // One slab of ~16 KiB per refill, cut into blocks of this class.
-    const std::size_t block = (c + 1) * kClass;
-    const std::size_t count = std::max<std::size_t>(4, 16384 / block);
-    char* slab = static_cast<char*>(std::aligned_alloc(kClass, block * count));
-    if (!slab) throw std::bad_alloc();
-    {
-      std::lock_guard<std::mutex> lock(slab_mutex);
-      slabs->push_back(slab);
-    }
-    for (std::size_t i = 0; i < count; ++i) {
-      auto* b = reinterpret_cast<FreeBlock*>(slab + i * block);
-      b->next = heads[c];
-      heads[c] = b;
-    }
+// One slab of ~16 KiB per refill, cut into blocks of class c.
+void refill(std::size_t c) {
+  const std::size_t block = (c + 1) * kPoolClass;
+  const std::size_t count = std::max<std::size_t>(4, 16384 / block);
+  char* slab = static_cast<char*>(std::aligned_alloc(kPoolClass, block * count));
+  if (!slab) throw std::bad_alloc();
+  {
+    std::lock_guard<std::mutex> lock(slab_mutex);
+    slabs->push_back(slab);
   }
-};
-
-Pool& pool() {
-  static thread_local Pool p;
-  return p;
+  PoolBlock*& head = pool_lists.heads[c];
+  for (std::size_t i = 0; i < count; ++i) {
+    auto* b = reinterpret_cast<PoolBlock*>(slab + i * block);
+    b->next = head;
+    head = b;
+  }
 }
-
-std::size_t class_of(std::size_t bytes) { return bytes == 0 ? 0 : (bytes - 1) / kClass; }
 
 }  // namespace
 
-void* pool_allocate(std::size_t bytes) {
+void* pool_allocate_slow(std::size_t bytes) {
   if (bytes > kPoolMaxBytes) {
-    void* p = std::aligned_alloc(kClass, (bytes + kClass - 1) / kClass * kClass);
+    void* p = std::aligned_alloc(kPoolClass, (bytes + kPoolClass - 1) / kPoolClass * kPoolClass);
     if (!p) throw std::bad_alloc();
     return p;
   }
-  Pool& p = pool();
-  const std::size_t c = class_of(bytes);
-  if (!p.heads[c]) p.refill(c);
-  FreeBlock* b = p.heads[c];
-  p.heads[c] = b->next;
-  return b;
+  const std::size_t c = pool_class(bytes);
+  if (!pool_lists.heads[c]) refill(c);
+  return pool_allocate(bytes);
 }
 
-void pool_free(void* ptr, std::size_t bytes) noexcept {
-  if (!ptr) return;
-  if (bytes > kPoolMaxBytes) {
-    std::free(ptr);
-    return;
-  }
-  Pool& p = pool();
-  auto* b = static_cast<FreeBlock*>(ptr);
-  const std::size_t c = class_of(bytes);
-  b->next = p.heads[c];
-  p.heads[c] = b;
-}
+void pool_free_big(void* p, std::size_t) noexcept { std::free(p); }
 
 }  // namespace chainrule::detail

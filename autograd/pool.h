@@ -4,14 +4,50 @@
 // a free list instead of malloc is what keeps a one-element op near 100 ns. Blocks up to
 // kPoolMaxBytes come from size classes of 64 bytes; bigger ones go to aligned_alloc. A block freed on
 // another thread joins that thread's list (memory is never lost, only moved).
+//
+// The common case (a block of a class whose list is not empty) is inline: a few instructions.
 #include <cstddef>
 
 namespace chainrule::detail {
 
 inline constexpr std::size_t kPoolMaxBytes = 1024;
+inline constexpr std::size_t kPoolClass = 64;
 
-void* pool_allocate(std::size_t bytes);              // 64-byte aligned
-void pool_free(void* p, std::size_t bytes) noexcept;  // `bytes` as passed to pool_allocate
+struct PoolBlock {
+  PoolBlock* next;
+};
+// This thread's free lists, one per size class (constant-initialised: no guard on access).
+struct PoolLists {
+  PoolBlock* heads[kPoolMaxBytes / kPoolClass];
+};
+extern thread_local constinit PoolLists pool_lists;
+
+void* pool_allocate_slow(std::size_t bytes);              // refills a list, or a big block
+void pool_free_big(void* p, std::size_t bytes) noexcept;  // blocks above kPoolMaxBytes
+
+inline std::size_t pool_class(std::size_t bytes) { return bytes == 0 ? 0 : (bytes - 1) / kPoolClass; }
+
+// 64-byte aligned.
+inline void* pool_allocate(std::size_t bytes) {
+  if (bytes <= kPoolMaxBytes) {
+    PoolBlock*& head = pool_lists.heads[pool_class(bytes)];
+    if (PoolBlock* b = head) {
+      head = b->next;
+      return b;
+    }
+  }
+  return pool_allocate_slow(bytes);
+}
+
+// `bytes` as passed to pool_allocate.
+inline void pool_free(void* p, std::size_t bytes) noexcept {
+  if (!p) return;
+  if (bytes > kPoolMaxBytes) return pool_free_big(p, bytes);
+  PoolBlock*& head = pool_lists.heads[pool_class(bytes)];
+  auto* b = static_cast<PoolBlock*>(p);
+  b->next = head;
+  head = b;
+}
 
 // Base for classes whose objects come from the pool.
 struct Pooled {

@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 #include <cstring>
-#include <optional>
 #include <stdexcept>
 
 #include "autograd/ops.h"

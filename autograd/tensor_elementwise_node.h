@@ -6,7 +6,6 @@
 //   - apply_fast(): per element on plain numbers, writing each input's gradient straight into the
 //     sweep's buffer (GradSink::target) in one loop, with no temporary tensors.
 // Both call the same Op::dx / Op::da / Op::db: the derivative is written once.
-#include <optional>
 #include <vector>
 
 #include "autograd/tensor_impl.h"
@@ -30,11 +29,11 @@ void for_each_operand(const Shape& out, const Shape& a, const Shape& b, F&& f) {
   }
 }
 
-inline Tensor unpack(const std::optional<SavedTensor>& s, Node& self) { return s ? s->unpack(self) : Tensor(); }
+inline Tensor unpack(const SavedTensor& s, Node& self) { return s.saved() ? s.unpack(self) : Tensor(); }
 
 template <class Op, int Arity>
 struct ElementwiseNode final : Node {
-  std::optional<SavedTensor> a, b, result;  // b stays empty for unary ops
+  SavedTensor a, b, result;  // only what Op's rule reads; b stays empty for unary ops
 
   std::vector<Tensor> apply(const Tensor& grad) override {
     const Tensor A = unpack(a, *this), R = unpack(result, *this);
@@ -52,8 +51,8 @@ struct ElementwiseNode final : Node {
   bool apply_fast(Tensor& grad, GradSink& sink) override {
     const DType d = grad.impl()->dtype;
     // Numbers of another dtype (a float64 constant in a float32 op) take the Tensor rule.
-    for (const auto* s : {&a, &b, &result})
-      if (*s && (*s)->dtype() != d) return false;
+    for (const SavedTensor* s : {&a, &b, &result})
+      if (s->saved() && s->dtype(*this) != d) return false;
     dispatch(d, [&]<class T>() { run<T>(grad, sink); });
     return true;
   }
@@ -81,12 +80,12 @@ struct ElementwiseNode final : Node {
     const Shape& out = g.shape;
     const DType d = g.dtype;
     // The version checks happen here, before any gradient is written.
-    auto values = [&](const std::optional<SavedTensor>& s) {
-      return s ? static_cast<const T*>(s->storage(*this).data) : &kUnused;
+    auto values = [&](const SavedTensor& s) {
+      return s.saved() ? static_cast<const T*>(s.storage(*this).data) : &kUnused;
     };
     const T *pa = values(a), *pb = values(b), *pr = values(result), *pg = g.data<T>();
-    const Shape &sa = a ? a->shape() : out, &sb = b ? b->shape() : out;
-    const int64_t ka = a ? 1 : 0, kb = b ? 1 : 0, kr = result ? 1 : 0;
+    const Shape &sa = a.saved() ? a.shape(*this) : out, &sb = b.saved() ? b.shape(*this) : out;
+    const int64_t ka = a.saved() ? 1 : 0, kb = b.saved() ? 1 : 0, kr = result.saved() ? 1 : 0;
     // The lowest input runs last, so it may take over grad's buffer (the others still read it).
     const int last = needs(0) ? 0 : 1;
     auto one = [&]<int I>() {

@@ -126,6 +126,7 @@ void Sweep::discover(const std::vector<Root>& roots, std::vector<Node*>& order) 
     if (m->sweep == id_) return;
     m->sweep = id_;
     m->dependencies = 0;
+    m->ran = false;
     if (m->grad.defined()) m->grad = Tensor();
     stack.push_back(m);
   };
@@ -207,21 +208,21 @@ void Sweep::run(const std::vector<Root>& roots, bool retain) {
   // Phase 2: run nodes once all their consumers have delivered (Kahn's order). The fast rules
   // serve plain backward passes; traces, anomaly mode and create_graph use the Tensor rules.
   const bool fast = !create_graph_ && !AnomalyMode::enabled() && !detail::BackwardObserver::current;
-  std::vector<Node*> ran;
   while (!ready.empty()) {
     Node* n = ready.back();
     ready.pop_back();
     Tensor g = std::move(n->grad);
     if (wanted_ && g.defined() && wanted_->count(n)) accumulate(captured[n], g);
     if (g.defined() && n->needed) {
-      ran.push_back(n);
+      n->ran = true;
       run_node(*n, g, fast);
     }
     for (Edge& e : n->next)
       if (e.fn && --e.fn->dependencies == 0) ready.push_back(e.fn.get());
   }
   if (!retain) {
-    for (Node* n : ran) {
+    for (Node* n : order) {
+      if (!n->ran) continue;
       n->release_saved();
       n->freed = true;
     }

@@ -70,28 +70,43 @@ struct Edge {
 };
 
 // A tensor kept for a backward rule. Inputs are kept as they are; the op's own output is kept
-// without history (so that a node never owns itself) and gets it back on unpack.
+// without history (so that a node never owns itself) and gets it back on unpack: only its bytes
+// are kept, its shape and dtype are the node's (Node::shape, Node::dtype).
 class SavedTensor {
  public:
   SavedTensor() = default;
-  static SavedTensor input(const Tensor& t);
-  static SavedTensor output(const Tensor& t);
-  // Throws std::logic_error naming `node` if the tensor was modified in place since it was saved.
+  static SavedTensor input(const Tensor& t) {
+    SavedTensor s;
+    s.input_ = t.impl_ref();
+    s.version_ = t.impl()->storage->version;
+    return s;
+  }
+  static SavedTensor output(const Tensor& t) {
+    SavedTensor s;
+    s.storage_ = t.impl()->storage;
+    s.version_ = s.storage_->version;
+    return s;
+  }
+  bool saved() const { return input_ || storage_; }
+  void reset() {
+    input_.reset();
+    storage_.reset();
+  }
+  // Throws std::logic_error naming `node` (the node that saved it) if the tensor was modified in
+  // place since it was saved.
   Tensor unpack(Node& node) const;
   // The saved bytes, after the same check as unpack (for rules that run on plain numbers).
   const Storage& storage(const Node& node) const {
-    const Storage& s = storage_ ? *storage_ : *tensor_.impl()->storage;
+    const Storage& s = storage_ ? *storage_ : *input_->storage;
     if (s.version != version_) throw_modified(node);
     return s;
   }
-  const Shape& shape() const { return storage_ ? shape_ : tensor_.impl()->shape; }
-  DType dtype() const { return storage_ ? dtype_ : tensor_.impl()->dtype; }
+  inline const Shape& shape(const Node& node) const;
+  inline DType dtype(const Node& node) const;
 
  private:
-  Tensor tensor_;             // inputs
-  Ref<Storage> storage_;      // outputs: the bytes only, the header is rebuilt on unpack
-  Shape shape_;
-  DType dtype_ = DType::float32;
+  Ref<TensorImpl> input_;  // inputs
+  Ref<Storage> storage_;   // outputs
   uint32_t version_ = 0;
   [[noreturn]] void throw_modified(const Node& node) const;
 };
@@ -103,12 +118,15 @@ struct Node : Pooled {
   std::string_view name;
   std::source_location where;
   uint64_t sequence = 0;
-  SmallVector<Edge, 2> next;  // one per input of the op, in order
+  Shape shape;                   // of the op's output
+  DType dtype = DType::float32;  // of the op's output
+  SmallVector<Edge, 2> next;     // one per input of the op, in order
   bool freed = false;
   // Scratch for one sweep.
   uint64_t sweep = 0;
   uint32_t dependencies = 0;
   bool needed = true;
+  bool ran = false;
   Tensor grad;
   // Set only while ReplayGuard is on (gradcheck's localisation): re-runs this op's forward on new
   // input values, and the inputs as they were.
@@ -137,6 +155,11 @@ struct FunctionNode final : Node {
   std::vector<Tensor> apply(const Tensor& grad) override { return (*rule)(grad, *this); }
   void release_saved() override { rule.reset(); }
 };
+
+inline const Shape& SavedTensor::shape(const Node& node) const {
+  return storage_ ? node.shape : input_->shape;
+}
+inline DType SavedTensor::dtype(const Node& node) const { return storage_ ? node.dtype : input_->dtype; }
 
 // Where a rule's gradients go during a sweep; the sweep (tensor_engine.cpp) implements it. All
 // accumulation passes through here, which also sums gradients back to each input's shape.

@@ -36,39 +36,22 @@ void Node::destroy(Node* n) {
   draining = false;
 }
 
-SavedTensor SavedTensor::input(const Tensor& t) {
-  SavedTensor s;
-  s.tensor_ = t;
-  s.version_ = t.impl()->storage->version;
-  return s;
-}
-
-SavedTensor SavedTensor::output(const Tensor& t) {
-  SavedTensor s;
-  const TensorImpl* impl = t.impl();
-  s.storage_ = impl->storage;
-  s.shape_ = impl->shape;
-  s.dtype_ = impl->dtype;
-  s.version_ = impl->storage->version;
-  return s;
-}
-
 void SavedTensor::throw_modified(const Node& node) const {
-  const Storage* storage = storage_ ? storage_.get() : tensor_.impl()->storage.get();
+  const Storage* storage = storage_ ? storage_.get() : input_->storage.get();
   throw std::logic_error(fmt::format(
       "backward of '{}': a tensor it saved (shape {}) was modified in place after it was saved "
       "(version {}, expected {}). Use an out-of-place op, or clone() the tensor before changing it.",
-      node.name, shape().str(), storage->version, version_));
+      node.name, shape(node).str(), storage->version, version_));
 }
 
 Tensor SavedTensor::unpack(Node& node) const {
   storage(node);  // the version check
-  if (!storage_) return tensor_;
+  if (!storage_) return Tensor(input_);
   // The op's own output: the same bytes, with its history (this node) back, for create_graph.
   Ref<TensorImpl> impl(new TensorImpl);
-  impl->dtype = dtype_;
-  impl->shape = shape_;
-  impl->numel = shape_.numel();
+  impl->dtype = node.dtype;
+  impl->shape = node.shape;
+  impl->numel = node.shape.numel();
   impl->storage = storage_;
   impl->grad_fn = Ref<Node>(&node);
   impl->requires_grad = true;
@@ -117,6 +100,8 @@ void add_edge(Node& node, const Tensor& t) {
 void finish_attach(Tensor& result, Ref<Node>& node) {
   check_forward(result, node->name, node->where);
   node->sequence = next_sequence++;
+  node->shape = result.impl()->shape;
+  node->dtype = result.impl()->dtype;
   result.impl()->grad_fn = std::move(node);
   result.impl()->requires_grad = true;
 }
