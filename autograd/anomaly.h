@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "autograd/grad_mode.h"
 #include "autograd/where.h"
 
 namespace chainrule {
@@ -23,17 +24,17 @@ class AnomalyError : public std::runtime_error {
 
 class AnomalyMode {
  public:
-  static bool enabled() { return depth_ > 0; }
+  static bool enabled() { return detail::thread_mode & detail::kAnomaly; }
 
  private:
   friend class DetectAnomalyGuard;
-  static inline thread_local int depth_ = 0;
+  static inline constinit thread_local int depth_ = 0;
 };
 
 class DetectAnomalyGuard {
  public:
-  DetectAnomalyGuard() { ++AnomalyMode::depth_; }
-  ~DetectAnomalyGuard() { --AnomalyMode::depth_; }
+  DetectAnomalyGuard() { detail::set_thread_mode(detail::kAnomaly, ++AnomalyMode::depth_ > 0); }
+  ~DetectAnomalyGuard() { detail::set_thread_mode(detail::kAnomaly, --AnomalyMode::depth_ > 0); }
   DetectAnomalyGuard(const DetectAnomalyGuard&) = delete;
   DetectAnomalyGuard& operator=(const DetectAnomalyGuard&) = delete;
 };

@@ -6,16 +6,26 @@
 //     chainrule::NoGradGuard no_grad;
 //     auto y = w * x;          // y.requires_grad() == false, nothing recorded
 //   }
+#include <cstdint>
 
 namespace chainrule {
 
+namespace detail {
+// The per-thread switches every recorded op reads, in one word so that the common case (recording
+// on, nothing checked or tracked) costs one test per op: zero means "record plainly".
+enum ThreadModeBit : uint32_t {
+  kNoGrad = 1,          // a NoGradGuard is alive
+  kAnomaly = 2,         // anomaly mode is on (autograd/anomaly.h)
+  kTrackLocations = 4,  // Scalar ops record their source location (TrackLocationsGuard)
+};
+inline constinit thread_local uint32_t thread_mode = 0;
+inline void set_thread_mode(ThreadModeBit bit, bool on) { thread_mode = on ? thread_mode | bit : thread_mode & ~bit; }
+}  // namespace detail
+
 class GradMode {
  public:
-  static bool enabled() { return enabled_; }
-  static void set_enabled(bool on) { enabled_ = on; }
-
- private:
-  static inline thread_local bool enabled_ = true;
+  static bool enabled() { return !(detail::thread_mode & detail::kNoGrad); }
+  static void set_enabled(bool on) { detail::set_thread_mode(detail::kNoGrad, !on); }
 };
 
 // Turns recording off for its lifetime and restores the previous state afterwards.

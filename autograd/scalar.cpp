@@ -23,61 +23,16 @@ Scalar Scalar::leaf(double value, bool requires_grad) {
   return s;
 }
 
-void Scalar::acquire() noexcept {
-  if (leaf_) {
-    ++leaf_->refs;
-  } else if (record_ != kNoRecord) {
-    ScalarTape& tape = ScalarTape::current();
-    if (generation_ == tape.generation()) tape.acquire(record_);
-  }
-}
-
-void Scalar::release() noexcept {
-  if (leaf_) {
-    ScalarTape::current().release_cell(leaf_);
-  } else if (record_ != kNoRecord) {
-    ScalarTape& tape = ScalarTape::current();
-    if (generation_ == tape.generation()) tape.release(record_);
-  }
-}
-
-Scalar& Scalar::operator=(const Scalar& o) {
-  if (this != &o) {
-    Scalar copy(o);
-    *this = std::move(copy);
-  }
-  return *this;
-}
-Scalar& Scalar::operator=(Scalar&& o) noexcept {
-  if (this != &o) {
-    release();
-    value_ = o.value_;
-    leaf_ = o.leaf_;
-    record_ = o.record_;
-    generation_ = o.generation_;
-    o.leaf_ = nullptr;
-    o.record_ = kNoRecord;
-  }
-  return *this;
-}
-
-double Scalar::value() const { return leaf_ ? leaf_->value : value_; }
-
-bool Scalar::requires_grad() const {
-  if (leaf_) return leaf_->requires_grad;
-  return record_ != kNoRecord;
-}
-
 double Scalar::grad() const {
   if (leaf_) return leaf_->grad;
   if (record_ == kNoRecord) return 0.0;
-  const ScalarTape& tape = ScalarTape::current();
-  if (generation_ != tape.generation())
+  const detail::TapeState& tape = detail::tape_state;
+  if (generation_ != tape.generation)
     throw std::logic_error(
         "Scalar::grad: this interior node's graph was released (backward() freed it and a new graph "
         "has been recorded since). Read interior gradients right after backward(), or keep the graph "
         "alive with BackwardOptions{.retain_graph = true}.");
-  return tape.record(record_).grad;
+  return tape.records[record_].grad;
 }
 
 Scalar Scalar::grad_scalar() const {
@@ -126,13 +81,13 @@ void Scalar::backward(double seed, BackwardOptions options) const {
     throw std::logic_error(
         "Scalar::backward: this Scalar does not require grad: it is a constant (no leaf with "
         "requires_grad contributed to it, or it was computed under NoGradGuard)");
-  ScalarTape& tape = ScalarTape::current();
-  if (generation_ != tape.generation())
+  if (generation_ != detail::tape_state.generation)
     throw std::logic_error(
         "Scalar::backward: trying to backward through the graph a second time: this graph was freed "
         "by an earlier backward(). Pass BackwardOptions{.retain_graph = true} to the first backward() "
         "if you need to sweep the same graph twice.");
-  tape.backward({{record_, seed}}, options);
+  const ScalarTape::Seed s{record_, seed};
+  ScalarTape::current().backward({&s, 1}, options);
 }
 
 Scalar& Scalar::operator+=(Located<Scalar> o) { return *this = *this + o; }
@@ -143,7 +98,7 @@ Scalar& Scalar::operator/=(Located<Scalar> o) { return *this = *this / o; }
 Scalar& Scalar::set_label(std::string label) {
   if (leaf_) {
     leaf_->label = std::move(label);
-  } else if (record_ != kNoRecord && generation_ == ScalarTape::current().generation()) {
+  } else if (record_ != kNoRecord && generation_ == detail::tape_state.generation) {
     ScalarTape::current().set_label(record_, std::move(label));
   } else {
     throw std::logic_error("Scalar::set_label: constants and released nodes cannot be labelled");
@@ -153,59 +108,24 @@ Scalar& Scalar::set_label(std::string label) {
 
 std::string Scalar::label() const {
   if (leaf_) return leaf_->label;
-  if (record_ != kNoRecord && generation_ == ScalarTape::current().generation())
+  if (record_ != kNoRecord && generation_ == detail::tape_state.generation)
     return ScalarTape::current().label_of(record_);
   return {};
 }
 
-namespace {
-
-void check_forward(double value, std::string_view op, const Where& where) {
-  if (AnomalyMode::enabled() && !std::isfinite(value)) detail::throw_anomaly("forward", op, where, value);
+void detail::ScalarAccess::check_constant(double value, std::string_view op, const Where& where) {
+  if (!std::isfinite(value)) detail::throw_anomaly("forward", op, where, value);
 }
 
-template <class Op>
-Scalar unary(ScalarOp code, const Scalar& x, const Where& where) {
-  const double y = Op::f(x.value());
-  if (!GradMode::enabled() || !x.requires_grad()) {
-    check_forward(y, Op::name, where);
-    return Scalar(y);
-  }
-  ScalarTape& tape = ScalarTape::current();
-  tape.begin_op();
-  const uint32_t a = tape.operand(x);
-  return tape.push(code, a, a, y, where);
+Scalar detail::ScalarAccess::record_slow(ScalarOp op, std::string_view name, const Scalar& x, const Scalar* y,
+                                         double value, const Where& where) {
+  if (!GradMode::enabled()) return constant(value, name, where);
+  begin_op();
+  const uint32_t a = operand(x);
+  const uint32_t b = y ? operand(*y) : a;
+  ScalarTape::current().note_location(op, a, value, where);
+  return push(op, a, b, value);
 }
-
-template <class Op>
-Scalar binary(ScalarOp code, const Scalar& x, const Scalar& y, const Where& where) {
-  const double z = Op::f(x.value(), y.value());
-  if (!GradMode::enabled() || !(x.requires_grad() || y.requires_grad())) {
-    check_forward(z, Op::name, where);
-    return Scalar(z);
-  }
-  ScalarTape& tape = ScalarTape::current();
-  tape.begin_op();
-  const uint32_t a = tape.operand(x);
-  const uint32_t b = tape.operand(y);
-  return tape.push(code, a, b, z, where);
-}
-
-}  // namespace
-
-Scalar operator+(const Scalar& a, Located<Scalar> b) { return binary<ops::Add>(ScalarOp::Add, a, b.value(), b.where); }
-Scalar operator-(const Scalar& a, Located<Scalar> b) { return binary<ops::Sub>(ScalarOp::Sub, a, b.value(), b.where); }
-Scalar operator*(const Scalar& a, Located<Scalar> b) { return binary<ops::Mul>(ScalarOp::Mul, a, b.value(), b.where); }
-Scalar operator/(const Scalar& a, Located<Scalar> b) { return binary<ops::Div>(ScalarOp::Div, a, b.value(), b.where); }
-Scalar pow(const Scalar& a, const Scalar& b, Where w) { return binary<ops::Pow>(ScalarOp::Pow, a, b, w); }
-Scalar operator-(Located<Scalar> x) { return unary<ops::Neg>(ScalarOp::Neg, x.value(), x.where); }
-Scalar exp(const Scalar& x, Where w) { return unary<ops::Exp>(ScalarOp::Exp, x, w); }
-Scalar log(const Scalar& x, Where w) { return unary<ops::Log>(ScalarOp::Log, x, w); }
-Scalar sqrt(const Scalar& x, Where w) { return unary<ops::Sqrt>(ScalarOp::Sqrt, x, w); }
-Scalar sigmoid(const Scalar& x, Where w) { return unary<ops::Sigmoid>(ScalarOp::Sigmoid, x, w); }
-Scalar tanh(const Scalar& x, Where w) { return unary<ops::Tanh>(ScalarOp::Tanh, x, w); }
-Scalar relu(const Scalar& x, Where w) { return unary<ops::Relu>(ScalarOp::Relu, x, w); }
-Scalar abs(const Scalar& x, Where w) { return unary<ops::Abs>(ScalarOp::Abs, x, w); }
 
 Scalar custom_op(std::string_view name, const std::vector<Scalar>& inputs, ScalarForward forward,
                  ScalarBackward backward, Where where) {
@@ -218,23 +138,29 @@ Scalar custom_op(std::string_view name, const std::vector<Scalar>& inputs, Scala
     any = any || x.requires_grad();
   }
   const double y = forward(values);
+  using detail::ScalarAccess;
   if (!GradMode::enabled() || !any) {
-    check_forward(y, name, where);
+    if (AnomalyMode::enabled()) ScalarAccess::check_constant(y, name, where);
     return Scalar(y);
   }
-  ScalarTape& tape = ScalarTape::current();
-  tape.begin_op();
+  ScalarAccess::begin_op();
   detail::CustomOpEntry entry{std::string(name), std::move(forward), std::move(backward), {}};
-  for (const Scalar& x : inputs) entry.operands.push_back(tape.operand(x));
+  for (const Scalar& x : inputs) entry.operands.push_back(ScalarAccess::operand(x));
+  ScalarTape& tape = ScalarTape::current();
   const uint32_t index = tape.add_custom(std::move(entry));
-  return tape.push(ScalarOp::Custom, index, index, y, where);
+  if (detail::track_locations > 0 || AnomalyMode::enabled()) tape.note_location(ScalarOp::Custom, index, y, where);
+  return ScalarAccess::push(ScalarOp::Custom, index, index, y);
 }
 
 std::vector<ScalarNodeView> graph_view(const Scalar& root) { return ScalarTape::current().view(root); }
 
-TrackLocationsGuard::TrackLocationsGuard() { ++ScalarTape::track_locations; }
-TrackLocationsGuard::~TrackLocationsGuard() { --ScalarTape::track_locations; }
-bool TrackLocationsGuard::enabled() { return ScalarTape::track_locations > 0 || AnomalyMode::enabled(); }
+TrackLocationsGuard::TrackLocationsGuard() {
+  detail::set_thread_mode(detail::kTrackLocations, ++detail::track_locations > 0);
+}
+TrackLocationsGuard::~TrackLocationsGuard() {
+  detail::set_thread_mode(detail::kTrackLocations, --detail::track_locations > 0);
+}
+bool TrackLocationsGuard::enabled() { return detail::track_locations > 0 || AnomalyMode::enabled(); }
 
 std::vector<Scalar> grad(const std::vector<Scalar>& outputs, const std::vector<Scalar>& inputs,
                          const std::vector<Scalar>& grad_outputs, GradOptions options) {

@@ -27,15 +27,22 @@
 #include <string_view>
 #include <vector>
 
+#include "autograd/anomaly.h"
 #include "autograd/grad_mode.h"
+#include "autograd/ops.h"
+#include "autograd/scalar_record.h"
 #include "autograd/where.h"
 
 namespace chainrule {
 
 namespace detail {
-struct LeafCell;
 class ScalarTape;
+struct ScalarAccess;
 }  // namespace detail
+
+class Scalar;
+template <>
+class Located<Scalar>;  // an operator's right operand: a Scalar, or a plain number (below)
 
 class Scalar {
  public:
@@ -45,27 +52,39 @@ class Scalar {
   static Scalar leaf(double value, bool requires_grad = true);
 
   Scalar(const Scalar& o) : value_(o.value_), leaf_(o.leaf_), record_(o.record_), generation_(o.generation_) {
-    if (!is_constant()) acquire();
+    acquire();
   }
   Scalar(Scalar&& o) noexcept
       : value_(o.value_), leaf_(o.leaf_), record_(o.record_), generation_(o.generation_) {
     o.leaf_ = nullptr;
     o.record_ = kNoRecord;
   }
-  Scalar& operator=(const Scalar& other);
-  Scalar& operator=(Scalar&& other) noexcept;
-  ~Scalar() {
-    if (!is_constant()) release();
+  Scalar& operator=(const Scalar& other) {
+    if (this != &other) *this = Scalar(other);
+    return *this;
   }
+  Scalar& operator=(Scalar&& other) noexcept {
+    if (this != &other) {
+      release();
+      value_ = other.value_;
+      leaf_ = other.leaf_;
+      record_ = other.record_;
+      generation_ = other.generation_;
+      other.leaf_ = nullptr;
+      other.record_ = kNoRecord;
+    }
+    return *this;
+  }
+  ~Scalar() { release(); }
 
-  double value() const;
+  double value() const { return leaf_ ? leaf_->value : value_; }
   // Leaves: the accumulated gradient. Interior: the gradient of the last backward that reached it.
   // Constants: 0.
   double grad() const;
   // The gradient recorded by backward({.create_graph = true}) as a Scalar that can be differentiated
   // again; for leaves only (std::logic_error otherwise). A constant when no recorded gradient exists.
   Scalar grad_scalar() const;
-  bool requires_grad() const;
+  bool requires_grad() const { return leaf_ ? leaf_->requires_grad : record_ != kNoRecord; }
   bool is_leaf() const { return leaf_ != nullptr; }
 
   // Leaves only (std::logic_error otherwise).
@@ -93,10 +112,36 @@ class Scalar {
 
  private:
   friend class detail::ScalarTape;
+  friend struct detail::ScalarAccess;
   static constexpr uint32_t kNoRecord = UINT32_MAX;
-  bool is_constant() const { return leaf_ == nullptr && record_ == kNoRecord; }
-  void release() noexcept;
-  void acquire() noexcept;
+
+  // Handle counting, inline: a copy or a drop of a handle is a few loads and stores. When the last
+  // handle of the thread's tape goes, the tape is reset for reuse.
+  void acquire() noexcept {
+    if (leaf_) {
+      ++leaf_->refs;
+    } else if (record_ != kNoRecord) {
+      detail::TapeState& t = detail::tape_state;
+      if (generation_ != t.generation) return;
+      detail::ScalarRecord& r = t.records[record_];
+      ++r.handles;
+      ++t.live;
+      if (!r.freed) ++t.live_unfreed;
+    }
+  }
+  void release() noexcept {
+    if (leaf_) {
+      detail::release_cell(leaf_);
+    } else if (record_ != kNoRecord) {
+      detail::TapeState& t = detail::tape_state;
+      if (generation_ != t.generation) return;
+      detail::ScalarRecord& r = t.records[record_];
+      --r.handles;
+      --t.live;
+      if (!r.freed) --t.live_unfreed;
+      if (t.live == 0 && t.sweeping == 0) detail::reset_tape();
+    }
+  }
 
   double value_ = 0.0;                // the number (cached for interior nodes, authoritative for constants)
   detail::LeafCell* leaf_ = nullptr;  // set for leaves
@@ -104,20 +149,41 @@ class Scalar {
   uint32_t generation_ = 0;           // tape generation the record belongs to
 };
 
-// The ops (rules: autograd/ops.h). Each records where it was called (see autograd/where.h).
-Scalar operator+(const Scalar& a, Located<Scalar> b);
-Scalar operator-(const Scalar& a, Located<Scalar> b);
-Scalar operator*(const Scalar& a, Located<Scalar> b);
-Scalar operator/(const Scalar& a, Located<Scalar> b);
-Scalar operator-(Located<Scalar> x);
-Scalar pow(const Scalar& base, const Scalar& exponent, Where where = Where::current());
-Scalar exp(const Scalar& x, Where where = Where::current());
-Scalar log(const Scalar& x, Where where = Where::current());
-Scalar sqrt(const Scalar& x, Where where = Where::current());
-Scalar sigmoid(const Scalar& x, Where where = Where::current());
-Scalar tanh(const Scalar& x, Where where = Where::current());
-Scalar relu(const Scalar& x, Where where = Where::current());  // relu'(0) = 0
-Scalar abs(const Scalar& x, Where where = Where::current());   // abs'(0) = 0
+// Located<Scalar>: the right operand of a Scalar operator, either a Scalar or a plain number, with
+// the location of the expression (autograd/where.h). A number stays a double: no Scalar is built
+// for it, and the op records it as a constant operand.
+template <>
+class Located<Scalar> {
+ public:
+  Located(const Scalar& v, Where w = Where::current()) : scalar_(&v), where(w) {}             // NOLINT
+  Located(double number, Where w = Where::current()) : number_(number), where(w) {}          // NOLINT
+  const Scalar* scalar() const { return scalar_; }  // null for a plain number
+  double number() const { return number_; }
+  Scalar value() const { return scalar_ ? *scalar_ : Scalar(number_); }
+
+ private:
+  const Scalar* scalar_ = nullptr;  // the operand; it outlives this full-expression temporary
+  double number_ = 0.0;
+
+ public:
+  Where where;
+};
+
+// The ops (rules: autograd/ops.h). Each records where it was called (see autograd/where.h). They
+// are inline (the recording path is below): an op on Scalars costs about what a tape append costs.
+inline Scalar operator+(const Scalar& a, Located<Scalar> b);
+inline Scalar operator-(const Scalar& a, Located<Scalar> b);
+inline Scalar operator*(const Scalar& a, Located<Scalar> b);
+inline Scalar operator/(const Scalar& a, Located<Scalar> b);
+inline Scalar operator-(Located<Scalar> x);
+inline Scalar pow(const Scalar& base, const Scalar& exponent, Where where = Where::current());
+inline Scalar exp(const Scalar& x, Where where = Where::current());
+inline Scalar log(const Scalar& x, Where where = Where::current());
+inline Scalar sqrt(const Scalar& x, Where where = Where::current());
+inline Scalar sigmoid(const Scalar& x, Where where = Where::current());
+inline Scalar tanh(const Scalar& x, Where where = Where::current());
+inline Scalar relu(const Scalar& x, Where where = Where::current());  // relu'(0) = 0
+inline Scalar abs(const Scalar& x, Where where = Where::current());   // abs'(0) = 0
 
 // Comparisons look at values only (they record nothing), so Scalars work in `if` and `std::max`.
 inline bool operator<(const Scalar& a, const Scalar& b) { return a.value() < b.value(); }
@@ -192,6 +258,117 @@ struct ScalarTapeStats {
   std::size_t record_bytes; // bytes per record
 };
 ScalarTapeStats scalar_tape_stats();
+
+// TrackLocationsGuards alive on this thread (while > 0, kTrackLocations is set in thread_mode).
+inline constinit thread_local int track_locations = 0;
+
+// The recording path of every built-in Scalar op.
+struct ScalarAccess {
+  // The tape is reused once no graph on it is alive (no handle names an unfreed record).
+  static void begin_op() {
+    const TapeState& t = tape_state;
+    if (t.live_unfreed == 0 && t.sweeping == 0 && t.size != 0) reset_tape();
+  }
+  // The record an operand is read from (a Leaf, Const or Freed record is added when needed).
+  static uint32_t operand(const Scalar& x) {
+    const TapeState& t = tape_state;
+    if (LeafCell* c = x.leaf_) {
+      if (c->requires_grad && c->cached_generation == t.generation && !t.records[c->cached_record].freed)
+        return c->cached_record;
+      return enter_leaf(c);
+    }
+    if (x.record_ == Scalar::kNoRecord) return append_record(ScalarOp::Const, 0, 0, x.value_, 0);
+    return x.generation_ == t.generation ? x.record_ : enter_stale(x.value_);
+  }
+  // Records an op's result and returns the one handle naming it.
+  static Scalar push(ScalarOp op, uint32_t a, uint32_t b, double value) {
+    const uint32_t i = append_record(op, a, b, value, 1);
+    TapeState& t = tape_state;
+    ++t.live;
+    ++t.live_unfreed;
+    Scalar s(value);
+    s.record_ = i;
+    s.generation_ = t.generation;
+    return s;
+  }
+  // A result that is not recorded (no operand requires grad, or no-grad mode): a constant, checked
+  // under anomaly mode.
+  static Scalar constant(double value, std::string_view op, const Where& where) {
+    if (thread_mode & kAnomaly) check_constant(value, op, where);
+    return Scalar(value);
+  }
+  // The slow branch of every op: thread_mode != 0 (no-grad, anomaly mode or location tracking).
+  // y is null for unary ops. In autograd/scalar.cpp.
+  static Scalar record_slow(ScalarOp op, std::string_view name, const Scalar& x, const Scalar* y, double value,
+                            const Where& where);
+  static void check_constant(double value, std::string_view op, const Where& where);
+
+  template <class Op>
+  static Scalar unary(ScalarOp code, const Scalar& x, const Where& where) {
+    const double y = Op::f(x.value());
+    if (!x.requires_grad()) return constant(y, Op::name, where);
+    if (thread_mode != 0) [[unlikely]] return record_slow(code, Op::name, x, nullptr, y, where);
+    begin_op();
+    const uint32_t a = operand(x);
+    return push(code, a, a, y);
+  }
+  // x op y, where y may be a plain number.
+  template <class Op>
+  static Scalar binary(ScalarOp code, const Scalar& x, const Located<Scalar>& y) {
+    if (const Scalar* s = y.scalar()) return binary<Op>(code, x, *s, y.where);
+    const double c = y.number();
+    const double z = Op::f(x.value(), c);
+    if (!x.requires_grad()) return constant(z, Op::name, y.where);
+    if (thread_mode != 0) [[unlikely]] {
+      const Scalar number(c);
+      return record_slow(code, Op::name, x, &number, z, y.where);
+    }
+    begin_op();
+    const uint32_t a = operand(x);
+    const uint32_t b = append_record(ScalarOp::Const, 0, 0, c, 0);
+    return push(code, a, b, z);
+  }
+  template <class Op>
+  static Scalar binary(ScalarOp code, const Scalar& x, const Scalar& y, const Where& where) {
+    const double z = Op::f(x.value(), y.value());
+    if (!(x.requires_grad() || y.requires_grad())) return constant(z, Op::name, where);
+    if (thread_mode != 0) [[unlikely]] return record_slow(code, Op::name, x, &y, z, where);
+    begin_op();
+    const uint32_t a = operand(x);
+    const uint32_t b = operand(y);
+    return push(code, a, b, z);
+  }
+};
+
 }  // namespace detail
+
+inline Scalar operator+(const Scalar& a, Located<Scalar> b) {
+  return detail::ScalarAccess::binary<ops::Add>(detail::ScalarOp::Add, a, b);
+}
+inline Scalar operator-(const Scalar& a, Located<Scalar> b) {
+  return detail::ScalarAccess::binary<ops::Sub>(detail::ScalarOp::Sub, a, b);
+}
+inline Scalar operator*(const Scalar& a, Located<Scalar> b) {
+  return detail::ScalarAccess::binary<ops::Mul>(detail::ScalarOp::Mul, a, b);
+}
+inline Scalar operator/(const Scalar& a, Located<Scalar> b) {
+  return detail::ScalarAccess::binary<ops::Div>(detail::ScalarOp::Div, a, b);
+}
+inline Scalar pow(const Scalar& a, const Scalar& b, Where w) {
+  return detail::ScalarAccess::binary<ops::Pow>(detail::ScalarOp::Pow, a, b, w);
+}
+inline Scalar operator-(Located<Scalar> x) {
+  if (!x.scalar()) return Scalar(-x.number());
+  return detail::ScalarAccess::unary<ops::Neg>(detail::ScalarOp::Neg, *x.scalar(), x.where);
+}
+inline Scalar exp(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Exp>(detail::ScalarOp::Exp, x, w); }
+inline Scalar log(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Log>(detail::ScalarOp::Log, x, w); }
+inline Scalar sqrt(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Sqrt>(detail::ScalarOp::Sqrt, x, w); }
+inline Scalar sigmoid(const Scalar& x, Where w) {
+  return detail::ScalarAccess::unary<ops::Sigmoid>(detail::ScalarOp::Sigmoid, x, w);
+}
+inline Scalar tanh(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Tanh>(detail::ScalarOp::Tanh, x, w); }
+inline Scalar relu(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Relu>(detail::ScalarOp::Relu, x, w); }
+inline Scalar abs(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Abs>(detail::ScalarOp::Abs, x, w); }
 
 }  // namespace chainrule

@@ -1,0 +1,212 @@
+// The Scalar tape's read side: op names, the graph views behind traces and pictures, and the
+// functional grad(outputs, inputs) built on the sweeps of autograd/scalar_tape.cpp.
+#include <fmt/format.h>
+
+#include <stdexcept>
+#include <unordered_map>
+
+#include "autograd/scalar_rules.h"
+#include "autograd/scalar_tape.h"
+
+namespace chainrule::detail {
+
+
+std::string_view scalar_op_name(ScalarOp op) {
+  switch (op) {
+    case ScalarOp::Const: return "constant";
+    case ScalarOp::Leaf: return "leaf";
+    case ScalarOp::Freed: return "freed";
+    case ScalarOp::Neg: return ops::Neg::name;
+    case ScalarOp::Exp: return ops::Exp::name;
+    case ScalarOp::Log: return ops::Log::name;
+    case ScalarOp::Sqrt: return ops::Sqrt::name;
+    case ScalarOp::Sigmoid: return ops::Sigmoid::name;
+    case ScalarOp::Tanh: return ops::Tanh::name;
+    case ScalarOp::Relu: return ops::Relu::name;
+    case ScalarOp::Abs: return ops::Abs::name;
+    case ScalarOp::Add: return ops::Add::name;
+    case ScalarOp::Sub: return ops::Sub::name;
+    case ScalarOp::Mul: return ops::Mul::name;
+    case ScalarOp::Div: return ops::Div::name;
+    case ScalarOp::Pow: return ops::Pow::name;
+    case ScalarOp::Custom: return "custom";
+  }
+  return "?";
+}
+
+std::string_view ScalarTape::op_name(uint32_t record) const {
+  const ScalarRecord& n = this->record(record);
+  return n.op == ScalarOp::Custom ? std::string_view(customs_[n.a].name) : scalar_op_name(n.op);
+}
+
+std::string ScalarTape::label_of(uint32_t record) const {
+  const ScalarRecord& n = this->record(record);
+  if (n.op == ScalarOp::Leaf) return leaves_[n.a]->label;
+  auto it = labels_.find(record);
+  return it == labels_.end() ? std::string() : it->second;
+}
+
+std::vector<uint32_t> ScalarTape::operands(uint32_t record) const {
+  const ScalarRecord& n = this->record(record);
+  switch (n.op) {
+    case ScalarOp::Const:
+    case ScalarOp::Leaf:
+    case ScalarOp::Freed:
+      return {};
+    case ScalarOp::Custom:
+      return customs_[n.a].operands;
+    default:
+      return is_binary(n.op) ? std::vector<uint32_t>{n.a, n.b} : std::vector<uint32_t>{n.a};
+  }
+}
+
+std::vector<double> ScalarTape::local_derivatives(uint32_t record) const {
+  const ScalarRecord& n = this->record(record);
+  const std::vector<uint32_t> ops = operands(record);
+  std::vector<double> out(ops.size(), 0.0);
+  if (n.op == ScalarOp::Custom) {
+    std::vector<double> values;
+    for (uint32_t j : ops) values.push_back(this->record(j).value);
+    out = customs_[n.a].backward(1.0, values, n.value);
+    out.resize(ops.size(), 0.0);
+    return out;
+  }
+  if (ops.empty()) return out;
+  apply_rule(n.op, 1.0, this->record(n.a).value, this->record(n.b).value, n.value, true, ops.size() > 1,
+             [&](int k, double d) { out[k] = d; });
+  return out;
+}
+
+std::vector<Scalar> ScalarTape::gradients(std::span<const Seed> seeds, const std::vector<Wrt>& wrt,
+                                          GradOptions options) {
+  const bool free_graph = !options.retain_graph && !options.create_graph;
+  std::vector<Scalar> out(wrt.size());
+  {
+    ++state_.sweeping;
+    struct Done {
+      uint32_t& sweeping;
+      ~Done() { --sweeping; }
+    } done{state_.sweeping};
+    const uint32_t top = begin_sweep(seeds);
+    std::vector<Scalar> adjoint;
+    const uint32_t low = sweep(top, options.create_graph, seeds, adjoint);
+    auto adjoint_of = [&](uint32_t j) -> Scalar {
+      return options.create_graph ? adjoint[j] : Scalar(record(j).grad);
+    };
+    // A leaf may sit behind several Leaf records (its value changed between uses): sum them.
+    std::unordered_map<const LeafCell*, std::vector<size_t>> leaf_inputs;
+    for (size_t k = 0; k < wrt.size(); ++k)
+      if (wrt[k].leaf) leaf_inputs[wrt[k].leaf].push_back(k);
+    std::vector<bool> used(wrt.size(), false);
+    if (!leaf_inputs.empty()) {
+      for (uint32_t i = low; i <= top; ++i) {
+        const ScalarRecord& n = record(i);
+        if (!reached(n) || n.op != ScalarOp::Leaf) continue;
+        auto it = leaf_inputs.find(leaves_[n.a]);
+        if (it == leaf_inputs.end()) continue;
+        for (size_t k : it->second) {
+          out[k] = used[k] ? out[k] + adjoint_of(i) : adjoint_of(i);
+          used[k] = true;
+        }
+      }
+    }
+    for (size_t k = 0; k < wrt.size(); ++k) {
+      if (wrt[k].leaf) continue;
+      const uint32_t j = wrt[k].record;
+      if (j <= top && j >= low && reached(record(j))) {
+        out[k] = adjoint_of(j);
+        used[k] = true;
+      }
+    }
+    for (size_t k = 0; k < wrt.size(); ++k) {
+      if (used[k]) continue;
+      if (!options.allow_unused)
+        throw std::invalid_argument(fmt::format(
+            "grad: input {} is not used to compute the outputs (pass allow_unused = true to get 0)", k));
+      out[k] = Scalar(0.0);
+    }
+    finish_sweep(low, top, free_graph);
+  }
+  return out;
+}
+
+std::vector<Scalar> ScalarTape::functional_grad(const std::vector<Scalar>& outputs,
+                                                const std::vector<Scalar>& inputs,
+                                                const std::vector<Scalar>& grad_outputs, GradOptions options) {
+  if (!grad_outputs.empty() && grad_outputs.size() != outputs.size())
+    throw std::invalid_argument(fmt::format("grad: got {} outputs but {} grad_outputs", outputs.size(),
+                                            grad_outputs.size()));
+  if (outputs.empty()) throw std::invalid_argument("grad: no outputs given");
+  std::vector<Seed> seeds;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const Scalar& y = outputs[i];
+    const double seed = grad_outputs.empty() ? 1.0 : grad_outputs[i].value();
+    if (!y.requires_grad())
+      throw std::invalid_argument(fmt::format(
+          "grad: output {} does not require grad (a constant, or computed under NoGradGuard)", i));
+    if (y.leaf_) {
+      ScalarAccess::begin_op();
+      seeds.push_back({ScalarAccess::operand(y), seed});
+    } else if (y.generation_ != state_.generation) {
+      throw_freed("output");
+    } else {
+      seeds.push_back({y.record_, seed});
+    }
+  }
+  std::vector<Wrt> wrt;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const Scalar& x = inputs[k];
+    if (!x.requires_grad())
+      throw std::invalid_argument(fmt::format(
+          "grad: input {} does not require grad (a constant, or a leaf with requires_grad = false)", k));
+    if (!x.leaf_ && x.generation_ != state_.generation) throw_freed("input");
+    wrt.push_back({x.leaf_ ? Scalar::kNoRecord : x.record_, x.leaf_});
+  }
+  return gradients(seeds, wrt, options);
+}
+
+std::vector<ScalarNodeView> ScalarTape::view(const Scalar& root) {
+  std::vector<ScalarNodeView> out;
+  if (root.leaf_ || root.record_ == Scalar::kNoRecord) {
+    ScalarNodeView v{0, root.leaf_ ? "leaf" : "constant", root.label(), root.value(), root.grad(), {}, {}, Where(),
+                     root.leaf_ != nullptr, root.leaf_ == nullptr, {}};
+    out.push_back(std::move(v));
+    return out;
+  }
+  if (root.generation_ != state_.generation)
+    throw std::logic_error("graph_view: the graph of this Scalar was released (see Scalar::grad)");
+  const uint32_t top = root.record_;
+  std::vector<int64_t> id(top + 1, -1);
+  std::vector<char> in(top + 1, 0);
+  in[top] = 1;
+  for (int64_t i = top; i >= 0; --i)
+    if (in[i])
+      for (uint32_t j : operands(static_cast<uint32_t>(i))) in[j] = 1;
+  for (uint32_t i = 0; i <= top; ++i) {
+    if (!in[i]) continue;
+    id[i] = static_cast<int64_t>(out.size());
+    const ScalarRecord& n = record(i);
+    ScalarNodeView v;
+    v.id = out.size();
+    v.op = std::string(op_name(i));
+    v.label = label_of(i);
+    v.value = n.value;
+    v.grad = n.op == ScalarOp::Leaf ? leaves_[n.a]->grad : n.grad;
+    for (uint32_t j : operands(i)) v.inputs.push_back(static_cast<size_t>(id[j]));
+    v.local = local_derivatives(i);
+    v.where = where_of(i);
+    v.is_leaf = n.op == ScalarOp::Leaf;
+    v.is_constant = n.op == ScalarOp::Const;
+    if (v.is_constant) v.op = "constant";
+    if (n.op == ScalarOp::Custom) v.forward = customs_[n.a].forward;
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+ScalarTapeStats scalar_tape_stats() {
+  const ScalarTape& t = ScalarTape::current();
+  return {t.size(), t.capacity(), sizeof(ScalarRecord)};
+}
+
+}  // namespace chainrule::detail

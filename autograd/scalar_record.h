@@ -1,0 +1,87 @@
+#pragma once
+// Internal: the Scalar tape's memory layout and its per-thread hot state. Not part of the public API;
+// included by autograd/scalar.h so that recording an op, copying a handle and dropping one compile to
+// a few inlined instructions (no call, no allocation).
+//
+// Layout (the performance design): one contiguous array of 32-byte records per thread, in creation
+// order, which is a topological order. A record holds its value, its adjoint, up to two operand
+// indices and its op; leaves live outside the tape in reference-counted cells and enter it through a
+// Leaf record, cached per cell, so a parameter used a thousand times in one graph costs one record.
+// Recording is an append; backward is one reverse loop; the array is reused (not freed) once no graph
+// on it is alive, so a training loop runs with no allocation per node and flat memory.
+//
+// The hot part of the tape (the array and the counters below) is a constant-initialised, trivially
+// destructible thread_local, so reading it is one thread-pointer-relative load. The cold part (leaf
+// table, custom ops, labels, source locations, and the owner that frees the array at thread exit)
+// is detail::ScalarTape in autograd/scalar_tape.h.
+#include <cstdint>
+#include <string>
+
+namespace chainrule {
+class Scalar;
+}  // namespace chainrule
+
+namespace chainrule::detail {
+
+enum class ScalarOp : uint8_t {
+  Const, Leaf, Freed,
+  Neg, Exp, Log, Sqrt, Sigmoid, Tanh, Relu, Abs,
+  Add, Sub, Mul, Div, Pow,
+  Custom,  // a user-defined op: `a` indexes the tape's custom-op table
+};
+
+struct LeafCell {
+  double value = 0.0;
+  double grad = 0.0;
+  uint32_t refs = 1;               // handles + tape references
+  bool requires_grad = true;
+  uint32_t cached_generation = 0;  // tape generation of cached_record (0: none)
+  uint32_t cached_record = 0;
+  Scalar* grad_graph = nullptr;    // recorded gradient from backward(create_graph), owned
+  std::string label;
+};
+
+struct ScalarRecord {
+  double value;
+  double grad;        // the adjoint of the last sweep that reached this record (0 before any)
+  uint32_t a, b;      // operand records (Leaf records: index into the leaf table in `a`)
+  uint32_t handles;   // live Scalar handles naming this record
+  ScalarOp op;
+  uint8_t freed;      // swept by a backward that did not retain the graph
+  uint16_t sweep;     // id of the last sweep that reached this record (0: none)
+};
+static_assert(sizeof(ScalarRecord) == 32, "the tape's performance design assumes 32-byte records");
+
+struct TapeState {
+  ScalarRecord* records = nullptr;
+  uint32_t size = 0;
+  uint32_t capacity = 0;
+  uint32_t generation = 1;      // bumped by every reset; handles of older generations are stale
+  uint32_t live = 0;            // live handles naming records
+  uint32_t live_unfreed = 0;    // ... of which name records not yet freed
+  uint32_t sweeping = 0;        // sweeps in progress (no reset while one runs)
+  uint32_t irregular = 0;       // Freed records, freed records and custom ops since the last reset:
+                                // while 0 a sweep cannot throw, so it may take the one-pass path
+  uint16_t sweep = 0;           // id of the current (or last) sweep
+};
+inline constinit thread_local TapeState tape_state;
+
+// The cold paths (autograd/scalar_tape.cpp).
+void reset_tape();                     // reuse the array: every record handle becomes stale
+void grow_tape();                      // make room for one more record (throws past 2^32 - 2)
+uint32_t enter_leaf(LeafCell* cell);   // a leaf's first use in this generation: its Leaf record
+uint32_t enter_stale(double value);    // a handle from a released graph: a Freed record
+void destroy_cell(LeafCell* cell) noexcept;
+
+inline void release_cell(LeafCell* cell) noexcept {
+  if (--cell->refs == 0) destroy_cell(cell);
+}
+
+inline uint32_t append_record(ScalarOp op, uint32_t a, uint32_t b, double value, uint32_t handles) {
+  TapeState& t = tape_state;
+  if (t.size == t.capacity) grow_tape();
+  t.records[t.size] = ScalarRecord{value, 0.0, a, b, handles, op, 0, 0};
+  return t.size++;
+}
+
+}  // namespace chainrule::detail
