@@ -162,6 +162,24 @@ TEST_CASE("Scalar: retain_graph allows a second sweep, interior gradients are re
   CHECK(h.grad() == 3.0);   // interior gradients are those of the last sweep
 }
 
+TEST_CASE("Scalar: an interior gradient is that of the last backward that reached it", "[autograd][scalar]") {
+  // Two graphs alive on one tape; the second is recorded after the first, so its sweep starts
+  // above the first graph's records. Sweeping it must neither zero nor touch the first graph.
+  Scalar x = Scalar::leaf(2.0), z = Scalar::leaf(-1.0);
+  const Scalar h = x * x;
+  const Scalar y1 = h * 3.0;
+  const Scalar u = z * z;
+  const Scalar y2 = u * 5.0 + z;
+  y1.backward();
+  CHECK(h.grad() == 3.0);
+  CHECK(x.grad() == 12.0);
+  y2.backward();
+  CHECK(u.grad() == 5.0);
+  CHECK(z.grad() == -9.0);   // 2 * 5 * z + 1
+  CHECK(h.grad() == 3.0);    // not reached by the second sweep: still the first one's
+  CHECK(x.grad() == 12.0);
+}
+
 TEST_CASE("Scalar: requires_grad = false and set_requires_grad", "[autograd][scalar]") {
   Scalar frozen = Scalar::leaf(2.0, false);
   Scalar w = Scalar::leaf(3.0);
