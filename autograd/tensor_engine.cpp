@@ -7,6 +7,7 @@
 // sweep succeeded, so an error part-way changes no .grad().
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <stdexcept>
@@ -78,6 +79,7 @@ class Sweep final : public detail::GradSink {
 
   void add(Edge& e, const Tensor& g) override {
     if (!g.defined() || !e.defined()) return;
+    if (!create_graph_ && sums_into(g, e)) return;
     if (Tensor* slot = slot_of(e)) accumulate(*slot, fit_to(g, e));
   }
 
@@ -104,6 +106,23 @@ class Sweep final : public detail::GradSink {
       leaf_grads.emplace_back(leaf, Tensor());
     }
     return &leaf_grads[leaf->sweep_slot].second;
+  }
+  // The fast sweep's un-broadcast: sums a broadcast gradient straight into e's buffer, without
+  // the tensors sum_to would build. False when g needs no summing or cannot be summed to e.shape
+  // (fit_to then handles it, or reports the mismatch).
+  bool sums_into(const Tensor& g, Edge& e) {
+    const TensorImpl& gi = *g.impl();
+    if (gi.shape == e.shape || gi.dtype != e.dtype || !(broadcast_shapes(e.shape, gi.shape, "sum_to") == gi.shape))
+      return false;
+    const Target t = target(e, nullptr);
+    if (!t.data) return true;
+    detail::dispatch(gi.dtype, [&]<class T>() {
+      T* dst = static_cast<T*>(t.data);
+      const T* src = gi.data<T>();
+      if (!t.add) std::fill(dst, dst + e.shape.numel(), T(0));
+      detail::for_each_broadcast(gi.shape, gi.shape, e.shape, [&](int64_t o, int64_t, int64_t j) { dst[j] += src[o]; });
+    });
+    return true;
   }
   void accumulate(Tensor& acc, const Tensor& g) {
     if (!acc.defined()) acc = g;
