@@ -23,8 +23,7 @@ Scalar Scalar::leaf(double value, bool requires_grad) {
   return s;
 }
 
-double Scalar::grad() const {
-  if (leaf_) return leaf_->grad;
+double Scalar::interior_grad() const {
   if (record_ == kNoRecord) return 0.0;
   const detail::TapeState& tape = detail::tape_state;
   if (generation_ != tape.generation)
@@ -40,34 +39,23 @@ Scalar Scalar::grad_scalar() const {
   return leaf_->grad_graph ? *leaf_->grad_graph : Scalar(leaf_->grad);
 }
 
-namespace {
-LeafCell* leaf_or_throw(LeafCell* cell, const char* what) {
-  if (!cell)
-    throw std::logic_error(fmt::format(
-        "Scalar::{}: only leaves (Scalar::leaf) can be changed in place; this Scalar is a constant or "
-        "an interior node",
-        what));
-  return cell;
+void Scalar::throw_not_leaf(const char* what) {
+  throw std::logic_error(fmt::format(
+      "Scalar::{}: only leaves (Scalar::leaf) can be changed in place; this Scalar is a constant or "
+      "an interior node",
+      what));
 }
-}  // namespace
+
 
 void Scalar::set_requires_grad(bool on) {
-  LeafCell* c = leaf_or_throw(leaf_, "set_requires_grad");
-  c->requires_grad = on;
-  c->cached_generation = 0;
+  if (!leaf_) throw_not_leaf("set_requires_grad");
+  leaf_->requires_grad = on;
+  leaf_->cached_generation = 0;
 }
 
-void Scalar::set_value(double value) {
-  LeafCell* c = leaf_or_throw(leaf_, "set_value");
-  c->value = value;
-  c->cached_generation = 0;  // graphs already recorded keep the old value; new ones see this one
-}
-
-void Scalar::zero_grad() {
-  LeafCell* c = leaf_or_throw(leaf_, "zero_grad");
-  c->grad = 0.0;
-  delete c->grad_graph;
-  c->grad_graph = nullptr;
+void Scalar::drop_grad_graph() {
+  delete leaf_->grad_graph;
+  leaf_->grad_graph = nullptr;
 }
 
 void Scalar::backward(double seed, BackwardOptions options) const {
@@ -90,10 +78,6 @@ void Scalar::backward(double seed, BackwardOptions options) const {
   ScalarTape::current().backward({&s, 1}, options);
 }
 
-Scalar& Scalar::operator+=(Located<Scalar> o) { return *this = *this + o; }
-Scalar& Scalar::operator-=(Located<Scalar> o) { return *this = *this - o; }
-Scalar& Scalar::operator*=(Located<Scalar> o) { return *this = *this * o; }
-Scalar& Scalar::operator/=(Located<Scalar> o) { return *this = *this / o; }
 
 Scalar& Scalar::set_label(std::string label) {
   if (leaf_) {

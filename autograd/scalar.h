@@ -80,7 +80,7 @@ class Scalar {
   double value() const { return leaf_ ? leaf_->value : value_; }
   // Leaves: the accumulated gradient. Interior: the gradient of the last backward that reached it.
   // Constants: 0.
-  double grad() const;
+  double grad() const { return leaf_ ? leaf_->grad : interior_grad(); }
   // The gradient recorded by backward({.create_graph = true}) as a Scalar that can be differentiated
   // again; for leaves only (std::logic_error otherwise). A constant when no recorded gradient exists.
   Scalar grad_scalar() const;
@@ -89,8 +89,16 @@ class Scalar {
 
   // Leaves only (std::logic_error otherwise).
   void set_requires_grad(bool on);
-  void set_value(double value);
-  void zero_grad();
+  void set_value(double value) {
+    if (!leaf_) throw_not_leaf("set_value");
+    leaf_->value = value;
+    leaf_->cached_generation = 0;  // graphs already recorded keep the old value; new ones see this one
+  }
+  void zero_grad() {
+    if (!leaf_) throw_not_leaf("zero_grad");
+    leaf_->grad = 0.0;
+    if (leaf_->grad_graph) drop_grad_graph();
+  }
 
   // Reverse sweep from this node with seed 1 (or `seed`), accumulating into leaves' grads.
   void backward(BackwardOptions options = {}) const { backward(1.0, options); }
@@ -114,6 +122,9 @@ class Scalar {
   friend class detail::ScalarTape;
   friend struct detail::ScalarAccess;
   static constexpr uint32_t kNoRecord = UINT32_MAX;
+  [[noreturn]] static void throw_not_leaf(const char* what);
+  double interior_grad() const;
+  void drop_grad_graph();
 
   // Handle counting, inline: a copy or a drop of a handle is a few loads and stores. When the last
   // handle of the thread's tape goes, the tape is reset for reuse.
@@ -361,6 +372,10 @@ inline Scalar operator-(Located<Scalar> x) {
   if (!x.scalar()) return Scalar(-x.number());
   return detail::ScalarAccess::unary<ops::Neg>(detail::ScalarOp::Neg, *x.scalar(), x.where);
 }
+inline Scalar& Scalar::operator+=(Located<Scalar> o) { return *this = *this + o; }
+inline Scalar& Scalar::operator-=(Located<Scalar> o) { return *this = *this - o; }
+inline Scalar& Scalar::operator*=(Located<Scalar> o) { return *this = *this * o; }
+inline Scalar& Scalar::operator/=(Located<Scalar> o) { return *this = *this / o; }
 inline Scalar exp(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Exp>(detail::ScalarOp::Exp, x, w); }
 inline Scalar log(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Log>(detail::ScalarOp::Log, x, w); }
 inline Scalar sqrt(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Sqrt>(detail::ScalarOp::Sqrt, x, w); }

@@ -41,7 +41,7 @@ std::string_view ScalarTape::op_name(uint32_t record) const {
 
 std::string ScalarTape::label_of(uint32_t record) const {
   const ScalarRecord& n = this->record(record);
-  if (n.op == ScalarOp::Leaf) return leaves_[n.a]->label;
+  if (n.op == ScalarOp::Leaf) return state_.leaves[n.a]->label;
   auto it = labels_.find(record);
   return it == labels_.end() ? std::string() : it->second;
 }
@@ -102,7 +102,7 @@ std::vector<Scalar> ScalarTape::gradients(std::span<const Seed> seeds, const std
       for (uint32_t i = low; i <= top; ++i) {
         const ScalarRecord& n = record(i);
         if (!reached(n) || n.op != ScalarOp::Leaf) continue;
-        auto it = leaf_inputs.find(leaves_[n.a]);
+        auto it = leaf_inputs.find(state_.leaves[n.a]);
         if (it == leaf_inputs.end()) continue;
         for (size_t k : it->second) {
           out[k] = used[k] ? out[k] + adjoint_of(i) : adjoint_of(i);
@@ -191,7 +191,7 @@ std::vector<ScalarNodeView> ScalarTape::view(const Scalar& root) {
     v.op = std::string(op_name(i));
     v.label = label_of(i);
     v.value = n.value;
-    v.grad = n.op == ScalarOp::Leaf ? leaves_[n.a]->grad : n.grad;
+    v.grad = n.op == ScalarOp::Leaf ? state_.leaves[n.a]->grad : n.grad;
     for (uint32_t j : operands(i)) v.inputs.push_back(static_cast<size_t>(id[j]));
     v.local = local_derivatives(i);
     v.where = where_of(i);

@@ -63,13 +63,19 @@ struct TapeState {
   uint32_t irregular = 0;       // Freed records, freed records and custom ops since the last reset:
                                 // while 0 a sweep cannot throw, so it may take the one-pass path
   uint16_t sweep = 0;           // id of the current (or last) sweep
+  LeafCell** leaves = nullptr;  // the cells behind Leaf records (one tape reference each)
+  uint32_t leaf_count = 0;
+  uint32_t leaf_capacity = 0;
 };
 inline constinit thread_local TapeState tape_state;
 
 // The cold paths (autograd/scalar_tape.cpp).
 void reset_tape();                     // reuse the array: every record handle becomes stale
 void grow_tape();                      // make room for one more record (throws past 2^32 - 2)
-uint32_t enter_leaf(LeafCell* cell);   // a leaf's first use in this generation: its Leaf record
+// A leaf's first use in this generation: its Leaf record, which holds a reference to the cell so
+// that a sweep can write the cell's gradient even after the user dropped the leaf. Out of line:
+// it runs once per leaf and graph, and inlining it into every operand costs more than the call.
+uint32_t enter_leaf(LeafCell* cell);
 uint32_t enter_stale(double value);    // a handle from a released graph: a Freed record
 void destroy_cell(LeafCell* cell) noexcept;
 

@@ -39,7 +39,17 @@ struct SweepGuard {
 
 void reset_tape() { ScalarTape::current().reset(); }
 void grow_tape() { ScalarTape::current().grow(); }
-uint32_t enter_leaf(LeafCell* cell) { return ScalarTape::current().enter_leaf(cell); }
+uint32_t enter_leaf(LeafCell* cell) {
+  if (!cell->requires_grad) return ScalarTape::current().enter_frozen(cell);
+  TapeState& t = tape_state;
+  if (t.leaf_count == t.leaf_capacity) ScalarTape::current().grow_leaves();
+  const uint32_t r = append_record(ScalarOp::Leaf, t.leaf_count, 0, cell->value, 0);
+  t.leaves[t.leaf_count++] = cell;
+  ++cell->refs;
+  cell->cached_generation = t.generation;
+  cell->cached_record = r;
+  return r;
+}
 uint32_t enter_stale(double value) { return ScalarTape::current().enter_stale(value); }
 
 void destroy_cell(LeafCell* cell) noexcept {
@@ -52,6 +62,9 @@ ScalarTape::~ScalarTape() {
   std::free(state_.records);
   state_.records = nullptr;
   state_.capacity = 0;
+  std::free(state_.leaves);
+  state_.leaves = nullptr;
+  state_.leaf_capacity = 0;
 }
 
 // The generation moves on before any cell is released: a cell may own a recorded gradient
@@ -66,9 +79,10 @@ void ScalarTape::reset() {
   customs_.clear();
   where_.clear();
   if (!labels_.empty()) labels_.clear();
-  releasing_.swap(leaves_);
-  for (LeafCell* c : releasing_) release_cell(c);
-  releasing_.clear();
+  // Releasing a cell runs no Scalar op (see above), so the leaf table stays put during the loop.
+  const uint32_t leaf_count = t.leaf_count;
+  t.leaf_count = 0;
+  for (uint32_t i = 0; i < leaf_count; ++i) release_cell(t.leaves[i]);
 }
 
 void ScalarTape::grow() {
@@ -82,18 +96,22 @@ void ScalarTape::grow() {
   t.capacity = static_cast<uint32_t>(next);
 }
 
-uint32_t ScalarTape::enter_leaf(LeafCell* c) {
-  if (!c->requires_grad) {
-    // Enters as a constant, but keeps its label: an input such as "X1" stays named in traces.
-    const uint32_t r = append_record(ScalarOp::Const, 0, 0, c->value, 0);
-    if (!c->label.empty()) labels_[r] = c->label;
-    return r;
-  }
-  leaves_.push_back(c);
-  ++c->refs;
-  const uint32_t r = append_record(ScalarOp::Leaf, static_cast<uint32_t>(leaves_.size() - 1), 0, c->value, 0);
-  c->cached_generation = state_.generation;
-  c->cached_record = r;
+void ScalarTape::grow_leaves() {
+  TapeState& t = state_;
+  const uint64_t next = t.leaf_capacity ? std::min<uint64_t>(uint64_t{t.leaf_capacity} * 2, kMaxRecords) : 256;
+  if (next <= t.leaf_capacity)
+    throw std::length_error(fmt::format("Scalar: the graph has more than {} leaves", t.leaf_count));
+  void* p = std::realloc(t.leaves, next * sizeof(LeafCell*));
+  if (!p) throw std::bad_alloc();
+  t.leaves = static_cast<LeafCell**>(p);
+  t.leaf_capacity = static_cast<uint32_t>(next);
+}
+
+// A leaf that does not require grad enters as a constant, but keeps its label: an input such as
+// "X1" stays named in traces.
+uint32_t ScalarTape::enter_frozen(LeafCell* c) {
+  const uint32_t r = append_record(ScalarOp::Const, 0, 0, c->value, 0);
+  if (!c->label.empty()) labels_[r] = c->label;
   return r;
 }
 
@@ -171,7 +189,7 @@ void ScalarTape::sweep_one_pass(uint32_t top) {
       freed_handles += n->handles;
     }
     if (n->op == ScalarOp::Leaf) {
-      leaves_[n->a]->grad += n->grad;
+      state_.leaves[n->a]->grad += n->grad;
       continue;
     }
     ScalarRecord& A = r[n->a];
@@ -286,7 +304,7 @@ void ScalarTape::backward(std::span<const Seed> seeds, BackwardOptions options) 
       const uint32_t low = AnomalyMode::enabled() ? sweep_checked<true>(top) : sweep_checked<false>(top);
       for (uint32_t i = low; i <= top; ++i) {
         const ScalarRecord& n = record(i);
-        if (reached(n) && n.op == ScalarOp::Leaf) leaves_[n.a]->grad += n.grad;
+        if (reached(n) && n.op == ScalarOp::Leaf) state_.leaves[n.a]->grad += n.grad;
       }
       finish_sweep(low, top, free_graph);
     } else {
@@ -296,7 +314,7 @@ void ScalarTape::backward(std::span<const Seed> seeds, BackwardOptions options) 
       for (uint32_t i = low; i <= top; ++i) {
         const ScalarRecord& n = record(i);
         if (!reached(n) || n.op != ScalarOp::Leaf) continue;
-        LeafCell* c = leaves_[n.a];
+        LeafCell* c = state_.leaves[n.a];
         c->grad += n.grad;
         if (c->grad_graph == nullptr) c->grad_graph = new Scalar(0.0);
         *c->grad_graph = *c->grad_graph + adjoint[i];

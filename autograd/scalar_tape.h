@@ -49,7 +49,8 @@ class ScalarTape {
   // Recording (the inline fast path is in autograd/scalar.h; these serve its cold branches).
   void reset();
   void grow();
-  uint32_t enter_leaf(LeafCell* c);
+  void grow_leaves();
+  uint32_t enter_frozen(LeafCell* c);
   uint32_t enter_stale(double value);
   void note_location(ScalarOp op, uint32_t a, double value, const Where& where);
   uint32_t add_custom(CustomOpEntry entry);
@@ -65,7 +66,7 @@ class ScalarTape {
   Where where_of(uint32_t record) const { return record < where_.size() ? where_[record] : Where(); }
   void set_label(uint32_t record, std::string label) { labels_[record] = std::move(label); }
   std::string label_of(uint32_t record) const;
-  LeafCell* leaf_cell(uint32_t leaf_record) const { return leaves_[record(leaf_record).a]; }
+  LeafCell* leaf_cell(uint32_t leaf_record) const { return state_.leaves[record(leaf_record).a]; }
   // The operand records of `record`, and d record / d operand_k at the recorded values.
   std::vector<uint32_t> operands(uint32_t record) const;
   std::vector<double> local_derivatives(uint32_t record) const;
@@ -105,8 +106,6 @@ class ScalarTape {
   void finish_sweep(uint32_t low, uint32_t top, bool free_graph);
 
   TapeState& state_ = tape_state;  // this thread's hot half
-  std::vector<LeafCell*> leaves_;  // cells referenced by Leaf records (one tape reference each)
-  std::vector<LeafCell*> releasing_;  // reset()'s scratch, kept to avoid an allocation per reset
   std::vector<CustomOpEntry> customs_;
   std::vector<Where> where_;       // per record, while location tracking is on
   std::unordered_map<uint32_t, std::string> labels_;
