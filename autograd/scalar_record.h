@@ -47,7 +47,7 @@ struct ScalarRecord {
   uint32_t a, b;      // operand records (Leaf records: index into the leaf table in `a`)
   uint32_t handles;   // live Scalar handles naming this record
   ScalarOp op;
-  uint8_t freed;      // swept by a backward that did not retain the graph
+  bool freed;         // swept by a backward that did not retain the graph
   uint16_t sweep;     // id of the last sweep that reached this record (0: none)
 };
 static_assert(sizeof(ScalarRecord) == 32, "the tape's performance design assumes 32-byte records");
@@ -86,7 +86,7 @@ inline void release_cell(LeafCell* cell) noexcept {
 inline uint32_t append_record(ScalarOp op, uint32_t a, uint32_t b, double value, uint32_t handles) {
   TapeState& t = tape_state;
   if (t.size == t.capacity) grow_tape();
-  t.records[t.size] = ScalarRecord{value, 0.0, a, b, handles, op, 0, 0};
+  t.records[t.size] = ScalarRecord{value, 0.0, a, b, handles, op, false, 0};
   return t.size++;
 }
 

@@ -169,6 +169,7 @@ uint32_t ScalarTape::begin_sweep(std::span<const Seed> seeds) {
 template <bool free_graph>
 void ScalarTape::sweep_one_pass(uint32_t top) {
   ScalarRecord* const r = state_.records;
+  LeafCell* const* const leaves = state_.leaves;
   const uint16_t id = state_.sweep;
   uint32_t pending = pending_;  // reached records below, not yet processed: 0 ends the sweep
   uint32_t freed_handles = 0;
@@ -185,11 +186,11 @@ void ScalarTape::sweep_one_pass(uint32_t top) {
     if (n->sweep != id) continue;
     --pending;
     if constexpr (free_graph) {
-      n->freed = 1;
+      n->freed = true;
       freed_handles += n->handles;
     }
     if (n->op == ScalarOp::Leaf) {
-      state_.leaves[n->a]->grad += n->grad;
+      leaves[n->a]->grad += n->grad;
       continue;
     }
     ScalarRecord& A = r[n->a];
@@ -286,7 +287,7 @@ void ScalarTape::finish_sweep(uint32_t low, uint32_t top, bool free_graph) {
   for (uint32_t i = low; i <= top; ++i) {
     ScalarRecord& n = record(i);
     if (!reached(n) || n.freed) continue;
-    n.freed = 1;
+    n.freed = true;
     state_.live_unfreed -= n.handles;
   }
   ++state_.irregular;
