@@ -27,6 +27,7 @@
 //   sum:       y = sum of x over dims             dx = grad broadcast back to x's shape
 //   max:       y = max of x over dims             dx = grad * [x == y] / (number of ties)
 //   matmul:    y = a @ b (batched over leading)   da = grad @ b^T            db = a^T @ grad
+//   linear:    y = x @ w^T + b                    dx = grad @ w   dw = grad^T @ x   db = sum_rows(grad)
 //   permute:   y = x with axes permuted by p      dx = grad permuted by p^-1
 //   reshape:   y = x viewed with a new shape      dx = grad reshaped to x's shape
 //   expand:    y = x broadcast to a shape         dx = grad summed back to x's shape
@@ -162,7 +163,7 @@ struct Pow {
 // iterates this list: an op here without a row in the test's table fails the suite.
 inline constexpr std::array<std::string_view, 13> elementwise_ops = {
     "neg", "exp", "log", "sqrt", "sigmoid", "tanh", "relu", "abs", "add", "sub", "mul", "div", "pow"};
-inline constexpr std::array<std::string_view, 9> tensor_ops = {
-    "sum", "max", "matmul", "permute", "reshape", "expand", "slice", "concat", "cast"};
+inline constexpr std::array<std::string_view, 10> tensor_ops = {
+    "sum", "max", "matmul", "linear", "permute", "reshape", "expand", "slice", "concat", "cast"};
 
 }  // namespace chainrule::ops

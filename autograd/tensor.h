@@ -183,6 +183,15 @@ Tensor max(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = fal
 // Linear algebra: 2-D [n,k]@[k,m] -> [n,m]; batched over leading dims (broadcast), CBLAS underneath.
 // 1-D operands are promoted as in NumPy ([k] @ [k,m] -> [m]).
 Tensor matmul(const Tensor& a, const Tensor& b, Where where = Where::current());
+// An affine map, as torch.nn.functional.linear (and nn::Dense): y = x @ weight^T + bias, one gemm
+// that reads weight transposed in place (no copy), bias added to every row.
+//   x [..., in] (at least 1 dim)   weight [out, in]   bias [out], or an undefined Tensor for none
+//   y [..., out]; dx = grad @ weight, dweight = grad^T @ x (over every row of x), dbias = grad
+//   summed over its rows. One dtype for all three; std::invalid_argument naming linear and the
+//   shapes otherwise.
+//   Tensor w = tensor({{1, 2}, {3, 4}, {5, 6}});                   // [3, 2]: 2 inputs, 3 outputs
+//   Tensor y = linear(tensor({{1, 1}}), w, tensor({0.5, 0, -0.5}));  // [[3.5, 7, 10.5]]
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), Where where = Where::current());
 
 // Shape ops (all return new contiguous tensors).
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims, Where where = Where::current());

@@ -99,6 +99,8 @@ const std::map<std::string_view, std::vector<TensorCase>>& tensor_cases() {
                 {[](V x) { return max(x[0], {1}); }, {input({2, 3, 4}, Domain::any, 12)}}};
     c["matmul"] = {{[](V x) { return matmul(x[0], x[1]); }, {input({2, 3}, Domain::any, 13), input({3, 4}, Domain::any, 14)}},
                    {[](V x) { return matmul(x[0], x[1]); }, {input({2, 2, 3}, Domain::any, 15), input({3}, Domain::any, 16)}}};
+    c["linear"] = {{[](V x) { return linear(x[0], x[1], x[2]); },
+                    {input({2, 3}, Domain::any, 24), input({4, 3}, Domain::any, 25), input({4}, Domain::any, 26)}}};
     c["permute"] = {{[](V x) { return permute(x[0], {2, 0, 1}); }, {input({2, 3, 4}, Domain::any, 17)}}};
     c["reshape"] = {{[](V x) { return reshape(x[0], {4, -1}); }, {input({2, 3, 2}, Domain::any, 18)}}};
     c["expand"] = {{[](V x) { return expand(x[0], {2, 3, 4}); }, {input({3, 1}, Domain::any, 19)}}};

@@ -321,6 +321,14 @@ TEST_CASE("second order: Hessian-vector products through every tensor op", "[aut
          {{{2, 2, 3}, Domain::any}, {{3, 2}, Domain::any}},
          [](V x) { return cubic(matmul(x[0], x[1])); }},
         {"cubic(a @ a^T)", {{{2, 3}, Domain::any}}, [](V x) { return cubic(matmul(x[0], transpose(x[0], 0, 1))); }}}},
+      {"linear",
+       {{"cubic(x @ w^T + b)",
+         {{{2, 3}, Domain::any}, {{4, 3}, Domain::any}, {{4}, Domain::any}},
+         [](V x) { return cubic(linear(x[0], x[1], x[2])); }},
+        {"cubic(batched x @ w^T)",
+         {{{2, 2, 3}, Domain::any}, {{2, 3}, Domain::any}},
+         [](V x) { return cubic(linear(x[0], x[1])); }},
+        {"cubic(x @ x^T)", {{{2, 3}, Domain::any}}, [](V x) { return cubic(linear(x[0], x[0])); }}}},
       {"permute",
        {{"cubic(permute) * arange", {{{2, 3, 2}, Domain::any}},
          [](V x) { return cubic(permute(x[0], {2, 0, 1}) * arange(0, 3, 1, DType::float64)); }}}},
@@ -368,6 +376,12 @@ TEST_CASE("second order: Hessian-vector product of a tanh MLP (Tensors, float64)
       }};
   check_hvp(mlp, 42);
   check_hvp(mlp, 43);
+  // The same network as nn::Dense writes it.
+  const HvpCase dense{"mse(tanh(linear(x, w1, b1)) w2^T + b2, y)", mlp.inputs, [x, y](const std::vector<Tensor>& p) {
+                        const Tensor out = linear(tanh(linear(x, p[0], p[1])), p[2], p[3]);
+                        return mean(pow(out - y, 2.0));
+                      }};
+  check_hvp(dense, 42);
 }
 
 TEST_CASE("second order: Hessian-vector product of the lecture's network (Scalars)", "[autograd][second_order][scalar]") {
