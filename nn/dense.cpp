@@ -44,8 +44,7 @@ Tensor Dense::forward(const Tensor& x) {
         "Dense::forward: the input is {} but the layer's parameters are {}; convert with x.to(DType::{}) or "
         "module->to(DType::{})",
         dtype_name(x.dtype()), dtype_name(weight_.dtype()), dtype_name(weight_.dtype()), dtype_name(x.dtype())));
-  Tensor y = matmul(x, transpose(weight_, 0, 1));
-  return bias_.defined() ? y + bias_ : y;
+  return linear(x, weight_, bias_);  // bias_ undefined: no bias
 }
 
 std::string Dense::extra_repr() const {
