@@ -18,28 +18,8 @@ usage() {
   sed -n '2,10s/^# \{0,1\}//p' "$0"
 }
 
-install_missing_packages() {
-  local missing=() pkg
-  for pkg in "${PACKAGES[@]}"; do
-    if [[ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null)" != installed ]]; then
-      missing+=("$pkg")
-    fi
-  done
-  if ((${#missing[@]} == 0)); then
-    return
-  fi
-  echo "setup.sh: installing ${missing[*]}"
-  local sudo=()
-  if ((EUID != 0)); then
-    if ! command -v sudo >/dev/null; then
-      echo "setup.sh: not root and no sudo; as root run: apt-get install ${missing[*]}" >&2
-      exit 1
-    fi
-    sudo=(sudo)
-  fi
-  "${sudo[@]}" apt-get update
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
-}
+# shellcheck source=cmake/debian_packages.sh
+source "$ROOT/cmake/debian_packages.sh"
 
 build() {  # build [cmake --build args...]
   # Configuring an existing build/ again is quick and leaves unchanged files alone, so nothing is
@@ -57,17 +37,17 @@ case "$mode" in
       echo "setup.sh: examples/lecture.cpp does not exist yet, nothing to run" >&2
       exit 1
     fi
-    install_missing_packages
+    install_missing_packages setup.sh "${PACKAGES[@]}"
     build --target lecture
     exec "$BUILD_DIR/examples/lecture" "$@"
     ;;
   test)
-    install_missing_packages
+    install_missing_packages setup.sh "${PACKAGES[@]}"
     build
     exec ctest --test-dir "$BUILD_DIR" --output-on-failure -j2
     ;;
   build)
-    install_missing_packages
+    install_missing_packages setup.sh "${PACKAGES[@]}"
     build
     ;;
   -h | --help | help)

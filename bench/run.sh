@@ -22,31 +22,10 @@ BUILD_DIR=build-bench
 THREADS="${BENCH_THREADS:-1 2}"
 REPETITIONS="${BENCH_REPETITIONS:-5}"
 
-install_missing_packages() {
-  local missing=() pkg
-  for pkg in "${PACKAGES[@]}"; do
-    if [[ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null)" != installed ]]; then
-      missing+=("$pkg")
-    fi
-  done
-  if ((${#missing[@]} == 0)); then
-    return
-  fi
-  echo "bench/run.sh: installing ${missing[*]} (libtorch-dev is large)"
-  local sudo=()
-  if ((EUID != 0)); then
-    if ! command -v sudo >/dev/null; then
-      echo "bench/run.sh: not root and no sudo; as root run: apt-get install ${missing[*]}" >&2
-      exit 1
-    fi
-    sudo=(sudo)
-  fi
-  "${sudo[@]}" apt-get update
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
-}
-
 cd "$(dirname "$0")/.."
-install_missing_packages
+# shellcheck source=../cmake/debian_packages.sh
+source cmake/debian_packages.sh
+install_missing_packages bench/run.sh "${PACKAGES[@]}"  # libtorch-dev is large
 
 # Only the bench: tests and examples are built by ../setup.sh.
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DCHAINRULE_BUILD_BENCH=ON \
