@@ -50,25 +50,6 @@ std::string lines(const std::vector<std::string>& parts) {
   return dot_quote(joined);
 }
 
-// Values of a tensor in a few characters: all of them up to 4, else mean and range.
-std::string summary(const Tensor& t, const TraceOptions& f) {
-  const std::vector<double> v = t.to_vector();
-  auto num = [&](double x) { return detail::format_number(x, f); };
-  if (v.size() == 1) return num(v[0]);
-  if (v.size() <= 4) {
-    std::vector<std::string> s;
-    for (double x : v) s.push_back(num(x));
-    return fmt::format("[{}]", fmt::join(s, ", "));
-  }
-  double sum = 0, lo = v.empty() ? 0 : v[0], hi = lo;
-  for (double x : v) {
-    sum += x;
-    lo = std::min(lo, x);
-    hi = std::max(hi, x);
-  }
-  return fmt::format("mean {}, range [{}, {}]", num(v.empty() ? 0 : sum / static_cast<double>(v.size())), num(lo), num(hi));
-}
-
 }  // namespace
 
 std::string dot_quote(const std::string& text) {
@@ -149,8 +130,8 @@ std::string to_dot(const Tensor& root, const DotOptions& options) {
   auto leaf_label = [&](const Tensor& t, const char* fallback) {
     auto it = names.find(t.impl());
     std::vector<std::string> label = {it != names.end() ? it->second : fallback, t.shape().str(),
-                                      "value " + summary(t, f)};
-    if (t.grad().defined()) label.push_back("grad " + summary(t.grad(), f));
+                                      "value " + detail::summarise(t, f)};
+    if (t.grad().defined()) label.push_back("grad " + detail::summarise(t.grad(), f));
     return lines(label);
   };
   using detail::Node;
@@ -184,7 +165,7 @@ std::string to_dot(const Tensor& root, const DotOptions& options) {
       }
   for (const Node* n : nodes) {
     std::vector<std::string> label = {std::string(n->name), shape[n].str()};
-    if (auto it = value.find(n); it != value.end()) label.push_back("value " + summary(it->second, f));
+    if (auto it = value.find(n); it != value.end()) label.push_back("value " + detail::summarise(it->second, f));
     if (options.show_where) label.push_back(to_string(n->where));
     out += fmt::format("  n{} [label={}, {}];\n", id[n], lines(label), n == top ? kOutput : kOp);
   }
@@ -205,7 +186,7 @@ std::string to_dot(const Tensor& root, const DotOptions& options) {
         // the graph was recorded for replay).
         std::vector<std::string> label = {"constant", e.shape.str()};
         if (i < n->replay_inputs.size() && n->replay_inputs[i].defined())
-          label.push_back("value " + summary(n->replay_inputs[i], f));
+          label.push_back("value " + detail::summarise(n->replay_inputs[i], f));
         out += fmt::format("  c{} [label={}, {}];\n", constants, lines(label), kConstant);
         out += fmt::format("  c{} -> n{} [label={}, {}];\n", constants++, id[n], edge_label, kNoGradient);
       }

@@ -174,12 +174,7 @@ std::string markdown_table(const std::vector<std::vector<std::string>>& rows) {
 ChainRuleTrace trace(const Scalar& root) { return detail::build_trace(root, true); }
 
 const TraceNode& ChainRuleTrace::node(std::string_view name) const {
-  for (const TraceNode& n : nodes)
-    if (n.name == name) return n;
-  std::vector<std::string> known;
-  for (const TraceNode& n : nodes) known.push_back(n.name);
-  throw std::out_of_range(fmt::format("ChainRuleTrace::node: no node named '{}'; the nodes are: {}", name,
-                                      fmt::join(known, ", ")));
+  return detail::node_named(nodes, name, "ChainRuleTrace::node");
 }
 
 const TraceNeuron& ChainRuleTrace::neuron(std::string_view name) const {

@@ -1,6 +1,11 @@
 #pragma once
-// Internal to autograd/trace.cpp and autograd/dot.cpp. Not part of the public API.
+// Internal to autograd/trace.cpp, trace_tensor.cpp and dot.cpp. Not part of the public API.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "autograd/trace.h"
@@ -13,6 +18,22 @@ ChainRuleTrace build_trace(const Scalar& root, bool require_backward);
 
 // A number as traces and pictures print it (significant digits, or fixed decimals); never "-0".
 std::string format_number(double value, const TraceOptions& options);
+
+// A tensor's values in a few characters: all of them up to 4, else mean and range; "-" when
+// undefined.
+std::string summarise(const Tensor& t, const TraceOptions& options);
+
+// The node called `name` of a trace (`who` names the lookup in the error), or std::out_of_range
+// listing the names there are.
+template <class Node>
+const Node& node_named(const std::vector<Node>& nodes, std::string_view name, std::string_view who) {
+  for (const Node& n : nodes)
+    if (n.name == name) return n;
+  std::vector<std::string> known;
+  for (const Node& n : nodes) known.push_back(n.name);
+  throw std::out_of_range(
+      fmt::format("{}: no node named '{}'; the nodes are: {}", who, name, fmt::join(known, ", ")));
+}
 
 // Tables; the first row is the header. Text: fixed-width columns. Markdown: a pipe table, with
 // '|' in cells escaped.

@@ -15,6 +15,29 @@
 
 namespace chainrule {
 
+namespace detail {
+
+std::string summarise(const Tensor& t, const TraceOptions& f) {
+  if (!t.defined()) return "-";
+  const std::vector<double> v = t.to_vector();
+  auto num = [&](double x) { return format_number(x, f); };
+  if (v.size() == 1) return num(v[0]);
+  if (v.size() <= 4) {
+    std::vector<std::string> s;
+    for (double x : v) s.push_back(num(x));
+    return fmt::format("[{}]", fmt::join(s, ", "));
+  }
+  double sum = 0, lo = v[0], hi = v[0];
+  for (double x : v) {
+    sum += x;
+    lo = std::min(lo, x);
+    hi = std::max(hi, x);
+  }
+  return fmt::format("mean {}, range [{}, {}]", num(sum / static_cast<double>(v.size())), num(lo), num(hi));
+}
+
+}  // namespace detail
+
 namespace {
 
 using detail::Node;
@@ -55,25 +78,6 @@ class Recorder final : public detail::BackwardObserver {
   }
 };
 
-std::string summary(const Tensor& t, const TraceOptions& f) {
-  if (!t.defined()) return "-";
-  const std::vector<double> v = t.to_vector();
-  auto num = [&](double x) { return detail::format_number(x, f); };
-  if (v.size() == 1) return num(v[0]);
-  if (v.size() <= 4) {
-    std::vector<std::string> s;
-    for (double x : v) s.push_back(num(x));
-    return fmt::format("[{}]", fmt::join(s, ", "));
-  }
-  double sum = 0, lo = v[0], hi = v[0];
-  for (double x : v) {
-    sum += x;
-    lo = std::min(lo, x);
-    hi = std::max(hi, x);
-  }
-  return fmt::format("mean {}, range [{}, {}]", num(sum / static_cast<double>(v.size())), num(lo), num(hi));
-}
-
 std::string short_where(const Where& where) {
   if (where.line() == 0) return "";
   return fmt::format("{}:{}", std::filesystem::path(where.file_name()).filename().string(), where.line());
@@ -84,7 +88,7 @@ std::string render(const TensorTrace& t, const TraceOptions& f, bool markdown) {
   std::string out;
   const TensorTraceNode& root = t.nodes.front();
   out += fmt::format("{0}Chain-rule trace of a Tensor backward from {1}{0} ({2}, value {3})\n{4}", markdown ? "**" : "",
-                     name(0), root.shape.str(), summary(root.value, f),
+                     name(0), root.shape.str(), detail::summarise(root.value, f),
                      markdown ? "\n" : "");
   out += fmt::format("A node's gradient is d(root)/d(node), the sum of what its consumers' backwards sent it; tensors "
                      "are summarised (all values up to 4, else mean and range).\n\n");
@@ -93,20 +97,20 @@ std::string render(const TensorTrace& t, const TraceOptions& f, bool markdown) {
   for (const TensorTraceNode& n : t.nodes) {
     const std::string where = short_where(n.where);
     if (n.is_root) {
-      rows.push_back({name(n.id), n.op, n.shape.str(), where, summary(n.grad, f), "(seed)"});
+      rows.push_back({name(n.id), n.op, n.shape.str(), where, detail::summarise(n.grad, f), "(seed)"});
     } else if (n.terms.size() <= 1 || markdown) {
       std::vector<std::string> parts;
       for (const TensorTraceTerm& e : n.terms)
-        parts.push_back(fmt::format("{} ({})", summary(e.contribution, f), name(e.consumer)));
-      rows.push_back({name(n.id), n.op, n.shape.str(), where, summary(n.grad, f), fmt::format("{}", fmt::join(parts, " + "))});
+        parts.push_back(fmt::format("{} ({})", detail::summarise(e.contribution, f), name(e.consumer)));
+      rows.push_back({name(n.id), n.op, n.shape.str(), where, detail::summarise(n.grad, f), fmt::format("{}", fmt::join(parts, " + "))});
     } else {
       for (std::size_t k = 0; k < n.terms.size(); ++k) {
         const TensorTraceTerm& e = n.terms[k];
         rows.push_back({k == 0 ? name(n.id) : "", k == 0 ? n.op : "", k == 0 ? n.shape.str() : "", k == 0 ? where : "",
-                        k == 0 ? summary(n.grad, f) : "",
-                        fmt::format("{}{} ({})", k == 0 ? "  " : "+ ", summary(e.contribution, f), name(e.consumer))});
+                        k == 0 ? detail::summarise(n.grad, f) : "",
+                        fmt::format("{}{} ({})", k == 0 ? "  " : "+ ", detail::summarise(e.contribution, f), name(e.consumer))});
       }
-      rows.push_back({"", "", "", "", "", fmt::format("= {} (sum of {} terms)", summary(n.grad, f), n.terms.size())});
+      rows.push_back({"", "", "", "", "", fmt::format("= {} (sum of {} terms)", detail::summarise(n.grad, f), n.terms.size())});
     }
   }
   return out + (markdown ? detail::markdown_table(rows) : detail::text_table(rows));
@@ -192,12 +196,7 @@ TensorTrace trace_backward(const Tensor& root, const std::vector<std::pair<std::
 }
 
 const TensorTraceNode& TensorTrace::node(std::string_view name) const {
-  for (const TensorTraceNode& n : nodes)
-    if (n.name == name) return n;
-  std::vector<std::string> known;
-  for (const TensorTraceNode& n : nodes) known.push_back(n.name);
-  throw std::out_of_range(fmt::format("TensorTrace::node: no node named '{}'; the nodes are: {}", name,
-                                      fmt::join(known, ", ")));
+  return detail::node_named(nodes, name, "TensorTrace::node");
 }
 
 std::string TensorTrace::to_text(TraceOptions options) const { return render(*this, options, false); }
