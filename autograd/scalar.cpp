@@ -132,7 +132,8 @@ Scalar custom_op(std::string_view name, const std::vector<Scalar>& inputs, Scala
   for (const Scalar& x : inputs) entry.operands.push_back(ScalarAccess::operand(x));
   ScalarTape& tape = ScalarTape::current();
   const uint32_t index = tape.add_custom(std::move(entry));
-  if (detail::track_locations > 0 || AnomalyMode::enabled()) tape.note_location(ScalarOp::Custom, index, y, where);
+  if (detail::thread_mode & (detail::kAnomaly | detail::kTrackLocations))
+    tape.note_location(ScalarOp::Custom, index, y, where);
   return ScalarAccess::push(ScalarOp::Custom, index, index, y);
 }
 

@@ -82,11 +82,7 @@ std::vector<Scalar> ScalarTape::gradients(std::span<const Seed> seeds, const std
   const bool free_graph = !options.retain_graph && !options.create_graph;
   std::vector<Scalar> out(wrt.size());
   {
-    ++state_.sweeping;
-    struct Done {
-      uint32_t& sweeping;
-      ~Done() { --sweeping; }
-    } done{state_.sweeping};
+    SweepGuard guard(state_.sweeping);
     const uint32_t top = begin_sweep(seeds);
     std::vector<Scalar> adjoint;
     const uint32_t low = sweep(top, options.create_graph, seeds, adjoint);

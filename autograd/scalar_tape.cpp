@@ -28,15 +28,6 @@ void throw_freed(std::string_view op) {
       op));
 }
 
-namespace {
-struct SweepGuard {
-  uint32_t& counter;
-  explicit SweepGuard(uint32_t& c) : counter(c) { ++counter; }
-  ~SweepGuard() { --counter; }
-};
-
-}  // namespace
-
 void reset_tape() { ScalarTape::current().reset(); }
 void grow_tape() { ScalarTape::current().grow(); }
 uint32_t enter_leaf(LeafCell* cell) {
@@ -173,6 +164,7 @@ void ScalarTape::sweep_one_pass(uint32_t top) {
   const uint16_t id = state_.sweep;
   uint32_t pending = pending_;  // reached records below, not yet processed: 0 ends the sweep
   uint32_t freed_handles = 0;
+  // reach(), on locals: this loop keeps the sweep id and the pending count in registers.
   auto reach_one = [&](ScalarRecord& target, double d) {
     if (target.sweep != id) {
       target.sweep = id;
@@ -301,25 +293,20 @@ void ScalarTape::backward(std::span<const Seed> seeds, BackwardOptions options) 
     if (!options.create_graph && state_.irregular == 0 && !AnomalyMode::enabled()) {
       if (free_graph) sweep_one_pass<true>(top);
       else sweep_one_pass<false>(top);
-    } else if (!options.create_graph) {
-      const uint32_t low = AnomalyMode::enabled() ? sweep_checked<true>(top) : sweep_checked<false>(top);
-      for (uint32_t i = low; i <= top; ++i) {
-        const ScalarRecord& n = record(i);
-        if (reached(n) && n.op == ScalarOp::Leaf) state_.leaves[n.a]->grad += n.grad;
-      }
-      finish_sweep(low, top, free_graph);
     } else {
-      GradModeGuard recording(true);
-      uint32_t low = top;
-      std::vector<Scalar> adjoint = sweep_recorded(top, seeds, low);
+      std::vector<Scalar> adjoint;
+      const uint32_t low = sweep(top, options.create_graph, seeds, adjoint);
+      const GradModeGuard recording(true);  // the recorded gradients' sums below (create_graph)
       for (uint32_t i = low; i <= top; ++i) {
         const ScalarRecord& n = record(i);
         if (!reached(n) || n.op != ScalarOp::Leaf) continue;
         LeafCell* c = state_.leaves[n.a];
         c->grad += n.grad;
+        if (!options.create_graph) continue;
         if (c->grad_graph == nullptr) c->grad_graph = new Scalar(0.0);
         *c->grad_graph = *c->grad_graph + adjoint[i];
       }
+      finish_sweep(low, top, free_graph);
     }
   }
   if (state_.live == 0) reset();

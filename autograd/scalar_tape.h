@@ -96,6 +96,12 @@ class ScalarTape {
   bool reached(const ScalarRecord& r) const { return r.sweep == state_.sweep; }
 
  private:
+  // Counts a sweep in progress for its scope (the tape is not reset while one runs).
+  struct SweepGuard {
+    uint32_t& counter;
+    explicit SweepGuard(uint32_t& c) : counter(c) { ++counter; }
+    ~SweepGuard() { --counter; }
+  };
   uint32_t begin_sweep(std::span<const Seed> seeds);  // returns the highest seed
   template <bool free_graph>
   void sweep_one_pass(uint32_t top);
