@@ -136,8 +136,7 @@ class Scalar {
       if (generation_ != t.generation) return;
       detail::ScalarRecord& r = t.records[record_];
       ++r.handles;
-      ++t.live;
-      if (!r.freed) ++t.live_unfreed;
+      t.handles += r.freed ? detail::kFreedHandle : 1;
     }
   }
   void release() noexcept {
@@ -148,9 +147,8 @@ class Scalar {
       if (generation_ != t.generation) return;
       detail::ScalarRecord& r = t.records[record_];
       --r.handles;
-      --t.live;
-      if (!r.freed) --t.live_unfreed;
-      if (t.live == 0 && t.sweeping == 0) detail::reset_tape();
+      t.handles -= r.freed ? detail::kFreedHandle : 1;
+      if (t.handles == 0) [[unlikely]] detail::tape_unused();
     }
   }
 
@@ -278,15 +276,13 @@ struct ScalarAccess {
   // The tape is reused once no graph on it is alive (no handle names an unfreed record).
   static void begin_op() {
     const TapeState& t = tape_state;
-    if (t.live_unfreed == 0 && t.sweeping == 0 && t.size != 0) reset_tape();
+    if (unfreed_handles(t) == 0 && t.sweeping == 0 && t.size != 0) reset_tape();
   }
   // The record an operand is read from (a Leaf, Const or Freed record is added when needed).
   static uint32_t operand(const Scalar& x) {
     const TapeState& t = tape_state;
     if (LeafCell* c = x.leaf_) {
-      if (c->requires_grad && c->cached_generation == t.generation && !t.records[c->cached_record].freed)
-        return c->cached_record;
-      return enter_leaf(c);
+      return c->cached_generation == t.generation ? c->cached_record : enter_leaf(c);
     }
     if (x.record_ == Scalar::kNoRecord) return append_record(ScalarOp::Const, 0, 0, x.value_, 0);
     return x.generation_ == t.generation ? x.record_ : enter_stale(x.value_);
@@ -295,8 +291,7 @@ struct ScalarAccess {
   static Scalar push(ScalarOp op, uint32_t a, uint32_t b, double value) {
     const uint32_t i = append_record(op, a, b, value, 1);
     TapeState& t = tape_state;
-    ++t.live;
-    ++t.live_unfreed;
+    ++t.handles;
     Scalar s(value);
     s.record_ = i;
     s.generation_ = t.generation;

@@ -35,7 +35,8 @@ struct LeafCell {
   double grad = 0.0;
   uint32_t refs = 1;               // handles + tape references
   bool requires_grad = true;
-  uint32_t cached_generation = 0;  // tape generation of cached_record (0: none)
+  uint32_t cached_generation = 0;  // tape generation of cached_record (0: none; cleared when that
+                                   // record is freed or the leaf changes)
   uint32_t cached_record = 0;
   Scalar* grad_graph = nullptr;    // recorded gradient from backward(create_graph), owned
   std::string label;
@@ -57,8 +58,9 @@ struct TapeState {
   uint32_t size = 0;
   uint32_t capacity = 0;
   uint32_t generation = 1;      // bumped by every reset; handles of older generations are stale
-  uint32_t live = 0;            // live handles naming records
-  uint32_t live_unfreed = 0;    // ... of which name records not yet freed
+  uint64_t handles = 0;         // live handles naming records: those naming unfreed records in the
+                                // low half, freed ones in the high half (one word, so that a handle's
+                                // birth or death is one add; see kFreedHandle)
   uint32_t sweeping = 0;        // sweeps in progress (no reset while one runs)
   uint32_t irregular = 0;       // Freed records, freed records and custom ops since the last reset:
                                 // while 0 a sweep cannot throw, so it may take the one-pass path
@@ -69,6 +71,11 @@ struct TapeState {
 };
 inline constinit thread_local TapeState tape_state;
 
+inline constexpr uint64_t kFreedHandle = uint64_t{1} << 32;  // TapeState::handles' unit for freed records
+inline uint32_t unfreed_handles(const TapeState& t) { return static_cast<uint32_t>(t.handles); }
+// n handles whose record was just freed move from the low half to the high half.
+inline void note_freed(TapeState& t, uint32_t n) { t.handles += uint64_t{n} * (kFreedHandle - 1); }
+
 // The cold paths (autograd/scalar_tape.cpp).
 void reset_tape();                     // reuse the array: every record handle becomes stale
 void grow_tape();                      // make room for one more record (throws past 2^32 - 2)
@@ -76,6 +83,7 @@ void grow_tape();                      // make room for one more record (throws 
 // that a sweep can write the cell's gradient even after the user dropped the leaf. Out of line:
 // it runs once per leaf and graph, and inlining it into every operand costs more than the call.
 uint32_t enter_leaf(LeafCell* cell);
+void tape_unused();                    // the last handle died: reset unless a sweep runs
 uint32_t enter_stale(double value);    // a handle from a released graph: a Freed record
 void destroy_cell(LeafCell* cell) noexcept;
 

@@ -30,11 +30,16 @@ void throw_freed(std::string_view op) {
 
 void reset_tape() { ScalarTape::current().reset(); }
 void grow_tape() { ScalarTape::current().grow(); }
+void tape_unused() {
+  if (tape_state.sweeping == 0) ScalarTape::current().reset();
+}
+// The common case saves no register and calls nothing: frozen leaves and growth take the slow path.
 uint32_t enter_leaf(LeafCell* cell) {
-  if (!cell->requires_grad) return ScalarTape::current().enter_frozen(cell);
   TapeState& t = tape_state;
-  if (t.leaf_count == t.leaf_capacity) ScalarTape::current().grow_leaves();
-  const uint32_t r = append_record(ScalarOp::Leaf, t.leaf_count, 0, cell->value, 0);
+  if (!cell->requires_grad || t.leaf_count == t.leaf_capacity || t.size == t.capacity) [[unlikely]]
+    return ScalarTape::current().enter_leaf_slow(cell);
+  const uint32_t r = t.size++;
+  t.records[r] = ScalarRecord{cell->value, 0.0, t.leaf_count, 0, 0, ScalarOp::Leaf, false, 0};
   t.leaves[t.leaf_count++] = cell;
   ++cell->refs;
   cell->cached_generation = t.generation;
@@ -63,8 +68,7 @@ ScalarTape::~ScalarTape() {
 void ScalarTape::reset() {
   TapeState& t = state_;
   t.size = 0;
-  t.live = 0;
-  t.live_unfreed = 0;
+  t.handles = 0;
   t.irregular = 0;
   if (++t.generation == 0) t.generation = 1;  // 0 means "no record" in leaf caches
   customs_.clear();
@@ -99,10 +103,18 @@ void ScalarTape::grow_leaves() {
 }
 
 // A leaf that does not require grad enters as a constant, but keeps its label: an input such as
-// "X1" stays named in traces.
-uint32_t ScalarTape::enter_frozen(LeafCell* c) {
+// "X1" stays named in traces. (Cached like a Leaf record; the tape holds no reference to its cell.)
+uint32_t ScalarTape::enter_leaf_slow(LeafCell* c) {
+  TapeState& t = state_;
+  if (c->requires_grad) {
+    if (t.leaf_count == t.leaf_capacity) grow_leaves();
+    if (t.size == t.capacity) grow();
+    return enter_leaf(c);
+  }
   const uint32_t r = append_record(ScalarOp::Const, 0, 0, c->value, 0);
   if (!c->label.empty()) labels_[r] = c->label;
+  c->cached_generation = t.generation;
+  c->cached_record = r;
   return r;
 }
 
@@ -182,7 +194,9 @@ void ScalarTape::sweep_one_pass(uint32_t top) {
       freed_handles += n->handles;
     }
     if (n->op == ScalarOp::Leaf) {
-      leaves[n->a]->grad += n->grad;
+      LeafCell* c = leaves[n->a];
+      c->grad += n->grad;
+      if constexpr (free_graph) c->cached_generation = 0;  // a new graph enters it anew
       continue;
     }
     ScalarRecord& A = r[n->a];
@@ -192,7 +206,7 @@ void ScalarTape::sweep_one_pass(uint32_t top) {
   }
   pending_ = 0;
   if constexpr (free_graph) {
-    state_.live_unfreed -= freed_handles;
+    note_freed(state_, freed_handles);
     ++state_.irregular;
   }
 }
@@ -280,7 +294,8 @@ void ScalarTape::finish_sweep(uint32_t low, uint32_t top, bool free_graph) {
     ScalarRecord& n = record(i);
     if (!reached(n) || n.freed) continue;
     n.freed = true;
-    state_.live_unfreed -= n.handles;
+    note_freed(state_, n.handles);
+    if (n.op == ScalarOp::Leaf) state_.leaves[n.a]->cached_generation = 0;  // a new graph enters it anew
   }
   ++state_.irregular;
 }
@@ -309,7 +324,7 @@ void ScalarTape::backward(std::span<const Seed> seeds, BackwardOptions options) 
       finish_sweep(low, top, free_graph);
     }
   }
-  if (state_.live == 0) reset();
+  if (state_.handles == 0) reset();
 }
 
 uint32_t ScalarTape::sweep(uint32_t top, bool create_graph, std::span<const Seed> seeds,

@@ -180,6 +180,22 @@ TEST_CASE("Scalar: an interior gradient is that of the last backward that reache
   CHECK(x.grad() == 12.0);
 }
 
+TEST_CASE("Scalar: a leaf whose graph was freed enters the next graph anew", "[autograd][scalar]") {
+  // `keep` holds the tape (no reset), so the second graph is recorded beside the freed first one;
+  // w's Leaf record, shared by `keep` and the first graph, is freed by the first backward.
+  Scalar w = Scalar::leaf(2.0);
+  const Scalar keep = w * 3.0;
+  (w * w).backward();  // the one-pass sweep (nothing freed on the tape yet)
+  CHECK(w.grad() == 4.0);
+  w.zero_grad();
+  const Scalar z = w * 5.0;
+  z.backward();  // the checked sweep (the tape now holds freed records)
+  CHECK(w.grad() == 5.0);
+  keep.backward();  // reaches the freed Leaf record: a leaf is never "freed" for a sweep
+  CHECK(w.grad() == 8.0);
+  CHECK_THROWS_WITH(z.backward(), Catch::Contains("second time"));
+}
+
 TEST_CASE("Scalar: requires_grad = false and set_requires_grad", "[autograd][scalar]") {
   Scalar frozen = Scalar::leaf(2.0, false);
   Scalar w = Scalar::leaf(3.0);
