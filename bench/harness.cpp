@@ -2,10 +2,14 @@
 #include "bench/harness.h"
 
 #include <malloc.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -70,7 +74,75 @@ std::string compare(const Outcome& want, const Outcome& got, double rel_tol, con
   return {};
 }
 
+// The child writes the outcome as lines "name<TAB>value" (value as a hex float: exact), or one line
+// "!<message>" when the check threw.
+Outcome run_check_in_child(const System& s, std::string& error) {
+  int fd[2];
+  if (pipe(fd) != 0) {
+    error = std::string("check: pipe failed: ") + std::strerror(errno);
+    return {};
+  }
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) {
+    error = std::string("check: fork failed: ") + std::strerror(errno);
+    close(fd[0]);
+    close(fd[1]);
+    return {};
+  }
+  if (pid == 0) {
+    close(fd[0]);
+    std::string text;
+    try {
+      char value[64];
+      for (const auto& [name, v] : s.check()) {
+        std::snprintf(value, sizeof value, "\t%a\n", v);
+        text += name + value;
+      }
+    } catch (const std::exception& e) {
+      text = std::string("!check threw: ") + e.what() + "\n";
+    } catch (...) {
+      text = "!check threw a non-standard exception\n";
+    }
+    for (size_t done = 0; done < text.size();) {
+      const ssize_t n = write(fd[1], text.data() + done, text.size() - done);
+      if (n <= 0) _exit(1);
+      done += static_cast<size_t>(n);
+    }
+    _exit(0);
+  }
+  close(fd[1]);
+  std::string text;
+  char buffer[65536];
+  for (ssize_t n; (n = read(fd[0], buffer, sizeof buffer)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  close(fd[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    error = "check: the child process running it failed";
+    return {};
+  }
+  Outcome out;
+  for (size_t begin = 0; begin < text.size();) {
+    const size_t end = text.find('\n', begin);
+    const std::string line = text.substr(begin, end - begin);
+    begin = end == std::string::npos ? text.size() : end + 1;
+    if (line.starts_with('!')) {
+      error = line.substr(1);
+      return {};
+    }
+    const size_t tab = line.find('\t');
+    out.emplace_back(line.substr(0, tab), std::strtod(line.c_str() + tab + 1, nullptr));
+  }
+  return out;
+}
+
 Outcome run_check(const System& s, std::string& error) {
+  if (s.check_in_child) return run_check_in_child(s, error);
   try {
     return s.check();
   } catch (const std::exception& e) {

@@ -56,6 +56,10 @@ struct System {
   // Optional: adjusts the registered benchmark (e.g. ->Iterations(1)->Repetitions(1) for a
   // measurement that runs once, such as 10,000 training steps).
   std::function<void(benchmark::internal::Benchmark*)> configure = {};
+  // Optional: run the check in a forked child process, so that the state it leaves in a peer's
+  // globals does not reach the timed benchmarks of other workloads (ADOL-C keeps its location store
+  // at the largest number of adoubles ever alive, and every later tape's sweep pays for that size).
+  bool check_in_child = false;
 };
 
 // Registration (from static initialisers; order does not matter, main() sorts).

@@ -64,8 +64,9 @@ template <class Grad>
   return g.run();
 }
 
+// check_in_child: see System::check_in_child.
 template <class Grad>
-bool add(const std::string& system) {
+bool add(const std::string& system, bool check_in_child = false) {
   for (Objective objective : {Objective::sum_iter, Objective::log_sum_exp}) {
     auto check = [objective] {
       Grad g(objective, inputs());
@@ -84,7 +85,8 @@ bool add(const std::string& system) {
       }
       state.SetItemsProcessed(state.iterations());
     };
-    add_system({workload_name(objective), system, check, run});
+    add_system({.workload = workload_name(objective), .name = system, .check = check, .run = run,
+                .check_in_child = check_in_child});
   }
   return true;
 }

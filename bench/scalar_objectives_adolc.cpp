@@ -35,7 +35,10 @@ class AdolcGrad {
   std::vector<double> grad_;
 };
 
-[[maybe_unused]] const bool registered = add<AdolcGrad>("adolc");
+// Checked in a child process: 16,384 adoubles alive at once would otherwise grow ADOL-C's location
+// store for the rest of the process, and lecture/adolc, timed later, would pay for it (27 us per
+// epoch became 110-160 us).
+[[maybe_unused]] const bool registered = add<AdolcGrad>("adolc", /*check_in_child=*/true);
 
 }  // namespace
 }  // namespace chainrule::bench::objectives
