@@ -1,10 +1,17 @@
 #pragma once
-// Helpers shared by the autograd tests: central differences, tolerances, exception messages and
-// deterministic inputs. Header-only; each test file includes it.
+// Helpers shared by the tests: central differences, tolerances, exception messages, deterministic
+// inputs and temporary directories. Header-only; each test file includes it.
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <string>
+#include <system_error>
 #include <typeinfo>
 #include <vector>
 
@@ -82,5 +89,42 @@ inline double dot(const Tensor& a, const Tensor& b) {
   for (std::size_t i = 0; i < x.size(); ++i) s += x[i] * y[i];
   return s;
 }
+
+// A fresh directory under the system temp dir (unique per process and object), removed with what
+// it holds on scope exit.
+class TempDir {
+ public:
+  TempDir() {
+    static std::atomic<int> counter{0};
+    path_ = std::filesystem::temp_directory_path() /
+            ("chainrule_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+  // Writes `content` byte for byte to `name` in this directory; returns its path.
+  std::filesystem::path write(const std::string& name, const std::string& content) const {
+    const std::filesystem::path file = path_ / name;
+    std::ofstream(file, std::ios::binary) << content;
+    return file;
+  }
+  // The names of the files in it, sorted.
+  std::vector<std::string> listing() const {
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(path_)) names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+ private:
+  std::filesystem::path path_;
+};
 
 }  // namespace chainrule::testing

@@ -20,24 +20,16 @@
 #include "nn/standardizer.h"
 #include "optim/optim.h"
 #include "optim/trainer.h"
+#include "tests/autograd/testing.h"
 
 using namespace chainrule;
 using Catch::Matchers::Contains;
 using optim::FitOptions;
 using optim::StopReason;
 
-namespace {
+using chainrule::testing::message_of;
 
-template <class E, class F>
-std::string message_of(F f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  FAIL("expected an exception");
-  return {};
-}
+namespace {
 
 std::shared_ptr<nn::Dense> dense(int64_t in, int64_t out, Generator& gen) {
   return std::make_shared<nn::Dense>(nn::DenseOptions(in, out).dtype(DType::float64), gen);

@@ -10,23 +10,16 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/autograd/testing.h"
+
 using chainrule::nn::make_batches;
 using chainrule::nn::permutation;
 using chainrule::nn::train_validation_split;
 using Indices = std::vector<std::size_t>;
 
-namespace {
+using chainrule::testing::message_of;
 
-template <class E, class F>
-std::string message_of(F f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  FAIL("expected an exception");
-  return {};
-}
+namespace {
 
 Indices iota_n(std::size_t n) {
   Indices v(n);

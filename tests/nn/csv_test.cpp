@@ -1,6 +1,5 @@
 #include "nn/csv.h"
 
-#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -9,48 +8,29 @@
 #include <string>
 
 #include <catch2/catch.hpp>
-#include <unistd.h>
+
+#include "tests/autograd/testing.h"
 
 namespace fs = std::filesystem;
 using chainrule::nn::CsvOptions;
 using chainrule::nn::CsvTable;
 using chainrule::nn::read_csv;
 using chainrule::nn::select;
+using chainrule::testing::message_of;
 
 namespace {
 
-// Writes `content` byte for byte to a fresh file under the system temp dir; removed on scope exit.
+// A CSV file holding `content` byte for byte, in a fresh temporary directory.
 class TempCsv {
  public:
-  explicit TempCsv(const std::string& content, const std::string& name = "data.csv") {
-    static std::atomic<int> counter{0};
-    dir_ = fs::temp_directory_path() / ("chainrule_csv_test_" + std::to_string(::getpid()) + "_" +
-                                        std::to_string(counter++));
-    fs::create_directories(dir_);
-    path_ = dir_ / name;
-    std::ofstream(path_, std::ios::binary) << content;
-  }
-  ~TempCsv() {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  explicit TempCsv(const std::string& content, const std::string& name = "data.csv")
+      : path_(dir_.write(name, content)) {}
   const fs::path& path() const { return path_; }
 
  private:
-  fs::path dir_, path_;
+  chainrule::testing::TempDir dir_;
+  fs::path path_;
 };
-
-// The message of the exception of type E that f throws; fails the test if f throws nothing.
-template <class E, class F>
-std::string message_of(F f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  FAIL("expected an exception");
-  return {};
-}
 
 }  // namespace
 

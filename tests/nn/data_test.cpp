@@ -11,25 +11,13 @@
 #include <catch2/catch.hpp>
 
 #include "autograd/tensor.h"
+#include "tests/autograd/testing.h"
 
 using namespace chainrule;
 using Catch::Matchers::Contains;
 using Rows = std::vector<std::vector<double>>;
 
-namespace {
-
-template <class E, class F>
-std::string message_of(F f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  FAIL("expected an exception");
-  return {};
-}
-
-}  // namespace
+using chainrule::testing::message_of;
 
 TEST_CASE("data: rows_to_tensor gives [N, D] in the dtype asked for", "[nn][data]") {
   const Rows rows = {{1, 2}, {3, 4.25}, {5, -6}};

@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "tests/autograd/testing.h"
+
 namespace {
 
 using namespace chainrule::nn;
@@ -53,17 +55,7 @@ const StEntry& find(const StFile& f, std::string_view name) {
   throw std::out_of_range(std::string(name));
 }
 
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("chainrule_safetensors_" + std::to_string(std::random_device{}()));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() { std::error_code ec; fs::remove_all(path, ec); }
-  std::vector<std::string> listing() const {
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(path)) names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-};
+using chainrule::testing::TempDir;
 
 StFile sample_file() {
   StFile f;
@@ -321,7 +313,7 @@ TEST_CASE("safetensors: make_st_entry and st_values check shapes and dtypes") {
 
 TEST_CASE("safetensors: save and load through a file") {
   TempDir dir;
-  const fs::path path = dir.path / "model.safetensors";
+  const fs::path path = dir.path() / "model.safetensors";
   const StFile f = sample_file();
   save_safetensors(path, f);
   CHECK(read_bytes(path) == encode_safetensors(f));
@@ -333,13 +325,13 @@ TEST_CASE("safetensors: save and load through a file") {
   CHECK(load_safetensors(path) == g);
   CHECK(dir.listing() == std::vector<std::string>{"model.safetensors"});  // no temporary left
 
-  CHECK_THROWS_WITH(load_safetensors(dir.path / "missing.safetensors"),
+  CHECK_THROWS_WITH(load_safetensors(dir.path() / "missing.safetensors"),
                     Contains("load_safetensors: ") && Contains("missing.safetensors: cannot open"));
-  CHECK_THROWS_WITH(load_safetensors(dir.path), Contains("not a regular file"));
-  std::ofstream(dir.path / "short.safetensors", std::ios::binary) << "abc";
-  CHECK_THROWS_WITH(load_safetensors(dir.path / "short.safetensors"),
+  CHECK_THROWS_WITH(load_safetensors(dir.path()), Contains("not a regular file"));
+  std::ofstream(dir.path() / "short.safetensors", std::ios::binary) << "abc";
+  CHECK_THROWS_WITH(load_safetensors(dir.path() / "short.safetensors"),
                     Contains("load_safetensors: ") && Contains("short.safetensors: truncated"));
-  CHECK_THROWS_WITH(save_safetensors(dir.path / "no_such_dir" / "m.safetensors", g),
+  CHECK_THROWS_WITH(save_safetensors(dir.path() / "no_such_dir" / "m.safetensors", g),
                     Contains("save_safetensors: ") && Contains("m.safetensors: cannot create"));
   CHECK_THROWS_AS(save_safetensors(path, StFile{{{"", StDType::F32, {}, {}}}, {}}), std::invalid_argument);
   CHECK(load_safetensors(path) == g);  // a rejected StFile never touches the disk
@@ -347,7 +339,7 @@ TEST_CASE("safetensors: save and load through a file") {
 
 TEST_CASE("safetensors: an interrupted save leaves the previous file byte-identical") {
   TempDir dir;
-  const fs::path path = dir.path / "model.safetensors";
+  const fs::path path = dir.path() / "model.safetensors";
   StFile old_file;
   old_file.tensors.push_back(make_st_entry("w", {2}, std::vector<float>{1.f, 2.f}));
   save_safetensors(path, old_file);
@@ -364,7 +356,7 @@ TEST_CASE("safetensors: an interrupted save leaves the previous file byte-identi
     CHECK(load_safetensors(path) == old_file);
     CHECK(dir.listing() == std::vector<std::string>{"model.safetensors"});
   }
-  const fs::path fresh = dir.path / "fresh.safetensors";  // no previous file: nothing appears
+  const fs::path fresh = dir.path() / "fresh.safetensors";  // no previous file: nothing appears
   CHECK_THROWS(detail::save_safetensors_interrupted_for_test(fresh, new_file, full / 2));
   CHECK_FALSE(fs::exists(fresh));
 

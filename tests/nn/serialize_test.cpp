@@ -16,6 +16,7 @@
 #include "nn/dense.h"
 #include "nn/init.h"
 #include "nn/sequential.h"
+#include "tests/autograd/testing.h"
 
 namespace {
 
@@ -24,12 +25,7 @@ using namespace chainrule::nn;
 using Catch::Contains;
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("chainrule_serialize_" + std::to_string(std::random_device{}()));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() { std::error_code ec; fs::remove_all(path, ec); }
-  auto files() const { return std::distance(fs::directory_iterator(path), fs::directory_iterator()); }
-};
+using chainrule::testing::TempDir;
 
 std::string read_bytes(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -99,7 +95,7 @@ TEST_CASE("serialize: round trip of a Sequential with a fitted standardizer") {
   const DType dtype = GENERATE(DType::float32, DType::float64);
   INFO(dtype_name(dtype));
   TempDir dir;
-  const fs::path path = dir.path / "model.safetensors";
+  const fs::path path = dir.path() / "model.safetensors";
   auto model = make_net(dtype, 1);
   const Standardizer scaler = fitted_scaler(0);
   save(*model, path, &scaler, {{"epochs", "5"}});
@@ -145,7 +141,7 @@ TEST_CASE("serialize: round trip of a Sequential with a fitted standardizer") {
 
 TEST_CASE("serialize: byte layout of a saved Dense(2, 1) matches the safetensors specification") {
   TempDir dir;
-  const fs::path path = dir.path / "tiny.safetensors";
+  const fs::path path = dir.path() / "tiny.safetensors";
   auto model = std::make_shared<Sequential>(std::make_shared<Dense>(DenseOptions(2, 1).dtype(DType::float64)));
   set_values(model->named_parameters()[0].second, {{0.5, -2.0}});  // 0.weight [1, 2]
   set_values(model->named_parameters()[1].second, {1.0});           // 0.bias [1]
@@ -173,7 +169,7 @@ TEST_CASE("serialize: byte layout of a saved Dense(2, 1) matches the safetensors
 
 TEST_CASE("serialize: an interrupted save leaves the old file byte-identical and loadable") {
   TempDir dir;
-  const fs::path path = dir.path / "model.safetensors";
+  const fs::path path = dir.path() / "model.safetensors";
   auto old_model = make_net(DType::float64, 1);
   const Standardizer scaler = fitted_scaler();
   save(*old_model, path, &scaler);
@@ -187,7 +183,7 @@ TEST_CASE("serialize: an interrupted save leaves the old file byte-identical and
     CHECK_THROWS_WITH(nn::detail::save_safetensors_interrupted_for_test(path, new_file, k),
                       Contains("simulated failure"));
     CHECK(read_bytes(path) == old_bytes);
-    CHECK(dir.files() == 1);  // no temporary file left beside model.safetensors
+    CHECK(dir.listing().size() == 1);  // no temporary file left beside model.safetensors
   }
   auto fresh = make_net(DType::float64, 3);
   Standardizer loaded;
@@ -202,7 +198,7 @@ TEST_CASE("serialize: an interrupted save leaves the old file byte-identical and
 
 TEST_CASE("serialize: truncated files are rejected and leave the model untouched") {
   TempDir dir;
-  const fs::path good = dir.path / "good.safetensors", cut = dir.path / "cut.safetensors";
+  const fs::path good = dir.path() / "good.safetensors", cut = dir.path() / "cut.safetensors";
   const Standardizer scaler = fitted_scaler();
   save(*make_net(DType::float32, 1), good, &scaler);
   const auto bytes = read_bytes(good);
@@ -214,12 +210,12 @@ TEST_CASE("serialize: truncated files are rejected and leave the model untouched
     write_bytes(cut, bytes.substr(0, n));
     check_rejected(*model, cut, &target, "truncated");
   }
-  check_rejected(*model, dir.path / "absent.safetensors", &target, "cannot open");
+  check_rejected(*model, dir.path() / "absent.safetensors", &target, "cannot open");
 }
 
 TEST_CASE("serialize: corrupt headers are rejected and leave the model untouched") {
   TempDir dir;
-  const fs::path good = dir.path / "good.safetensors", bad = dir.path / "bad.safetensors";
+  const fs::path good = dir.path() / "good.safetensors", bad = dir.path() / "bad.safetensors";
   const Standardizer scaler = fitted_scaler();
   save(*make_net(DType::float64, 1), good, &scaler);
   const std::string text = read_bytes(good);
@@ -262,7 +258,7 @@ TEST_CASE("serialize: corrupt headers are rejected and leave the model untouched
 
 TEST_CASE("serialize: wrong names are rejected unless non-strict allows extra tensors") {
   TempDir dir;
-  const fs::path path = dir.path / "named.safetensors";
+  const fs::path path = dir.path() / "named.safetensors";
   auto named = std::make_shared<Sequential>();
   named->push_back("hidden", std::make_shared<Dense>(DenseOptions(2, 3).seed(1)));
   named->push_back("act", std::make_shared<Sigmoid>());
@@ -286,7 +282,7 @@ TEST_CASE("serialize: wrong names are rejected unless non-strict allows extra te
 
 TEST_CASE("serialize: wrong shapes are rejected and no parameter is half-loaded") {
   TempDir dir;
-  const fs::path path = dir.path / "shapes.safetensors";
+  const fs::path path = dir.path() / "shapes.safetensors";
   save(*std::make_shared<Sequential>(std::make_shared<Dense>(DenseOptions(2, 3))), path);
   auto transposed = std::make_shared<Sequential>(std::make_shared<Dense>(DenseOptions(3, 2)));
   check_rejected(*transposed, path, nullptr, "\"0.weight\": shape [3, 2] in the file vs [2, 3] in the model");
@@ -300,7 +296,7 @@ TEST_CASE("serialize: wrong shapes are rejected and no parameter is half-loaded"
 
 TEST_CASE("serialize: a float32 file loads into a float64 model only with dtype conversion") {
   TempDir dir;
-  const fs::path path = dir.path / "f32.safetensors";
+  const fs::path path = dir.path() / "f32.safetensors";
   auto f32 = make_net(DType::float32, 1);
   save(*f32, path);
   auto f64 = make_net(DType::float64, 7);
@@ -315,7 +311,7 @@ TEST_CASE("serialize: a float32 file loads into a float64 model only with dtype 
   }
 
   // Narrowing rounds to nearest, and refuses what float32 cannot hold.
-  const fs::path wide = dir.path / "f64.safetensors";
+  const fs::path wide = dir.path() / "f64.safetensors";
   save(*f64, wide);
   auto back = make_net(DType::float32, 9);
   load(*back, wide, nullptr, {.allow_dtype_conversion = true});
@@ -341,7 +337,7 @@ TEST_CASE("serialize: a float32 file loads into a float64 model only with dtype 
 
 TEST_CASE("serialize: a standardizer in the file and in the call must agree") {
   TempDir dir;
-  const fs::path bare = dir.path / "bare.safetensors", with = dir.path / "with.safetensors";
+  const fs::path bare = dir.path() / "bare.safetensors", with = dir.path() / "with.safetensors";
   auto source = make_net(DType::float64, 1);
   Standardizer scaler = fitted_scaler();
   save(*source, bare);
@@ -370,7 +366,7 @@ TEST_CASE("serialize: a standardizer in the file and in the call must agree") {
 
 TEST_CASE("serialize: save_tensors and load_tensors round trip plain tensors") {
   TempDir dir;
-  const fs::path path = dir.path / "tensors.safetensors";
+  const fs::path path = dir.path() / "tensors.safetensors";
   const Tensor x = tensor({{1.5, -2}, {0.25, 3}});
   const Tensor y = from_vector({42}, {}, DType::float64);
   const Tensor empty = zeros({0, 2}, DType::float64);

@@ -9,21 +9,14 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/autograd/testing.h"
+
 using chainrule::nn::Standardizer;
 using Rows = std::vector<std::vector<double>>;
 
-namespace {
+using chainrule::testing::message_of;
 
-template <class E, class F>
-std::string message_of(F f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  FAIL("expected an exception");
-  return {};
-}
+namespace {
 
 // The lecture's five shown observations (slide rows 1, 2, 3, 9, 10): X1, X2 raw and z-scored.
 const Rows kLectureRaw = {{2, 1.5}, {2.8, 1.2}, {1.5, 1}, {2.5, 2}, {7.7, 3.5}};

@@ -1,7 +1,6 @@
 #include "optim/loss_plot.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -12,33 +11,16 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
-#include <unistd.h>
+
+#include "tests/autograd/testing.h"
 
 namespace fs = std::filesystem;
 using chainrule::optim::LossPlotOptions;
 using chainrule::optim::write_loss_csv;
 using chainrule::optim::write_loss_svg;
+using chainrule::testing::TempDir;
 
 namespace {
-
-// A fresh directory under the system temp dir, removed on scope exit.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("chainrule_loss_plot_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
 
 std::string slurp(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
