@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   record("threads", std::to_string(threads));
   record("OMP_NUM_THREADS", env_or("OMP_NUM_THREADS", "(unset)"));
   record("OPENBLAS_NUM_THREADS", env_or("OPENBLAS_NUM_THREADS", "(unset)"));
+  record("OMP_WAIT_POLICY", env_or("OMP_WAIT_POLICY", "(unset)"));
   record("OPENBLAS_CORETYPE", env_or("OPENBLAS_CORETYPE", "(unset)"));
   record("openblas_corename", openblas_get_corename());
   record("openblas_config", openblas_get_config());

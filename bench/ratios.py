@@ -39,8 +39,8 @@ WHAT = {
                         "plain-double function, the others a whole gradient",
     "memory": "bytes per recorded op and resident memory over 10,000 mlp_b128 steps (counters; run once)",
 }
-CONTEXT_KEYS = ["chainrule_revision", "threads", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "libtorch_threads",
-                "OPENBLAS_CORETYPE", "openblas_corename", "systems_missing"]
+CONTEXT_KEYS = ["chainrule_revision", "threads", "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "OPENBLAS_NUM_THREADS",
+                "libtorch_threads", "OPENBLAS_CORETYPE", "openblas_corename", "systems_missing"]
 # Keys of a benchmark entry that are not user counters.
 STANDARD_KEYS = {"name", "family_index", "per_family_instance_index", "run_name", "run_type", "repetitions",
                  "repetition_index", "threads", "aggregate_name", "aggregate_unit", "iterations", "real_time",

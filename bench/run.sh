@@ -10,6 +10,10 @@
 #                      system gets the same number: OMP_NUM_THREADS, OPENBLAS_NUM_THREADS,
 #                      openblas_set_num_threads and torch::set_num_threads
 #   BENCH_REPETITIONS  Google Benchmark repetitions (default 5); the tables use the median
+#   OMP_WAIT_POLICY    OpenMP's idle workers (default passive): LibTorch's OpenMP workers otherwise
+#                      spin while OpenBLAS's own threads run a product, and at 2 threads on 2 cores
+#                      that made LibTorch's mlp_b128 step 10x slower under load; only LibTorch uses
+#                      OpenMP here, so this changes nothing for the other systems
 #   OPENBLAS_CORETYPE  OpenBLAS kernels, the same for every system (default Haswell, what OpenBLAS
 #                      0.3.21 selects on this machine)
 # Output: build-bench/bench-<threads>.json (Google Benchmark JSON) and the tables on stdout. apt-get runs only
@@ -39,6 +43,7 @@ if [[ -n "$(git status --porcelain -- autograd nn optim 2>/dev/null)" ]]; then
 fi
 export CHAINRULE_REVISION="$revision"
 export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}"
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 machine="$(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs"
 for threads in $THREADS; do
   json="$BUILD_DIR/bench-$threads.json"
