@@ -90,6 +90,45 @@ inline double dot(const Tensor& a, const Tensor& b) {
   return s;
 }
 
+// Checks d/dx sum(f(xs) * w), for inputs of the given shapes and weights w drawn from Generator(seed),
+// against central differences with step h on every element of every input (float64). The inputs of
+// the perturbed evaluations require grad too, so that f may itself call grad(..., create_graph).
+inline void check_gradients(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                            const std::vector<Shape>& shapes, uint64_t seed = 11, double h = 1e-6) {
+  const TensorOptions f64(DType::float64);
+  using Values = std::vector<double>;
+  Generator gen(seed);
+  std::vector<Tensor> xs;
+  for (const Shape& s : shapes) xs.push_back(uniform(s, -1, 1, gen, TensorOptions(f64).requires_grad()));
+  const Tensor y = f(xs);
+  const Tensor w = uniform(y.shape(), -1, 1, gen, f64);
+  sum(y * w).backward();
+  const auto loss = [&](size_t i, const Values& values) {
+    std::vector<Tensor> in;
+    for (const Tensor& x : xs)
+      in.push_back(from_vector(x.to_vector(), x.shape(), TensorOptions(f64).requires_grad()));
+    in[i] = from_vector(values, xs[i].shape(), TensorOptions(f64).requires_grad());
+    return sum(f(in) * w).item();
+  };
+  for (size_t i = 0; i < xs.size(); ++i) {
+    INFO("input " << i << " of shape " << xs[i].shape().str());
+    const Tensor g = xs[i].grad();
+    REQUIRE(g.defined());
+    REQUIRE(g.shape() == xs[i].shape());
+    CHECK(g.dtype() == DType::float64);
+    const Values x = xs[i].to_vector(), analytic = g.to_vector();
+    for (size_t j = 0; j < x.size(); ++j) {
+      Values v = x;
+      v[j] = x[j] + h;
+      const double plus = loss(i, v);
+      v[j] = x[j] - h;
+      const double numeric = (plus - loss(i, v)) / (2 * h);
+      INFO("element " << j << ": analytic " << analytic[j] << ", numeric " << numeric);
+      CHECK(std::abs(analytic[j] - numeric) <= 1e-6 + 1e-5 * std::abs(numeric));
+    }
+  }
+}
+
 // A fresh directory under the system temp dir (unique per process and object), removed with what
 // it holds on scope exit.
 class TempDir {
