@@ -53,13 +53,15 @@ struct BigCache {
   int count = 0;          // blocks[0] is the oldest
   std::size_t total = 0;  // bytes held
 
-  void drop_oldest() noexcept {
-    std::free(blocks[0]);
-    total -= sizes[0];
+  void* take(int i) noexcept {
+    void* p = blocks[i];
+    total -= sizes[i];
     --count;
-    std::copy(blocks + 1, blocks + 1 + count, blocks);
-    std::copy(sizes + 1, sizes + 1 + count, sizes);
+    std::copy(blocks + i + 1, blocks + 1 + count, blocks + i);
+    std::copy(sizes + i + 1, sizes + 1 + count, sizes + i);
+    return p;
   }
+  void drop_oldest() noexcept { std::free(take(0)); }
   ~BigCache();
 };
 // Set once this thread's cache is destroyed (thread exit, or exit() for the main thread): blocks
@@ -81,15 +83,8 @@ void* pool_allocate_slow(std::size_t bytes) {
     const std::size_t size = big_size(bytes);
     if (!big_cache_gone) {
       BigCache& cache = big_cache;
-      for (int i = cache.count - 1; i >= 0; --i) {  // the most recently freed first: warm in cache
-        if (cache.sizes[i] != size) continue;
-        void* p = cache.blocks[i];
-        cache.total -= size;
-        --cache.count;
-        std::copy(cache.blocks + i + 1, cache.blocks + 1 + cache.count, cache.blocks + i);
-        std::copy(cache.sizes + i + 1, cache.sizes + 1 + cache.count, cache.sizes + i);
-        return p;
-      }
+      for (int i = cache.count - 1; i >= 0; --i)  // the most recently freed first: warm in cache
+        if (cache.sizes[i] == size) return cache.take(i);
     }
     void* p = std::aligned_alloc(kPoolClass, size);
     if (!p) throw std::bad_alloc();
