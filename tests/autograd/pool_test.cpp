@@ -43,7 +43,7 @@ TEST_CASE("pool: a freed big block is reused for the same size only", "[autograd
 
 TEST_CASE("pool: freeing more than the cache holds gives blocks back", "[autograd][pool]") {
   on_fresh_thread([] {
-    // 48 MiB freed in 1 MiB blocks: beyond the bound the oldest go back to the system.
+    // 48 MiB freed in 1 MiB blocks, more than the cache holds: the oldest go back to the system.
     std::vector<void*> blocks;
     for (int i = 0; i < 48; ++i) blocks.push_back(pool_allocate(std::size_t(1) << 20));
     for (void* p : blocks) pool_free(p, std::size_t(1) << 20);
