@@ -2,8 +2,9 @@
 // Internal: a per-thread free-list allocator for the small objects a recorded op creates (tensor
 // headers, small tensor data, graph nodes). A tiny op allocates several of them; taking them from
 // a free list instead of malloc is what keeps a one-element op near 100 ns. Blocks up to
-// kPoolMaxBytes come from size classes of 64 bytes; bigger ones go to aligned_alloc. A block freed on
-// another thread joins that thread's list (memory is never lost, only moved).
+// kPoolMaxBytes come from size classes of 64 bytes; bigger ones from aligned_alloc through a bounded
+// per-thread cache of freed blocks (pool.cpp). A block freed on another thread joins that thread's
+// list or cache (memory is never lost, only moved).
 //
 // The common case (a block of a class whose list is not empty) is inline: a few instructions.
 #include <cstddef>

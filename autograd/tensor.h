@@ -114,6 +114,9 @@ class Tensor {
   Tensor& operator+=(Located<Tensor> o);
   Tensor& operator-=(Located<Tensor> o);
   Tensor& operator*=(Located<Tensor> o);
+  // self += alpha * other (PyTorch's add_): the optimizers' update, one pass and no temporary when
+  // nothing records (other broadcasts to self's shape; the same rules as +=).
+  Tensor& add_(const Tensor& other, double alpha = 1.0, Where where = Where::current());
 
   detail::TensorImpl* impl() const { return impl_.get(); }
   const Ref<detail::TensorImpl>& impl_ref() const { return impl_; }

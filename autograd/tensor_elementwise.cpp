@@ -193,4 +193,23 @@ Tensor& Tensor::operator+=(Located<Tensor> o) { return in_place<ops::Add>(*this,
 Tensor& Tensor::operator-=(Located<Tensor> o) { return in_place<ops::Sub>(*this, o.value(), "operator-=", o.where); }
 Tensor& Tensor::operator*=(Located<Tensor> o) { return in_place<ops::Mul>(*this, o.value(), "operator*=", o.where); }
 
+Tensor& Tensor::add_(const Tensor& other, double alpha, Where where) {
+  check_defined(*this, "add_");
+  check_defined(other, "add_");
+  TensorImpl* s = impl();
+  const TensorImpl* o = other.impl();
+  if (o->shape == s->shape && o->dtype == s->dtype && !detail::should_record({this, &other})) {
+    detail::dispatch(s->dtype, [&]<class T>() {
+      T* y = s->data<T>();
+      const T* x = o->data<T>();
+      const auto a = static_cast<T>(alpha);
+      for (int64_t i = 0; i < s->numel; ++i) y[i] += a * x[i];
+    });
+    ++s->storage->version;
+    return *this;
+  }
+  // Broadcasting, mixed dtypes or recording: the general in-place path checks and records.
+  return in_place<ops::Add>(*this, alpha == 1.0 ? other : other * Located<Tensor>(alpha, where), "add_", where);
+}
+
 }  // namespace chainrule

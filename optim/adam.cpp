@@ -63,9 +63,9 @@ void Adam::step() {
       else g = g + p * weight_decay_;
     }
     s.exp_avg *= beta1;
-    s.exp_avg += g * (1.0 - beta1);
+    s.exp_avg.add_(g, 1.0 - beta1);
     s.exp_avg_sq *= beta2;
-    s.exp_avg_sq += g * g * (1.0 - beta2);
+    s.exp_avg_sq.add_(g * g, 1.0 - beta2);
     const double t = static_cast<double>(s.step);
     const double bias_correction1 = 1.0 - std::pow(beta1, t);
     const double bias_correction2 = 1.0 - std::pow(beta2, t);
@@ -77,7 +77,7 @@ void Adam::step() {
     }
     // PyTorch's arrangement of the same formula: lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps).
     Tensor denom = sqrt(second) / std::sqrt(bias_correction2) + eps_;
-    p -= s.exp_avg / denom * (lr_ / bias_correction1);
+    p.add_(s.exp_avg / denom, -lr_ / bias_correction1);
   }
 }
 

@@ -47,11 +47,11 @@ void SGD::step() {
                                                   "the optimizer after converting the model",
                                                   i, dtype_name(p.dtype()), dtype_name(b.dtype())));
         b *= momentum;
-        b += g * (1.0 - dampening);
+        b.add_(g, 1.0 - dampening);
       }
       g = options_.nesterov() ? g + b * momentum : b;
     }
-    p -= g * lr_;
+    p.add_(g, -lr_);
   }
 }
 

@@ -43,6 +43,10 @@ struct Case {
 const std::vector<Case> cases = {
     {{5, 3}, 4, true},  {{5, 3}, 4, false}, {{2, 5, 3}, 4, true}, {{3}, 4, true},    {{1, 7}, 2, true},
     {{0, 3}, 4, true},  {{5, 0}, 4, true},  {{5, 3}, 0, true},    {{2, 1, 3}, 1, false},
+    // One row takes gemv and an outer product instead of gemm, also with empty dims.
+    {{1, 1, 7}, 3, false}, {{1, 0}, 4, true}, {{0}, 4, true}, {{1, 3}, 0, true}, {{3}, 0, false},
+    // A few rows against many outputs compute y^T and transpose it.
+    {{2, 5}, 8, true}, {{2, 2, 3}, 17, false}, {{16, 4}, 64, true}, {{3, 0}, 12, true},
 };
 
 }  // namespace
