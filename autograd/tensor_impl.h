@@ -26,35 +26,6 @@
 
 namespace chainrule::detail {
 
-// Bytes of a tensor, shared by every handle that names it. `version` counts in-place writes.
-// Small tensors keep their bytes in the same pool block as this header (one allocation).
-struct Storage {
-  uint32_t refs = 0;
-  uint32_t version = 0;
-  int64_t bytes = 0;
-  void* data = nullptr;
-  static Ref<Storage> allocate(int64_t bytes);  // uninitialised
-  static void destroy(Storage* s);
-};
-
-struct TensorImpl : Pooled {
-  uint32_t refs = 0;
-  DType dtype = DType::float32;
-  bool requires_grad = false;
-  bool wrapped_number = false;  // made from a plain number: adopts the other operand's dtype
-  Shape shape;
-  int64_t numel = 0;
-  Ref<Storage> storage;
-  Ref<Node> grad_fn;        // null for leaves and constants
-  Ref<TensorImpl> grad;     // accumulated gradient (leaves)
-  // Scratch for one sweep (leaves): the index of this leaf's gradient in the sweep's list, valid
-  // while `sweep` is the running sweep's id. Stored here so that the sweep needs no hash map.
-  uint64_t sweep = 0;
-  uint32_t sweep_slot = 0;
-  template <class T> T* data() const { return static_cast<T*>(storage->data); }
-  static void destroy(TensorImpl* t) { delete t; }
-};
-
 // A new tensor with uninitialised data.
 Tensor empty(const Shape& shape, DType dtype);
 // A new handle on the same storage, without history (shares the version counter).
