@@ -57,13 +57,11 @@ void Storage::destroy(Storage* s) {
   pool_free(s, bytes <= kInlineBytes ? kHeader + static_cast<size_t>(bytes) : kHeader);
 }
 
+TensorImpl::TensorImpl(DType d, const Shape& s) : dtype(d), shape(s), numel(s.numel()) {}
 void TensorImpl::destroy(TensorImpl* t) { delete t; }
 
 Tensor empty(const Shape& shape, DType dtype) {
-  Ref<TensorImpl> impl(new TensorImpl);
-  impl->dtype = dtype;
-  impl->shape = shape;
-  impl->numel = shape.numel();
+  Ref<TensorImpl> impl(new TensorImpl(dtype, shape));
   impl->storage = Storage::allocate(impl->numel * dtype_size(dtype));
   return Tensor(std::move(impl));
 }

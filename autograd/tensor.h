@@ -80,6 +80,8 @@ struct TensorImpl : Pooled {
   // while `sweep` is the running sweep's id. Stored here so that the sweep needs no hash map.
   uint64_t sweep = 0;
   uint32_t sweep_slot = 0;
+  TensorImpl() = default;
+  TensorImpl(DType d, const Shape& s);  // out of line, as destroy
   template <class T> T* data() const { return static_cast<T*>(storage->data); }
   static void destroy(TensorImpl* t);  // out of line: Node is incomplete here
 };

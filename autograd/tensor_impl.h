@@ -73,6 +73,7 @@ class SavedTensor {
     return s;
   }
   inline const Shape& shape(const Node& node) const;
+  inline int64_t numel(const Node& node) const;
   inline DType dtype(const Node& node) const;
 
  private:
@@ -130,6 +131,9 @@ struct FunctionNode final : Node {
 inline const Shape& SavedTensor::shape(const Node& node) const {
   return storage_ ? node.shape : input_->shape;
 }
+inline int64_t SavedTensor::numel(const Node& node) const {
+  return storage_ ? node.shape.numel() : input_->numel;
+}
 inline DType SavedTensor::dtype(const Node& node) const { return storage_ ? node.dtype : input_->dtype; }
 
 // Where a rule's gradients go during a sweep; the sweep (tensor_engine.cpp) implements it. All
@@ -177,9 +181,12 @@ struct BackwardObserver {
 // inputs nor the std::function is built).
 void set_replay_now(const Tensor& result, const std::vector<Tensor>& inputs,
                     std::function<Tensor(const std::vector<Tensor>&)> forward);
+// The inputs by reference: with ReplayGuard off (the common case) no handle is copied.
 template <class F>
-void set_replay(const Tensor& result, std::initializer_list<Tensor> inputs, F&& forward) {
-  if (ReplayGuard::enabled()) set_replay_now(result, std::vector<Tensor>(inputs), std::forward<F>(forward));
+void set_replay(const Tensor& result, std::initializer_list<std::reference_wrapper<const Tensor>> inputs,
+                F&& forward) {
+  if (ReplayGuard::enabled())
+    set_replay_now(result, std::vector<Tensor>(inputs.begin(), inputs.end()), std::forward<F>(forward));
 }
 template <class F>
 void set_replay(const Tensor& result, const std::vector<Tensor>& inputs, F&& forward) {
@@ -202,7 +209,32 @@ inline bool should_record(std::initializer_list<const Tensor*> inputs) {
     if (t->impl() && t->impl()->requires_grad) return true;
   return false;
 }
-void attach_node(Tensor& result, Ref<Node> node, std::initializer_list<const Tensor*> inputs);
+// Recording is inline: a one-element op spends most of its time here and in the sweep.
+inline constinit thread_local uint64_t next_node_sequence = 0;  // per thread: a graph belongs to one thread
+inline void add_edge(Node& node, const Tensor& t) {
+  const TensorImpl* impl = t.impl();
+  Ref<Node> fn;
+  Ref<TensorImpl> leaf;
+  if (impl->requires_grad) {
+    if (impl->grad_fn) fn = impl->grad_fn;
+    else leaf = t.impl_ref();
+  }
+  node.next.emplace_back(std::move(fn), std::move(leaf), impl->shape, impl->dtype);
+}
+inline void finish_attach(Tensor& result, Ref<Node>& node) {
+  TensorImpl& out = *result.impl();
+  check_forward(result, node->name, node->where);
+  node->sequence = next_node_sequence++;
+  node->shape = out.shape;
+  node->dtype = out.dtype;
+  out.grad_fn = std::move(node);
+  out.requires_grad = true;
+}
+inline void attach_node(Tensor& result, Ref<Node> node, std::initializer_list<const Tensor*> inputs) {
+  node->next.reserve(inputs.size());
+  for (const Tensor* t : inputs) add_edge(*node, *t);
+  finish_attach(result, node);
+}
 void attach_node(Tensor& result, Ref<Node> node, const std::vector<Tensor>& inputs);
 
 // Records `result = op(inputs)` with backward rule `rule(grad, node) -> std::vector<Tensor>` (one
