@@ -52,12 +52,13 @@ struct ElementwiseNode final : Node {
 
   bool apply_fast(Tensor& grad, GradSink& sink) override {
     const DType d = grad.impl()->dtype;
-    // Numbers of another dtype (a float64 constant in a float32 op) take the Tensor rule. What is
+    // A saved operand of another dtype is a plain number (a float64 constant in a float32 op), one
+    // element that run() converts; anything else of another dtype takes the Tensor rule. What is
     // saved is known from Op::uses (the output always has the gradient's dtype).
     if constexpr (Op::uses.a)
-      if (a.dtype(*this) != d) return false;
+      if (a.dtype(*this) != d && a.numel(*this) != 1) return false;
     if constexpr (Op::uses.b)
-      if (b.dtype(*this) != d) return false;
+      if (b.dtype(*this) != d && b.numel(*this) != 1) return false;
     dispatch(d, [&]<class T>() { run<T>(grad, sink); });
     return true;
   }
@@ -89,13 +90,21 @@ struct ElementwiseNode final : Node {
     const Shape *sa = &out, *sb = &out;
     const int64_t n = g.numel;
     int64_t na = n, nb = n;
+    T a_number = 0, b_number = 0;  // a saved number of the other dtype, converted (apply_fast checked it)
+    auto values = [&](const SavedTensor& s, T& number) -> const T* {
+      const void* p = s.storage(*this).data;
+      if (s.dtype(*this) == d) return static_cast<const T*>(p);
+      number = s.dtype(*this) == DType::float32 ? static_cast<T>(*static_cast<const float*>(p))
+                                                : static_cast<T>(*static_cast<const double*>(p));
+      return &number;
+    };
     if constexpr (Op::uses.a) {
-      pa = static_cast<const T*>(a.storage(*this).data);
+      pa = values(a, a_number);
       sa = &a.shape(*this);
       na = a.numel(*this);
     }
     if constexpr (Op::uses.b) {
-      pb = static_cast<const T*>(b.storage(*this).data);
+      pb = values(b, b_number);
       sb = &b.shape(*this);
       nb = b.numel(*this);
     }
