@@ -75,8 +75,10 @@ void record_elementwise(Tensor& out, const Tensor& a, const Tensor* b, const Whe
   if constexpr (Op::uses.result) node->result = SavedTensor::output(out);
   node->name = Op::name;
   node->where = where;
-  if (b) detail::attach_node(out, std::move(ref), {&a, b});
-  else detail::attach_node(out, std::move(ref), {&a});
+  // attach_node's steps, unrolled for one or two inputs (the inline edges hold both).
+  detail::add_edge(*node, a);
+  if (b) detail::add_edge(*node, *b);
+  detail::finish_attach(out, ref);
 }
 
 template <class Op>
