@@ -57,11 +57,11 @@ void Storage::destroy(Storage* s) {
   pool_free(s, bytes <= kInlineBytes ? kHeader + static_cast<size_t>(bytes) : kHeader);
 }
 
+TensorImpl::TensorImpl(DType d, const Shape& s) : dtype(d), shape(s), numel(s.numel()) {}
+void TensorImpl::destroy(TensorImpl* t) { delete t; }
+
 Tensor empty(const Shape& shape, DType dtype) {
-  Ref<TensorImpl> impl(new TensorImpl);
-  impl->dtype = dtype;
-  impl->shape = shape;
-  impl->numel = shape.numel();
+  Ref<TensorImpl> impl(new TensorImpl(dtype, shape));
   impl->storage = Storage::allocate(impl->numel * dtype_size(dtype));
   return Tensor(std::move(impl));
 }
@@ -131,13 +131,6 @@ Tensor::Tensor(double number) : Tensor(detail::empty(Shape{}, DType::float64)) {
   impl_->wrapped_number = true;
 }
 
-Tensor::Tensor(Ref<detail::TensorImpl> impl) : impl_(std::move(impl)) {}
-Tensor::Tensor() = default;
-Tensor::Tensor(const Tensor& other) = default;
-Tensor::Tensor(Tensor&& other) noexcept = default;
-Tensor& Tensor::operator=(const Tensor& other) = default;
-Tensor& Tensor::operator=(Tensor&& other) noexcept = default;
-Tensor::~Tensor() = default;
 
 DType Tensor::dtype() const { return checked(impl_, "dtype").dtype; }
 const Shape& Tensor::shape() const { return checked(impl_, "shape").shape; }

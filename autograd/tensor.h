@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "autograd/grad_mode.h"
+#include "autograd/pool.h"
 #include "autograd/ref.h"
 #include "autograd/shape.h"
 #include "autograd/where.h"
@@ -48,8 +49,42 @@ struct TensorOptions {
 };
 
 namespace detail {
-struct TensorImpl;
 struct Node;
+
+// Internal (the graph behind it: autograd/tensor_impl.h). Defined here, not there, so that a
+// Tensor handle's copy, move and destruction inline into every op: a one-element op makes and
+// drops a dozen handles.
+
+// Bytes of a tensor, shared by every handle that names it. `version` counts in-place writes.
+// Small tensors keep their bytes in the same pool block as this header (one allocation).
+struct Storage {
+  uint32_t refs = 0;
+  uint32_t version = 0;
+  int64_t bytes = 0;
+  void* data = nullptr;
+  static Ref<Storage> allocate(int64_t bytes);  // uninitialised
+  static void destroy(Storage* s);
+};
+
+struct TensorImpl : Pooled {
+  uint32_t refs = 0;
+  DType dtype = DType::float32;
+  bool requires_grad = false;
+  bool wrapped_number = false;  // made from a plain number: adopts the other operand's dtype
+  Shape shape;
+  int64_t numel = 0;
+  Ref<Storage> storage;
+  Ref<Node> grad_fn;        // null for leaves and constants
+  Ref<TensorImpl> grad;     // accumulated gradient (leaves)
+  // Scratch for one sweep (leaves): the index of this leaf's gradient in the sweep's list, valid
+  // while `sweep` is the running sweep's id. Stored here so that the sweep needs no hash map.
+  uint64_t sweep = 0;
+  uint32_t sweep_slot = 0;
+  TensorImpl() = default;
+  TensorImpl(DType d, const Shape& s);  // out of line, as destroy
+  template <class T> T* data() const { return static_cast<T*>(storage->data); }
+  static void destroy(TensorImpl* t);  // out of line: Node is incomplete here
+};
 }  // namespace detail
 
 // A nested list of numbers for tensor({{1, 2}, {3, 4}}). Rows must be rectangular.
@@ -69,15 +104,10 @@ class NestedList {
 
 class Tensor {
  public:
-  Tensor();  // undefined: defined() == false
+  Tensor() = default;  // undefined: defined() == false
   // A 0-d tensor from a number. The number adopts the dtype of the tensor it meets in an op.
   Tensor(double number);  // NOLINT(google-explicit-constructor)
-  explicit Tensor(Ref<detail::TensorImpl> impl);
-  Tensor(const Tensor& other);
-  Tensor(Tensor&& other) noexcept;
-  Tensor& operator=(const Tensor& other);
-  Tensor& operator=(Tensor&& other) noexcept;
-  ~Tensor();
+  explicit Tensor(Ref<detail::TensorImpl> impl) : impl_(std::move(impl)) {}
 
   bool defined() const { return static_cast<bool>(impl_); }
   DType dtype() const;

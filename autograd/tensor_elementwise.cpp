@@ -44,8 +44,9 @@ void binary_loop(const Tensor& a, const Tensor& b, Tensor& out, F f) {
   const T* pa = a.impl()->data<T>();
   const T* pb = b.impl()->data<T>();
   T* po = out.impl()->data<T>();
-  detail::for_each_operand(out.impl()->shape, a.impl()->shape, b.impl()->shape,
-                           [&](int64_t o, int64_t ia, int64_t ib) { po[o] = f(pa[ia], pb[ib]); });
+  const TensorImpl &ia = *a.impl(), &ib = *b.impl(), &io = *out.impl();
+  detail::for_each_operand(io.shape, io.numel, ia.shape, ia.numel, ib.shape, ib.numel,
+                           [&](int64_t o, int64_t i, int64_t j) { po[o] = f(pa[i], pb[j]); });
 }
 
 // out = f(a, b) elementwise, without recording.
@@ -74,8 +75,10 @@ void record_elementwise(Tensor& out, const Tensor& a, const Tensor* b, const Whe
   if constexpr (Op::uses.result) node->result = SavedTensor::output(out);
   node->name = Op::name;
   node->where = where;
-  if (b) detail::attach_node(out, std::move(ref), {&a, b});
-  else detail::attach_node(out, std::move(ref), {&a});
+  // attach_node's steps, unrolled for one or two inputs (the inline edges hold both).
+  detail::add_edge(*node, a);
+  if (b) detail::add_edge(*node, *b);
+  detail::finish_attach(out, ref);
 }
 
 template <class Op>

@@ -12,13 +12,15 @@
 
 namespace chainrule::detail {
 
-// Calls f(out_index, a_index, b_index) for every element of the broadcast shape `out` of operands
-// of shapes a and b, with loops of their own for the common cases (same shape, one side a single
-// element).
+// Calls f(out_index, a_index, b_index) for every element of the broadcast shape `out` (n elements)
+// of operands of shapes a and b (na and nb elements), with loops of their own for the common cases
+// (one element, same shape, one side a single element). The counts come from the callers, who have them.
 template <class F>
-void for_each_operand(const Shape& out, const Shape& a, const Shape& b, F&& f) {
-  const int64_t n = out.numel(), na = a.numel(), nb = b.numel();
-  if (na == n && nb == n) {
+void for_each_operand(const Shape& out, int64_t n, const Shape& a, int64_t na, const Shape& b, int64_t nb,
+                      F&& f) {
+  if (n == 1) {  // one element: so has each operand (n == 0 falls through to loops that do nothing)
+    f(int64_t{0}, int64_t{0}, int64_t{0});
+  } else if (na == n && nb == n) {
     for (int64_t i = 0; i < n; ++i) f(i, i, i);
   } else if (na == n && nb == 1) {
     for (int64_t i = 0; i < n; ++i) f(i, i, int64_t{0});
@@ -50,9 +52,13 @@ struct ElementwiseNode final : Node {
 
   bool apply_fast(Tensor& grad, GradSink& sink) override {
     const DType d = grad.impl()->dtype;
-    // Numbers of another dtype (a float64 constant in a float32 op) take the Tensor rule.
-    for (const SavedTensor* s : {&a, &b, &result})
-      if (s->saved() && s->dtype(*this) != d) return false;
+    // A saved operand of another dtype is a plain number (a float64 constant in a float32 op), one
+    // element that run() converts; anything else of another dtype takes the Tensor rule. What is
+    // saved is known from Op::uses (the output always has the gradient's dtype).
+    if constexpr (Op::uses.a)
+      if (a.dtype(*this) != d && a.numel(*this) != 1) return false;
+    if constexpr (Op::uses.b)
+      if (b.dtype(*this) != d && b.numel(*this) != 1) return false;
     dispatch(d, [&]<class T>() { run<T>(grad, sink); });
     return true;
   }
@@ -80,12 +86,30 @@ struct ElementwiseNode final : Node {
     const Shape& out = g.shape;
     const DType d = g.dtype;
     // The version checks happen here, before any gradient is written.
-    auto values = [&](const SavedTensor& s) {
-      return s.saved() ? static_cast<const T*>(s.storage(*this).data) : &kUnused;
+    const T *pa = &kUnused, *pb = &kUnused, *pr = &kUnused, *pg = g.data<T>();
+    const Shape *sa = &out, *sb = &out;
+    const int64_t n = g.numel;
+    int64_t na = n, nb = n;
+    T a_number = 0, b_number = 0;  // a saved number of the other dtype, converted (apply_fast checked it)
+    auto values = [&](const SavedTensor& s, T& number) -> const T* {
+      const void* p = s.storage(*this).data;
+      if (s.dtype(*this) == d) return static_cast<const T*>(p);
+      number = s.dtype(*this) == DType::float32 ? static_cast<T>(*static_cast<const float*>(p))
+                                                : static_cast<T>(*static_cast<const double*>(p));
+      return &number;
     };
-    const T *pa = values(a), *pb = values(b), *pr = values(result), *pg = g.data<T>();
-    const Shape &sa = a.saved() ? a.shape(*this) : out, &sb = b.saved() ? b.shape(*this) : out;
-    const int64_t ka = a.saved() ? 1 : 0, kb = b.saved() ? 1 : 0, kr = result.saved() ? 1 : 0;
+    if constexpr (Op::uses.a) {
+      pa = values(a, a_number);
+      sa = &a.shape(*this);
+      na = a.numel(*this);
+    }
+    if constexpr (Op::uses.b) {
+      pb = values(b, b_number);
+      sb = &b.shape(*this);
+      nb = b.numel(*this);
+    }
+    if constexpr (Op::uses.result) pr = static_cast<const T*>(result.storage(*this).data);
+    constexpr int64_t ka = Op::uses.a, kb = Op::uses.b, kr = Op::uses.result;
     // The lowest input runs last, so it may take over grad's buffer (the others still read it).
     const int last = needs(0) ? 0 : 1;
     auto one = [&]<int I>() {
@@ -97,14 +121,14 @@ struct ElementwiseNode final : Node {
         T* dst = static_cast<T*>(t.data);
         if (!dst) return;
         if (t.add)
-          for_each_operand(out, sa, sb, [&](int64_t o, int64_t i, int64_t j) { dst[o] += at(o, i, j); });
+          for_each_operand(out, n, *sa, na, *sb, nb, [&](int64_t o, int64_t i, int64_t j) { dst[o] += at(o, i, j); });
         else
-          for_each_operand(out, sa, sb, [&](int64_t o, int64_t i, int64_t j) { dst[o] = at(o, i, j); });
+          for_each_operand(out, n, *sa, na, *sb, nb, [&](int64_t o, int64_t i, int64_t j) { dst[o] = at(o, i, j); });
       } else {
         // A broadcast input: the full-size gradient, summed back to e.shape by the sink.
         Tensor full = empty(out, d);
         T* dst = full.impl()->data<T>();
-        for_each_operand(out, sa, sb, [&](int64_t o, int64_t i, int64_t j) { dst[o] = at(o, i, j); });
+        for_each_operand(out, n, *sa, na, *sb, nb, [&](int64_t o, int64_t i, int64_t j) { dst[o] = at(o, i, j); });
         sink.add(e, full);
       }
     };

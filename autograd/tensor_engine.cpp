@@ -86,10 +86,15 @@ class Sweep final : public detail::GradSink {
   Target target(Edge& e, Tensor* donor) override {
     Tensor* slot = slot_of(e);
     if (!slot) return {};
-    bool add = slot->defined();
-    if (!add) *slot = donor && owned(*donor) ? std::move(*donor) : detail::empty(e.shape, e.dtype);
-    else if (!owned(*slot)) *slot = slot->detach();  // a copy of its own (the seed, a shared grad)
-    return {slot->impl()->storage->data, add};
+    // The common cases (the donor's buffer, or the sweep's own accumulator) without a call; the
+    // rest out of line, so that this stays a leaf function.
+    if (!slot->defined()) {
+      if (donor && owned(*donor)) *slot = std::move(*donor);
+      else new_buffer(*slot, e);
+      return {slot->impl()->storage->data, false};
+    }
+    if (!owned(*slot)) own_copy(*slot);
+    return {slot->impl()->storage->data, true};
   }
 
  private:
@@ -124,6 +129,9 @@ class Sweep final : public detail::GradSink {
     });
     return true;
   }
+  [[gnu::noinline]] static void new_buffer(Tensor& slot, const Edge& e) { slot = detail::empty(e.shape, e.dtype); }
+  // A copy of its own (the seed, a shared grad) before the sweep adds into it.
+  [[gnu::noinline]] static void own_copy(Tensor& slot) { slot = slot.detach(); }
   void accumulate(Tensor& acc, const Tensor& g) {
     if (!acc.defined()) acc = g;
     else if (!create_graph_ && owned(acc)) add_in_place(acc, g);
@@ -138,24 +146,23 @@ class Sweep final : public detail::GradSink {
   const Wanted* wanted_;
 };
 
-// Phase 1: discovery with an explicit stack; counts consumers per node.
+// Phase 1: discovery, with `order` as its own work list (nodes are appended when first seen and
+// expanded in turn); counts consumers per node.
 void Sweep::discover(const std::vector<Root>& roots, std::vector<Node*>& order) {
-  std::vector<Node*> stack;
   auto visit = [&](Node* m) {
     if (m->sweep == id_) return;
     m->sweep = id_;
     m->dependencies = 0;
     m->ran = false;
+    m->needed = true;  // grad() narrows this down in mark_needed
     if (m->grad.defined()) m->grad = Tensor();
-    stack.push_back(m);
+    order.push_back(m);
   };
   for (const Root& r : roots)
     if (Node* fn = r.output.impl()->grad_fn.get()) visit(fn);
-  while (!stack.empty()) {
-    Node* n = stack.back();
-    stack.pop_back();
+  for (size_t k = 0; k < order.size(); ++k) {
+    Node* n = order[k];
     if (n->freed) throw_freed(*n);
-    order.push_back(n);
     for (Edge& e : n->next) {
       if (Node* m = e.fn.get()) {
         visit(m);
@@ -168,10 +175,7 @@ void Sweep::discover(const std::vector<Root>& roots, std::vector<Node*>& order) 
 // For grad(inputs): a node runs only if some wanted input lies below it. A dry run of Kahn's order
 // (consumers before producers) reversed visits producers first.
 void Sweep::mark_needed(const std::vector<Node*>& order) {
-  if (!wanted_) {
-    for (Node* n : order) n->needed = true;
-    return;
-  }
+  if (!wanted_) return;  // every node is needed (discover's default)
   std::unordered_map<Node*, uint32_t> remaining;
   for (Node* n : order) remaining[n] = n->dependencies;
   std::vector<Node*> topo, queue;

@@ -26,35 +26,6 @@
 
 namespace chainrule::detail {
 
-// Bytes of a tensor, shared by every handle that names it. `version` counts in-place writes.
-// Small tensors keep their bytes in the same pool block as this header (one allocation).
-struct Storage {
-  uint32_t refs = 0;
-  uint32_t version = 0;
-  int64_t bytes = 0;
-  void* data = nullptr;
-  static Ref<Storage> allocate(int64_t bytes);  // uninitialised
-  static void destroy(Storage* s);
-};
-
-struct TensorImpl : Pooled {
-  uint32_t refs = 0;
-  DType dtype = DType::float32;
-  bool requires_grad = false;
-  bool wrapped_number = false;  // made from a plain number: adopts the other operand's dtype
-  Shape shape;
-  int64_t numel = 0;
-  Ref<Storage> storage;
-  Ref<Node> grad_fn;        // null for leaves and constants
-  Ref<TensorImpl> grad;     // accumulated gradient (leaves)
-  // Scratch for one sweep (leaves): the index of this leaf's gradient in the sweep's list, valid
-  // while `sweep` is the running sweep's id. Stored here so that the sweep needs no hash map.
-  uint64_t sweep = 0;
-  uint32_t sweep_slot = 0;
-  template <class T> T* data() const { return static_cast<T*>(storage->data); }
-  static void destroy(TensorImpl* t) { delete t; }
-};
-
 // A new tensor with uninitialised data.
 Tensor empty(const Shape& shape, DType dtype);
 // A new handle on the same storage, without history (shares the version counter).
@@ -102,6 +73,7 @@ class SavedTensor {
     return s;
   }
   inline const Shape& shape(const Node& node) const;
+  inline int64_t numel(const Node& node) const;
   inline DType dtype(const Node& node) const;
 
  private:
@@ -159,6 +131,9 @@ struct FunctionNode final : Node {
 inline const Shape& SavedTensor::shape(const Node& node) const {
   return storage_ ? node.shape : input_->shape;
 }
+inline int64_t SavedTensor::numel(const Node& node) const {
+  return storage_ ? node.shape.numel() : input_->numel;
+}
 inline DType SavedTensor::dtype(const Node& node) const { return storage_ ? node.dtype : input_->dtype; }
 
 // Where a rule's gradients go during a sweep; the sweep (tensor_engine.cpp) implements it. All
@@ -206,9 +181,12 @@ struct BackwardObserver {
 // inputs nor the std::function is built).
 void set_replay_now(const Tensor& result, const std::vector<Tensor>& inputs,
                     std::function<Tensor(const std::vector<Tensor>&)> forward);
+// The inputs by reference: with ReplayGuard off (the common case) no handle is copied.
 template <class F>
-void set_replay(const Tensor& result, std::initializer_list<Tensor> inputs, F&& forward) {
-  if (ReplayGuard::enabled()) set_replay_now(result, std::vector<Tensor>(inputs), std::forward<F>(forward));
+void set_replay(const Tensor& result, std::initializer_list<std::reference_wrapper<const Tensor>> inputs,
+                F&& forward) {
+  if (ReplayGuard::enabled())
+    set_replay_now(result, std::vector<Tensor>(inputs.begin(), inputs.end()), std::forward<F>(forward));
 }
 template <class F>
 void set_replay(const Tensor& result, const std::vector<Tensor>& inputs, F&& forward) {
@@ -231,7 +209,32 @@ inline bool should_record(std::initializer_list<const Tensor*> inputs) {
     if (t->impl() && t->impl()->requires_grad) return true;
   return false;
 }
-void attach_node(Tensor& result, Ref<Node> node, std::initializer_list<const Tensor*> inputs);
+// Recording is inline: a one-element op spends most of its time here and in the sweep.
+inline constinit thread_local uint64_t next_node_sequence = 0;  // per thread: a graph belongs to one thread
+inline void add_edge(Node& node, const Tensor& t) {
+  const TensorImpl* impl = t.impl();
+  Ref<Node> fn;
+  Ref<TensorImpl> leaf;
+  if (impl->requires_grad) {
+    if (impl->grad_fn) fn = impl->grad_fn;
+    else leaf = t.impl_ref();
+  }
+  node.next.emplace_back(std::move(fn), std::move(leaf), impl->shape, impl->dtype);
+}
+inline void finish_attach(Tensor& result, Ref<Node>& node) {
+  TensorImpl& out = *result.impl();
+  check_forward(result, node->name, node->where);
+  node->sequence = next_node_sequence++;
+  node->shape = out.shape;
+  node->dtype = out.dtype;
+  out.grad_fn = std::move(node);
+  out.requires_grad = true;
+}
+inline void attach_node(Tensor& result, Ref<Node> node, std::initializer_list<const Tensor*> inputs) {
+  node->next.reserve(inputs.size());
+  for (const Tensor* t : inputs) add_edge(*node, *t);
+  finish_attach(result, node);
+}
 void attach_node(Tensor& result, Ref<Node> node, const std::vector<Tensor>& inputs);
 
 // Records `result = op(inputs)` with backward rule `rule(grad, node) -> std::vector<Tensor>` (one

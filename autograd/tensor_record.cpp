@@ -16,18 +16,17 @@ using detail::TensorImpl;
 
 namespace detail {
 
-namespace {
-thread_local uint64_t next_sequence = 0;  // per thread: a graph belongs to one thread
-}  // namespace
-
 // Nodes die through this loop: a node's destructor may release the next node, which is queued
 // here instead of being destroyed inside the first one's destructor.
 void Node::destroy(Node* n) {
   static thread_local std::vector<Node*> pending;
   static thread_local bool draining = false;
-  pending.push_back(n);
-  if (draining) return;
+  if (draining) {
+    pending.push_back(n);
+    return;
+  }
   draining = true;
+  delete n;
   while (!pending.empty()) {
     Node* p = pending.back();
     pending.pop_back();
@@ -85,32 +84,6 @@ double first_non_finite(const Tensor& t) {
 void check_forward_now(const Tensor& t, std::string_view op, const Where& where) {
   if (!all_finite(t))
     throw_anomaly("forward", op, where, first_non_finite(t), fmt::format("a tensor of shape {}", t.shape().str()));
-}
-
-namespace {
-void add_edge(Node& node, const Tensor& t) {
-  Edge& e = node.next.emplace_back();
-  const TensorImpl* impl = t.impl();
-  e.shape = impl->shape;
-  e.dtype = impl->dtype;
-  if (!impl->requires_grad) return;
-  if (impl->grad_fn) e.fn = impl->grad_fn;
-  else e.leaf = t.impl_ref();
-}
-void finish_attach(Tensor& result, Ref<Node>& node) {
-  check_forward(result, node->name, node->where);
-  node->sequence = next_sequence++;
-  node->shape = result.impl()->shape;
-  node->dtype = result.impl()->dtype;
-  result.impl()->grad_fn = std::move(node);
-  result.impl()->requires_grad = true;
-}
-}  // namespace
-
-void attach_node(Tensor& result, Ref<Node> node, std::initializer_list<const Tensor*> inputs) {
-  node->next.reserve(inputs.size());
-  for (const Tensor* t : inputs) add_edge(*node, *t);
-  finish_attach(result, node);
 }
 
 void attach_node(Tensor& result, Ref<Node> node, const std::vector<Tensor>& inputs) {
