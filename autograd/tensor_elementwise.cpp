@@ -151,8 +151,11 @@ Tensor log_or_zero_at_zero(const Tensor& a) {
 
 namespace {
 
-template <class Op>
-Tensor& in_place(Tensor& self, const Tensor& o, const char* op, const Where& where) {
+// self = op(self, o). Not recording, `kernel(self_element, o_element)` writes straight into self (one
+// pass; elementwise, so o may even share self's storage); recording, Op is recorded against a
+// snapshot of self.
+template <class Op, class F>
+Tensor& in_place(Tensor& self, const Tensor& o, const char* op, const Where& where, F kernel) {
   check_defined(self, op);
   check_defined(o, op);
   TensorImpl* s = self.impl();
@@ -169,25 +172,30 @@ Tensor& in_place(Tensor& self, const Tensor& o, const char* op, const Where& whe
         "{}: a leaf tensor that requires grad (shape {}) is being modified in place while recording; "
         "wrap the update in NoGradGuard (as optimizers do)",
         op, s->shape.str()));
-  Tensor result;
-  if (recording) {
-    // Record op(old self, o) against a snapshot of self, then move the result's values and history
-    // into self: handles to self see the new values and backward sees the true history.
-    Tensor old = self.detach();
-    old.impl()->grad_fn = s->grad_fn;
-    old.impl()->requires_grad = s->requires_grad;
-    result = binary<Op>(old, o, where);
-  } else {
-    result = binary_kernel(self, o, op, [](auto x, auto y) { return Op::f(x, y); });
+  if (!recording) {
+    Tensor o_converted;  // only when a number meets a tensor of the other dtype
+    const Tensor& co = o.dtype() == s->dtype ? o : (o_converted = converted(o, s->dtype));
+    detail::dispatch(s->dtype, [&]<class T>() { binary_loop<T>(self, co, self, [&](T x, T y) { return kernel(x, y); }); });
+    ++s->storage->version;
+    return self;
   }
+  // Record op(old self, o) against a snapshot of self, then move the result's values and history
+  // into self: handles to self see the new values and backward sees the true history.
+  Tensor old = self.detach();
+  old.impl()->grad_fn = s->grad_fn;
+  old.impl()->requires_grad = s->requires_grad;
+  const Tensor result = binary<Op>(old, o, where);
   std::memcpy(s->storage->data, result.impl()->storage->data,
               static_cast<size_t>(s->numel * dtype_size(s->dtype)));
   ++s->storage->version;
-  if (recording) {
-    s->grad_fn = result.impl()->grad_fn;
-    s->requires_grad = true;
-  }
+  s->grad_fn = result.impl()->grad_fn;
+  s->requires_grad = true;
   return self;
+}
+
+template <class Op>
+Tensor& in_place(Tensor& self, const Tensor& o, const char* op, const Where& where) {
+  return in_place<Op>(self, o, op, where, [](auto x, auto y) { return Op::f(x, y); });
 }
 
 }  // namespace
@@ -197,22 +205,11 @@ Tensor& Tensor::operator-=(Located<Tensor> o) { return in_place<ops::Sub>(*this,
 Tensor& Tensor::operator*=(Located<Tensor> o) { return in_place<ops::Mul>(*this, o.value(), "operator*=", o.where); }
 
 Tensor& Tensor::add_(const Tensor& other, double alpha, Where where) {
-  check_defined(*this, "add_");
   check_defined(other, "add_");
-  TensorImpl* s = impl();
-  const TensorImpl* o = other.impl();
-  if (o->shape == s->shape && o->dtype == s->dtype && !detail::should_record({this, &other})) {
-    detail::dispatch(s->dtype, [&]<class T>() {
-      T* y = s->data<T>();
-      const T* x = o->data<T>();
-      const auto a = static_cast<T>(alpha);
-      for (int64_t i = 0; i < s->numel; ++i) y[i] += a * x[i];
-    });
-    ++s->storage->version;
-    return *this;
-  }
-  // Broadcasting, mixed dtypes or recording: the general in-place path checks and records.
-  return in_place<ops::Add>(*this, alpha == 1.0 ? other : other * Located<Tensor>(alpha, where), "add_", where);
+  // Not recording, alpha folds into the one in-place pass; recording, the history is self + alpha * other.
+  const bool fused = alpha == 1.0 || !detail::should_record({this, &other});
+  return in_place<ops::Add>(*this, fused ? other : other * Located<Tensor>(alpha, where), "add_", where,
+                            [alpha](auto x, auto y) { return x + static_cast<decltype(x)>(alpha) * y; });
 }
 
 }  // namespace chainrule

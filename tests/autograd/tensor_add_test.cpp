@@ -1,6 +1,6 @@
-// Tensor::add_(other, alpha): self += alpha * other in place, the optimizers' update. The fast path
-// (same shape and dtype, nothing recording) and the general one (broadcast, recording) must agree with
-// += on values, version counters, recorded history and errors.
+// Tensor::add_(other, alpha): self += alpha * other in place, the optimizers' update. Both paths (one
+// in-place pass when nothing records, a recorded history otherwise) must agree with += on values,
+// version counters, recorded history and errors.
 #include <stdexcept>
 #include <string>
 #include <vector>
