@@ -267,6 +267,13 @@ TARGETS = [
                  "scalar_logsumexp: chainrule_scalar below sacado"),
     ratio_target("scalar_logsumexp", "chainrule_scalar", "adolc", 1.0,
                  "scalar_logsumexp: chainrule_scalar below adolc"),
+    ratio_target("scalar_sum", "chainrule_tensor", "handwritten", 3.0,
+                 "scalar_sum: chainrule_tensor gradient / function at most 3x"),
+    ratio_target("scalar_sum", "chainrule_tensor", "sacado", 1.0, "scalar_sum: chainrule_tensor below sacado"),
+    ratio_target("scalar_logsumexp", "chainrule_tensor", "handwritten", 2.0,
+                 "scalar_logsumexp: chainrule_tensor gradient / function at most 2x"),
+    ratio_target("scalar_logsumexp", "chainrule_tensor", "sacado", 1.0,
+                 "scalar_logsumexp: chainrule_tensor below sacado"),
     # 32.05: the tape adds a record or two per million ops beside the ops' own (its blocks).
     counter_target("memory", "chainrule_scalar", "binary_op", "tape_bytes_per_op", 32.05,
                    "memory: at most 32 bytes (tape) per recorded binary Scalar op", " B"),
