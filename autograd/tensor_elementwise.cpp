@@ -1,9 +1,11 @@
 // Elementwise Tensor ops: forwards from autograd/ops.h applied per element with NumPy broadcasting,
 // and each op's rule from the same entry recorded next to it. Also the non-differentiable masks and
 // the in-place updates.
+#include <cblas.h>
 #include <fmt/format.h>
 
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 
 #include "autograd/ops.h"
@@ -205,9 +207,26 @@ Tensor& Tensor::operator-=(Located<Tensor> o) { return in_place<ops::Sub>(*this,
 Tensor& Tensor::operator*=(Located<Tensor> o) { return in_place<ops::Mul>(*this, o.value(), "operator*=", o.where); }
 
 Tensor& Tensor::add_(const Tensor& other, double alpha, Where where) {
+  check_defined(*this, "add_");
   check_defined(other, "add_");
-  // Not recording, alpha folds into the one in-place pass; recording, the history is self + alpha * other.
-  const bool fused = alpha == 1.0 || !detail::should_record({this, &other});
+  const bool recording = detail::should_record({this, &other});
+  // The optimizers' update (same shape and dtype, another buffer, nothing recording) is BLAS's axpy:
+  // vectorised for the machine, and split over OpenBLAS's threads when it is long. It may fuse the
+  // multiply and the add (one rounding instead of two).
+  TensorImpl* s = impl();
+  const TensorImpl* o = other.impl();
+  if (!recording && o->shape == s->shape && o->dtype == s->dtype && o->storage != s->storage &&
+      s->numel <= std::numeric_limits<blasint>::max()) {
+    const auto n = static_cast<blasint>(s->numel);
+    if (s->dtype == DType::float32)
+      cblas_saxpy(n, static_cast<float>(alpha), o->data<float>(), 1, s->data<float>(), 1);
+    else
+      cblas_daxpy(n, alpha, o->data<double>(), 1, s->data<double>(), 1);
+    ++s->storage->version;
+    return *this;
+  }
+  // Otherwise alpha folds into the one in-place pass; recording, the history is self + alpha * other.
+  const bool fused = alpha == 1.0 || !recording;
   return in_place<ops::Add>(*this, fused ? other : other * Located<Tensor>(alpha, where), "add_", where,
                             [alpha](auto x, auto y) { return x + static_cast<decltype(x)>(alpha) * y; });
 }

@@ -1,6 +1,7 @@
 // Tensor::add_(other, alpha): self += alpha * other in place, the optimizers' update. Both paths (one
 // in-place pass when nothing records, a recorded history otherwise) must agree with += on values,
 // version counters, recorded history and errors.
+#include <cmath>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -27,13 +28,33 @@ TEST_CASE("Tensor::add_: values and version counter", "[autograd][tensor][add_]"
     CHECK(t.to_vector() == Values{-3, -7, -11});
     CHECK(t.version() == v0 + 2);
   }
-  SECTION("float32 matches p - lr * g computed out of place") {
+  SECTION("float32 matches p - lr * g computed out of place, to the rounding of a fused multiply-add") {
     const Tensor g = tensor({0.3, -1.7, 2.9, 1e-3}, DType::float32);
     Tensor p = tensor({1.1, 2.2, -3.3, 4.4}, DType::float32);
-    const Tensor expected = p - g * 0.01;
+    const Values expected = (p - g * 0.01).to_vector();
     p.add_(g, -0.01);
     CHECK(p.dtype() == DType::float32);
-    CHECK(p.to_vector() == expected.to_vector());
+    const Values got = p.to_vector();
+    for (size_t i = 0; i < got.size(); ++i) CHECK(std::abs(got[i] - expected[i]) <= 0x1p-23 * std::abs(expected[i]));
+  }
+  SECTION("long tensors (the BLAS path) in both dtypes agree with a plain loop") {
+    for (DType dtype : {DType::float32, DType::float64}) {
+      chainrule::testing::Numbers numbers(3);
+      const Values pv = numbers.uniform_vector(1000, -1, 1), gv = numbers.uniform_vector(1000, -1, 1);
+      Tensor p = from_vector(pv, {10, 100}, dtype);
+      const Tensor g = from_vector(gv, {10, 100}, dtype);
+      const Values held_p = p.to_vector(), held_g = g.to_vector();
+      const uint32_t v0 = p.version();
+      p.add_(g, -0.125);  // a power of two: exact in both roundings, so the loop's values are exact
+      const Values got = p.to_vector();
+      for (size_t i = 0; i < got.size(); ++i) {
+        const double expected = dtype == DType::float32
+                                    ? static_cast<float>(held_p[i]) - 0.125f * static_cast<float>(held_g[i])
+                                    : held_p[i] - 0.125 * held_g[i];
+        CHECK(got[i] == expected);
+      }
+      CHECK(p.version() == v0 + 1);
+    }
   }
   SECTION("the operand may be the tensor itself") {
     Tensor t = tensor({1, -2}, DType::float64);
