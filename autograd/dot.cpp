@@ -161,7 +161,7 @@ std::string to_dot(const Tensor& root, const DotOptions& options) {
     for (std::size_t i = 0; i < n->next.size(); ++i)
       if (const Node* m = n->next[i].fn.get()) {
         shape.emplace(m, n->next[i].shape);
-        if (i < n->replay_inputs.size() && n->replay_inputs[i].defined()) value.emplace(m, n->replay_inputs[i]);
+        if (i < n->replay_inputs().size() && n->replay_inputs()[i].defined()) value.emplace(m, n->replay_inputs()[i]);
       }
   for (const Node* n : nodes) {
     std::vector<std::string> label = {std::string(n->name), shape[n].str()};
@@ -185,8 +185,8 @@ std::string to_dot(const Tensor& root, const DotOptions& options) {
         // An input that does not require grad: the edge keeps only its shape (and its value when
         // the graph was recorded for replay).
         std::vector<std::string> label = {"constant", e.shape.str()};
-        if (i < n->replay_inputs.size() && n->replay_inputs[i].defined())
-          label.push_back("value " + detail::summarise(n->replay_inputs[i], f));
+        if (i < n->replay_inputs().size() && n->replay_inputs()[i].defined())
+          label.push_back("value " + detail::summarise(n->replay_inputs()[i], f));
         out += fmt::format("  c{} [label={}, {}];\n", constants, lines(label), kConstant);
         out += fmt::format("  c{} -> n{} [label={}, {}];\n", constants++, id[n], edge_label, kNoGradient);
       }

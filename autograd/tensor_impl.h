@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <memory>
 #include <string>
 #include <optional>
 #include <source_location>
@@ -85,6 +86,12 @@ class SavedTensor {
 
 class GradSink;
 
+struct NodeExtras {
+  std::function<Tensor(const std::vector<Tensor>&)> replay;  // set only while ReplayGuard is on
+  std::vector<Tensor> replay_inputs;                          // detached copies, for replay
+  std::string owned_name;                                     // custom ops: Node::name points here
+};
+
 struct Node : Pooled {
   uint32_t refs = 0;
   std::string_view name;
@@ -100,11 +107,9 @@ struct Node : Pooled {
   bool needed = true;
   bool ran = false;
   Tensor grad;
-  // Set only while ReplayGuard is on (gradcheck's localisation): re-runs this op's forward on new
-  // input values, and the inputs as they were.
-  std::function<Tensor(const std::vector<Tensor>&)> replay;
-  std::vector<Tensor> replay_inputs;
-  std::string owned_name;  // custom ops: `name` points here
+  // What few nodes need, kept apart so that the common node carries one null pointer: allocated
+  // only for a replay (recorded while ReplayGuard is on) or a custom op's name.
+  std::unique_ptr<NodeExtras> extras;
 
   virtual ~Node() = default;
   // The gradient for each input (an undefined Tensor where !next[i].defined()); shapes may be
@@ -117,6 +122,13 @@ struct Node : Pooled {
   virtual bool apply_fast(Tensor& grad, GradSink& sink) { (void)grad; (void)sink; return false; }
   virtual void release_saved() = 0;
   bool needs(size_t i) const { return i < next.size() && next[i].defined(); }
+  // The replay (gradcheck's localisation): re-runs this op's forward on new input values. Only
+  // ops recorded while ReplayGuard was on have one.
+  bool has_replay() const { return extras && extras->replay; }
+  Tensor replay(const std::vector<Tensor>& inputs) const { return extras->replay(inputs); }  // has_replay()
+  // The inputs as they were when a replay was recorded (empty without one).
+  const std::vector<Tensor>& replay_inputs() const;
+  NodeExtras& extras_or_new();
   static void destroy(Node* n);  // deferred: never recursive
 };
 

@@ -60,10 +60,20 @@ Tensor SavedTensor::unpack(Node& node) const {
 void set_replay_now(const Tensor& result, const std::vector<Tensor>& inputs,
                     std::function<Tensor(const std::vector<Tensor>&)> forward) {
   if (!result.impl()->grad_fn) return;
-  Node& n = *result.impl()->grad_fn;
-  n.replay = std::move(forward);
-  n.replay_inputs.clear();
-  for (const Tensor& t : inputs) n.replay_inputs.push_back(t.defined() ? t.detach() : t);
+  NodeExtras& x = result.impl()->grad_fn->extras_or_new();
+  x.replay = std::move(forward);
+  x.replay_inputs.clear();
+  for (const Tensor& t : inputs) x.replay_inputs.push_back(t.defined() ? t.detach() : t);
+}
+
+const std::vector<Tensor>& Node::replay_inputs() const {
+  static const std::vector<Tensor> none;
+  return extras ? extras->replay_inputs : none;
+}
+
+NodeExtras& Node::extras_or_new() {
+  if (!extras) extras = std::make_unique<NodeExtras>();
+  return *extras;
 }
 
 bool all_finite(const Tensor& t) {
