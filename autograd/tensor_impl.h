@@ -107,6 +107,7 @@ struct Node : Pooled {
   bool needed = true;
   bool ran = false;
   Tensor grad;
+  Node* pending = nullptr;  // Node::destroy's queue of nodes to delete
   // What few nodes need, kept apart so that the common node carries one null pointer: allocated
   // only for a replay (recorded while ReplayGuard is on) or a custom op's name.
   std::unique_ptr<NodeExtras> extras;

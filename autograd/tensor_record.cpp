@@ -17,19 +17,19 @@ using detail::TensorImpl;
 namespace detail {
 
 // Nodes die through this loop: a node's destructor may release the next node, which is queued
-// here instead of being destroyed inside the first one's destructor.
+// here (linked through Node::pending) instead of being destroyed inside the first one's destructor.
 void Node::destroy(Node* n) {
-  static thread_local std::vector<Node*> pending;
-  static thread_local bool draining = false;
+  static constinit thread_local Node* pending = nullptr;
+  static constinit thread_local bool draining = false;
   if (draining) {
-    pending.push_back(n);
+    n->pending = pending;
+    pending = n;
     return;
   }
   draining = true;
   delete n;
-  while (!pending.empty()) {
-    Node* p = pending.back();
-    pending.pop_back();
+  while (Node* p = pending) {
+    pending = p->pending;
     delete p;
   }
   draining = false;
