@@ -11,6 +11,7 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <new>
 #include <string>
 #include <optional>
 #include <source_location>
@@ -27,8 +28,33 @@
 
 namespace chainrule::detail {
 
-// A new tensor with uninitialised data.
-Tensor empty(const Shape& shape, DType dtype);
+// A small tensor's pool block: its TensorImpl at 0, its Storage at kBlockStorage, its bytes at
+// kBlockData (32-byte aligned), so that a small result takes one allocation. TensorImpl::destroy
+// and Storage::destroy free it when both are gone (Storage::block_users).
+inline constexpr std::size_t kBlockStorage = (sizeof(TensorImpl) + alignof(Storage) - 1) / alignof(Storage) * alignof(Storage);
+inline constexpr std::size_t kBlockData = (kBlockStorage + sizeof(Storage) + 31) / 32 * 32;
+inline constexpr int64_t kBlockMaxBytes = static_cast<int64_t>(kPoolMaxBytes - kBlockData);
+
+// A new tensor with uninitialised data: inline for small tensors (one pool block), else
+// empty_large (a header, and a storage of its own).
+Tensor empty_large(const Shape& shape, DType dtype);
+inline Tensor empty(const Shape& shape, DType dtype) {
+  const int64_t numel = shape.numel();
+  const int64_t bytes = numel * dtype_size(dtype);
+  if (bytes > kBlockMaxBytes) return empty_large(shape, dtype);
+  char* block = static_cast<char*>(pool_allocate(kBlockData + static_cast<std::size_t>(bytes)));
+  auto* s = ::new (block + kBlockStorage) Storage;
+  s->bytes = bytes;
+  s->data = block + kBlockData;
+  s->block_users = 2;
+  auto* t = ::new (block) TensorImpl;
+  t->dtype = dtype;
+  t->shape = shape;
+  t->numel = numel;
+  t->in_block = true;
+  t->storage = Ref<Storage>(s);
+  return Tensor(Ref<TensorImpl>(t));
+}
 // A new handle on the same storage, without history (shares the version counter).
 Tensor alias_detached(const Tensor& t);
 
