@@ -40,11 +40,7 @@ Tensor fit_to(const Tensor& g, const Edge& e) {
   return out;
 }
 
-// Nobody but the holder can see t's values: the sweep may change them in place.
-bool owned(const Tensor& t) {
-  const TensorImpl* impl = t.impl();
-  return impl->refs == 1 && impl->storage->refs == 1 && !impl->requires_grad;
-}
+using detail::sole_owner;
 
 void add_in_place(Tensor& acc, const Tensor& g) {
   detail::dispatch(acc.dtype(), [&]<class T>() {
@@ -70,9 +66,9 @@ std::atomic<uint64_t> next_sweep{0};
 // when nothing else holds it (the fast sweep), or with recorded additions (create_graph).
 class Sweep final : public detail::GradSink {
  public:
-  Sweep(bool create_graph, const Wanted* wanted) : create_graph_(create_graph), wanted_(wanted) {}
+  Sweep(bool create_graph, const Wanted* wanted)
+      : GradSink(++next_sweep), create_graph_(create_graph), wanted_(wanted) {}
 
-  std::vector<std::pair<Ref<TensorImpl>, Tensor>> leaf_grads;  // backward(): one per leaf reached
   std::unordered_map<const void*, Tensor> captured;            // grad(): keyed by leaf impl or node
 
   void run(const std::vector<Root>& roots, bool retain);
@@ -83,17 +79,15 @@ class Sweep final : public detail::GradSink {
     if (Tensor* slot = slot_of(e)) accumulate(*slot, fit_to(g, e));
   }
 
-  Target target(Edge& e, Tensor* donor) override {
+  Target target_slow(Edge& e, Tensor* donor) override {
     Tensor* slot = slot_of(e);
     if (!slot) return {};
-    // The common cases (the donor's buffer, or the sweep's own accumulator) without a call; the
-    // rest out of line, so that this stays a leaf function.
     if (!slot->defined()) {
-      if (donor && owned(*donor)) *slot = std::move(*donor);
-      else new_buffer(*slot, e);
+      if (donor && sole_owner(*donor)) *slot = std::move(*donor);
+      else *slot = detail::empty(e.shape, e.dtype);
       return {slot->impl()->storage->data, false};
     }
-    if (!owned(*slot)) own_copy(*slot);
+    if (!sole_owner(*slot)) *slot = slot->detach();  // a copy of its own (the seed, a shared grad)
     return {slot->impl()->storage->data, true};
   }
 
@@ -129,19 +123,15 @@ class Sweep final : public detail::GradSink {
     });
     return true;
   }
-  [[gnu::noinline]] static void new_buffer(Tensor& slot, const Edge& e) { slot = detail::empty(e.shape, e.dtype); }
-  // A copy of its own (the seed, a shared grad) before the sweep adds into it.
-  [[gnu::noinline]] static void own_copy(Tensor& slot) { slot = slot.detach(); }
   void accumulate(Tensor& acc, const Tensor& g) {
     if (!acc.defined()) acc = g;
-    else if (!create_graph_ && owned(acc)) add_in_place(acc, g);
+    else if (!create_graph_ && sole_owner(acc)) add_in_place(acc, g);
     else acc = acc + g;
   }
   void discover(const std::vector<Root>& roots, std::vector<Node*>& order);
   void mark_needed(const std::vector<Node*>& order);
   void run_node(Node& n, Tensor& g, bool fast);
 
-  const uint64_t id_ = ++next_sweep;
   const bool create_graph_;
   const Wanted* wanted_;
 };
@@ -296,7 +286,7 @@ void Tensor::backward(const Tensor& seed, BackwardOptions options) const {
   for (auto& [leaf, g] : sweep.leaf_grads) {
     if (!g.defined()) continue;
     // A gradient the sweep alone holds becomes .grad as it is; others are copied (detach).
-    Tensor sum = leaf->grad ? Tensor(leaf->grad) + g : (options.create_graph || owned(g) ? g : g.detach());
+    Tensor sum = leaf->grad ? Tensor(leaf->grad) + g : (options.create_graph || sole_owner(g) ? g : g.detach());
     leaf->grad = sum.impl_ref();
   }
 }

@@ -175,6 +175,12 @@ inline int64_t SavedTensor::numel(const Node& node) const {
 }
 inline DType SavedTensor::dtype(const Node& node) const { return storage_ ? node.dtype : input_->dtype; }
 
+// Nobody but the holder can see t's values: a sweep may change them in place.
+inline bool sole_owner(const Tensor& t) {
+  const TensorImpl* impl = t.impl();
+  return impl->refs == 1 && impl->storage->refs == 1 && !impl->requires_grad;
+}
+
 // Where a rule's gradients go during a sweep; the sweep (tensor_engine.cpp) implements it. All
 // accumulation passes through here, which also sums gradients back to each input's shape.
 class GradSink {
@@ -189,10 +195,37 @@ class GradSink {
     void* data = nullptr;
     bool add = false;
   };
-  virtual Target target(Edge& e, Tensor* donor) = 0;
+  // Inline for the two cases of nearly every call (the donor becomes the buffer; the sweep's own
+  // buffer is added to), once the input's slot is known without a lookup: an interior input's
+  // Node::grad, or a leaf this sweep has seen. The rest (a first sight of a leaf, grad()'s
+  // filter, a buffer to allocate or to copy) in target_slow, which decides every case.
+  Target target(Edge& e, Tensor* donor) {
+    Tensor* slot = nullptr;
+    if (e.fn) slot = &e.fn->grad;
+    else if (e.leaf && e.leaf->sweep == id_) slot = &leaf_grads[e.leaf->sweep_slot].second;
+    if (slot) {
+      if (!slot->defined()) {
+        if (donor && sole_owner(*donor)) {
+          *slot = std::move(*donor);
+          return {slot->impl()->storage->data, false};
+        }
+      } else if (sole_owner(*slot)) {
+        return {slot->impl()->storage->data, true};
+      }
+    }
+    return target_slow(e, donor);
+  }
+
+  // backward(): the gradient of each leaf reached, in the order first reached; a leaf's
+  // TensorImpl::sweep_slot indexes it while TensorImpl::sweep == id_.
+  std::vector<std::pair<Ref<TensorImpl>, Tensor>> leaf_grads;
 
  protected:
+  explicit GradSink(uint64_t id) : id_(id) {}
   ~GradSink() = default;
+  virtual Target target_slow(Edge& e, Tensor* donor) = 0;
+
+  const uint64_t id_;  // unique over all threads' sweeps
 };
 
 // While alive, recorded ops also keep what gradcheck needs to re-run their forward (Node::replay).
