@@ -78,6 +78,21 @@ struct ElementwiseNode final : Node {
     else return static_cast<T>(Op::db(g, x, y, r));
   }
 
+  // Input e's one-element gradient v, for a one-element output whose gradient is g: into the
+  // sweep's buffer (which `donor`, grad's own, may become), or, for an input of another shape
+  // ([] against [1]) or dtype, as a tensor that the sink sums back and converts.
+  template <class T>
+  static void hand_on_one(Edge& e, T v, const TensorImpl& g, Tensor* donor, GradSink& sink) {
+    if (e.shape == g.shape && e.dtype == g.dtype) {
+      const GradSink::Target t = sink.target(e, donor);
+      if (T* dst = static_cast<T*>(t.data)) *dst = t.add ? *dst + v : v;
+      return;
+    }
+    Tensor full = empty(g.shape, g.dtype);
+    *full.impl()->data<T>() = v;
+    sink.add(e, full);
+  }
+
   template <class T>
   void run(Tensor& grad, GradSink& sink) {
     static constexpr T kUnused = 0;  // stands for every value the rule does not read (stride 0)
@@ -109,9 +124,21 @@ struct ElementwiseNode final : Node {
       nb = b.numel(*this);
     }
     if constexpr (Op::uses.result) pr = static_cast<const T*>(result.storage(*this).data);
-    constexpr int64_t ka = Op::uses.a, kb = Op::uses.b, kr = Op::uses.result;
     // The lowest input runs last, so it may take over grad's buffer (the others still read it).
     const int last = needs(0) ? 0 : 1;
+    if (n == 1) {
+      // One element, and so one per operand: each input's derivative is one number, all of them
+      // computed before the first is handed on. The same rules as the loops below, without them.
+      T v[Arity] = {};
+      if (needs(0)) v[0] = rule<0>(pg[0], pa[0], pb[0], pr[0]);
+      if constexpr (Arity == 2)
+        if (needs(1)) v[1] = rule<1>(pg[0], pa[0], pb[0], pr[0]);
+      if constexpr (Arity == 2)
+        if (needs(1)) hand_on_one(next[1], v[1], g, last == 1 ? &grad : nullptr, sink);
+      if (needs(0)) hand_on_one(next[0], v[0], g, &grad, sink);
+      return;
+    }
+    constexpr int64_t ka = Op::uses.a, kb = Op::uses.b, kr = Op::uses.result;
     auto one = [&]<int I>() {
       if (!needs(I)) return;
       Edge& e = next[I];
