@@ -83,7 +83,7 @@ struct ElementwiseNode final : Node {
   // ([] against [1]) or dtype, as a tensor that the sink sums back and converts.
   template <class T>
   static void hand_on_one(Edge& e, T v, const TensorImpl& g, Tensor* donor, GradSink& sink) {
-    if (e.shape == g.shape && e.dtype == g.dtype) {
+    if (e.dtype == g.dtype && e.shape() == g.shape) {
       const GradSink::Target t = sink.target(e, donor);
       if (T* dst = static_cast<T*>(t.data)) *dst = t.add ? *dst + v : v;
       return;
@@ -143,7 +143,7 @@ struct ElementwiseNode final : Node {
       if (!needs(I)) return;
       Edge& e = next[I];
       auto at = [&](int64_t o, int64_t i, int64_t j) { return rule<I>(pg[o], pa[i * ka], pb[j * kb], pr[o * kr]); };
-      if (e.shape == out && e.dtype == d) {
+      if (e.dtype == d && e.shape() == out) {
         const GradSink::Target t = sink.target(e, I == last ? &grad : nullptr);
         T* dst = static_cast<T*>(t.data);
         if (!dst) return;
@@ -152,7 +152,7 @@ struct ElementwiseNode final : Node {
         else
           for_each_operand(out, n, *sa, na, *sb, nb, [&](int64_t o, int64_t i, int64_t j) { dst[o] = at(o, i, j); });
       } else {
-        // A broadcast input: the full-size gradient, summed back to e.shape by the sink.
+        // A broadcast input: the full-size gradient, summed back to e.shape() by the sink.
         Tensor full = empty(out, d);
         T* dst = full.impl()->data<T>();
         for_each_operand(out, n, *sa, na, *sb, nb, [&](int64_t o, int64_t i, int64_t j) { dst[o] = at(o, i, j); });

@@ -35,7 +35,7 @@ namespace {
 
 // Sums a gradient back to the shape of the input it belongs to (undoing broadcasting).
 Tensor fit_to(const Tensor& g, const Edge& e) {
-  Tensor out = g.shape() == e.shape ? g : sum_to(g, e.shape);
+  Tensor out = g.shape() == e.shape() ? g : sum_to(g, e.shape());
   if (out.dtype() != e.dtype) out = out.to(e.dtype);
   return out;
 }
@@ -84,7 +84,7 @@ class Sweep final : public detail::GradSink {
     if (!slot) return {};
     if (!slot->defined()) {
       if (donor && sole_owner(*donor)) *slot = std::move(*donor);
-      else *slot = detail::empty(e.shape, e.dtype);
+      else *slot = detail::empty(e.shape(), e.dtype);
       return {slot->impl()->storage->data, false};
     }
     if (!sole_owner(*slot)) *slot = slot->detach();  // a copy of its own (the seed, a shared grad)
@@ -107,19 +107,19 @@ class Sweep final : public detail::GradSink {
     return &leaf_grads[leaf->sweep_slot].second;
   }
   // The fast sweep's un-broadcast: sums a broadcast gradient straight into e's buffer, without
-  // the tensors sum_to would build. False when g needs no summing or cannot be summed to e.shape
+  // the tensors sum_to would build. False when g needs no summing or cannot be summed to e.shape()
   // (fit_to then handles it, or reports the mismatch).
   bool sums_into(const Tensor& g, Edge& e) {
     const TensorImpl& gi = *g.impl();
-    if (gi.shape == e.shape || gi.dtype != e.dtype || !(broadcast_shapes(e.shape, gi.shape, "sum_to") == gi.shape))
+    if (gi.shape == e.shape() || gi.dtype != e.dtype || !(broadcast_shapes(e.shape(), gi.shape, "sum_to") == gi.shape))
       return false;
     const Target t = target(e, nullptr);
     if (!t.data) return true;
     detail::dispatch(gi.dtype, [&]<class T>() {
       T* dst = static_cast<T*>(t.data);
       const T* src = gi.data<T>();
-      if (!t.add) std::fill(dst, dst + e.shape.numel(), T(0));
-      detail::for_each_broadcast(gi.shape, gi.shape, e.shape, [&](int64_t o, int64_t, int64_t j) { dst[j] += src[o]; });
+      if (!t.add) std::fill(dst, dst + e.shape().numel(), T(0));
+      detail::for_each_broadcast(gi.shape, gi.shape, e.shape(), [&](int64_t o, int64_t, int64_t j) { dst[j] += src[o]; });
     });
     return true;
   }

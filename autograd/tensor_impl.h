@@ -58,13 +58,34 @@ inline Tensor empty(const Shape& shape, DType dtype) {
 // A new handle on the same storage, without history (shares the version counter).
 Tensor alias_detached(const Tensor& t);
 
+// The shape of an input that takes no gradient (for DOT pictures), in a pool block of its own:
+// the edges of the other inputs find theirs in the node or leaf they point to.
+class ConstantShape {
+ public:
+  ConstantShape() = default;
+  explicit ConstantShape(const Shape& s) : p_(::new (pool_allocate(sizeof(Shape))) Shape(s)) {}
+  ConstantShape(ConstantShape&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+  ConstantShape& operator=(ConstantShape o) noexcept {
+    std::swap(p_, o.p_);
+    return *this;
+  }
+  ~ConstantShape() { pool_free(p_, sizeof(Shape)); }  // Shape is trivially destructible
+  const Shape& operator*() const { return *p_; }
+
+ private:
+  Shape* p_ = nullptr;
+};
+
 // One input of a recorded op: where its gradient goes.
 struct Edge {
   Ref<Node> fn;           // the input's grad_fn (interior input)
   Ref<TensorImpl> leaf;   // the input itself (leaf that requires grad)
-  Shape shape;            // the input's shape: gradients are summed back to it (un-broadcast)
-  DType dtype = DType::float32;
+  DType dtype = DType::float32;  // the input's, when recorded (a leaf may change: Module::to)
+  ConstantShape constant_shape;  // neither fn nor leaf: the input's shape
   bool defined() const { return fn || leaf; }
+  // The input's shape: gradients are summed back to it (un-broadcast). A tensor's grad_fn has
+  // the tensor's shape (Node::shape), and a leaf's shape never changes.
+  inline const Shape& shape() const;
 };
 
 // A tensor kept for a backward rule. Inputs are kept as they are; the op's own output is kept
@@ -140,7 +161,7 @@ struct Node : Pooled {
 
   virtual ~Node() = default;
   // The gradient for each input (an undefined Tensor where !next[i].defined()); shapes may be
-  // broadcast: the engine sums them back to next[i].shape.
+  // broadcast: the engine sums them back to next[i].shape().
   virtual std::vector<Tensor> apply(const Tensor& grad) = 0;
   // The fast sweep's rule (no create_graph, no observer, no anomaly mode): hands each input's
   // gradient to `sink` without building Tensor expressions, and may reuse `grad`'s buffer (the
@@ -167,6 +188,8 @@ struct FunctionNode final : Node {
   void release_saved() override { rule.reset(); }
 };
 
+inline const Shape& Edge::shape() const { return fn ? fn->shape : leaf ? leaf->shape : *constant_shape; }
+
 inline const Shape& SavedTensor::shape(const Node& node) const {
   return storage_ ? node.shape : input_->shape;
 }
@@ -185,9 +208,9 @@ inline bool sole_owner(const Tensor& t) {
 // accumulation passes through here, which also sums gradients back to each input's shape.
 class GradSink {
  public:
-  // Adds `g` (any shape that broadcasts to e.shape) to the gradient of input `e`.
+  // Adds `g` (any shape that broadcasts to e.shape()) to the gradient of input `e`.
   virtual void add(Edge& e, const Tensor& g) = 0;
-  // A buffer of e.shape and e.dtype for the rule to write input e's gradient into, and whether to
+  // A buffer of e.shape() and e.dtype for the rule to write input e's gradient into, and whether to
   // add to what it holds (`add`) or overwrite it. `donor`, a tensor the sweep owns with e's shape
   // and dtype, may become that buffer (the rule then overwrites the donor's values). data is null
   // when no gradient is wanted for e.
@@ -285,13 +308,11 @@ inline bool should_record(std::initializer_list<const Tensor*> inputs) {
 inline constinit thread_local uint64_t next_node_sequence = 0;  // per thread: a graph belongs to one thread
 inline void add_edge(Node& node, const Tensor& t) {
   const TensorImpl* impl = t.impl();
-  Ref<Node> fn;
-  Ref<TensorImpl> leaf;
-  if (impl->requires_grad) {
-    if (impl->grad_fn) fn = impl->grad_fn;
-    else leaf = t.impl_ref();
-  }
-  node.next.emplace_back(std::move(fn), std::move(leaf), impl->shape, impl->dtype);
+  Edge& e = node.next.emplace_back();
+  e.dtype = impl->dtype;
+  if (!impl->requires_grad) e.constant_shape = ConstantShape(impl->shape);
+  else if (impl->grad_fn) e.fn = impl->grad_fn;
+  else e.leaf = t.impl_ref();
 }
 inline void finish_attach(Tensor& result, Ref<Node>& node) {
   TensorImpl& out = *result.impl();
