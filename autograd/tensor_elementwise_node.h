@@ -78,6 +78,18 @@ struct ElementwiseNode final : Node {
     else return static_cast<T>(Op::db(g, x, y, r));
   }
 
+  // The values of saved operand s in T, after the version check: its own bytes, or `number`
+  // holding its one value converted (a plain number of the other dtype; apply_fast checked it).
+  template <class T>
+  const T* values(const SavedTensor& s, T& number) const {
+    const void* p = s.storage(*this).data;
+    const DType d = s.dtype(*this);
+    if (d == dtype_of<T>()) return static_cast<const T*>(p);
+    number = d == DType::float32 ? static_cast<T>(*static_cast<const float*>(p))
+                                 : static_cast<T>(*static_cast<const double*>(p));
+    return &number;
+  }
+
   // Input e's one-element gradient v, for a one-element output whose gradient is g: into the
   // sweep's buffer (which `donor`, grad's own, may become), or, for an input of another shape
   // ([] against [1]) or dtype, as a tensor that the sink sums back and converts.
@@ -93,8 +105,27 @@ struct ElementwiseNode final : Node {
     sink.add(e, full);
   }
 
+  // A one-element output, and so one element per operand: each input's derivative is one number,
+  // all of them computed (after the version checks) before the first is handed on, so grad's
+  // buffer may go to any input. The same rules as run's loops, without their set-up.
+  template <class T>
+  void run_one(Tensor& grad, GradSink& sink) {
+    const TensorImpl& g = *grad.impl();  // outlives the call even if its buffer is handed on
+    T x = 0, y = 0, r = 0, number = 0;
+    if constexpr (Op::uses.a) x = *values(a, number);
+    if constexpr (Op::uses.b) y = *values(b, number);
+    if constexpr (Op::uses.result) r = *static_cast<const T*>(result.storage(*this).data);
+    const T gv = *g.data<T>();
+    const bool need0 = needs(0);
+    const T v0 = need0 ? rule<0>(gv, x, y, r) : T(0);
+    if constexpr (Arity == 2)
+      if (needs(1)) hand_on_one(next[1], rule<1>(gv, x, y, r), g, need0 ? nullptr : &grad, sink);
+    if (need0) hand_on_one(next[0], v0, g, &grad, sink);
+  }
+
   template <class T>
   void run(Tensor& grad, GradSink& sink) {
+    if (grad.impl()->numel == 1) return run_one<T>(grad, sink);
     static constexpr T kUnused = 0;  // stands for every value the rule does not read (stride 0)
     // grad's header outlives this call even if its buffer is handed on (the sink then holds it).
     const TensorImpl& g = *grad.impl();
@@ -105,14 +136,7 @@ struct ElementwiseNode final : Node {
     const Shape *sa = &out, *sb = &out;
     const int64_t n = g.numel;
     int64_t na = n, nb = n;
-    T a_number = 0, b_number = 0;  // a saved number of the other dtype, converted (apply_fast checked it)
-    auto values = [&](const SavedTensor& s, T& number) -> const T* {
-      const void* p = s.storage(*this).data;
-      if (s.dtype(*this) == d) return static_cast<const T*>(p);
-      number = s.dtype(*this) == DType::float32 ? static_cast<T>(*static_cast<const float*>(p))
-                                                : static_cast<T>(*static_cast<const double*>(p));
-      return &number;
-    };
+    T a_number = 0, b_number = 0;
     if constexpr (Op::uses.a) {
       pa = values(a, a_number);
       sa = &a.shape(*this);
@@ -126,18 +150,6 @@ struct ElementwiseNode final : Node {
     if constexpr (Op::uses.result) pr = static_cast<const T*>(result.storage(*this).data);
     // The lowest input runs last, so it may take over grad's buffer (the others still read it).
     const int last = needs(0) ? 0 : 1;
-    if (n == 1) {
-      // One element, and so one per operand: each input's derivative is one number, all of them
-      // computed before the first is handed on. The same rules as the loops below, without them.
-      T v[Arity] = {};
-      if (needs(0)) v[0] = rule<0>(pg[0], pa[0], pb[0], pr[0]);
-      if constexpr (Arity == 2)
-        if (needs(1)) v[1] = rule<1>(pg[0], pa[0], pb[0], pr[0]);
-      if constexpr (Arity == 2)
-        if (needs(1)) hand_on_one(next[1], v[1], g, last == 1 ? &grad : nullptr, sink);
-      if (needs(0)) hand_on_one(next[0], v[0], g, &grad, sink);
-      return;
-    }
     constexpr int64_t ka = Op::uses.a, kb = Op::uses.b, kr = Op::uses.result;
     auto one = [&]<int I>() {
       if (!needs(I)) return;

@@ -16,6 +16,7 @@
 #include <optional>
 #include <source_location>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 #include <utility>
 
@@ -222,7 +223,7 @@ class GradSink {
   // buffer is added to), once the input's slot is known without a lookup: an interior input's
   // Node::grad, or a leaf this sweep has seen. The rest (a first sight of a leaf, grad()'s
   // filter, a buffer to allocate or to copy) in target_slow, which decides every case.
-  Target target(Edge& e, Tensor* donor) {
+  [[gnu::always_inline]] Target target(Edge& e, Tensor* donor) {
     Tensor* slot = nullptr;
     if (e.fn) slot = &e.fn->grad;
     else if (e.leaf && e.leaf->sweep == id_) slot = &leaf_grads[e.leaf->sweep_slot].second;
@@ -379,6 +380,12 @@ void for_each_broadcast(const Shape& out, const Shape& a, const Shape& b, F&& f)
       idx[d] = 0;
     }
   }
+}
+
+// The DType of float (float32) and double (float64).
+template <class T>
+constexpr DType dtype_of() {
+  return std::is_same_v<T, float> ? DType::float32 : DType::float64;
 }
 
 // Calls f.template operator()<T>() with T = float or double for the dtype.
