@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 
 #include "autograd/ops.h"
@@ -30,8 +31,11 @@ Tensor converted(const Tensor& t, DType d) {
   return out;
 }
 
+[[noreturn, gnu::cold]] void throw_undefined(const char* op) {
+  throw std::invalid_argument(fmt::format("{}: an operand is undefined", op));
+}
 void check_defined(const Tensor& t, const char* op) {
-  if (!t.defined()) throw std::invalid_argument(fmt::format("{}: an operand is undefined", op));
+  if (!t.defined()) throw_undefined(op);
 }
 
 template <class T, class F>
@@ -56,7 +60,9 @@ Tensor binary_kernel(const Tensor& a, const Tensor& b, const char* op, F f) {
   check_defined(b, op);
   const TensorImpl &ia = *a.impl(), &ib = *b.impl();
   const DType d = ia.dtype == ib.dtype ? ia.dtype : detail::result_dtype(a, b, op);
-  Tensor out = detail::empty(ia.shape == ib.shape ? ia.shape : broadcast_shapes(ia.shape, ib.shape, op), d);
+  std::optional<Shape> broadcast;  // only when the shapes differ (no copy of a shape otherwise)
+  const Shape& shape = ia.shape == ib.shape ? ia.shape : broadcast.emplace(broadcast_shapes(ia.shape, ib.shape, op));
+  Tensor out = detail::empty(shape, d);
   Tensor a_converted, b_converted;  // only when a number meets a tensor of the other dtype
   const Tensor& ca = ia.dtype == d ? a : (a_converted = converted(a, d));
   const Tensor& cb = ib.dtype == d ? b : (b_converted = converted(b, d));
