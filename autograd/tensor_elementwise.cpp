@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 #include <cstring>
-#include <optional>
 #include <stdexcept>
 
 #include "autograd/ops.h"
@@ -53,6 +52,12 @@ void binary_loop(const Tensor& a, const Tensor& b, Tensor& out, F f) {
                            [&](int64_t o, int64_t i, int64_t j) { po[o] = f(pa[i], pb[j]); });
 }
 
+// A new tensor of the shape a and b broadcast to; out of line, so that the common case (equal
+// shapes) builds no Shape of its own.
+[[gnu::noinline]] Tensor empty_broadcast(const Shape& a, const Shape& b, DType d, const char* op) {
+  return detail::empty(broadcast_shapes(a, b, op), d);
+}
+
 // out = f(a, b) elementwise, without recording.
 template <class F>
 Tensor binary_kernel(const Tensor& a, const Tensor& b, const char* op, F f) {
@@ -60,9 +65,7 @@ Tensor binary_kernel(const Tensor& a, const Tensor& b, const char* op, F f) {
   check_defined(b, op);
   const TensorImpl &ia = *a.impl(), &ib = *b.impl();
   const DType d = ia.dtype == ib.dtype ? ia.dtype : detail::result_dtype(a, b, op);
-  std::optional<Shape> broadcast;  // only when the shapes differ (no copy of a shape otherwise)
-  const Shape& shape = ia.shape == ib.shape ? ia.shape : broadcast.emplace(broadcast_shapes(ia.shape, ib.shape, op));
-  Tensor out = detail::empty(shape, d);
+  Tensor out = ia.shape == ib.shape ? detail::empty(ia.shape, d) : empty_broadcast(ia.shape, ib.shape, d, op);
   Tensor a_converted, b_converted;  // only when a number meets a tensor of the other dtype
   const Tensor& ca = ia.dtype == d ? a : (a_converted = converted(a, d));
   const Tensor& cb = ib.dtype == d ? b : (b_converted = converted(b, d));
