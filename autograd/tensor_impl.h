@@ -140,20 +140,20 @@ struct NodeExtras {
   std::string owned_name;                                     // custom ops: Node::name points here
 };
 
+// The small fields sit together (an elementwise node then fills five cache lines, not six).
 struct Node : Pooled {
   uint32_t refs = 0;
+  DType dtype = DType::float32;  // of the op's output
+  bool freed = false;
+  bool needed = true;            // scratch for one sweep, as sweep, dependencies, ran and grad
+  bool ran = false;
+  uint32_t dependencies = 0;
   std::string_view name;
   std::source_location where;
   uint64_t sequence = 0;
   Shape shape;                   // of the op's output
-  DType dtype = DType::float32;  // of the op's output
   SmallVector<Edge, 2> next;     // one per input of the op, in order
-  bool freed = false;
-  // Scratch for one sweep.
   uint64_t sweep = 0;
-  uint32_t dependencies = 0;
-  bool needed = true;
-  bool ran = false;
   Tensor grad;
   Node* pending = nullptr;  // Node::destroy's queue of nodes to delete
   // What few nodes need, kept apart so that the common node carries one null pointer: allocated
