@@ -86,6 +86,8 @@ struct TensorImpl : Pooled {
   uint64_t sweep = 0;
   uint32_t sweep_slot = 0;
   TensorImpl() = default;
+  TensorImpl(const TensorImpl&) = delete;  // in_block belongs to the object where it was made
+  TensorImpl& operator=(const TensorImpl&) = delete;
   template <class T> T* data() const { return static_cast<T*>(storage->data); }
   static void destroy(TensorImpl* t);  // out of line: Node is incomplete here
 };
