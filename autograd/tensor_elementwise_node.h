@@ -4,7 +4,8 @@
 //   - apply(): on Tensors, so that create_graph records the backward pass (and traces, anomaly
 //     mode and gradcheck see Tensor gradients);
 //   - apply_fast(): per element on plain numbers, writing each input's gradient straight into the
-//     sweep's buffer (GradSink::target) in one loop, with no temporary tensors.
+//     sweep's buffer (GradSink::target) in one loop, with no temporary tensors; a one-element
+//     output (every operand then holds one number) skips the loops' set-up (run_one).
 // Both call the same Op::dx / Op::da / Op::db: the derivative is written once.
 #include <vector>
 
@@ -64,9 +65,9 @@ struct ElementwiseNode final : Node {
   }
 
   void release_saved() override {
-    a.reset();
-    b.reset();
-    result.reset();
+    if constexpr (Op::uses.a) a.reset();
+    if constexpr (Op::uses.b) b.reset();
+    if constexpr (Op::uses.result) result.reset();
   }
 
  private:
