@@ -214,9 +214,12 @@ void Sweep::run(const std::vector<Root>& roots, bool retain) {
     if (Node* fn = out->grad_fn.get()) accumulate(fn->grad, r.seed);
     else if (Tensor* slot = leaf_slot(r.output.impl_ref())) accumulate(*slot, r.seed);
   }
+  // Only an output's node can start with no consumer (every other node was discovered through
+  // an edge, which counted it), so the ready list starts from the roots, each node once.
   std::vector<Node*> ready;
-  for (Node* n : order)
-    if (n->dependencies == 0) ready.push_back(n);
+  for (const Root& r : roots)
+    if (Node* fn = r.output.impl()->grad_fn.get(); fn && fn->dependencies == 0 && std::ranges::find(ready, fn) == ready.end())
+      ready.push_back(fn);
 
   // Phase 2: run nodes once all their consumers have delivered (Kahn's order). The fast rules
   // serve plain backward passes; traces, anomaly mode and create_graph use the Tensor rules.
