@@ -154,17 +154,14 @@ std::string to_dot(const Tensor& root, const DotOptions& options) {
   std::sort(nodes.begin(), nodes.end(), [](const Node* a, const Node* b) { return a->sequence < b->sequence; });
   std::unordered_map<const Node*, std::size_t> id;
   for (std::size_t i = 0; i < nodes.size(); ++i) id[nodes[i]] = i;
-  // An op's output shape is what its consumers' edges record; its values, what they kept for replay.
-  std::unordered_map<const Node*, Shape> shape = {{top, root.shape()}};
+  // An op's output values are what its consumers kept for replay.
   std::unordered_map<const Node*, Tensor> value = {{top, root}};
   for (const Node* n : nodes)
     for (std::size_t i = 0; i < n->next.size(); ++i)
-      if (const Node* m = n->next[i].fn.get()) {
-        shape.emplace(m, n->next[i].shape);
-        if (i < n->replay_inputs.size() && n->replay_inputs[i].defined()) value.emplace(m, n->replay_inputs[i]);
-      }
+      if (const Node* m = n->next[i].fn.get())
+        if (i < n->replay_inputs().size() && n->replay_inputs()[i].defined()) value.emplace(m, n->replay_inputs()[i]);
   for (const Node* n : nodes) {
-    std::vector<std::string> label = {std::string(n->name), shape[n].str()};
+    std::vector<std::string> label = {std::string(n->name), n->shape.str()};
     if (auto it = value.find(n); it != value.end()) label.push_back("value " + detail::summarise(it->second, f));
     if (options.show_where) label.push_back(to_string(n->where));
     out += fmt::format("  n{} [label={}, {}];\n", id[n], lines(label), n == top ? kOutput : kOp);
@@ -174,7 +171,7 @@ std::string to_dot(const Tensor& root, const DotOptions& options) {
   for (const Node* n : nodes)
     for (std::size_t i = 0; i < n->next.size(); ++i) {
       const detail::Edge& e = n->next[i];
-      const std::string edge_label = dot_quote(e.shape.str());
+      const std::string edge_label = dot_quote(e.shape().str());
       if (e.fn) {
         out += fmt::format("  n{} -> n{} [label={}];\n", id[e.fn.get()], id[n], edge_label);
       } else if (e.leaf) {
@@ -184,9 +181,9 @@ std::string to_dot(const Tensor& root, const DotOptions& options) {
       } else {
         // An input that does not require grad: the edge keeps only its shape (and its value when
         // the graph was recorded for replay).
-        std::vector<std::string> label = {"constant", e.shape.str()};
-        if (i < n->replay_inputs.size() && n->replay_inputs[i].defined())
-          label.push_back("value " + detail::summarise(n->replay_inputs[i], f));
+        std::vector<std::string> label = {"constant", e.shape().str()};
+        if (i < n->replay_inputs().size() && n->replay_inputs()[i].defined())
+          label.push_back("value " + detail::summarise(n->replay_inputs()[i], f));
         out += fmt::format("  c{} [label={}, {}];\n", constants, lines(label), kConstant);
         out += fmt::format("  c{} -> n{} [label={}, {}];\n", constants++, id[n], edge_label, kNoGradient);
       }

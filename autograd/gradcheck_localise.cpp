@@ -103,7 +103,7 @@ void localise_tensor(const Tensor& root, const Tolerance& tol, const GradcheckOp
   std::set<std::string> unchecked;
   uint64_t node_seed = options.seed + 101;
   for (Node* n : recorded_nodes(root)) {
-    if (!n->replay) {
+    if (!n->has_replay()) {
       if (unchecked.insert(describe(*n)).second) loc.not_rechecked.push_back(describe(*n));
       continue;
     }
@@ -111,7 +111,7 @@ void localise_tensor(const Tensor& root, const Tolerance& tol, const GradcheckOp
     std::vector<Tensor> grads, inputs64;
     std::vector<double> r;
     try {
-      const Tensor y = n->replay(n->replay_inputs);
+      const Tensor y = n->replay(n->replay_inputs());
       Generator gen(node_seed++);
       r.resize(static_cast<std::size_t>(y.numel()));
       for (double& v : r) v = gen.normal(0, 1);
@@ -121,7 +121,7 @@ void localise_tensor(const Tensor& root, const Tolerance& tol, const GradcheckOp
       if (unchecked.insert(why).second) loc.not_rechecked.push_back(why);
       continue;
     }
-    for (const Tensor& t : n->replay_inputs) inputs64.push_back(t.defined() ? float64_copy(t) : t);
+    for (const Tensor& t : n->replay_inputs()) inputs64.push_back(t.defined() ? float64_copy(t) : t);
     ++loc.ops_checked;
     for (std::size_t k = 0; k < inputs64.size(); ++k) {
       if (!n->needs(k) || !inputs64[k].defined()) continue;
@@ -140,8 +140,8 @@ void scan_tensor_kinks(const Tensor& root, const Tolerance& tol, GradcheckReport
   constexpr std::size_t kPerOp = 3;  // elements listed per op; the rest are counted in a note
   for (Node* n : recorded_nodes(root)) {
     const bool relu = n->name == ops::Relu::name, abs = n->name == ops::Abs::name;
-    if (!(relu || abs) || n->replay_inputs.empty() || !n->replay_inputs[0].defined() || !n->needs(0)) continue;
-    const Tensor& in = n->replay_inputs[0];
+    if (!(relu || abs) || n->replay_inputs().empty() || !n->replay_inputs()[0].defined() || !n->needs(0)) continue;
+    const Tensor& in = n->replay_inputs()[0];
     const auto f = builtin_forward(n->name);
     const std::vector<double> x = in.to_vector();
     std::size_t found = 0;

@@ -35,7 +35,7 @@ class SmallVector {
   // An element built in place from `args` (none: a default element for the caller to fill).
   template <class... Args>
   T& emplace_back(Args&&... args) {
-    if (size_ == capacity_) reserve(2 * capacity_);
+    if (size_ == capacity_) grow();
     T* slot = ::new (static_cast<void*>(data_ + size_)) T(std::forward<Args>(args)...);
     ++size_;
     return *slot;
@@ -50,6 +50,8 @@ class SmallVector {
 
  private:
   T* inline_data() { return reinterpret_cast<T*>(inline_); }
+  // Out of line, so that emplace_back stays small enough to inline.
+  [[gnu::noinline]] void grow() { reserve(2 * capacity_); }
 
   alignas(T) unsigned char inline_[N * sizeof(T)];
   T* data_ = inline_data();

@@ -24,10 +24,16 @@ const char* dtype_name(DType d) { return d == DType::float32 ? "float32" : "floa
 namespace detail {
 
 namespace {
-// Header and bytes share one 64-byte-aligned pool block when the bytes are few.
+// A storage of its own: header and bytes share one 64-byte-aligned pool block when the bytes are
+// few, else the bytes have a block of their own.
 constexpr size_t kHeader = 64;
 static_assert(sizeof(Storage) <= kHeader);
 constexpr int64_t kInlineBytes = static_cast<int64_t>(kPoolMaxBytes - kHeader);
+
+// The last of a small tensor's two objects frees their block.
+void release_block(Storage* s) {
+  if (--s->block_users == 0) pool_free(reinterpret_cast<char*>(s) - kBlockStorage, kBlockData + static_cast<size_t>(s->bytes));
+}
 }  // namespace
 
 Ref<Storage> Storage::allocate(int64_t bytes) {
@@ -51,17 +57,29 @@ Ref<Storage> Storage::allocate(int64_t bytes) {
 }
 
 void Storage::destroy(Storage* s) {
+  if (s->block_users) return release_block(s);
   const int64_t bytes = s->bytes;
   if (bytes > kInlineBytes) pool_free(s->data, static_cast<size_t>(bytes));
   s->~Storage();
   pool_free(s, bytes <= kInlineBytes ? kHeader + static_cast<size_t>(bytes) : kHeader);
 }
 
-TensorImpl::TensorImpl(DType d, const Shape& s) : dtype(d), shape(s), numel(s.numel()) {}
-void TensorImpl::destroy(TensorImpl* t) { delete t; }
+void TensorImpl::destroy(TensorImpl* t) {
+  if (!t->in_block) {
+    delete t;
+    return;
+  }
+  // The block outlives the header while its storage is still held (by a saved output, an alias).
+  Storage* home = reinterpret_cast<Storage*>(reinterpret_cast<char*>(t) + kBlockStorage);
+  t->~TensorImpl();
+  release_block(home);
+}
 
-Tensor empty(const Shape& shape, DType dtype) {
-  Ref<TensorImpl> impl(new TensorImpl(dtype, shape));
+Tensor empty_large(const Shape& shape, DType dtype) {
+  Ref<TensorImpl> impl(new TensorImpl);
+  impl->dtype = dtype;
+  impl->shape = shape;
+  impl->numel = shape.numel();
   impl->storage = Storage::allocate(impl->numel * dtype_size(dtype));
   return Tensor(std::move(impl));
 }

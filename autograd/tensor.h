@@ -56,13 +56,17 @@ struct Node;
 // drops a dozen handles.
 
 // Bytes of a tensor, shared by every handle that names it. `version` counts in-place writes.
-// Small tensors keep their bytes in the same pool block as this header (one allocation).
+// A small tensor is one pool block: its TensorImpl, this header and the bytes (detail::empty, in
+// tensor_impl.h); a bigger one has its header and its bytes in blocks of their own.
 struct Storage {
   uint32_t refs = 0;
   uint32_t version = 0;
   int64_t bytes = 0;
   void* data = nullptr;
-  static Ref<Storage> allocate(int64_t bytes);  // uninitialised
+  // Of a small tensor's block: how many of its two objects (the TensorImpl and this Storage) are
+  // alive; the last one frees the block. 0: a storage of its own.
+  uint32_t block_users = 0;
+  static Ref<Storage> allocate(int64_t bytes);  // uninitialised, a block of its own
   static void destroy(Storage* s);
 };
 
@@ -71,6 +75,7 @@ struct TensorImpl : Pooled {
   DType dtype = DType::float32;
   bool requires_grad = false;
   bool wrapped_number = false;  // made from a plain number: adopts the other operand's dtype
+  bool in_block = false;        // shares a pool block with its first storage (Storage::block_users)
   Shape shape;
   int64_t numel = 0;
   Ref<Storage> storage;
@@ -81,7 +86,8 @@ struct TensorImpl : Pooled {
   uint64_t sweep = 0;
   uint32_t sweep_slot = 0;
   TensorImpl() = default;
-  TensorImpl(DType d, const Shape& s);  // out of line, as destroy
+  TensorImpl(const TensorImpl&) = delete;  // in_block belongs to the object where it was made
+  TensorImpl& operator=(const TensorImpl&) = delete;
   template <class T> T* data() const { return static_cast<T*>(storage->data); }
   static void destroy(TensorImpl* t);  // out of line: Node is incomplete here
 };

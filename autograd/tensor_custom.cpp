@@ -48,8 +48,7 @@ Tensor custom_op(std::string_view name, const std::vector<Tensor>& inputs, Tenso
     return g;
   };
   Ref<detail::Node> node(new detail::FunctionNode<decltype(rule)>(std::move(rule)));
-  node->owned_name = std::string(name);
-  node->name = node->owned_name;
+  node->name = node->extras_or_new().owned_name = std::string(name);
   node->where = where;
   detail::attach_node(out, std::move(node), inputs);
   detail::set_replay(out, inputs, [forward](const std::vector<Tensor>& in) {

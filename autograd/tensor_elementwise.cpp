@@ -32,8 +32,11 @@ Tensor converted(const Tensor& t, DType d) {
   return out;
 }
 
+[[noreturn, gnu::cold]] void throw_undefined(const char* op) {
+  throw std::invalid_argument(fmt::format("{}: an operand is undefined", op));
+}
 void check_defined(const Tensor& t, const char* op) {
-  if (!t.defined()) throw std::invalid_argument(fmt::format("{}: an operand is undefined", op));
+  if (!t.defined()) throw_undefined(op);
 }
 
 template <class T, class F>
@@ -51,6 +54,12 @@ void binary_loop(const Tensor& a, const Tensor& b, Tensor& out, F f) {
                            [&](int64_t o, int64_t i, int64_t j) { po[o] = f(pa[i], pb[j]); });
 }
 
+// A new tensor of the shape a and b broadcast to; out of line, so that the common case (equal
+// shapes) builds no Shape of its own.
+[[gnu::noinline]] Tensor empty_broadcast(const Shape& a, const Shape& b, DType d, const char* op) {
+  return detail::empty(broadcast_shapes(a, b, op), d);
+}
+
 // out = f(a, b) elementwise, without recording.
 template <class F>
 Tensor binary_kernel(const Tensor& a, const Tensor& b, const char* op, F f) {
@@ -58,7 +67,7 @@ Tensor binary_kernel(const Tensor& a, const Tensor& b, const char* op, F f) {
   check_defined(b, op);
   const TensorImpl &ia = *a.impl(), &ib = *b.impl();
   const DType d = ia.dtype == ib.dtype ? ia.dtype : detail::result_dtype(a, b, op);
-  Tensor out = detail::empty(ia.shape == ib.shape ? ia.shape : broadcast_shapes(ia.shape, ib.shape, op), d);
+  Tensor out = ia.shape == ib.shape ? detail::empty(ia.shape, d) : empty_broadcast(ia.shape, ib.shape, d, op);
   Tensor a_converted, b_converted;  // only when a number meets a tensor of the other dtype
   const Tensor& ca = ia.dtype == d ? a : (a_converted = converted(a, d));
   const Tensor& cb = ib.dtype == d ? b : (b_converted = converted(b, d));

@@ -4,7 +4,8 @@
 //   - apply(): on Tensors, so that create_graph records the backward pass (and traces, anomaly
 //     mode and gradcheck see Tensor gradients);
 //   - apply_fast(): per element on plain numbers, writing each input's gradient straight into the
-//     sweep's buffer (GradSink::target) in one loop, with no temporary tensors.
+//     sweep's buffer (GradSink::target) in one loop, with no temporary tensors; a one-element
+//     output (every operand then holds one number) skips the loops' set-up (run_one).
 // Both call the same Op::dx / Op::da / Op::db: the derivative is written once.
 #include <vector>
 
@@ -64,9 +65,9 @@ struct ElementwiseNode final : Node {
   }
 
   void release_saved() override {
-    a.reset();
-    b.reset();
-    result.reset();
+    if constexpr (Op::uses.a) a.reset();
+    if constexpr (Op::uses.b) b.reset();
+    if constexpr (Op::uses.result) result.reset();
   }
 
  private:
@@ -78,8 +79,54 @@ struct ElementwiseNode final : Node {
     else return static_cast<T>(Op::db(g, x, y, r));
   }
 
+  // The values of saved operand s in T, after the version check: its own bytes, or `number`
+  // holding its one value converted (a plain number of the other dtype; apply_fast checked it).
+  template <class T>
+  const T* values(const SavedTensor& s, T& number) const {
+    const void* p = s.storage(*this).data;
+    const DType d = s.dtype(*this);
+    if (d == dtype_of<T>()) return static_cast<const T*>(p);
+    number = d == DType::float32 ? static_cast<T>(*static_cast<const float*>(p))
+                                 : static_cast<T>(*static_cast<const double*>(p));
+    return &number;
+  }
+
+  // Input e's one-element gradient v, for a one-element output whose gradient is g: into the
+  // sweep's buffer (which `donor`, grad's own, may become), or, for an input of another shape
+  // ([] against [1]) or dtype, as a tensor that the sink sums back and converts.
+  template <class T>
+  static void hand_on_one(Edge& e, T v, const TensorImpl& g, Tensor* donor, GradSink& sink) {
+    if (e.dtype == g.dtype && e.shape() == g.shape) {
+      const GradSink::Target t = sink.target(e, donor);
+      if (T* dst = static_cast<T*>(t.data)) *dst = t.add ? *dst + v : v;
+      return;
+    }
+    Tensor full = empty(g.shape, g.dtype);
+    *full.impl()->data<T>() = v;
+    sink.add(e, full);
+  }
+
+  // A one-element output, and so one element per operand: each input's derivative is one number,
+  // all of them computed (after the version checks) before the first is handed on, so grad's
+  // buffer may go to any input. The same rules as run's loops, without their set-up.
+  template <class T>
+  void run_one(Tensor& grad, GradSink& sink) {
+    const TensorImpl& g = *grad.impl();  // outlives the call even if its buffer is handed on
+    T x = 0, y = 0, r = 0, number = 0;
+    if constexpr (Op::uses.a) x = *values(a, number);
+    if constexpr (Op::uses.b) y = *values(b, number);
+    if constexpr (Op::uses.result) r = *static_cast<const T*>(result.storage(*this).data);
+    const T gv = *g.data<T>();
+    const bool need0 = needs(0);
+    const T v0 = need0 ? rule<0>(gv, x, y, r) : T(0);
+    if constexpr (Arity == 2)
+      if (needs(1)) hand_on_one(next[1], rule<1>(gv, x, y, r), g, need0 ? nullptr : &grad, sink);
+    if (need0) hand_on_one(next[0], v0, g, &grad, sink);
+  }
+
   template <class T>
   void run(Tensor& grad, GradSink& sink) {
+    if (grad.impl()->numel == 1) return run_one<T>(grad, sink);
     static constexpr T kUnused = 0;  // stands for every value the rule does not read (stride 0)
     // grad's header outlives this call even if its buffer is handed on (the sink then holds it).
     const TensorImpl& g = *grad.impl();
@@ -90,14 +137,7 @@ struct ElementwiseNode final : Node {
     const Shape *sa = &out, *sb = &out;
     const int64_t n = g.numel;
     int64_t na = n, nb = n;
-    T a_number = 0, b_number = 0;  // a saved number of the other dtype, converted (apply_fast checked it)
-    auto values = [&](const SavedTensor& s, T& number) -> const T* {
-      const void* p = s.storage(*this).data;
-      if (s.dtype(*this) == d) return static_cast<const T*>(p);
-      number = s.dtype(*this) == DType::float32 ? static_cast<T>(*static_cast<const float*>(p))
-                                                : static_cast<T>(*static_cast<const double*>(p));
-      return &number;
-    };
+    T a_number = 0, b_number = 0;
     if constexpr (Op::uses.a) {
       pa = values(a, a_number);
       sa = &a.shape(*this);
@@ -109,14 +149,14 @@ struct ElementwiseNode final : Node {
       nb = b.numel(*this);
     }
     if constexpr (Op::uses.result) pr = static_cast<const T*>(result.storage(*this).data);
-    constexpr int64_t ka = Op::uses.a, kb = Op::uses.b, kr = Op::uses.result;
     // The lowest input runs last, so it may take over grad's buffer (the others still read it).
     const int last = needs(0) ? 0 : 1;
+    constexpr int64_t ka = Op::uses.a, kb = Op::uses.b, kr = Op::uses.result;
     auto one = [&]<int I>() {
       if (!needs(I)) return;
       Edge& e = next[I];
       auto at = [&](int64_t o, int64_t i, int64_t j) { return rule<I>(pg[o], pa[i * ka], pb[j * kb], pr[o * kr]); };
-      if (e.shape == out && e.dtype == d) {
+      if (e.dtype == d && e.shape() == out) {
         const GradSink::Target t = sink.target(e, I == last ? &grad : nullptr);
         T* dst = static_cast<T*>(t.data);
         if (!dst) return;
@@ -125,7 +165,7 @@ struct ElementwiseNode final : Node {
         else
           for_each_operand(out, n, *sa, na, *sb, nb, [&](int64_t o, int64_t i, int64_t j) { dst[o] = at(o, i, j); });
       } else {
-        // A broadcast input: the full-size gradient, summed back to e.shape by the sink.
+        // A broadcast input: the full-size gradient, summed back to e.shape() by the sink.
         Tensor full = empty(out, d);
         T* dst = full.impl()->data<T>();
         for_each_operand(out, n, *sa, na, *sb, nb, [&](int64_t o, int64_t i, int64_t j) { dst[o] = at(o, i, j); });

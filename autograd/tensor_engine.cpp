@@ -35,16 +35,12 @@ namespace {
 
 // Sums a gradient back to the shape of the input it belongs to (undoing broadcasting).
 Tensor fit_to(const Tensor& g, const Edge& e) {
-  Tensor out = g.shape() == e.shape ? g : sum_to(g, e.shape);
+  Tensor out = g.shape() == e.shape() ? g : sum_to(g, e.shape());
   if (out.dtype() != e.dtype) out = out.to(e.dtype);
   return out;
 }
 
-// Nobody but the holder can see t's values: the sweep may change them in place.
-bool owned(const Tensor& t) {
-  const TensorImpl* impl = t.impl();
-  return impl->refs == 1 && impl->storage->refs == 1 && !impl->requires_grad;
-}
+using detail::sole_owner;
 
 void add_in_place(Tensor& acc, const Tensor& g) {
   detail::dispatch(acc.dtype(), [&]<class T>() {
@@ -70,9 +66,9 @@ std::atomic<uint64_t> next_sweep{0};
 // when nothing else holds it (the fast sweep), or with recorded additions (create_graph).
 class Sweep final : public detail::GradSink {
  public:
-  Sweep(bool create_graph, const Wanted* wanted) : create_graph_(create_graph), wanted_(wanted) {}
+  Sweep(bool create_graph, const Wanted* wanted)
+      : GradSink(++next_sweep), create_graph_(create_graph), wanted_(wanted) {}
 
-  std::vector<std::pair<Ref<TensorImpl>, Tensor>> leaf_grads;  // backward(): one per leaf reached
   std::unordered_map<const void*, Tensor> captured;            // grad(): keyed by leaf impl or node
 
   void run(const std::vector<Root>& roots, bool retain);
@@ -83,17 +79,15 @@ class Sweep final : public detail::GradSink {
     if (Tensor* slot = slot_of(e)) accumulate(*slot, fit_to(g, e));
   }
 
-  Target target(Edge& e, Tensor* donor) override {
+  Target target_slow(Edge& e, Tensor* donor) override {
     Tensor* slot = slot_of(e);
     if (!slot) return {};
-    // The common cases (the donor's buffer, or the sweep's own accumulator) without a call; the
-    // rest out of line, so that this stays a leaf function.
     if (!slot->defined()) {
-      if (donor && owned(*donor)) *slot = std::move(*donor);
-      else new_buffer(*slot, e);
+      if (donor && sole_owner(*donor)) *slot = std::move(*donor);
+      else *slot = detail::empty(e.shape(), e.dtype);
       return {slot->impl()->storage->data, false};
     }
-    if (!owned(*slot)) own_copy(*slot);
+    if (!sole_owner(*slot)) *slot = slot->detach();  // a copy of its own (the seed, a shared grad)
     return {slot->impl()->storage->data, true};
   }
 
@@ -113,35 +107,31 @@ class Sweep final : public detail::GradSink {
     return &leaf_grads[leaf->sweep_slot].second;
   }
   // The fast sweep's un-broadcast: sums a broadcast gradient straight into e's buffer, without
-  // the tensors sum_to would build. False when g needs no summing or cannot be summed to e.shape
+  // the tensors sum_to would build. False when g needs no summing or cannot be summed to e.shape()
   // (fit_to then handles it, or reports the mismatch).
   bool sums_into(const Tensor& g, Edge& e) {
     const TensorImpl& gi = *g.impl();
-    if (gi.shape == e.shape || gi.dtype != e.dtype || !(broadcast_shapes(e.shape, gi.shape, "sum_to") == gi.shape))
+    if (gi.shape == e.shape() || gi.dtype != e.dtype || !(broadcast_shapes(e.shape(), gi.shape, "sum_to") == gi.shape))
       return false;
     const Target t = target(e, nullptr);
     if (!t.data) return true;
     detail::dispatch(gi.dtype, [&]<class T>() {
       T* dst = static_cast<T*>(t.data);
       const T* src = gi.data<T>();
-      if (!t.add) std::fill(dst, dst + e.shape.numel(), T(0));
-      detail::for_each_broadcast(gi.shape, gi.shape, e.shape, [&](int64_t o, int64_t, int64_t j) { dst[j] += src[o]; });
+      if (!t.add) std::fill(dst, dst + e.shape().numel(), T(0));
+      detail::for_each_broadcast(gi.shape, gi.shape, e.shape(), [&](int64_t o, int64_t, int64_t j) { dst[j] += src[o]; });
     });
     return true;
   }
-  [[gnu::noinline]] static void new_buffer(Tensor& slot, const Edge& e) { slot = detail::empty(e.shape, e.dtype); }
-  // A copy of its own (the seed, a shared grad) before the sweep adds into it.
-  [[gnu::noinline]] static void own_copy(Tensor& slot) { slot = slot.detach(); }
   void accumulate(Tensor& acc, const Tensor& g) {
     if (!acc.defined()) acc = g;
-    else if (!create_graph_ && owned(acc)) add_in_place(acc, g);
+    else if (!create_graph_ && sole_owner(acc)) add_in_place(acc, g);
     else acc = acc + g;
   }
   void discover(const std::vector<Root>& roots, std::vector<Node*>& order);
   void mark_needed(const std::vector<Node*>& order);
   void run_node(Node& n, Tensor& g, bool fast);
 
-  const uint64_t id_ = ++next_sweep;
   const bool create_graph_;
   const Wanted* wanted_;
 };
@@ -224,9 +214,12 @@ void Sweep::run(const std::vector<Root>& roots, bool retain) {
     if (Node* fn = out->grad_fn.get()) accumulate(fn->grad, r.seed);
     else if (Tensor* slot = leaf_slot(r.output.impl_ref())) accumulate(*slot, r.seed);
   }
+  // Only an output's node can start with no consumer (every other node was discovered through
+  // an edge, which counted it), so the ready list starts from the roots, each node once.
   std::vector<Node*> ready;
-  for (Node* n : order)
-    if (n->dependencies == 0) ready.push_back(n);
+  for (const Root& r : roots)
+    if (Node* fn = r.output.impl()->grad_fn.get(); fn && fn->dependencies == 0 && std::ranges::find(ready, fn) == ready.end())
+      ready.push_back(fn);
 
   // Phase 2: run nodes once all their consumers have delivered (Kahn's order). The fast rules
   // serve plain backward passes; traces, anomaly mode and create_graph use the Tensor rules.
@@ -296,7 +289,7 @@ void Tensor::backward(const Tensor& seed, BackwardOptions options) const {
   for (auto& [leaf, g] : sweep.leaf_grads) {
     if (!g.defined()) continue;
     // A gradient the sweep alone holds becomes .grad as it is; others are copied (detach).
-    Tensor sum = leaf->grad ? Tensor(leaf->grad) + g : (options.create_graph || owned(g) ? g : g.detach());
+    Tensor sum = leaf->grad ? Tensor(leaf->grad) + g : (options.create_graph || sole_owner(g) ? g : g.detach());
     leaf->grad = sum.impl_ref();
   }
 }

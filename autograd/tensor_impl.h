@@ -10,10 +10,13 @@
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <memory>
+#include <new>
 #include <string>
 #include <optional>
 #include <source_location>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 #include <utility>
 
@@ -26,18 +29,64 @@
 
 namespace chainrule::detail {
 
-// A new tensor with uninitialised data.
-Tensor empty(const Shape& shape, DType dtype);
+// A small tensor's pool block: its TensorImpl at 0, its Storage at kBlockStorage, its bytes at
+// kBlockData (32-byte aligned), so that a small result takes one allocation. TensorImpl::destroy
+// and Storage::destroy free it when both are gone (Storage::block_users).
+inline constexpr std::size_t kBlockStorage = (sizeof(TensorImpl) + alignof(Storage) - 1) / alignof(Storage) * alignof(Storage);
+inline constexpr std::size_t kBlockData = (kBlockStorage + sizeof(Storage) + 31) / 32 * 32;
+inline constexpr int64_t kBlockMaxBytes = static_cast<int64_t>(kPoolMaxBytes - kBlockData);
+
+// A new tensor with uninitialised data: inline for small tensors (one pool block), else
+// empty_large (a header, and a storage of its own).
+Tensor empty_large(const Shape& shape, DType dtype);
+inline Tensor empty(const Shape& shape, DType dtype) {
+  const int64_t numel = shape.numel();
+  const int64_t bytes = numel * dtype_size(dtype);
+  if (bytes > kBlockMaxBytes) return empty_large(shape, dtype);
+  char* block = static_cast<char*>(pool_allocate(kBlockData + static_cast<std::size_t>(bytes)));
+  auto* s = ::new (block + kBlockStorage) Storage;
+  s->bytes = bytes;
+  s->data = block + kBlockData;
+  s->block_users = 2;
+  auto* t = ::new (block) TensorImpl;
+  t->dtype = dtype;
+  t->shape = shape;
+  t->numel = numel;
+  t->in_block = true;
+  t->storage = Ref<Storage>(s);
+  return Tensor(Ref<TensorImpl>(t));
+}
 // A new handle on the same storage, without history (shares the version counter).
 Tensor alias_detached(const Tensor& t);
+
+// The shape of an input that takes no gradient (for DOT pictures), in a pool block of its own:
+// the edges of the other inputs find theirs in the node or leaf they point to.
+class ConstantShape {
+ public:
+  ConstantShape() = default;
+  explicit ConstantShape(const Shape& s) : p_(::new (pool_allocate(sizeof(Shape))) Shape(s)) {}
+  ConstantShape(ConstantShape&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+  ConstantShape& operator=(ConstantShape o) noexcept {
+    std::swap(p_, o.p_);
+    return *this;
+  }
+  ~ConstantShape() { pool_free(p_, sizeof(Shape)); }  // Shape is trivially destructible
+  const Shape& operator*() const { return *p_; }
+
+ private:
+  Shape* p_ = nullptr;
+};
 
 // One input of a recorded op: where its gradient goes.
 struct Edge {
   Ref<Node> fn;           // the input's grad_fn (interior input)
   Ref<TensorImpl> leaf;   // the input itself (leaf that requires grad)
-  Shape shape;            // the input's shape: gradients are summed back to it (un-broadcast)
-  DType dtype = DType::float32;
+  DType dtype = DType::float32;  // the input's, when recorded (a leaf may change: Module::to)
+  ConstantShape constant_shape;  // neither fn nor leaf: the input's shape
   bool defined() const { return fn || leaf; }
+  // The input's shape: gradients are summed back to it (un-broadcast). A tensor's grad_fn has
+  // the tensor's shape (Node::shape), and a leaf's shape never changes.
+  inline const Shape& shape() const;
 };
 
 // A tensor kept for a backward rule. Inputs are kept as they are; the op's own output is kept
@@ -85,30 +134,35 @@ class SavedTensor {
 
 class GradSink;
 
+struct NodeExtras {
+  std::function<Tensor(const std::vector<Tensor>&)> replay;  // set only while ReplayGuard is on
+  std::vector<Tensor> replay_inputs;                          // detached copies, for replay
+  std::string owned_name;                                     // custom ops: Node::name points here
+};
+
+// The small fields sit together (an elementwise node then fills five cache lines, not six).
 struct Node : Pooled {
   uint32_t refs = 0;
+  DType dtype = DType::float32;  // of the op's output
+  bool freed = false;
+  bool needed = true;            // scratch for one sweep, as sweep, dependencies, ran and grad
+  bool ran = false;
+  uint32_t dependencies = 0;
   std::string_view name;
   std::source_location where;
   uint64_t sequence = 0;
   Shape shape;                   // of the op's output
-  DType dtype = DType::float32;  // of the op's output
   SmallVector<Edge, 2> next;     // one per input of the op, in order
-  bool freed = false;
-  // Scratch for one sweep.
   uint64_t sweep = 0;
-  uint32_t dependencies = 0;
-  bool needed = true;
-  bool ran = false;
   Tensor grad;
-  // Set only while ReplayGuard is on (gradcheck's localisation): re-runs this op's forward on new
-  // input values, and the inputs as they were.
-  std::function<Tensor(const std::vector<Tensor>&)> replay;
-  std::vector<Tensor> replay_inputs;
-  std::string owned_name;  // custom ops: `name` points here
+  Node* pending = nullptr;  // Node::destroy's queue of nodes to delete
+  // What few nodes need, kept apart so that the common node carries one null pointer: allocated
+  // only for a replay (recorded while ReplayGuard is on) or a custom op's name.
+  std::unique_ptr<NodeExtras> extras;
 
   virtual ~Node() = default;
   // The gradient for each input (an undefined Tensor where !next[i].defined()); shapes may be
-  // broadcast: the engine sums them back to next[i].shape.
+  // broadcast: the engine sums them back to next[i].shape().
   virtual std::vector<Tensor> apply(const Tensor& grad) = 0;
   // The fast sweep's rule (no create_graph, no observer, no anomaly mode): hands each input's
   // gradient to `sink` without building Tensor expressions, and may reuse `grad`'s buffer (the
@@ -117,6 +171,13 @@ struct Node : Pooled {
   virtual bool apply_fast(Tensor& grad, GradSink& sink) { (void)grad; (void)sink; return false; }
   virtual void release_saved() = 0;
   bool needs(size_t i) const { return i < next.size() && next[i].defined(); }
+  // The replay (gradcheck's localisation): re-runs this op's forward on new input values. Only
+  // ops recorded while ReplayGuard was on have one.
+  bool has_replay() const { return extras && extras->replay; }
+  Tensor replay(const std::vector<Tensor>& inputs) const { return extras->replay(inputs); }  // has_replay()
+  // The inputs as they were when a replay was recorded (empty without one).
+  const std::vector<Tensor>& replay_inputs() const;
+  NodeExtras& extras_or_new();
   static void destroy(Node* n);  // deferred: never recursive
 };
 
@@ -128,6 +189,8 @@ struct FunctionNode final : Node {
   void release_saved() override { rule.reset(); }
 };
 
+inline const Shape& Edge::shape() const { return fn ? fn->shape : leaf ? leaf->shape : *constant_shape; }
+
 inline const Shape& SavedTensor::shape(const Node& node) const {
   return storage_ ? node.shape : input_->shape;
 }
@@ -136,13 +199,19 @@ inline int64_t SavedTensor::numel(const Node& node) const {
 }
 inline DType SavedTensor::dtype(const Node& node) const { return storage_ ? node.dtype : input_->dtype; }
 
+// Nobody but the holder can see t's values: a sweep may change them in place.
+inline bool sole_owner(const Tensor& t) {
+  const TensorImpl* impl = t.impl();
+  return impl->refs == 1 && impl->storage->refs == 1 && !impl->requires_grad;
+}
+
 // Where a rule's gradients go during a sweep; the sweep (tensor_engine.cpp) implements it. All
 // accumulation passes through here, which also sums gradients back to each input's shape.
 class GradSink {
  public:
-  // Adds `g` (any shape that broadcasts to e.shape) to the gradient of input `e`.
+  // Adds `g` (any shape that broadcasts to e.shape()) to the gradient of input `e`.
   virtual void add(Edge& e, const Tensor& g) = 0;
-  // A buffer of e.shape and e.dtype for the rule to write input e's gradient into, and whether to
+  // A buffer of e.shape() and e.dtype for the rule to write input e's gradient into, and whether to
   // add to what it holds (`add`) or overwrite it. `donor`, a tensor the sweep owns with e's shape
   // and dtype, may become that buffer (the rule then overwrites the donor's values). data is null
   // when no gradient is wanted for e.
@@ -150,10 +219,37 @@ class GradSink {
     void* data = nullptr;
     bool add = false;
   };
-  virtual Target target(Edge& e, Tensor* donor) = 0;
+  // Inline for the two cases of nearly every call (the donor becomes the buffer; the sweep's own
+  // buffer is added to), once the input's slot is known without a lookup: an interior input's
+  // Node::grad, or a leaf this sweep has seen. The rest (a first sight of a leaf, grad()'s
+  // filter, a buffer to allocate or to copy) in target_slow, which decides every case.
+  [[gnu::always_inline]] Target target(Edge& e, Tensor* donor) {
+    Tensor* slot = nullptr;
+    if (e.fn) slot = &e.fn->grad;
+    else if (e.leaf && e.leaf->sweep == id_) slot = &leaf_grads[e.leaf->sweep_slot].second;
+    if (slot) {
+      if (!slot->defined()) {
+        if (donor && sole_owner(*donor)) {
+          *slot = std::move(*donor);
+          return {slot->impl()->storage->data, false};
+        }
+      } else if (sole_owner(*slot)) {
+        return {slot->impl()->storage->data, true};
+      }
+    }
+    return target_slow(e, donor);
+  }
+
+  // backward(): the gradient of each leaf reached, in the order first reached; a leaf's
+  // TensorImpl::sweep_slot indexes it while TensorImpl::sweep == id_.
+  std::vector<std::pair<Ref<TensorImpl>, Tensor>> leaf_grads;
 
  protected:
+  explicit GradSink(uint64_t id) : id_(id) {}
   ~GradSink() = default;
+  virtual Target target_slow(Edge& e, Tensor* donor) = 0;
+
+  const uint64_t id_;  // unique over all threads' sweeps
 };
 
 // While alive, recorded ops also keep what gradcheck needs to re-run their forward (Node::replay).
@@ -211,15 +307,13 @@ inline bool should_record(std::initializer_list<const Tensor*> inputs) {
 }
 // Recording is inline: a one-element op spends most of its time here and in the sweep.
 inline constinit thread_local uint64_t next_node_sequence = 0;  // per thread: a graph belongs to one thread
-inline void add_edge(Node& node, const Tensor& t) {
+[[gnu::always_inline]] inline void add_edge(Node& node, const Tensor& t) {
   const TensorImpl* impl = t.impl();
-  Ref<Node> fn;
-  Ref<TensorImpl> leaf;
-  if (impl->requires_grad) {
-    if (impl->grad_fn) fn = impl->grad_fn;
-    else leaf = t.impl_ref();
-  }
-  node.next.emplace_back(std::move(fn), std::move(leaf), impl->shape, impl->dtype);
+  Edge& e = node.next.emplace_back();
+  e.dtype = impl->dtype;
+  if (!impl->requires_grad) e.constant_shape = ConstantShape(impl->shape);
+  else if (impl->grad_fn) e.fn = impl->grad_fn;
+  else e.leaf = t.impl_ref();
 }
 inline void finish_attach(Tensor& result, Ref<Node>& node) {
   TensorImpl& out = *result.impl();
@@ -290,6 +384,12 @@ void for_each_broadcast(const Shape& out, const Shape& a, const Shape& b, F&& f)
       idx[d] = 0;
     }
   }
+}
+
+// The DType of float (float32) and double (float64).
+template <class T>
+constexpr DType dtype_of() {
+  return std::is_same_v<T, float> ? DType::float32 : DType::float64;
 }
 
 // Calls f.template operator()<T>() with T = float or double for the dtype.

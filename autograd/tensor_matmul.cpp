@@ -288,7 +288,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Where w
         const bool one_row = rows == 1 && out > 0 && in > 0;
         if (self.needs(0)) {  // dx [rows, in] = grad [rows, out] @ w [out, in]
           const Tensor w = sw.unpack(self);
-          grads[0] = detail::empty(self.next[0].shape, dtype);
+          grads[0] = detail::empty(self.next[0].shape(), dtype);
           T* dx = grads[0].impl()->data<T>();
           if (one_row)
             gemv(true, w.impl()->data<T>(), g, dx, static_cast<int>(out), static_cast<int>(in));

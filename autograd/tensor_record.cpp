@@ -17,19 +17,19 @@ using detail::TensorImpl;
 namespace detail {
 
 // Nodes die through this loop: a node's destructor may release the next node, which is queued
-// here instead of being destroyed inside the first one's destructor.
+// here (linked through Node::pending) instead of being destroyed inside the first one's destructor.
 void Node::destroy(Node* n) {
-  static thread_local std::vector<Node*> pending;
-  static thread_local bool draining = false;
+  static constinit thread_local Node* pending = nullptr;
+  static constinit thread_local bool draining = false;
   if (draining) {
-    pending.push_back(n);
+    n->pending = pending;
+    pending = n;
     return;
   }
   draining = true;
   delete n;
-  while (!pending.empty()) {
-    Node* p = pending.back();
-    pending.pop_back();
+  while (Node* p = pending) {
+    pending = p->pending;
     delete p;
   }
   draining = false;
@@ -60,10 +60,20 @@ Tensor SavedTensor::unpack(Node& node) const {
 void set_replay_now(const Tensor& result, const std::vector<Tensor>& inputs,
                     std::function<Tensor(const std::vector<Tensor>&)> forward) {
   if (!result.impl()->grad_fn) return;
-  Node& n = *result.impl()->grad_fn;
-  n.replay = std::move(forward);
-  n.replay_inputs.clear();
-  for (const Tensor& t : inputs) n.replay_inputs.push_back(t.defined() ? t.detach() : t);
+  NodeExtras& x = result.impl()->grad_fn->extras_or_new();
+  x.replay = std::move(forward);
+  x.replay_inputs.clear();
+  for (const Tensor& t : inputs) x.replay_inputs.push_back(t.defined() ? t.detach() : t);
+}
+
+const std::vector<Tensor>& Node::replay_inputs() const {
+  static const std::vector<Tensor> none;
+  return extras ? extras->replay_inputs : none;
+}
+
+NodeExtras& Node::extras_or_new() {
+  if (!extras) extras = std::make_unique<NodeExtras>();
+  return *extras;
 }
 
 bool all_finite(const Tensor& t) {

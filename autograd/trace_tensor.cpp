@@ -69,7 +69,7 @@ class Recorder final : public detail::BackwardObserver {
       Tensor sent;
       if (e.defined() && i < input_grads.size() && input_grads[i].defined()) {
         // The engine sums a broadcast gradient back to the input's shape; so does the trace.
-        sent = input_grads[i].shape() == e.shape ? input_grads[i].detach() : sum_to(input_grads[i], e.shape).detach();
+        sent = input_grads[i].shape() == e.shape() ? input_grads[i].detach() : sum_to(input_grads[i], e.shape()).detach();
         if (e.leaf) leaves.emplace(e.leaf.get(), Tensor(e.leaf));
       }
       r.inputs.push_back({e.fn.get(), e.leaf.get(), std::move(sent)});

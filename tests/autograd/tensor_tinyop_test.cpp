@@ -1,7 +1,7 @@
 // The one-element fast paths behind the tinyop benchmark: the fast sweep's per-element rules
-// against the Tensor rules (create_graph runs those), plain numbers of the other dtype, saved
-// numbers' version checks, a long chain against hand-written derivatives, and nodes with more
-// inputs than their edges keep inline.
+// against the Tensor rules (create_graph runs those), every op on one element, plain numbers of
+// the other dtype, saved numbers' version checks, a long chain against hand-written derivatives,
+// and nodes with more inputs than their edges keep inline.
 #include <cmath>
 #include <vector>
 
@@ -26,7 +26,59 @@ void check_fast_matches_tensor_rules(DType dtype, F f) {
   for (size_t i = 0; i < fast.size(); ++i) CHECK(fast[i] == Approx(slow[i]).epsilon(tol));
 }
 
+// The gradients of f(inputs) for every input, through the fast sweep (backward) and through the
+// recorded Tensor rules (create_graph), which must agree in shape, dtype and value.
+template <class F>
+void check_fast_matches_tensor_rules(const std::vector<Tensor>& inputs, F f) {
+  for (Tensor x : inputs) x.zero_grad();
+  sum(f(inputs)).backward();
+  const std::vector<Tensor> slow = grad({sum(f(inputs))}, inputs, {}, GradOptions{.create_graph = true});
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    INFO("input " << k << " of shape " << inputs[k].shape().str());
+    const Tensor fast = inputs[k].grad();
+    REQUIRE(fast.defined());
+    CHECK(fast.shape() == inputs[k].shape());
+    CHECK(fast.shape() == slow[k].shape());
+    CHECK(fast.dtype() == slow[k].dtype());
+    const double tol = fast.dtype() == DType::float32 ? 1e-5 : 1e-12;
+    for (size_t i = 0; i < fast.to_vector().size(); ++i)
+      CHECK(fast.to_vector()[i] == Approx(slow[k].to_vector()[i]).epsilon(tol));
+  }
+}
+
 }  // namespace
+
+TEST_CASE("Tensor fast rules: every op on one element, against the Tensor rules", "[autograd][tensor]") {
+  // One-element outputs take their own path in the fast sweep; here with inputs of shapes [1], []
+  // and [1, 1] (so an input's gradient may have another shape than the output's), an input used
+  // twice, and numbers of the other dtype.
+  using V = std::vector<Tensor>;
+  for (DType d : {DType::float32, DType::float64}) {
+    for (const Shape& sx : {Shape{1}, Shape{}, Shape{1, 1}}) {
+      for (const Shape& sy : {Shape{1}, Shape{}}) {
+        INFO(dtype_name(d) << " x " << sx.str() << " y " << sy.str());
+        const Tensor x = from_vector({0.7}, sx, TensorOptions(d).requires_grad());
+        const Tensor y = from_vector({1.3}, sy, TensorOptions(d).requires_grad());
+        check_fast_matches_tensor_rules(V{x}, [](const V& in) { return -in[0]; });
+        check_fast_matches_tensor_rules(V{x}, [](const V& in) { return exp(in[0]); });
+        check_fast_matches_tensor_rules(V{x}, [](const V& in) { return log(in[0]); });
+        check_fast_matches_tensor_rules(V{x}, [](const V& in) { return sqrt(in[0]); });
+        check_fast_matches_tensor_rules(V{x}, [](const V& in) { return sigmoid(in[0]); });
+        check_fast_matches_tensor_rules(V{x}, [](const V& in) { return tanh(in[0]); });
+        check_fast_matches_tensor_rules(V{x}, [](const V& in) { return relu(in[0]); });
+        check_fast_matches_tensor_rules(V{x}, [](const V& in) { return abs(in[0]); });
+        check_fast_matches_tensor_rules(V{x, y}, [](const V& in) { return in[0] + in[1]; });
+        check_fast_matches_tensor_rules(V{x, y}, [](const V& in) { return in[0] - in[1]; });
+        check_fast_matches_tensor_rules(V{x, y}, [](const V& in) { return in[0] * in[1]; });
+        check_fast_matches_tensor_rules(V{x, y}, [](const V& in) { return in[0] / in[1]; });
+        check_fast_matches_tensor_rules(V{x, y}, [](const V& in) { return pow(in[0], in[1]); });
+        check_fast_matches_tensor_rules(V{x}, [](const V& in) { return in[0] * in[0]; });
+        check_fast_matches_tensor_rules(V{x}, [](const V& in) { return sigmoid(in[0] * 0.9 + -0.2) * 2.0; });
+        check_fast_matches_tensor_rules(V{x, y}, [](const V& in) { return sigmoid(in[0] * in[1] + in[1]); });
+      }
+    }
+  }
+}
 
 TEST_CASE("Tensor fast rules: plain numbers of the other dtype", "[autograd][tensor]") {
   for (DType d : {DType::float32, DType::float64}) {
