@@ -8,6 +8,7 @@
 #include "autograd/gradcheck.h"
 #include "autograd/gradcheck_detail.h"
 #include "autograd/tensor_impl.h"
+#include "autograd/tensor_loops.h"
 
 namespace chainrule {
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "autograd/tensor_impl.h"
+#include "autograd/tensor_loops.h"
 
 namespace chainrule::detail {
 

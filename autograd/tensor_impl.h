@@ -16,7 +16,6 @@
 #include <optional>
 #include <source_location>
 #include <string_view>
-#include <type_traits>
 #include <vector>
 #include <utility>
 
@@ -354,52 +353,5 @@ void record(Tensor& result, std::string_view name, const std::vector<Tensor>& in
   node->where = where;
   attach_node(result, std::move(node), inputs);
 }
-
-// Element loops shared by the kernels: calls f(out_index, a_index, b_index) over the broadcast
-// shape `out` for inputs of shapes a and b.
-template <class F>
-void for_each_broadcast(const Shape& out, const Shape& a, const Shape& b, F&& f) {
-  const int n = out.size();
-  int64_t sa[kMaxDims] = {}, sb[kMaxDims] = {};
-  {
-    int64_t st = 1;
-    for (int i = a.size() - 1; i >= 0; --i) { sa[n - a.size() + i] = a[i] == 1 ? 0 : st; st *= a[i]; }
-    st = 1;
-    for (int i = b.size() - 1; i >= 0; --i) { sb[n - b.size() + i] = b[i] == 1 ? 0 : st; st *= b[i]; }
-  }
-  const int64_t total = out.numel();
-  if (total == 0) return;
-  if (n == 0) return f(int64_t{0}, int64_t{0}, int64_t{0});
-  // The innermost dim is a plain loop (the compiler sees constant strides within a row); an
-  // odometer over the outer dims moves from row to row.
-  const int64_t row = out[n - 1], ra = sa[n - 1], rb = sb[n - 1];
-  int64_t idx[kMaxDims] = {};
-  int64_t ia = 0, ib = 0;
-  for (int64_t o = 0; o < total; o += row) {
-    for (int64_t j = 0; j < row; ++j) f(o + j, ia + j * ra, ib + j * rb);
-    for (int d = n - 2; d >= 0; --d) {
-      if (++idx[d] < out[d]) { ia += sa[d]; ib += sb[d]; break; }
-      ia -= sa[d] * (out[d] - 1);
-      ib -= sb[d] * (out[d] - 1);
-      idx[d] = 0;
-    }
-  }
-}
-
-// The DType of float (float32) and double (float64).
-template <class T>
-constexpr DType dtype_of() {
-  return std::is_same_v<T, float> ? DType::float32 : DType::float64;
-}
-
-// Calls f.template operator()<T>() with T = float or double for the dtype.
-template <class F>
-decltype(auto) dispatch(DType d, F&& f) {
-  if (d == DType::float32) return f.template operator()<float>();
-  return f.template operator()<double>();
-}
-
-// The dtype two operands compute in: numbers adopt the tensor's dtype; two tensors must agree.
-DType result_dtype(const Tensor& a, const Tensor& b, const char* op);
 
 }  // namespace chainrule::detail

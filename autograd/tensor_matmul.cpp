@@ -13,6 +13,7 @@
 
 #include "autograd/tensor.h"
 #include "autograd/tensor_impl.h"
+#include "autograd/tensor_loops.h"
 
 namespace chainrule {
 

@@ -7,6 +7,7 @@
 
 #include "autograd/anomaly.h"
 #include "autograd/tensor_impl.h"
+#include "autograd/tensor_loops.h"
 
 namespace chainrule {
 

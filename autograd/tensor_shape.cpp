@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "autograd/tensor_impl.h"
+#include "autograd/tensor_loops.h"
 
 namespace chainrule {
 

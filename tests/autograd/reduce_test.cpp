@@ -1,5 +1,5 @@
 // The reduction and broadcast kernels' own paths (autograd/tensor_reduce.cpp, for_each_broadcast in
-// autograd/tensor_impl.h), each against a plain loop written here: a reduction of everything into
+// autograd/tensor_loops.h), each against a plain loop written here: a reduction of everything into
 // one element runs in interleaved partial folds, expanding one element is a fill, and broadcast
 // loops walk the innermost dim as a row. Lengths around multiples of the fold's lanes, both
 // dtypes, NaN in every position, and broadcasts on the innermost dim and on outer ones.
