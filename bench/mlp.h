@@ -61,8 +61,9 @@ template <class Net>
 
 inline std::string workload_name(int batch) { return "mlp_b" + std::to_string(batch); }
 
+// `bound`: Net runs only part of the step (see System::bound); its check only has to run.
 template <class Net>
-bool add(std::string system, int batch) {
+bool add(std::string system, int batch, bool bound = false) {
   auto check = [batch] {
     Net net(problem(batch));
     Outcome out;
@@ -84,7 +85,9 @@ bool add(std::string system, int batch) {
     }
     state.SetItemsProcessed(state.iterations() * batch);  // samples
   };
-  return add_system({workload_name(batch), std::move(system), check, run});
+  System s{workload_name(batch), std::move(system), check, run};
+  s.bound = bound;
+  return add_system(std::move(s));
 }
 
 // Registers memory/<system>/mlp_b128_rss: kRssSteps steps of Net on the batch-128 problem.

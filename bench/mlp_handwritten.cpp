@@ -2,6 +2,10 @@
 // forward and the five of the backward through cblas_sgemm, the bias, ReLU and softmax loops written
 // out, and the weight update fused into the gradient product (W <- W - lr * grad^T a as one gemm
 // with alpha = -lr, beta = 1). Also defines the shared problem (mlp.h).
+//
+// mlp_b128/cblas, mlp_b8/cblas: a bound, not a competitor (System::bound): the floor's eight cblas_sgemm calls and
+// nothing else (no ReLU, softmax, mask or bias-gradient loops), so that one run shows how much of a
+// step is matrix products that every system here issues to the same OpenBLAS.
 #include <cblas.h>
 
 #include <algorithm>
@@ -38,14 +42,20 @@ const Problem& problem(int batch) {
 
 namespace {
 
+// kProductsOnly: the bound. Its output gradient is a fixed 0.01 / B everywhere (it computes no
+// loss) and the sign of its update alternates between steps, so that the weights stay near their
+// start however many steps the benchmark runs (a product's speed does not depend on the values, as
+// long as they are normal numbers).
+template <bool kProductsOnly>
 class HandwrittenMlp {
  public:
   explicit HandwrittenMlp(const Problem& p)
       : p_(p), params_(p.params), b_(p.batch),
         z1_(b_ * kHidden), z2_(b_ * kHidden), logits_(b_ * kOut), dz1_(b_ * kHidden), dz2_(b_ * kHidden),
-        dlogits_(b_ * kOut) {}
+        dlogits_(b_ * kOut, kProductsOnly ? 0.01f / static_cast<float>(b_) : 0.0f) {}
 
   double step() {
+    if constexpr (kProductsOnly) return products_step();
     float *w1 = params_[0].data(), *b1 = params_[1].data(), *w2 = params_[2].data(), *b2 = params_[3].data(),
           *w3 = params_[4].data(), *b3 = params_[5].data();
     const float* x = p_.x.data();
@@ -81,6 +91,29 @@ class HandwrittenMlp {
   std::vector<std::vector<float>> params() const { return params_; }
 
  private:
+  // The bound's step: the same eight products on the same buffers; returns a logit so that the
+  // products cannot be dropped.
+  double products_step() {
+    float *w1 = params_[0].data(), *b1 = params_[1].data(), *w2 = params_[2].data(), *b2 = params_[3].data(),
+          *w3 = params_[4].data(), *b3 = params_[5].data();
+    dense(p_.x.data(), kIn, w1, b1, kHidden, z1_.data());
+    dense(z1_.data(), kHidden, w2, b2, kHidden, z2_.data());
+    dense(z2_.data(), kHidden, w3, b3, kOut, logits_.data());
+    const float alpha = (sign_ = -sign_) * static_cast<float>(kLearningRate);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b_, kHidden, kOut, 1.0f, dlogits_.data(), kOut, w3,
+                kHidden, 0.0f, dz2_.data(), kHidden);
+    update(dlogits_.data(), kOut, z2_.data(), kHidden, w3, alpha);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b_, kHidden, kHidden, 1.0f, dz2_.data(), kHidden, w2,
+                kHidden, 0.0f, dz1_.data(), kHidden);
+    update(dz2_.data(), kHidden, z1_.data(), kHidden, w2, alpha);
+    update(dz1_.data(), kHidden, p_.x.data(), kIn, w1, alpha);
+    return logits_[0];
+  }
+  // W += alpha dz^T a: the weight update fused into the gradient product.
+  void update(const float* dz, int out, const float* a, int in, float* w, float alpha) const {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, b_, alpha, dz, out, a, in, 1.0f, w, in);
+  }
+
   // y[B, out] = a[B, in] W^T + b
   void dense(const float* a, int in, const float* w, const float* b, int out, float* y) const {
     for (int n = 0; n < b_; ++n) std::copy(b, b + out, y + n * out);
@@ -98,7 +131,7 @@ class HandwrittenMlp {
       for (int i = 0; i < b_ * in; ++i)
         if (!(a[i] > 0.0f)) da[i] = 0.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, b_, -lr, dz, out, a, in, 1.0f, w, in);
+    update(dz, out, a, in, w, -lr);
     for (int j = 0; j < out; ++j) {
       float g = 0.0f;
       for (int n = 0; n < b_; ++n) g += dz[n * out + j];
@@ -110,6 +143,7 @@ class HandwrittenMlp {
   std::vector<std::vector<float>> params_;
   int b_;
   std::vector<float> z1_, z2_, logits_, dz1_, dz2_, dlogits_;
+  float sign_ = 1.0f;  // the bound's update sign, flipped every step
 };
 
 [[maybe_unused]] const bool workloads_registered = [] {
@@ -119,7 +153,11 @@ class HandwrittenMlp {
                       ", softmax cross-entropy (mean), SGD lr 0.01; time per training step"});
   return true;
 }();
-[[maybe_unused]] const bool registered = add_all<HandwrittenMlp>("handwritten");
+[[maybe_unused]] const bool registered = add_all<HandwrittenMlp<false>>("handwritten");
+// Not at batch 1: there a matrix-vector product beats the floor's sgemm (chainrule_tensor issues
+// one), so the floor's products are no bound.
+[[maybe_unused]] const bool bound_registered =
+    add<HandwrittenMlp<true>>("cblas", 128, /*bound=*/true) && add<HandwrittenMlp<true>>("cblas", 8, /*bound=*/true);
 
 }  // namespace
 }  // namespace chainrule::bench::mlp
