@@ -61,7 +61,7 @@ struct System {
   // at the largest number of adoubles ever alive, and every later tape's sweep pays for that size).
   bool check_in_child = false;
   // Optional: the system is a bound, not a competitor: it runs only part of the workload (the
-  // `cblas` system of mlp_b128 and mlp_b8: the step's matrix products and nothing else), so it has
+  // `cblas` system of mlp_b*: the step's matrix products and nothing else), so it has
   // no result to compare and its check only has to run. It shows how much of a step the products
   // themselves take.
   bool bound = false;

@@ -101,8 +101,8 @@ bool add_rss(std::string system) {
 
 // Registers Net for the three batch sizes.
 template <class Net>
-bool add_all(const std::string& system) {
-  return add<Net>(system, 128) && add<Net>(system, 8) && add<Net>(system, 1);
+bool add_all(const std::string& system, bool bound = false) {
+  return add<Net>(system, 128, bound) && add<Net>(system, 8, bound) && add<Net>(system, 1, bound);
 }
 
 }  // namespace chainrule::bench::mlp

@@ -219,7 +219,7 @@ def ratio_target(workload, system, other, limit, text):
 
 def mlp_target(workload, limit):
     """chainrule_tensor against libtorch, with the bound beside it: the step's products alone
-    (mlp_b128/cblas, mlp_b8/cblas: the floor's eight sgemm calls), a share of libtorch's step that a
+    (mlp_b*/cblas: the floor's eight products), a share of libtorch's step that a
     system issuing the same products to OpenBLAS cannot go below."""
     text, ratio = ratio_target(workload, "chainrule_tensor", "libtorch", limit,
                                f"{workload}: chainrule_tensor at most {limit}x libtorch")
