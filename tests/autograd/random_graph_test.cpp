@@ -11,6 +11,8 @@
 //     broadcast gradients) and on float32 Tensors;
 // and every leaf element's gradient must agree. The Tensor graph is then run a second time
 // (retain_graph: gradients double) and a third time (the freed graph must throw, leaving them).
+// Then Hessian-vector products through create_graph: both engines' recorded sweeps against each
+// other and against central differences of the gradient.
 #include <cmath>
 #include <cstdint>
 #include <sstream>
@@ -229,24 +231,34 @@ T run_step(const Step& t, const T& x, const T& y) {
   return x;
 }
 
-// The Scalar build: one graph per position of out, over the leaves' elements. Returns (loss, the
-// gradient of every leaf element).
-std::pair<double, std::vector<std::vector<double>>> run_scalars(const Program& g) {
+// The Scalar build's loss: one graph per position of out, over the leaves' elements.
+Scalar scalar_loss(const Program& g, const std::vector<std::vector<Scalar>>& leaves) {
+  Scalar loss = 0.0;
+  for (int64_t p = 0; p < g.out.numel(); ++p) {
+    std::vector<Scalar> nodes;
+    for (size_t l = 0; l < leaves.size(); ++l) nodes.push_back(leaves[l][broadcast_index(g.leaf_shapes[l], g.out, p)]);
+    for (const Step& t : g.steps) nodes.push_back(run_step(t, nodes[t.a], binary(t.op) ? nodes[t.b] : nodes[t.a]));
+    for (int o : g.outputs) loss = loss + nodes[o];
+  }
+  return loss;
+}
+
+std::vector<std::vector<Scalar>> scalar_leaves(const std::vector<std::vector<double>>& leaf_values) {
   std::vector<std::vector<Scalar>> leaves;
-  for (const auto& values : g.leaf_values) {
+  for (const auto& values : leaf_values) {
     leaves.emplace_back();
     for (double x : values) leaves.back().push_back(Scalar::leaf(x));
   }
+  return leaves;
+}
+
+// The Scalar build through backward(): (loss, the gradient of every leaf element).
+std::pair<double, std::vector<std::vector<double>>> run_scalars(const Program& g,
+                                                                const std::vector<std::vector<double>>& leaf_values) {
+  const std::vector<std::vector<Scalar>> leaves = scalar_leaves(leaf_values);
   double loss_value;
   {
-    Scalar loss = 0.0;
-    for (int64_t p = 0; p < g.out.numel(); ++p) {
-      std::vector<Scalar> nodes;
-      for (size_t l = 0; l < leaves.size(); ++l)
-        nodes.push_back(leaves[l][broadcast_index(g.leaf_shapes[l], g.out, p)]);
-      for (const Step& t : g.steps) nodes.push_back(run_step(t, nodes[t.a], binary(t.op) ? nodes[t.b] : nodes[t.a]));
-      for (int o : g.outputs) loss = loss + nodes[o];
-    }
+    const Scalar loss = scalar_loss(g, leaves);
     loss.backward();
     loss_value = loss.value();
   }
@@ -284,8 +296,8 @@ TEST_CASE("random graphs: Scalar and Tensor engines agree with each other and wi
     INFO("program " << seed << ": " << g.str());
     const double want_loss = loss_of(g, evaluate(g, g.leaf_values));
     const std::vector<bool> reaches = reaches_loss(g);
-    const auto [scalar_loss, scalar_grads] = run_scalars(g);
-    REQUIRE(scalar_loss == Approx(want_loss).epsilon(1e-12).margin(1e-12));
+    const auto [loss_value, scalar_grads] = run_scalars(g, g.leaf_values);
+    REQUIRE(loss_value == Approx(want_loss).epsilon(1e-12).margin(1e-12));
 
     // The Scalar gradients against central differences of the plain-double program.
     for (size_t l = 0; l < g.leaf_values.size(); ++l) {
@@ -339,6 +351,95 @@ TEST_CASE("random graphs: Scalar and Tensor engines agree with each other and wi
     ++compared;
   }
   CHECK(compared == kPrograms);
+}
+
+// H u, the Hessian of the loss times u (one vector per leaf), through the functional grad with
+// create_graph: d/dx (sum_k dloss/dx_k u_k). A loss whose gradient is constant has H u = 0.
+std::vector<std::vector<double>> scalar_hvp(const Program& g, const std::vector<std::vector<double>>& u) {
+  const std::vector<std::vector<Scalar>> leaves = scalar_leaves(g.leaf_values);
+  std::vector<Scalar> inputs;
+  std::vector<double> weights;
+  for (size_t l = 0; l < leaves.size(); ++l) {
+    inputs.insert(inputs.end(), leaves[l].begin(), leaves[l].end());
+    weights.insert(weights.end(), u[l].begin(), u[l].end());
+  }
+  const std::vector<Scalar> first =
+      grad({scalar_loss(g, leaves)}, inputs, {}, {.create_graph = true, .allow_unused = true});
+  Scalar s = 0.0;
+  for (size_t k = 0; k < first.size(); ++k) s = s + first[k] * weights[k];
+  std::vector<double> flat(inputs.size(), 0.0);
+  if (s.requires_grad()) {
+    const std::vector<Scalar> second = grad({s}, inputs, {}, {.allow_unused = true});
+    for (size_t k = 0; k < second.size(); ++k) flat[k] = second[k].value();
+  }
+  std::vector<std::vector<double>> out;
+  size_t k = 0;
+  for (const auto& l : leaves) {
+    out.emplace_back(flat.begin() + static_cast<std::ptrdiff_t>(k), flat.begin() + static_cast<std::ptrdiff_t>(k + l.size()));
+    k += l.size();
+  }
+  return out;
+}
+
+std::vector<std::vector<double>> tensor_hvp(const Program& g, const std::vector<std::vector<double>>& u) {
+  std::vector<Tensor> nodes;
+  for (size_t l = 0; l < g.leaf_shapes.size(); ++l)
+    nodes.push_back(from_vector(g.leaf_values[l], g.leaf_shapes[l], TensorOptions(DType::float64).requires_grad(true)));
+  const std::vector<Tensor> leaves = nodes;
+  for (const Step& t : g.steps) nodes.push_back(run_step(t, nodes[t.a], binary(t.op) ? nodes[t.b] : nodes[t.a]));
+  Tensor loss;
+  for (int o : g.outputs) {
+    const Tensor term = sum(expand(nodes[o], g.out));
+    loss = loss.defined() ? loss + term : term;
+  }
+  const std::vector<Tensor> first = grad({loss}, leaves, {}, {.create_graph = true, .allow_unused = true});
+  Tensor s;
+  for (size_t l = 0; l < leaves.size(); ++l) {
+    if (!first[l].defined()) continue;
+    const Tensor term = sum(first[l] * from_vector(u[l], g.leaf_shapes[l], DType::float64));
+    s = s.defined() ? s + term : term;
+  }
+  std::vector<std::vector<double>> out;
+  std::vector<Tensor> second;
+  if (s.defined() && s.requires_grad()) second = grad({s}, leaves, {}, {.allow_unused = true});
+  for (size_t l = 0; l < leaves.size(); ++l) {
+    if (l < second.size() && second[l].defined())
+      out.push_back(second[l].to_vector());
+    else
+      out.emplace_back(g.leaf_values[l].size(), 0.0);
+  }
+  return out;
+}
+
+TEST_CASE("random graphs: Hessian-vector products through create_graph agree", "[autograd][random]") {
+  // The recorded sweeps of both engines (every rule written once, run on Scalars or Tensors) against
+  // each other, and the Scalar one against central differences of the gradient along u.
+  constexpr int kHvpPrograms = 300;
+  constexpr double h = 1e-5;
+  for (int seed = 1; seed <= kHvpPrograms; ++seed) {
+    const Program g = generate(static_cast<uint64_t>(seed));
+    INFO("program " << seed << ": " << g.str());
+    Numbers rng(static_cast<uint64_t>(seed) + 7777);
+    std::vector<std::vector<double>> u, plus = g.leaf_values, minus = g.leaf_values;
+    for (size_t l = 0; l < g.leaf_values.size(); ++l) {
+      u.push_back(rng.uniform_vector(g.leaf_values[l].size(), -1, 1));
+      for (size_t i = 0; i < u[l].size(); ++i) {
+        plus[l][i] += h * u[l][i];
+        minus[l][i] -= h * u[l][i];
+      }
+    }
+    const auto hs = scalar_hvp(g, u), ht = tensor_hvp(g, u);
+    const auto gp = run_scalars(g, plus).second, gm = run_scalars(g, minus).second;
+    for (size_t l = 0; l < hs.size(); ++l) {
+      for (size_t i = 0; i < hs[l].size(); ++i) {
+        const double numeric = (gp[l][i] - gm[l][i]) / (2 * h);
+        INFO("leaf " << l << " element " << i << ": Scalar " << hs[l][i] << ", Tensor " << ht[l][i] << ", numeric "
+                     << numeric);
+        CHECK(testing::close(hs[l][i], numeric, 1e-5, 1e-4));
+        CHECK(ht[l][i] == Approx(hs[l][i]).epsilon(1e-9).margin(1e-9));
+      }
+    }
+  }
 }
 
 TEST_CASE("random graphs: the generator covers every op, shape and leaf layout", "[autograd][random]") {
