@@ -270,8 +270,8 @@ std::pair<double, std::vector<std::vector<double>>> run_scalars(const Program& g
   return {loss_value, grads};
 }
 
-// The Tensor build in `dtype`: returns its loss (kept, with its graph retained) and its leaves.
-std::pair<Tensor, std::vector<Tensor>> run_tensors(const Program& g, DType dtype) {
+// The Tensor build in `dtype`: its loss (not yet differentiated) and its leaves.
+std::pair<Tensor, std::vector<Tensor>> tensor_loss(const Program& g, DType dtype) {
   std::vector<Tensor> nodes;
   for (size_t l = 0; l < g.leaf_shapes.size(); ++l)
     nodes.push_back(from_vector(g.leaf_values[l], g.leaf_shapes[l], TensorOptions(dtype).requires_grad(true)));
@@ -282,7 +282,6 @@ std::pair<Tensor, std::vector<Tensor>> run_tensors(const Program& g, DType dtype
     const Tensor term = sum(expand(nodes[o], g.out));
     loss = loss.defined() ? loss + term : term;
   }
-  loss.backward({.retain_graph = true});
   return {loss, leaves};
 }
 
@@ -317,7 +316,8 @@ TEST_CASE("random graphs: Scalar and Tensor engines agree with each other and wi
       const bool f64 = dtype == DType::float64;
       INFO((f64 ? "float64" : "float32") << " Tensors");
       const double tol = f64 ? 1e-10 : 2e-3;
-      auto [loss, leaves] = run_tensors(g, dtype);
+      auto [loss, leaves] = tensor_loss(g, dtype);
+      loss.backward({.retain_graph = true});
       CHECK(loss.item() == Approx(want_loss).epsilon(tol).margin(tol));
       std::vector<std::vector<double>> first;
       for (size_t l = 0; l < leaves.size(); ++l) {
@@ -382,16 +382,7 @@ std::vector<std::vector<double>> scalar_hvp(const Program& g, const std::vector<
 }
 
 std::vector<std::vector<double>> tensor_hvp(const Program& g, const std::vector<std::vector<double>>& u) {
-  std::vector<Tensor> nodes;
-  for (size_t l = 0; l < g.leaf_shapes.size(); ++l)
-    nodes.push_back(from_vector(g.leaf_values[l], g.leaf_shapes[l], TensorOptions(DType::float64).requires_grad(true)));
-  const std::vector<Tensor> leaves = nodes;
-  for (const Step& t : g.steps) nodes.push_back(run_step(t, nodes[t.a], binary(t.op) ? nodes[t.b] : nodes[t.a]));
-  Tensor loss;
-  for (int o : g.outputs) {
-    const Tensor term = sum(expand(nodes[o], g.out));
-    loss = loss.defined() ? loss + term : term;
-  }
+  const auto [loss, leaves] = tensor_loss(g, DType::float64);
   const std::vector<Tensor> first = grad({loss}, leaves, {}, {.create_graph = true, .allow_unused = true});
   Tensor s;
   for (size_t l = 0; l < leaves.size(); ++l) {
