@@ -5,7 +5,8 @@
 
 For each workload: every system's median time (the `median` aggregate when the run had
 repetitions, else the single run), its spread (coefficient of variation over the repetitions), and
-its ratio to the floor (handwritten, or cblas) and to LibTorch. Workloads with their own unit get
+its ratio to the floor (handwritten, or cblas) and to LibTorch; in mlp_b* the cblas row is a bound
+(the floor's matrix products alone), not a system. Workloads with their own unit get
 it: `matmul` GFLOP/s per case and chainrule's share of raw CBLAS, `scalar_*` the gradient time over
 the plain-double function time (ADBench's unit), `memory` its counters. Systems that failed the
 agreement check show their error instead of a time. Then the recorded environment and the issue's
