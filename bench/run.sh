@@ -9,7 +9,12 @@
 #   BENCH_THREADS      the thread counts to run, one run each (default "1 2"): in each run every
 #                      system gets the same number: OMP_NUM_THREADS, OPENBLAS_NUM_THREADS,
 #                      openblas_set_num_threads and torch::set_num_threads
-#   BENCH_REPETITIONS  Google Benchmark repetitions (default 5); the tables use the median
+#   BENCH_REPETITIONS  Google Benchmark repetitions (default 5); the tables use the median. They
+#                      run in registration order, not interleaved at random
+#                      (--benchmark_enable_random_interleaving): ADOL-C keeps its location store
+#                      at the most adoubles ever alive, so once scalar_*/adolc has run, every later
+#                      ADOL-C tape sweeps 16,384 locations (lecture/adolc measured 131 us instead of
+#                      ~19 us interleaved); lecture runs first
 #   OMP_WAIT_POLICY    OpenMP's idle workers (default passive): LibTorch's OpenMP workers otherwise
 #                      spin while OpenBLAS's own threads run a product, and at 2 threads on 2 cores
 #                      that made LibTorch's mlp_b128 step 10x slower under load; only LibTorch uses
