@@ -11,8 +11,10 @@
 //     broadcast gradients) and on float32 Tensors;
 // and every leaf element's gradient must agree. The Tensor graph is then run a second time
 // (retain_graph: gradients double) and a third time (the freed graph must throw, leaving them).
-// Then Hessian-vector products through create_graph: both engines' recorded sweeps against each
-// other and against central differences of the gradient.
+// Then a node of each program is changed in place after recording: backward must throw (the change
+// hit a tensor a rule saved) or give exactly the gradients of the unchanged graph. And Hessian-vector
+// products through create_graph: both engines' recorded sweeps against each other and against
+// central differences of the gradient.
 #include <cmath>
 #include <cstdint>
 #include <sstream>
@@ -270,19 +272,23 @@ std::pair<double, std::vector<std::vector<double>>> run_scalars(const Program& g
   return {loss_value, grads};
 }
 
-// The Tensor build in `dtype`: its loss (not yet differentiated) and its leaves.
-std::pair<Tensor, std::vector<Tensor>> tensor_loss(const Program& g, DType dtype) {
-  std::vector<Tensor> nodes;
-  for (size_t l = 0; l < g.leaf_shapes.size(); ++l)
-    nodes.push_back(from_vector(g.leaf_values[l], g.leaf_shapes[l], TensorOptions(dtype).requires_grad(true)));
-  const std::vector<Tensor> leaves = nodes;
-  for (const Step& t : g.steps) nodes.push_back(run_step(t, nodes[t.a], binary(t.op) ? nodes[t.b] : nodes[t.a]));
+// The Tensor build in `dtype`: its loss (not yet differentiated), its leaves and every node.
+struct TensorBuild {
   Tensor loss;
+  std::vector<Tensor> leaves, nodes;
+};
+
+TensorBuild tensor_build(const Program& g, DType dtype) {
+  TensorBuild b;
+  for (size_t l = 0; l < g.leaf_shapes.size(); ++l)
+    b.nodes.push_back(from_vector(g.leaf_values[l], g.leaf_shapes[l], TensorOptions(dtype).requires_grad(true)));
+  b.leaves = b.nodes;
+  for (const Step& t : g.steps) b.nodes.push_back(run_step(t, b.nodes[t.a], binary(t.op) ? b.nodes[t.b] : b.nodes[t.a]));
   for (int o : g.outputs) {
-    const Tensor term = sum(expand(nodes[o], g.out));
-    loss = loss.defined() ? loss + term : term;
+    const Tensor term = sum(expand(b.nodes[o], g.out));
+    b.loss = b.loss.defined() ? b.loss + term : term;
   }
-  return {loss, leaves};
+  return b;
 }
 
 constexpr int kPrograms = 1000;
@@ -316,7 +322,7 @@ TEST_CASE("random graphs: Scalar and Tensor engines agree with each other and wi
       const bool f64 = dtype == DType::float64;
       INFO((f64 ? "float64" : "float32") << " Tensors");
       const double tol = f64 ? 1e-10 : 2e-3;
-      auto [loss, leaves] = tensor_loss(g, dtype);
+      auto [loss, leaves, nodes] = tensor_build(g, dtype);
       loss.backward({.retain_graph = true});
       CHECK(loss.item() == Approx(want_loss).epsilon(tol).margin(tol));
       std::vector<std::vector<double>> first;
@@ -382,7 +388,7 @@ std::vector<std::vector<double>> scalar_hvp(const Program& g, const std::vector<
 }
 
 std::vector<std::vector<double>> tensor_hvp(const Program& g, const std::vector<std::vector<double>>& u) {
-  const auto [loss, leaves] = tensor_loss(g, DType::float64);
+  const auto [loss, leaves, nodes] = tensor_build(g, DType::float64);
   const std::vector<Tensor> first = grad({loss}, leaves, {}, {.create_graph = true, .allow_unused = true});
   Tensor s;
   for (size_t l = 0; l < leaves.size(); ++l) {
@@ -400,6 +406,52 @@ std::vector<std::vector<double>> tensor_hvp(const Program& g, const std::vector<
       out.emplace_back(g.leaf_values[l].size(), 0.0);
   }
   return out;
+}
+
+TEST_CASE("random graphs: a node changed in place after recording: backward throws or is exact",
+          "[autograd][random]") {
+  // Version counters: changing a tensor that some op saved for its backward must make that backward
+  // throw (naming the op); changing one that no rule reads must leave every gradient exactly as
+  // without the change. Never a silently different gradient. A node that a mul reaching the loss
+  // takes as an operand is always saved (mul's rule reads both operands), so it must throw.
+  int threw = 0, exact = 0;
+  for (int seed = 1; seed <= kPrograms; ++seed) {
+    const Program g = generate(static_cast<uint64_t>(seed));
+    const std::vector<bool> reaches = reaches_loss(g);
+    const auto leaves = static_cast<int>(g.leaf_shapes.size());
+    Numbers rng(static_cast<uint64_t>(seed) + 4242);
+    const int changed = leaves + std::min(static_cast<int>(g.steps.size()) - 1,
+                                          static_cast<int>(rng.uniform(0, static_cast<double>(g.steps.size()))));
+    INFO("program " << seed << ": " << g.str() << "; n" << changed << " += 0.5 after recording");
+    bool saved_by_mul = false;
+    for (size_t k = 0; k < g.steps.size(); ++k)
+      saved_by_mul |= g.steps[k].op == Op::Mul && reaches[leaves + static_cast<int>(k)] &&
+                      (g.steps[k].a == changed || g.steps[k].b == changed);
+
+    TensorBuild want = tensor_build(g, DType::float64);
+    want.loss.backward();
+    TensorBuild b = tensor_build(g, DType::float64);
+    {
+      NoGradGuard no_grad;
+      b.nodes[changed] += 0.5;
+    }
+    try {
+      b.loss.backward();
+      CHECK_FALSE(saved_by_mul);
+      for (int l = 0; l < leaves; ++l) {
+        REQUIRE(b.leaves[l].grad().defined() == want.leaves[l].grad().defined());
+        if (want.leaves[l].grad().defined()) CHECK(b.leaves[l].grad().to_vector() == want.leaves[l].grad().to_vector());
+      }
+      ++exact;
+    } catch (const std::logic_error& e) {
+      CHECK_THAT(e.what(), Catch::Contains("modified in place"));
+      for (const Tensor& leaf : b.leaves) CHECK_FALSE(leaf.grad().defined());  // a failed backward writes nothing
+      ++threw;
+    }
+  }
+  // Both outcomes occur often, so neither branch above is vacuous.
+  CHECK(threw >= 250);
+  CHECK(exact >= 600);
 }
 
 TEST_CASE("random graphs: Hessian-vector products through create_graph agree", "[autograd][random]") {
