@@ -151,7 +151,8 @@ inline void Sweep::reach(Node* m) {
   if (m->sweep == id_) return;
   m->sweep = id_;
   waiting_.push_back(m);
-  std::push_heap(waiting_.begin(), waiting_.end(), recorded_earlier);
+  // A chain keeps one node waiting at a time: nothing to order.
+  if (waiting_.size() > 1) std::push_heap(waiting_.begin(), waiting_.end(), recorded_earlier);
 }
 
 // For grad(inputs): a node runs only if some wanted input lies below it. Decided for every node
@@ -207,7 +208,7 @@ void Sweep::run(const std::vector<Root>& roots, bool retain) {
   const bool fast = !create_graph_ && !AnomalyMode::enabled() && !detail::BackwardObserver::current;
   std::vector<Node*> ran;  // their saved tensors are freed once the sweep has succeeded
   while (!waiting_.empty()) {
-    std::pop_heap(waiting_.begin(), waiting_.end(), recorded_earlier);
+    if (waiting_.size() > 1) std::pop_heap(waiting_.begin(), waiting_.end(), recorded_earlier);
     Node* n = waiting_.back();
     waiting_.pop_back();
     if (n->freed) throw_freed(*n);

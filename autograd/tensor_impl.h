@@ -29,6 +29,8 @@
 
 namespace chainrule::detail {
 
+inline TensorImpl::TensorImpl(DType d, const Shape& s, int64_t n) : dtype(d), shape(s), numel(n) {}
+
 // A small tensor's pool block: its TensorImpl at 0, its Storage at kBlockStorage, its bytes at
 // kBlockData (32-byte aligned), so that a small result takes one allocation. TensorImpl::destroy
 // and Storage::destroy free it when both are gone (Storage::block_users).
@@ -48,10 +50,7 @@ inline Tensor empty(const Shape& shape, DType dtype) {
   s->bytes = bytes;
   s->data = block + kBlockData;
   s->block_users = 2;
-  auto* t = ::new (block) TensorImpl;
-  t->dtype = dtype;
-  t->shape = shape;
-  t->numel = numel;
+  auto* t = ::new (block) TensorImpl(dtype, shape, numel);
   t->in_block = true;
   t->storage = Ref<Storage>(s);
   return Tensor(Ref<TensorImpl>(t));
