@@ -97,7 +97,8 @@ struct ElementwiseNode final : Node {
   // ([] against [1]) or dtype, as a tensor that the sink sums back and converts.
   template <class T>
   static void hand_on_one(Edge& e, T v, const TensorImpl& g, Tensor* donor, GradSink& sink) {
-    if (e.dtype == g.dtype && e.shape() == g.shape) {
+    // Every dim of a one-element shape is 1: two such shapes agree when their ranks do.
+    if (e.dtype == g.dtype && e.shape().size() == g.shape.size()) {
       const GradSink::Target t = sink.target(e, donor);
       if (T* dst = static_cast<T*>(t.data)) *dst = t.add ? *dst + v : v;
       return;
