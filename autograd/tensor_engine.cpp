@@ -73,6 +73,7 @@ class Sweep final : public detail::GradSink {
   // A sweep that threw leaves gradients in the nodes still waiting: dropped here, so that they
   // neither hold memory nor reach a later sweep.
   ~Sweep() {
+    if (latest_) latest_->grad = Tensor();
     for (Node* n : waiting_) n->grad = Tensor();
   }
 
@@ -136,6 +137,7 @@ class Sweep final : public detail::GradSink {
     else acc = acc + g;
   }
   void reach(Node* m);
+  Node* take_latest();
   void mark_needed(const std::vector<Root>& roots);
   void run_node(Node& n, Tensor& g, bool fast);
 
@@ -143,16 +145,37 @@ class Sweep final : public detail::GradSink {
 
   const bool create_graph_;
   const Wanted* wanted_;
-  std::vector<Node*> waiting_;  // reached, not yet run: a max-heap on Node::sequence
+  // Reached, not yet run: the latest recorded of them in latest_, the others in waiting_, a
+  // max-heap on Node::sequence. In a chain the node to run next is the one just reached, so the
+  // heap is seldom touched.
+  Node* latest_ = nullptr;
+  std::vector<Node*> waiting_;
 };
 
-// A node's first sight in this sweep puts it on the waiting list.
+// A node's first sight in this sweep: it waits to run.
 inline void Sweep::reach(Node* m) {
   if (m->sweep == id_) return;
   m->sweep = id_;
+  if (!latest_) {
+    latest_ = m;
+    return;
+  }
+  if (recorded_earlier(latest_, m)) std::swap(latest_, m);
   waiting_.push_back(m);
-  // A chain keeps one node waiting at a time: nothing to order.
-  if (waiting_.size() > 1) std::push_heap(waiting_.begin(), waiting_.end(), recorded_earlier);
+  std::push_heap(waiting_.begin(), waiting_.end(), recorded_earlier);
+}
+
+// The latest recorded of the waiting nodes (null when none waits).
+inline Node* Sweep::take_latest() {
+  Node* n = latest_;
+  if (waiting_.empty()) {
+    latest_ = nullptr;
+  } else {
+    std::pop_heap(waiting_.begin(), waiting_.end(), recorded_earlier);
+    latest_ = waiting_.back();
+    waiting_.pop_back();
+  }
+  return n;
 }
 
 // For grad(inputs): a node runs only if some wanted input lies below it. Decided for every node
@@ -207,10 +230,7 @@ void Sweep::run(const std::vector<Root>& roots, bool retain) {
   // Tensor rules.
   const bool fast = !create_graph_ && !AnomalyMode::enabled() && !detail::BackwardObserver::current;
   std::vector<Node*> ran;  // their saved tensors are freed once the sweep has succeeded
-  while (!waiting_.empty()) {
-    if (waiting_.size() > 1) std::pop_heap(waiting_.begin(), waiting_.end(), recorded_earlier);
-    Node* n = waiting_.back();
-    waiting_.pop_back();
+  while (Node* n = take_latest()) {
     if (n->freed) throw_freed(*n);
     for (Edge& e : n->next)
       if (e.fn) reach(e.fn.get());
