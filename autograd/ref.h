@@ -22,7 +22,8 @@ class Ref {
   }
   ~Ref() { reset(); }
 
-  void reset() {
+  // Inline everywhere: a handle dropped in a hot path is usually null or not the last one.
+  [[gnu::always_inline]] void reset() {
     if (p_ && --p_->refs == 0) T::destroy(p_);
     p_ = nullptr;
   }

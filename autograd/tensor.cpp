@@ -77,19 +77,13 @@ void TensorImpl::destroy(TensorImpl* t) {
 }
 
 Tensor empty_large(const Shape& shape, DType dtype) {
-  Ref<TensorImpl> impl(new TensorImpl);
-  impl->dtype = dtype;
-  impl->shape = shape;
-  impl->numel = shape.numel();
+  Ref<TensorImpl> impl(new TensorImpl(dtype, shape, shape.numel()));
   impl->storage = Storage::allocate(impl->numel * dtype_size(dtype));
   return Tensor(std::move(impl));
 }
 
 Tensor alias_detached(const Tensor& t) {
-  Ref<TensorImpl> impl(new TensorImpl);
-  impl->dtype = t.dtype();
-  impl->shape = t.shape();
-  impl->numel = t.numel();
+  Ref<TensorImpl> impl(new TensorImpl(t.dtype(), t.shape(), t.numel()));
   impl->storage = t.impl()->storage;
   impl->wrapped_number = t.impl()->wrapped_number;
   return Tensor(std::move(impl));

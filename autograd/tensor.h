@@ -85,7 +85,9 @@ struct TensorImpl : Pooled {
   // while `sweep` is the running sweep's id. Stored here so that the sweep needs no hash map.
   uint64_t sweep = 0;
   uint32_t sweep_slot = 0;
-  TensorImpl() = default;
+  // The shape is copied in, never zeroed first: a tiny op makes one of these per result. Defined
+  // in tensor_impl.h, where Node is complete.
+  inline TensorImpl(DType d, const Shape& s, int64_t n);
   TensorImpl(const TensorImpl&) = delete;  // in_block belongs to the object where it was made
   TensorImpl& operator=(const TensorImpl&) = delete;
   template <class T> T* data() const { return static_cast<T*>(storage->data); }

@@ -7,6 +7,7 @@
 //     sweep's buffer (GradSink::target) in one loop, with no temporary tensors; a one-element
 //     output (every operand then holds one number) skips the loops' set-up (run_one).
 // Both call the same Op::dx / Op::da / Op::db: the derivative is written once.
+#include <type_traits>
 #include <vector>
 
 #include "autograd/tensor_impl.h"
@@ -33,11 +34,21 @@ void for_each_operand(const Shape& out, int64_t n, const Shape& a, int64_t na, c
   }
 }
 
+// A value Op's rule does not read: the node keeps no SavedTensor for it, so has none to clear,
+// check or destroy.
+struct NotSaved {};
+template <bool Used>
+using SavedIf = std::conditional_t<Used, SavedTensor, NotSaved>;
+
 inline Tensor unpack(const SavedTensor& s, Node& self) { return s.saved() ? s.unpack(self) : Tensor(); }
+inline Tensor unpack(NotSaved, Node&) { return Tensor(); }
 
 template <class Op, int Arity>
 struct ElementwiseNode final : Node {
-  SavedTensor a, b, result;  // only what Op's rule reads; b stays empty for unary ops
+  // Only what Op's rule reads (b is never read for unary ops).
+  [[no_unique_address]] SavedIf<Op::uses.a> a;
+  [[no_unique_address]] SavedIf<Op::uses.b> b;
+  [[no_unique_address]] SavedIf<Op::uses.result> result;
 
   std::vector<Tensor> apply(const Tensor& grad) override {
     const Tensor A = unpack(a, *this), R = unpack(result, *this);
@@ -97,7 +108,8 @@ struct ElementwiseNode final : Node {
   // ([] against [1]) or dtype, as a tensor that the sink sums back and converts.
   template <class T>
   static void hand_on_one(Edge& e, T v, const TensorImpl& g, Tensor* donor, GradSink& sink) {
-    if (e.dtype == g.dtype && e.shape() == g.shape) {
+    // Every dim of a one-element shape is 1: two such shapes agree when their ranks do.
+    if (e.dtype == g.dtype && e.shape().size() == g.shape.size()) {
       const GradSink::Target t = sink.target(e, donor);
       if (T* dst = static_cast<T*>(t.data)) *dst = t.add ? *dst + v : v;
       return;

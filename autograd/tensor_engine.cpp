@@ -1,10 +1,10 @@
 // The Tensor engine: the reverse sweep behind backward() and grad() (recording: tensor_record.cpp).
 //
-// backward runs in three iterative phases: discover the nodes reachable from the outputs (explicit
-// stack) and count each node's consumers; then run nodes from a ready list as soon as every
-// consumer has delivered its gradient (Kahn's order, so a node shared by many consumers runs once
-// with the sum); finally hand the leaves their gradients. Leaves are only written after the whole
-// sweep succeeded, so an error part-way changes no .grad().
+// backward runs in two iterative phases: run the nodes reached from the outputs in reverse creation
+// order (Node::sequence: a node's inputs were all recorded before it, so by the time a node is the
+// latest one waiting, every consumer has delivered its gradient and a node shared by many consumers
+// runs once with the sum); then hand the leaves their gradients. Leaves are only written, and saved
+// tensors only freed, after the whole sweep succeeded, so an error part-way changes no .grad().
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -12,6 +12,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "autograd/anomaly.h"
 #include "autograd/tensor_impl.h"
@@ -69,6 +70,12 @@ class Sweep final : public detail::GradSink {
  public:
   Sweep(bool create_graph, const Wanted* wanted)
       : GradSink(++next_sweep), create_graph_(create_graph), wanted_(wanted) {}
+  // A sweep that threw leaves gradients in the nodes still waiting: dropped here, so that they
+  // neither hold memory nor reach a later sweep.
+  ~Sweep() {
+    if (latest_) latest_->grad = Tensor();
+    for (Node* n : waiting_) n->grad = Tensor();
+  }
 
   std::unordered_map<const void*, Tensor> captured;            // grad(): keyed by leaf impl or node
 
@@ -129,58 +136,60 @@ class Sweep final : public detail::GradSink {
     else if (!create_graph_ && sole_owner(acc)) add_in_place(acc, g);
     else acc = acc + g;
   }
-  void discover(const std::vector<Root>& roots, std::vector<Node*>& order);
-  void mark_needed(const std::vector<Node*>& order);
+  void reach(Node* m);
+  Node* take_latest();
+  void mark_needed(const std::vector<Root>& roots);
   void run_node(Node& n, Tensor& g, bool fast);
+
+  static bool recorded_earlier(const Node* a, const Node* b) { return a->sequence < b->sequence; }
 
   const bool create_graph_;
   const Wanted* wanted_;
+  // Reached, not yet run: the latest recorded of them in latest_, the others in waiting_, a
+  // max-heap on Node::sequence. In a chain the node to run next is the one just reached, so the
+  // heap is seldom touched.
+  Node* latest_ = nullptr;
+  std::vector<Node*> waiting_;
 };
 
-// Phase 1: discovery, with `order` as its own work list (nodes are appended when first seen and
-// expanded in turn); counts consumers per node.
-void Sweep::discover(const std::vector<Root>& roots, std::vector<Node*>& order) {
-  auto visit = [&](Node* m) {
-    if (m->sweep == id_) return;
-    m->sweep = id_;
-    m->dependencies = 0;
-    m->ran = false;
-    m->needed = true;  // grad() narrows this down in mark_needed
-    if (m->grad.defined()) m->grad = Tensor();
-    order.push_back(m);
-  };
-  for (const Root& r : roots)
-    if (Node* fn = r.output.impl()->grad_fn.get()) visit(fn);
-  for (size_t k = 0; k < order.size(); ++k) {
-    Node* n = order[k];
-    if (n->freed) throw_freed(*n);
-    for (Edge& e : n->next) {
-      if (Node* m = e.fn.get()) {
-        visit(m);
-        ++m->dependencies;
-      }
-    }
+// A node's first sight in this sweep: it waits to run.
+inline void Sweep::reach(Node* m) {
+  if (m->sweep == id_) return;
+  m->sweep = id_;
+  if (!latest_) {
+    latest_ = m;
+    return;
   }
+  if (recorded_earlier(latest_, m)) std::swap(latest_, m);
+  waiting_.push_back(m);
+  std::push_heap(waiting_.begin(), waiting_.end(), recorded_earlier);
 }
 
-// For grad(inputs): a node runs only if some wanted input lies below it. A dry run of Kahn's order
-// (consumers before producers) reversed visits producers first.
-void Sweep::mark_needed(const std::vector<Node*>& order) {
-  if (!wanted_) return;  // every node is needed (discover's default)
-  std::unordered_map<Node*, uint32_t> remaining;
-  for (Node* n : order) remaining[n] = n->dependencies;
-  std::vector<Node*> topo, queue;
-  for (Node* n : order)
-    if (n->dependencies == 0) queue.push_back(n);
-  while (!queue.empty()) {
-    Node* n = queue.back();
-    queue.pop_back();
-    topo.push_back(n);
-    for (const Edge& e : n->next)
-      if (e.fn && --remaining[e.fn.get()] == 0) queue.push_back(e.fn.get());
+// The latest recorded of the waiting nodes (null when none waits).
+inline Node* Sweep::take_latest() {
+  Node* n = latest_;
+  if (waiting_.empty()) {
+    latest_ = nullptr;
+  } else {
+    std::pop_heap(waiting_.begin(), waiting_.end(), recorded_earlier);
+    latest_ = waiting_.back();
+    waiting_.pop_back();
   }
-  for (auto it = topo.rbegin(); it != topo.rend(); ++it) {
-    Node* n = *it;
+  return n;
+}
+
+// For grad(inputs): a node runs only if some wanted input lies below it. Decided for every node
+// reachable from the outputs, producers first (creation order).
+void Sweep::mark_needed(const std::vector<Root>& roots) {
+  std::unordered_set<Node*> seen;
+  std::vector<Node*> nodes;
+  for (const Root& r : roots)
+    if (Node* fn = r.output.impl()->grad_fn.get(); fn && seen.insert(fn).second) nodes.push_back(fn);
+  for (size_t k = 0; k < nodes.size(); ++k)
+    for (const Edge& e : nodes[k]->next)
+      if (e.fn && seen.insert(e.fn.get()).second) nodes.push_back(e.fn.get());
+  std::sort(nodes.begin(), nodes.end(), recorded_earlier);
+  for (Node* n : nodes) {
     n->needed = false;
     for (const Edge& e : n->next) {
       if ((e.fn && (e.fn->needed || wanted_->count(e.fn.get()))) || (e.leaf && wanted_->count(e.leaf.get()))) {
@@ -206,40 +215,34 @@ void Sweep::run_node(Node& n, Tensor& g, bool fast) {
 
 void Sweep::run(const std::vector<Root>& roots, bool retain) {
   GradModeGuard recording(create_graph_);
-  std::vector<Node*> order;  // discovery order
-  discover(roots, order);
-  mark_needed(order);
-
+  if (wanted_) mark_needed(roots);
   for (const Root& r : roots) {
     TensorImpl* out = r.output.impl();
-    if (Node* fn = out->grad_fn.get()) accumulate(fn->grad, r.seed);
-    else if (Tensor* slot = leaf_slot(r.output.impl_ref())) accumulate(*slot, r.seed);
+    if (Node* fn = out->grad_fn.get()) {
+      reach(fn);
+      accumulate(fn->grad, r.seed);
+    } else if (Tensor* slot = leaf_slot(r.output.impl_ref())) {
+      accumulate(*slot, r.seed);
+    }
   }
-  // Only an output's node can start with no consumer (every other node was discovered through
-  // an edge, which counted it), so the ready list starts from the roots, each node once.
-  std::vector<Node*> ready;
-  for (const Root& r : roots)
-    if (Node* fn = r.output.impl()->grad_fn.get(); fn && fn->dependencies == 0 && std::ranges::find(ready, fn) == ready.end())
-      ready.push_back(fn);
 
-  // Phase 2: run nodes once all their consumers have delivered (Kahn's order). The fast rules
-  // serve plain backward passes; traces, anomaly mode and create_graph use the Tensor rules.
+  // The fast rules serve plain backward passes; traces, anomaly mode and create_graph use the
+  // Tensor rules.
   const bool fast = !create_graph_ && !AnomalyMode::enabled() && !detail::BackwardObserver::current;
-  while (!ready.empty()) {
-    Node* n = ready.back();
-    ready.pop_back();
+  std::vector<Node*> ran;  // their saved tensors are freed once the sweep has succeeded
+  while (Node* n = take_latest()) {
+    if (n->freed) throw_freed(*n);
+    for (Edge& e : n->next)
+      if (e.fn) reach(e.fn.get());
     Tensor g = std::move(n->grad);
     if (wanted_ && g.defined() && wanted_->count(n)) accumulate(captured[n], g);
-    if (g.defined() && n->needed) {
-      n->ran = true;
+    if (g.defined() && (!wanted_ || n->needed)) {
+      ran.push_back(n);
       run_node(*n, g, fast);
     }
-    for (Edge& e : n->next)
-      if (e.fn && --e.fn->dependencies == 0) ready.push_back(e.fn.get());
   }
   if (!retain) {
-    for (Node* n : order) {
-      if (!n->ran) continue;
+    for (Node* n : ran) {
       n->release_saved();
       n->freed = true;
     }

@@ -5,8 +5,9 @@
 // the tensors its rule needs (SavedTensor, with the storage version seen at save time). A Node is
 // reference counted by the tensors it produced and by the Nodes downstream; it dies when nothing
 // can reach it any more, and its destruction is deferred to a loop (Node::destroy) so that a chain
-// of a million ops is released without recursion. backward() walks the Nodes with an explicit
-// stack and a ready queue (tensor_engine.cpp), never recursively.
+// of a million ops is released without recursion. backward() runs the Nodes from a heap in
+// reverse creation order (tensor_engine.cpp), never recursively.
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -28,6 +29,8 @@
 
 namespace chainrule::detail {
 
+inline TensorImpl::TensorImpl(DType d, const Shape& s, int64_t n) : dtype(d), shape(s), numel(n) {}
+
 // A small tensor's pool block: its TensorImpl at 0, its Storage at kBlockStorage, its bytes at
 // kBlockData (32-byte aligned), so that a small result takes one allocation. TensorImpl::destroy
 // and Storage::destroy free it when both are gone (Storage::block_users).
@@ -47,10 +50,7 @@ inline Tensor empty(const Shape& shape, DType dtype) {
   s->bytes = bytes;
   s->data = block + kBlockData;
   s->block_users = 2;
-  auto* t = ::new (block) TensorImpl;
-  t->dtype = dtype;
-  t->shape = shape;
-  t->numel = numel;
+  auto* t = ::new (block) TensorImpl(dtype, shape, numel);
   t->in_block = true;
   t->storage = Ref<Storage>(s);
   return Tensor(Ref<TensorImpl>(t));
@@ -144,12 +144,10 @@ struct Node : Pooled {
   uint32_t refs = 0;
   DType dtype = DType::float32;  // of the op's output
   bool freed = false;
-  bool needed = true;            // scratch for one sweep, as sweep, dependencies, ran and grad
-  bool ran = false;
-  uint32_t dependencies = 0;
+  bool needed = true;            // grad(): leads to a wanted input (scratch, as sweep and grad)
   std::string_view name;
   std::source_location where;
-  uint64_t sequence = 0;
+  uint64_t sequence = 0;         // above every input's: the sweep runs nodes in reverse of it
   Shape shape;                   // of the op's output
   SmallVector<Edge, 2> next;     // one per input of the op, in order
   uint64_t sweep = 0;
@@ -311,13 +309,19 @@ inline constinit thread_local uint64_t next_node_sequence = 0;  // per thread: a
   Edge& e = node.next.emplace_back();
   e.dtype = impl->dtype;
   if (!impl->requires_grad) e.constant_shape = ConstantShape(impl->shape);
-  else if (impl->grad_fn) e.fn = impl->grad_fn;
-  else e.leaf = t.impl_ref();
+  else if (impl->grad_fn) {
+    e.fn = impl->grad_fn;
+    // The counter is per thread: an input recorded on another thread may be ahead of it.
+    node.sequence = std::max(node.sequence, e.fn->sequence + 1);
+  } else {
+    e.leaf = t.impl_ref();
+  }
 }
 inline void finish_attach(Tensor& result, Ref<Node>& node) {
   TensorImpl& out = *result.impl();
   check_forward(result, node->name, node->where);
-  node->sequence = next_node_sequence++;
+  node->sequence = std::max(node->sequence, next_node_sequence);
+  next_node_sequence = node->sequence + 1;
   node->shape = out.shape;
   node->dtype = out.dtype;
   out.grad_fn = std::move(node);

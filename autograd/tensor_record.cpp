@@ -48,10 +48,7 @@ Tensor SavedTensor::unpack(Node& node) const {
   storage(node);  // the version check
   if (!storage_) return Tensor(input_);
   // The op's own output: the same bytes, with its history (this node) back, for create_graph.
-  Ref<TensorImpl> impl(new TensorImpl);
-  impl->dtype = node.dtype;
-  impl->shape = node.shape;
-  impl->numel = node.shape.numel();
+  Ref<TensorImpl> impl(new TensorImpl(node.dtype, node.shape, node.shape.numel()));
   impl->storage = storage_;
   impl->grad_fn = Ref<Node>(&node);
   impl->requires_grad = true;
