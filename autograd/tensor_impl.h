@@ -303,7 +303,7 @@ inline bool should_record(std::initializer_list<const Tensor*> inputs) {
   return false;
 }
 // Recording is inline: a one-element op spends most of its time here and in the sweep.
-inline constinit thread_local uint64_t next_node_sequence = 0;  // per thread: a graph belongs to one thread
+inline constinit thread_local uint64_t next_node_sequence = 0;  // per thread; a node is also above its inputs (add_edge)
 [[gnu::always_inline]] inline void add_edge(Node& node, const Tensor& t) {
   const TensorImpl* impl = t.impl();
   Edge& e = node.next.emplace_back();
