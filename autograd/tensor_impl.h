@@ -303,7 +303,8 @@ inline bool should_record(std::initializer_list<const Tensor*> inputs) {
   return false;
 }
 // Recording is inline: a one-element op spends most of its time here and in the sweep.
-inline constinit thread_local uint64_t next_node_sequence = 0;  // per thread; a node is also above its inputs (add_edge)
+// Orders nodes for the sweep: per thread, and a node is also above its inputs (add_edge).
+inline constinit thread_local uint64_t next_node_sequence = 0;
 [[gnu::always_inline]] inline void add_edge(Node& node, const Tensor& t) {
   const TensorImpl* impl = t.impl();
   Edge& e = node.next.emplace_back();
