@@ -2,15 +2,18 @@
 """Ratio tables from the bench's Google Benchmark JSON (python3 standard library only).
 
     python3 bench/ratios.py build-bench/bench-1.json [--metric auto|cpu_time|real_time]
+    python3 bench/ratios.py run1/bench-1.json run1/bench-2.json build-bench/bench-1.json ...
 
-For each workload: every system's median time (the `median` aggregate when the run had
+With one JSON, for each workload: every system's median time (the `median` aggregate when the run had
 repetitions, else the single run), its spread (coefficient of variation over the repetitions), and
 its ratio to the floor (handwritten, or cblas) and to LibTorch; in mlp_b* the cblas row is a bound
 (the floor's matrix products alone), not a system. Workloads with their own unit get
 it: `matmul` GFLOP/s per case and chainrule's share of raw CBLAS, `scalar_*` the gradient time over
 the plain-double function time (ADBench's unit), `memory` its counters. Systems that failed the
 agreement check show their error instead of a time. Then the recorded environment and the issue's
-targets, met or missed. Output is Markdown, ready to paste into the README.
+targets, met or missed. With several (runs, thread counts): each target's value in every one of
+them and in how many it was met, which shows the verdicts that flip between runs on a noisy
+machine. Output is Markdown, ready to paste into the README.
 
 --metric auto (the default) uses the process CPU time for a 1-thread run (the machine is shared:
 CPU time does not count time spent descheduled) and wall time for a run with more threads (where
@@ -231,7 +234,7 @@ def mlp_target(workload, limit):
         if result is None or products is None:
             return result
         value, met = result
-        return f"{value} (the step's matrix products alone: {products / peer:.3g}x)", met
+        return f"{value} (products alone: {products / peer:.3g}x)", met
     return text, check
 
 
@@ -303,14 +306,35 @@ TARGETS = [
 ]
 
 
+def across_runs(paths, metric):
+    """One line per target: its value in each JSON and in how many it was met. On a noisy machine a
+    verdict near its threshold flips between runs; this shows which ones do."""
+    runs = []
+    for path in paths:
+        rows, context, _ = load(path, metric)
+        runs.append((f"{path} ({context.get('threads', '?')} thr)", rows))
+    head = ["target"] + [name for name, _ in runs] + ["met in"]
+    lines = []
+    for text, check in TARGETS:
+        results = [check(rows) for _, rows in runs]
+        measured = [r for r in results if r is not None]
+        met = sum(1 for r in measured if r[1])
+        cells = [text] + [f"{r[0]}{'' if r[1] else ' (missed)'}" if r else "-" for r in results]
+        lines.append(cells + [f"{met} of {len(measured)}" if measured else "-"])
+    print("\n".join(markdown(head, lines)))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("json")
+    parser.add_argument("json", nargs="+", help="one JSON: its tables and verdicts; several: each target across them")
     parser.add_argument("--metric", choices=["auto", "cpu_time", "real_time"], default="auto")
     args = parser.parse_args()
-    rows, context, metric = load(args.json, args.metric)
+    if len(args.json) > 1:
+        across_runs(args.json, args.metric)
+        return
+    rows, context, metric = load(args.json[0], args.metric)
     if not rows:
-        sys.exit(f"ratios.py: no benchmarks in {args.json}")
+        sys.exit(f"ratios.py: no benchmarks in {args.json[0]}")
 
     reps = "median of the repetitions" if any(r.get("median") for w in rows.values() for v in w.values()
                                                for r in v.values()) else "single run"
