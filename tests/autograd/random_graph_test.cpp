@@ -160,7 +160,7 @@ double loss_of(const Program& g, const std::vector<std::vector<double>>& values)
 
 Program generate(uint64_t seed) {
   Numbers rng(seed);
-  auto pick = [&](int n) { return std::min(n - 1, static_cast<int>(rng.uniform(0, n))); };
+  auto pick = [&](int n) { return static_cast<int>(rng.index(n)); };
   static const Shape outs[] = {Shape{}, Shape{1}, Shape{4}, Shape{2, 3}, Shape{3, 1, 2}};
   Program g;
   g.out = outs[pick(5)];
@@ -420,8 +420,7 @@ TEST_CASE("random graphs: a node changed in place after recording: backward thro
     const std::vector<bool> reaches = reaches_loss(g);
     const auto leaves = static_cast<int>(g.leaf_shapes.size());
     Numbers rng(static_cast<uint64_t>(seed) + 4242);
-    const int changed = leaves + std::min(static_cast<int>(g.steps.size()) - 1,
-                                          static_cast<int>(rng.uniform(0, static_cast<double>(g.steps.size()))));
+    const int changed = leaves + static_cast<int>(rng.index(static_cast<int64_t>(g.steps.size())));
     INFO("program " << seed << ": " << g.str() << "; n" << changed << " += 0.5 after recording");
     bool saved_by_mul = false;
     for (size_t k = 0; k < g.steps.size(); ++k)

@@ -72,21 +72,20 @@ Tensor apply(const Step& t, const Tensor& x, const std::vector<Tensor>& in) {
 
 ShapeProgram generate(uint64_t seed) {
   Numbers rng(seed);
-  auto pick = [&](int64_t n) { return std::min<int64_t>(n - 1, static_cast<int64_t>(rng.uniform(0, static_cast<double>(n)))); };
   ShapeProgram g;
   std::vector<int64_t> dims;
-  for (int64_t d = 1 + pick(3); d > 0; --d) dims.push_back(1 + pick(4));
+  for (int64_t d = 1 + rng.index(3); d > 0; --d) dims.push_back(1 + rng.index(4));
   g.leaves.emplace_back(dims);
   std::vector<int64_t> s = dims;  // the current shape
-  const int64_t steps = 3 + pick(5);
+  const int64_t steps = 3 + rng.index(5);
   while (static_cast<int64_t>(g.steps.size()) < steps) {
     const auto rank = static_cast<int64_t>(s.size());
-    Step t{static_cast<Kind>(pick(kKinds)), {}};
+    Step t{static_cast<Kind>(rng.index(kKinds)), {}};
     std::vector<int64_t> next;
     switch (t.kind) {
       case Kind::Transpose:
         if (rank < 2) continue;
-        t.ints = {pick(rank), pick(rank)};
+        t.ints = {rng.index(rank), rng.index(rank)};
         next = s;
         std::swap(next[t.ints[0]], next[t.ints[1]]);
         break;
@@ -94,7 +93,7 @@ ShapeProgram generate(uint64_t seed) {
         if (rank < 2) continue;
         std::vector<int64_t> order(s.size());
         for (int64_t i = 0; i < rank; ++i) order[i] = i;
-        for (int64_t i = rank - 1; i > 0; --i) std::swap(order[i], order[pick(i + 1)]);
+        for (int64_t i = rank - 1; i > 0; --i) std::swap(order[i], order[rng.index(i + 1)]);
         t.ints = order;
         for (int64_t d : order) next.push_back(s[d]);
         break;
@@ -102,20 +101,20 @@ ShapeProgram generate(uint64_t seed) {
       case Kind::Reshape: {
         int64_t n = 1;
         for (int64_t d : s) n *= d;
-        t.variant = static_cast<int>(pick(3));
+        t.variant = static_cast<int>(rng.index(3));
         if (t.variant == 0) next = {n};                                       // flatten
         if (t.variant == 1) next = s, next.insert(next.begin(), 1);           // a leading unit dim
         if (t.variant == 2) next = std::vector<int64_t>(s.rbegin(), s.rend());  // the dims reversed
         if (next.size() > 4) continue;
         t.ints = next;
-        if (t.variant == 0 && pick(2) == 0) t.ints = {-1};  // the inferred dim
+        if (t.variant == 0 && rng.index(2) == 0) t.ints = {-1};  // the inferred dim
         break;
       }
       case Kind::Slice: {
         if (rank < 1) continue;
-        const int64_t d = pick(rank);
+        const int64_t d = rng.index(rank);
         if (s[d] < 2) continue;
-        const int64_t start = pick(s[d] - 1), stop = start + 1 + pick(s[d] - start);
+        const int64_t start = rng.index(s[d] - 1), stop = start + 1 + rng.index(s[d] - start);
         t.ints = {d, start, stop};
         next = s;
         next[d] = stop - start;
@@ -125,9 +124,9 @@ ShapeProgram generate(uint64_t seed) {
       case Kind::Mean:
       case Kind::Max: {
         if (rank < 1) continue;
-        const int64_t d = pick(rank);
-        t.ints = {d == rank - 1 && pick(2) == 0 ? -1 : d};  // sometimes counted from the end
-        t.keepdim = pick(2) == 0;
+        const int64_t d = rng.index(rank);
+        t.ints = {d == rank - 1 && rng.index(2) == 0 ? -1 : d};  // sometimes counted from the end
+        t.keepdim = rng.index(2) == 0;
         next = s;
         if (t.keepdim)
           next[d] = 1;
@@ -137,7 +136,7 @@ ShapeProgram generate(uint64_t seed) {
       }
       case Kind::Matmul: {
         if (rank < 1) continue;
-        const int64_t k = 1 + pick(3);
+        const int64_t k = 1 + rng.index(3);
         t.leaf = static_cast<int>(g.leaves.size());
         g.leaves.push_back(Shape{s.back(), k});
         next = s;
@@ -148,8 +147,8 @@ ShapeProgram generate(uint64_t seed) {
       case Kind::Broadcast: {
         // Each dim of s, or 1; sometimes without the leading dim.
         std::vector<int64_t> partner;
-        for (int64_t d = rank > 0 && pick(3) == 0 ? 1 : 0; d < rank; ++d) partner.push_back(pick(3) == 0 ? 1 : s[d]);
-        t.variant = static_cast<int>(pick(3));
+        for (int64_t d = rank > 0 && rng.index(3) == 0 ? 1 : 0; d < rank; ++d) partner.push_back(rng.index(3) == 0 ? 1 : s[d]);
+        t.variant = static_cast<int>(rng.index(3));
         t.leaf = static_cast<int>(g.leaves.size());
         g.leaves.emplace_back(partner);
         next = s;
@@ -158,7 +157,7 @@ ShapeProgram generate(uint64_t seed) {
       case Kind::Concat:
       case Kind::Stack: {
         if (t.kind == Kind::Concat && rank < 1) continue;
-        const int64_t d = pick(t.kind == Kind::Concat ? rank : rank + 1);
+        const int64_t d = rng.index(t.kind == Kind::Concat ? rank : rank + 1);
         t.ints = {d};
         next = s;
         if (t.kind == Kind::Concat)
@@ -169,7 +168,7 @@ ShapeProgram generate(uint64_t seed) {
         break;
       }
       case Kind::Unary:
-        t.variant = static_cast<int>(pick(3));
+        t.variant = static_cast<int>(rng.index(3));
         next = s;
         break;
     }

@@ -65,6 +65,10 @@ class Numbers {
     state_ = state_ * 6364136223846793005ULL + 1442695040888963407ULL;
     return low + (high - low) * static_cast<double>(state_ >> 11) * 0x1.0p-53;
   }
+  // A uniform index in [0, n), for n >= 1.
+  int64_t index(int64_t n) {
+    return std::min<int64_t>(n - 1, static_cast<int64_t>(uniform(0, static_cast<double>(n))));
+  }
   // Uniform in [low, high] but at least `gap` away from 0 (for kinks: relu, abs, sign).
   double away_from_zero(double low, double high, double gap) {
     for (;;) {
