@@ -265,6 +265,7 @@ struct ScalarTapeStats {
   std::size_t records;      // records in use
   std::size_t capacity;     // records allocated
   std::size_t record_bytes; // bytes per record
+  std::size_t constants;    // constant operands in use (8 bytes each, beside the records)
 };
 ScalarTapeStats scalar_tape_stats();
 
@@ -278,13 +279,14 @@ struct ScalarAccess {
     const TapeState& t = tape_state;
     if (unfreed_handles(t) == 0 && t.sweeping == 0 && t.size != 0) reset_tape();
   }
-  // The record an operand is read from (a Leaf, Const or Freed record is added when needed).
+  // The record an operand is read from (a Leaf or Freed record is added when needed), or a tagged
+  // constant.
   static uint32_t operand(const Scalar& x) {
     const TapeState& t = tape_state;
     if (LeafCell* c = x.leaf_) {
       return c->cached_generation == t.generation ? c->cached_record : enter_leaf(c);
     }
-    if (x.record_ == Scalar::kNoRecord) return append_record(ScalarOp::Const, 0, 0, x.value_, 0);
+    if (x.record_ == Scalar::kNoRecord) return append_constant(x.value_);
     return x.generation_ == t.generation ? x.record_ : enter_stale(x.value_);
   }
   // Records an op's result and returns the one handle naming it.
@@ -310,7 +312,7 @@ struct ScalarAccess {
   static void check_constant(double value, std::string_view op, const Where& where);
 
   template <class Op>
-  static Scalar unary(ScalarOp code, const Scalar& x, const Where& where) {
+  [[gnu::always_inline]] static Scalar unary(ScalarOp code, const Scalar& x, const Where& where) {
     const double y = Op::f(x.value());
     if (!x.requires_grad()) return constant(y, Op::name, where);
     if (thread_mode != 0) [[unlikely]] return record_slow(code, Op::name, x, nullptr, y, where);
@@ -320,7 +322,7 @@ struct ScalarAccess {
   }
   // x op y, where y may be a plain number.
   template <class Op>
-  static Scalar binary(ScalarOp code, const Scalar& x, const Located<Scalar>& y) {
+  [[gnu::always_inline]] static Scalar binary(ScalarOp code, const Scalar& x, const Located<Scalar>& y) {
     if (const Scalar* s = y.scalar()) return binary<Op>(code, x, *s, y.where);
     const double c = y.number();
     const double z = Op::f(x.value(), c);
@@ -331,11 +333,11 @@ struct ScalarAccess {
     }
     begin_op();
     const uint32_t a = operand(x);
-    const uint32_t b = append_record(ScalarOp::Const, 0, 0, c, 0);
+    const uint32_t b = append_constant(c);
     return push(code, a, b, z);
   }
   template <class Op>
-  static Scalar binary(ScalarOp code, const Scalar& x, const Scalar& y, const Where& where) {
+  [[gnu::always_inline]] static Scalar binary(ScalarOp code, const Scalar& x, const Scalar& y, const Where& where) {
     const double z = Op::f(x.value(), y.value());
     if (!(x.requires_grad() || y.requires_grad())) return constant(z, Op::name, where);
     if (thread_mode != 0) [[unlikely]] return record_slow(code, Op::name, x, &y, z, where);
@@ -348,37 +350,37 @@ struct ScalarAccess {
 
 }  // namespace detail
 
-inline Scalar operator+(const Scalar& a, Located<Scalar> b) {
+[[gnu::always_inline]] inline Scalar operator+(const Scalar& a, Located<Scalar> b) {
   return detail::ScalarAccess::binary<ops::Add>(detail::ScalarOp::Add, a, b);
 }
-inline Scalar operator-(const Scalar& a, Located<Scalar> b) {
+[[gnu::always_inline]] inline Scalar operator-(const Scalar& a, Located<Scalar> b) {
   return detail::ScalarAccess::binary<ops::Sub>(detail::ScalarOp::Sub, a, b);
 }
-inline Scalar operator*(const Scalar& a, Located<Scalar> b) {
+[[gnu::always_inline]] inline Scalar operator*(const Scalar& a, Located<Scalar> b) {
   return detail::ScalarAccess::binary<ops::Mul>(detail::ScalarOp::Mul, a, b);
 }
-inline Scalar operator/(const Scalar& a, Located<Scalar> b) {
+[[gnu::always_inline]] inline Scalar operator/(const Scalar& a, Located<Scalar> b) {
   return detail::ScalarAccess::binary<ops::Div>(detail::ScalarOp::Div, a, b);
 }
-inline Scalar pow(const Scalar& a, const Scalar& b, Where w) {
+[[gnu::always_inline]] inline Scalar pow(const Scalar& a, const Scalar& b, Where w) {
   return detail::ScalarAccess::binary<ops::Pow>(detail::ScalarOp::Pow, a, b, w);
 }
-inline Scalar operator-(Located<Scalar> x) {
+[[gnu::always_inline]] inline Scalar operator-(Located<Scalar> x) {
   if (!x.scalar()) return Scalar(-x.number());
   return detail::ScalarAccess::unary<ops::Neg>(detail::ScalarOp::Neg, *x.scalar(), x.where);
 }
-inline Scalar& Scalar::operator+=(Located<Scalar> o) { return *this = *this + o; }
-inline Scalar& Scalar::operator-=(Located<Scalar> o) { return *this = *this - o; }
-inline Scalar& Scalar::operator*=(Located<Scalar> o) { return *this = *this * o; }
-inline Scalar& Scalar::operator/=(Located<Scalar> o) { return *this = *this / o; }
-inline Scalar exp(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Exp>(detail::ScalarOp::Exp, x, w); }
-inline Scalar log(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Log>(detail::ScalarOp::Log, x, w); }
-inline Scalar sqrt(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Sqrt>(detail::ScalarOp::Sqrt, x, w); }
-inline Scalar sigmoid(const Scalar& x, Where w) {
+[[gnu::always_inline]] inline Scalar& Scalar::operator+=(Located<Scalar> o) { return *this = *this + o; }
+[[gnu::always_inline]] inline Scalar& Scalar::operator-=(Located<Scalar> o) { return *this = *this - o; }
+[[gnu::always_inline]] inline Scalar& Scalar::operator*=(Located<Scalar> o) { return *this = *this * o; }
+[[gnu::always_inline]] inline Scalar& Scalar::operator/=(Located<Scalar> o) { return *this = *this / o; }
+[[gnu::always_inline]] inline Scalar exp(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Exp>(detail::ScalarOp::Exp, x, w); }
+[[gnu::always_inline]] inline Scalar log(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Log>(detail::ScalarOp::Log, x, w); }
+[[gnu::always_inline]] inline Scalar sqrt(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Sqrt>(detail::ScalarOp::Sqrt, x, w); }
+[[gnu::always_inline]] inline Scalar sigmoid(const Scalar& x, Where w) {
   return detail::ScalarAccess::unary<ops::Sigmoid>(detail::ScalarOp::Sigmoid, x, w);
 }
-inline Scalar tanh(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Tanh>(detail::ScalarOp::Tanh, x, w); }
-inline Scalar relu(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Relu>(detail::ScalarOp::Relu, x, w); }
-inline Scalar abs(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Abs>(detail::ScalarOp::Abs, x, w); }
+[[gnu::always_inline]] inline Scalar tanh(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Tanh>(detail::ScalarOp::Tanh, x, w); }
+[[gnu::always_inline]] inline Scalar relu(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Relu>(detail::ScalarOp::Relu, x, w); }
+[[gnu::always_inline]] inline Scalar abs(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Abs>(detail::ScalarOp::Abs, x, w); }
 
 }  // namespace chainrule

@@ -13,7 +13,6 @@ namespace chainrule::detail {
 
 std::string_view scalar_op_name(ScalarOp op) {
   switch (op) {
-    case ScalarOp::Const: return "constant";
     case ScalarOp::Leaf: return "leaf";
     case ScalarOp::Freed: return "freed";
     case ScalarOp::Neg: return ops::Neg::name;
@@ -40,8 +39,8 @@ std::string_view ScalarTape::op_name(uint32_t record) const {
 }
 
 std::string ScalarTape::label_of(uint32_t record) const {
-  const ScalarRecord& n = this->record(record);
-  if (n.op == ScalarOp::Leaf) return state_.leaves[n.a]->label;
+  if (!is_constant(record) && this->record(record).op == ScalarOp::Leaf)
+    return state_.leaves[this->record(record).a]->label;
   auto it = labels_.find(record);
   return it == labels_.end() ? std::string() : it->second;
 }
@@ -49,7 +48,6 @@ std::string ScalarTape::label_of(uint32_t record) const {
 std::vector<uint32_t> ScalarTape::operands(uint32_t record) const {
   const ScalarRecord& n = this->record(record);
   switch (n.op) {
-    case ScalarOp::Const:
     case ScalarOp::Leaf:
     case ScalarOp::Freed:
       return {};
@@ -66,13 +64,13 @@ std::vector<double> ScalarTape::local_derivatives(uint32_t record) const {
   std::vector<double> out(ops.size(), 0.0);
   if (n.op == ScalarOp::Custom) {
     std::vector<double> values;
-    for (uint32_t j : ops) values.push_back(this->record(j).value);
+    for (uint32_t j : ops) values.push_back(operand_value(state_, j));
     out = customs_[n.a].backward(1.0, values, n.value);
     out.resize(ops.size(), 0.0);
     return out;
   }
   if (ops.empty()) return out;
-  apply_rule(n.op, 1.0, this->record(n.a).value, this->record(n.b).value, n.value, true, ops.size() > 1,
+  apply_rule(n.op, 1.0, operand_value(state_, n.a), operand_value(state_, n.b), n.value, true, ops.size() > 1,
              [&](int k, double d) { out[k] = d; });
   return out;
 }
@@ -177,9 +175,30 @@ std::vector<ScalarNodeView> ScalarTape::view(const Scalar& root) {
   in[top] = 1;
   for (int64_t i = top; i >= 0; --i)
     if (in[i])
-      for (uint32_t j : operands(static_cast<uint32_t>(i))) in[j] = 1;
+      for (uint32_t j : operands(static_cast<uint32_t>(i)))
+        if (!is_constant(j)) in[j] = 1;
+  // Constant operands are not records: each becomes a node just before its first consumer, which
+  // keeps the view in creation order (a constant is recorded while its consumer is).
+  std::unordered_map<uint32_t, size_t> constant_id;
+  auto id_of = [&](uint32_t j) -> size_t {
+    if (!is_constant(j)) return static_cast<size_t>(id[j]);
+    auto [it, added] = constant_id.try_emplace(j, out.size());
+    if (added) {
+      ScalarNodeView c;
+      c.id = out.size();
+      c.op = "constant";
+      c.label = label_of(j);
+      c.value = operand_value(state_, j);
+      c.grad = 0.0;
+      c.is_constant = true;
+      out.push_back(std::move(c));
+    }
+    return it->second;
+  };
   for (uint32_t i = 0; i <= top; ++i) {
     if (!in[i]) continue;
+    std::vector<size_t> inputs;
+    for (uint32_t j : operands(i)) inputs.push_back(id_of(j));
     id[i] = static_cast<int64_t>(out.size());
     const ScalarRecord& n = record(i);
     ScalarNodeView v;
@@ -188,12 +207,10 @@ std::vector<ScalarNodeView> ScalarTape::view(const Scalar& root) {
     v.label = label_of(i);
     v.value = n.value;
     v.grad = n.op == ScalarOp::Leaf ? state_.leaves[n.a]->grad : n.grad;
-    for (uint32_t j : operands(i)) v.inputs.push_back(static_cast<size_t>(id[j]));
+    v.inputs = std::move(inputs);
     v.local = local_derivatives(i);
     v.where = where_of(i);
     v.is_leaf = n.op == ScalarOp::Leaf;
-    v.is_constant = n.op == ScalarOp::Const;
-    if (v.is_constant) v.op = "constant";
     if (n.op == ScalarOp::Custom) v.forward = customs_[n.a].forward;
     out.push_back(std::move(v));
   }
@@ -202,7 +219,7 @@ std::vector<ScalarNodeView> ScalarTape::view(const Scalar& root) {
 
 ScalarTapeStats scalar_tape_stats() {
   const ScalarTape& t = ScalarTape::current();
-  return {t.size(), t.capacity(), sizeof(ScalarRecord)};
+  return {t.size(), t.capacity(), sizeof(ScalarRecord), tape_state.constant_count};
 }
 
 }  // namespace chainrule::detail

@@ -7,6 +7,10 @@
 // order, which is a topological order. A record holds its value, its adjoint, up to two operand
 // indices and its op; leaves live outside the tape in reference-counted cells and enter it through a
 // Leaf record, cached per cell, so a parameter used a thousand times in one graph costs one record.
+// Constant operands (plain numbers, Scalars that need no gradient) are not records: they go to a
+// side array of doubles, and the operand index says so with its top bit (kConstantTag), so that
+// recording one costs an 8-byte append and a sweep neither visits it nor loads anything to know
+// that no gradient flows there.
 // Recording is an append; backward is one reverse loop; the array is reused (not freed) once no graph
 // on it is alive, so a training loop runs with no allocation per node and flat memory.
 //
@@ -24,7 +28,7 @@ class Scalar;
 namespace chainrule::detail {
 
 enum class ScalarOp : uint8_t {
-  Const, Leaf, Freed,
+  Leaf, Freed,
   Neg, Exp, Log, Sqrt, Sigmoid, Tanh, Relu, Abs,
   Add, Sub, Mul, Div, Pow,
   Custom,  // a user-defined op: `a` indexes the tape's custom-op table
@@ -45,7 +49,8 @@ struct LeafCell {
 struct ScalarRecord {
   double value;
   double grad;        // the adjoint of the last sweep that reached this record (0 before any)
-  uint32_t a, b;      // operand records (Leaf records: index into the leaf table in `a`)
+  uint32_t a, b;      // operands: record indices, or constants' indices | kConstantTag (Leaf records:
+                      // index into the leaf table in `a`)
   uint32_t handles;   // live Scalar handles naming this record
   ScalarOp op;
   bool freed;         // swept by a backward that did not retain the graph
@@ -68,8 +73,19 @@ struct TapeState {
   LeafCell** leaves = nullptr;  // the cells behind Leaf records (one tape reference each)
   uint32_t leaf_count = 0;
   uint32_t leaf_capacity = 0;
+  double* constants = nullptr;  // constant operands, in creation order
+  uint32_t constant_count = 0;
+  uint32_t constant_capacity = 0;
 };
 inline constinit thread_local TapeState tape_state;
+
+// An operand index with this bit set names constants[index & ~kConstantTag]; record indices stay
+// below it.
+inline constexpr uint32_t kConstantTag = uint32_t{1} << 31;
+inline bool is_constant(uint32_t operand) { return (operand & kConstantTag) != 0; }
+inline double operand_value(const TapeState& t, uint32_t operand) {
+  return is_constant(operand) ? t.constants[operand & ~kConstantTag] : t.records[operand].value;
+}
 
 inline constexpr uint64_t kFreedHandle = uint64_t{1} << 32;  // TapeState::handles' unit for freed records
 inline uint32_t unfreed_handles(const TapeState& t) { return static_cast<uint32_t>(t.handles); }
@@ -78,7 +94,8 @@ inline void note_freed(TapeState& t, uint32_t n) { t.handles += uint64_t{n} * (k
 
 // The cold paths (autograd/scalar_tape.cpp).
 void reset_tape();                     // reuse the array: every record handle becomes stale
-void grow_tape();                      // make room for one more record (throws past 2^32 - 2)
+void grow_tape();                      // make room for one more record (throws past 2^31 - 1)
+void grow_constants();                 // make room for one more constant (the same limit)
 // A leaf's first use in this generation: its Leaf record, which holds a reference to the cell so
 // that a sweep can write the cell's gradient even after the user dropped the leaf. Out of line:
 // it runs once per leaf and graph, and inlining it into every operand costs more than the call.
@@ -96,6 +113,14 @@ inline uint32_t append_record(ScalarOp op, uint32_t a, uint32_t b, double value,
   if (t.size == t.capacity) grow_tape();
   t.records[t.size] = ScalarRecord{value, 0.0, a, b, handles, op, false, 0};
   return t.size++;
+}
+
+// A constant operand: its index, tagged.
+inline uint32_t append_constant(double value) {
+  TapeState& t = tape_state;
+  if (t.constant_count == t.constant_capacity) grow_constants();
+  t.constants[t.constant_count] = value;
+  return t.constant_count++ | kConstantTag;
 }
 
 }  // namespace chainrule::detail

@@ -1,6 +1,8 @@
 #pragma once
 // Internal: the one dispatch from a Scalar record's op to its rules in autograd/ops.h, shared by the
 // sweeps on doubles, the recorded sweep on Scalars and the graph views.
+#include <type_traits>
+
 #include "autograd/ops.h"
 #include "autograd/scalar_record.h"
 
@@ -8,20 +10,36 @@ namespace chainrule::detail {
 
 inline bool is_binary(ScalarOp op) { return op >= ScalarOp::Add && op <= ScalarOp::Pow; }
 
-// G is the gradient type (double or Scalar), V the value type. emit(k, d) receives
-// grad * d(result)/d(operand k) for each operand k that is needed.
-template <class G, class V, class Emit>
-[[gnu::always_inline]] inline void apply_rule(ScalarOp op, const G& grad, const V& a, const V& b, const V& result,
-                                              bool need_a, bool need_b, Emit&& emit) {
+// A rule's "is this operand needed" flag: a bool, or a callable evaluated only by the ops that have
+// that operand (so the fast sweep loads an operand's op only where it matters).
+template <class Need>
+[[gnu::always_inline]] inline bool needed(const Need& need) {
+  if constexpr (std::is_invocable_r_v<bool, const Need&>) return need();
+  else return need;
+}
+
+// An operand's value: a V, or a callable returning one, called only by the rules that read it (so
+// the fast sweep loads an operand only where the derivative needs it).
+template <class V>
+[[gnu::always_inline]] inline decltype(auto) value_of(const V& v) {
+  if constexpr (std::is_invocable_v<const V&>) return v();
+  else return (v);
+}
+
+// G is the gradient type (double or Scalar), V the value type (a and b: a V or a callable returning
+// one). emit(k, d) receives grad * d(result)/d(operand k) for each operand k that is needed.
+template <class G, class A, class B, class V, class NeedA, class NeedB, class Emit>
+[[gnu::always_inline]] inline void apply_rule(ScalarOp op, const G& grad, const A& a, const B& b, const V& result,
+                                              const NeedA& need_a, const NeedB& need_b, Emit&& emit) {
   switch (op) {
 #define CHAINRULE_UNARY(CODE)                                      \
   case ScalarOp::CODE:                                             \
-    if (need_a) emit(0, ops::CODE::dx(grad, a, result));           \
+    if (needed(need_a)) emit(0, ops::CODE::dx(grad, value_of(a), result));               \
     break;
 #define CHAINRULE_BINARY(CODE)                                     \
   case ScalarOp::CODE:                                             \
-    if (need_a) emit(0, ops::CODE::da(grad, a, b, result));        \
-    if (need_b) emit(1, ops::CODE::db(grad, a, b, result));        \
+    if (needed(need_a)) emit(0, ops::CODE::da(grad, value_of(a), value_of(b), result));        \
+    if (needed(need_b)) emit(1, ops::CODE::db(grad, value_of(a), value_of(b), result));        \
     break;
     CHAINRULE_UNARY(Neg)
     CHAINRULE_UNARY(Exp)
@@ -38,7 +56,6 @@ template <class G, class V, class Emit>
     CHAINRULE_BINARY(Pow)
 #undef CHAINRULE_UNARY
 #undef CHAINRULE_BINARY
-    case ScalarOp::Const:
     case ScalarOp::Leaf:
     case ScalarOp::Freed:
     case ScalarOp::Custom:  // handled by the sweeps (its rule is the user's)

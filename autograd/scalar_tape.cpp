@@ -18,7 +18,8 @@
 namespace chainrule::detail {
 
 namespace {
-constexpr uint64_t kMaxRecords = std::numeric_limits<uint32_t>::max() - 1;  // kNoRecord is the last index
+// Record indices stay below kConstantTag (constants' indices are tagged with it); so do constants'.
+constexpr uint64_t kMaxRecords = kConstantTag - 1;
 }  // namespace
 
 void throw_freed(std::string_view op) {
@@ -31,6 +32,7 @@ void throw_freed(std::string_view op) {
 
 void reset_tape() { ScalarTape::current().reset(); }
 void grow_tape() { ScalarTape::current().grow(); }
+void grow_constants() { ScalarTape::current().grow_constants(); }
 void tape_unused() {
   if (tape_state.sweeping == 0) ScalarTape::current().reset();
 }
@@ -62,6 +64,9 @@ ScalarTape::~ScalarTape() {
   std::free(state_.leaves);
   state_.leaves = nullptr;
   state_.leaf_capacity = 0;
+  std::free(state_.constants);
+  state_.constants = nullptr;
+  state_.constant_capacity = 0;
 }
 
 // The generation moves on before any cell is released: a cell may own a recorded gradient
@@ -69,6 +74,7 @@ ScalarTape::~ScalarTape() {
 void ScalarTape::reset() {
   TapeState& t = state_;
   t.size = 0;
+  t.constant_count = 0;
   t.handles = 0;
   t.irregular = 0;
   if (++t.generation == 0) t.generation = 1;  // 0 means "no record" in leaf caches
@@ -96,6 +102,18 @@ void ScalarTape::grow() {
   t.capacity = static_cast<uint32_t>(next);
 }
 
+void ScalarTape::grow_constants() {
+  TapeState& t = state_;
+  const uint64_t next =
+      t.constant_capacity ? std::min<uint64_t>(uint64_t{t.constant_capacity} * 2, kMaxRecords) : 256;
+  if (next <= t.constant_capacity)
+    throw std::length_error(fmt::format("Scalar: the graph has more than {} constant operands", t.constant_count));
+  void* p = std::realloc(t.constants, next * sizeof(double));
+  if (!p) throw std::bad_alloc();
+  t.constants = static_cast<double*>(p);
+  t.constant_capacity = static_cast<uint32_t>(next);
+}
+
 void ScalarTape::grow_leaves() {
   TapeState& t = state_;
   const uint64_t next = t.leaf_capacity ? std::min<uint64_t>(uint64_t{t.leaf_capacity} * 2, kMaxRecords) : 256;
@@ -116,7 +134,7 @@ uint32_t ScalarTape::enter_leaf_slow(LeafCell* c) {
     if (t.size == t.capacity) grow();
     return enter_leaf(c);
   }
-  const uint32_t r = append_record(ScalarOp::Const, 0, 0, c->value, 0);
+  const uint32_t r = append_constant(c->value);
   if (!c->label.empty()) labels_[r] = c->label;
   c->cached_generation = t.generation;
   c->cached_record = r;
@@ -144,8 +162,8 @@ uint32_t ScalarTape::add_custom(CustomOpEntry entry) {
 }
 
 Scalar ScalarTape::handle_to(uint32_t record) {
+  if (is_constant(record)) return Scalar(operand_value(state_, record));
   const ScalarRecord& r = state_.records[record];
-  if (r.op == ScalarOp::Const) return Scalar(r.value);
   Scalar s(r.value);
   s.record_ = record;
   s.generation_ = state_.generation;
@@ -204,10 +222,12 @@ void ScalarTape::sweep_one_pass(uint32_t top) {
       if constexpr (free_graph) c->cached_generation = 0;  // a new graph enters it anew
       continue;
     }
-    ScalarRecord& A = r[n->a];
-    ScalarRecord& B = r[n->b];
-    apply_rule(n->op, n->grad, A.value, B.value, n->value, A.op != ScalarOp::Const,
-               is_binary(n->op) && B.op != ScalarOp::Const, [&](int k, double d) { reach_one(k == 0 ? A : B, d); });
+    const uint32_t a = n->a, b = n->b;
+    const TapeState& t = state_;
+    apply_rule(n->op, n->grad, [&t, a] { return operand_value(t, a); }, [&t, b] { return operand_value(t, b); },
+               n->value,
+               [a] { return !is_constant(a); }, [b] { return !is_constant(b); },
+               [&](int k, double d) { reach_one(r[k == 0 ? a : b], d); });
   }
   pending_ = 0;
   if constexpr (free_graph) {
@@ -228,7 +248,7 @@ uint32_t ScalarTape::sweep_checked(uint32_t top) {
     ScalarRecord& n = r[i];
     if (!reached(n)) continue;
     --pending_;
-    if (n.op == ScalarOp::Leaf || n.op == ScalarOp::Const) continue;
+    if (n.op == ScalarOp::Leaf) continue;
     if (n.freed || n.op == ScalarOp::Freed) throw_freed(scalar_op_name(n.op));
     auto contribute = [&](ScalarRecord& target, double d) {
       if constexpr (check) {
@@ -240,19 +260,17 @@ uint32_t ScalarTape::sweep_checked(uint32_t top) {
     if (n.op == ScalarOp::Custom) {
       const CustomOpEntry& c = customs_[n.a];
       values.clear();
-      for (uint32_t j : c.operands) values.push_back(r[j].value);
+      for (uint32_t j : c.operands) values.push_back(operand_value(state_, j));
       const std::vector<double> d = c.backward(n.grad, values, n.value);
       if (d.size() != c.operands.size())
         throw std::logic_error(fmt::format("custom op '{}': backward returned {} gradients for {} inputs",
                                            c.name, d.size(), c.operands.size()));
       for (size_t k = 0; k < d.size(); ++k)
-        if (r[c.operands[k]].op != ScalarOp::Const) contribute(r[c.operands[k]], d[k]);
+        if (!is_constant(c.operands[k])) contribute(r[c.operands[k]], d[k]);
       continue;
     }
-    ScalarRecord& A = r[n.a];
-    ScalarRecord& B = r[n.b];
-    apply_rule(n.op, n.grad, A.value, B.value, n.value, A.op != ScalarOp::Const,
-               is_binary(n.op) && B.op != ScalarOp::Const, [&](int k, double d) { contribute(k == 0 ? A : B, d); });
+    apply_rule(n.op, n.grad, operand_value(state_, n.a), operand_value(state_, n.b), n.value, !is_constant(n.a),
+               !is_constant(n.b), [&](int k, double d) { contribute(r[k == 0 ? n.a : n.b], d); });
   }
   return static_cast<uint32_t>(i + 1);
 }
@@ -267,15 +285,15 @@ std::vector<Scalar> ScalarTape::sweep_recorded(uint32_t top, std::span<const See
     const ScalarRecord n = state_.records[i];  // a copy: recording below may move the array
     if (!reached(n)) continue;
     --pending_;
-    if (n.op == ScalarOp::Leaf || n.op == ScalarOp::Const) continue;
+    if (n.op == ScalarOp::Leaf) continue;
     if (n.freed || n.op == ScalarOp::Freed) throw_freed(scalar_op_name(n.op));
     if (n.op == ScalarOp::Custom)
       throw std::logic_error(fmt::format(
           "create_graph: the custom op '{}' has a first-order backward (on doubles) and cannot be "
           "differentiated twice",
           customs_[n.a].name));
-    const bool need_a = record(n.a).op != ScalarOp::Const;
-    const bool need_b = is_binary(n.op) && record(n.b).op != ScalarOp::Const;
+    const bool need_a = !is_constant(n.a);
+    const bool need_b = !is_constant(n.b);
     const Scalar a = handle_to(n.a), b = handle_to(n.b), result = handle_to(static_cast<uint32_t>(i));
     const Scalar g = adjoint[i];
     const auto index = static_cast<uint32_t>(i);

@@ -50,7 +50,8 @@ class ScalarTape {
   void reset();
   void grow();
   void grow_leaves();
-  uint32_t enter_leaf_slow(LeafCell* c);  // a frozen leaf (a Const record), or room to grow first
+  void grow_constants();
+  uint32_t enter_leaf_slow(LeafCell* c);  // a frozen leaf (a tagged constant), or room to grow first
   uint32_t enter_stale(double value);
   void note_location(ScalarOp op, uint32_t a, double value, const Where& where);
   uint32_t add_custom(CustomOpEntry entry);

@@ -3,6 +3,7 @@
 // retain_graph, no-grad, detach, functional grad, set_value).
 #include <cmath>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -299,4 +300,39 @@ TEST_CASE("Scalar: functional grad", "[autograd][scalar]") {
     CHECK(g[0].value() == 1.0);
     CHECK(g[1].value() == 0.0);
   }
+}
+
+// Constant operands live beside the records (8 bytes each, no record, never swept); the graph view
+// still shows each one as a node before its consumer, once per use, and a frozen leaf once however
+// often it is used.
+TEST_CASE("Scalar: constant operands in the graph view and the tape", "[autograd][scalar]") {
+  Scalar x = Scalar::leaf(0.5);
+  Scalar k = Scalar::leaf(4.0, /*requires_grad=*/false);
+  k.set_label("k");
+  const auto before = detail::scalar_tape_stats();
+  const Scalar y = (2.0 * x + 3.0) * k + k;
+  const auto after = detail::scalar_tape_stats();
+  CHECK(after.records - before.records == 5);      // x's Leaf record, mul, add, mul, add
+  CHECK(after.constants - before.constants == 3);  // 2, 3 and k (entered once)
+
+  const std::vector<ScalarNodeView> view = graph_view(y);
+  REQUIRE(view.size() == 8);
+  std::vector<std::string> ops;
+  for (const ScalarNodeView& n : view) ops.push_back(n.op);
+  CHECK(ops == std::vector<std::string>{"leaf", "constant", "mul", "constant", "add", "constant", "mul", "add"});
+  CHECK(view[1].value == 2.0);
+  CHECK(view[1].is_constant);
+  CHECK(view[2].inputs == std::vector<std::size_t>{1, 0});
+  CHECK(view[2].local == std::vector<double>{0.5, 2.0});  // d(2x)/d2 = x, d(2x)/dx = 2
+  CHECK(view[3].value == 3.0);
+  CHECK(view[5].label == "k");
+  CHECK(view[5].value == 4.0);
+  CHECK(view[6].inputs == std::vector<std::size_t>{4, 5});
+  CHECK(view[7].inputs == std::vector<std::size_t>{6, 5});  // k: one node, two consumers
+  for (const ScalarNodeView& n : view)
+    for (std::size_t i : n.inputs) CHECK(i < n.id);
+
+  y.backward();
+  CHECK(x.grad() == 8.0);  // d/dx ((2x + 3) k + k) = 2k
+  CHECK(k.grad() == 0.0);
 }
