@@ -128,27 +128,28 @@ class Scalar {
 
   // Handle counting, inline: a copy or a drop of a handle is a few loads and stores. When the last
   // handle of the thread's tape goes, the tape is reset for reuse.
+  // Interior handles first: most handles that die are an expression's temporaries.
   void acquire() noexcept {
-    if (leaf_) {
-      ++leaf_->refs;
-    } else if (record_ != kNoRecord) {
+    if (record_ != kNoRecord) {
       detail::TapeState& t = detail::tape_state;
       if (generation_ != t.generation) return;
       detail::ScalarRecord& r = t.records[record_];
       ++r.handles;
       t.handles += r.freed ? detail::kFreedHandle : 1;
+    } else if (leaf_) {
+      ++leaf_->refs;
     }
   }
   void release() noexcept {
-    if (leaf_) {
-      detail::release_cell(leaf_);
-    } else if (record_ != kNoRecord) {
+    if (record_ != kNoRecord) {
       detail::TapeState& t = detail::tape_state;
       if (generation_ != t.generation) return;
       detail::ScalarRecord& r = t.records[record_];
       --r.handles;
       t.handles -= r.freed ? detail::kFreedHandle : 1;
       if (t.handles == 0) [[unlikely]] detail::tape_unused();
+    } else if (leaf_) {
+      detail::release_cell(leaf_);
     }
   }
 
