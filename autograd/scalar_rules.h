@@ -26,11 +26,17 @@ template <class V>
   else return (v);
 }
 
+struct NoLeafAction {
+  void operator()() const {}
+};
+
 // G is the gradient type (double or Scalar), V the value type (a and b: a V or a callable returning
-// one). emit(k, d) receives grad * d(result)/d(operand k) for each operand k that is needed.
-template <class G, class A, class B, class V, class NeedA, class NeedB, class Emit>
+// one). emit(k, d) receives grad * d(result)/d(operand k) for each operand k that is needed. on_leaf
+// runs for a Leaf record (so that a sweep dispatches on the op once).
+template <class G, class A, class B, class V, class NeedA, class NeedB, class Emit, class OnLeaf = NoLeafAction>
 [[gnu::always_inline]] inline void apply_rule(ScalarOp op, const G& grad, const A& a, const B& b, const V& result,
-                                              const NeedA& need_a, const NeedB& need_b, Emit&& emit) {
+                                              const NeedA& need_a, const NeedB& need_b, Emit&& emit,
+                                              OnLeaf&& on_leaf = {}) {
   switch (op) {
 #define CHAINRULE_UNARY(CODE)                                      \
   case ScalarOp::CODE:                                             \
@@ -57,6 +63,8 @@ template <class G, class A, class B, class V, class NeedA, class NeedB, class Em
 #undef CHAINRULE_UNARY
 #undef CHAINRULE_BINARY
     case ScalarOp::Leaf:
+      on_leaf();
+      break;
     case ScalarOp::Freed:
     case ScalarOp::Custom:  // handled by the sweeps (its rule is the user's)
       break;

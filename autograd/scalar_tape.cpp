@@ -195,10 +195,12 @@ uint32_t ScalarTape::begin_sweep(std::span<const Seed> seeds) {
 template <bool free_graph>
 void ScalarTape::sweep_one_pass(uint32_t top) {
   ScalarRecord* const r = state_.records;
+  const double* const constants = state_.constants;
   LeafCell* const* const leaves = state_.leaves;
   const uint16_t id = state_.sweep;
   uint32_t pending = pending_;  // reached records below, not yet processed: 0 ends the sweep
   uint32_t freed_handles = 0;
+  auto value = [r, constants](uint32_t i) { return is_constant(i) ? constants[i & ~kConstantTag] : r[i].value; };
   // reach(), on locals: this loop keeps the sweep id and the pending count in registers.
   auto reach_one = [&](ScalarRecord& target, double d) {
     if (target.sweep != id) {
@@ -216,18 +218,15 @@ void ScalarTape::sweep_one_pass(uint32_t top) {
       n->freed = true;
       freed_handles += n->handles;
     }
-    if (n->op == ScalarOp::Leaf) {
-      LeafCell* c = leaves[n->a];
-      c->grad += n->grad;
-      if constexpr (free_graph) c->cached_generation = 0;  // a new graph enters it anew
-      continue;
-    }
     const uint32_t a = n->a, b = n->b;
-    const TapeState& t = state_;
-    apply_rule(n->op, n->grad, [&t, a] { return operand_value(t, a); }, [&t, b] { return operand_value(t, b); },
-               n->value,
-               [a] { return !is_constant(a); }, [b] { return !is_constant(b); },
-               [&](int k, double d) { reach_one(r[k == 0 ? a : b], d); });
+    apply_rule(
+        n->op, n->grad, [&] { return value(a); }, [&] { return value(b); }, n->value, [a] { return !is_constant(a); },
+        [b] { return !is_constant(b); }, [&](int k, double d) { reach_one(r[k == 0 ? a : b], d); },
+        [&] {
+          LeafCell* c = leaves[a];
+          c->grad += n->grad;
+          if constexpr (free_graph) c->cached_generation = 0;  // a new graph enters it anew
+        });
   }
   pending_ = 0;
   if constexpr (free_graph) {
