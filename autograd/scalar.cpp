@@ -97,12 +97,12 @@ std::string Scalar::label() const {
   return {};
 }
 
-void detail::ScalarAccess::check_constant(double value, std::string_view op, const Where& where) {
+void detail::ScalarAccess::check_constant(double value, std::string_view op, Where where) {
   if (!std::isfinite(value)) detail::throw_anomaly("forward", op, where, value);
 }
 
 Scalar detail::ScalarAccess::record_slow(ScalarOp op, std::string_view name, const Scalar& x, const Scalar* y,
-                                         double value, const Where& where) {
+                                         double value, Where where) {
   if (!GradMode::enabled()) return constant(value, name, where);
   begin_op();
   const uint32_t a = operand(x);

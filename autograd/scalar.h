@@ -185,6 +185,11 @@ inline Scalar operator+(const Scalar& a, Located<Scalar> b);
 inline Scalar operator-(const Scalar& a, Located<Scalar> b);
 inline Scalar operator*(const Scalar& a, Located<Scalar> b);
 inline Scalar operator/(const Scalar& a, Located<Scalar> b);
+// A number on the left (`0.5 * x`): the same ops, without making a Scalar for the number.
+inline Scalar operator+(double a, Located<Scalar> b);
+inline Scalar operator-(double a, Located<Scalar> b);
+inline Scalar operator*(double a, Located<Scalar> b);
+inline Scalar operator/(double a, Located<Scalar> b);
 inline Scalar operator-(Located<Scalar> x);
 inline Scalar pow(const Scalar& base, const Scalar& exponent, Where where = Where::current());
 inline Scalar exp(const Scalar& x, Where where = Where::current());
@@ -302,18 +307,19 @@ struct ScalarAccess {
   }
   // A result that is not recorded (no operand requires grad, or no-grad mode): a constant, checked
   // under anomaly mode.
-  static Scalar constant(double value, std::string_view op, const Where& where) {
+  static Scalar constant(double value, std::string_view op, Where where) {
     if (thread_mode & kAnomaly) check_constant(value, op, where);
     return Scalar(value);
   }
   // The slow branch of every op: thread_mode != 0 (no-grad, anomaly mode or location tracking).
-  // y is null for unary ops. In autograd/scalar.cpp.
+  // y is null for unary ops. In autograd/scalar.cpp. (Where by value on these cold paths: taking
+  // its address would make every op keep its location in memory.)
   static Scalar record_slow(ScalarOp op, std::string_view name, const Scalar& x, const Scalar* y, double value,
-                            const Where& where);
-  static void check_constant(double value, std::string_view op, const Where& where);
+                            Where where);
+  static void check_constant(double value, std::string_view op, Where where);
 
   template <class Op>
-  [[gnu::always_inline]] static Scalar unary(ScalarOp code, const Scalar& x, const Where& where) {
+  [[gnu::always_inline]] static Scalar unary(ScalarOp code, const Scalar& x, Where where) {
     const double y = Op::f(x.value());
     if (!x.requires_grad()) return constant(y, Op::name, where);
     if (thread_mode != 0) [[unlikely]] return record_slow(code, Op::name, x, nullptr, y, where);
@@ -338,13 +344,29 @@ struct ScalarAccess {
     return push(code, a, b, z);
   }
   template <class Op>
-  [[gnu::always_inline]] static Scalar binary(ScalarOp code, const Scalar& x, const Scalar& y, const Where& where) {
+  [[gnu::always_inline]] static Scalar binary(ScalarOp code, const Scalar& x, const Scalar& y, Where where) {
     const double z = Op::f(x.value(), y.value());
     if (!(x.requires_grad() || y.requires_grad())) return constant(z, Op::name, where);
     if (thread_mode != 0) [[unlikely]] return record_slow(code, Op::name, x, &y, z, where);
     begin_op();
     const uint32_t a = operand(x);
     const uint32_t b = operand(y);
+    return push(code, a, b, z);
+  }
+  // c op y for a plain number c: no Scalar is made for c (nor kept in memory for the slow branch).
+  template <class Op>
+  [[gnu::always_inline]] static Scalar binary(ScalarOp code, double c, const Located<Scalar>& y) {
+    const Scalar* s = y.scalar();
+    if (!s) return Scalar(Op::f(c, y.number()));
+    const double z = Op::f(c, s->value());
+    if (!s->requires_grad()) return constant(z, Op::name, y.where);
+    if (thread_mode != 0) [[unlikely]] {
+      const Scalar number(c);
+      return record_slow(code, Op::name, number, s, z, y.where);
+    }
+    begin_op();
+    const uint32_t a = append_constant(c);
+    const uint32_t b = operand(*s);
     return push(code, a, b, z);
   }
 };
@@ -361,6 +383,18 @@ struct ScalarAccess {
   return detail::ScalarAccess::binary<ops::Mul>(detail::ScalarOp::Mul, a, b);
 }
 [[gnu::always_inline]] inline Scalar operator/(const Scalar& a, Located<Scalar> b) {
+  return detail::ScalarAccess::binary<ops::Div>(detail::ScalarOp::Div, a, b);
+}
+[[gnu::always_inline]] inline Scalar operator+(double a, Located<Scalar> b) {
+  return detail::ScalarAccess::binary<ops::Add>(detail::ScalarOp::Add, a, b);
+}
+[[gnu::always_inline]] inline Scalar operator-(double a, Located<Scalar> b) {
+  return detail::ScalarAccess::binary<ops::Sub>(detail::ScalarOp::Sub, a, b);
+}
+[[gnu::always_inline]] inline Scalar operator*(double a, Located<Scalar> b) {
+  return detail::ScalarAccess::binary<ops::Mul>(detail::ScalarOp::Mul, a, b);
+}
+[[gnu::always_inline]] inline Scalar operator/(double a, Located<Scalar> b) {
   return detail::ScalarAccess::binary<ops::Div>(detail::ScalarOp::Div, a, b);
 }
 [[gnu::always_inline]] inline Scalar pow(const Scalar& a, const Scalar& b, Where w) {

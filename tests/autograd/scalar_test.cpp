@@ -48,6 +48,31 @@ TEST_CASE("Scalar: numbers on either side of every operator", "[autograd][scalar
   CHECK(y.value() == Approx(2.75 * 2 + 3).epsilon(1e-15));
   y.backward();
   CHECK(x.grad() == Approx(2.75 - 6.0 / 4.0).epsilon(1e-15));
+
+  // A number on the left takes its own path (no Scalar is made for it); so do its slow branches:
+  // with locations tracked, under no-grad, and with a frozen right operand.
+  x.zero_grad();
+  {
+    TrackLocationsGuard track;
+    const Scalar z = 6.0 / x;
+    const std::vector<ScalarNodeView> view = graph_view(z);
+    REQUIRE(view.size() == 3);
+    CHECK(view[1].op == "constant");
+    CHECK(view[2].op == "div");
+    CHECK(view[2].inputs == std::vector<std::size_t>{1, 0});
+    CHECK(view[2].where.line() == __LINE__ - 6);
+    z.backward();
+    CHECK(x.grad() == Approx(-6.0 / 4.0).epsilon(1e-15));
+  }
+  {
+    NoGradGuard no_grad;
+    const Scalar z = 2.0 - x;
+    CHECK(z.value() == 0.0);
+    CHECK_FALSE(z.requires_grad());
+  }
+  const Scalar frozen = Scalar::leaf(5.0, /*requires_grad=*/false);
+  CHECK_FALSE((2.0 * frozen).requires_grad());
+  CHECK((2.0 * frozen).value() == 10.0);
 }
 
 TEST_CASE("Scalar: compound assignment records a new node", "[autograd][scalar]") {
