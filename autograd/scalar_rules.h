@@ -68,6 +68,8 @@ template <class G, class A, class B, class V, class NeedA, class NeedB, class Em
     case ScalarOp::Freed:
     case ScalarOp::Custom:  // handled by the sweeps (its rule is the user's)
       break;
+    default:  // every ScalarOp is listed above; records are only written with them
+      __builtin_unreachable();
   }
 }
 
