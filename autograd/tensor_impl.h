@@ -175,7 +175,20 @@ struct Node : Pooled {
   // The inputs as they were when a replay was recorded (empty without one).
   const std::vector<Tensor>& replay_inputs() const;
   NodeExtras& extras_or_new();
-  static void destroy(Node* n);  // deferred: never recursive
+  // Nodes die through a loop (destroy_all): a node's destructor may release the next node, which is
+  // queued (linked through Node::pending) instead of being destroyed inside the first one's
+  // destructor. Inline, because queueing is what nearly every call does (a chain's nodes release
+  // each other one by one).
+  static void destroy(Node* n) {
+    if (!destroy_draining) return destroy_all(n);
+    n->pending = destroy_pending;
+    destroy_pending = n;
+  }
+
+ private:
+  static void destroy_all(Node* n);  // deletes n and every node queued meanwhile
+  static inline constinit thread_local Node* destroy_pending = nullptr;
+  static inline constinit thread_local bool destroy_draining = false;
 };
 
 template <class F>

@@ -17,23 +17,14 @@ using detail::TensorImpl;
 
 namespace detail {
 
-// Nodes die through this loop: a node's destructor may release the next node, which is queued
-// here (linked through Node::pending) instead of being destroyed inside the first one's destructor.
-void Node::destroy(Node* n) {
-  static constinit thread_local Node* pending = nullptr;
-  static constinit thread_local bool draining = false;
-  if (draining) {
-    n->pending = pending;
-    pending = n;
-    return;
-  }
-  draining = true;
+void Node::destroy_all(Node* n) {
+  destroy_draining = true;
   delete n;
-  while (Node* p = pending) {
-    pending = p->pending;
+  while (Node* p = destroy_pending) {
+    destroy_pending = p->pending;
     delete p;
   }
-  draining = false;
+  destroy_draining = false;
 }
 
 void SavedTensor::throw_modified(const Node& node) const {
