@@ -157,6 +157,10 @@ struct Node : Pooled {
   // only for a replay (recorded while ReplayGuard is on) or a custom op's name.
   std::unique_ptr<NodeExtras> extras;
 
+  Node() = default;
+  // A node whose output is known when it is made (the elementwise ops): its shape is copied once,
+  // not zeroed here and copied again when it is attached (attach_shaped_node).
+  Node(const Shape& s, DType d) : dtype(d), shape(s) {}
   virtual ~Node() = default;
   // The gradient for each input (an undefined Tensor where !next[i].defined()); shapes may be
   // broadcast: the engine sums them back to next[i].shape().
@@ -331,15 +335,19 @@ inline constinit thread_local uint64_t next_node_sequence = 0;
     e.leaf = t.impl_ref();
   }
 }
-inline void finish_attach(Tensor& result, Ref<Node>& node) {
+// The last step of recording, once node's shape and dtype are result's.
+inline void attach_shaped_node(Tensor& result, Ref<Node>& node) {
   TensorImpl& out = *result.impl();
   check_forward(result, node->name, node->where);
   node->sequence = std::max(node->sequence, next_node_sequence);
   next_node_sequence = node->sequence + 1;
-  node->shape = out.shape;
-  node->dtype = out.dtype;
   out.grad_fn = std::move(node);
   out.requires_grad = true;
+}
+inline void finish_attach(Tensor& result, Ref<Node>& node) {
+  node->shape = result.impl()->shape;
+  node->dtype = result.impl()->dtype;
+  attach_shaped_node(result, node);
 }
 inline void attach_node(Tensor& result, Ref<Node> node, std::initializer_list<const Tensor*> inputs) {
   node->next.reserve(inputs.size());
