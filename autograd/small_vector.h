@@ -18,24 +18,25 @@ class SmallVector {
   SmallVector& operator=(const SmallVector&) = delete;
   ~SmallVector() {
     std::destroy_n(data_, size_);
-    if (data_ != inline_data()) std::allocator<T>().deallocate(data_, capacity_);
+    if (!is_inline()) std::allocator<T>().deallocate(data_, heap_capacity());
   }
 
   std::size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
+  std::size_t capacity() const { return is_inline() ? N : heap_capacity(); }
   void reserve(std::size_t n) {
-    if (n <= capacity_) return;
+    if (n <= capacity()) return;
     T* bigger = std::allocator<T>().allocate(n);
     std::uninitialized_move_n(data_, size_, bigger);
     std::destroy_n(data_, size_);
-    if (data_ != inline_data()) std::allocator<T>().deallocate(data_, capacity_);
+    if (!is_inline()) std::allocator<T>().deallocate(data_, heap_capacity());
     data_ = bigger;
-    capacity_ = n;
+    ::new (static_cast<void*>(inline_)) std::size_t(n);  // the inline slots are free from here on
   }
   // An element built in place from `args` (none: a default element for the caller to fill).
   template <class... Args>
   T& emplace_back(Args&&... args) {
-    if (size_ == capacity_) grow();
+    if (size_ == capacity()) grow();
     T* slot = ::new (static_cast<void*>(data_ + size_)) T(std::forward<Args>(args)...);
     ++size_;
     return *slot;
@@ -50,13 +51,17 @@ class SmallVector {
 
  private:
   T* inline_data() { return reinterpret_cast<T*>(inline_); }
+  bool is_inline() const { return data_ == reinterpret_cast<const T*>(inline_); }
+  // Once the elements live on the heap, the unused inline slots hold the heap block's capacity:
+  // a graph node (whose edges are one SmallVector) is a word smaller than with a capacity field.
+  std::size_t heap_capacity() const { return *std::launder(reinterpret_cast<const std::size_t*>(inline_)); }
   // Out of line, so that emplace_back stays small enough to inline.
-  [[gnu::noinline]] void grow() { reserve(2 * capacity_); }
+  [[gnu::noinline]] void grow() { reserve(2 * capacity()); }
 
+  static_assert(N * sizeof(T) >= sizeof(std::size_t) && alignof(T) >= alignof(std::size_t));
   alignas(T) unsigned char inline_[N * sizeof(T)];
   T* data_ = inline_data();
   std::size_t size_ = 0;
-  std::size_t capacity_ = N;
 };
 
 }  // namespace chainrule::detail

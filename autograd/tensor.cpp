@@ -11,6 +11,7 @@
 #include <ostream>
 #include <sstream>
 #include <stdexcept>
+#include <type_traits>
 
 #include "autograd/tensor_impl.h"
 #include "autograd/tensor_loops.h"
@@ -29,6 +30,7 @@ namespace {
 // few, else the bytes have a block of their own.
 constexpr size_t kHeader = 64;
 static_assert(sizeof(Storage) <= kHeader);
+static_assert(std::is_trivially_destructible_v<Storage>);  // destroy() and TensorImpl::destroy skip ~Storage
 constexpr int64_t kInlineBytes = static_cast<int64_t>(kPoolMaxBytes - kHeader);
 
 // The last of a small tensor's two objects frees their block.
@@ -72,6 +74,13 @@ void TensorImpl::destroy(TensorImpl* t) {
   }
   // The block outlives the header while its storage is still held (by a saved output, an alias).
   Storage* home = reinterpret_cast<Storage*>(reinterpret_cast<char*>(t) + kBlockStorage);
+  if (t->storage.get() == home && home->refs == 1) {
+    // The common end of a temporary: nothing else holds its storage, which goes with the header
+    // here, without the call to Storage::destroy (Storage is trivially destructible).
+    t->storage.release_raw();
+    home->refs = 0;
+    --home->block_users;  // the storage's share; the header's goes below
+  }
   t->~TensorImpl();
   release_block(home);
 }

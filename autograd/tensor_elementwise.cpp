@@ -13,7 +13,6 @@
 
 namespace chainrule {
 
-using detail::SavedTensor;
 using detail::TensorImpl;
 
 namespace {
@@ -79,17 +78,14 @@ Tensor binary_kernel(const Tensor& a, const Tensor& b, const char* op, F f) {
 // Records out = Op(inputs) with the node that keeps what Op's rule reads (ops::Uses).
 template <class Op, int Arity>
 void record_elementwise(Tensor& out, const Tensor& a, const Tensor* b, const Where& where) {
-  auto* node = new detail::ElementwiseNode<Op, Arity>;
+  auto* node = new detail::ElementwiseNode<Op, Arity>(out, a, b);
   Ref<detail::Node> ref(node);
-  if constexpr (Op::uses.a) node->a = SavedTensor::input(a);
-  if constexpr (Op::uses.b) node->b = SavedTensor::input(*b);
-  if constexpr (Op::uses.result) node->result = SavedTensor::output(out);
   node->name = Op::name;
   node->where = where;
   // attach_node's steps, unrolled for one or two inputs (the inline edges hold both).
   detail::add_edge(*node, a);
   if (b) detail::add_edge(*node, *b);
-  detail::finish_attach(out, ref);
+  detail::attach_shaped_node(out, ref);
 }
 
 template <class Op>

@@ -40,6 +40,14 @@ struct NotSaved {};
 template <bool Used>
 using SavedIf = std::conditional_t<Used, SavedTensor, NotSaved>;
 
+// What the node keeps of input t (or of the output, with output = true), built in place in the
+// node's member (a prvalue: no SavedTensor is made and then moved).
+template <bool Used>
+SavedIf<Used> save_if(const Tensor* t, bool output = false) {
+  if constexpr (Used) return output ? SavedTensor::output(*t) : SavedTensor::input(*t);
+  else return {};
+}
+
 inline Tensor unpack(const SavedTensor& s, Node& self) { return s.saved() ? s.unpack(self) : Tensor(); }
 inline Tensor unpack(NotSaved, Node&) { return Tensor(); }
 
@@ -49,6 +57,13 @@ struct ElementwiseNode final : Node {
   [[no_unique_address]] SavedIf<Op::uses.a> a;
   [[no_unique_address]] SavedIf<Op::uses.b> b;
   [[no_unique_address]] SavedIf<Op::uses.result> result;
+
+  // out = Op(x) or Op(x, *y) (y null for unary ops): the node's shape and dtype are out's.
+  ElementwiseNode(const Tensor& out, const Tensor& x, const Tensor* y)
+      : Node(out.impl()->shape, out.impl()->dtype),
+        a(save_if<Op::uses.a>(&x)),
+        b(save_if<Op::uses.b>(y)),
+        result(save_if<Op::uses.result>(&out, true)) {}
 
   std::vector<Tensor> apply(const Tensor& grad) override {
     const Tensor A = unpack(a, *this), R = unpack(result, *this);

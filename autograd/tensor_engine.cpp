@@ -63,18 +63,29 @@ using Wanted = std::unordered_map<const void*, int>;  // grad(): leaf impls and 
 // for a leaf of another's.
 std::atomic<uint64_t> next_sweep{0};
 
+// The list of nodes a sweep ran (Sweep::ran_) is reused from one sweep to the next on a thread, so
+// that a backward neither grows a fresh vector (a copy and an allocation at every doubling) nor
+// frees it. A sweep started inside another's rule (a custom backward calling grad()) finds the
+// spare taken and starts an empty list of its own. Lists longer than this are not kept, so that
+// one huge graph does not pin its list's memory for the thread's lifetime.
+constexpr std::size_t kSpareRanMax = std::size_t(1) << 16;  // 512 KiB of pointers
+thread_local std::vector<Node*> spare_ran;
+
 // One reverse sweep. Gradients collect in the nodes (Node::grad) and, for leaves, in this object:
 // leaf_grads (backward) or captured (grad). Each is a tensor the sweep accumulates into in place
 // when nothing else holds it (the fast sweep), or with recorded additions (create_graph).
 class Sweep final : public detail::GradSink {
  public:
   Sweep(bool create_graph, const Wanted* wanted)
-      : GradSink(++next_sweep), create_graph_(create_graph), wanted_(wanted) {}
+      : GradSink(++next_sweep), create_graph_(create_graph), wanted_(wanted), ran_(std::exchange(spare_ran, {})) {
+    ran_.clear();
+  }
   // A sweep that threw leaves gradients in the nodes still waiting: dropped here, so that they
   // neither hold memory nor reach a later sweep.
   ~Sweep() {
     if (latest_) latest_->grad = Tensor();
     for (Node* n : waiting_) n->grad = Tensor();
+    if (ran_.capacity() <= kSpareRanMax && ran_.capacity() > spare_ran.capacity()) spare_ran = std::move(ran_);
   }
 
   std::unordered_map<const void*, Tensor> captured;            // grad(): keyed by leaf impl or node
@@ -150,6 +161,7 @@ class Sweep final : public detail::GradSink {
   // heap is seldom touched.
   Node* latest_ = nullptr;
   std::vector<Node*> waiting_;
+  std::vector<Node*> ran_;  // their saved tensors are freed once the sweep has succeeded
 };
 
 // A node's first sight in this sweep: it waits to run.
@@ -229,7 +241,6 @@ void Sweep::run(const std::vector<Root>& roots, bool retain) {
   // The fast rules serve plain backward passes; traces, anomaly mode and create_graph use the
   // Tensor rules.
   const bool fast = !create_graph_ && !AnomalyMode::enabled() && !detail::BackwardObserver::current;
-  std::vector<Node*> ran;  // their saved tensors are freed once the sweep has succeeded
   while (Node* n = take_latest()) {
     if (n->freed) throw_freed(*n);
     for (Edge& e : n->next)
@@ -237,12 +248,12 @@ void Sweep::run(const std::vector<Root>& roots, bool retain) {
     Tensor g = std::move(n->grad);
     if (wanted_ && g.defined() && wanted_->count(n)) accumulate(captured[n], g);
     if (g.defined() && (!wanted_ || n->needed)) {
-      ran.push_back(n);
+      ran_.push_back(n);
       run_node(*n, g, fast);
     }
   }
   if (!retain) {
-    for (Node* n : ran) {
+    for (Node* n : ran_) {
       n->release_saved();
       n->freed = true;
     }

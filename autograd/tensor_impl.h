@@ -94,29 +94,42 @@ struct Edge {
 class SavedTensor {
  public:
   SavedTensor() = default;
+  SavedTensor(const SavedTensor& o) : p_(o.p_), version_(o.version_), output_(o.output_) { retain(); }
+  SavedTensor(SavedTensor&& o) noexcept
+      : p_(std::exchange(o.p_, nullptr)), version_(o.version_), output_(o.output_) {}
+  SavedTensor& operator=(SavedTensor o) noexcept {
+    std::swap(p_, o.p_);
+    std::swap(version_, o.version_);
+    std::swap(output_, o.output_);
+    return *this;
+  }
+  ~SavedTensor() { reset(); }
   static SavedTensor input(const Tensor& t) {
-    SavedTensor s;
-    s.input_ = t.impl_ref();
-    s.version_ = t.impl()->storage->version;
-    return s;
+    TensorImpl* impl = t.impl();
+    ++impl->refs;
+    return SavedTensor(impl, impl->storage->version, false);
   }
   static SavedTensor output(const Tensor& t) {
-    SavedTensor s;
-    s.storage_ = t.impl()->storage;
-    s.version_ = s.storage_->version;
-    return s;
+    Storage* storage = t.impl()->storage.get();
+    ++storage->refs;
+    return SavedTensor(storage, storage->version, true);
   }
-  bool saved() const { return input_ || storage_; }
+  bool saved() const { return p_ != nullptr; }
   void reset() {
-    input_.reset();
-    storage_.reset();
+    if (!p_) return;
+    if (output_) {
+      if (Storage* s = saved_storage(); --s->refs == 0) Storage::destroy(s);
+    } else if (TensorImpl* t = input_impl(); --t->refs == 0) {
+      TensorImpl::destroy(t);
+    }
+    p_ = nullptr;
   }
   // Throws std::logic_error naming `node` (the node that saved it) if the tensor was modified in
   // place since it was saved.
   Tensor unpack(Node& node) const;
   // The saved bytes, after the same check as unpack (for rules that run on plain numbers).
   const Storage& storage(const Node& node) const {
-    const Storage& s = storage_ ? *storage_ : *input_->storage;
+    const Storage& s = output_ ? *saved_storage() : *input_impl()->storage;
     if (s.version != version_) throw_modified(node);
     return s;
   }
@@ -125,9 +138,19 @@ class SavedTensor {
   inline DType dtype(const Node& node) const;
 
  private:
-  Ref<TensorImpl> input_;  // inputs
-  Ref<Storage> storage_;   // outputs
+  // One counted reference in one word (a node saves up to three of these): the input's
+  // TensorImpl, or for the output (output_) its Storage. Null when nothing is saved.
+  void* p_ = nullptr;
   uint32_t version_ = 0;
+  bool output_ = false;
+  SavedTensor(void* p, uint32_t version, bool output) : p_(p), version_(version), output_(output) {}  // adopts p
+  TensorImpl* input_impl() const { return static_cast<TensorImpl*>(p_); }
+  Storage* saved_storage() const { return static_cast<Storage*>(p_); }
+  void retain() const {
+    if (!p_) return;
+    if (output_) ++saved_storage()->refs;
+    else ++input_impl()->refs;
+  }
   [[noreturn]] void throw_modified(const Node& node) const;
 };
 
@@ -139,7 +162,8 @@ struct NodeExtras {
   std::string owned_name;                                     // custom ops: Node::name points here
 };
 
-// The small fields sit together (an elementwise node then fills five cache lines, not six).
+// The small fields sit together, and a dead node links destroy's queue through a field it no longer
+// needs: an elementwise node fits in four 64-byte lines (one pool block of 256 bytes).
 struct Node : Pooled {
   uint32_t refs = 0;
   DType dtype = DType::float32;  // of the op's output
@@ -147,16 +171,24 @@ struct Node : Pooled {
   bool needed = true;            // grad(): leads to a wanted input (scratch, as sweep and grad)
   std::string_view name;
   std::source_location where;
-  uint64_t sequence = 0;         // above every input's: the sweep runs nodes in reverse of it
+  // Above every input's: the sweep runs nodes in reverse of it. Once the node is dead (queued by
+  // Node::destroy), nothing orders it any more and the same word links destroy's queue.
+  union {
+    uint64_t sequence = 0;
+    Node* pending;
+  };
   Shape shape;                   // of the op's output
   SmallVector<Edge, 2> next;     // one per input of the op, in order
   uint64_t sweep = 0;
   Tensor grad;
-  Node* pending = nullptr;  // Node::destroy's queue of nodes to delete
   // What few nodes need, kept apart so that the common node carries one null pointer: allocated
   // only for a replay (recorded while ReplayGuard is on) or a custom op's name.
   std::unique_ptr<NodeExtras> extras;
 
+  Node() = default;
+  // A node whose output is known when it is made (the elementwise ops): its shape is copied once,
+  // not zeroed here and copied again when it is attached (attach_shaped_node).
+  Node(const Shape& s, DType d) : dtype(d), shape(s) {}
   virtual ~Node() = default;
   // The gradient for each input (an undefined Tensor where !next[i].defined()); shapes may be
   // broadcast: the engine sums them back to next[i].shape().
@@ -175,7 +207,20 @@ struct Node : Pooled {
   // The inputs as they were when a replay was recorded (empty without one).
   const std::vector<Tensor>& replay_inputs() const;
   NodeExtras& extras_or_new();
-  static void destroy(Node* n);  // deferred: never recursive
+  // Nodes die through a loop (destroy_all): a node's destructor may release the next node, which is
+  // queued (linked through Node::pending) instead of being destroyed inside the first one's
+  // destructor. Inline, because queueing is what nearly every call does (a chain's nodes release
+  // each other one by one).
+  static void destroy(Node* n) {
+    if (!destroy_draining) return destroy_all(n);
+    n->pending = destroy_pending;
+    destroy_pending = n;
+  }
+
+ private:
+  static void destroy_all(Node* n);  // deletes n and every node queued meanwhile
+  static inline constinit thread_local Node* destroy_pending = nullptr;
+  static inline constinit thread_local bool destroy_draining = false;
 };
 
 template <class F>
@@ -189,12 +234,12 @@ struct FunctionNode final : Node {
 inline const Shape& Edge::shape() const { return fn ? fn->shape : leaf ? leaf->shape : *constant_shape; }
 
 inline const Shape& SavedTensor::shape(const Node& node) const {
-  return storage_ ? node.shape : input_->shape;
+  return output_ ? node.shape : input_impl()->shape;
 }
 inline int64_t SavedTensor::numel(const Node& node) const {
-  return storage_ ? node.shape.numel() : input_->numel;
+  return output_ ? node.shape.numel() : input_impl()->numel;
 }
-inline DType SavedTensor::dtype(const Node& node) const { return storage_ ? node.dtype : input_->dtype; }
+inline DType SavedTensor::dtype(const Node& node) const { return output_ ? node.dtype : input_impl()->dtype; }
 
 // Nobody but the holder can see t's values: a sweep may change them in place.
 inline bool sole_owner(const Tensor& t) {
@@ -318,15 +363,19 @@ inline constinit thread_local uint64_t next_node_sequence = 0;
     e.leaf = t.impl_ref();
   }
 }
-inline void finish_attach(Tensor& result, Ref<Node>& node) {
+// The last step of recording, once node's shape and dtype are result's.
+inline void attach_shaped_node(Tensor& result, Ref<Node>& node) {
   TensorImpl& out = *result.impl();
   check_forward(result, node->name, node->where);
   node->sequence = std::max(node->sequence, next_node_sequence);
   next_node_sequence = node->sequence + 1;
-  node->shape = out.shape;
-  node->dtype = out.dtype;
   out.grad_fn = std::move(node);
   out.requires_grad = true;
+}
+inline void finish_attach(Tensor& result, Ref<Node>& node) {
+  node->shape = result.impl()->shape;
+  node->dtype = result.impl()->dtype;
+  attach_shaped_node(result, node);
 }
 inline void attach_node(Tensor& result, Ref<Node> node, std::initializer_list<const Tensor*> inputs) {
   node->next.reserve(inputs.size());

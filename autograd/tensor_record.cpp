@@ -17,27 +17,18 @@ using detail::TensorImpl;
 
 namespace detail {
 
-// Nodes die through this loop: a node's destructor may release the next node, which is queued
-// here (linked through Node::pending) instead of being destroyed inside the first one's destructor.
-void Node::destroy(Node* n) {
-  static constinit thread_local Node* pending = nullptr;
-  static constinit thread_local bool draining = false;
-  if (draining) {
-    n->pending = pending;
-    pending = n;
-    return;
-  }
-  draining = true;
+void Node::destroy_all(Node* n) {
+  destroy_draining = true;
   delete n;
-  while (Node* p = pending) {
-    pending = p->pending;
+  while (Node* p = destroy_pending) {
+    destroy_pending = p->pending;
     delete p;
   }
-  draining = false;
+  destroy_draining = false;
 }
 
 void SavedTensor::throw_modified(const Node& node) const {
-  const Storage* storage = storage_ ? storage_.get() : input_->storage.get();
+  const Storage* storage = output_ ? saved_storage() : input_impl()->storage.get();
   throw std::logic_error(fmt::format(
       "backward of '{}': a tensor it saved (shape {}) was modified in place after it was saved "
       "(version {}, expected {}). Use an out-of-place op, or clone() the tensor before changing it.",
@@ -46,10 +37,10 @@ void SavedTensor::throw_modified(const Node& node) const {
 
 Tensor SavedTensor::unpack(Node& node) const {
   storage(node);  // the version check
-  if (!storage_) return Tensor(input_);
+  if (!output_) return Tensor(Ref<TensorImpl>(input_impl()));
   // The op's own output: the same bytes, with its history (this node) back, for create_graph.
   Ref<TensorImpl> impl(new TensorImpl(node.dtype, node.shape, node.shape.numel()));
-  impl->storage = storage_;
+  impl->storage = Ref<Storage>(saved_storage());
   impl->grad_fn = Ref<Node>(&node);
   impl->requires_grad = true;
   return Tensor(std::move(impl));

@@ -1,8 +1,10 @@
 // The sweep's order and clean-up (autograd/tensor_engine.cpp): nodes run in reverse creation
-// order, which must hold for a graph continued on another thread, and a sweep that throws must not
-// leave gradients behind for the next one.
+// order, which must hold for a graph continued on another thread, a sweep that throws must not
+// leave gradients behind for the next one, and a sweep nested in another frees its own graph only.
+#include <cmath>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -51,4 +53,30 @@ TEST_CASE("tensor engine: a sweep that throws leaves no gradient in the nodes fo
   a.backward();
   REQUIRE(x.grad().defined());
   CHECK(x.grad().item() == Approx(6.0));
+}
+
+TEST_CASE("tensor engine: a sweep nested in a custom backward keeps its own list of nodes that ran",
+          "[autograd][engine]") {
+  // Each sweep frees the saved tensors of the nodes it ran, from a list that a thread reuses from
+  // one sweep to the next: a sweep started inside another's rule must neither take the outer
+  // sweep's list nor lose it.
+  const auto p = TensorOptions(DType::float64).requires_grad(true);
+  Tensor x = from_vector({0.5}, {1}, p);
+  Tensor u = from_vector({2.0}, {1}, p);
+  double inner_gradient = 0;
+  auto forward = [](const std::vector<Tensor>& in) { return in[0] * 3.0; };
+  auto backward = [&](const Tensor& g, const std::vector<Tensor>&, const Tensor&) {
+    GradModeGuard recording(true);
+    const Tensor inner = exp(u) * u;
+    inner_gradient = grad({inner}, {u})[0].item();  // (1 + u) e^u
+    CHECK_THROWS_WITH(grad({inner}, {u}), Catch::Contains("second time"));
+    return std::vector<Tensor>{g * 3.0};
+  };
+  const Tensor y = exp(custom_op("triple", {x}, forward, backward)) * x;
+  y.backward();
+  CHECK(inner_gradient == Approx(3.0 * std::exp(2.0)));
+  REQUIRE(x.grad().defined());
+  CHECK(x.grad().item() == Approx(2.5 * std::exp(1.5)));  // d/dx e^(3x) x = e^(3x) (3x + 1)
+  CHECK_FALSE(u.grad().defined());
+  CHECK_THROWS_WITH(y.backward(), Catch::Contains("second time"));
 }
