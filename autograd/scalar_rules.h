@@ -11,7 +11,7 @@ namespace chainrule::detail {
 inline bool is_binary(ScalarOp op) { return op >= ScalarOp::Add && op <= ScalarOp::Pow; }
 
 // A rule's "is this operand needed" flag: a bool, or a callable evaluated only by the ops that have
-// that operand (so the fast sweep loads an operand's op only where it matters).
+// that operand (so the fast sweep tests an operand for a constant only where it matters).
 template <class Need>
 [[gnu::always_inline]] inline bool needed(const Need& need) {
   if constexpr (std::is_invocable_r_v<bool, const Need&>) return need();
@@ -38,14 +38,14 @@ template <class G, class A, class B, class V, class NeedA, class NeedB, class Em
                                               const NeedA& need_a, const NeedB& need_b, Emit&& emit,
                                               OnLeaf&& on_leaf = {}) {
   switch (op) {
-#define CHAINRULE_UNARY(CODE)                                      \
-  case ScalarOp::CODE:                                             \
-    if (needed(need_a)) emit(0, ops::CODE::dx(grad, value_of(a), result));               \
+#define CHAINRULE_UNARY(CODE)                                                          \
+  case ScalarOp::CODE:                                                                 \
+    if (needed(need_a)) emit(0, ops::CODE::dx(grad, value_of(a), result));             \
     break;
-#define CHAINRULE_BINARY(CODE)                                     \
-  case ScalarOp::CODE:                                             \
-    if (needed(need_a)) emit(0, ops::CODE::da(grad, value_of(a), value_of(b), result));        \
-    if (needed(need_b)) emit(1, ops::CODE::db(grad, value_of(a), value_of(b), result));        \
+#define CHAINRULE_BINARY(CODE)                                                         \
+  case ScalarOp::CODE:                                                                 \
+    if (needed(need_a)) emit(0, ops::CODE::da(grad, value_of(a), value_of(b), result)); \
+    if (needed(need_b)) emit(1, ops::CODE::db(grad, value_of(a), value_of(b), result)); \
     break;
     CHAINRULE_UNARY(Neg)
     CHAINRULE_UNARY(Exp)

@@ -102,27 +102,25 @@ void ScalarTape::grow() {
   t.capacity = static_cast<uint32_t>(next);
 }
 
-void ScalarTape::grow_constants() {
-  TapeState& t = state_;
-  const uint64_t next =
-      t.constant_capacity ? std::min<uint64_t>(uint64_t{t.constant_capacity} * 2, kMaxRecords) : 256;
-  if (next <= t.constant_capacity)
-    throw std::length_error(fmt::format("Scalar: the graph has more than {} constant operands", t.constant_count));
-  void* p = std::realloc(t.constants, next * sizeof(double));
+namespace {
+// Doubles one of the tape's side arrays (256 entries at first), up to kMaxRecords entries.
+template <class T>
+void grow_side_array(T*& array, uint32_t& capacity, uint32_t count, const char* what) {
+  const uint64_t next = capacity ? std::min<uint64_t>(uint64_t{capacity} * 2, kMaxRecords) : 256;
+  if (next <= capacity) throw std::length_error(fmt::format("Scalar: the graph has more than {} {}", count, what));
+  void* p = std::realloc(array, next * sizeof(T));
   if (!p) throw std::bad_alloc();
-  t.constants = static_cast<double*>(p);
-  t.constant_capacity = static_cast<uint32_t>(next);
+  array = static_cast<T*>(p);
+  capacity = static_cast<uint32_t>(next);
+}
+}  // namespace
+
+void ScalarTape::grow_constants() {
+  grow_side_array(state_.constants, state_.constant_capacity, state_.constant_count, "constant operands");
 }
 
 void ScalarTape::grow_leaves() {
-  TapeState& t = state_;
-  const uint64_t next = t.leaf_capacity ? std::min<uint64_t>(uint64_t{t.leaf_capacity} * 2, kMaxRecords) : 256;
-  if (next <= t.leaf_capacity)
-    throw std::length_error(fmt::format("Scalar: the graph has more than {} leaves", t.leaf_count));
-  void* p = std::realloc(t.leaves, next * sizeof(LeafCell*));
-  if (!p) throw std::bad_alloc();
-  t.leaves = static_cast<LeafCell**>(p);
-  t.leaf_capacity = static_cast<uint32_t>(next);
+  grow_side_array(state_.leaves, state_.leaf_capacity, state_.leaf_count, "leaves");
 }
 
 // A leaf that does not require grad enters as a constant, but keeps its label: an input such as
