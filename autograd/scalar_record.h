@@ -83,8 +83,11 @@ inline constinit thread_local TapeState tape_state;
 // below it.
 inline constexpr uint32_t kConstantTag = uint32_t{1} << 31;
 inline bool is_constant(uint32_t operand) { return (operand & kConstantTag) != 0; }
+inline double operand_value(const ScalarRecord* records, const double* constants, uint32_t operand) {
+  return is_constant(operand) ? constants[operand & ~kConstantTag] : records[operand].value;
+}
 inline double operand_value(const TapeState& t, uint32_t operand) {
-  return is_constant(operand) ? t.constants[operand & ~kConstantTag] : t.records[operand].value;
+  return operand_value(t.records, t.constants, operand);
 }
 
 inline constexpr uint64_t kFreedHandle = uint64_t{1} << 32;  // TapeState::handles' unit for freed records

@@ -198,7 +198,7 @@ void ScalarTape::sweep_one_pass(uint32_t top) {
   const uint16_t id = state_.sweep;
   uint32_t pending = pending_;  // reached records below, not yet processed: 0 ends the sweep
   uint32_t freed_handles = 0;
-  auto value = [r, constants](uint32_t i) { return is_constant(i) ? constants[i & ~kConstantTag] : r[i].value; };
+  auto value = [r, constants](uint32_t i) { return operand_value(r, constants, i); };
   // reach(), on locals: this loop keeps the sweep id and the pending count in registers.
   auto reach_one = [&](ScalarRecord& target, double d) {
     if (target.sweep != id) {
