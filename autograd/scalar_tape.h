@@ -46,7 +46,7 @@ class ScalarTape {
   ScalarTape& operator=(const ScalarTape&) = delete;
   ~ScalarTape();
 
-  // Recording (the inline fast path is in autograd/scalar.h; these serve its cold branches).
+  // Recording (the inline fast path is in autograd/scalar_inline.h; these serve its cold branches).
   void reset();
   void grow();
   void grow_leaves();
