@@ -4,6 +4,7 @@
 // have their own files (tensor_matmul_test.cpp, tensor_shape_test.cpp).
 #include <cmath>
 #include <numeric>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -256,6 +257,34 @@ TEST_CASE("Tensor: backward with a seed on a non-scalar output", "[autograd][ten
   Tensor s = tensor({{2}}, kLeaf64);
   (s * 3.0).backward();
   CHECK(s.grad().to_vector() == Values{3});
+}
+
+// relu's and abs's backward are masks (step(x), sign(x)); float32 has its own helpers so that the
+// loops vectorise (ops.h, CMakeLists.txt). The masks are exact in either dtype, so float32 must give
+// the float64 gradients bit for bit, at the kink (relu'(0) = abs'(0) = 0) and on both sides, on a
+// length that leaves a remainder after the vector part.
+TEST_CASE("Tensor: relu and abs backward in float32 match float64, kinks included", "[autograd][tensor]") {
+  Values x, seed;
+  for (int i = 0; i < 37; ++i) {
+    x.push_back(i % 5 == 0 ? 0.0 : (i % 2 ? 0.25 : -0.5) * (i + 1));
+    seed.push_back(0.125 * (i % 7) - 0.25);
+  }
+  for (const char* op : {"relu", "abs"}) {
+    INFO(op);
+    Values grads[2];
+    int k = 0;
+    for (DType d : {DType::float64, DType::float32}) {
+      Tensor leaf = from_vector(x, {37}, TensorOptions(d).requires_grad());
+      const Tensor y = std::string(op) == "relu" ? relu(leaf) : abs(leaf);
+      y.backward(from_vector(seed, {37}, d));
+      grads[k++] = leaf.grad().to_vector();
+    }
+    CHECK(grads[1] == grads[0]);
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double mask = std::string(op) == "relu" ? (x[i] > 0 ? 1 : 0) : (x[i] > 0 ? 1 : x[i] < 0 ? -1 : 0);
+      CHECK(grads[0][i] == seed[i] * mask);
+    }
+  }
 }
 
 TEST_CASE("Tensor: retain_graph allows a second backward; the graph is freed otherwise", "[autograd][tensor]") {
