@@ -58,6 +58,7 @@ class Scalar {
       : value_(o.value_), leaf_(o.leaf_), record_(o.record_), generation_(o.generation_) {
     o.leaf_ = nullptr;
     o.record_ = kNoRecord;
+    o.generation_ = 0;
   }
   Scalar& operator=(const Scalar& other) {
     if (this != &other) *this = Scalar(other);
@@ -72,6 +73,7 @@ class Scalar {
       generation_ = other.generation_;
       other.leaf_ = nullptr;
       other.record_ = kNoRecord;
+      other.generation_ = 0;
     }
     return *this;
   }
@@ -156,7 +158,8 @@ class Scalar {
   double value_ = 0.0;                // the number (cached for interior nodes, authoritative for constants)
   detail::LeafCell* leaf_ = nullptr;  // set for leaves
   uint32_t record_ = kNoRecord;       // tape record for interior nodes
-  uint32_t generation_ = 0;           // tape generation the record belongs to
+  uint32_t generation_ = 0;           // tape generation the record belongs to (0, which no tape
+                                      // generation is, for leaves, constants and moved-from handles)
 };
 
 // Located<Scalar>: the right operand of a Scalar operator, either a Scalar or a plain number, with

@@ -20,11 +20,14 @@ struct ScalarAccess {
   // constant.
   static uint32_t operand(const Scalar& x) {
     const TapeState& t = tape_state;
+    // An interior node of this tape first (most operands are): only those have a generation (leaves
+    // and constants keep 0, which no tape generation is).
+    if (x.generation_ == t.generation) return x.record_;
     if (LeafCell* c = x.leaf_) {
       return c->cached_generation == t.generation ? c->cached_record : enter_leaf(c);
     }
     if (x.record_ == Scalar::kNoRecord) return append_constant(x.value_);
-    return x.generation_ == t.generation ? x.record_ : enter_stale(x.value_);
+    return enter_stale(x.value_);
   }
   // Records an op's result and returns the one handle naming it.
   static Scalar push(ScalarOp op, uint32_t a, uint32_t b, double value) {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -39,6 +40,28 @@ TEST_CASE("Scalar: constants, leaves and interior nodes", "[autograd][scalar]") 
   alias.set_value(0.9);
   CHECK(w.value() == 0.9);
   CHECK(sizeof(Scalar) == 24);  // the header's "cheap value-type handle (24 bytes)"
+}
+
+// A moved-from handle is a constant with the value it had (it names no record any more), whether it
+// was moved by construction or by assignment; the moved-to handle carries the node.
+TEST_CASE("Scalar: a moved-from handle is a constant", "[autograd][scalar]") {
+  Scalar x = Scalar::leaf(2.0);
+  Scalar y = x * 3.0;
+  const Scalar moved_to = std::move(y);
+  Scalar v = x + 1.0;
+  Scalar assigned_to;
+  assigned_to = std::move(v);
+  for (const Scalar* from : {&y, &v}) {
+    CHECK_FALSE(from->requires_grad());  // NOLINT(bugprone-use-after-move): the state is specified
+    CHECK_FALSE(from->is_leaf());
+  }
+  CHECK(y.value() == 6.0);  // NOLINT(bugprone-use-after-move)
+  CHECK(v.value() == 3.0);  // NOLINT(bugprone-use-after-move)
+  // Used as operands they are constants: only the moved-to handles carry gradient to x.
+  const Scalar f = y * x + v * x + moved_to * assigned_to;  // NOLINT(bugprone-use-after-move)
+  f.backward();
+  // d/dx [6x + 3x + 3x (x + 1)] at x = 2: 6 + 3 + 3 (2x + 1) = 24
+  CHECK(x.grad() == 24.0);
 }
 
 TEST_CASE("Scalar: numbers on either side of every operator", "[autograd][scalar]") {
