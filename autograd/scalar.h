@@ -130,11 +130,11 @@ class Scalar {
 
   // Handle counting, inline: a copy or a drop of a handle is a few loads and stores. When the last
   // handle of the thread's tape goes, the tape is reset for reuse.
-  // Interior handles first: most handles that die are an expression's temporaries.
+  // Interior handles first, with one compare (see generation_): most handles that die are an
+  // expression's temporaries.
   void acquire() noexcept {
-    if (record_ != kNoRecord) {
-      detail::TapeState& t = detail::tape_state;
-      if (generation_ != t.generation) return;
+    detail::TapeState& t = detail::tape_state;
+    if (generation_ == t.generation) {  // an interior node of this tape (see generation_)
       detail::ScalarRecord& r = t.records[record_];
       ++r.handles;
       t.handles += r.freed ? detail::kFreedHandle : 1;
@@ -143,9 +143,8 @@ class Scalar {
     }
   }
   void release() noexcept {
-    if (record_ != kNoRecord) {
-      detail::TapeState& t = detail::tape_state;
-      if (generation_ != t.generation) return;
+    detail::TapeState& t = detail::tape_state;
+    if (generation_ == t.generation) {  // an interior node of this tape (see generation_)
       detail::ScalarRecord& r = t.records[record_];
       --r.handles;
       t.handles -= r.freed ? detail::kFreedHandle : 1;
