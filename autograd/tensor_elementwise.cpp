@@ -67,10 +67,13 @@ Tensor binary_kernel(const Tensor& a, const Tensor& b, const char* op, F f) {
   const TensorImpl &ia = *a.impl(), &ib = *b.impl();
   const DType d = ia.dtype == ib.dtype ? ia.dtype : detail::result_dtype(a, b, op);
   Tensor out = ia.shape == ib.shape ? detail::empty(ia.shape, d) : empty_broadcast(ia.shape, ib.shape, d, op);
-  Tensor a_converted, b_converted;  // only when a number meets a tensor of the other dtype
-  const Tensor& ca = ia.dtype == d ? a : (a_converted = converted(a, d));
-  const Tensor& cb = ib.dtype == d ? b : (b_converted = converted(b, d));
-  detail::dispatch(d, [&]<class T>() { binary_loop<T>(ca, cb, out, [&](T x, T y) { return f(x, y); }); });
+  if (ia.dtype == ib.dtype) {
+    detail::dispatch(d, [&]<class T>() { binary_loop<T>(a, b, out, [&](T x, T y) { return f(x, y); }); });
+  } else {
+    // A number meets a tensor of the other dtype: the number, converted, takes part.
+    const Tensor ca = converted(a, d), cb = converted(b, d);
+    detail::dispatch(d, [&]<class T>() { binary_loop<T>(ca, cb, out, [&](T x, T y) { return f(x, y); }); });
+  }
   if (ia.wrapped_number && ib.wrapped_number) out.impl()->wrapped_number = true;
   return out;
 }
