@@ -66,7 +66,7 @@ Tensor binary_kernel(const Tensor& a, const Tensor& b, const char* op, F f) {
   check_defined(b, op);
   const TensorImpl &ia = *a.impl(), &ib = *b.impl();
   const DType d = ia.dtype == ib.dtype ? ia.dtype : detail::result_dtype(a, b, op);
-  Tensor out = ia.shape == ib.shape ? detail::empty(ia.shape, d) : empty_broadcast(ia.shape, ib.shape, d, op);
+  Tensor out = ia.shape == ib.shape ? detail::empty(ia.shape, d, ia.numel) : empty_broadcast(ia.shape, ib.shape, d, op);
   if (ia.dtype == ib.dtype) {
     detail::dispatch(d, [&]<class T>() { binary_loop<T>(a, b, out, [&](T x, T y) { return f(x, y); }); });
   } else {
@@ -95,7 +95,7 @@ template <class Op>
 Tensor unary(const Tensor& x, const Where& where) {
   check_defined(x, Op::name.data());
   const TensorImpl& ix = *x.impl();
-  Tensor out = detail::empty(ix.shape, ix.dtype);
+  Tensor out = detail::empty(ix.shape, ix.dtype, ix.numel);
   detail::dispatch(ix.dtype, [&]<class T>() {
     unary_loop<T>(ix.data<T>(), out.impl()->data<T>(), ix.numel, [](T v) { return Op::f(v); });
   });

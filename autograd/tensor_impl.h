@@ -41,13 +41,17 @@ inline constexpr int64_t kBlockMaxBytes = static_cast<int64_t>(kPoolMaxBytes - k
 // A new tensor with uninitialised data: inline for small tensors (one pool block), else
 // empty_large (a header, and a storage of its own).
 Tensor empty_large(const Shape& shape, DType dtype);
-inline Tensor empty(const Shape& shape, DType dtype) {
-  const int64_t numel = shape.numel();
-  const int64_t bytes = numel * dtype_size(dtype);
-  if (bytes > kBlockMaxBytes) return empty_large(shape, dtype);
-  char* block = static_cast<char*>(pool_allocate(kBlockData + static_cast<std::size_t>(bytes)));
+// `numel` is shape.numel(), which the callers that have it pass on (an op's operand knows its own).
+inline Tensor empty(const Shape& shape, DType dtype, int64_t numel) {
+  // Unsigned, so that the size below is known to lie in the pool's range (no test for 0 bytes);
+  // the count is tested first, so that the product cannot wrap.
+  const auto n = static_cast<std::size_t>(numel);
+  const std::size_t bytes = n * static_cast<std::size_t>(dtype_size(dtype));
+  if (n > static_cast<std::size_t>(kBlockMaxBytes) || bytes > static_cast<std::size_t>(kBlockMaxBytes))
+    return empty_large(shape, dtype);
+  char* block = static_cast<char*>(pool_allocate(kBlockData + bytes));
   auto* s = ::new (block + kBlockStorage) Storage;
-  s->bytes = bytes;
+  s->bytes = static_cast<int64_t>(bytes);
   s->data = block + kBlockData;
   s->block_users = 2;
   auto* t = ::new (block) TensorImpl(dtype, shape, numel);
@@ -55,6 +59,7 @@ inline Tensor empty(const Shape& shape, DType dtype) {
   t->storage = Ref<Storage>(s);
   return Tensor(Ref<TensorImpl>(t));
 }
+inline Tensor empty(const Shape& shape, DType dtype) { return empty(shape, dtype, shape.numel()); }
 // A new handle on the same storage, without history (shares the version counter).
 Tensor alias_detached(const Tensor& t);
 
