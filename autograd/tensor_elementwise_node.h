@@ -87,7 +87,10 @@ struct ElementwiseNode final : Node {
       if (a.dtype(*this) != d && a.numel(*this) != 1) return false;
     if constexpr (Op::uses.b)
       if (b.dtype(*this) != d && b.numel(*this) != 1) return false;
-    dispatch(d, [&]<class T>() { run<T>(grad, sink); });
+    dispatch(d, [&]<class T>() {
+      if (grad.impl()->numel == 1) run_one<T>(grad, sink);
+      else run<T>(grad, sink);
+    });
     return true;
   }
 
@@ -152,9 +155,9 @@ struct ElementwiseNode final : Node {
     if (need0) hand_on_one(next[0], v0, g, &grad, sink);
   }
 
+  // Out of line: inlined, its loops' registers and stack would weigh on run_one too.
   template <class T>
-  void run(Tensor& grad, GradSink& sink) {
-    if (grad.impl()->numel == 1) return run_one<T>(grad, sink);
+  [[gnu::noinline]] void run(Tensor& grad, GradSink& sink) {
     static constexpr T kUnused = 0;  // stands for every value the rule does not read (stride 0)
     // grad's header outlives this call even if its buffer is handed on (the sink then holds it).
     const TensorImpl& g = *grad.impl();
