@@ -21,6 +21,7 @@ class Ref {
     return *this;
   }
   [[gnu::always_inline]] ~Ref() { reset(); }
+  void swap(Ref& o) noexcept { std::swap(p_, o.p_); }
 
   // Inline everywhere: a handle dropped in a hot path is usually null or not the last one.
   [[gnu::always_inline]] void reset() {

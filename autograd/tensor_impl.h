@@ -277,7 +277,7 @@ class GradSink {
     if (slot) {
       if (!slot->defined()) {
         if (donor && sole_owner(*donor)) {
-          *slot = std::move(*donor);
+          swap(*slot, *donor);  // the slot is empty: a move without a drop of its old value
           return {slot->impl()->storage->data, false};
         }
       } else if (sole_owner(*slot)) {
