@@ -81,10 +81,8 @@ Tensor binary_kernel(const Tensor& a, const Tensor& b, const char* op, F f) {
 // Records out = Op(inputs) with the node that keeps what Op's rule reads (ops::Uses).
 template <class Op, int Arity>
 void record_elementwise(Tensor& out, const Tensor& a, const Tensor* b, const Where& where) {
-  auto* node = new detail::ElementwiseNode<Op, Arity>(out, a, b);
+  auto* node = new detail::ElementwiseNode<Op, Arity>(out, a, b, where);
   Ref<detail::Node> ref(node);
-  node->name = Op::name;
-  node->where = where;
   // attach_node's steps, unrolled for one or two inputs (the inline edges hold both).
   detail::add_edge(*node, a);
   if (b) detail::add_edge(*node, *b);

@@ -58,9 +58,10 @@ struct ElementwiseNode final : Node {
   [[no_unique_address]] SavedIf<Op::uses.b> b;
   [[no_unique_address]] SavedIf<Op::uses.result> result;
 
-  // out = Op(x) or Op(x, *y) (y null for unary ops): the node's shape and dtype are out's.
-  ElementwiseNode(const Tensor& out, const Tensor& x, const Tensor* y)
-      : Node(out.impl()->shape, out.impl()->dtype),
+  // out = Op(x) or Op(x, *y) (y null for unary ops), recorded at `where`: the node's shape and dtype
+  // are out's.
+  ElementwiseNode(const Tensor& out, const Tensor& x, const Tensor* y, const Where& where)
+      : Node(out.impl()->shape, out.impl()->dtype, Op::name, where),
         a(save_if<Op::uses.a>(&x)),
         b(save_if<Op::uses.b>(y)),
         result(save_if<Op::uses.result>(&out, true)) {}

@@ -192,8 +192,10 @@ struct Node : Pooled {
 
   Node() = default;
   // A node whose output is known when it is made (the elementwise ops): its shape is copied once,
-  // not zeroed here and copied again when it is attached (attach_shaped_node).
-  Node(const Shape& s, DType d) : dtype(d), shape(s) {}
+  // not zeroed here and copied again when it is attached (attach_shaped_node), and its name and
+  // source location are set once too.
+  Node(const Shape& s, DType d, std::string_view op, std::source_location at)
+      : dtype(d), name(op), where(at), shape(s) {}
   virtual ~Node() = default;
   // The gradient for each input (an undefined Tensor where !next[i].defined()); shapes may be
   // broadcast: the engine sums them back to next[i].shape().
