@@ -84,8 +84,8 @@ void record_elementwise(Tensor& out, const Tensor& a, const Tensor* b, const Whe
   auto* node = new detail::ElementwiseNode<Op, Arity>(out, a, b, where);
   Ref<detail::Node> ref(node);
   // attach_node's steps, unrolled for one or two inputs (the inline edges hold both).
-  detail::add_edge(*node, a);
-  if (b) detail::add_edge(*node, *b);
+  detail::add_edge<true>(*node, a);
+  if (b) detail::add_edge<true>(*node, *b);
   detail::attach_shaped_node(out, ref);
 }
 

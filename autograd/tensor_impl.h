@@ -357,9 +357,11 @@ inline bool should_record(std::initializer_list<const Tensor*> inputs) {
 // Recording is inline: a one-element op spends most of its time here and in the sweep.
 // Orders nodes for the sweep: per thread, and a node is also above its inputs (add_edge).
 inline constinit thread_local uint64_t next_node_sequence = 0;
+// kHasRoom: the caller knows node.next has room for this edge (one of a node's first two).
+template <bool kHasRoom = false>
 [[gnu::always_inline]] inline void add_edge(Node& node, const Tensor& t) {
   const TensorImpl* impl = t.impl();
-  Edge& e = node.next.emplace_back();
+  Edge& e = kHasRoom ? node.next.emplace_back_in_capacity() : node.next.emplace_back();
   e.dtype = impl->dtype;
   if (!impl->requires_grad) e.constant_shape = ConstantShape(impl->shape);
   else if (impl->grad_fn) {
