@@ -96,9 +96,9 @@ struct ElementwiseNode final : Node {
   }
 
   void release_saved() override {
-    if constexpr (Op::uses.a) a.reset();
-    if constexpr (Op::uses.b) b.reset();
-    if constexpr (Op::uses.result) result.reset();
+    if constexpr (Op::uses.a) a.template reset_as<false>();
+    if constexpr (Op::uses.b) b.template reset_as<false>();
+    if constexpr (Op::uses.result) result.template reset_as<true>();
   }
 
  private:
@@ -110,11 +110,11 @@ struct ElementwiseNode final : Node {
     else return static_cast<T>(Op::db(g, x, y, r));
   }
 
-  // The values of saved operand s in T, after the version check: its own bytes, or `number`
+  // The values of saved input s in T, after the version check: its own bytes, or `number`
   // holding its one value converted (a plain number of the other dtype; apply_fast checked it).
   template <class T>
   const T* values(const SavedTensor& s, T& number) const {
-    const void* p = s.storage(*this).data;
+    const void* p = s.storage_as<false>(*this).data;
     const DType d = s.dtype(*this);
     if (d == dtype_of<T>()) return static_cast<const T*>(p);
     number = d == DType::float32 ? static_cast<T>(*static_cast<const float*>(p))
@@ -147,7 +147,7 @@ struct ElementwiseNode final : Node {
     T x = 0, y = 0, r = 0, number = 0;
     if constexpr (Op::uses.a) x = *values(a, number);
     if constexpr (Op::uses.b) y = *values(b, number);
-    if constexpr (Op::uses.result) r = *static_cast<const T*>(result.storage(*this).data);
+    if constexpr (Op::uses.result) r = *static_cast<const T*>(result.template storage_as<true>(*this).data);
     const T gv = *g.data<T>();
     const bool need0 = needs(0);
     const T v0 = need0 ? rule<0>(gv, x, y, r) : T(0);

@@ -8,6 +8,7 @@
 // of a million ops is released without recursion. backward() runs the Nodes from a heap in
 // reverse creation order (tensor_engine.cpp), never recursively.
 #include <algorithm>
+#include <cassert>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -121,26 +122,38 @@ class SavedTensor {
   }
   bool saved() const { return p_ != nullptr; }
   void reset() {
+    if (!p_) return;  // first: a node's destructor finds its saved tensors already released
+    if (output_) reset_as<true>();
+    else reset_as<false>();
+  }
+  // Throws std::logic_error naming `node` (the node that saved it) if the tensor was modified in
+  // place since it was saved.
+  Tensor unpack(Node& node) const;
+  // The saved bytes, after the same check as unpack (for rules that run on plain numbers).
+  const Storage& storage(const Node& node) const { return output_ ? storage_as<true>(node) : storage_as<false>(node); }
+  inline const Shape& shape(const Node& node) const;
+  inline int64_t numel(const Node& node) const;
+  inline DType dtype(const Node& node) const;
+  // For a holder that knows which kind it saved (kOutput: the op's output), such as an elementwise
+  // node: reset() and storage() without the test of which kind it is.
+  template <bool kOutput>
+  void reset_as() {
     if (!p_) return;
-    if (output_) {
+    assert(output_ == kOutput);
+    if constexpr (kOutput) {
       if (Storage* s = saved_storage(); --s->refs == 0) Storage::destroy(s);
     } else if (TensorImpl* t = input_impl(); --t->refs == 0) {
       TensorImpl::destroy(t);
     }
     p_ = nullptr;
   }
-  // Throws std::logic_error naming `node` (the node that saved it) if the tensor was modified in
-  // place since it was saved.
-  Tensor unpack(Node& node) const;
-  // The saved bytes, after the same check as unpack (for rules that run on plain numbers).
-  const Storage& storage(const Node& node) const {
-    const Storage& s = output_ ? *saved_storage() : *input_impl()->storage;
+  template <bool kOutput>
+  const Storage& storage_as(const Node& node) const {
+    assert(output_ == kOutput);
+    const Storage& s = kOutput ? *saved_storage() : *input_impl()->storage;
     if (s.version != version_) throw_modified(node);
     return s;
   }
-  inline const Shape& shape(const Node& node) const;
-  inline int64_t numel(const Node& node) const;
-  inline DType dtype(const Node& node) const;
 
  private:
   // One counted reference in one word (a node saves up to three of these): the input's
