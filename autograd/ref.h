@@ -20,7 +20,8 @@ class Ref {
     std::swap(p_, o.p_);
     return *this;
   }
-  ~Ref() { reset(); }
+  [[gnu::always_inline]] ~Ref() { reset(); }
+  void swap(Ref& o) noexcept { std::swap(p_, o.p_); }
 
   // Inline everywhere: a handle dropped in a hot path is usually null or not the last one.
   [[gnu::always_inline]] void reset() {

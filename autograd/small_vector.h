@@ -42,6 +42,13 @@ class SmallVector {
     return *slot;
   }
   void push_back(T v) { emplace_back() = std::move(v); }
+  // emplace_back where the caller knows there is room (size() < capacity()): no test, no growth.
+  template <class... Args>
+  T& emplace_back_in_capacity(Args&&... args) {
+    T* slot = ::new (static_cast<void*>(data_ + size_)) T(std::forward<Args>(args)...);
+    ++size_;
+    return *slot;
+  }
   T& operator[](std::size_t i) { return data_[i]; }
   const T& operator[](std::size_t i) const { return data_[i]; }
   T* begin() { return data_; }

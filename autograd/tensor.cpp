@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <cassert>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -35,7 +36,13 @@ constexpr int64_t kInlineBytes = static_cast<int64_t>(kPoolMaxBytes - kHeader);
 
 // The last of a small tensor's two objects frees their block.
 void release_block(Storage* s) {
-  if (--s->block_users == 0) pool_free(reinterpret_cast<char*>(s) - kBlockStorage, kBlockData + static_cast<size_t>(s->bytes));
+  if (--s->block_users != 0) return;
+  // A block's bytes are at most kBlockMaxBytes (detail::empty): said here, the pool's free needs
+  // no test for a big block or for 0 bytes.
+  const auto bytes = static_cast<size_t>(s->bytes);
+  assert(bytes <= static_cast<size_t>(kBlockMaxBytes));
+  if (bytes > static_cast<size_t>(kBlockMaxBytes)) __builtin_unreachable();
+  pool_free(reinterpret_cast<char*>(s) - kBlockStorage, kBlockData + bytes);
 }
 }  // namespace
 

@@ -157,6 +157,8 @@ class Tensor {
   Tensor& add_(const Tensor& other, double alpha = 1.0, Where where = Where::current());
 
   detail::TensorImpl* impl() const { return impl_.get(); }
+  // Exchanges the tensors two handles name, without touching either's count.
+  friend void swap(Tensor& a, Tensor& b) noexcept { a.impl_.swap(b.impl_); }
   const Ref<detail::TensorImpl>& impl_ref() const { return impl_; }
 
  private:

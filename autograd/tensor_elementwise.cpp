@@ -66,11 +66,14 @@ Tensor binary_kernel(const Tensor& a, const Tensor& b, const char* op, F f) {
   check_defined(b, op);
   const TensorImpl &ia = *a.impl(), &ib = *b.impl();
   const DType d = ia.dtype == ib.dtype ? ia.dtype : detail::result_dtype(a, b, op);
-  Tensor out = ia.shape == ib.shape ? detail::empty(ia.shape, d) : empty_broadcast(ia.shape, ib.shape, d, op);
-  Tensor a_converted, b_converted;  // only when a number meets a tensor of the other dtype
-  const Tensor& ca = ia.dtype == d ? a : (a_converted = converted(a, d));
-  const Tensor& cb = ib.dtype == d ? b : (b_converted = converted(b, d));
-  detail::dispatch(d, [&]<class T>() { binary_loop<T>(ca, cb, out, [&](T x, T y) { return f(x, y); }); });
+  Tensor out = ia.shape == ib.shape ? detail::empty(ia.shape, d, ia.numel) : empty_broadcast(ia.shape, ib.shape, d, op);
+  if (ia.dtype == ib.dtype) {
+    detail::dispatch(d, [&]<class T>() { binary_loop<T>(a, b, out, [&](T x, T y) { return f(x, y); }); });
+  } else {
+    // A number meets a tensor of the other dtype: the number, converted, takes part.
+    const Tensor ca = converted(a, d), cb = converted(b, d);
+    detail::dispatch(d, [&]<class T>() { binary_loop<T>(ca, cb, out, [&](T x, T y) { return f(x, y); }); });
+  }
   if (ia.wrapped_number && ib.wrapped_number) out.impl()->wrapped_number = true;
   return out;
 }
@@ -78,13 +81,11 @@ Tensor binary_kernel(const Tensor& a, const Tensor& b, const char* op, F f) {
 // Records out = Op(inputs) with the node that keeps what Op's rule reads (ops::Uses).
 template <class Op, int Arity>
 void record_elementwise(Tensor& out, const Tensor& a, const Tensor* b, const Where& where) {
-  auto* node = new detail::ElementwiseNode<Op, Arity>(out, a, b);
+  auto* node = new detail::ElementwiseNode<Op, Arity>(out, a, b, where);
   Ref<detail::Node> ref(node);
-  node->name = Op::name;
-  node->where = where;
   // attach_node's steps, unrolled for one or two inputs (the inline edges hold both).
-  detail::add_edge(*node, a);
-  if (b) detail::add_edge(*node, *b);
+  detail::add_edge<true>(*node, a);
+  if (b) detail::add_edge<true>(*node, *b);
   detail::attach_shaped_node(out, ref);
 }
 
@@ -92,7 +93,7 @@ template <class Op>
 Tensor unary(const Tensor& x, const Where& where) {
   check_defined(x, Op::name.data());
   const TensorImpl& ix = *x.impl();
-  Tensor out = detail::empty(ix.shape, ix.dtype);
+  Tensor out = detail::empty(ix.shape, ix.dtype, ix.numel);
   detail::dispatch(ix.dtype, [&]<class T>() {
     unary_loop<T>(ix.data<T>(), out.impl()->data<T>(), ix.numel, [](T v) { return Op::f(v); });
   });

@@ -58,9 +58,10 @@ struct ElementwiseNode final : Node {
   [[no_unique_address]] SavedIf<Op::uses.b> b;
   [[no_unique_address]] SavedIf<Op::uses.result> result;
 
-  // out = Op(x) or Op(x, *y) (y null for unary ops): the node's shape and dtype are out's.
-  ElementwiseNode(const Tensor& out, const Tensor& x, const Tensor* y)
-      : Node(out.impl()->shape, out.impl()->dtype),
+  // out = Op(x) or Op(x, *y) (y null for unary ops), recorded at `where`: the node's shape and dtype
+  // are out's.
+  ElementwiseNode(const Tensor& out, const Tensor& x, const Tensor* y, const Where& where)
+      : Node(out.impl()->shape, out.impl()->dtype, Op::name, where),
         a(save_if<Op::uses.a>(&x)),
         b(save_if<Op::uses.b>(y)),
         result(save_if<Op::uses.result>(&out, true)) {}
@@ -87,14 +88,17 @@ struct ElementwiseNode final : Node {
       if (a.dtype(*this) != d && a.numel(*this) != 1) return false;
     if constexpr (Op::uses.b)
       if (b.dtype(*this) != d && b.numel(*this) != 1) return false;
-    dispatch(d, [&]<class T>() { run<T>(grad, sink); });
+    dispatch(d, [&]<class T>() {
+      if (grad.impl()->numel == 1) run_one<T>(grad, sink);
+      else run<T>(grad, sink);
+    });
     return true;
   }
 
   void release_saved() override {
-    if constexpr (Op::uses.a) a.reset();
-    if constexpr (Op::uses.b) b.reset();
-    if constexpr (Op::uses.result) result.reset();
+    if constexpr (Op::uses.a) a.template reset_as<false>();
+    if constexpr (Op::uses.b) b.template reset_as<false>();
+    if constexpr (Op::uses.result) result.template reset_as<true>();
   }
 
  private:
@@ -106,11 +110,11 @@ struct ElementwiseNode final : Node {
     else return static_cast<T>(Op::db(g, x, y, r));
   }
 
-  // The values of saved operand s in T, after the version check: its own bytes, or `number`
+  // The values of saved input s in T, after the version check: its own bytes, or `number`
   // holding its one value converted (a plain number of the other dtype; apply_fast checked it).
   template <class T>
   const T* values(const SavedTensor& s, T& number) const {
-    const void* p = s.storage(*this).data;
+    const void* p = s.storage_as<false>(*this).data;
     const DType d = s.dtype(*this);
     if (d == dtype_of<T>()) return static_cast<const T*>(p);
     number = d == DType::float32 ? static_cast<T>(*static_cast<const float*>(p))
@@ -143,7 +147,7 @@ struct ElementwiseNode final : Node {
     T x = 0, y = 0, r = 0, number = 0;
     if constexpr (Op::uses.a) x = *values(a, number);
     if constexpr (Op::uses.b) y = *values(b, number);
-    if constexpr (Op::uses.result) r = *static_cast<const T*>(result.storage(*this).data);
+    if constexpr (Op::uses.result) r = *static_cast<const T*>(result.template storage_as<true>(*this).data);
     const T gv = *g.data<T>();
     const bool need0 = needs(0);
     const T v0 = need0 ? rule<0>(gv, x, y, r) : T(0);
@@ -152,9 +156,9 @@ struct ElementwiseNode final : Node {
     if (need0) hand_on_one(next[0], v0, g, &grad, sink);
   }
 
+  // Out of line: inlined, its loops' registers and stack would weigh on run_one too.
   template <class T>
-  void run(Tensor& grad, GradSink& sink) {
-    if (grad.impl()->numel == 1) return run_one<T>(grad, sink);
+  [[gnu::noinline]] void run(Tensor& grad, GradSink& sink) {
     static constexpr T kUnused = 0;  // stands for every value the rule does not read (stride 0)
     // grad's header outlives this call even if its buffer is handed on (the sink then holds it).
     const TensorImpl& g = *grad.impl();

@@ -150,7 +150,7 @@ class Sweep final : public detail::GradSink {
   void reach(Node* m);
   Node* take_latest();
   void mark_needed(const std::vector<Root>& roots);
-  void run_node(Node& n, Tensor& g, bool fast);
+  [[gnu::noinline]] void run_rule(Node& n, Tensor& g);
 
   static bool recorded_earlier(const Node* a, const Node* b) { return a->sequence < b->sequence; }
 
@@ -212,9 +212,9 @@ void Sweep::mark_needed(const std::vector<Root>& roots) {
   }
 }
 
-// Runs n's rule on its gradient g and hands the results to the inputs.
-void Sweep::run_node(Node& n, Tensor& g, bool fast) {
-  if (fast && n.apply_fast(g, *this)) return;
+// Runs n's Tensor rule on its gradient g and hands the results to the inputs (the fast rule did
+// not apply). Out of line, so that the sweep's loop keeps its registers for the fast rules.
+void Sweep::run_rule(Node& n, Tensor& g) {
   const std::vector<Tensor> grads = detail::run_backward_rule(n.name, n.where, [&] { return n.apply(g); });
   if (AnomalyMode::enabled())
     for (size_t i = 0; i < grads.size(); ++i)
@@ -246,11 +246,13 @@ void Sweep::run(const std::vector<Root>& roots, bool retain) {
     for (Edge& e : n->next)
       if (e.fn) reach(e.fn.get());
     Tensor g = std::move(n->grad);
-    if (wanted_ && g.defined() && wanted_->count(n)) accumulate(captured[n], g);
-    if (g.defined() && (!wanted_ || n->needed)) {
-      ran_.push_back(n);
-      run_node(*n, g, fast);
+    if (!g.defined()) continue;
+    if (wanted_) {
+      if (wanted_->count(n)) accumulate(captured[n], g);
+      if (!n->needed) continue;
     }
+    ran_.push_back(n);
+    if (!fast || !n->apply_fast(g, *this)) run_rule(*n, g);
   }
   if (!retain) {
     for (Node* n : ran_) {

@@ -8,6 +8,7 @@
 // of a million ops is released without recursion. backward() runs the Nodes from a heap in
 // reverse creation order (tensor_engine.cpp), never recursively.
 #include <algorithm>
+#include <cassert>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -41,13 +42,17 @@ inline constexpr int64_t kBlockMaxBytes = static_cast<int64_t>(kPoolMaxBytes - k
 // A new tensor with uninitialised data: inline for small tensors (one pool block), else
 // empty_large (a header, and a storage of its own).
 Tensor empty_large(const Shape& shape, DType dtype);
-inline Tensor empty(const Shape& shape, DType dtype) {
-  const int64_t numel = shape.numel();
-  const int64_t bytes = numel * dtype_size(dtype);
-  if (bytes > kBlockMaxBytes) return empty_large(shape, dtype);
-  char* block = static_cast<char*>(pool_allocate(kBlockData + static_cast<std::size_t>(bytes)));
+// `numel` is shape.numel(), which the callers that have it pass on (an op's operand knows its own).
+inline Tensor empty(const Shape& shape, DType dtype, int64_t numel) {
+  // Unsigned, so that the size below is known to lie in the pool's range (no test for 0 bytes);
+  // the count is tested first, so that the product cannot wrap.
+  const auto n = static_cast<std::size_t>(numel);
+  const std::size_t bytes = n * static_cast<std::size_t>(dtype_size(dtype));
+  if (n > static_cast<std::size_t>(kBlockMaxBytes) || bytes > static_cast<std::size_t>(kBlockMaxBytes))
+    return empty_large(shape, dtype);
+  char* block = static_cast<char*>(pool_allocate(kBlockData + bytes));
   auto* s = ::new (block + kBlockStorage) Storage;
-  s->bytes = bytes;
+  s->bytes = static_cast<int64_t>(bytes);
   s->data = block + kBlockData;
   s->block_users = 2;
   auto* t = ::new (block) TensorImpl(dtype, shape, numel);
@@ -55,6 +60,7 @@ inline Tensor empty(const Shape& shape, DType dtype) {
   t->storage = Ref<Storage>(s);
   return Tensor(Ref<TensorImpl>(t));
 }
+inline Tensor empty(const Shape& shape, DType dtype) { return empty(shape, dtype, shape.numel()); }
 // A new handle on the same storage, without history (shares the version counter).
 Tensor alias_detached(const Tensor& t);
 
@@ -116,26 +122,38 @@ class SavedTensor {
   }
   bool saved() const { return p_ != nullptr; }
   void reset() {
+    if (!p_) return;  // first: a node's destructor finds its saved tensors already released
+    if (output_) reset_as<true>();
+    else reset_as<false>();
+  }
+  // Throws std::logic_error naming `node` (the node that saved it) if the tensor was modified in
+  // place since it was saved.
+  Tensor unpack(Node& node) const;
+  // The saved bytes, after the same check as unpack (for rules that run on plain numbers).
+  const Storage& storage(const Node& node) const { return output_ ? storage_as<true>(node) : storage_as<false>(node); }
+  inline const Shape& shape(const Node& node) const;
+  inline int64_t numel(const Node& node) const;
+  inline DType dtype(const Node& node) const;
+  // For a holder that knows which kind it saved (kOutput: the op's output), such as an elementwise
+  // node: reset() and storage() without the test of which kind it is.
+  template <bool kOutput>
+  void reset_as() {
     if (!p_) return;
-    if (output_) {
+    assert(output_ == kOutput);
+    if constexpr (kOutput) {
       if (Storage* s = saved_storage(); --s->refs == 0) Storage::destroy(s);
     } else if (TensorImpl* t = input_impl(); --t->refs == 0) {
       TensorImpl::destroy(t);
     }
     p_ = nullptr;
   }
-  // Throws std::logic_error naming `node` (the node that saved it) if the tensor was modified in
-  // place since it was saved.
-  Tensor unpack(Node& node) const;
-  // The saved bytes, after the same check as unpack (for rules that run on plain numbers).
-  const Storage& storage(const Node& node) const {
-    const Storage& s = output_ ? *saved_storage() : *input_impl()->storage;
+  template <bool kOutput>
+  const Storage& storage_as(const Node& node) const {
+    assert(output_ == kOutput);
+    const Storage& s = kOutput ? *saved_storage() : *input_impl()->storage;
     if (s.version != version_) throw_modified(node);
     return s;
   }
-  inline const Shape& shape(const Node& node) const;
-  inline int64_t numel(const Node& node) const;
-  inline DType dtype(const Node& node) const;
 
  private:
   // One counted reference in one word (a node saves up to three of these): the input's
@@ -187,8 +205,10 @@ struct Node : Pooled {
 
   Node() = default;
   // A node whose output is known when it is made (the elementwise ops): its shape is copied once,
-  // not zeroed here and copied again when it is attached (attach_shaped_node).
-  Node(const Shape& s, DType d) : dtype(d), shape(s) {}
+  // not zeroed here and copied again when it is attached (attach_shaped_node), and its name and
+  // source location are set once too.
+  Node(const Shape& s, DType d, std::string_view op, std::source_location at)
+      : dtype(d), name(op), where(at), shape(s) {}
   virtual ~Node() = default;
   // The gradient for each input (an undefined Tensor where !next[i].defined()); shapes may be
   // broadcast: the engine sums them back to next[i].shape().
@@ -272,7 +292,7 @@ class GradSink {
     if (slot) {
       if (!slot->defined()) {
         if (donor && sole_owner(*donor)) {
-          *slot = std::move(*donor);
+          swap(*slot, *donor);  // the slot is empty: a move without a drop of its old value
           return {slot->impl()->storage->data, false};
         }
       } else if (sole_owner(*slot)) {
@@ -350,9 +370,11 @@ inline bool should_record(std::initializer_list<const Tensor*> inputs) {
 // Recording is inline: a one-element op spends most of its time here and in the sweep.
 // Orders nodes for the sweep: per thread, and a node is also above its inputs (add_edge).
 inline constinit thread_local uint64_t next_node_sequence = 0;
+// kHasRoom: the caller knows node.next has room for this edge (one of a node's first two).
+template <bool kHasRoom = false>
 [[gnu::always_inline]] inline void add_edge(Node& node, const Tensor& t) {
   const TensorImpl* impl = t.impl();
-  Edge& e = node.next.emplace_back();
+  Edge& e = kHasRoom ? node.next.emplace_back_in_capacity() : node.next.emplace_back();
   e.dtype = impl->dtype;
   if (!impl->requires_grad) e.constant_shape = ConstantShape(impl->shape);
   else if (impl->grad_fn) {
