@@ -21,7 +21,15 @@ Shape::Shape(std::span<const int64_t> dims) {
 void Shape::push_back(int64_t d) {
   if (n_ == kMaxDims)
     throw std::invalid_argument(fmt::format("Shape: at most {} dimensions are supported", kMaxDims));
+  if (d < 0) throw std::invalid_argument(fmt::format("Shape: negative dimension {}", d));
   d_[n_++] = d;
+}
+
+void Shape::set(int i, int64_t d) {
+  if (i < 0 || i >= n_)
+    throw std::out_of_range(fmt::format("Shape::set: dimension {} of a {}-dimensional shape", i, n_));
+  if (d < 0) throw std::invalid_argument(fmt::format("Shape: negative dimension {}", d));
+  d_[i] = d;
 }
 
 std::string Shape::str() const { return fmt::format("[{}]", fmt::join(begin(), end(), ", ")); }

@@ -19,7 +19,9 @@ class Shape {
 
   int size() const { return n_; }  // number of dimensions
   int64_t operator[](int i) const { return d_[i]; }
-  int64_t& operator[](int i) { return d_[i]; }
+  // Sets dimension i (< size()) to d; throws std::invalid_argument for a negative d, as the
+  // constructors and push_back do, so that no Shape holds one (a tensor of it would be sized wrong).
+  void set(int i, int64_t d);
   const int64_t* begin() const { return d_; }
   const int64_t* end() const { return d_ + n_; }
   int64_t numel() const {

@@ -241,7 +241,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Where w
         fmt::format("linear: x {} with weight {} exceeds the dimensions BLAS can index", xs.str(), ws.str()));
 
   Shape out_shape = xs;
-  out_shape[out_shape.size() - 1] = out;
+  out_shape.set(out_shape.size() - 1, out);
   Tensor result = detail::empty(out_shape, dtype);
   const Shape none;  // no batch: a single gemm
   detail::dispatch(dtype, [&]<class T>() {

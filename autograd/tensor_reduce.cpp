@@ -39,7 +39,7 @@ Reduction plan(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, 
   for (int i = 0; i < s.size(); ++i) {
     if (reduce[i]) {
       r.count *= s[i];
-      r.kept[i] = 1;
+      r.kept.set(i, 1);
       if (keepdim) r.result.push_back(1);
     } else {
       r.result.push_back(s[i]);

@@ -176,7 +176,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t stop, Where wh
   const int64_t lo = clamp(start), hi = std::max(lo, clamp(stop));
 
   Shape out_shape = s;
-  out_shape[d] = hi - lo;
+  out_shape.set(d, hi - lo);
   int64_t outer = 1, inner = 1;
   for (int i = 0; i < d; ++i) outer *= s[i];
   for (int i = d + 1; i < s.size(); ++i) inner *= s[i];
@@ -195,12 +195,12 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t stop, Where wh
     std::vector<Tensor> parts;
     Shape pad = s;
     if (lo > 0) {
-      pad[d] = lo;
+      pad.set(d, lo);
       parts.push_back(zeros(pad, grad.dtype()));
     }
     parts.push_back(grad);
     if (hi < s[d]) {
-      pad[d] = s[d] - hi;
+      pad.set(d, s[d] - hi);
       parts.push_back(zeros(pad, grad.dtype()));
     }
     return std::vector<Tensor>{parts.size() == 1 ? grad : concat(parts, d)};
@@ -219,7 +219,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim, Where where) {
     throw std::invalid_argument("concat: tensor 0 is zero-dimensional (shape []); use stack to join numbers");
   const int d = normalize_dim(dim, s0.size(), "concat");
   Shape out_shape = s0;
-  out_shape[d] = 0;
+  out_shape.set(d, 0);
   for (size_t i = 0; i < xs.size(); ++i) {
     const Shape& si = xs[i].shape();
     if (xs[i].dtype() != first.dtype())
@@ -232,7 +232,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim, Where where) {
       throw std::invalid_argument(fmt::format(
           "concat: tensor {} has shape {} but tensor 0 has shape {}: shapes must match except along dim {}", i,
           si.str(), s0.str(), d));
-    out_shape[d] += si[d];
+    out_shape.set(d, out_shape[d] + si[d]);
   }
 
   int64_t outer = 1, inner = 1;

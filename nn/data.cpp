@@ -54,7 +54,7 @@ Tensor batch_rows(const Tensor& data, const std::vector<std::size_t>& indices) {
   for (std::size_t i = 0; i < indices.size(); ++i) check_index("batch_rows", indices[i], i, n);
 
   Shape shape = data.shape();
-  shape[0] = static_cast<int64_t>(indices.size());
+  shape.set(0, static_cast<int64_t>(indices.size()));
   const std::size_t row = static_cast<std::size_t>(data.numel()) / n;  // n >= 1: an index passed the check
   Tensor out = zeros(shape, data.dtype());
   auto copy = [&]<class T>() {

@@ -349,3 +349,22 @@ TEST_CASE("errors: undefined tensors", "[autograd][errors]") {
   const std::string sum_msg = message_of<std::invalid_argument>([&] { sum(undefined); });
   CHECK_THAT(sum_msg, Contains("sum") && Contains("undefined"));
 }
+
+// No Shape holds a negative dimension, however it is built or changed (a tensor of one would be
+// sized from a negative count); nor more than kMaxDims dimensions.
+TEST_CASE("errors: negative and too many dimensions in a Shape", "[autograd][errors]") {
+  CHECK_THAT(message_of<std::invalid_argument>([] { Shape{2, -3}; }), Contains("negative dimension -3"));
+  Shape s{2, 3};
+  CHECK_THAT(message_of<std::invalid_argument>([&] { s.set(0, -3); }), Contains("negative dimension -3"));
+  CHECK(s == Shape{2, 3});  // unchanged by the refused set
+  CHECK_THAT(message_of<std::out_of_range>([&] { s.set(2, 1); }), Contains("dimension 2 of a 2-dimensional"));
+  CHECK_THAT(message_of<std::invalid_argument>([&] { s.push_back(-1); }), Contains("negative dimension -1"));
+  CHECK(s.size() == 2);
+  s.set(0, 4);
+  s.push_back(5);
+  CHECK(s == Shape{4, 3, 5});
+  CHECK(zeros(s, DType::float64).numel() == 60);
+  Shape full_rank;
+  for (int i = 0; i < kMaxDims; ++i) full_rank.push_back(1);
+  CHECK_THAT(message_of<std::invalid_argument>([&] { full_rank.push_back(1); }), Contains("at most 8 dimensions"));
+}
