@@ -82,7 +82,7 @@ void Scalar::backward(double seed, BackwardOptions options) const {
 Scalar& Scalar::set_label(std::string label) {
   if (leaf_) {
     leaf_->label = std::move(label);
-  } else if (record_ != kNoRecord && generation_ == detail::tape_state.generation) {
+  } else if (on_tape(detail::tape_state)) {
     ScalarTape::current().set_label(record_, std::move(label));
   } else {
     throw std::logic_error("Scalar::set_label: constants and released nodes cannot be labelled");
@@ -92,8 +92,7 @@ Scalar& Scalar::set_label(std::string label) {
 
 std::string Scalar::label() const {
   if (leaf_) return leaf_->label;
-  if (record_ != kNoRecord && generation_ == detail::tape_state.generation)
-    return ScalarTape::current().label_of(record_);
+  if (on_tape(detail::tape_state)) return ScalarTape::current().label_of(record_);
   return {};
 }
 

@@ -132,9 +132,12 @@ class Scalar {
   // handle of the thread's tape goes, the tape is reset for reuse.
   // Interior handles first, with one compare (see generation_): most handles that die are an
   // expression's temporaries.
+  // An interior node of the thread's current tape: one compare, since only interior handles carry
+  // a generation (see generation_).
+  bool on_tape(const detail::TapeState& t) const { return generation_ == t.generation; }
   void acquire() noexcept {
     detail::TapeState& t = detail::tape_state;
-    if (generation_ == t.generation) {  // an interior node of this tape (see generation_)
+    if (on_tape(t)) {
       detail::ScalarRecord& r = t.records[record_];
       ++r.handles;
       t.handles += r.freed ? detail::kFreedHandle : 1;
@@ -144,7 +147,7 @@ class Scalar {
   }
   void release() noexcept {
     detail::TapeState& t = detail::tape_state;
-    if (generation_ == t.generation) {  // an interior node of this tape (see generation_)
+    if (on_tape(t)) {
       detail::ScalarRecord& r = t.records[record_];
       --r.handles;
       t.handles -= r.freed ? detail::kFreedHandle : 1;

@@ -20,9 +20,7 @@ struct ScalarAccess {
   // constant.
   static uint32_t operand(const Scalar& x) {
     const TapeState& t = tape_state;
-    // An interior node of this tape first (most operands are): only those have a generation (leaves
-    // and constants keep 0, which no tape generation is).
-    if (x.generation_ == t.generation) return x.record_;
+    if (x.on_tape(t)) return x.record_;  // first: most operands are interior nodes
     if (LeafCell* c = x.leaf_) {
       return c->cached_generation == t.generation ? c->cached_record : enter_leaf(c);
     }

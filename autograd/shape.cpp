@@ -6,30 +6,33 @@
 
 namespace chainrule {
 
+namespace {
+// Every way of making or changing a Shape passes its dimensions through here.
+int64_t checked_dim(int64_t d) {
+  if (d < 0) throw std::invalid_argument(fmt::format("Shape: negative dimension {}", d));
+  return d;
+}
+}  // namespace
+
 Shape::Shape(std::initializer_list<int64_t> dims) : Shape(std::span<const int64_t>(dims.begin(), dims.size())) {}
 
 Shape::Shape(std::span<const int64_t> dims) {
   if (dims.size() > static_cast<size_t>(kMaxDims))
     throw std::invalid_argument(fmt::format("Shape: {} dimensions given, at most {} are supported",
                                             dims.size(), kMaxDims));
-  for (int64_t d : dims) {
-    if (d < 0) throw std::invalid_argument(fmt::format("Shape: negative dimension {}", d));
-    d_[n_++] = d;
-  }
+  for (int64_t d : dims) d_[n_++] = checked_dim(d);
 }
 
 void Shape::push_back(int64_t d) {
   if (n_ == kMaxDims)
     throw std::invalid_argument(fmt::format("Shape: at most {} dimensions are supported", kMaxDims));
-  if (d < 0) throw std::invalid_argument(fmt::format("Shape: negative dimension {}", d));
-  d_[n_++] = d;
+  d_[n_++] = checked_dim(d);
 }
 
 void Shape::set(int i, int64_t d) {
   if (i < 0 || i >= n_)
     throw std::out_of_range(fmt::format("Shape::set: dimension {} of a {}-dimensional shape", i, n_));
-  if (d < 0) throw std::invalid_argument(fmt::format("Shape: negative dimension {}", d));
-  d_[i] = d;
+  d_[i] = checked_dim(d);
 }
 
 std::string Shape::str() const { return fmt::format("[{}]", fmt::join(begin(), end(), ", ")); }
