@@ -9,6 +9,7 @@
 #include "autograd/gradcheck_detail.h"
 #include "autograd/tensor_impl.h"
 #include "autograd/tensor_loops.h"
+#include "autograd/tensor_record.h"
 
 namespace chainrule {
 

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "autograd/tensor_impl.h"
+#include "autograd/tensor_record.h"
 
 namespace chainrule {
 

@@ -17,6 +17,7 @@
 #include "autograd/anomaly.h"
 #include "autograd/tensor_impl.h"
 #include "autograd/tensor_loops.h"
+#include "autograd/tensor_record.h"
 
 namespace chainrule {
 

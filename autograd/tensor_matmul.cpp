@@ -14,6 +14,7 @@
 #include "autograd/tensor.h"
 #include "autograd/tensor_impl.h"
 #include "autograd/tensor_loops.h"
+#include "autograd/tensor_record.h"
 
 namespace chainrule {
 

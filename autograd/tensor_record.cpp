@@ -8,6 +8,7 @@
 #include "autograd/anomaly.h"
 #include "autograd/tensor_impl.h"
 #include "autograd/tensor_loops.h"
+#include "autograd/tensor_record.h"
 
 namespace chainrule {
 

@@ -10,6 +10,7 @@
 
 #include "autograd/tensor_impl.h"
 #include "autograd/tensor_loops.h"
+#include "autograd/tensor_record.h"
 
 namespace chainrule {
 

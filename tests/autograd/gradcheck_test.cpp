@@ -16,6 +16,7 @@
 #include "autograd/scalar.h"
 #include "autograd/tensor.h"
 #include "autograd/tensor_impl.h"
+#include "autograd/tensor_record.h"
 
 using namespace chainrule;
 
