@@ -29,8 +29,9 @@ double Scalar::interior_grad() const {
   if (generation_ != tape.generation)
     throw std::logic_error(
         "Scalar::grad: this interior node's graph was released (backward() freed it and a new graph "
-        "has been recorded since). Read interior gradients right after backward(), or keep the graph "
-        "alive with BackwardOptions{.retain_graph = true}.");
+        "has been recorded since), or it was recorded on another thread. Read interior gradients right "
+        "after backward(), on the thread that recorded the graph, or keep the graph alive with "
+        "BackwardOptions{.retain_graph = true}.");
   return tape.records[record_].grad;
 }
 
@@ -73,7 +74,8 @@ void Scalar::backward(double seed, BackwardOptions options) const {
     throw std::logic_error(
         "Scalar::backward: trying to backward through the graph a second time: this graph was freed "
         "by an earlier backward(). Pass BackwardOptions{.retain_graph = true} to the first backward() "
-        "if you need to sweep the same graph twice.");
+        "if you need to sweep the same graph twice. (Or this Scalar was recorded on another thread: a "
+        "graph belongs to the thread that recorded it.)");
   const ScalarTape::Seed s{record_, seed};
   ScalarTape::current().backward({&s, 1}, options);
 }

@@ -1,7 +1,7 @@
 #pragma once
 // Scalar: one number in a dynamic graph, recorded as the user's code runs (micrograd's Value, in C++).
 //
-// A Scalar is a cheap value-type handle (24 bytes). Copies are shallow: they name the same node.
+// A Scalar is a cheap value-type handle (32 bytes). Copies are shallow: they name the same node.
 // There are three kinds:
 //   - constants:  plain numbers, `Scalar c = 2.5;` — never recorded, no gradient;
 //   - leaves:     `Scalar w = Scalar::leaf(0.4);` — parameters and inputs; gradients accumulate
@@ -160,7 +160,7 @@ class Scalar {
   double value_ = 0.0;                // the number (cached for interior nodes, authoritative for constants)
   detail::LeafCell* leaf_ = nullptr;  // set for leaves
   uint32_t record_ = kNoRecord;       // tape record for interior nodes
-  uint32_t generation_ = 0;           // tape generation the record belongs to (0, which no tape
+  uint64_t generation_ = 0;           // tape generation the record belongs to (0, which no tape
                                       // generation is, for leaves, constants and moved-from handles)
 };
 

@@ -39,7 +39,7 @@ struct LeafCell {
   double grad = 0.0;
   uint32_t refs = 1;               // handles + tape references
   bool requires_grad = true;
-  uint32_t cached_generation = 0;  // tape generation of cached_record (0: none; cleared when that
+  uint64_t cached_generation = 0;  // tape generation of cached_record (0: none; cleared when that
                                    // record is freed or the leaf changes)
   uint32_t cached_record = 0;
   Scalar* grad_graph = nullptr;    // recorded gradient from backward(create_graph), owned
@@ -58,11 +58,16 @@ struct ScalarRecord {
 };
 static_assert(sizeof(ScalarRecord) == 32, "the tape's performance design assumes 32-byte records");
 
+// A tape's generation before its first record: no handle or leaf cache ever holds it.
+inline constexpr uint64_t kNoGeneration = UINT64_MAX;
+
 struct TapeState {
   ScalarRecord* records = nullptr;
   uint32_t size = 0;
   uint32_t capacity = 0;
-  uint32_t generation = 1;      // bumped by every reset; handles of older generations are stale
+  uint64_t generation = kNoGeneration;  // new at the first record and at every reset, and unique in
+                                // the process (see next_generation): a handle naming a record of
+                                // an older generation, or of another thread's tape, never matches
   uint64_t handles = 0;         // live handles naming records: those naming unfreed records in the
                                 // low half, freed ones in the high half (one word, so that a handle's
                                 // birth or death is one add; see kFreedHandle)

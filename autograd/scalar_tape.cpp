@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -23,11 +24,31 @@ constexpr uint64_t kMaxRecords = kConstantTag - 1;
 }  // namespace
 
 void throw_freed(std::string_view op) {
+  if (op == scalar_op_name(ScalarOp::Freed))  // a stale operand (ScalarTape::enter_stale)
+    throw std::logic_error(
+        "backward: this graph used a Scalar whose own graph is gone: freed by an earlier backward() and "
+        "released since, or recorded on another thread (a graph belongs to the thread that recorded "
+        "it). Its value was used as a number, but no gradient can flow back through it: use detach() "
+        "to say so, or BackwardOptions{.retain_graph = true} to keep a graph for a second backward.");
   throw std::logic_error(fmt::format(
       "backward: trying to backward through the graph a second time: the '{}' node was freed by an "
       "earlier backward(). Pass BackwardOptions{{.retain_graph = true}} to the first backward() if "
       "you need to sweep the same graph twice.",
       op));
+}
+
+// Generations are unique in the process, not only on one thread, so that a handle used on a thread
+// other than the one that recorded it can never name a record of that thread's tape (it is stale
+// there: its value is usable, a backward through it throws). Each thread takes blocks of 2^16 from
+// one atomic counter; 64 bits do not wrap.
+uint64_t ScalarTape::next_generation() {
+  constexpr uint64_t kBlock = uint64_t{1} << 16;
+  static std::atomic<uint64_t> blocks{0};
+  if (generation_next_ == generation_end_) {
+    generation_next_ = blocks.fetch_add(1, std::memory_order_relaxed) * kBlock + 1;  // never 0
+    generation_end_ = generation_next_ + kBlock - 1;
+  }
+  return generation_next_++;
 }
 
 void reset_tape() { ScalarTape::current().reset(); }
@@ -77,7 +98,7 @@ void ScalarTape::reset() {
   t.constant_count = 0;
   t.handles = 0;
   t.irregular = 0;
-  if (++t.generation == 0) t.generation = 1;  // 0 means "no record" in leaf caches
+  t.generation = next_generation();
   customs_.clear();
   where_.clear();
   if (!labels_.empty()) labels_.clear();
@@ -89,6 +110,7 @@ void ScalarTape::reset() {
 
 void ScalarTape::grow() {
   TapeState& t = state_;
+  if (t.records == nullptr) t.generation = next_generation();  // this thread's first record
   if (t.capacity >= kMaxRecords)
     throw std::length_error(fmt::format("Scalar: the graph has more than {} nodes", t.size));
   const uint64_t next = t.capacity ? std::min<uint64_t>(uint64_t{t.capacity} * 2, kMaxRecords) : 1024;

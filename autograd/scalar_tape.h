@@ -61,7 +61,7 @@ class ScalarTape {
   const ScalarRecord& record(uint32_t i) const { return state_.records[i]; }
   uint32_t size() const { return state_.size; }
   uint32_t capacity() const { return state_.capacity; }
-  uint32_t generation() const { return state_.generation; }
+  uint64_t generation() const { return state_.generation; }
   const CustomOpEntry& custom(uint32_t i) const { return customs_[i]; }
   std::string_view op_name(uint32_t record) const;
   Where where_of(uint32_t record) const { return record < where_.size() ? where_[record] : Where(); }
@@ -116,6 +116,8 @@ class ScalarTape {
   std::vector<CustomOpEntry> customs_;
   std::vector<Where> where_;       // per record, while location tracking is on
   std::unordered_map<uint32_t, std::string> labels_;
+  uint64_t next_generation();
+  uint64_t generation_next_ = 0, generation_end_ = 0;  // this thread's block of generations
   uint32_t pending_ = 0;           // reached records the current sweep has not processed yet
 };
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -39,7 +40,7 @@ TEST_CASE("Scalar: constants, leaves and interior nodes", "[autograd][scalar]") 
   Scalar alias = w;
   alias.set_value(0.9);
   CHECK(w.value() == 0.9);
-  CHECK(sizeof(Scalar) == 24);  // the header's "cheap value-type handle (24 bytes)"
+  CHECK(sizeof(Scalar) == 32);  // the header's "cheap value-type handle (32 bytes)"
 }
 
 // A moved-from handle is a constant with the value it had (it names no record any more), whether it
@@ -357,6 +358,10 @@ TEST_CASE("Scalar: constant operands in the graph view and the tape", "[autograd
   Scalar x = Scalar::leaf(0.5);
   Scalar k = Scalar::leaf(4.0, /*requires_grad=*/false);
   k.set_label("k");
+  // A live graph keeps the first op below from resetting the tape, so that the counts are this
+  // expression's whatever earlier tests in the same process left on the tape (ctest runs each test
+  // in its own process; the whole binary at once used to fail here).
+  const Scalar anchor = Scalar::leaf(1.0) * 2.0;
   const auto before = detail::scalar_tape_stats();
   const Scalar y = (2.0 * x + 3.0) * k + k;
   const auto after = detail::scalar_tape_stats();
@@ -383,4 +388,35 @@ TEST_CASE("Scalar: constant operands in the graph view and the tape", "[autograd
   y.backward();
   CHECK(x.grad() == 8.0);  // d/dx ((2x + 3) k + k) = 2k
   CHECK(k.grad() == 0.0);
+}
+
+// Tape generations are unique in the process: before, every thread's tape started at generation 1,
+// so a handle recorded on one thread matched another thread's tape and named one of its records
+// there (here B's own `u`): a silently wrong gradient, and the handle's count changes landed on the
+// wrong tape.
+TEST_CASE("Scalar: a handle from another thread's graph is a number there, never a node", "[autograd][scalar]") {
+  Scalar a = Scalar::leaf(2.0);
+  Scalar y;
+  std::thread([&] { y = a * 3.0; }).join();  // thread A's first graph
+  double z_value = 0.0, b_grad = -1.0;
+  std::string message;
+  std::thread([&] {
+    const Scalar b = Scalar::leaf(5.0);
+    const Scalar u = b * b;  // thread B's first graph: the same record index y has on A's tape
+    const Scalar z = y * b;
+    z_value = z.value();
+    try {
+      z.backward();
+    } catch (const std::logic_error& e) {
+      message = e.what();
+    }
+    u.backward();
+    b_grad = b.grad();
+  }).join();
+  CHECK(z_value == 30.0);
+  CHECK_THAT(message, Catch::Contains("another thread") && Catch::Contains("detach()"));
+  CHECK(b_grad == 10.0);  // u's gradient alone: the failed backward wrote nothing
+  CHECK(a.grad() == 0.0);
+  CHECK_THROWS_WITH(y.grad(), Catch::Contains("another thread"));
+  CHECK_THROWS_WITH(y.backward(), Catch::Contains("another thread"));
 }
