@@ -420,3 +420,17 @@ TEST_CASE("Scalar: a handle from another thread's graph is a number there, never
   CHECK_THROWS_WITH(y.grad(), Catch::Contains("another thread"));
   CHECK_THROWS_WITH(y.backward(), Catch::Contains("another thread"));
 }
+
+// The same for a leaf's cached Leaf record: a graph recorded on thread A (not swept, so the leaf
+// keeps A's record cached) used to be taken for B's when both tapes had the same generation.
+TEST_CASE("Scalar: a leaf used on two threads enters each thread's tape", "[autograd][scalar]") {
+  Scalar w = Scalar::leaf(3.0);
+  std::thread([&] { const Scalar forward_only = w * 2.0; }).join();
+  double grad = 0.0;
+  std::thread([&] {
+    const Scalar q = w * w;
+    q.backward();
+    grad = w.grad();
+  }).join();
+  CHECK(grad == 6.0);
+}
