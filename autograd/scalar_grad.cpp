@@ -77,6 +77,7 @@ std::vector<double> ScalarTape::local_derivatives(uint32_t record) const {
 
 std::vector<Scalar> ScalarTape::gradients(std::span<const Seed> seeds, const std::vector<Wrt>& wrt,
                                           GradOptions options) {
+  if (state_.sweeping != 0) throw_nested("grad");
   const bool free_graph = !options.retain_graph && !options.create_graph;
   std::vector<Scalar> out(wrt.size());
   {

@@ -51,6 +51,17 @@ uint64_t ScalarTape::next_generation() {
   return generation_next_++;
 }
 
+// A sweep keeps its state in the records (adjoints, the id of the sweep that reached them), so a
+// second sweep started from inside the first (a custom op's backward calling backward() or grad())
+// would overwrite the first's and silently lose gradients.
+void ScalarTape::throw_nested(std::string_view what) {
+  throw std::logic_error(fmt::format(
+      "{}: called while a backward is running on this thread's Scalar tape (from a custom op's "
+      "backward?). A nested backward on Scalars is not supported: compute what the custom op's "
+      "backward needs with plain numbers, or run it before or after the outer backward.",
+      what));
+}
+
 void reset_tape() { ScalarTape::current().reset(); }
 void grow_tape() { ScalarTape::current().grow(); }
 void grow_constants() { ScalarTape::current().grow_constants(); }
@@ -281,6 +292,7 @@ uint32_t ScalarTape::sweep_checked(uint32_t top) {
       values.clear();
       for (uint32_t j : c.operands) values.push_back(operand_value(state_, j));
       const std::vector<double> d = c.backward(n.grad, values, n.value);
+      r = state_.records;  // the user's backward may have recorded Scalar ops, and the array moved
       if (d.size() != c.operands.size())
         throw std::logic_error(fmt::format("custom op '{}': backward returned {} gradients for {} inputs",
                                            c.name, d.size(), c.operands.size()));
@@ -343,6 +355,7 @@ void ScalarTape::finish_sweep(uint32_t low, uint32_t top, bool free_graph) {
 }
 
 void ScalarTape::backward(std::span<const Seed> seeds, BackwardOptions options) {
+  if (state_.sweeping != 0) throw_nested("backward");
   const bool free_graph = !options.retain_graph && !options.create_graph;
   {
     SweepGuard guard(state_.sweeping);

@@ -14,6 +14,7 @@
 // Every sweep starts at its highest seed and stops once no reached record is left below it, so its
 // cost is the size of the graph it walks, not the size of the tape.
 #include <cstdint>
+#include <deque>
 #include <span>
 #include <string>
 #include <string_view>
@@ -111,9 +112,11 @@ class ScalarTape {
   std::vector<Scalar> sweep_recorded(uint32_t top, std::span<const Seed> seeds, uint32_t& low);
   uint32_t sweep(uint32_t top, bool create_graph, std::span<const Seed> seeds, std::vector<Scalar>& adjoint);
   void finish_sweep(uint32_t low, uint32_t top, bool free_graph);
+  [[noreturn]] static void throw_nested(std::string_view what);
 
   TapeState& state_ = tape_state;  // this thread's hot half
-  std::vector<CustomOpEntry> customs_;
+  std::deque<CustomOpEntry> customs_;  // a deque: a custom op's backward, running from here, may
+                                       // record new custom ops without moving itself
   std::vector<Where> where_;       // per record, while location tracking is on
   std::unordered_map<uint32_t, std::string> labels_;
   uint64_t next_generation();

@@ -168,3 +168,44 @@ TEST_CASE("custom op: caller mistakes throw, naming the op", "[autograd][custom]
       "none", {t}, softplus_forward, [](const Tensor&, V, const Tensor&) { return std::vector<Tensor>{}; }));
   CHECK_THROWS_WITH(z.backward(), Contains("none") && Contains("0 gradients for 1 inputs"));
 }
+
+// A Scalar custom op's backward is user code that runs in the middle of a sweep. It may record
+// Scalar ops (enough to move the tape's array and to add custom ops: it used to read the moved
+// array, heap-use-after-free under ASan), but it may not start a second sweep on the same tape
+// (the inner sweep used to overwrite the outer one's state: dz/da came out 18 instead of 27).
+TEST_CASE("custom op: a Scalar custom op's backward may record, but not sweep, on the tape", "[autograd][custom]") {
+  Scalar a = Scalar::leaf(2.0), w = Scalar::leaf(0.5);
+  auto square = [](std::span<const double> x) { return x[0] * x[0]; };
+  SECTION("recording ops and custom ops inside the backward") {
+    std::vector<Scalar> kept;
+    auto d_square = [&](double g, std::span<const double> x, double) {
+      Scalar s = w;
+      for (int i = 0; i < 5000; ++i) s = s * 1.0001;  // the tape grows (and moves) under the sweep
+      kept.push_back(custom_op("cube", {s}, cube, d_cube));
+      return std::vector<double>{g * 2 * x[0]};
+    };
+    const Scalar z = custom_op("square", {a * 1.5}, square, d_square) * a;  // 2.25 a^3
+    z.backward();
+    CHECK(a.grad() == Approx(6.75 * 4.0).epsilon(1e-15));
+    kept.back().backward();  // what the backward recorded is a graph like any other
+    CHECK(w.grad() == Approx(3 * std::pow(0.5 * std::pow(1.0001, 5000), 2) * std::pow(1.0001, 5000)).epsilon(1e-12));
+  }
+  SECTION("backward() or grad() inside the backward") {
+    const Scalar other = w * w;
+    bool functional = false;
+    auto d_square = [&](double g, std::span<const double> x, double) {
+      if (functional) grad({other}, {w});
+      else other.backward();
+      return std::vector<double>{g * 2 * x[0]};
+    };
+    const Scalar z = custom_op("square", {a * 1.5}, square, d_square) * a;
+    CHECK_THROWS_WITH(z.backward({.retain_graph = true}),
+                      Contains("backward: called while a backward is running") && Contains("custom op"));
+    functional = true;
+    CHECK_THROWS_WITH(z.backward(), Contains("grad: called while a backward is running"));
+    CHECK(a.grad() == 0.0);  // the failed sweeps wrote nothing
+    CHECK(w.grad() == 0.0);
+    other.backward();  // the tape is usable afterwards
+    CHECK(w.grad() == 1.0);
+  }
+}
