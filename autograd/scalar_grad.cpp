@@ -201,7 +201,7 @@ std::vector<ScalarNodeView> ScalarTape::view(const Scalar& root) {
     std::vector<size_t> inputs;
     for (uint32_t j : operands(i)) inputs.push_back(id_of(j));
     id[i] = static_cast<int64_t>(out.size());
-    const ScalarRecord& n = record(i);
+    const ScalarRecord n = record(i);  // a copy: a custom op's backward (local_derivatives) may record
     ScalarNodeView v;
     v.id = out.size();
     v.op = std::string(op_name(i));

@@ -171,7 +171,7 @@ TEST_CASE("custom op: caller mistakes throw, naming the op", "[autograd][custom]
 
 // A Scalar custom op's backward is user code that runs in the middle of a sweep. It may record
 // Scalar ops (enough to move the tape's array and to add custom ops: it used to read the moved
-// array, heap-use-after-free under ASan), but it may not start a second sweep on the same tape
+// array, heap-use-after-free under ASan, in the sweep and in graph_view), but it may not start a second sweep on the same tape
 // (the inner sweep used to overwrite the outer one's state: dz/da came out 18 instead of 27).
 TEST_CASE("custom op: a Scalar custom op's backward may record, but not sweep, on the tape", "[autograd][custom]") {
   Scalar a = Scalar::leaf(2.0), w = Scalar::leaf(0.5);
@@ -185,6 +185,11 @@ TEST_CASE("custom op: a Scalar custom op's backward may record, but not sweep, o
       return std::vector<double>{g * 2 * x[0]};
     };
     const Scalar z = custom_op("square", {a * 1.5}, square, d_square) * a;  // 2.25 a^3
+    const std::vector<ScalarNodeView> view = graph_view(z);  // runs d_square for the local derivative
+    REQUIRE(view.size() == 5);                                // a, 1.5, mul, square, mul
+    CHECK(view[3].op == "square");
+    CHECK(view[3].local == std::vector<double>{6.0});
+    CHECK(view[4].inputs == std::vector<std::size_t>{3, 0});
     z.backward();
     CHECK(a.grad() == Approx(6.75 * 4.0).epsilon(1e-15));
     kept.back().backward();  // what the backward recorded is a graph like any other
