@@ -363,3 +363,36 @@ TEST_CASE("safetensors: an interrupted save leaves the previous file byte-identi
   save_safetensors(path, new_file);  // the same path without the injected failure succeeds
   CHECK(read_bytes(path) == encode_safetensors(new_file));
 }
+
+// Found by a hand-crafted fuzz case: load_safetensors allocated and read the whole file before
+// looking at its header, so a 4 TiB sparse file with a 4-byte tensor died of std::bad_alloc (an
+// ASan abort under sanitizers) instead of being refused for its 4 TiB of unaccounted bytes.
+TEST_CASE("safetensors: load checks the header against the file size before reading the data") {
+  TempDir dir;
+  const fs::path path = dir.path() / "sparse.safetensors";
+  const auto bytes = raw_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", "abcd");
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  }
+  constexpr std::uintmax_t kHuge = std::uintmax_t{1} << 42;
+  std::error_code ec;
+  fs::resize_file(path, kHuge, ec);  // sparse: no disk space is used
+  if (ec) {
+    WARN("cannot make a sparse file here (" << ec.message() << "); skipped");
+    return;
+  }
+  CHECK_THROWS_AS(load_safetensors(path), std::runtime_error);
+  CHECK_THROWS_WITH(load_safetensors(path),
+                    Contains("load_safetensors: ") && Contains("sparse.safetensors: ") &&
+                        Contains("4398046511038 bytes after the last tensor belong to no tensor: expected 66 bytes, got "
+                                 "4398046511104"));
+
+  fs::resize_file(path, 64);  // cut inside the data: truncated, as decode_safetensors says it
+  CHECK_THROWS_WITH(load_safetensors(path), Contains("sparse.safetensors: truncated: expected 66 bytes, got 64"));
+  CHECK_THROWS_WITH(decode_safetensors(read_bytes(path), "sparse.safetensors"),
+                    Contains("sparse.safetensors: truncated: expected 66 bytes, got 64"));
+  fs::resize_file(path, 5);
+  CHECK_THROWS_WITH(load_safetensors(path), Contains("sparse.safetensors: truncated: expected at least 8 bytes (the "
+                                                     "header length), got 5"));
+}
