@@ -396,3 +396,18 @@ TEST_CASE("safetensors: load checks the header against the file size before read
   CHECK_THROWS_WITH(load_safetensors(path), Contains("sparse.safetensors: truncated: expected at least 8 bytes (the "
                                                      "header length), got 5"));
 }
+
+// Hand-crafted cases of the fuzzing pass, pinned so that a future, more general JSON parser keeps
+// them: a million nested brackets is refused at the first unexpected token (no recursion, no
+// stack overflow), and a byte order mark or a NUL is not whitespace.
+TEST_CASE("safetensors: deep nesting, a byte order mark and a NUL in the header are refused") {
+  const std::string deep(1'000'000, '[');
+  CHECK_THROWS_WITH(decode_header(deep), Contains("at byte 0 of 1000000 (file offset 8): the header must start with '{'"));
+  CHECK_THROWS_WITH(decode_header("{\"a\":" + deep), Contains("at byte 5 of 1000005") && Contains("expected '{' in tensor \"a\""));
+  CHECK_THROWS_WITH(decode_header("{\"__metadata__\":{\"k\":" + deep + "}}"),
+                    Contains("at byte 21 of 1000023") && Contains("__metadata__ value of \"k\" must be a string"));
+  CHECK_THROWS_WITH(decode_header("\xEF\xBB\xBF{}"), Contains("at byte 0 of 5") && Contains("must start with '{'"));
+  CHECK_THROWS_WITH(decode_header(std::string("{}\0", 3)),
+                    Contains("at byte 2 of 3") && Contains("unexpected characters after the header object"));
+  CHECK_THROWS_AS(decode_header(std::string("{}\0", 3)), std::runtime_error);
+}
