@@ -368,10 +368,11 @@ StFile load_safetensors(const fs::path& path) {
   std::byte prefix[8] = {};
   read_into(prefix, std::min<std::uint64_t>(size, 8));
   const std::uint64_t n = header_length({prefix, std::min<std::size_t>(size, 8)}, size, fn, what);
-  std::vector<std::byte> header(n);
-  read_into(header.data(), n);
-  Layout layout = check_layout(header_text(header.data(), n), size, fn, what);
-  header = {};
+  Layout layout = [&] {  // the header's bytes (up to 100 MB) are freed before the data is allocated
+    std::vector<std::byte> header(n);
+    read_into(header.data(), n);
+    return check_layout(header_text(header.data(), n), size, fn, what);
+  }();
   std::vector<std::byte> data;
   try {
     data.resize(size - 8 - n);
