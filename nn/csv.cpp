@@ -14,12 +14,29 @@
 namespace chainrule::nn {
 namespace {
 
-std::string join_names(const std::vector<std::string>& names) {
+// Text from the file as a message shows it: control bytes escaped (\x1b, \r) so that a hostile
+// file cannot drive the terminal, and cut to 80 bytes ("..." after) so that a 100 MB cell does
+// not become a 100 MB message.
+std::string shown(std::string_view text) {
+  constexpr std::size_t kMax = 80;
   std::string out;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += names[i];
+  for (std::size_t i = 0; i < text.size() && i < kMax; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7F) out += fmt::format("\\x{:02x}", c);
+    else out += text[i];
   }
+  return text.size() > kMax ? out + "..." : out;
+}
+
+// The first 20 names, then how many more: a header of a million columns is one line of message.
+std::string join_names(const std::vector<std::string>& names) {
+  constexpr std::size_t kMax = 20;
+  std::string out;
+  for (std::size_t i = 0; i < names.size() && i < kMax; ++i) {
+    if (i > 0) out += ", ";
+    out += shown(names[i]);
+  }
+  if (names.size() > kMax) out += fmt::format(", ... ({} in all)", names.size());
   return out;
 }
 
@@ -31,9 +48,16 @@ std::string join_names(const std::vector<std::string>& names) {
 std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error(fmt::format("read_csv: cannot open '{}'", path.string()));
-  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw std::runtime_error(fmt::format("read_csv: error reading '{}'", path.string()));
-  return content;
+  // libstdc++'s filebuf throws std::ios_base::failure ("basic_filebuf::underflow error reading the
+  // file") for a read error such as EISDIR, which opening a directory does not report; say which
+  // file and which operation.
+  try {
+    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) throw std::runtime_error(fmt::format("read_csv: error reading '{}'", path.string()));
+    return content;
+  } catch (const std::ios_base::failure& e) {
+    throw std::runtime_error(fmt::format("read_csv: error reading '{}': {}", path.string(), e.code().message()));
+  }
 }
 
 class CellSplitter {
@@ -76,10 +100,14 @@ class CellSplitter {
         if (!closed) fail(path_, line_no, "unterminated quote (quoted cells cannot span lines)");
         while (i < line.size() && is_space(line[i])) ++i;
         if (i < line.size() && line[i] != delimiter_)
-          fail(path_, line_no, fmt::format("unexpected text after the closing quote of \"{}\"", cell));
+          fail(path_, line_no, fmt::format("unexpected text after the closing quote of \"{}\"", shown(cell)));
       } else {
         const std::size_t start = i;
-        while (i < line.size() && line[i] != delimiter_) ++i;
+        for (; i < line.size() && line[i] != delimiter_; ++i)
+          if (line[i] == '\r')  // otherwise a CR-only file would read as one header line and no rows
+            fail(path_, line_no, fmt::format("carriage return in cell {} not followed by a line feed: CR-only line "
+                                             "endings (as classic Mac Excel writes) are not supported, use LF or CRLF",
+                                             cells.size() + 1));
         std::size_t end = i;
         while (end > start && is_space(line[end - 1])) --end;
         cell.assign(line.substr(start, end - start));
@@ -98,20 +126,21 @@ class CellSplitter {
 
 double parse_number(std::string_view text, bool allow_non_finite, const std::filesystem::path& path,
                     std::size_t line_no, const std::string& column) {
-  if (text.empty()) fail(path, line_no, fmt::format("column '{}': empty cell (missing values are not supported)", column));
+  if (text.empty())
+    fail(path, line_no, fmt::format("column '{}': empty cell (missing values are not supported)", shown(column)));
   std::string_view digits = text;
   // from_chars rejects a leading '+', which spreadsheets sometimes write.
   if (digits.size() > 1 && digits[0] == '+' && digits[1] != '-' && digits[1] != '+') digits.remove_prefix(1);
   double value = 0.0;
   const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
   if (ec == std::errc::result_out_of_range)
-    fail(path, line_no, fmt::format("column '{}': '{}' is out of the range of a double", column, text));
+    fail(path, line_no, fmt::format("column '{}': '{}' is out of the range of a double", shown(column), shown(text)));
   if (ec != std::errc() || end != digits.data() + digits.size())
-    fail(path, line_no, fmt::format("column '{}': '{}' is not a number", column, text));
+    fail(path, line_no, fmt::format("column '{}': '{}' is not a number", shown(column), shown(text)));
   if (!allow_non_finite && !std::isfinite(value))
     fail(path, line_no,
          fmt::format("column '{}': '{}' is not a finite number (set CsvOptions::allow_non_finite to accept nan/inf)",
-                     column, text));
+                     shown(column), shown(text)));
   return value;
 }
 
@@ -120,7 +149,7 @@ double parse_number(std::string_view text, bool allow_non_finite, const std::fil
 std::size_t CsvTable::index_of(std::string_view name) const {
   for (std::size_t i = 0; i < columns.size(); ++i)
     if (columns[i] == name) return i;
-  throw std::out_of_range(fmt::format("no column named '{}'; available columns: {}", name, join_names(columns)));
+  throw std::out_of_range(fmt::format("no column named '{}'; available columns: {}", shown(name), join_names(columns)));
 }
 
 std::vector<double> CsvTable::column(std::string_view name) const {
@@ -158,7 +187,7 @@ CsvTable read_csv(const std::filesystem::path& path, const CsvOptions& options) 
       for (std::size_t c = 0; c < cells.size(); ++c) {
         if (cells[c].empty()) fail(path, line_no, fmt::format("header: column {} has an empty name", c + 1));
         if (!seen.insert(cells[c]).second)
-          fail(path, line_no, fmt::format("header: column name '{}' appears twice", cells[c]));
+          fail(path, line_no, fmt::format("header: column name '{}' appears twice", shown(cells[c])));
       }
       header = std::move(cells);
       if (options.columns.empty()) {

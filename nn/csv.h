@@ -16,7 +16,11 @@
 //     they almost always mean a missing or corrupt value; CsvOptions::allow_non_finite = true
 //     accepts them (e.g. to read back a loss history that diverged).
 //   - LF or CRLF line endings, with or without a final newline, and a UTF-8 byte order mark
-//     (as Excel writes) are accepted. Lines that are empty or only spaces are skipped.
+//     (as Excel writes) are accepted. Lines that are empty or only spaces are skipped. A carriage
+//     return anywhere else outside quotes is an error: CR-only line endings (classic Mac Excel's
+//     "CSV (Macintosh)") would otherwise read as one long header and no rows.
+//   - Messages quote text from the file with control characters escaped (\x0d) and cut after
+//     80 bytes ("..."); a header of more than 20 columns is listed by its first 20.
 //   - Line numbers in messages are the file's physical lines, 1-based, so the header is line 1.
 //   - A header with no data rows is a valid table with zero rows. A file with no header
 //     (empty, or only blank lines) is an error.
@@ -59,10 +63,12 @@ struct CsvOptions {
 
 // Reads a numeric CSV file with a header row; see the format notes at the top of this file.
 // Messages about the content start with "read_csv: <path>:<line>:". Throws:
-//   std::runtime_error      the file cannot be opened or read (message names the path);
+//   std::runtime_error      the file cannot be opened or read, e.g. it is a directory (message
+//                           names the path and the system's reason);
 //   std::invalid_argument   malformed content: no header, empty or duplicate column name,
 //                           a delimiter that is '"' or a line break,
-//                           unterminated quote, a row with the wrong number of cells
+//                           unterminated quote, a carriage return not followed by a line feed,
+//                           a row with the wrong number of cells
 //                           ("data.csv:4: expected 3 cells (Y, X1, X2), found 2"), or a bad cell
 //                           ("data.csv:3: column 'X1': '1.5x' is not a number");
 //   std::out_of_range       a column asked for in options.columns is not in the header.

@@ -9,6 +9,7 @@
 #include <bit>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -49,25 +50,49 @@ std::optional<std::uint64_t> byte_size(const std::vector<Int>& shape, std::uint6
 std::string maybe_huge(std::optional<std::uint64_t> n) { return n ? fmt::format("{}", *n) : "over 2^64"; }
 
 // ---- Decoding: the header's numbers checked against each other and the file. ----
+// In three steps, so that load_safetensors can check a file's header against its size before it
+// reads (or allocates) the data: a 1 TB file whose header describes 1 KB is refused at once.
 
-StFile decode(std::span<const std::byte> bytes, std::string_view fn, std::string_view what) {
-  const auto bad = [&](const std::string& msg) { throw std::runtime_error(fmt::format("{}: {}: {}", fn, what, msg)); };
-  const std::uint64_t size = bytes.size();
-  if (size < 8) bad(fmt::format("truncated: expected at least 8 bytes (the header length), got {}", size));
+[[noreturn]] void malformed(std::string_view fn, std::string_view what, const std::string& msg) {
+  throw std::runtime_error(fmt::format("{}: {}: {}", fn, what, msg));
+}
+
+// The header length N from the first min(8, size) bytes of a file of `size` bytes, checked
+// against the limit and the size.
+std::uint64_t header_length(std::span<const std::byte> prefix, std::uint64_t size, std::string_view fn,
+                            std::string_view what) {
+  if (size < 8)
+    malformed(fn, what, fmt::format("truncated: expected at least 8 bytes (the header length), got {}", size));
   std::uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = n << 8 | std::to_integer<std::uint64_t>(bytes[i]);
-  if (n > kMaxHeader) bad(fmt::format("header length {} is over the limit of {} bytes", n, kMaxHeader));
+  for (int i = 7; i >= 0; --i) n = n << 8 | std::to_integer<std::uint64_t>(prefix[i]);
+  if (n > kMaxHeader) malformed(fn, what, fmt::format("header length {} is over the limit of {} bytes", n, kMaxHeader));
   if (n > size - 8)
-    bad(fmt::format("truncated: header length {} is larger than the file: expected at least {} bytes, got {}", n,
-                    8 + n, size));
-  detail::StHeader h = detail::parse_st_header({reinterpret_cast<const char*>(bytes.data()) + 8, n}, fn, what);
+    malformed(fn, what,
+              fmt::format("truncated: header length {} is larger than the file: expected at least {} bytes, got {}", n,
+                          8 + n, size));
+  return n;
+}
 
-  struct Range {
-    std::uint64_t begin, end;
-    std::size_t index;
-  };
-  std::vector<Range> ranges;
-  std::vector<StDType> dtypes;
+struct Range {
+  std::uint64_t begin, end;
+  std::size_t index;  // into Layout::header.tensors
+};
+
+// A header checked against itself and against a file of `size` bytes: once this exists, the data
+// buffer (the last size - 8 - N bytes) is exactly tiled by `ranges`.
+struct Layout {
+  detail::StHeader header;
+  std::vector<StDType> dtypes;  // per header tensor
+  std::vector<Range> ranges;    // sorted by position in the data buffer
+};
+
+Layout check_layout(std::string_view header_text, std::uint64_t size, std::string_view fn, std::string_view what) {
+  const auto bad = [&](const std::string& msg) { malformed(fn, what, msg); };
+  const std::uint64_t n = header_text.size();
+  Layout layout{detail::parse_st_header(header_text, fn, what), {}, {}};
+  const detail::StHeader& h = layout.header;
+  std::vector<Range>& ranges = layout.ranges;
+  std::vector<StDType>& dtypes = layout.dtypes;
   for (std::size_t i = 0; i < h.tensors.size(); ++i) {
     const detail::StHeaderTensor& t = h.tensors[i];
     const std::string name = shown(t.name);
@@ -123,17 +148,23 @@ StFile decode(std::span<const std::byte> bytes, std::string_view fn, std::string
   if (covered != data_size)
     bad(fmt::format("{} bytes after the last tensor belong to no tensor: expected {} bytes, got {}",
                     data_size - covered, 8 + n + covered, size));
+  return layout;
+}
 
+// The StFile of a checked layout; `data` is its data buffer (the bytes after the header).
+StFile build(Layout&& layout, const std::byte* data) {
   StFile file;
-  file.metadata = std::move(h.metadata);
-  const std::byte* data = bytes.data() + 8 + n;
-  for (const Range& r : ranges) {
-    detail::StHeaderTensor& t = h.tensors[r.index];
-    file.tensors.push_back({std::move(t.name), dtypes[r.index], {t.shape.begin(), t.shape.end()},
+  file.metadata = std::move(layout.header.metadata);
+  file.tensors.reserve(layout.ranges.size());
+  for (const Range& r : layout.ranges) {
+    detail::StHeaderTensor& t = layout.header.tensors[r.index];
+    file.tensors.push_back({std::move(t.name), layout.dtypes[r.index], {t.shape.begin(), t.shape.end()},
                             {data + r.begin, data + r.end}});
   }
   return file;
 }
+
+std::string_view header_text(const std::byte* at, std::uint64_t n) { return {reinterpret_cast<const char*>(at), n}; }
 
 // ---- Files ----
 
@@ -304,29 +335,52 @@ std::vector<std::byte> encode_safetensors(const StFile& file) {
 }
 
 StFile decode_safetensors(std::span<const std::byte> bytes, std::string_view what) {
-  return decode(bytes, "decode_safetensors", what);
+  constexpr std::string_view fn = "decode_safetensors";
+  const std::uint64_t n = header_length(bytes.first(std::min<std::size_t>(bytes.size(), 8)), bytes.size(), fn, what);
+  return build(check_layout(header_text(bytes.data() + 8, n), bytes.size(), fn, what), bytes.data() + 8 + n);
 }
 
 void save_safetensors(const fs::path& path, const StFile& file) { save(path, file, std::nullopt); }
 
 StFile load_safetensors(const fs::path& path) {
   constexpr std::string_view fn = "load_safetensors";
+  const std::string what = path.string();
   FdGuard in{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
   if (in.fd < 0) system_fail(fn, path, "cannot open", errno);
   struct stat st {};
   if (::fstat(in.fd, &st) != 0) system_fail(fn, path, "cannot stat", errno);
-  if (!S_ISREG(st.st_mode)) throw std::runtime_error(fmt::format("{}: {}: not a regular file", fn, path.string()));
-  std::vector<std::byte> bytes(static_cast<std::size_t>(st.st_size));
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t r = ::read(in.fd, bytes.data() + done, std::min<std::size_t>(bytes.size() - done, 1 << 30));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) system_fail(fn, path, "read error", errno);
-    if (r == 0) break;  // the file shrank under us; decode reports what is missing
-    done += static_cast<std::size_t>(r);
+  if (!S_ISREG(st.st_mode)) throw std::runtime_error(fmt::format("{}: {}: not a regular file", fn, what));
+  // Reads the next `count` bytes into `out`. A file that shrinks under us is reported as what it
+  // has become: truncated.
+  const auto read_into = [&](std::byte* out, std::uint64_t count) {
+    for (std::uint64_t done = 0; done < count;) {
+      const ssize_t r = ::read(in.fd, out + done, std::min<std::uint64_t>(count - done, 1 << 30));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) system_fail(fn, path, "read error", errno);
+      if (r == 0)
+        malformed(fn, what, fmt::format("truncated: the file shrank from {} bytes while it was read", st.st_size));
+      done += static_cast<std::uint64_t>(r);
+    }
+  };
+  // The header is checked against the file's size before the data is read, so a file far larger
+  // than its header says (or a sparse one) costs no more than its header.
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  std::byte prefix[8] = {};
+  read_into(prefix, std::min<std::uint64_t>(size, 8));
+  const std::uint64_t n = header_length({prefix, std::min<std::size_t>(size, 8)}, size, fn, what);
+  Layout layout = [&] {  // the header's bytes (up to 100 MB) are freed before the data is allocated
+    std::vector<std::byte> header(n);
+    read_into(header.data(), n);
+    return check_layout(header_text(header.data(), n), size, fn, what);
+  }();
+  std::vector<std::byte> data;
+  try {
+    data.resize(size - 8 - n);
+  } catch (const std::bad_alloc&) {
+    malformed(fn, what, fmt::format("cannot allocate {} bytes for the tensors' data", size - 8 - n));
   }
-  bytes.resize(done);
-  return decode(bytes, fn, path.string());
+  read_into(data.data(), data.size());
+  return build(std::move(layout), data.data());
 }
 
 namespace detail {

@@ -130,8 +130,11 @@ StFile decode_safetensors(std::span<const std::byte> bytes, std::string_view wha
 // is still intact.) A symlink at `path` is replaced, not followed. POSIX only.
 void save_safetensors(const std::filesystem::path& path, const StFile& file);
 
-// Reads and decodes the file at `path` (decode_safetensors' rules). Throws std::runtime_error
-// naming the path if it cannot be opened or read, or is malformed.
+// Reads and decodes the file at `path` (decode_safetensors' rules). The prefix and the header are
+// read and checked against the file's size first, and the data only then, so a corrupt or
+// foreign file (even a huge or sparse one) is refused after reading at most 8 + 100,000,000
+// bytes. Throws std::runtime_error naming the path if it is not a regular file, cannot be opened
+// or read, is malformed, or its data does not fit in memory.
 StFile load_safetensors(const std::filesystem::path& path);
 
 namespace detail {

@@ -244,11 +244,20 @@ void save_tensors(const std::map<std::string, Tensor>& tensors, const fs::path& 
 
 std::map<std::string, Tensor> load_tensors(const fs::path& path) {
   const StFile file = load_safetensors(path);
-  for (const StEntry& e : file.tensors)  // before allocating anything
+  for (const StEntry& e : file.tensors) {  // before allocating anything
     if (e.shape.size() > static_cast<std::size_t>(kMaxDims))
       throw std::runtime_error(fmt::format("nn::load_tensors: {}: tensor {} has {} dimensions, over chainrule's limit "
                                            "of {}",
                                            path.string(), shown(e.name), e.shape.size(), kMaxDims));
+    // An empty tensor's bytes are 0 whatever its other dimensions, so the file format allows
+    // [0, 2^62, 2^62]; a Tensor's strides are products of its dimensions, and these would overflow.
+    std::int64_t stride = 1;
+    for (std::int64_t d : e.shape)
+      if (d != 0 && __builtin_mul_overflow(stride, d, &stride))
+        throw std::runtime_error(fmt::format("nn::load_tensors: {}: tensor {} has shape {}, whose non-zero dimensions "
+                                             "multiply to over 2^63 - 1 (a tensor's strides would overflow)",
+                                             path.string(), shown(e.name), shape_str(e.shape)));
+  }
   std::map<std::string, Tensor> out;
   for (const StEntry& e : file.tensors) {
     const bool f64 = e.dtype == StDType::F64;

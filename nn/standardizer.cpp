@@ -1,5 +1,6 @@
 #include "nn/standardizer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <utility>
@@ -35,8 +36,8 @@ void Standardizer::fit(const std::vector<std::vector<double>>& rows) {
   if (d == 0) throw std::invalid_argument("Standardizer::fit: rows have no columns");
   if (n <= options_.ddof)
     throw std::invalid_argument(fmt::format(
-        "Standardizer::fit: {} row(s) but ddof = {} needs at least {}; use Options{{.ddof = 0}} for tiny data",
-        n, options_.ddof, options_.ddof + 1));
+        "Standardizer::fit: {} row(s) but ddof = {} needs more than {}; use Options{{.ddof = 0}} for tiny data",
+        n, options_.ddof, options_.ddof));
   for (std::size_t i = 0; i < n; ++i) {
     if (rows[i].size() != d)
       throw std::invalid_argument(
@@ -67,10 +68,38 @@ void Standardizer::fit(const std::vector<std::vector<double>>& rows) {
       sd[j] = 1.0;
     } else {
       sd[j] = std::sqrt(ss / static_cast<double>(n - options_.ddof));
+      if (!std::isfinite(mean[j]) || !std::isfinite(sd[j]) || sd[j] == 0.0) fit_scaled(rows, j, mean[j], sd[j]);
     }
   }
   mean_ = std::move(mean);
   sd_ = std::move(sd);
+}
+
+// Values near the ends of a double's range: the plain sums overflow (1e308 + 1e308) or the squares
+// underflow (values 5e-324 apart), which would give an infinite mean, or an sd of 0 or infinity
+// that transform() divides by and from_values() (so nn::load) refuses. Dividing the column by its
+// largest magnitude first keeps every intermediate in [-2, 4 n]; only a result that itself does not
+// fit in a double is an error.
+void Standardizer::fit_scaled(const std::vector<std::vector<double>>& rows, std::size_t j, double& mean,
+                              double& sd) const {
+  const std::size_t n = rows.size();
+  double scale = 0.0, lo = rows[0][j], hi = rows[0][j];
+  for (const auto& row : rows) {
+    scale = std::max(scale, std::abs(row[j]));
+    lo = std::min(lo, row[j]);
+    hi = std::max(hi, row[j]);
+  }
+  double m = 0.0, ss = 0.0;  // scale > 0: the column is not constant, so some value is not 0
+  for (const auto& row : rows) m += row[j] / scale;
+  m /= static_cast<double>(n);
+  for (const auto& row : rows) ss += (row[j] / scale - m) * (row[j] / scale - m);
+  mean = m * scale;
+  sd = std::sqrt(ss / static_cast<double>(n - options_.ddof)) * scale;
+  if (!std::isfinite(sd) || sd == 0.0)
+    throw std::invalid_argument(fmt::format(
+        "Standardizer::fit: column {} (values from {} to {}) has a standard deviation that {} a double; "
+        "rescale the column",
+        j, lo, hi, sd == 0.0 ? "underflows to 0 in" : "overflows"));
 }
 
 void Standardizer::check_row(const std::vector<double>& row, const char* function, std::size_t index) const {

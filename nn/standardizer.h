@@ -65,8 +65,11 @@ class Standardizer {
 
   // Computes mean and sd per column of `rows` (N x D), replacing any earlier fit.
   // Throws std::invalid_argument for 0 rows, 0 columns, rows of unequal width (naming the row
-  // and both widths), a non-finite value (naming row and column), or N <= ddof (e.g. one row
-  // with the default ddof = 1). On error the previous state is kept.
+  // and both widths), a non-finite value (naming row and column), N <= ddof (e.g. one row
+  // with the default ddof = 1), or a column whose sd does not fit in a double (finite values
+  // such as -1e200 and 1e200 give an sd over the largest double; values 5e-324 apart, one that
+  // rounds to 0). Sums that overflow on the way (1e308 + 1e308) are avoided, not an error.
+  // On error the previous state is kept.
   void fit(const std::vector<std::vector<double>>& rows);
 
   // (x - mean) / sd for every row (N x D -> N x D). Zero rows give zero rows.
@@ -88,6 +91,7 @@ class Standardizer {
 
  private:
   void check_row(const std::vector<double>& row, const char* function, std::size_t index) const;
+  void fit_scaled(const std::vector<std::vector<double>>& rows, std::size_t j, double& mean, double& sd) const;
 
   Options options_{};
   std::vector<double> mean_;

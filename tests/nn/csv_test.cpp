@@ -174,3 +174,44 @@ TEST_CASE("csv: the shipped examples/data/lecture.csv holds the slides' five row
   CHECK(t.rows == std::vector<std::vector<double>>{{0, 2, 1.5}, {0, 2.8, 1.2}, {0, 1.5, 1}, {1, 2.5, 2}, {0, 7.7, 3.5}});
 }
 #endif
+
+// Found by a hand-crafted fuzz case: a directory surfaced as libstdc++'s "basic_filebuf::underflow
+// error reading the file", naming neither read_csv nor the path.
+TEST_CASE("csv: a directory is a runtime_error naming read_csv, the path and the reason", "[nn][csv]") {
+  chainrule::testing::TempDir dir;
+  const std::string msg = message_of<std::runtime_error>([&] { read_csv(dir.path()); });
+  CHECK_THAT(msg, Catch::StartsWith("read_csv: error reading '" + dir.path().string() + "'") &&
+                      Catch::Contains("Is a directory"));
+}
+
+// Found by a hand-crafted fuzz case: with CR-only line endings the whole file was one header line,
+// and read_csv returned a table of 7 oddly named columns and no rows instead of an error.
+TEST_CASE("csv: a carriage return not followed by a line feed is an error", "[nn][csv]") {
+  TempCsv mac("Y,X1,X2\r0.1,2,1.5\r0.2,2.8,1.2\r");
+  CHECK_THROWS_AS(read_csv(mac.path()), std::invalid_argument);
+  CHECK_THROWS_WITH(read_csv(mac.path()), Catch::Contains("data.csv:1: carriage return in cell 3") &&
+                                              Catch::Contains("CR-only line endings"));
+  TempCsv in_row("a,b\r\n1,2\r\r\n");
+  CHECK_THROWS_WITH(read_csv(in_row.path()), Catch::Contains("data.csv:2: carriage return in cell 2"));
+  TempCsv quoted("a,b\r\n\"x\ry\",2\r\n");  // inside quotes it is text, as any other byte
+  CHECK(read_csv(quoted.path(), {.columns = {"b"}}).rows == std::vector<std::vector<double>>{{2}});
+}
+
+// Found by a hand-crafted fuzz case: a bad cell was quoted whole in the message (a 1 MB cell, a
+// 1 MB message) and with its control bytes raw.
+TEST_CASE("csv: text from the file is cut and escaped in messages", "[nn][csv]") {
+  TempCsv big("a\n" + std::string(1'000'000, 'x') + "\n");
+  const std::string msg = message_of<std::invalid_argument>([&] { read_csv(big.path()); });
+  CHECK_THAT(msg, Catch::Contains("column 'a': '" + std::string(80, 'x') + "...' is not a number"));
+  CHECK(msg.size() < 400);
+
+  TempCsv control("a\n1\x1b[2J\n");
+  CHECK_THROWS_WITH(read_csv(control.path()), Catch::Contains("'1\\x1b[2J' is not a number"));
+
+  std::string wide_header, short_row = "1\n";
+  for (int c = 0; c < 1000; ++c) wide_header += (c ? ",c" : "c") + std::to_string(c);
+  TempCsv wide(wide_header + "\n" + short_row);
+  const std::string wide_msg = message_of<std::invalid_argument>([&] { read_csv(wide.path()); });
+  CHECK_THAT(wide_msg, Catch::Contains("expected 1000 cells (c0, c1,") && Catch::Contains("c19, ... (1000 in all)), found 1"));
+  CHECK(wide_msg.size() < 400);
+}

@@ -363,3 +363,51 @@ TEST_CASE("safetensors: an interrupted save leaves the previous file byte-identi
   save_safetensors(path, new_file);  // the same path without the injected failure succeeds
   CHECK(read_bytes(path) == encode_safetensors(new_file));
 }
+
+// Found by a hand-crafted fuzz case: load_safetensors allocated and read the whole file before
+// looking at its header, so a 4 TiB sparse file with a 4-byte tensor died of std::bad_alloc (an
+// ASan abort under sanitizers) instead of being refused for its 4 TiB of unaccounted bytes.
+TEST_CASE("safetensors: load checks the header against the file size before reading the data") {
+  TempDir dir;
+  const fs::path path = dir.path() / "sparse.safetensors";
+  const auto bytes = raw_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", "abcd");
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  }
+  constexpr std::uintmax_t kHuge = std::uintmax_t{1} << 42;
+  std::error_code ec;
+  fs::resize_file(path, kHuge, ec);  // sparse: no disk space is used
+  if (ec) {
+    WARN("cannot make a sparse file here (" << ec.message() << "); skipped");
+    return;
+  }
+  CHECK_THROWS_AS(load_safetensors(path), std::runtime_error);
+  CHECK_THROWS_WITH(load_safetensors(path),
+                    Contains("load_safetensors: ") && Contains("sparse.safetensors: ") &&
+                        Contains("4398046511038 bytes after the last tensor belong to no tensor: expected 66 bytes, got "
+                                 "4398046511104"));
+
+  fs::resize_file(path, 64);  // cut inside the data: truncated, as decode_safetensors says it
+  CHECK_THROWS_WITH(load_safetensors(path), Contains("sparse.safetensors: truncated: expected 66 bytes, got 64"));
+  CHECK_THROWS_WITH(decode_safetensors(read_bytes(path), "sparse.safetensors"),
+                    Contains("sparse.safetensors: truncated: expected 66 bytes, got 64"));
+  fs::resize_file(path, 5);
+  CHECK_THROWS_WITH(load_safetensors(path), Contains("sparse.safetensors: truncated: expected at least 8 bytes (the "
+                                                     "header length), got 5"));
+}
+
+// Hand-crafted cases of the fuzzing pass, pinned so that a future, more general JSON parser keeps
+// them: a million nested brackets is refused at the first unexpected token (no recursion, no
+// stack overflow), and a byte order mark or a NUL is not whitespace.
+TEST_CASE("safetensors: deep nesting, a byte order mark and a NUL in the header are refused") {
+  const std::string deep(1'000'000, '[');
+  CHECK_THROWS_WITH(decode_header(deep), Contains("at byte 0 of 1000000 (file offset 8): the header must start with '{'"));
+  CHECK_THROWS_WITH(decode_header("{\"a\":" + deep), Contains("at byte 5 of 1000005") && Contains("expected '{' in tensor \"a\""));
+  CHECK_THROWS_WITH(decode_header("{\"__metadata__\":{\"k\":" + deep + "}}"),
+                    Contains("at byte 21 of 1000023") && Contains("__metadata__ value of \"k\" must be a string"));
+  CHECK_THROWS_WITH(decode_header("\xEF\xBB\xBF{}"), Contains("at byte 0 of 5") && Contains("must start with '{'"));
+  CHECK_THROWS_WITH(decode_header(std::string("{}\0", 3)),
+                    Contains("at byte 2 of 3") && Contains("unexpected characters after the header object"));
+  CHECK_THROWS_AS(decode_header(std::string("{}\0", 3)), std::runtime_error);
+}

@@ -391,3 +391,24 @@ TEST_CASE("serialize: save_tensors and load_tensors round trip plain tensors") {
   save_safetensors(path, deep);
   CHECK_THROWS_WITH(load_tensors(path), Contains("\"deep\" has 9 dimensions"));
 }
+
+// Found by a hand-crafted fuzz case: [0, 2^62, 2^62] holds no byte, so the file is valid, but the
+// tensor load_tensors made of it overflowed int64 in its strides (UBSan: signed overflow in
+// contiguous_strides, from a later transpose).
+TEST_CASE("serialize: load_tensors refuses an empty tensor whose strides would overflow") {
+  TempDir dir;
+  const fs::path path = dir.path() / "empty.safetensors";
+  StFile f;
+  f.tensors.push_back(make_st_entry("e", {0, std::int64_t{1} << 62, std::int64_t{1} << 62}, std::vector<float>{}));
+  f.tensors.push_back(make_st_entry("ok", {0, std::int64_t{1} << 61, 2}, std::vector<float>{}));
+  save_safetensors(path, f);
+  REQUIRE(load_safetensors(path).tensors.size() == 2);  // the format itself allows it
+  CHECK_THROWS_AS(load_tensors(path), std::runtime_error);
+  CHECK_THROWS_WITH(load_tensors(path),
+                    Contains("nn::load_tensors: ") && Contains("empty.safetensors: tensor \"e\" has shape [0, "
+                                                               "4611686018427387904, 4611686018427387904], whose "
+                                                               "non-zero dimensions multiply to over 2^63 - 1"));
+  f.tensors.erase(f.tensors.begin());
+  save_safetensors(path, f);
+  CHECK(load_tensors(path).at("ok").shape() == Shape{0, std::int64_t{1} << 61, 2});
+}

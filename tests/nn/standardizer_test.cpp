@@ -151,3 +151,40 @@ TEST_CASE("standardizer: from_values keeps the options it was fitted with") {
   CHECK(z.options().ddof == 0);
   CHECK(chainrule::nn::Standardizer::from_values({1.0}, {2.0}).options().ddof == 1);
 }
+
+// Found by fuzzing: finite values near the ends of a double's range made fit() store an infinite
+// mean, or an sd of 0 or infinity, which transform() divided by and from_values() (nn::load) refused.
+TEST_CASE("standardizer: fit on values near a double's limits gives a usable fit or an error", "[nn][standardizer]") {
+  Standardizer z;
+  z.fit({{1.7e308}, {1.6e308}});  // the sum overflows; the mean and sd do not
+  CHECK(z.mean()[0] == Approx(1.65e308));
+  CHECK(z.stddev()[0] == Approx(0.1e308 / std::sqrt(2.0)));
+  CHECK_NOTHROW(Standardizer::from_values(z.mean(), z.stddev()));
+  CHECK(z.transform_row({1.7e308})[0] == Approx(1 / std::sqrt(2.0)));
+
+  Standardizer tiny(Standardizer::Options{.ddof = 1});
+  tiny.fit({{0}, {5e-324}, {1e-323}});  // the squared deviations underflow to 0; the sd does not
+  CHECK(tiny.stddev()[0] > 0);
+  CHECK(tiny.transform_row({1e-323})[0] == Approx(1.0));
+
+  Standardizer wide;
+  wide.fit({{-1e200}, {1e200}});  // the squares overflow; the sd does not
+  CHECK(wide.mean()[0] == 0);
+  CHECK(wide.stddev()[0] == Approx(std::sqrt(2.0) * 1e200));
+
+  z.fit({{1, 2}, {3, 4}});
+  CHECK_THROWS_AS(z.fit({{-1.7e308}, {1.7e308}}), std::invalid_argument);
+  CHECK_THROWS_WITH(z.fit({{-1.7e308}, {1.7e308}}),
+                    Catch::Contains("Standardizer::fit: column 0 (values from -1.7e+308 to 1.7e+308)") &&
+                        Catch::Contains("overflows a double"));
+  Standardizer pop(Standardizer::Options{.ddof = 0});
+  CHECK_THROWS_WITH(pop.fit({{0}, {5e-324}}), Catch::Contains("column 0") && Catch::Contains("underflows to 0"));
+  CHECK(z.width() == 2);  // the failed fits kept the previous one
+  CHECK(z.mean() == std::vector<double>{2, 3});
+}
+
+TEST_CASE("standardizer: a huge ddof is reported as it is", "[nn][standardizer]") {
+  Standardizer z(Standardizer::Options{.ddof = std::numeric_limits<std::size_t>::max()});
+  CHECK_THROWS_WITH(z.fit({{0}, {1}}), Catch::Contains("2 row(s) but ddof = 18446744073709551615 needs more than "
+                                                       "18446744073709551615"));
+}
