@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <numbers>
 #include <ostream>
 #include <sstream>
@@ -92,9 +93,32 @@ void TensorImpl::destroy(TensorImpl* t) {
   release_block(home);
 }
 
+namespace {
+// An allocation that failed, still a std::bad_alloc for those who catch one, with a message that
+// says which tensor could not be made.
+class TensorAllocationError : public std::bad_alloc {
+ public:
+  explicit TensorAllocationError(std::string message) : message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
+};
+}  // namespace
+
 Tensor empty_large(const Shape& shape, DType dtype) {
   Ref<TensorImpl> impl(new TensorImpl(dtype, shape, shape.numel()));
-  impl->storage = Storage::allocate(impl->numel * dtype_size(dtype));
+  // The count fits in int64 (Shape's invariant); its bytes may not.
+  int64_t bytes = 0;
+  if (__builtin_mul_overflow(impl->numel, dtype_size(dtype), &bytes))
+    throw std::invalid_argument(fmt::format("a {} tensor of shape {} ({} elements) needs more than 2^63 - 1 bytes",
+                                            dtype_name(dtype), shape.str(), impl->numel));
+  try {
+    impl->storage = Storage::allocate(bytes);
+  } catch (const std::bad_alloc&) {
+    throw TensorAllocationError(fmt::format("out of memory: cannot allocate {} bytes for a {} tensor of shape {}",
+                                            bytes, dtype_name(dtype), shape.str()));
+  }
   return Tensor(std::move(impl));
 }
 

@@ -1,0 +1,70 @@
+// Inputs a caller can get wrong, or legal ones at the edges (zero-size dims, counts that overflow,
+// aliases), that once crashed, hit undefined behaviour or returned wrong values: each one now throws
+// the documented exception with a message naming the op and the shapes, or behaves as PyTorch does.
+#include <cmath>
+#include <cstdint>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "autograd/tensor.h"
+#include "tests/autograd/testing.h"
+
+using namespace chainrule;
+using Catch::Contains;
+using chainrule::testing::message_of;
+
+namespace {
+const TensorOptions f64 = TensorOptions(DType::float64);
+TensorOptions f64_grad() { return TensorOptions(DType::float64).requires_grad(); }
+}  // namespace
+
+// Before: Shape::numel() multiplied without a check (signed overflow, undefined behaviour), so
+// zeros({2^32, 2^32}) wrapped to 0 elements and made a tensor whose at() read outside its bytes;
+// a shape with a 0 but huge other dims overflowed its strides.
+TEST_CASE("adversarial: a shape whose element count overflows int64 is refused", "[autograd][adversarial]") {
+  constexpr int64_t k32 = int64_t{1} << 32, k40 = int64_t{1} << 40;
+  CHECK_THAT(message_of<std::invalid_argument>([] { zeros({k32, k32}); }),
+             Contains("[4294967296, 4294967296]") && Contains("2^63 - 1"));
+  // Zero elements, but the stride of dim 0 would be 2^80.
+  CHECK_THAT(message_of<std::invalid_argument>([] { Shape{0, k40, k40}; }), Contains("too large"));
+  CHECK(Shape{0, k40}.numel() == 0);  // within the limit: a legal empty shape
+
+  Shape s{k32};
+  CHECK_THAT(message_of<std::invalid_argument>([&] { s.push_back(k32); }), Contains("too large"));
+  CHECK(s == Shape{k32});  // unchanged by the refused push_back
+  Shape t{k32, 1};
+  CHECK_THAT(message_of<std::invalid_argument>([&] { t.set(1, k32); }), Contains("too large"));
+  CHECK(t == Shape{k32, 1});  // unchanged by the refused set
+}
+
+TEST_CASE("adversarial: ops whose result shape would overflow throw, naming the op", "[autograd][adversarial]") {
+  constexpr int64_t k40 = int64_t{1} << 40, k62 = int64_t{1} << 62;
+  // Two empty tensors whose broadcast shape [2^40, 2^40, 0] has strides beyond int64.
+  const Tensor a = zeros({k40, 1, 0}), b = zeros({1, k40, 0});
+  CHECK_THAT(message_of<std::invalid_argument>([&] { a + b; }),
+             Contains("add") && Contains("[1099511627776, 1, 0]") && Contains("too large"));
+  // Before: reshape's product of the requested dims overflowed (undefined behaviour) before the 0.
+  CHECK_THAT(message_of<std::invalid_argument>([] { reshape(zeros({0}), {k62, 4, 0}); }),
+             Contains("reshape") && Contains("[4611686018427387904, 4, 0]") && Contains("2^63 - 1"));
+  // Before: concat added the joined dim without a check.
+  const Tensor half = zeros({0, k62});
+  CHECK_THAT(message_of<std::invalid_argument>([&] { concat({half, half}, 1); }),
+             Contains("concat") && Contains("dim 1") && Contains("2^63 - 1"));
+  CHECK(concat({zeros({0, 3}), zeros({0, 4})}, 1).shape() == Shape{0, 7});
+}
+
+// Before: 2^61 float64 elements are 2^64 bytes, which wrapped to 0: a tensor of 2^61 elements
+// with no bytes, and zeros() then wrote past the end of the heap block.
+TEST_CASE("adversarial: a tensor whose bytes overflow, or cannot be allocated", "[autograd][adversarial]") {
+  CHECK_THAT(message_of<std::invalid_argument>([] { zeros({int64_t{1} << 61}, DType::float64); }),
+             Contains("float64") && Contains("[2305843009213693952]") && Contains("bytes"));
+#ifndef __SANITIZE_ADDRESS__  // ASan reports (and aborts on) an allocation this large
+  // 2^52 bytes is beyond the address space: the allocation fails, with a message that says which tensor.
+  CHECK_THAT(message_of<std::bad_alloc>([] { zeros({int64_t{1} << 50}); }),
+             Contains("out of memory") && Contains("float32") && Contains("[1125899906842624]"));
+#endif
+}
