@@ -214,7 +214,8 @@ Tensor sign(const Tensor& x);                  // -1, 0, 1
 Tensor equal(const Tensor& a, const Tensor& b);  // 1 where a == b (broadcasting), else 0
 Tensor log_or_zero_at_zero(const Tensor& a);   // ln a, 0 where a == 0 (differentiable where a != 0)
 
-// Reductions. `dims` empty = all elements. Negative dims count from the end.
+// Reductions. `dims` empty = all elements. Negative dims count from the end. Over no elements
+// (a 0 in a reduced dim), as PyTorch: sum gives 0, mean NaN, and max throws std::invalid_argument.
 Tensor sum(const Tensor& x, Where where = Where::current());
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false, Where where = Where::current());
 Tensor mean(const Tensor& x, Where where = Where::current());

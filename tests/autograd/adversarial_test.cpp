@@ -68,3 +68,24 @@ TEST_CASE("adversarial: a tensor whose bytes overflow, or cannot be allocated", 
              Contains("out of memory") && Contains("float32") && Contains("[1125899906842624]"));
 #endif
 }
+
+// PyTorch: the sum of nothing is 0, the mean NaN, and the max an error. Before, mean threw.
+TEST_CASE("adversarial: reductions over no elements", "[autograd][adversarial]") {
+  Tensor x = zeros({0, 3}, f64_grad());
+  CHECK(sum(x).item() == 0);
+  CHECK(std::isnan(mean(x).item()));
+  const Tensor m0 = mean(x, {0});
+  REQUIRE(m0.shape() == Shape{3});
+  for (double v : m0.to_vector()) CHECK(std::isnan(v));
+  CHECK(mean(x, {1}).shape() == Shape{0});  // nothing to average, and nothing to return
+  CHECK_THAT(message_of<std::invalid_argument>([&] { max(x); }), Contains("max") && Contains("[0, 3]"));
+  CHECK_THAT(message_of<std::invalid_argument>([&] { max(x, {0}); }), Contains("max") && Contains("[0, 3]"));
+  CHECK(max(x, {1}).shape() == Shape{0});
+
+  // Their gradients have the input's (empty) shape.
+  mean(x).backward();
+  CHECK(x.grad().shape() == Shape{0, 3});
+  x.zero_grad();
+  sum(max(x, {1})).backward();
+  CHECK(x.grad().shape() == Shape{0, 3});
+}
