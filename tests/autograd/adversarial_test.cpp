@@ -89,3 +89,43 @@ TEST_CASE("adversarial: reductions over no elements", "[autograd][adversarial]")
   sum(max(x, {1})).backward();
   CHECK(x.grad().shape() == Shape{0, 3});
 }
+
+// Before: an undefined input reached SavedTensor::input and add_edge, which read through a null
+// pointer (a crash) as soon as another input required grad.
+TEST_CASE("adversarial: custom_op with an undefined input", "[autograd][adversarial]") {
+  const Tensor x = ones({2}, f64_grad());
+  auto forward = [](const std::vector<Tensor>& in) { return in[0] * 2.0; };
+  auto backward = [](const Tensor& grad, const std::vector<Tensor>&, const Tensor&) {
+    return std::vector<Tensor>{grad * 2.0, Tensor()};
+  };
+  CHECK_THAT(message_of<std::invalid_argument>([&] { custom_op("twice", {x, Tensor()}, forward, backward); }),
+             Contains("custom_op 'twice'") && Contains("input 1 of 2 is undefined"));
+  NoGradGuard no_grad;  // the same whether or not it would record
+  CHECK_THROWS_AS(custom_op("twice", {x, Tensor()}, forward, backward), std::invalid_argument);
+}
+
+// Before: a forward that returned one of its inputs, or a tensor it keeps, made a result sharing
+// those bytes: an in-place update of that tensor (an optimizer's step) changed the result too, and
+// the result's backward then threw "modified in place" although the result was never touched.
+TEST_CASE("adversarial: custom_op whose forward returns a tensor it does not own", "[autograd][adversarial]") {
+  auto pass_grad = [](const Tensor& grad, const std::vector<Tensor>& in, const Tensor&) {
+    return std::vector<Tensor>(in.size(), grad);
+  };
+  SECTION("one of its inputs") {
+    Tensor x = tensor({1.0, 2.0}, f64_grad());
+    const Tensor y = custom_op("identity", {x}, [](const std::vector<Tensor>& in) { return in[0]; }, pass_grad);
+    NoGradGuard no_grad;
+    x.add_(ones({2}, f64), 10.0);
+    CHECK(x.to_vector() == std::vector<double>{11, 12});
+    CHECK(y.to_vector() == std::vector<double>{1, 2});
+  }
+  SECTION("a tensor the forward keeps") {
+    Tensor cache = tensor({3.0, 4.0}, f64);
+    Tensor x = tensor({1.0, 2.0}, f64_grad());
+    const Tensor y = custom_op("cached", {x}, [&](const std::vector<Tensor>&) { return cache; }, pass_grad);
+    cache *= 0.0;
+    CHECK(y.to_vector() == std::vector<double>{3, 4});
+    sum(y * y).backward();  // the saved result is y's own bytes: untouched
+    CHECK(x.grad().to_vector() == std::vector<double>{6, 8});
+  }
+}
