@@ -357,28 +357,43 @@ Tensor full(const Shape& shape, double value, TensorOptions options) { return fi
 Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
 Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
 
+namespace {
+// A tensor whose elements, in row-major order, are next()'s doubles converted to its dtype: written
+// in place, with no vector of doubles beside it (which for a large tensor tripled the memory, and
+// failed without a word of which tensor it was for).
+template <class F>
+Tensor generated(const Shape& shape, const TensorOptions& options, F next) {
+  Tensor t = detail::empty(shape, options.dtype_);
+  detail::dispatch(options.dtype_, [&]<class T>() {
+    T* p = t.impl()->data<T>();
+    for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = static_cast<T>(next());
+  });
+  if (options.requires_grad_) t.set_requires_grad(true);
+  return t;
+}
+}  // namespace
+
 Tensor arange(double start, double stop, double step, TensorOptions options) {
   if (step == 0 || !std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step))
     throw std::invalid_argument(fmt::format("arange: invalid range start={} stop={} step={}", start, stop, step));
   const double n = std::ceil((stop - start) / step);
   if (n > 1e12) throw std::invalid_argument(fmt::format("arange: {} elements is too many", n));
-  std::vector<double> v(static_cast<size_t>(std::max(0.0, n)));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = start + step * static_cast<double>(i);
-  return from_vector(v, Shape{static_cast<int64_t>(v.size())}, options);
+  return generated(Shape{static_cast<int64_t>(std::max(0.0, n))}, options,
+                   [&, i = 0.0]() mutable { return start + step * i++; });
 }
 
 Tensor uniform(const Shape& shape, double low, double high, Generator& gen, TensorOptions options) {
   if (!(low <= high)) throw std::invalid_argument(fmt::format("uniform: low {} > high {}", low, high));
-  std::vector<double> v(static_cast<size_t>(shape.numel()));
-  for (double& x : v) x = gen.uniform(low, high);
-  return from_vector(v, shape, options);
+  if (!std::isfinite(high - low))  // an infinite bound (or width) would give only NaN and infinities
+    throw std::invalid_argument(fmt::format("uniform: the range [{}, {}) must be finite", low, high));
+  return generated(shape, options, [&] { return gen.uniform(low, high); });
 }
 
 Tensor normal(const Shape& shape, double mean, double stddev, Generator& gen, TensorOptions options) {
   if (!(stddev >= 0)) throw std::invalid_argument(fmt::format("normal: stddev {} < 0", stddev));
-  std::vector<double> v(static_cast<size_t>(shape.numel()));
-  for (double& x : v) x = gen.normal(mean, stddev);
-  return from_vector(v, shape, options);
+  if (!std::isfinite(mean) || !std::isfinite(stddev))
+    throw std::invalid_argument(fmt::format("normal: mean {} and stddev {} must be finite", mean, stddev));
+  return generated(shape, options, [&] { return gen.normal(mean, stddev); });
 }
 
 // ---- printing ----

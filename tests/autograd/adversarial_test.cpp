@@ -129,3 +129,20 @@ TEST_CASE("adversarial: custom_op whose forward returns a tensor it does not own
     CHECK(x.grad().to_vector() == std::vector<double>{6, 8});
   }
 }
+
+// Before: an infinite bound gave a tensor of NaNs and infinities without a word.
+TEST_CASE("adversarial: random tensors with non-finite parameters", "[autograd][adversarial]") {
+  Generator gen(7);
+  const double inf = INFINITY;
+  CHECK_THAT(message_of<std::invalid_argument>([&] { uniform({2}, -inf, inf, gen); }),
+             Contains("uniform") && Contains("[-inf, inf)") && Contains("finite"));
+  CHECK_THAT(message_of<std::invalid_argument>([&] { uniform({2}, 0, inf, gen); }), Contains("uniform"));
+  CHECK_THAT(message_of<std::invalid_argument>([&] { normal({2}, NAN, 1, gen); }),
+             Contains("normal") && Contains("finite"));
+  CHECK_THAT(message_of<std::invalid_argument>([&] { normal({2}, 0, inf, gen); }), Contains("normal"));
+  // Filled in place now (no vector of doubles beside the tensor): the same numbers for a seed.
+  Generator a(3), b(3);
+  const Tensor u = uniform({3}, -1, 1, a, f64);
+  for (double v : u.to_vector()) CHECK(v == b.uniform(-1, 1));
+  CHECK(arange(0, 1, 0.25, f64).to_vector() == std::vector<double>{0, 0.25, 0.5, 0.75});
+}
