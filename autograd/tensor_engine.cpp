@@ -306,8 +306,16 @@ void Tensor::backward(const Tensor& seed, BackwardOptions options) const {
   GradModeGuard recording(options.create_graph);
   for (auto& [leaf, g] : sweep.leaf_grads) {
     if (!g.defined()) continue;
-    // A gradient the sweep alone holds becomes .grad as it is; others are copied (detach).
-    Tensor sum = leaf->grad ? Tensor(leaf->grad) + g : (options.create_graph || sole_owner(g) ? g : g.detach());
+    // A gradient the sweep alone holds becomes .grad as it is; others are copied (detach), or with
+    // create_graph copied as recorded (clone): a rule may hand the same tensor to several inputs
+    // (add's), or the seed itself, and an in-place change of one leaf's .grad (clipping it) must
+    // not change another's, nor the caller's seed.
+    const bool alone = g.impl()->refs == 1 && g.impl()->storage->refs == 1;
+    Tensor sum = leaf->grad              ? Tensor(leaf->grad) + g
+                 : sole_owner(g)         ? g
+                 : !options.create_graph ? g.detach()
+                 : alone                 ? g
+                                         : g.clone();
     leaf->grad = sum.impl_ref();
   }
 }

@@ -146,3 +146,32 @@ TEST_CASE("adversarial: random tensors with non-finite parameters", "[autograd][
   for (double v : u.to_vector()) CHECK(v == b.uniform(-1, 1));
   CHECK(arange(0, 1, 0.25, f64).to_vector() == std::vector<double>{0, 0.25, 0.5, 0.75});
 }
+
+// Before: with create_graph, a gradient that a rule handed to several inputs (add's) or the seed
+// itself became the .grad of each leaf as it was: scaling one leaf's .grad in place (gradient
+// clipping) scaled the other's and the caller's seed too.
+TEST_CASE("adversarial: leaves' gradients from a create_graph backward share no bytes", "[autograd][adversarial]") {
+  const Tensor x = ones({2}, f64_grad()), w = ones({2}, f64_grad());
+  const Tensor seed = ones({2}, f64);
+  (x + w).backward(seed, {.create_graph = true});
+  {
+    NoGradGuard no_grad;
+    Tensor gx = x.grad();
+    gx *= 0.5;
+  }
+  CHECK(x.grad().to_vector() == std::vector<double>{0.5, 0.5});
+  CHECK(w.grad().to_vector() == std::vector<double>{1, 1});
+  CHECK(seed.to_vector() == std::vector<double>{1, 1});
+
+  // The same for a leaf that is the output itself: its .grad is not the seed.
+  const Tensor s = ones({}, f64_grad());
+  const Tensor one = ones({}, f64);
+  s.backward(one, {.create_graph = true});
+  {
+    NoGradGuard no_grad;
+    Tensor gs = s.grad();
+    gs *= 3.0;
+  }
+  CHECK(one.item() == 1);
+  CHECK(s.grad().item() == 3);
+}
