@@ -400,20 +400,23 @@ Tensor normal(const Shape& shape, double mean, double stddev, Generator& gen, Te
 
 std::string to_string(const Tensor& t) {
   if (!t.defined()) return "Tensor(undefined)";
-  const std::vector<double> v = t.to_vector();
+  // Only the elements shown are read: printing a large tensor copies none of the rest.
+  const int64_t numel = t.numel(), shown = std::min<int64_t>(numel, 64);
+  const auto value = [&](int64_t i) {
+    return detail::dispatch(t.dtype(), [&]<class T>() { return static_cast<double>(t.impl()->data<T>()[i]); });
+  };
   std::string body;
   const Shape& s = t.shape();
   if (s.size() == 0) {
-    body = fmt::format("{:.6g}", v[0]);
+    body = fmt::format("{:.6g}", value(0));
   } else {
     const int64_t row = s[s.size() - 1];
-    const int64_t shown = std::min<int64_t>(static_cast<int64_t>(v.size()), 64);
     for (int64_t i = 0; i < shown; ++i) {
       if (row > 0 && i % row == 0) body += i == 0 ? "[" : "], [";
       else body += ", ";
-      body += fmt::format("{:.6g}", v[i]);
+      body += fmt::format("{:.6g}", value(i));
     }
-    body += shown == 0 ? "[]" : shown < static_cast<int64_t>(v.size()) ? ", ...]" : "]";  // empty: []
+    body += shown == 0 ? "[]" : shown < numel ? ", ...]" : "]";  // empty: []
   }
   std::string extra = t.grad_fn_name().empty() ? (t.requires_grad() ? ", requires_grad" : "")
                                                 : fmt::format(", grad_fn={}", t.grad_fn_name());

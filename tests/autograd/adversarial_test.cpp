@@ -175,3 +175,14 @@ TEST_CASE("adversarial: leaves' gradients from a create_graph backward share no 
   CHECK(one.item() == 1);
   CHECK(s.grad().item() == 3);
 }
+
+// Before: to_string converted every element to a double to print the first 64 (a 1 GiB float32
+// tensor took 2 GiB more to print). Only the shown elements are read now; the text is the same.
+TEST_CASE("adversarial: printing a large tensor shows its first 64 elements", "[autograd][adversarial]") {
+  const Tensor big = reshape(arange(0, 1000), {10, 100});
+  const std::string text = to_string(big);
+  CHECK_THAT(text, Catch::StartsWith("Tensor([0, 1, 2, ") && Contains(", 62, 63, ...], shape=[10, 100], dtype=float32)"));
+  CHECK_FALSE(text.find(", 64") != std::string::npos);
+  CHECK(to_string(tensor({{1.5, -2}}, f64)) == "Tensor([1.5, -2], shape=[1, 2], dtype=float64)");
+  CHECK(to_string(Tensor(0.25)) == "Tensor(0.25, shape=[], dtype=float64)");
+}
