@@ -288,6 +288,10 @@ Tensor stack(const std::vector<Tensor>& xs, int64_t dim, Where where) {
                                               dtype_name(xs[i].dtype()), dtype_name(xs[0].dtype())));
   }
   const int n = s0.size() + 1;  // the result's dims
+  if (n > kMaxDims)  // said here: the reshape below would name itself, not stack
+    throw std::invalid_argument(fmt::format(
+        "stack: tensors of shape {} have {} dimensions; stacking adds one, and at most {} are supported",
+        s0.str(), s0.size(), kMaxDims));
   if (dim < -n || dim >= n)
     throw std::out_of_range(
         fmt::format("stack: dim {} is out of range for stacking tensors of shape {} (expected {} to {})", dim,

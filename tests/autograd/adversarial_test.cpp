@@ -186,3 +186,13 @@ TEST_CASE("adversarial: printing a large tensor shows its first 64 elements", "[
   CHECK(to_string(tensor({{1.5, -2}}, f64)) == "Tensor([1.5, -2], shape=[1, 2], dtype=float64)");
   CHECK(to_string(Tensor(0.25)) == "Tensor(0.25, shape=[], dtype=float64)");
 }
+
+// Before: stacking tensors of kMaxDims dims failed in the reshape inside stack, whose message
+// named reshape and a 9-dimensional shape the caller never wrote.
+TEST_CASE("adversarial: stack of tensors that already have kMaxDims dimensions", "[autograd][adversarial]") {
+  const Tensor a = ones({1, 1, 1, 1, 1, 1, 1, 2});
+  CHECK_THAT(message_of<std::invalid_argument>([&] { stack({a, a}, 0); }),
+             Contains("stack") && Contains("[1, 1, 1, 1, 1, 1, 1, 2]") && Contains("at most 8"));
+  CHECK(stack({ones({1, 1, 1, 1, 1, 1, 2}), ones({1, 1, 1, 1, 1, 1, 2})}, -1).shape() ==
+        Shape{1, 1, 1, 1, 1, 1, 2, 2});
+}
