@@ -358,8 +358,18 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
       out.push_back(zeros(inputs[k].shape(), inputs[k].dtype()));
       continue;
     }
-    Tensor g = it->second;
-    if (!(g.shape() == inputs[k].shape())) g = sum_to(g, inputs[k].shape());
+    const Tensor& captured = it->second;
+    // As for backward's leaves: with create_graph, a gradient held elsewhere too (by another input's
+    // result, the caller's grad_outputs) is cloned, so that changing one result in place changes
+    // nothing else.
+    const bool alone = captured.impl()->refs == 1 && captured.impl()->storage->refs == 1;
+    Tensor g = captured;
+    if (!(g.shape() == inputs[k].shape())) {
+      g = sum_to(g, inputs[k].shape());
+    } else if (options.create_graph && !alone) {
+      GradModeGuard recording(true);
+      g = g.clone();
+    }
     out.push_back(options.create_graph ? g : g.detach());
   }
   return out;

@@ -196,3 +196,24 @@ TEST_CASE("adversarial: stack of tensors that already have kMaxDims dimensions",
   CHECK(stack({ones({1, 1, 1, 1, 1, 1, 2}), ones({1, 1, 1, 1, 1, 1, 2})}, -1).shape() ==
         Shape{1, 1, 1, 1, 1, 1, 2, 2});
 }
+
+// Before: grad() with create_graph returned, for inputs that an add fed, the very tensor passed as
+// grad_outputs, once per input: scaling one result in place scaled the others and the caller's.
+TEST_CASE("adversarial: grad() results with create_graph share no bytes", "[autograd][adversarial]") {
+  const Tensor x = ones({2}, f64_grad()), w = ones({2}, f64_grad());
+  const Tensor v = tensor({1.0, 2.0}, f64);
+  std::vector<Tensor> g = grad({x + w}, {x, w, x}, {v}, {.create_graph = true});
+  REQUIRE(g.size() == 3);
+  {
+    NoGradGuard no_grad;
+    g[0] *= 10.0;
+  }
+  CHECK(g[0].to_vector() == std::vector<double>{10, 20});
+  CHECK(g[1].to_vector() == std::vector<double>{1, 2});
+  CHECK(g[2].to_vector() == std::vector<double>{1, 2});
+  CHECK(v.to_vector() == std::vector<double>{1, 2});
+  // Still differentiable where they carry history: d/dx sum(grad of sum(x^3)) = 6x.
+  const Tensor y = sum(x * x * x);
+  const std::vector<Tensor> gy = grad({y}, {x}, {}, {.create_graph = true});
+  CHECK(grad({sum(gy[0])}, {x})[0].to_vector() == std::vector<double>{6, 6});
+}
