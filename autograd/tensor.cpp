@@ -376,6 +376,10 @@ Tensor generated(const Shape& shape, const TensorOptions& options, F next) {
 Tensor arange(double start, double stop, double step, TensorOptions options) {
   if (step == 0 || !std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step))
     throw std::invalid_argument(fmt::format("arange: invalid range start={} stop={} step={}", start, stop, step));
+  // As PyTorch: a step that leads away from stop is a mistake (NumPy would return nothing).
+  if ((stop - start) * step < 0)
+    throw std::invalid_argument(fmt::format(
+        "arange: step {} leads away from stop {} (start {}); use a step of the other sign", step, stop, start));
   const double n = std::ceil((stop - start) / step);
   if (n > 1e12) throw std::invalid_argument(fmt::format("arange: {} elements is too many", n));
   return generated(Shape{static_cast<int64_t>(std::max(0.0, n))}, options,

@@ -217,3 +217,14 @@ TEST_CASE("adversarial: grad() results with create_graph share no bytes", "[auto
   const std::vector<Tensor> gy = grad({y}, {x}, {}, {.create_graph = true});
   CHECK(grad({sum(gy[0])}, {x})[0].to_vector() == std::vector<double>{6, 6});
 }
+
+// Before: arange(0, 10, -1) returned an empty tensor without a word (NumPy's answer); PyTorch
+// refuses a step that leads away from stop, and so does arange now.
+TEST_CASE("adversarial: arange with a step that leads away from stop", "[autograd][adversarial]") {
+  CHECK_THAT(message_of<std::invalid_argument>([] { arange(0, 10, -1); }),
+             Contains("arange") && Contains("step -1") && Contains("stop 10"));
+  CHECK_THAT(message_of<std::invalid_argument>([] { arange(3, 1); }), Contains("arange") && Contains("start 3"));
+  CHECK(arange(2, 2, -1).numel() == 0);  // an empty range is not a mistake
+  CHECK(arange(2, 0, -1).to_vector() == std::vector<double>{2, 1});
+  CHECK_THAT(message_of<std::invalid_argument>([] { arange(0, NAN); }), Contains("arange"));
+}
