@@ -12,6 +12,19 @@ int64_t checked_dim(int64_t d) {
   if (d < 0) throw std::invalid_argument(fmt::format("Shape: negative dimension {}", d));
   return d;
 }
+
+// The product of the dimensions, a 0 counted as 1, must fit in int64: numel() and every stride
+// (a product of trailing dimensions, also of a shape with a 0 elsewhere) are computed without
+// overflow checks, so a shape such as [2^32, 2^32] would otherwise wrap to a small or zero count
+// and size its tensor wrong.
+void check_count(const int64_t* d, int n) {
+  int64_t count = 1;
+  for (int i = 0; i < n; ++i)
+    if (d[i] > 1 && __builtin_mul_overflow(count, d[i], &count))
+      throw std::invalid_argument(fmt::format(
+          "Shape: [{}] is too large: the product of its nonzero dimensions exceeds 2^63 - 1 elements",
+          fmt::join(d, d + n, ", ")));
+}
 }  // namespace
 
 Shape::Shape(std::initializer_list<int64_t> dims) : Shape(std::span<const int64_t>(dims.begin(), dims.size())) {}
@@ -21,18 +34,28 @@ Shape::Shape(std::span<const int64_t> dims) {
     throw std::invalid_argument(fmt::format("Shape: {} dimensions given, at most {} are supported",
                                             dims.size(), kMaxDims));
   for (int64_t d : dims) d_[n_++] = checked_dim(d);
+  check_count(d_, n_);
 }
 
 void Shape::push_back(int64_t d) {
   if (n_ == kMaxDims)
     throw std::invalid_argument(fmt::format("Shape: at most {} dimensions are supported", kMaxDims));
-  d_[n_++] = checked_dim(d);
+  d_[n_] = checked_dim(d);
+  check_count(d_, n_ + 1);
+  ++n_;
 }
 
 void Shape::set(int i, int64_t d) {
   if (i < 0 || i >= n_)
     throw std::out_of_range(fmt::format("Shape::set: dimension {} of a {}-dimensional shape", i, n_));
+  const int64_t old = d_[i];
   d_[i] = checked_dim(d);
+  try {
+    check_count(d_, n_);
+  } catch (...) {
+    d_[i] = old;  // a refused set leaves the shape as it was
+    throw;
+  }
 }
 
 std::string Shape::str() const { return fmt::format("[{}]", fmt::join(begin(), end(), ", ")); }
@@ -50,7 +73,12 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
           op, a.str(), b.str(), n - i, da, db));
     out[i] = da == 1 ? db : da;
   }
-  return Shape(out);
+  try {
+    return Shape(out);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(
+        fmt::format("{}: shapes {} and {} broadcast to a shape that is too large ({})", op, a.str(), b.str(), e.what()));
+  }
 }
 
 void contiguous_strides(const Shape& s, int64_t* strides) {

@@ -1,5 +1,8 @@
 #pragma once
 // Shape: the dimensions of a tensor, row-major, up to kMaxDims, stored inline (no heap allocation).
+// Every Shape holds dimensions >= 0 whose product (a 0 counted as 1) fits in int64, however it is
+// built or changed: the constructors, push_back and set throw std::invalid_argument otherwise, so
+// numel() and strides never overflow.
 #include <cstdint>
 #include <initializer_list>
 #include <span>

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <numbers>
 #include <ostream>
 #include <sstream>
@@ -92,9 +93,32 @@ void TensorImpl::destroy(TensorImpl* t) {
   release_block(home);
 }
 
+namespace {
+// An allocation that failed, still a std::bad_alloc for those who catch one, with a message that
+// says which tensor could not be made.
+class TensorAllocationError : public std::bad_alloc {
+ public:
+  explicit TensorAllocationError(std::string message) : message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
+};
+}  // namespace
+
 Tensor empty_large(const Shape& shape, DType dtype) {
   Ref<TensorImpl> impl(new TensorImpl(dtype, shape, shape.numel()));
-  impl->storage = Storage::allocate(impl->numel * dtype_size(dtype));
+  // The count fits in int64 (Shape's invariant); its bytes may not.
+  int64_t bytes = 0;
+  if (__builtin_mul_overflow(impl->numel, dtype_size(dtype), &bytes))
+    throw std::invalid_argument(fmt::format("a {} tensor of shape {} ({} elements) needs more than 2^63 - 1 bytes",
+                                            dtype_name(dtype), shape.str(), impl->numel));
+  try {
+    impl->storage = Storage::allocate(bytes);
+  } catch (const std::bad_alloc&) {
+    throw TensorAllocationError(fmt::format("out of memory: cannot allocate {} bytes for a {} tensor of shape {}",
+                                            bytes, dtype_name(dtype), shape.str()));
+  }
   return Tensor(std::move(impl));
 }
 
@@ -333,48 +357,70 @@ Tensor full(const Shape& shape, double value, TensorOptions options) { return fi
 Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
 Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
 
+namespace {
+// A tensor whose elements, in row-major order, are next()'s doubles converted to its dtype: written
+// in place, with no vector of doubles beside it (which for a large tensor tripled the memory, and
+// failed without a word of which tensor it was for).
+template <class F>
+Tensor generated(const Shape& shape, const TensorOptions& options, F next) {
+  Tensor t = detail::empty(shape, options.dtype_);
+  detail::dispatch(options.dtype_, [&]<class T>() {
+    T* p = t.impl()->data<T>();
+    for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = static_cast<T>(next());
+  });
+  if (options.requires_grad_) t.set_requires_grad(true);
+  return t;
+}
+}  // namespace
+
 Tensor arange(double start, double stop, double step, TensorOptions options) {
   if (step == 0 || !std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step))
     throw std::invalid_argument(fmt::format("arange: invalid range start={} stop={} step={}", start, stop, step));
+  // As PyTorch: a step that leads away from stop is a mistake (NumPy would return nothing).
+  if ((stop - start) * step < 0)
+    throw std::invalid_argument(fmt::format(
+        "arange: step {} leads away from stop {} (start {}); use a step of the other sign", step, stop, start));
   const double n = std::ceil((stop - start) / step);
   if (n > 1e12) throw std::invalid_argument(fmt::format("arange: {} elements is too many", n));
-  std::vector<double> v(static_cast<size_t>(std::max(0.0, n)));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = start + step * static_cast<double>(i);
-  return from_vector(v, Shape{static_cast<int64_t>(v.size())}, options);
+  return generated(Shape{static_cast<int64_t>(std::max(0.0, n))}, options,
+                   [&, i = 0.0]() mutable { return start + step * i++; });
 }
 
 Tensor uniform(const Shape& shape, double low, double high, Generator& gen, TensorOptions options) {
   if (!(low <= high)) throw std::invalid_argument(fmt::format("uniform: low {} > high {}", low, high));
-  std::vector<double> v(static_cast<size_t>(shape.numel()));
-  for (double& x : v) x = gen.uniform(low, high);
-  return from_vector(v, shape, options);
+  if (!std::isfinite(high - low))  // an infinite bound (or width) would give only NaN and infinities
+    throw std::invalid_argument(fmt::format("uniform: the range [{}, {}) must be finite", low, high));
+  return generated(shape, options, [&] { return gen.uniform(low, high); });
 }
 
 Tensor normal(const Shape& shape, double mean, double stddev, Generator& gen, TensorOptions options) {
   if (!(stddev >= 0)) throw std::invalid_argument(fmt::format("normal: stddev {} < 0", stddev));
-  std::vector<double> v(static_cast<size_t>(shape.numel()));
-  for (double& x : v) x = gen.normal(mean, stddev);
-  return from_vector(v, shape, options);
+  if (!std::isfinite(mean) || !std::isfinite(stddev))
+    throw std::invalid_argument(fmt::format("normal: mean {} and stddev {} must be finite", mean, stddev));
+  return generated(shape, options, [&] { return gen.normal(mean, stddev); });
 }
 
 // ---- printing ----
 
 std::string to_string(const Tensor& t) {
   if (!t.defined()) return "Tensor(undefined)";
-  const std::vector<double> v = t.to_vector();
+  // Only the elements shown are read: printing a large tensor copies none of the rest.
+  const int64_t numel = t.numel(), shown = std::min<int64_t>(numel, 64);
+  const auto value = [&](int64_t i) {
+    return detail::dispatch(t.dtype(), [&]<class T>() { return static_cast<double>(t.impl()->data<T>()[i]); });
+  };
   std::string body;
   const Shape& s = t.shape();
   if (s.size() == 0) {
-    body = fmt::format("{:.6g}", v[0]);
+    body = fmt::format("{:.6g}", value(0));
   } else {
     const int64_t row = s[s.size() - 1];
-    const int64_t shown = std::min<int64_t>(static_cast<int64_t>(v.size()), 64);
     for (int64_t i = 0; i < shown; ++i) {
       if (row > 0 && i % row == 0) body += i == 0 ? "[" : "], [";
       else body += ", ";
-      body += fmt::format("{:.6g}", v[i]);
+      body += fmt::format("{:.6g}", value(i));
     }
-    body += shown == 0 ? "[]" : shown < static_cast<int64_t>(v.size()) ? ", ...]" : "]";  // empty: []
+    body += shown == 0 ? "[]" : shown < numel ? ", ...]" : "]";  // empty: []
   }
   std::string extra = t.grad_fn_name().empty() ? (t.requires_grad() ? ", requires_grad" : "")
                                                 : fmt::format(", grad_fn={}", t.grad_fn_name());

@@ -17,7 +17,8 @@
 // dtypes: float32 (the default, as LibTorch) and float64. Mixing them in one op is an error unless
 // one side is a plain number (numbers adopt the tensor's dtype) or the user converts with to().
 // Broadcasting follows NumPy for every elementwise op. Errors throw std::invalid_argument (shapes,
-// dtypes), std::out_of_range (indices, dims) or std::logic_error (graph misuse), naming the op.
+// dtypes), std::out_of_range (indices, dims) or std::logic_error (graph misuse), naming the op; a
+// tensor too large to allocate throws std::bad_alloc whose what() names its dtype, shape and bytes.
 #include <cstdint>
 #include <functional>
 #include <string_view>
@@ -188,6 +189,8 @@ Tensor ones(const Shape& shape, TensorOptions options = {});
 Tensor full(const Shape& shape, double value, TensorOptions options = {});
 Tensor zeros_like(const Tensor& t);
 Tensor ones_like(const Tensor& t);
+// [start, stop) by step; std::invalid_argument for a step of 0, a non-finite bound or step, or a
+// step that leads away from stop (as PyTorch). start == stop gives an empty tensor.
 Tensor arange(double start, double stop, double step = 1.0, TensorOptions options = {});
 Tensor uniform(const Shape& shape, double low, double high, Generator& gen, TensorOptions options = {});
 Tensor normal(const Shape& shape, double mean, double stddev, Generator& gen, TensorOptions options = {});
@@ -214,7 +217,8 @@ Tensor sign(const Tensor& x);                  // -1, 0, 1
 Tensor equal(const Tensor& a, const Tensor& b);  // 1 where a == b (broadcasting), else 0
 Tensor log_or_zero_at_zero(const Tensor& a);   // ln a, 0 where a == 0 (differentiable where a != 0)
 
-// Reductions. `dims` empty = all elements. Negative dims count from the end.
+// Reductions. `dims` empty = all elements. Negative dims count from the end. Over no elements
+// (a 0 in a reduced dim), as PyTorch: sum gives 0, mean NaN, and max throws std::invalid_argument.
 Tensor sum(const Tensor& x, Where where = Where::current());
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false, Where where = Where::current());
 Tensor mean(const Tensor& x, Where where = Where::current());

@@ -14,6 +14,10 @@ Tensor custom_op(std::string_view name, const std::vector<Tensor>& inputs, Tenso
                  TensorBackward backward, Where where) {
   if (!forward || !backward)
     throw std::invalid_argument(fmt::format("custom_op '{}': forward and backward must both be set", name));
+  // Every input gets an edge and a saved copy when the op records, which need a tensor.
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (!inputs[i].defined())
+      throw std::invalid_argument(fmt::format("custom_op '{}': input {} of {} is undefined", name, i, inputs.size()));
   Tensor out;
   {
     NoGradGuard no_grad;
@@ -21,7 +25,11 @@ Tensor custom_op(std::string_view name, const std::vector<Tensor>& inputs, Tenso
   }
   if (!out.defined())
     throw std::invalid_argument(fmt::format("custom_op '{}': forward returned an undefined tensor", name));
-  out = detail::alias_detached(out);  // a header of our own, even if forward returned an input
+  // A header of our own, even if forward returned an input. Bytes that something else still holds
+  // (an input, a tensor forward kept) are copied: every op returns a new tensor, so an in-place
+  // change of that other tensor must not change the result (nor trip the result's version check).
+  const bool shared = out.impl()->refs > 1 || out.impl()->storage->refs > 1;
+  out = shared ? out.detach() : detail::alias_detached(out);
   bool record = GradMode::enabled();
   if (record) {
     record = false;

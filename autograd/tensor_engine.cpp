@@ -306,8 +306,16 @@ void Tensor::backward(const Tensor& seed, BackwardOptions options) const {
   GradModeGuard recording(options.create_graph);
   for (auto& [leaf, g] : sweep.leaf_grads) {
     if (!g.defined()) continue;
-    // A gradient the sweep alone holds becomes .grad as it is; others are copied (detach).
-    Tensor sum = leaf->grad ? Tensor(leaf->grad) + g : (options.create_graph || sole_owner(g) ? g : g.detach());
+    // A gradient the sweep alone holds becomes .grad as it is; others are copied (detach), or with
+    // create_graph copied as recorded (clone): a rule may hand the same tensor to several inputs
+    // (add's), or the seed itself, and an in-place change of one leaf's .grad (clipping it) must
+    // not change another's, nor the caller's seed.
+    const bool alone = g.impl()->refs == 1 && g.impl()->storage->refs == 1;
+    Tensor sum = leaf->grad              ? Tensor(leaf->grad) + g
+                 : sole_owner(g)         ? g
+                 : !options.create_graph ? g.detach()
+                 : alone                 ? g
+                                         : g.clone();
     leaf->grad = sum.impl_ref();
   }
 }
@@ -350,8 +358,18 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
       out.push_back(zeros(inputs[k].shape(), inputs[k].dtype()));
       continue;
     }
-    Tensor g = it->second;
-    if (!(g.shape() == inputs[k].shape())) g = sum_to(g, inputs[k].shape());
+    const Tensor& captured = it->second;
+    // As for backward's leaves: with create_graph, a gradient held elsewhere too (by another input's
+    // result, the caller's grad_outputs) is cloned, so that changing one result in place changes
+    // nothing else.
+    const bool alone = captured.impl()->refs == 1 && captured.impl()->storage->refs == 1;
+    Tensor g = captured;
+    if (!(g.shape() == inputs[k].shape())) {
+      g = sum_to(g, inputs[k].shape());
+    } else if (options.create_graph && !alone) {
+      GradModeGuard recording(true);
+      g = g.clone();
+    }
     out.push_back(options.create_graph ? g : g.detach());
   }
   return out;

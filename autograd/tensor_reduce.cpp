@@ -112,8 +112,8 @@ Tensor mean(const Tensor& x, Where where) { return mean(x, {}, false, where); }
 
 Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, Where where) {
   const Reduction r = plan(x, dims, keepdim, "mean");
-  if (r.count == 0)
-    throw std::invalid_argument(fmt::format("mean: no elements to average over (shape {})", x.shape().str()));
+  // Over no elements: 0 / 0 = NaN, as PyTorch's and NumPy's mean (max, which has no value there,
+  // throws instead).
   return sum(x, dims, keepdim, where) / Located<Tensor>(static_cast<double>(r.count), where);
 }
 

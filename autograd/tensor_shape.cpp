@@ -134,8 +134,11 @@ Tensor reshape(const Tensor& x, const std::vector<int64_t>& shape, Where where) 
     } else if (shape[i] < 0) {
       throw std::invalid_argument(fmt::format("reshape: cannot reshape {} into {}: negative dimension {}", s.str(),
                                               dims_str(shape), shape[i]));
-    } else {
-      known *= shape[i];
+    } else if (__builtin_mul_overflow(known, shape[i], &known)) {
+      // Shape's own limit, said here before the product overflows (a later 0 would not save it).
+      throw std::invalid_argument(fmt::format(
+          "reshape: cannot reshape {} into {}: the product of the dimensions exceeds 2^63 - 1", s.str(),
+          dims_str(shape)));
     }
   }
   std::vector<int64_t> out = shape;
@@ -233,7 +236,11 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim, Where where) {
       throw std::invalid_argument(fmt::format(
           "concat: tensor {} has shape {} but tensor 0 has shape {}: shapes must match except along dim {}", i,
           si.str(), s0.str(), d));
-    out_shape.set(d, out_shape[d] + si[d]);
+    int64_t joined = 0;
+    if (__builtin_add_overflow(out_shape[d], si[d], &joined))
+      throw std::invalid_argument(fmt::format("concat: the joined dim {} of tensors 0 to {} exceeds 2^63 - 1 (shape {})",
+                                              d, i, si.str()));
+    out_shape.set(d, joined);
   }
 
   int64_t outer = 1, inner = 1;
@@ -281,6 +288,10 @@ Tensor stack(const std::vector<Tensor>& xs, int64_t dim, Where where) {
                                               dtype_name(xs[i].dtype()), dtype_name(xs[0].dtype())));
   }
   const int n = s0.size() + 1;  // the result's dims
+  if (n > kMaxDims)  // said here: the reshape below would name itself, not stack
+    throw std::invalid_argument(fmt::format(
+        "stack: tensors of shape {} have {} dimensions; stacking adds one, and at most {} are supported",
+        s0.str(), s0.size(), kMaxDims));
   if (dim < -n || dim >= n)
     throw std::out_of_range(
         fmt::format("stack: dim {} is out of range for stacking tensors of shape {} (expected {} to {})", dim,

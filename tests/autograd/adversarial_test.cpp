@@ -1,0 +1,230 @@
+// Inputs a caller can get wrong, or legal ones at the edges (zero-size dims, counts that overflow,
+// aliases), that once crashed, hit undefined behaviour or returned wrong values: each one now throws
+// the documented exception with a message naming the op and the shapes, or behaves as PyTorch does.
+#include <cmath>
+#include <cstdint>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "autograd/tensor.h"
+#include "tests/autograd/testing.h"
+
+using namespace chainrule;
+using Catch::Contains;
+using chainrule::testing::message_of;
+
+namespace {
+const TensorOptions f64 = TensorOptions(DType::float64);
+TensorOptions f64_grad() { return TensorOptions(DType::float64).requires_grad(); }
+}  // namespace
+
+// Before: Shape::numel() multiplied without a check (signed overflow, undefined behaviour), so
+// zeros({2^32, 2^32}) wrapped to 0 elements and made a tensor whose at() read outside its bytes;
+// a shape with a 0 but huge other dims overflowed its strides.
+TEST_CASE("adversarial: a shape whose element count overflows int64 is refused", "[autograd][adversarial]") {
+  constexpr int64_t k32 = int64_t{1} << 32, k40 = int64_t{1} << 40;
+  CHECK_THAT(message_of<std::invalid_argument>([] { zeros({k32, k32}); }),
+             Contains("[4294967296, 4294967296]") && Contains("2^63 - 1"));
+  // Zero elements, but the stride of dim 0 would be 2^80.
+  CHECK_THAT(message_of<std::invalid_argument>([] { Shape{0, k40, k40}; }), Contains("too large"));
+  CHECK(Shape{0, k40}.numel() == 0);  // within the limit: a legal empty shape
+
+  Shape s{k32};
+  CHECK_THAT(message_of<std::invalid_argument>([&] { s.push_back(k32); }), Contains("too large"));
+  CHECK(s == Shape{k32});  // unchanged by the refused push_back
+  Shape t{k32, 1};
+  CHECK_THAT(message_of<std::invalid_argument>([&] { t.set(1, k32); }), Contains("too large"));
+  CHECK(t == Shape{k32, 1});  // unchanged by the refused set
+}
+
+TEST_CASE("adversarial: ops whose result shape would overflow throw, naming the op", "[autograd][adversarial]") {
+  constexpr int64_t k40 = int64_t{1} << 40, k62 = int64_t{1} << 62;
+  // Two empty tensors whose broadcast shape [2^40, 2^40, 0] has strides beyond int64.
+  const Tensor a = zeros({k40, 1, 0}), b = zeros({1, k40, 0});
+  CHECK_THAT(message_of<std::invalid_argument>([&] { a + b; }),
+             Contains("add") && Contains("[1099511627776, 1, 0]") && Contains("too large"));
+  // Before: reshape's product of the requested dims overflowed (undefined behaviour) before the 0.
+  CHECK_THAT(message_of<std::invalid_argument>([] { reshape(zeros({0}), {k62, 4, 0}); }),
+             Contains("reshape") && Contains("[4611686018427387904, 4, 0]") && Contains("2^63 - 1"));
+  // Before: concat added the joined dim without a check.
+  const Tensor half = zeros({0, k62});
+  CHECK_THAT(message_of<std::invalid_argument>([&] { concat({half, half}, 1); }),
+             Contains("concat") && Contains("dim 1") && Contains("2^63 - 1"));
+  CHECK(concat({zeros({0, 3}), zeros({0, 4})}, 1).shape() == Shape{0, 7});
+}
+
+// Before: 2^61 float64 elements are 2^64 bytes, which wrapped to 0: a tensor of 2^61 elements
+// with no bytes, and zeros() then wrote past the end of the heap block.
+TEST_CASE("adversarial: a tensor whose bytes overflow, or cannot be allocated", "[autograd][adversarial]") {
+  CHECK_THAT(message_of<std::invalid_argument>([] { zeros({int64_t{1} << 61}, DType::float64); }),
+             Contains("float64") && Contains("[2305843009213693952]") && Contains("bytes"));
+#ifndef __SANITIZE_ADDRESS__  // ASan reports (and aborts on) an allocation this large
+  // 2^52 bytes is beyond the address space: the allocation fails, with a message that says which tensor.
+  CHECK_THAT(message_of<std::bad_alloc>([] { zeros({int64_t{1} << 50}); }),
+             Contains("out of memory") && Contains("float32") && Contains("[1125899906842624]"));
+#endif
+}
+
+// PyTorch: the sum of nothing is 0, the mean NaN, and the max an error. Before, mean threw.
+TEST_CASE("adversarial: reductions over no elements", "[autograd][adversarial]") {
+  Tensor x = zeros({0, 3}, f64_grad());
+  CHECK(sum(x).item() == 0);
+  CHECK(std::isnan(mean(x).item()));
+  const Tensor m0 = mean(x, {0});
+  REQUIRE(m0.shape() == Shape{3});
+  for (double v : m0.to_vector()) CHECK(std::isnan(v));
+  CHECK(mean(x, {1}).shape() == Shape{0});  // nothing to average, and nothing to return
+  CHECK_THAT(message_of<std::invalid_argument>([&] { max(x); }), Contains("max") && Contains("[0, 3]"));
+  CHECK_THAT(message_of<std::invalid_argument>([&] { max(x, {0}); }), Contains("max") && Contains("[0, 3]"));
+  CHECK(max(x, {1}).shape() == Shape{0});
+
+  // Their gradients have the input's (empty) shape.
+  mean(x).backward();
+  CHECK(x.grad().shape() == Shape{0, 3});
+  x.zero_grad();
+  sum(max(x, {1})).backward();
+  CHECK(x.grad().shape() == Shape{0, 3});
+}
+
+// Before: an undefined input reached SavedTensor::input and add_edge, which read through a null
+// pointer (a crash) as soon as another input required grad.
+TEST_CASE("adversarial: custom_op with an undefined input", "[autograd][adversarial]") {
+  const Tensor x = ones({2}, f64_grad());
+  auto forward = [](const std::vector<Tensor>& in) { return in[0] * 2.0; };
+  auto backward = [](const Tensor& grad, const std::vector<Tensor>&, const Tensor&) {
+    return std::vector<Tensor>{grad * 2.0, Tensor()};
+  };
+  CHECK_THAT(message_of<std::invalid_argument>([&] { custom_op("twice", {x, Tensor()}, forward, backward); }),
+             Contains("custom_op 'twice'") && Contains("input 1 of 2 is undefined"));
+  NoGradGuard no_grad;  // the same whether or not it would record
+  CHECK_THROWS_AS(custom_op("twice", {x, Tensor()}, forward, backward), std::invalid_argument);
+}
+
+// Before: a forward that returned one of its inputs, or a tensor it keeps, made a result sharing
+// those bytes: an in-place update of that tensor (an optimizer's step) changed the result too, and
+// the result's backward then threw "modified in place" although the result was never touched.
+TEST_CASE("adversarial: custom_op whose forward returns a tensor it does not own", "[autograd][adversarial]") {
+  auto pass_grad = [](const Tensor& grad, const std::vector<Tensor>& in, const Tensor&) {
+    return std::vector<Tensor>(in.size(), grad);
+  };
+  SECTION("one of its inputs") {
+    Tensor x = tensor({1.0, 2.0}, f64_grad());
+    const Tensor y = custom_op("identity", {x}, [](const std::vector<Tensor>& in) { return in[0]; }, pass_grad);
+    NoGradGuard no_grad;
+    x.add_(ones({2}, f64), 10.0);
+    CHECK(x.to_vector() == std::vector<double>{11, 12});
+    CHECK(y.to_vector() == std::vector<double>{1, 2});
+  }
+  SECTION("a tensor the forward keeps") {
+    Tensor cache = tensor({3.0, 4.0}, f64);
+    Tensor x = tensor({1.0, 2.0}, f64_grad());
+    const Tensor y = custom_op("cached", {x}, [&](const std::vector<Tensor>&) { return cache; }, pass_grad);
+    cache *= 0.0;
+    CHECK(y.to_vector() == std::vector<double>{3, 4});
+    sum(y * y).backward();  // the saved result is y's own bytes: untouched
+    CHECK(x.grad().to_vector() == std::vector<double>{6, 8});
+  }
+}
+
+// Before: an infinite bound gave a tensor of NaNs and infinities without a word.
+TEST_CASE("adversarial: random tensors with non-finite parameters", "[autograd][adversarial]") {
+  Generator gen(7);
+  const double inf = INFINITY;
+  CHECK_THAT(message_of<std::invalid_argument>([&] { uniform({2}, -inf, inf, gen); }),
+             Contains("uniform") && Contains("[-inf, inf)") && Contains("finite"));
+  CHECK_THAT(message_of<std::invalid_argument>([&] { uniform({2}, 0, inf, gen); }), Contains("uniform"));
+  CHECK_THAT(message_of<std::invalid_argument>([&] { normal({2}, NAN, 1, gen); }),
+             Contains("normal") && Contains("finite"));
+  CHECK_THAT(message_of<std::invalid_argument>([&] { normal({2}, 0, inf, gen); }), Contains("normal"));
+  // Filled in place now (no vector of doubles beside the tensor): the same numbers for a seed.
+  Generator a(3), b(3);
+  const Tensor u = uniform({3}, -1, 1, a, f64);
+  for (double v : u.to_vector()) CHECK(v == b.uniform(-1, 1));
+  CHECK(arange(0, 1, 0.25, f64).to_vector() == std::vector<double>{0, 0.25, 0.5, 0.75});
+}
+
+// Before: with create_graph, a gradient that a rule handed to several inputs (add's) or the seed
+// itself became the .grad of each leaf as it was: scaling one leaf's .grad in place (gradient
+// clipping) scaled the other's and the caller's seed too.
+TEST_CASE("adversarial: leaves' gradients from a create_graph backward share no bytes", "[autograd][adversarial]") {
+  const Tensor x = ones({2}, f64_grad()), w = ones({2}, f64_grad());
+  const Tensor seed = ones({2}, f64);
+  (x + w).backward(seed, {.create_graph = true});
+  {
+    NoGradGuard no_grad;
+    Tensor gx = x.grad();
+    gx *= 0.5;
+  }
+  CHECK(x.grad().to_vector() == std::vector<double>{0.5, 0.5});
+  CHECK(w.grad().to_vector() == std::vector<double>{1, 1});
+  CHECK(seed.to_vector() == std::vector<double>{1, 1});
+
+  // The same for a leaf that is the output itself: its .grad is not the seed.
+  const Tensor s = ones({}, f64_grad());
+  const Tensor one = ones({}, f64);
+  s.backward(one, {.create_graph = true});
+  {
+    NoGradGuard no_grad;
+    Tensor gs = s.grad();
+    gs *= 3.0;
+  }
+  CHECK(one.item() == 1);
+  CHECK(s.grad().item() == 3);
+}
+
+// Before: to_string converted every element to a double to print the first 64 (a 1 GiB float32
+// tensor took 2 GiB more to print). Only the shown elements are read now; the text is the same.
+TEST_CASE("adversarial: printing a large tensor shows its first 64 elements", "[autograd][adversarial]") {
+  const Tensor big = reshape(arange(0, 1000), {10, 100});
+  const std::string text = to_string(big);
+  CHECK_THAT(text, Catch::StartsWith("Tensor([0, 1, 2, ") && Contains(", 62, 63, ...], shape=[10, 100], dtype=float32)"));
+  CHECK_FALSE(text.find(", 64") != std::string::npos);
+  CHECK(to_string(tensor({{1.5, -2}}, f64)) == "Tensor([1.5, -2], shape=[1, 2], dtype=float64)");
+  CHECK(to_string(Tensor(0.25)) == "Tensor(0.25, shape=[], dtype=float64)");
+}
+
+// Before: stacking tensors of kMaxDims dims failed in the reshape inside stack, whose message
+// named reshape and a 9-dimensional shape the caller never wrote.
+TEST_CASE("adversarial: stack of tensors that already have kMaxDims dimensions", "[autograd][adversarial]") {
+  const Tensor a = ones({1, 1, 1, 1, 1, 1, 1, 2});
+  CHECK_THAT(message_of<std::invalid_argument>([&] { stack({a, a}, 0); }),
+             Contains("stack") && Contains("[1, 1, 1, 1, 1, 1, 1, 2]") && Contains("at most 8"));
+  CHECK(stack({ones({1, 1, 1, 1, 1, 1, 2}), ones({1, 1, 1, 1, 1, 1, 2})}, -1).shape() ==
+        Shape{1, 1, 1, 1, 1, 1, 2, 2});
+}
+
+// Before: grad() with create_graph returned, for inputs that an add fed, the very tensor passed as
+// grad_outputs, once per input: scaling one result in place scaled the others and the caller's.
+TEST_CASE("adversarial: grad() results with create_graph share no bytes", "[autograd][adversarial]") {
+  const Tensor x = ones({2}, f64_grad()), w = ones({2}, f64_grad());
+  const Tensor v = tensor({1.0, 2.0}, f64);
+  std::vector<Tensor> g = grad({x + w}, {x, w, x}, {v}, {.create_graph = true});
+  REQUIRE(g.size() == 3);
+  {
+    NoGradGuard no_grad;
+    g[0] *= 10.0;
+  }
+  CHECK(g[0].to_vector() == std::vector<double>{10, 20});
+  CHECK(g[1].to_vector() == std::vector<double>{1, 2});
+  CHECK(g[2].to_vector() == std::vector<double>{1, 2});
+  CHECK(v.to_vector() == std::vector<double>{1, 2});
+  // Still differentiable where they carry history: d/dx sum(grad of sum(x^3)) = 6x.
+  const Tensor y = sum(x * x * x);
+  const std::vector<Tensor> gy = grad({y}, {x}, {}, {.create_graph = true});
+  CHECK(grad({sum(gy[0])}, {x})[0].to_vector() == std::vector<double>{6, 6});
+}
+
+// Before: arange(0, 10, -1) returned an empty tensor without a word (NumPy's answer); PyTorch
+// refuses a step that leads away from stop, and so does arange now.
+TEST_CASE("adversarial: arange with a step that leads away from stop", "[autograd][adversarial]") {
+  CHECK_THAT(message_of<std::invalid_argument>([] { arange(0, 10, -1); }),
+             Contains("arange") && Contains("step -1") && Contains("stop 10"));
+  CHECK_THAT(message_of<std::invalid_argument>([] { arange(3, 1); }), Contains("arange") && Contains("start 3"));
+  CHECK(arange(2, 2, -1).numel() == 0);  // an empty range is not a mistake
+  CHECK(arange(2, 0, -1).to_vector() == std::vector<double>{2, 1});
+  CHECK_THAT(message_of<std::invalid_argument>([] { arange(0, NAN); }), Contains("arange"));
+}
