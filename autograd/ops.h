@@ -58,6 +58,10 @@ inline float step(float x) { return x > 0 ? 1.0f : 0.0f; }
 inline double sign(double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); }
 inline float sign(float x) { return x > 0 ? 1.0f : (x < 0 ? -1.0f : 0.0f); }
 inline double log_or_zero_at_zero(double a) { return a == 0 ? 0.0 : std::log(a); }
+// a^(b-1), except 0 at a = b = 0, where d/da a^b = b a^(b-1) would be 0 * inf (PyTorch gives 0).
+// The float overload computes in double, as the rule did before it existed.
+inline double pow_minus_one_or_zero(double a, double b) { return a == 0 && b == 0 ? 0.0 : std::pow(a, b - 1.0); }
+inline double pow_minus_one_or_zero(float a, float b) { return a == 0 && b == 0 ? 0.0 : std::pow(a, b - 1.0); }
 
 struct Neg {
   static constexpr std::string_view name = "neg";
@@ -154,9 +158,9 @@ struct Pow {
   static constexpr std::string_view name = "pow";
   static constexpr Uses uses{.a = true, .b = true, .result = true};
   template <class R> static R f(R a, R b) { using std::pow; return pow(a, b); }
+  // d/da a^b = b a^(b-1); at a = b = 0 the limit used is 0 (PyTorch's convention), not 0 * inf.
   template <class G, class V> static G da(const G& grad, const V& a, const V& b, const V&) {
-    using std::pow;
-    return grad * b * pow(a, b - 1.0);
+    return grad * b * pow_minus_one_or_zero(a, b);
   }
   // d/db a^b = a^b ln a. At a == 0 the limit used is 0 (PyTorch's convention), not NaN.
   template <class G, class V> static G db(const G& grad, const V& a, const V&, const V& result) {

@@ -157,6 +157,11 @@ Tensor log_or_zero_at_zero(const Tensor& a) {
   const Tensor zero_mask = equal(a, Tensor(0.0));
   return log(a + zero_mask) * (1.0 - zero_mask);
 }
+Tensor pow_minus_one_or_zero(const Tensor& a, const Tensor& b) {
+  // a^(b-1) where a or b is nonzero; (1)^(-1) * 0 where both are 0.
+  const Tensor both_zero = equal(a, Tensor(0.0)) * equal(b, Tensor(0.0));
+  return pow(a + both_zero, b - 1.0) * (1.0 - both_zero);
+}
 
 // ---- in-place updates ----
 

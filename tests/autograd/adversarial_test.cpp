@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "autograd/scalar.h"
 #include "autograd/tensor.h"
 #include "tests/autograd/testing.h"
 
@@ -227,4 +228,33 @@ TEST_CASE("adversarial: arange with a step that leads away from stop", "[autogra
   CHECK(arange(2, 2, -1).numel() == 0);  // an empty range is not a mistake
   CHECK(arange(2, 0, -1).to_vector() == std::vector<double>{2, 1});
   CHECK_THAT(message_of<std::invalid_argument>([] { arange(0, NAN); }), Contains("arange"));
+}
+
+// Before: d/da a^b = b a^(b-1) was evaluated as written, 0 * inf = NaN at a = b = 0, in both engines
+// (PyTorch gives 0). Away from that point the rule is unchanged: d/da at a = 0, b = 0.5 is still inf.
+TEST_CASE("adversarial: pow's gradient at 0^0 is 0, not NaN", "[autograd][adversarial]") {
+  SECTION("Scalar, plain and recorded") {
+    Scalar a = Scalar::leaf(0.0), b = Scalar::leaf(0.0);
+    pow(a, b).backward();
+    CHECK(a.grad() == 0.0);
+    CHECK(b.grad() == 0.0);  // a^b ln a, with ln 0 taken as 0
+    const std::vector<Scalar> g = grad({pow(a, b)}, {a}, {}, {.create_graph = true});
+    CHECK(g[0].value() == 0.0);
+    Scalar c = Scalar::leaf(0.0);
+    pow(c, 0.5).backward();
+    CHECK(std::isinf(c.grad()));
+  }
+  SECTION("Tensor, float64 and float32, plain and recorded, with broadcasting") {
+    for (DType dtype : {DType::float64, DType::float32}) {
+      Tensor a = from_vector({0.0, 0.0, 2.0}, {3}, TensorOptions(dtype).requires_grad());
+      Tensor b = from_vector({0.0, 1.5, 0.0}, {3}, TensorOptions(dtype).requires_grad());
+      sum(pow(a, b)).backward();
+      CHECK(a.grad().to_vector() == std::vector<double>{0.0, 0.0, 0.0});
+      const std::vector<Tensor> g = grad({sum(pow(a, b))}, {a}, {}, {.create_graph = true});
+      CHECK(g[0].to_vector() == std::vector<double>{0.0, 0.0, 0.0});
+      Tensor e = from_vector({0.0}, {1}, TensorOptions(dtype).requires_grad());
+      const std::vector<Tensor> ge = grad({sum(pow(a, e))}, {a}, {}, {.create_graph = true});
+      CHECK(ge[0].to_vector() == std::vector<double>{0.0, 0.0, 0.0});  // b broadcast from [1]
+    }
+  }
 }
