@@ -3,7 +3,8 @@
 //
 // A Tensor is a cheap handle (one pointer); copies are shallow and name the same tensor, as in
 // LibTorch. Every op returns a new contiguous tensor (no views), so an in-place change is visible
-// only through handles to that tensor. Ops on tensors that require grad are recorded while
+// only through handles to that tensor; the exceptions are the no-ops `to` the tensor's own dtype
+// and `expand`/`sum_to` its own shape, which return the tensor itself, as PyTorch's do. Ops on tensors that require grad are recorded while
 // GradMode is on; y.backward() sweeps the recorded graph in reverse (iteratively: never recursive)
 // and accumulates into the .grad() of leaves.
 //
@@ -242,7 +243,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, Where where = Where::current());
 //   Tensor y = linear(tensor({{1, 1}}), w, tensor({0.5, 0, -0.5}));  // [[3.5, 7, 10.5]]
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), Where where = Where::current());
 
-// Shape ops (all return new contiguous tensors).
+// Shape ops (all return new contiguous tensors; expand and sum_to to the same shape return x).
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims, Where where = Where::current());
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1, Where where = Where::current());
 Tensor reshape(const Tensor& x, const std::vector<int64_t>& shape, Where where = Where::current());  // one -1 allowed
