@@ -278,4 +278,24 @@ std::string to_string(const Tensor& t);
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
                          const std::vector<Tensor>& grad_outputs = {}, GradOptions options = {});
 
+// Backward and a gradient-descent step in one pass (optim::SGD::backward_and_step is built on it).
+// The same as
+//   y.backward();
+//   for each update u with a gradient: u.param = u.scale * u.param + u.alpha * u.param.grad();
+//   then u.param's .grad dropped,
+// except that where a parameter's gradient is a matrix product (linear's weight), the product is
+// added into the parameter by one gemm and never stored: no gradient buffer to zero, fill and read
+// back, which is most of what separates a small-batch training step from its products. The results
+// equal the two-step form to rounding (the product's sum is rounded once, into the parameter).
+// y must be a one-element tensor (seed 1). Every parameter must be a distinct leaf that requires
+// grad (std::invalid_argument otherwise). Nothing is written until the whole sweep has succeeded,
+// and every check runs before the first parameter is written: a throw changes no parameter and no
+// .grad. Other leaves the sweep reaches get .grad as from backward().
+struct ParamUpdate {
+  Tensor param;
+  double alpha = 0.0;  // e.g. -lr
+  double scale = 1.0;  // e.g. 1 - lr * weight_decay; applied only to a parameter that has a gradient
+};
+void backward_and_update(const Tensor& y, const std::vector<ParamUpdate>& updates);
+
 }  // namespace chainrule

@@ -93,6 +93,16 @@ class Sweep final : public detail::GradSink {
 
   void run(const std::vector<Root>& roots, bool retain);
 
+  // backward_and_update: the parameters take leaf_grads' first slots, in the order given, before
+  // the sweep runs, so that defer() knows them by their slot.
+  void fuse(const std::vector<ParamUpdate>& updates);
+  bool defer(Edge& e, Product& p) override;
+  // After run() succeeded: checks every parameter's gradients, then writes the updates (see
+  // backward_and_update) and drops the parameters' .grad.
+  void apply_updates(const std::vector<ParamUpdate>& updates);
+  // Hands every other leaf reached its gradient, as backward() does.
+  void give_leaf_grads(bool create_graph);
+
   void add(Edge& e, const Tensor& g) override {
     if (!g.defined() || !e.defined()) return;
     if (!create_graph_ && sums_into(g, e)) return;
@@ -163,6 +173,13 @@ class Sweep final : public detail::GradSink {
   Node* latest_ = nullptr;
   std::vector<Node*> waiting_;
   std::vector<Node*> ran_;  // their saved tensors are freed once the sweep has succeeded
+  // backward_and_update: leaf_grads[0, fused_) are the parameters; the products deferred to them.
+  struct Deferred {
+    uint32_t slot;
+    Product product;
+  };
+  uint32_t fused_ = 0;
+  std::vector<Deferred> deferred_;
 };
 
 // A node's first sight in this sweep: it waits to run.
@@ -224,6 +241,80 @@ void Sweep::run_rule(Node& n, Tensor& g) {
                               fmt::format("the gradient for input {} (shape {})", i, grads[i].shape().str()));
   if (detail::BackwardObserver::current) detail::BackwardObserver::current->on_node(n, g, grads);
   for (size_t i = 0; i < n.next.size() && i < grads.size(); ++i) add(n.next[i], grads[i]);
+}
+
+void Sweep::fuse(const std::vector<ParamUpdate>& updates) {
+  for (size_t i = 0; i < updates.size(); ++i) {
+    const Tensor& p = updates[i].param;
+    if (!p.defined()) throw std::invalid_argument(fmt::format("backward_and_update: parameter {} is undefined", i));
+    if (!p.is_leaf() || !p.requires_grad())
+      throw std::invalid_argument(fmt::format(
+          "backward_and_update: parameter {} (shape {}) must be a leaf that requires grad", i, p.shape().str()));
+    TensorImpl* leaf = p.impl();
+    if (leaf->sweep == id_)
+      throw std::invalid_argument(
+          fmt::format("backward_and_update: parameter {} appears twice (also at {})", i, leaf->sweep_slot));
+    leaf->sweep = id_;
+    leaf->sweep_slot = static_cast<uint32_t>(leaf_grads.size());
+    leaf_grads.emplace_back(p.impl_ref(), Tensor());
+  }
+  fused_ = static_cast<uint32_t>(updates.size());
+}
+
+// Only a product for a parameter, in its dtype and size, that reads neither the parameter's bytes
+// (they are written by the deferred gemm) is taken.
+bool Sweep::defer(Edge& e, Product& p) {
+  if (fused_ == 0 || create_graph_ || wanted_ || !e.leaf || e.leaf->sweep != id_ || e.leaf->sweep_slot >= fused_)
+    return false;
+  const TensorImpl& w = *e.leaf;
+  const TensorImpl& a = *p.a.impl();
+  const TensorImpl& b = *p.b.impl();
+  if (a.dtype != w.dtype || b.dtype != w.dtype || !(w.shape == e.shape()) || p.n * p.m != w.numel ||
+      a.numel != p.n * p.k || b.numel != p.k * p.m || a.storage == w.storage || b.storage == w.storage)
+    return false;
+  deferred_.push_back({w.sweep_slot, std::move(p)});
+  return true;
+}
+
+void Sweep::apply_updates(const std::vector<ParamUpdate>& updates) {
+  // Every check first: a parameter and each gradient to add into it (this sweep's, and a .grad
+  // accumulated by earlier backward() calls) must have the same shape and dtype.
+  auto check = [&](size_t i, const Tensor& g, const char* what) {
+    const Tensor& p = updates[i].param;
+    if (!(g.shape() == p.shape()) || g.dtype() != p.dtype())
+      throw std::invalid_argument(fmt::format("backward_and_update: parameter {} is {} {} but its {} is {} {}", i,
+                                              dtype_name(p.dtype()), p.shape().str(), what, dtype_name(g.dtype()),
+                                              g.shape().str()));
+  };
+  std::vector<char> has(updates.size(), 0);
+  for (size_t i = 0; i < updates.size(); ++i) {
+    const TensorImpl& p = *updates[i].param.impl();
+    if (p.grad) check(i, Tensor(p.grad), "accumulated gradient");
+    if (leaf_grads[i].second.defined()) check(i, leaf_grads[i].second, "gradient");
+    has[i] = p.grad || leaf_grads[i].second.defined();
+  }
+  for (const Deferred& d : deferred_) has[d.slot] = 1;
+
+  NoGradGuard no_grad;
+  for (size_t i = 0; i < updates.size(); ++i) {
+    if (!has[i]) continue;
+    const ParamUpdate& u = updates[i];
+    TensorImpl& p = *u.param.impl();
+    detail::dispatch(p.dtype, [&]<class T>() {
+      T* w = p.data<T>();
+      const T scale = static_cast<T>(u.scale), alpha = static_cast<T>(u.alpha);
+      if (u.scale != 1.0)
+        for (int64_t j = 0; j < p.numel; ++j) w[j] *= scale;
+      for (const TensorImpl* g : {p.grad.get(), leaf_grads[i].second.impl()}) {
+        if (!g) continue;
+        const T* gv = g->data<T>();
+        for (int64_t j = 0; j < p.numel; ++j) w[j] += alpha * gv[j];
+      }
+    });
+    p.grad = Ref<TensorImpl>();
+    ++p.storage->version;
+  }
+  for (const Deferred& d : deferred_) detail::add_product(*updates[d.slot].param.impl(), d.product, updates[d.slot].alpha);
 }
 
 void Sweep::run(const std::vector<Root>& roots, bool retain) {
@@ -303,8 +394,13 @@ void Tensor::backward(const Tensor& seed, BackwardOptions options) const {
   check_seed(*this, seed, "backward");
   Sweep sweep(options.create_graph, nullptr);
   sweep.run({{*this, seed}}, options.retain_graph || options.create_graph);
-  GradModeGuard recording(options.create_graph);
-  for (auto& [leaf, g] : sweep.leaf_grads) {
+  sweep.give_leaf_grads(options.create_graph);
+}
+
+void Sweep::give_leaf_grads(bool create_graph) {
+  GradModeGuard recording(create_graph);
+  for (size_t i = fused_; i < leaf_grads.size(); ++i) {
+    auto& [leaf, g] = leaf_grads[i];
     if (!g.defined()) continue;
     // A gradient the sweep alone holds becomes .grad as it is; others are copied (detach), or with
     // create_graph copied as recorded (clone): a rule may hand the same tensor to several inputs
@@ -313,11 +409,21 @@ void Tensor::backward(const Tensor& seed, BackwardOptions options) const {
     const bool alone = g.impl()->refs == 1 && g.impl()->storage->refs == 1;
     Tensor sum = leaf->grad              ? Tensor(leaf->grad) + g
                  : sole_owner(g)         ? g
-                 : !options.create_graph ? g.detach()
+                 : !create_graph         ? g.detach()
                  : alone                 ? g
                                          : g.clone();
     leaf->grad = sum.impl_ref();
   }
+}
+
+void backward_and_update(const Tensor& y, const std::vector<ParamUpdate>& updates) {
+  check_requires_grad(y, "backward_and_update");
+  const Tensor seed = default_seed(y, "backward_and_update");
+  Sweep sweep(false, nullptr);
+  sweep.fuse(updates);
+  sweep.run({{y, seed}}, false);
+  sweep.apply_updates(updates);
+  sweep.give_leaf_grads(false);
 }
 
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,

@@ -302,6 +302,18 @@ class GradSink {
     return target_slow(e, donor);
   }
 
+  // A product for input e's gradient, alpha * op(a) @ op(b) ([n, m], summed over k; a is stored
+  // [n, k], or [k, n] when ta; b [k, m], or [m, k] when tb), that the sink may apply itself later
+  // instead of the rule computing it now: backward_and_update adds it straight into a parameter
+  // with one gemm (beta = 1), so the gradient is never stored. True when the sink took it; false
+  // (the rule computes it) otherwise.
+  struct Product {
+    Tensor a, b;
+    bool ta = false, tb = false;
+    int64_t n = 0, m = 0, k = 0;
+  };
+  virtual bool defer(Edge& e, Product& p) { (void)e; (void)p; return false; }
+
   // backward(): the gradient of each leaf reached, in the order first reached; a leaf's
   // TensorImpl::sweep_slot indexes it while TensorImpl::sweep == id_.
   std::vector<std::pair<Ref<TensorImpl>, Tensor>> leaf_grads;
@@ -313,6 +325,10 @@ class GradSink {
 
   const uint64_t id_;  // unique over all threads' sweeps
 };
+
+// c += alpha * op(p.a) @ op(p.b) (one gemm with beta = 1; a rank-one update when p.k is 1), for
+// a product the sink took (GradSink::defer). c is contiguous [p.n, p.m] of the operands' dtype.
+void add_product(TensorImpl& c, const GradSink::Product& p, double alpha);
 
 // Sees every node a backward sweep runs on its thread (chain-rule traces of Tensor graphs): the
 // gradient the node received and the gradients its rule returned, one per input (undefined where

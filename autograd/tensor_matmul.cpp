@@ -20,32 +20,48 @@ namespace chainrule {
 
 namespace {
 
-// c [n, m] = op(a) [n, k] @ op(b) [k, m]; a is stored [n, k] (or [k, n] when ta), b [k, m] (or [m, k]).
-void gemm(bool ta, bool tb, const float* a, const float* b, float* c, int n, int m, int k) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, n, m, k, 1.0f, a,
-              ta ? n : k, b, tb ? k : m, 0.0f, c, m);
+// c [n, m] = alpha op(a) [n, k] @ op(b) [k, m] + beta c; a is stored [n, k] (or [k, n] when ta), b
+// [k, m] (or [m, k]).
+void gemm(bool ta, bool tb, const float* a, const float* b, float* c, int n, int m, int k, double alpha = 1.0,
+          double beta = 0.0) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, n, m, k,
+              static_cast<float>(alpha), a, ta ? n : k, b, tb ? k : m, static_cast<float>(beta), c, m);
 }
-void gemm(bool ta, bool tb, const double* a, const double* b, double* c, int n, int m, int k) {
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, n, m, k, 1.0, a,
-              ta ? n : k, b, tb ? k : m, 0.0, c, m);
-}
-
-// y [rows or cols] = op(a) @ x with a stored [rows, cols]: op(a) is a when !ta (y has rows entries), a^T
-// when ta (y has cols entries).
-void gemv(bool ta, const float* a, const float* x, float* y, int rows, int cols) {
-  cblas_sgemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, rows, cols, 1.0f, a, cols, x, 1, 0.0f, y, 1);
-}
-void gemv(bool ta, const double* a, const double* x, double* y, int rows, int cols) {
-  cblas_dgemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, rows, cols, 1.0, a, cols, x, 1, 0.0, y, 1);
+void gemm(bool ta, bool tb, const double* a, const double* b, double* c, int n, int m, int k, double alpha = 1.0,
+          double beta = 0.0) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, n, m, k, alpha, a,
+              ta ? n : k, b, tb ? k : m, beta, c, m);
 }
 
-// out [n, m] = u [n] v [m]^T, written in one pass (gemm with k = 1 would first zero out).
+// y [rows or cols] = op(a) @ x + beta y with a stored [rows, cols]: op(a) is a when !ta (y has rows
+// entries), a^T when ta (y has cols entries).
+void gemv(bool ta, const float* a, const float* x, float* y, int rows, int cols, double beta = 0.0) {
+  cblas_sgemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, rows, cols, 1.0f, a, cols, x, 1,
+              static_cast<float>(beta), y, 1);
+}
+void gemv(bool ta, const double* a, const double* x, double* y, int rows, int cols, double beta = 0.0) {
+  cblas_dgemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, rows, cols, 1.0, a, cols, x, 1, beta, y, 1);
+}
+
+// c [n, m] += alpha u [n] v [m]^T.
+void ger(const float* u, const float* v, float* c, int n, int m, double alpha) {
+  cblas_sger(CblasRowMajor, n, m, static_cast<float>(alpha), u, 1, v, 1, c, m);
+}
+void ger(const double* u, const double* v, double* c, int n, int m, double alpha) {
+  cblas_dger(CblasRowMajor, n, m, alpha, u, 1, v, 1, c, m);
+}
+
+// out [n, m] = u [n] v [m]^T (+ out when add), written in one pass (gemm with k = 1 would first
+// zero out).
 template <class T>
-void outer(const T* u, const T* v, T* out, int64_t n, int64_t m) {
+void outer(const T* u, const T* v, T* out, int64_t n, int64_t m, bool add) {
   for (int64_t i = 0; i < n; ++i) {
     const T ui = u[i];
     T* row = out + i * m;
-    for (int64_t j = 0; j < m; ++j) row[j] = ui * v[j];
+    if (add)
+      for (int64_t j = 0; j < m; ++j) row[j] += ui * v[j];
+    else
+      for (int64_t j = 0; j < m; ++j) row[j] = ui * v[j];
   }
 }
 
@@ -211,6 +227,126 @@ Tensor matmul(const Tensor& a, const Tensor& b, Where where) {
   return result;
 }
 
+namespace {
+
+// linear's node. Not recorded (the usual backward), the three gradients are computed from grad's
+// bytes ([rows, out]) and the saved operands in place with CBLAS's transpose flags:
+//   dx [rows, in] = grad @ w,  dw [out, in] = grad^T @ x (the rows summed inside the gemm),
+//   db [out] = grad summed over its rows.
+// apply_fast writes them into the sweep's buffers (adding where a gradient is already there: beta =
+// 1, no temporary) and offers dw to the sink as a product first (GradSink::defer: a fused update
+// adds it into the weight itself). apply() is the rule for everything else: fresh buffers when not
+// recorded, Tensor ops (differentiable again) under create_graph.
+struct LinearNode final : detail::Node {
+  LinearNode(detail::SavedTensor saved_x, detail::SavedTensor saved_w, int64_t r, int64_t i, int64_t o)
+      : sx(std::move(saved_x)), sw(std::move(saved_w)), rows(r), in(i), out(o) {}
+
+  detail::SavedTensor sx, sw;
+  int64_t rows, in, out;
+
+  // The gradients into dx/dw/db (null: not wanted), each overwritten or, with add_*, added to.
+  template <class T>
+  void products(const T* g, const T* w, const T* x, T* dx, bool add_dx, T* dw, bool add_dw, T* db, bool add_db) const {
+    const bool one_row = rows == 1;
+    const auto ir = static_cast<int>(rows), iin = static_cast<int>(in), iout = static_cast<int>(out);
+    const bool empty_sum = rows == 0 || out == 0;  // dx's and dw's sums have no terms
+    if (dx) {
+      if (in == 0 || rows == 0) {
+      } else if (out == 0) {
+        if (!add_dx) std::fill(dx, dx + rows * in, T(0));
+      } else if (one_row) {
+        gemv(true, w, g, dx, iout, iin, add_dx ? 1.0 : 0.0);  // w^T grad
+      } else {
+        gemm(false, false, g, w, dx, ir, iin, iout, 1.0, add_dx ? 1.0 : 0.0);
+      }
+    }
+    if (dw) {
+      if (in == 0 || out == 0) {
+      } else if (empty_sum) {
+        if (!add_dw) std::fill(dw, dw + out * in, T(0));
+      } else if (one_row) {
+        outer(g, x, dw, out, in, add_dw);
+      } else {
+        gemm(true, false, g, x, dw, iout, iin, ir, 1.0, add_dw ? 1.0 : 0.0);
+      }
+    }
+    if (db) {
+      if (!add_db) std::fill(db, db + out, T(0));
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < out; ++j) db[j] += g[r * out + j];
+    }
+  }
+
+  bool apply_fast(Tensor& grad, detail::GradSink& sink) override {
+    if (grad.dtype() != dtype || grad.numel() != rows * out) return false;
+    // The saved operands first (unpack checks their versions): a throw writes nothing.
+    const Tensor w = needs(0) ? sw.unpack(*this) : Tensor();
+    const Tensor x = needs(1) ? sx.unpack(*this) : Tensor();
+    bool dw_deferred = false;
+    if (needs(1) && rows > 0 && in > 0 && out > 0) {
+      detail::GradSink::Product p{grad, x, true, false, out, in, rows};
+      dw_deferred = sink.defer(next[1], p);
+    }
+    auto target = [&](int i) { return needs(i) ? sink.target(next[i], nullptr) : detail::GradSink::Target{}; };
+    const detail::GradSink::Target tx = target(0);
+    const detail::GradSink::Target tw = dw_deferred ? detail::GradSink::Target{} : target(1);
+    const detail::GradSink::Target tb = target(2);
+    detail::dispatch(dtype, [&]<class T>() {
+      products<T>(grad.impl()->data<T>(), w.defined() ? w.impl()->data<T>() : nullptr,
+                  x.defined() ? x.impl()->data<T>() : nullptr, static_cast<T*>(tx.data), tx.add,
+                  static_cast<T*>(tw.data), tw.add, static_cast<T*>(tb.data), tb.add);
+    });
+    return true;
+  }
+
+  std::vector<Tensor> apply(const Tensor& grad) override {
+    std::vector<Tensor> grads(next.size());
+    if (!GradMode::enabled() && grad.dtype() == dtype && grad.numel() == rows * out) {
+      if (needs(0)) grads[0] = detail::empty(next[0].shape(), dtype);
+      if (needs(1)) grads[1] = detail::empty(Shape{out, in}, dtype);
+      if (needs(2)) grads[2] = detail::empty(Shape{out}, dtype);
+      const Tensor w = needs(0) ? sw.unpack(*this) : Tensor();
+      const Tensor x = needs(1) ? sx.unpack(*this) : Tensor();
+      detail::dispatch(dtype, [&]<class T>() {
+        auto data = [](const Tensor& t) { return t.defined() ? t.impl()->data<T>() : nullptr; };
+        products<T>(grad.impl()->data<T>(), data(w), data(x), data(grads[0]), false, data(grads[1]), false,
+                    grads.size() > 2 ? data(grads[2]) : nullptr, false);
+      });
+      return grads;
+    }
+    const Tensor g2 = grad.dim() == 2 ? grad : reshape(grad, {rows, out});
+    if (needs(0)) grads[0] = matmul(grad, sw.unpack(*this));
+    if (needs(1)) {
+      const Tensor xv = sx.unpack(*this);
+      grads[1] = matmul(transpose(g2, 0, 1), xv.dim() == 2 ? xv : reshape(xv, {rows, in}));
+    }
+    if (needs(2)) grads[2] = sum(g2, {0});
+    return grads;
+  }
+
+  void release_saved() override {
+    sx.reset();
+    sw.reset();
+  }
+};
+
+}  // namespace
+
+namespace detail {
+
+void add_product(TensorImpl& c, const GradSink::Product& p, double alpha) {
+  const auto n = static_cast<int>(p.n), m = static_cast<int>(p.m), k = static_cast<int>(p.k);
+  dispatch(c.dtype, [&]<class T>() {
+    const T* a = p.a.impl()->data<T>();
+    const T* b = p.b.impl()->data<T>();
+    T* out = c.data<T>();
+    if (k == 1 && p.ta && !p.tb) ger(a, b, out, n, m, alpha);  // a [1, n] read as a column, b [1, m]
+    else gemm(p.ta, p.tb, a, b, out, n, m, k, alpha, 1.0);
+  });
+}
+
+}  // namespace detail
+
 // Dense's op: the same product as matmul(x, transpose(w, 0, 1)) + b without the transposed copy of w
 // (forward) and of dw (backward), which cost Dense a third of a small-batch training step.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Where where) {
@@ -277,60 +413,17 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Where w
     return result;
   }
   // dx needs w and dw needs x; db needs neither.
-  const detail::SavedTensor sx = weight.requires_grad() ? detail::SavedTensor::input(x) : detail::SavedTensor();
-  const detail::SavedTensor sw = x.requires_grad() ? detail::SavedTensor::input(weight) : detail::SavedTensor();
-  auto rule = [sx, sw, dtype, rows, in, out](const Tensor& grad, detail::Node& self) {
-    std::vector<Tensor> grads(self.next.size());
-    if (!GradMode::enabled() && grad.dtype() == dtype && grad.numel() == rows * out) {
-      // Not recorded: grad's bytes are [rows, out]; the products read w and x in place.
-      const Shape none;
-      detail::dispatch(dtype, [&]<class T>() {
-        const T* g = grad.impl()->data<T>();
-        // One row: dx = w^T grad (gemv) and dw = grad x^T (an outer product).
-        const bool one_row = rows == 1 && out > 0 && in > 0;
-        if (self.needs(0)) {  // dx [rows, in] = grad [rows, out] @ w [out, in]
-          const Tensor w = sw.unpack(self);
-          grads[0] = detail::empty(self.next[0].shape(), dtype);
-          T* dx = grads[0].impl()->data<T>();
-          if (one_row)
-            gemv(true, w.impl()->data<T>(), g, dx, static_cast<int>(out), static_cast<int>(in));
-          else
-            batched_gemm<T>({g, none, false}, {w.impl()->data<T>(), none, false}, dx, none, rows, in, out);
-        }
-        if (self.needs(1)) {  // dw [out, in] = grad^T @ x: the rows are summed inside the gemm
-          const Tensor xv = sx.unpack(self);
-          grads[1] = detail::empty(Shape{out, in}, dtype);
-          T* dw = grads[1].impl()->data<T>();
-          if (rows == 1)
-            outer(g, xv.impl()->data<T>(), dw, out, in);
-          else
-            batched_gemm<T>({g, none, true}, {xv.impl()->data<T>(), none, false}, dw, none, out, in, rows);
-        }
-        if (self.needs(2)) {  // db [out] = grad summed over its rows
-          grads[2] = detail::empty(Shape{out}, dtype);
-          T* db = grads[2].impl()->data<T>();
-          std::fill(db, db + out, T(0));
-          for (int64_t r = 0; r < rows; ++r)
-            for (int64_t j = 0; j < out; ++j) db[j] += g[r * out + j];
-        }
-      });
-      return grads;
-    }
-    const Tensor g2 = grad.dim() == 2 ? grad : reshape(grad, {rows, out});
-    if (self.needs(0)) grads[0] = matmul(grad, sw.unpack(self));
-    if (self.needs(1)) {
-      const Tensor xv = sx.unpack(self);
-      grads[1] = matmul(transpose(g2, 0, 1), xv.dim() == 2 ? xv : reshape(xv, {rows, in}));
-    }
-    if (self.needs(2)) grads[2] = sum(g2, {0});
-    return grads;
-  };
+  Ref<detail::Node> node(new LinearNode(weight.requires_grad() ? detail::SavedTensor::input(x) : detail::SavedTensor(),
+                                        x.requires_grad() ? detail::SavedTensor::input(weight) : detail::SavedTensor(),
+                                        rows, in, out));
+  node->name = "linear";
+  node->where = where;
   if (has_bias) {
-    detail::record(result, "linear", {&x, &weight, &bias}, std::move(rule), where);
+    detail::attach_node(result, std::move(node), {&x, &weight, &bias});
     detail::set_replay(result, {x, weight, bias},
                        [where](const std::vector<Tensor>& in) { return linear(in[0], in[1], in[2], where); });
   } else {
-    detail::record(result, "linear", {&x, &weight}, std::move(rule), where);
+    detail::attach_node(result, std::move(node), {&x, &weight});
     detail::set_replay(result, {x, weight},
                        [where](const std::vector<Tensor>& in) { return linear(in[0], in[1], Tensor(), where); });
   }

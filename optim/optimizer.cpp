@@ -38,6 +38,12 @@ void Optimizer::zero_grad() {
   for (Tensor& p : params_) p.zero_grad();
 }
 
+void Optimizer::backward_and_step(const Tensor& loss) {
+  loss.backward();
+  step();
+  zero_grad();
+}
+
 void Optimizer::set_lr(double lr) { lr_ = checked_lr(lr, name_); }
 
 void Optimizer::check_grad(size_t i, const Tensor& grad) const {

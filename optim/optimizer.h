@@ -16,6 +16,10 @@
 //     loss.backward();
 //     opt.step();
 //   }
+//
+// or, when nothing reads the gradients between backward and step (no clipping, no logging of
+// them), the same loop with `opt.backward_and_step(criterion(model->forward(x), y));` as its body,
+// which SGD runs fused (fewer passes over memory; see backward_and_step).
 #include <string>
 #include <vector>
 
@@ -34,6 +38,13 @@ class Optimizer {
 
   // One update of every parameter that has a gradient.
   virtual void step() = 0;
+  // loss.backward(), step() and zero_grad() in one call: the update uses the gradients of this
+  // backward plus any the parameters had accumulated, and leaves every parameter's grad()
+  // undefined. Optimizers that can do better override it: SGD without momentum adds each
+  // product-shaped gradient (a Dense layer's weight) straight into the parameter during the
+  // sweep's last stage, never storing it (see backward_and_update in autograd/tensor.h); the
+  // results equal the three calls to rounding. loss must be a one-element tensor.
+  virtual void backward_and_step(const Tensor& loss);
   // Drops every parameter's gradient (grad() becomes undefined, as torch's set_to_none=True).
   void zero_grad();
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace chainrule::optim {
@@ -53,6 +54,16 @@ void SGD::step() {
     }
     p.add_(g, -lr_);
   }
+}
+
+void SGD::backward_and_step(const Tensor& loss) {
+  const bool fusable = options_.momentum() == 0.0 &&
+                       std::all_of(params_.begin(), params_.end(), [](const Tensor& p) { return p.requires_grad(); });
+  if (!fusable) return Optimizer::backward_and_step(loss);
+  std::vector<ParamUpdate> updates;
+  updates.reserve(params_.size());
+  for (const Tensor& p : params_) updates.push_back({p, -lr_, 1.0 - lr_ * options_.weight_decay()});
+  backward_and_update(loss, updates);
 }
 
 }  // namespace chainrule::optim
