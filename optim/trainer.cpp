@@ -106,9 +106,13 @@ FitResult fit(Optimizer& optimizer, const std::function<Tensor()>& loss_fn, cons
     if (!loss.defined() || loss.numel() != 1)
       throw std::invalid_argument(fmt::format("fit: loss_fn must return a one-element tensor, got shape {}",
                                               loss.defined() ? loss.shape().str() : "undefined"));
-    loss.backward();
     EpochReport r{loss.item(), std::nullopt};
-    if (want_norm) r.grad_norm = grad_norm(optimizer.parameters());
+    if (!want_norm) {
+      optimizer.backward_and_step(loss);
+      return r;
+    }
+    loss.backward();
+    r.grad_norm = grad_norm(optimizer.parameters());
     optimizer.step();
     return r;
   };

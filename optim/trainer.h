@@ -15,7 +15,9 @@
 //
 // One epoch of the full-batch fit is: zero_grad, loss = loss_fn(), backward, grad-norm, step. The
 // loss that the threshold sees is the epoch's forward loss, measured before its update, as the
-// slides' tables are.
+// slides' tables are. Without a grad-norm rule nothing reads the gradients between backward and
+// step, so the epoch is optimizer.backward_and_step(loss) (fused for SGD without momentum), and
+// the parameters' grad() is undefined after fit.
 #include <cstddef>
 #include <functional>
 #include <optional>
