@@ -97,4 +97,9 @@ int normalize_dim(int64_t dim, int ndim, const char* op) {
   return static_cast<int>(d);
 }
 
+int normalize_dim_or_scalar(int64_t dim, int ndim, const char* op) {
+  if (ndim == 0 && (dim == 0 || dim == -1)) return 0;
+  return normalize_dim(dim, ndim, op);
+}
+
 }  // namespace chainrule

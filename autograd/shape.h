@@ -53,5 +53,8 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 void contiguous_strides(const Shape& s, int64_t* strides);
 // Normalises a possibly negative dim against `ndim`; throws std::out_of_range naming `op`.
 int normalize_dim(int64_t dim, int ndim, const char* op);
+// The same, except that a 0-d tensor takes dim 0 and -1 (returned as 0), as PyTorch's reductions
+// and transpose do: there is nothing to reduce or to swap.
+int normalize_dim_or_scalar(int64_t dim, int ndim, const char* op);
 
 }  // namespace chainrule

@@ -30,7 +30,7 @@ Reduction plan(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, 
     for (int i = 0; i < s.size(); ++i) reduce[i] = true;
   } else {
     for (int64_t d : dims) {
-      const int nd = normalize_dim(d, s.size(), op);
+      const int nd = normalize_dim_or_scalar(d, s.size(), op);  // 0-d: reduce[0] is never read
       if (reduce[nd])
         throw std::invalid_argument(fmt::format("{}: dim {} appears more than once in the dims", op, d));
       reduce[nd] = true;

@@ -109,10 +109,10 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims, Where where) {
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1, Where where) {
   check_defined(x, "transpose");
   const int n = x.dim();
-  const int d0 = normalize_dim(dim0, n, "transpose"), d1 = normalize_dim(dim1, n, "transpose");
+  const int d0 = normalize_dim_or_scalar(dim0, n, "transpose"), d1 = normalize_dim_or_scalar(dim1, n, "transpose");
   std::vector<int64_t> perm(n);
   for (int i = 0; i < n; ++i) perm[i] = i;
-  std::swap(perm[d0], perm[d1]);
+  if (n > 0) std::swap(perm[d0], perm[d1]);
   return permute(x, perm, where);
 }
 

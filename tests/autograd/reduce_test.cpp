@@ -111,5 +111,28 @@ TEST_CASE("broadcast elementwise ops agree with index arithmetic written out", "
   }
 }
 
+
+TEST_CASE("a 0-d tensor takes dim 0 and -1 in reductions and transpose, as in PyTorch", "[tensor][reduce]") {
+  const Tensor x = full({}, 2.5, TensorOptions(DType::float64).requires_grad());
+  for (const int64_t d : {0, -1}) {
+    for (const bool keepdim : {false, true}) {
+      INFO("dim " << d << (keepdim ? ", keepdim" : ""));
+      for (const Tensor& y : {sum(x, {d}, keepdim), mean(x, {d}, keepdim), max(x, {d}, keepdim)}) {
+        CHECK(y.dim() == 0);
+        CHECK(y.item() == 2.5);
+      }
+    }
+    const Tensor t = transpose(x, d, 0);
+    CHECK(t.dim() == 0);
+    CHECK(t.item() == 2.5);
+  }
+  (sum(x, {0}) * 3 + transpose(x, -1, 0) + max(x, {-1})).backward();
+  CHECK(x.grad().item() == 5.0);
+  CHECK_THAT(testing::message_of<std::out_of_range>([&] { sum(x, {1}); }),
+             Catch::Contains("sum: dim 1 is out of range for a tensor with 0 dimensions"));
+  CHECK_THAT(testing::message_of<std::invalid_argument>([&] { sum(x, {0, -1}); }), Catch::Contains("appears more than once"));
+  CHECK_THAT(testing::message_of<std::out_of_range>([&] { transpose(x, 0, -2); }), Catch::Contains("transpose: dim -2"));
+}
+
 }  // namespace
 }  // namespace chainrule
