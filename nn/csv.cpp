@@ -2,6 +2,8 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
+#include <limits>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -133,6 +135,13 @@ double parse_number(std::string_view text, bool allow_non_finite, const std::fil
   if (digits.size() > 1 && digits[0] == '+' && digits[1] != '-' && digits[1] != '+') digits.remove_prefix(1);
   double value = 0.0;
   const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (ec == std::errc::result_out_of_range && end == digits.data() + digits.size()) {
+    // Too small for a double ("1e-400") reads as 0 with its sign, as strtod, Python and NumPy read
+    // it (from_chars reports it like an overflow); too large stays an error.
+    const std::string copy(digits);
+    const double near = std::strtod(copy.c_str(), nullptr);
+    if (std::abs(near) < std::numeric_limits<double>::min()) return near;
+  }
   if (ec == std::errc::result_out_of_range)
     fail(path, line_no, fmt::format("column '{}': '{}' is out of the range of a double", shown(column), shown(text)));
   if (ec != std::errc() || end != digits.data() + digits.size())

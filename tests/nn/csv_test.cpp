@@ -102,6 +102,19 @@ TEST_CASE("csv: empty cells, NaN and infinity", "[nn][csv]") {
 
   TempCsv huge("X\n1e999\n");
   CHECK_THAT(message_of<std::invalid_argument>([&] { read_csv(huge.path()); }), Catch::Contains("out of the range"));
+  TempCsv huge_negative("X\n-1e999\n");
+  CHECK_THAT(message_of<std::invalid_argument>([&] { read_csv(huge_negative.path()); }),
+             Catch::Contains("'-1e999' is out of the range"));
+  // Too small for a double is 0 with its sign (as strtod, Python and NumPy read it), like a
+  // subnormal that rounds to 0; a subnormal that does not stays as it is.
+  TempCsv tiny("X\n1e-400\n-1e-400\n1e-320\n+2e-999\n");
+  const CsvTable small = read_csv(tiny.path());
+  CHECK(small.rows[0][0] == 0.0);
+  CHECK_FALSE(std::signbit(small.rows[0][0]));
+  CHECK(small.rows[1][0] == 0.0);
+  CHECK(std::signbit(small.rows[1][0]));
+  CHECK(small.rows[2][0] == 1e-320);
+  CHECK(small.rows[3][0] == 0.0);
 }
 
 TEST_CASE("csv: a row with the wrong number of cells", "[nn][csv]") {
