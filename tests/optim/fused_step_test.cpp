@@ -234,3 +234,19 @@ TEST_CASE("optim: backward_and_step trains a Dense network as zero_grad, backwar
     }
   }
 }
+
+TEST_CASE("backward_and_update: a product that reads another parameter is not deferred (linear(p, w))") {
+  // dw = grad^T @ p reads p, which the update writes before the deferred products are added.
+  const TensorOptions opts = TensorOptions(DType::float64).requires_grad();
+  const Tensor p = tensor({{1.0, 2.0}, {-1.0, 0.5}, {0.0, 3.0}}, opts);
+  const Tensor w = tensor({{0.1, 0.2}, {0.3, -0.4}}, opts);
+  auto loss = [&] { return sum(linear(p, w) * linear(p, w)); };
+  loss().backward();
+  const std::vector<double> want_p = updated(p.to_vector(), p.grad().to_vector(), -0.1, 0.5);
+  const std::vector<double> want_w = updated(w.to_vector(), w.grad().to_vector(), -0.1, 0.5);
+  Tensor(p).zero_grad();
+  Tensor(w).zero_grad();
+  backward_and_update(loss(), {{p, -0.1, 0.5}, {w, -0.1, 0.5}});
+  check_close(p, want_p, 1e-12);
+  check_close(w, want_w, 1e-12);
+}
