@@ -340,3 +340,17 @@ TEST_CASE("backward_and_update: a product that reads another parameter is not de
   check_close(p, want_p, 1e-12);
   check_close(w, want_w, 1e-12);
 }
+
+TEST_CASE("backward_and_update: a matmul whose saved input was modified throws after another deferred") {
+  // matmul(x_ok, w) runs first (recorded later) and defers dw; matmul(x_bad, w) then finds x_bad
+  // modified: the step throws and neither w nor its .grad changes.
+  const Tensor w = tensor({{0.1, 0.2}, {0.3, -0.4}}, TensorOptions(DType::float64).requires_grad());
+  Tensor x_bad = tensor({{1.0, 2.0}}, DType::float64);
+  const Tensor x_ok = tensor({{3.0, -1.0}, {0.5, 0.5}}, DType::float64);
+  const Tensor loss = sum(matmul(x_bad, w)) + sum(matmul(x_ok, w));
+  x_bad.set({0, 0}, 5);
+  CHECK_THAT(message_of<std::logic_error>([&] { backward_and_update(loss, {{w, -1}}); }),
+             Contains("matmul") && Contains("modified in place"));
+  CHECK(w.to_vector() == std::vector<double>{0.1, 0.2, 0.3, -0.4});
+  CHECK_FALSE(w.grad().defined());
+}
