@@ -123,9 +123,10 @@ Tensor drop_promoted_dim(const Tensor& t, int dim_from_end) {
 // are 1): the batch of a then folds into the rows of grad [rows, m] and of a [rows, k], and
 //   da [rows, k] = grad @ b^T,  db [k, m] = a^T @ grad (the rows summed inside the gemm)
 // are written into the sweep's buffers (beta = 1 where a gradient is already there). Each is first
-// offered to the sink as a product (GradSink::defer): db for x @ W, da for W @ x. Other shapes (a
-// batched b, whose gradients are per batch or summed over a broadcast) take apply(): fresh buffers
-// when not recorded, Tensor ops (differentiable again) under create_graph.
+// offered to the sink as a product (GradSink::defer): db for x @ W, da for W @ x. When a and b have
+// the same batch dims (no broadcast), the same is done per batch matrix, without deferring. Other
+// shapes (a gradient summed over a broadcast batch) take apply(): fresh buffers when not recorded,
+// Tensor ops (differentiable again) under create_graph.
 struct MatmulNode final : detail::Node {
   MatmulNode(detail::SavedTensor saved_a, detail::SavedTensor saved_b, bool av, bool bv, Shape as, Shape bs,
              Shape os, Shape bt, int64_t n_, int64_t m_, int64_t k_)
@@ -168,28 +169,32 @@ struct MatmulNode final : detail::Node {
   }
 
   bool apply_fast(Tensor& grad, detail::GradSink& sink) override {
-    if (batch_of(b2).numel() != 1) return false;
-    const int64_t rows = batch.numel() * n;
-    if (rows > INT_MAX || grad.dtype() != dtype || grad.numel() != rows * m) return false;
+    const Shape b_batch = batch_of(b2);
+    const bool folded = b_batch.numel() == 1;                               // one b for every row
+    const bool paired = !folded && b_batch == batch && batch_of(a2) == batch;  // one b per a matrix
+    if (!folded && !paired) return false;
+    const int64_t count = folded ? 1 : batch.numel();     // products
+    const int64_t rows = folded ? batch.numel() * n : n;  // rows of each
+    if (rows > INT_MAX || grad.dtype() != dtype || grad.numel() != count * rows * m) return false;
     if ((needs(0) && next[0].dtype != dtype) || (needs(1) && next[1].dtype != dtype)) return false;
     // The saved operands first (unpack checks their versions): a throw writes nothing.
     const Tensor bv = needs(0) ? sb.unpack(*this) : Tensor();
     const Tensor av = needs(1) ? sa.unpack(*this) : Tensor();
-    if ((bv.defined() && (bv.dtype() != dtype || bv.numel() != k * m)) ||
-        (av.defined() && (av.dtype() != dtype || av.numel() != rows * k)))
+    if ((bv.defined() && (bv.dtype() != dtype || bv.numel() != count * k * m)) ||
+        (av.defined() && (av.dtype() != dtype || av.numel() != count * rows * k)))
       return false;
-    const bool nonempty = rows > 0 && k > 0 && m > 0;  // BLAS is never given an empty dim
+    const bool deferrable = folded && rows > 0 && k > 0 && m > 0;  // BLAS is never given an empty dim
     bool da_deferred = false, db_deferred = false;
-    if (needs(0) && nonempty) {  // W @ x: da [rows, k] = grad [rows, m] @ b^T
+    if (needs(0) && deferrable) {  // W @ x: da [rows, k] = grad [rows, m] @ b^T
       detail::GradSink::Product p{grad, bv, false, true, rows, k, m};
       da_deferred = sink.defer(next[0], p);
     }
-    if (needs(1) && nonempty) {  // x @ W: db [k, m] = a^T [k, rows] @ grad
+    if (needs(1) && deferrable) {  // x @ W: db [k, m] = a^T [k, rows] @ grad
       detail::GradSink::Product p{av, grad, true, false, k, m, rows};
       db_deferred = sink.defer(next[1], p);
     }
     // Both targets before any write, in the order written: for matmul(x, x) they are one buffer,
-    // overwritten by da (or added to) and then added to by db.
+    // overwritten by da (or added to) and then added to by db, one batch matrix at a time.
     auto target = [&](int i, bool deferred) {
       return needs(i) && !deferred ? sink.target(next[i], nullptr) : detail::GradSink::Target{};
     };
@@ -197,14 +202,20 @@ struct MatmulNode final : detail::Node {
     const detail::GradSink::Target tb = target(1, db_deferred);
     detail::dispatch(dtype, [&]<class T>() {
       const T* g = grad.impl()->data<T>();
-      if (ta.data) grad_a<T>(g, bv.impl()->data<T>(), static_cast<T*>(ta.data), ta.add, rows);
-      if (tb.data) grad_b<T>(av.impl()->data<T>(), g, static_cast<T*>(tb.data), tb.add, rows);
+      T* da = static_cast<T*>(ta.data);
+      T* db = static_cast<T*>(tb.data);
+      const T* b = da ? bv.impl()->data<T>() : nullptr;
+      const T* a = db ? av.impl()->data<T>() : nullptr;
+      for (int64_t i = 0; i < count; ++i) {
+        if (da) grad_a<T>(g + i * rows * m, b + i * k * m, da + i * rows * k, ta.add, rows);
+        if (db) grad_b<T>(a + i * rows * k, g + i * rows * m, db + i * k * m, tb.add, rows);
+      }
     });
     return true;
   }
 
-  // The rule for everything apply_fast leaves: with create_graph, anomaly mode, traces, or a batched
-  // b.
+  // The rule for everything apply_fast leaves: with create_graph, anomaly mode, traces, or a
+  // gradient summed over a broadcast batch.
   std::vector<Tensor> apply(const Tensor& grad) override {
     std::vector<Tensor> grads(2);
     const Shape a_batch = batch_of(a2), b_batch = batch_of(b2);

@@ -240,11 +240,13 @@ TEST_CASE("matmul: errors name the op and the shapes") {
 TEST_CASE("matmul: backward() into .grad equals the recorded rule, accumulating and with x @ x") {
   // The fast rule writes into the sweep's buffers: overwritten when the input's gradient is first
   // reached, added to (beta = 1) when another use delivered one first (sum(a * a) runs before the
-  // matmul), and into one buffer for both operands of matmul(x, x).
+  // matmul), and into one buffer for both operands of matmul(x, x); per batch matrix when a and b
+  // have the same batch dims; a broadcast batch ([5, 3] @ [2, 3, 4]) through apply().
   const std::vector<std::pair<Shape, Shape>> cases = {
       {{5, 3}, {3, 4}}, {{1, 3}, {3, 4}}, {{2, 5, 3}, {3, 4}}, {{2, 5, 3}, {1, 3, 4}}, {{3}, {3, 4}},
       {{5, 3}, {3}},    {{3}, {3}},       {{4, 1}, {1, 5}},    {{0, 3}, {3, 4}},       {{5, 0}, {0, 4}},
-      {{5, 3}, {3, 0}}, {{3, 3}, {3, 3}}};
+      {{5, 3}, {3, 0}}, {{3, 3}, {3, 3}}, {{2, 5, 3}, {2, 3, 4}}, {{2, 3, 3}, {2, 3, 3}}, {{2, 1, 5, 3}, {2, 1, 3, 4}},
+      {{0, 5, 3}, {0, 3, 4}}, {{2, 5, 0}, {2, 0, 4}}, {{5, 3}, {2, 3, 4}}};
   for (const DType dtype : {DType::float32, DType::float64}) {
     for (const auto& [sa, sb] : cases) {
       for (const bool other_use : {false, true}) {

@@ -275,7 +275,9 @@ TEST_CASE("backward_and_update: equals backward() then the update, on every matm
         };
         loss().backward();
         const std::vector<double> a0 = a.to_vector(), b0 = b.to_vector();
-        auto grad_of = [](const Tensor& t) { return t.grad().defined() ? t.grad().to_vector() : std::vector<double>(); };
+        auto grad_of = [](const Tensor& t) {
+          return t.grad().defined() ? t.grad().to_vector() : std::vector<double>();
+        };
         const std::vector<double> ga = grad_of(a), gb = grad_of(b);
         Tensor(a).zero_grad();
         Tensor(b).zero_grad();
