@@ -261,8 +261,9 @@ void Sweep::fuse(const std::vector<ParamUpdate>& updates) {
   fused_ = static_cast<uint32_t>(updates.size());
 }
 
-// Only a product for a parameter, in its dtype and size, that reads neither the parameter's bytes
-// (they are written by the deferred gemm) is taken.
+// Only a product for a parameter, in its dtype and size, that reads no parameter's bytes is taken:
+// apply_updates writes every parameter before it adds the deferred products (matmul(w, w), or
+// linear(p, w) and p @ w with p a parameter too, compute their gradients in the sweep).
 bool Sweep::defer(Edge& e, Product& p) {
   if (fused_ == 0 || create_graph_ || wanted_ || !e.leaf || e.leaf->sweep != id_ || e.leaf->sweep_slot >= fused_)
     return false;
@@ -270,8 +271,10 @@ bool Sweep::defer(Edge& e, Product& p) {
   const TensorImpl& a = *p.a.impl();
   const TensorImpl& b = *p.b.impl();
   if (a.dtype != w.dtype || b.dtype != w.dtype || !(w.shape == e.shape()) || p.n * p.m != w.numel ||
-      a.numel != p.n * p.k || b.numel != p.k * p.m || a.storage == w.storage || b.storage == w.storage)
+      a.numel != p.n * p.k || b.numel != p.k * p.m)
     return false;
+  for (uint32_t i = 0; i < fused_; ++i)
+    if (const auto& s = leaf_grads[i].first->storage; a.storage == s || b.storage == s) return false;
   deferred_.push_back({w.sweep_slot, std::move(p)});
   return true;
 }

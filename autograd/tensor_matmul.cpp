@@ -119,6 +119,157 @@ Tensor drop_promoted_dim(const Tensor& t, int dim_from_end) {
   return reshape(t, without_dim(t.shape(), t.dim() - dim_from_end).to_vector());
 }
 
+// matmul's node. apply_fast serves the usual backward when b has no batch (b's batch dims, if any,
+// are 1): the batch of a then folds into the rows of grad [rows, m] and of a [rows, k], and
+//   da [rows, k] = grad @ b^T,  db [k, m] = a^T @ grad (the rows summed inside the gemm)
+// are written into the sweep's buffers (beta = 1 where a gradient is already there). Each is first
+// offered to the sink as a product (GradSink::defer): db for x @ W, da for W @ x. When a and b have
+// the same batch dims (no broadcast), the same is done per batch matrix, without deferring. Other
+// shapes (a gradient summed over a broadcast batch) take apply(): fresh buffers when not recorded,
+// Tensor ops (differentiable again) under create_graph.
+struct MatmulNode final : detail::Node {
+  MatmulNode(detail::SavedTensor saved_a, detail::SavedTensor saved_b, bool av, bool bv, Shape as, Shape bs,
+             Shape os, Shape bt, int64_t n_, int64_t m_, int64_t k_)
+      : sa(std::move(saved_a)), sb(std::move(saved_b)), a_vec(av), b_vec(bv), a2(std::move(as)), b2(std::move(bs)),
+        out2(std::move(os)), batch(std::move(bt)), n(n_), m(m_), k(k_) {}
+
+  detail::SavedTensor sa, sb;
+  bool a_vec, b_vec;        // promoted 1-D operands
+  Shape a2, b2, out2;       // the operands and the result as matrices (batch + [rows, cols])
+  Shape batch;              // the broadcast batch dims
+  int64_t n, m, k;
+
+  // da [rows, k] = grad [rows, m] @ b^T (b stored [k, m]), overwritten or, with add, added to.
+  template <class T>
+  void grad_a(const T* g, const T* b, T* da, bool add, int64_t rows) const {
+    if (rows == 0 || k == 0) return;
+    if (m == 0) {  // an empty sum
+      if (!add) std::fill(da, da + rows * k, T(0));
+    } else if (rows == 1) {
+      gemv(false, b, g, da, static_cast<int>(k), static_cast<int>(m), add ? 1.0 : 0.0);  // b grad
+    } else {
+      gemm(false, true, g, b, da, static_cast<int>(rows), static_cast<int>(k), static_cast<int>(m), 1.0,
+           add ? 1.0 : 0.0);
+    }
+  }
+  // db [k, m] = a^T @ grad (a stored [rows, k], grad [rows, m]), overwritten or added to.
+  template <class T>
+  void grad_b(const T* a, const T* g, T* db, bool add, int64_t rows) const {
+    if (k == 0 || m == 0) return;
+    if (rows == 0) {  // an empty sum
+      if (!add) std::fill(db, db + k * m, T(0));
+    } else if (rows == 1) {
+      outer(a, g, db, k, m, add);
+    } else if (m == 1) {
+      gemv(true, a, g, db, static_cast<int>(rows), static_cast<int>(k), add ? 1.0 : 0.0);  // a^T grad
+    } else {
+      gemm(true, false, a, g, db, static_cast<int>(k), static_cast<int>(m), static_cast<int>(rows), 1.0,
+           add ? 1.0 : 0.0);
+    }
+  }
+
+  bool apply_fast(Tensor& grad, detail::GradSink& sink) override {
+    const Shape b_batch = batch_of(b2);
+    const bool folded = b_batch.numel() == 1;                               // one b for every row
+    const bool paired = !folded && b_batch == batch && batch_of(a2) == batch;  // one b per a matrix
+    if (!folded && !paired) return false;
+    const int64_t count = folded ? 1 : batch.numel();     // products
+    const int64_t rows = folded ? batch.numel() * n : n;  // rows of each
+    if (rows > INT_MAX || grad.dtype() != dtype || grad.numel() != count * rows * m) return false;
+    if ((needs(0) && next[0].dtype != dtype) || (needs(1) && next[1].dtype != dtype)) return false;
+    // The saved operands first (unpack checks their versions): a throw writes nothing.
+    const Tensor bv = needs(0) ? sb.unpack(*this) : Tensor();
+    const Tensor av = needs(1) ? sa.unpack(*this) : Tensor();
+    if ((bv.defined() && (bv.dtype() != dtype || bv.numel() != count * k * m)) ||
+        (av.defined() && (av.dtype() != dtype || av.numel() != count * rows * k)))
+      return false;
+    const bool deferrable = folded && rows > 0 && k > 0 && m > 0;  // BLAS is never given an empty dim
+    bool da_deferred = false, db_deferred = false;
+    if (needs(0) && deferrable) {  // W @ x: da [rows, k] = grad [rows, m] @ b^T
+      detail::GradSink::Product p{grad, bv, false, true, rows, k, m};
+      da_deferred = sink.defer(next[0], p);
+    }
+    if (needs(1) && deferrable) {  // x @ W: db [k, m] = a^T [k, rows] @ grad
+      detail::GradSink::Product p{av, grad, true, false, k, m, rows};
+      db_deferred = sink.defer(next[1], p);
+    }
+    // Both targets before any write, in the order written: for matmul(x, x) they are one buffer,
+    // overwritten by da (or added to) and then added to by db, one batch matrix at a time.
+    auto target = [&](int i, bool deferred) {
+      return needs(i) && !deferred ? sink.target(next[i], nullptr) : detail::GradSink::Target{};
+    };
+    const detail::GradSink::Target ta = target(0, da_deferred);
+    const detail::GradSink::Target tb = target(1, db_deferred);
+    detail::dispatch(dtype, [&]<class T>() {
+      const T* g = grad.impl()->data<T>();
+      T* da = static_cast<T*>(ta.data);
+      T* db = static_cast<T*>(tb.data);
+      const T* b = da ? bv.impl()->data<T>() : nullptr;
+      const T* a = db ? av.impl()->data<T>() : nullptr;
+      for (int64_t i = 0; i < count; ++i) {
+        if (da) grad_a<T>(g + i * rows * m, b + i * k * m, da + i * rows * k, ta.add, rows);
+        if (db) grad_b<T>(a + i * rows * k, g + i * rows * m, db + i * k * m, tb.add, rows);
+      }
+    });
+    return true;
+  }
+
+  // The rule for everything apply_fast leaves: with create_graph, anomaly mode, traces, or a
+  // gradient summed over a broadcast batch.
+  std::vector<Tensor> apply(const Tensor& grad) override {
+    std::vector<Tensor> grads(2);
+    const Shape a_batch = batch_of(a2), b_batch = batch_of(b2);
+    if (!GradMode::enabled() && grad.dtype() == dtype && grad.numel() == batch.numel() * n * m) {
+      // Not recorded: the two products straight from the saved operands and grad, whose
+      // bytes are already laid out as a2, b2 and out2 (promotion only adds a dim of 1).
+      const Shape& g_batch = batch;
+      detail::dispatch(grad.dtype(), [&]<class T>() {
+        const T* g = grad.impl()->data<T>();
+        if (needs(0)) {  // da [batch, n, k] = grad [batch, n, m] @ b^T
+          const Tensor bv = sb.unpack(*this);
+          grads[0] = detail::empty(matrix_shape(batch, n, k, a_vec ? 2 : 0), grad.dtype());
+          batched_gemm<T>({g, g_batch, false}, {bv.impl()->data<T>(), b_batch, true},
+                          grads[0].impl()->data<T>(), batch, n, k, m);
+        }
+        if (needs(1)) {  // db [batch, k, m] = a^T @ grad [batch, n, m]
+          const Tensor av = sa.unpack(*this);
+          const T* pa = av.impl()->data<T>();
+          if (b_batch.numel() == 1 && batch.numel() > 1 && batch.numel() * n <= INT_MAX) {
+            // b is shared by every batch: its gradient sums over them, which is one
+            // product with the batch folded into the inner dimension.
+            const Shape none;
+            grads[1] = detail::empty(matrix_shape(b_batch, k, m, b_vec ? 1 : 0), grad.dtype());
+            batched_gemm<T>({pa, none, true}, {g, none, false}, grads[1].impl()->data<T>(), none, k, m,
+                            batch.numel() * n);
+          } else {
+            grads[1] = detail::empty(matrix_shape(batch, k, m, b_vec ? 1 : 0), grad.dtype());
+            batched_gemm<T>({pa, a_batch, true}, {g, g_batch, false}, grads[1].impl()->data<T>(),
+                            batch, k, m, n);
+          }
+        }
+      });
+      return grads;
+    }
+    const Tensor g = a_vec || b_vec ? reshape(grad, out2.to_vector()) : grad;
+    if (needs(0)) {
+      const Tensor bv = sb.unpack(*this);
+      grads[0] = matmul(g, transpose(b_vec ? reshape(bv, b2.to_vector()) : bv, -1, -2));
+      if (a_vec) grads[0] = drop_promoted_dim(grads[0], 2);
+    }
+    if (needs(1)) {
+      const Tensor av = sa.unpack(*this);
+      grads[1] = matmul(transpose(a_vec ? reshape(av, a2.to_vector()) : av, -1, -2), g);
+      if (b_vec) grads[1] = drop_promoted_dim(grads[1], 1);
+    }
+    return grads;
+  }
+
+  void release_saved() override {
+    sa.reset();
+    sb.reset();
+  }
+};
+
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b, Where where) {
@@ -172,57 +323,12 @@ Tensor matmul(const Tensor& a, const Tensor& b, Where where) {
     return result;
   }
   // da needs b and db needs a: keep only what a gradient will read.
-  const detail::SavedTensor sa = b.requires_grad() ? detail::SavedTensor::input(a) : detail::SavedTensor();
-  const detail::SavedTensor sb = a.requires_grad() ? detail::SavedTensor::input(b) : detail::SavedTensor();
-  detail::record(result, "matmul", {&a, &b},
-                 [sa, sb, sa_dtype = dtype, a_vec, b_vec, a2, b2, out2, batch, n, m, k](const Tensor& grad, detail::Node& self) {
-                   std::vector<Tensor> grads(2);
-                   const Shape a_batch = batch_of(a2), b_batch = batch_of(b2);
-                   if (!GradMode::enabled() && grad.dtype() == sa_dtype && grad.numel() == batch.numel() * n * m) {
-                     // Not recorded: the two products straight from the saved operands and grad, whose
-                     // bytes are already laid out as a2, b2 and out2 (promotion only adds a dim of 1).
-                     const Shape& g_batch = batch;
-                     detail::dispatch(grad.dtype(), [&]<class T>() {
-                       const T* g = grad.impl()->data<T>();
-                       if (self.needs(0)) {  // da [batch, n, k] = grad [batch, n, m] @ b^T
-                         const Tensor bv = sb.unpack(self);
-                         grads[0] = detail::empty(matrix_shape(batch, n, k, a_vec ? 2 : 0), grad.dtype());
-                         batched_gemm<T>({g, g_batch, false}, {bv.impl()->data<T>(), b_batch, true},
-                                         grads[0].impl()->data<T>(), batch, n, k, m);
-                       }
-                       if (self.needs(1)) {  // db [batch, k, m] = a^T @ grad [batch, n, m]
-                         const Tensor av = sa.unpack(self);
-                         const T* pa = av.impl()->data<T>();
-                         if (b_batch.numel() == 1 && batch.numel() > 1 && batch.numel() * n <= INT_MAX) {
-                           // b is shared by every batch: its gradient sums over them, which is one
-                           // product with the batch folded into the inner dimension.
-                           const Shape none;
-                           grads[1] = detail::empty(matrix_shape(b_batch, k, m, b_vec ? 1 : 0), grad.dtype());
-                           batched_gemm<T>({pa, none, true}, {g, none, false}, grads[1].impl()->data<T>(), none, k, m,
-                                           batch.numel() * n);
-                         } else {
-                           grads[1] = detail::empty(matrix_shape(batch, k, m, b_vec ? 1 : 0), grad.dtype());
-                           batched_gemm<T>({pa, a_batch, true}, {g, g_batch, false}, grads[1].impl()->data<T>(),
-                                           batch, k, m, n);
-                         }
-                       }
-                     });
-                     return grads;
-                   }
-                   const Tensor g = a_vec || b_vec ? reshape(grad, out2.to_vector()) : grad;
-                   if (self.needs(0)) {
-                     const Tensor bv = sb.unpack(self);
-                     grads[0] = matmul(g, transpose(b_vec ? reshape(bv, b2.to_vector()) : bv, -1, -2));
-                     if (a_vec) grads[0] = drop_promoted_dim(grads[0], 2);
-                   }
-                   if (self.needs(1)) {
-                     const Tensor av = sa.unpack(self);
-                     grads[1] = matmul(transpose(a_vec ? reshape(av, a2.to_vector()) : av, -1, -2), g);
-                     if (b_vec) grads[1] = drop_promoted_dim(grads[1], 1);
-                   }
-                   return grads;
-                 },
-                 where);
+  Ref<detail::Node> node(new MatmulNode(b.requires_grad() ? detail::SavedTensor::input(a) : detail::SavedTensor(),
+                                        a.requires_grad() ? detail::SavedTensor::input(b) : detail::SavedTensor(),
+                                        a_vec, b_vec, a2, b2, out2, batch, n, m, k));
+  node->name = "matmul";
+  node->where = where;
+  detail::attach_node(result, std::move(node), {&a, &b});
   detail::set_replay(result, {a, b}, [where](const std::vector<Tensor>& in) { return matmul(in[0], in[1], where); });
   return result;
 }
@@ -335,12 +441,14 @@ struct LinearNode final : detail::Node {
 namespace detail {
 
 void add_product(TensorImpl& c, const GradSink::Product& p, double alpha) {
+  if (p.n == 0 || p.m == 0 || p.k == 0) return;  // adds nothing; BLAS would see invalid leading dims
   const auto n = static_cast<int>(p.n), m = static_cast<int>(p.m), k = static_cast<int>(p.k);
   dispatch(c.dtype, [&]<class T>() {
     const T* a = p.a.impl()->data<T>();
     const T* b = p.b.impl()->data<T>();
     T* out = c.data<T>();
-    if (k == 1 && p.ta && !p.tb) ger(a, b, out, n, m, alpha);  // a [1, n] read as a column, b [1, m]
+    // One term: a's n values and b's m values are contiguous whichever way they are read.
+    if (k == 1) ger(a, b, out, n, m, alpha);
     else gemm(p.ta, p.tb, a, b, out, n, m, k, alpha, 1.0);
   });
 }

@@ -236,3 +236,44 @@ TEST_CASE("matmul: errors name the op and the shapes") {
   CHECK_THROWS_AS(matmul(zeros({2, 3}), zeros({3, 4}, f64)), std::invalid_argument);
   CHECK_THROWS_WITH(matmul(Tensor(), zeros({3})), Catch::Contains("undefined"));
 }
+
+TEST_CASE("matmul: backward() into .grad equals the recorded rule, accumulating and with x @ x") {
+  // The fast rule writes into the sweep's buffers: overwritten when the input's gradient is first
+  // reached, added to (beta = 1) when another use delivered one first (sum(a * a) runs before the
+  // matmul), and into one buffer for both operands of matmul(x, x); per batch matrix when a and b
+  // have the same batch dims; a broadcast batch ([5, 3] @ [2, 3, 4]) through apply().
+  const std::vector<std::pair<Shape, Shape>> cases = {
+      {{5, 3}, {3, 4}}, {{1, 3}, {3, 4}}, {{2, 5, 3}, {3, 4}}, {{2, 5, 3}, {1, 3, 4}}, {{3}, {3, 4}},
+      {{5, 3}, {3}},    {{3}, {3}},       {{4, 1}, {1, 5}},    {{0, 3}, {3, 4}},       {{5, 0}, {0, 4}},
+      {{5, 3}, {3, 0}}, {{3, 3}, {3, 3}}, {{2, 5, 3}, {2, 3, 4}}, {{2, 3, 3}, {2, 3, 3}}, {{2, 1, 5, 3}, {2, 1, 3, 4}},
+      {{0, 5, 3}, {0, 3, 4}}, {{2, 5, 0}, {2, 0, 4}}, {{5, 3}, {2, 3, 4}}};
+  for (const DType dtype : {DType::float32, DType::float64}) {
+    for (const auto& [sa, sb] : cases) {
+      for (const bool other_use : {false, true}) {
+        for (const bool same : {false, true}) {
+          if (same && !(sa == sb)) continue;
+          INFO(sa.str() << " @ " << sb.str() << ", " << dtype_name(dtype) << (other_use ? ", used elsewhere too" : "")
+                        << (same ? ", x @ x" : ""));
+          Generator gen(23);
+          const Tensor a = uniform(sa, -1, 1, gen, TensorOptions(dtype).requires_grad());
+          const Tensor b = same ? a : uniform(sb, -1, 1, gen, TensorOptions(dtype).requires_grad());
+          const Tensor w = uniform(matmul(a, b).shape(), -1, 1, gen, dtype);
+          auto loss = [&] {
+            Tensor l = sum(matmul(a, b) * w);
+            if (other_use) l = l + sum(a * a) + sum(b * b);
+            return l;
+          };
+          const auto recorded = grad({loss()}, {a, b}, {}, GradOptions{.create_graph = true});
+          loss().backward();
+          loss().backward();  // accumulates into .grad
+          for (const auto& [input, want] : {std::pair{a, recorded[0]}, std::pair{b, recorded[1]}}) {
+            REQUIRE(input.grad().shape() == input.shape());
+            const std::vector<double> got = input.grad().to_vector(), r = want.to_vector();
+            REQUIRE(got.size() == r.size());
+            for (size_t j = 0; j < got.size(); ++j) CHECK(std::abs(got[j] - 2 * r[j]) <= 1e-5 * (1 + std::abs(r[j])));
+          }
+        }
+      }
+    }
+  }
+}

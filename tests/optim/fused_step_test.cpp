@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -233,4 +234,125 @@ TEST_CASE("optim: backward_and_step trains a Dense network as zero_grad, backwar
       }
     }
   }
+}
+
+namespace {
+
+// matmul's shapes for the fused step; `param` says which operand is the parameter (0: a, 1: b, 2:
+// both). b unbatched takes MatmulNode::apply_fast (its products deferred); a batched b takes
+// apply().
+struct MatmulCase {
+  Shape a, b;
+  int param;
+};
+
+const std::vector<MatmulCase> matmul_cases = {
+    {{5, 3}, {3, 4}, 1},    {{1, 3}, {3, 4}, 1},    {{2, 5, 3}, {3, 4}, 1}, {{4, 3}, {3, 5}, 0},
+    {{1, 3}, {3, 4}, 0},    {{5, 3}, {3, 4}, 2},    {{3}, {3, 4}, 1},       {{3}, {3, 4}, 0},
+    {{5, 3}, {3}, 0},       {{5, 3}, {3}, 1},       {{3}, {3}, 2},          {{2, 5, 3}, {3}, 1},
+    {{4, 1}, {1, 5}, 0},    {{4, 1}, {1, 5}, 1},    {{4, 3}, {3, 1}, 0},    {{2, 5, 3}, {1, 3, 4}, 1},
+    {{0, 3}, {3, 4}, 1},    {{0, 3}, {3, 4}, 0},    {{5, 0}, {0, 4}, 1},    {{5, 0}, {0, 4}, 0},
+    {{5, 3}, {3, 0}, 1},    {{5, 3}, {3, 0}, 0},    {{5, 3}, {2, 3, 4}, 0}, {{2, 5, 3}, {2, 3, 4}, 1},
+    {{16, 4}, {4, 64}, 1},  {{40, 9}, {9, 6}, 2},
+};
+
+}  // namespace
+
+TEST_CASE("backward_and_update: equals backward() then the update, on every matmul shape") {
+  for (const DType dtype : {DType::float32, DType::float64}) {
+    for (const MatmulCase& c : matmul_cases) {
+      for (const bool other_requires_grad : {false, true}) {
+        if (c.param == 2 && other_requires_grad) continue;  // no other operand
+        INFO(c.a.str() << " @ " << c.b.str() << ", parameter " << c.param << ", " << dtype_name(dtype)
+                       << (other_requires_grad ? ", the other operand requires grad" : ""));
+        Generator gen(5);
+        const bool a_param = c.param != 1, b_param = c.param != 0;
+        const Tensor a = uniform(c.a, -1, 1, gen, TensorOptions(dtype).requires_grad(a_param || other_requires_grad));
+        const Tensor b = uniform(c.b, -1, 1, gen, TensorOptions(dtype).requires_grad(b_param || other_requires_grad));
+        auto loss = [&] {
+          const Tensor y = matmul(a, b);
+          return sum(y * y) * 0.5 + sum(y);
+        };
+        loss().backward();
+        const std::vector<double> a0 = a.to_vector(), b0 = b.to_vector();
+        auto grad_of = [](const Tensor& t) {
+          return t.grad().defined() ? t.grad().to_vector() : std::vector<double>();
+        };
+        const std::vector<double> ga = grad_of(a), gb = grad_of(b);
+        Tensor(a).zero_grad();
+        Tensor(b).zero_grad();
+
+        std::vector<ParamUpdate> updates;
+        if (a_param) updates.push_back({a, -0.1, 0.75});
+        if (b_param) updates.push_back({b, -0.1, 0.75});
+        backward_and_update(loss(), updates);
+        check_close(a, a_param ? updated(a0, ga, -0.1, 0.75) : a0, tolerance(dtype));
+        check_close(b, b_param ? updated(b0, gb, -0.1, 0.75) : b0, tolerance(dtype));
+        // The operand that is not a parameter gets its .grad as from backward().
+        if (!a_param && other_requires_grad) check_close(a.grad(), ga, tolerance(dtype));
+        if (!b_param && other_requires_grad) check_close(b.grad(), gb, tolerance(dtype));
+        if (a_param) CHECK_FALSE(a.grad().defined());
+        if (b_param) CHECK_FALSE(b.grad().defined());
+      }
+    }
+  }
+}
+
+TEST_CASE("backward_and_update: matmul(w, w) and a parameter used twice by matmul") {
+  for (const DType dtype : {DType::float32, DType::float64}) {
+    INFO(dtype_name(dtype));
+    Generator gen(17);
+    const TensorOptions opts = TensorOptions(dtype).requires_grad();
+    const Tensor x = uniform({6, 4}, -1, 1, gen, dtype);
+    const Tensor w = uniform({4, 4}, -1, 1, gen, opts), v = uniform({4, 4}, -1, 1, gen, opts);
+    // The parameter is both operands of one product (neither gradient is deferred: each product
+    // would read w); w as b of two products and as a of a third (w @ v: neither deferred, each
+    // reads the other parameter); v as b twice and as a once.
+    const std::vector<std::function<Tensor()>> losses = {
+        [&] { return sum(matmul(w, w) * matmul(transpose(x, 0, 1), matmul(x, v))); },
+        [&] { return sum(sigmoid(matmul(tanh(matmul(x, w)), w))) + sum(matmul(w, v)); },
+        [&] { return sum(matmul(matmul(x, v), v) * 0.5) + sum(matmul(v, transpose(x, 0, 1))) + sum(matmul(x, w)); },
+    };
+    for (size_t i = 0; i < losses.size(); ++i) {
+      INFO("loss " << i);
+      losses[i]().backward();
+      const std::vector<double> want_w = updated(w.to_vector(), w.grad().to_vector(), -0.2, 0.9);
+      const std::vector<double> want_v = updated(v.to_vector(), v.grad().to_vector(), -0.2, 0.9);
+      Tensor(w).zero_grad();
+      Tensor(v).zero_grad();
+      backward_and_update(losses[i](), {{w, -0.2, 0.9}, {v, -0.2, 0.9}});
+      check_close(w, want_w, tolerance(dtype));
+      check_close(v, want_v, tolerance(dtype));
+    }
+  }
+}
+
+TEST_CASE("backward_and_update: a product that reads another parameter is not deferred (linear(p, w))") {
+  // dw = grad^T @ p reads p, which the update writes before the deferred products are added.
+  const TensorOptions opts = TensorOptions(DType::float64).requires_grad();
+  const Tensor p = tensor({{1.0, 2.0}, {-1.0, 0.5}, {0.0, 3.0}}, opts);
+  const Tensor w = tensor({{0.1, 0.2}, {0.3, -0.4}}, opts);
+  auto loss = [&] { return sum(linear(p, w) * linear(p, w)); };
+  loss().backward();
+  const std::vector<double> want_p = updated(p.to_vector(), p.grad().to_vector(), -0.1, 0.5);
+  const std::vector<double> want_w = updated(w.to_vector(), w.grad().to_vector(), -0.1, 0.5);
+  Tensor(p).zero_grad();
+  Tensor(w).zero_grad();
+  backward_and_update(loss(), {{p, -0.1, 0.5}, {w, -0.1, 0.5}});
+  check_close(p, want_p, 1e-12);
+  check_close(w, want_w, 1e-12);
+}
+
+TEST_CASE("backward_and_update: a matmul whose saved input was modified throws after another deferred") {
+  // matmul(x_ok, w) runs first (recorded later) and defers dw; matmul(x_bad, w) then finds x_bad
+  // modified: the step throws and neither w nor its .grad changes.
+  const Tensor w = tensor({{0.1, 0.2}, {0.3, -0.4}}, TensorOptions(DType::float64).requires_grad());
+  Tensor x_bad = tensor({{1.0, 2.0}}, DType::float64);
+  const Tensor x_ok = tensor({{3.0, -1.0}, {0.5, 0.5}}, DType::float64);
+  const Tensor loss = sum(matmul(x_bad, w)) + sum(matmul(x_ok, w));
+  x_bad.set({0, 0}, 5);
+  CHECK_THAT(message_of<std::logic_error>([&] { backward_and_update(loss, {{w, -1}}); }),
+             Contains("matmul") && Contains("modified in place"));
+  CHECK(w.to_vector() == std::vector<double>{0.1, 0.2, 0.3, -0.4});
+  CHECK_FALSE(w.grad().defined());
 }
