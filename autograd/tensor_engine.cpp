@@ -100,7 +100,9 @@ class Sweep final : public detail::GradSink {
   // After run() succeeded: checks every parameter's gradients, then writes the updates (see
   // backward_and_update) and drops the parameters' .grad.
   void apply_updates(const std::vector<ParamUpdate>& updates);
-  // Hands every other leaf reached its gradient, as backward() does.
+  // Hands every other leaf reached its gradient, as backward() does. check_leaf_grads first (it
+  // throws before any leaf is written, so that a throw changes no .grad).
+  void check_leaf_grads() const;
   void give_leaf_grads(bool create_graph);
 
   void add(Edge& e, const Tensor& g) override {
@@ -317,7 +319,8 @@ void Sweep::apply_updates(const std::vector<ParamUpdate>& updates) {
     p.grad = Ref<TensorImpl>();
     ++p.storage->version;
   }
-  for (const Deferred& d : deferred_) detail::add_product(*updates[d.slot].param.impl(), d.product, updates[d.slot].alpha);
+  for (const Deferred& d : deferred_)
+    detail::add_product(*updates[d.slot].param.impl(), d.product, updates[d.slot].alpha);
 }
 
 void Sweep::run(const std::vector<Root>& roots, bool retain) {
@@ -397,7 +400,22 @@ void Tensor::backward(const Tensor& seed, BackwardOptions options) const {
   check_seed(*this, seed, "backward");
   Sweep sweep(options.create_graph, nullptr);
   sweep.run({{*this, seed}}, options.retain_graph || options.create_graph);
+  sweep.check_leaf_grads();
   sweep.give_leaf_grads(options.create_graph);
+}
+
+// A graph recorded before a leaf was converted to another dtype (nn::Module::to) computes its
+// gradient in the old dtype; adding it to the leaf's .grad, or making it the .grad of a leaf of the
+// new dtype, would fail half-way through the leaves or leave a .grad that does not match its leaf.
+void Sweep::check_leaf_grads() const {
+  for (size_t i = fused_; i < leaf_grads.size(); ++i) {
+    const auto& [leaf, g] = leaf_grads[i];
+    if (!g.defined() || g.dtype() == leaf->dtype) continue;
+    throw std::logic_error(fmt::format(
+        "backward: a leaf of shape {} is now {} but this graph computed its gradient as {}: the leaf was "
+        "converted (e.g. by Module::to) after the graph was recorded. Run the forward again after converting.",
+        leaf->shape.str(), dtype_name(leaf->dtype), dtype_name(g.dtype())));
+  }
 }
 
 void Sweep::give_leaf_grads(bool create_graph) {
@@ -425,6 +443,7 @@ void backward_and_update(const Tensor& y, const std::vector<ParamUpdate>& update
   Sweep sweep(false, nullptr);
   sweep.fuse(updates);
   sweep.run({{y, seed}}, false);
+  sweep.check_leaf_grads();
   sweep.apply_updates(updates);
   sweep.give_leaf_grads(false);
 }

@@ -168,6 +168,38 @@ TEST_CASE("nn: to(float64) converts parameters in place; handles held by the mod
   CHECK_FALSE(m.scale().grad().defined());  // gradients are dropped by a conversion
 }
 
+TEST_CASE("nn: a graph recorded before to() throws before it writes any gradient or parameter") {
+  // x needs no gradient, so linear saved x but not the weight: the old graph still runs, and
+  // computes the Dense parameters' gradients in float32 for leaves that are now float64.
+  nn::Dense d(nn::DenseOptions(2, 3));
+  const Tensor x = ones({4, 2});
+  const Tensor other = tensor({1.0, 2.0}, TensorOptions().requires_grad(true));  // float32, not converted
+  const Tensor old_loss = sum(d.forward(x)) + sum(other * other);
+  d.to(DType::float64);
+  const std::vector<double> weight = d.weight().to_vector();
+  try {
+    old_loss.backward({.retain_graph = true});
+    FAIL("backward did not throw");
+  } catch (const std::logic_error& e) {
+    CHECK_THAT(e.what(), Contains("a leaf of shape [3, 2] is now float64 but this graph computed its gradient as "
+                                  "float32") &&
+                             Contains("Module::to"));
+  }
+  CHECK_FALSE(other.grad().defined());  // reached too, but not written
+  for (const Tensor& p : d.parameters()) CHECK_FALSE(p.grad().defined());
+  // The fused step checks its parameters the same way, before writing any.
+  std::vector<ParamUpdate> updates;
+  for (const Tensor& p : d.parameters()) updates.push_back({p, -0.1});
+  try {
+    backward_and_update(old_loss, updates);
+    FAIL("backward_and_update did not throw");
+  } catch (const std::invalid_argument& e) {
+    CHECK_THAT(e.what(), Contains("is float64 [3, 2] but its gradient is float32 [3, 2]"));
+  }
+  CHECK(d.weight().to_vector() == weight);
+  CHECK_FALSE(other.grad().defined());
+}
+
 TEST_CASE("nn: a module prints one line per layer, children indented") {
   nn::Sequential net(std::make_shared<nn::Dense>(nn::DenseOptions(2, 3)), nn::Sigmoid(),
                      std::make_shared<nn::Dense>(nn::DenseOptions(3, 1).bias(false).dtype(DType::float64)),
