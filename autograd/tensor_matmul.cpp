@@ -33,14 +33,16 @@ void gemm(bool ta, bool tb, const double* a, const double* b, double* c, int n, 
               ta ? n : k, b, tb ? k : m, beta, c, m);
 }
 
-// y [rows or cols] = op(a) @ x + beta y with a stored [rows, cols]: op(a) is a when !ta (y has rows
-// entries), a^T when ta (y has cols entries).
-void gemv(bool ta, const float* a, const float* x, float* y, int rows, int cols, double beta = 0.0) {
-  cblas_sgemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, rows, cols, 1.0f, a, cols, x, 1,
+// y [rows or cols] = alpha op(a) @ x + beta y with a stored [rows, cols]: op(a) is a when !ta (y has
+// rows entries), a^T when ta (y has cols entries).
+void gemv(bool ta, const float* a, const float* x, float* y, int rows, int cols, double alpha = 1.0,
+          double beta = 0.0) {
+  cblas_sgemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, rows, cols, static_cast<float>(alpha), a, cols, x, 1,
               static_cast<float>(beta), y, 1);
 }
-void gemv(bool ta, const double* a, const double* x, double* y, int rows, int cols, double beta = 0.0) {
-  cblas_dgemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, rows, cols, 1.0, a, cols, x, 1, beta, y, 1);
+void gemv(bool ta, const double* a, const double* x, double* y, int rows, int cols, double alpha = 1.0,
+          double beta = 0.0) {
+  cblas_dgemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, rows, cols, alpha, a, cols, x, 1, beta, y, 1);
 }
 
 // c [n, m] += alpha u [n] v [m]^T.
@@ -51,17 +53,41 @@ void ger(const double* u, const double* v, double* c, int n, int m, double alpha
   cblas_dger(CblasRowMajor, n, m, alpha, u, 1, v, 1, c, m);
 }
 
-// out [n, m] = u [n] v [m]^T (+ out when add), written in one pass (gemm with k = 1 would first
-// zero out).
+// out [n, m] = u [n] v [m]^T, written in one pass (gemm with k = 1 would first zero out).
 template <class T>
-void outer(const T* u, const T* v, T* out, int64_t n, int64_t m, bool add) {
+void outer(const T* u, const T* v, T* out, int64_t n, int64_t m) {
   for (int64_t i = 0; i < n; ++i) {
     const T ui = u[i];
     T* row = out + i * m;
-    if (add)
-      for (int64_t j = 0; j < m; ++j) row[j] += ui * v[j];
-    else
-      for (int64_t j = 0; j < m; ++j) row[j] = ui * v[j];
+    for (int64_t j = 0; j < m; ++j) row[j] = ui * v[j];
+  }
+}
+
+// c [n, m] = alpha op(a) @ op(b) (+ c when add), summed over k; a is stored [n, k] (or [k, n] when
+// ta), b [k, m] (or [m, k] when tb). Every backward product and the fused step's go through here:
+// an empty c is left alone and an empty sum gives zeros (BLAS is never given an empty dim), one
+// term is an outer product (ger when adding), one row or one column a gemv, the rest one gemm.
+// alpha is 1 unless add (the fused step's deferred products). n, m, k fit in an int (the ops
+// check).
+template <class T>
+void product(bool ta, bool tb, const T* a, const T* b, T* c, int64_t n, int64_t m, int64_t k, double alpha,
+             bool add) {
+  const auto in = static_cast<int>(n), im = static_cast<int>(m), ik = static_cast<int>(k);
+  const double beta = add ? 1.0 : 0.0;
+  if (n == 0 || m == 0) return;
+  if (k == 0) {
+    if (!add) std::fill(c, c + n * m, T(0));
+  } else if (k == 1) {  // a's n values and b's m values are contiguous whichever way they are read
+    if (add) ger(a, b, c, in, im, alpha);
+    else outer(a, b, c, n, m);
+  } else if (n == 1) {  // c^T = op(b)^T a
+    if (tb) gemv(false, b, a, c, im, ik, alpha, beta);
+    else gemv(true, b, a, c, ik, im, alpha, beta);
+  } else if (m == 1) {  // c = op(a) b
+    if (ta) gemv(true, a, b, c, ik, in, alpha, beta);
+    else gemv(false, a, b, c, in, ik, alpha, beta);
+  } else {
+    gemm(ta, tb, a, b, c, in, im, ik, alpha, beta);
   }
 }
 
@@ -139,35 +165,6 @@ struct MatmulNode final : detail::Node {
   Shape batch;              // the broadcast batch dims
   int64_t n, m, k;
 
-  // da [rows, k] = grad [rows, m] @ b^T (b stored [k, m]), overwritten or, with add, added to.
-  template <class T>
-  void grad_a(const T* g, const T* b, T* da, bool add, int64_t rows) const {
-    if (rows == 0 || k == 0) return;
-    if (m == 0) {  // an empty sum
-      if (!add) std::fill(da, da + rows * k, T(0));
-    } else if (rows == 1) {
-      gemv(false, b, g, da, static_cast<int>(k), static_cast<int>(m), add ? 1.0 : 0.0);  // b grad
-    } else {
-      gemm(false, true, g, b, da, static_cast<int>(rows), static_cast<int>(k), static_cast<int>(m), 1.0,
-           add ? 1.0 : 0.0);
-    }
-  }
-  // db [k, m] = a^T @ grad (a stored [rows, k], grad [rows, m]), overwritten or added to.
-  template <class T>
-  void grad_b(const T* a, const T* g, T* db, bool add, int64_t rows) const {
-    if (k == 0 || m == 0) return;
-    if (rows == 0) {  // an empty sum
-      if (!add) std::fill(db, db + k * m, T(0));
-    } else if (rows == 1) {
-      outer(a, g, db, k, m, add);
-    } else if (m == 1) {
-      gemv(true, a, g, db, static_cast<int>(rows), static_cast<int>(k), add ? 1.0 : 0.0);  // a^T grad
-    } else {
-      gemm(true, false, a, g, db, static_cast<int>(k), static_cast<int>(m), static_cast<int>(rows), 1.0,
-           add ? 1.0 : 0.0);
-    }
-  }
-
   bool apply_fast(Tensor& grad, detail::GradSink& sink) override {
     const Shape b_batch = batch_of(b2);
     const bool folded = b_batch.numel() == 1;                               // one b for every row
@@ -207,8 +204,9 @@ struct MatmulNode final : detail::Node {
       const T* b = da ? bv.impl()->data<T>() : nullptr;
       const T* a = db ? av.impl()->data<T>() : nullptr;
       for (int64_t i = 0; i < count; ++i) {
-        if (da) grad_a<T>(g + i * rows * m, b + i * k * m, da + i * rows * k, ta.add, rows);
-        if (db) grad_b<T>(a + i * rows * k, g + i * rows * m, db + i * k * m, tb.add, rows);
+        // da [rows, k] = grad [rows, m] @ b^T;  db [k, m] = a^T @ grad
+        if (da) product<T>(false, true, g + i * rows * m, b + i * k * m, da + i * rows * k, rows, k, m, 1.0, ta.add);
+        if (db) product<T>(true, false, a + i * rows * k, g + i * rows * m, db + i * k * m, k, m, rows, 1.0, tb.add);
       }
     });
     return true;
@@ -353,29 +351,8 @@ struct LinearNode final : detail::Node {
   // The gradients into dx/dw/db (null: not wanted), each overwritten or, with add_*, added to.
   template <class T>
   void products(const T* g, const T* w, const T* x, T* dx, bool add_dx, T* dw, bool add_dw, T* db, bool add_db) const {
-    const bool one_row = rows == 1;
-    const auto ir = static_cast<int>(rows), iin = static_cast<int>(in), iout = static_cast<int>(out);
-    const bool empty_sum = rows == 0 || out == 0;  // dx's and dw's sums have no terms
-    if (dx) {
-      if (in == 0 || rows == 0) {
-      } else if (out == 0) {
-        if (!add_dx) std::fill(dx, dx + rows * in, T(0));
-      } else if (one_row) {
-        gemv(true, w, g, dx, iout, iin, add_dx ? 1.0 : 0.0);  // w^T grad
-      } else {
-        gemm(false, false, g, w, dx, ir, iin, iout, 1.0, add_dx ? 1.0 : 0.0);
-      }
-    }
-    if (dw) {
-      if (in == 0 || out == 0) {
-      } else if (empty_sum) {
-        if (!add_dw) std::fill(dw, dw + out * in, T(0));
-      } else if (one_row) {
-        outer(g, x, dw, out, in, add_dw);
-      } else {
-        gemm(true, false, g, x, dw, iout, iin, ir, 1.0, add_dw ? 1.0 : 0.0);
-      }
-    }
+    if (dx) product<T>(false, false, g, w, dx, rows, in, out, 1.0, add_dx);  // grad @ w
+    if (dw) product<T>(true, false, g, x, dw, out, in, rows, 1.0, add_dw);   // grad^T @ x
     if (db) {
       if (!add_db) std::fill(db, db + out, T(0));
       for (int64_t r = 0; r < rows; ++r)
@@ -441,15 +418,8 @@ struct LinearNode final : detail::Node {
 namespace detail {
 
 void add_product(TensorImpl& c, const GradSink::Product& p, double alpha) {
-  if (p.n == 0 || p.m == 0 || p.k == 0) return;  // adds nothing; BLAS would see invalid leading dims
-  const auto n = static_cast<int>(p.n), m = static_cast<int>(p.m), k = static_cast<int>(p.k);
   dispatch(c.dtype, [&]<class T>() {
-    const T* a = p.a.impl()->data<T>();
-    const T* b = p.b.impl()->data<T>();
-    T* out = c.data<T>();
-    // One term: a's n values and b's m values are contiguous whichever way they are read.
-    if (k == 1) ger(a, b, out, n, m, alpha);
-    else gemm(p.ta, p.tb, a, b, out, n, m, k, alpha, 1.0);
+    product<T>(p.ta, p.tb, p.a.impl()->data<T>(), p.b.impl()->data<T>(), c.data<T>(), p.n, p.m, p.k, alpha, true);
   });
 }
 
