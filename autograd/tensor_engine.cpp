@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include "autograd/anomaly.h"
 #include "autograd/tensor_impl.h"
@@ -272,8 +273,8 @@ bool Sweep::defer(Edge& e, Product& p) {
   const TensorImpl& w = *e.leaf;
   const TensorImpl& a = *p.a.impl();
   const TensorImpl& b = *p.b.impl();
-  if (a.dtype != w.dtype || b.dtype != w.dtype || !(w.shape == e.shape()) || p.n * p.m != w.numel ||
-      a.numel != p.n * p.k || b.numel != p.k * p.m)
+  if (a.dtype != w.dtype || b.dtype != w.dtype || p.n * p.m != w.numel || a.numel != p.n * p.k ||
+      b.numel != p.k * p.m)
     return false;
   for (uint32_t i = 0; i < fused_; ++i)
     if (const auto& s = leaf_grads[i].first->storage; a.storage == s || b.storage == s) return false;
@@ -304,20 +305,17 @@ void Sweep::apply_updates(const std::vector<ParamUpdate>& updates) {
   for (size_t i = 0; i < updates.size(); ++i) {
     if (!has[i]) continue;
     const ParamUpdate& u = updates[i];
-    TensorImpl& p = *u.param.impl();
-    detail::dispatch(p.dtype, [&]<class T>() {
-      T* w = p.data<T>();
-      const T scale = static_cast<T>(u.scale), alpha = static_cast<T>(u.alpha);
-      if (u.scale != 1.0)
-        for (int64_t j = 0; j < p.numel; ++j) w[j] *= scale;
-      for (const TensorImpl* g : {p.grad.get(), leaf_grads[i].second.impl()}) {
-        if (!g) continue;
-        const T* gv = g->data<T>();
-        for (int64_t j = 0; j < p.numel; ++j) w[j] += alpha * gv[j];
-      }
-    });
-    p.grad = Ref<TensorImpl>();
-    ++p.storage->version;
+    Tensor param = u.param;
+    TensorImpl& p = *param.impl();
+    if (u.scale != 1.0)
+      detail::dispatch(p.dtype, [&]<class T>() {
+        T* w = p.data<T>();
+        for (int64_t j = 0; j < p.numel; ++j) w[j] *= static_cast<T>(u.scale);
+      });
+    // The gradients go in as the unfused step's do: add_ (BLAS's axpy).
+    if (p.grad) param.add_(Tensor(std::exchange(p.grad, Ref<TensorImpl>())), u.alpha);
+    if (leaf_grads[i].second.defined()) param.add_(leaf_grads[i].second, u.alpha);
+    ++p.storage->version;  // also when only deferred products follow
   }
   for (const Deferred& d : deferred_)
     detail::add_product(*updates[d.slot].param.impl(), d.product, updates[d.slot].alpha);
