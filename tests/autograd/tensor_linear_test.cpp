@@ -1,4 +1,4 @@
-// Tests for linear (autograd/tensor_matmul.cpp): values by hand, forward and gradients against the
+// Tests for linear (autograd/tensor_linear.cpp): values by hand, forward and gradients against the
 // composition it replaces (matmul(x, transpose(w, 0, 1)) + b), the plain backward (transposed gemms)
 // against the recorded one (Tensor ops), saved inputs, and the error messages. Central differences
 // and second derivatives are in gradcheck_table_test.cpp and second_order_test.cpp.
