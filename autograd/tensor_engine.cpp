@@ -73,6 +73,12 @@ std::atomic<uint64_t> next_sweep{0};
 constexpr std::size_t kSpareRanMax = std::size_t(1) << 16;  // 512 KiB of pointers
 thread_local std::vector<Node*> spare_ran;
 
+// Sweeps running on this thread. One started inside another's rule keeps its state apart
+// (GradSink::own_state_): a custom op's backward may call grad() on a graph that shares nodes with
+// the graph being swept (its own inputs, say), and writing that state into the shared nodes
+// overwrote the gradient the outer sweep had collected there (a wrong gradient, silently).
+thread_local int running_sweeps = 0;
+
 // One reverse sweep. Gradients collect in the nodes (Node::grad) and, for leaves, in this object:
 // leaf_grads (backward) or captured (grad). Each is a tensor the sweep accumulates into in place
 // when nothing else holds it (the fast sweep), or with recorded additions (create_graph).
@@ -81,14 +87,20 @@ class Sweep final : public detail::GradSink {
   Sweep(bool create_graph, const Wanted* wanted)
       : GradSink(++next_sweep), create_graph_(create_graph), wanted_(wanted), ran_(std::exchange(spare_ran, {})) {
     ran_.clear();
+    own_state_ = running_sweeps++ > 0;
   }
   // A sweep that threw leaves gradients in the nodes still waiting: dropped here, so that they
   // neither hold memory nor reach a later sweep.
   ~Sweep() {
-    if (latest_) latest_->grad = Tensor();
-    for (Node* n : waiting_) n->grad = Tensor();
+    --running_sweeps;
+    if (!own_state_) {
+      if (latest_) latest_->grad = Tensor();
+      for (Node* n : waiting_) n->grad = Tensor();
+    }
     if (ran_.capacity() <= kSpareRanMax && ran_.capacity() > spare_ran.capacity()) spare_ran = std::move(ran_);
   }
+  Sweep(const Sweep&) = delete;
+  Sweep& operator=(const Sweep&) = delete;
 
   std::unordered_map<const void*, Tensor> captured;            // grad(): keyed by leaf impl or node
 
@@ -127,17 +139,38 @@ class Sweep final : public detail::GradSink {
  private:
   // Where input e's gradient collects; null when grad() was not asked for it.
   Tensor* slot_of(Edge& e) {
-    if (e.fn) return &e.fn->grad;
+    if (e.fn) return &node_grad(e.fn.get());
     return leaf_slot(e.leaf);
   }
+  Tensor& node_grad(Node* n) { return own_state_ ? node_grads_[n] : n->grad; }
   Tensor* leaf_slot(const Ref<TensorImpl>& leaf) {
     if (wanted_) return wanted_->count(leaf.get()) ? &captured[leaf.get()] : nullptr;
-    if (leaf->sweep != id_) {
-      leaf->sweep = id_;
-      leaf->sweep_slot = static_cast<uint32_t>(leaf_grads.size());
+    uint32_t slot;
+    if (!seen(*leaf, slot)) {
+      slot = static_cast<uint32_t>(leaf_grads.size());
+      see(*leaf, slot);
       leaf_grads.emplace_back(leaf, Tensor());
     }
-    return &leaf_grads[leaf->sweep_slot].second;
+    return &leaf_grads[slot].second;
+  }
+  // A leaf's slot in leaf_grads, once this sweep has seen it.
+  bool seen(const TensorImpl& leaf, uint32_t& slot) const {
+    if (!own_state_) {
+      slot = leaf.sweep_slot;
+      return leaf.sweep == id_;
+    }
+    const auto it = leaf_slots_.find(&leaf);
+    if (it == leaf_slots_.end()) return false;
+    slot = it->second;
+    return true;
+  }
+  void see(TensorImpl& leaf, uint32_t slot) {
+    if (own_state_) {
+      leaf_slots_[&leaf] = slot;
+    } else {
+      leaf.sweep = id_;
+      leaf.sweep_slot = slot;
+    }
   }
   // The fast sweep's un-broadcast: sums a broadcast gradient straight into e's buffer, without
   // the tensors sum_to would build. False when g needs no summing or cannot be summed to e.shape()
@@ -176,6 +209,11 @@ class Sweep final : public detail::GradSink {
   Node* latest_ = nullptr;
   std::vector<Node*> waiting_;
   std::vector<Node*> ran_;  // their saved tensors are freed once the sweep has succeeded
+  std::unordered_set<const Node*> needed_;  // grad(): the nodes that lead to a wanted input
+  // own_state_: what Node::sweep, Node::grad, TensorImpl::sweep and sweep_slot hold otherwise.
+  std::unordered_set<const Node*> reached_;
+  std::unordered_map<const Node*, Tensor> node_grads_;
+  std::unordered_map<const TensorImpl*, uint32_t> leaf_slots_;
   // backward_and_update: leaf_grads[0, fused_) are the parameters; the products deferred to them.
   struct Deferred {
     uint32_t slot;
@@ -187,8 +225,12 @@ class Sweep final : public detail::GradSink {
 
 // A node's first sight in this sweep: it waits to run.
 inline void Sweep::reach(Node* m) {
-  if (m->sweep == id_) return;
-  m->sweep = id_;
+  if (own_state_) {
+    if (!reached_.insert(m).second) return;
+  } else {
+    if (m->sweep == id_) return;
+    m->sweep = id_;
+  }
   if (!latest_) {
     latest_ = m;
     return;
@@ -223,10 +265,10 @@ void Sweep::mark_needed(const std::vector<Root>& roots) {
       if (e.fn && seen.insert(e.fn.get()).second) nodes.push_back(e.fn.get());
   std::sort(nodes.begin(), nodes.end(), recorded_earlier);
   for (Node* n : nodes) {
-    n->needed = false;
     for (const Edge& e : n->next) {
-      if ((e.fn && (e.fn->needed || wanted_->count(e.fn.get()))) || (e.leaf && wanted_->count(e.leaf.get()))) {
-        n->needed = true;
+      if ((e.fn && (needed_.count(e.fn.get()) || wanted_->count(e.fn.get()))) ||
+          (e.leaf && wanted_->count(e.leaf.get()))) {
+        needed_.insert(n);
         break;
       }
     }
@@ -254,11 +296,10 @@ void Sweep::fuse(const std::vector<ParamUpdate>& updates) {
       throw std::invalid_argument(fmt::format(
           "backward_and_update: parameter {} (shape {}) must be a leaf that requires grad", i, p.shape().str()));
     TensorImpl* leaf = p.impl();
-    if (leaf->sweep == id_)
+    if (uint32_t slot; seen(*leaf, slot))
       throw std::invalid_argument(
-          fmt::format("backward_and_update: parameter {} appears twice (also at {})", i, leaf->sweep_slot));
-    leaf->sweep = id_;
-    leaf->sweep_slot = static_cast<uint32_t>(leaf_grads.size());
+          fmt::format("backward_and_update: parameter {} appears twice (also at {})", i, slot));
+    see(*leaf, static_cast<uint32_t>(leaf_grads.size()));
     leaf_grads.emplace_back(p.impl_ref(), Tensor());
   }
   fused_ = static_cast<uint32_t>(updates.size());
@@ -268,8 +309,8 @@ void Sweep::fuse(const std::vector<ParamUpdate>& updates) {
 // apply_updates writes every parameter before it adds the deferred products (matmul(w, w), or
 // linear(p, w) and p @ w with p a parameter too, compute their gradients in the sweep).
 bool Sweep::defer(Edge& e, Product& p) {
-  if (fused_ == 0 || create_graph_ || wanted_ || !e.leaf || e.leaf->sweep != id_ || e.leaf->sweep_slot >= fused_)
-    return false;
+  uint32_t slot;
+  if (fused_ == 0 || create_graph_ || wanted_ || !e.leaf || !seen(*e.leaf, slot) || slot >= fused_) return false;
   const TensorImpl& w = *e.leaf;
   const TensorImpl& a = *p.a.impl();
   const TensorImpl& b = *p.b.impl();
@@ -278,7 +319,7 @@ bool Sweep::defer(Edge& e, Product& p) {
     return false;
   for (uint32_t i = 0; i < fused_; ++i)
     if (const auto& s = leaf_grads[i].first->storage; a.storage == s || b.storage == s) return false;
-  deferred_.push_back({w.sweep_slot, std::move(p)});
+  deferred_.push_back({slot, std::move(p)});
   return true;
 }
 
@@ -328,7 +369,7 @@ void Sweep::run(const std::vector<Root>& roots, bool retain) {
     TensorImpl* out = r.output.impl();
     if (Node* fn = out->grad_fn.get()) {
       reach(fn);
-      accumulate(fn->grad, r.seed);
+      accumulate(node_grad(fn), r.seed);
     } else if (Tensor* slot = leaf_slot(r.output.impl_ref())) {
       accumulate(*slot, r.seed);
     }
@@ -341,11 +382,11 @@ void Sweep::run(const std::vector<Root>& roots, bool retain) {
     if (n->freed) throw_freed(*n);
     for (Edge& e : n->next)
       if (e.fn) reach(e.fn.get());
-    Tensor g = std::move(n->grad);
+    Tensor g = std::move(node_grad(n));
     if (!g.defined()) continue;
     if (wanted_) {
       if (wanted_->count(n)) accumulate(captured[n], g);
-      if (!n->needed) continue;
+      if (!needed_.count(n)) continue;
     }
     ran_.push_back(n);
     if (!fast || !n->apply_fast(g, *this)) run_rule(*n, g);

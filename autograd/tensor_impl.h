@@ -186,7 +186,6 @@ struct Node : Pooled {
   uint32_t refs = 0;
   DType dtype = DType::float32;  // of the op's output
   bool freed = false;
-  bool needed = true;            // grad(): leads to a wanted input (scratch, as sweep and grad)
   std::string_view name;
   std::source_location where;
   // Above every input's: the sweep runs nodes in reverse of it. Once the node is dead (queued by
@@ -197,8 +196,8 @@ struct Node : Pooled {
   };
   Shape shape;                   // of the op's output
   SmallVector<Edge, 2> next;     // one per input of the op, in order
-  uint64_t sweep = 0;
-  Tensor grad;
+  uint64_t sweep = 0;            // id of the last sweep that reached this node
+  Tensor grad;                   // the gradient collecting here while that sweep runs
   // What few nodes need, kept apart so that the common node carries one null pointer: allocated
   // only for a replay (recorded while ReplayGuard is on) or a custom op's name.
   std::unique_ptr<NodeExtras> extras;
@@ -287,6 +286,7 @@ class GradSink {
   // filter, a buffer to allocate or to copy) in target_slow, which decides every case.
   [[gnu::always_inline]] Target target(Edge& e, Tensor* donor) {
     Tensor* slot = nullptr;
+    if (own_state_) return target_slow(e, donor);
     if (e.fn) slot = &e.fn->grad;
     else if (e.leaf && e.leaf->sweep == id_) slot = &leaf_grads[e.leaf->sweep_slot].second;
     if (slot) {
@@ -324,6 +324,10 @@ class GradSink {
   virtual Target target_slow(Edge& e, Tensor* donor) = 0;
 
   const uint64_t id_;  // unique over all threads' sweeps
+  // A sweep started while another runs on the thread (a custom op's backward calling grad() or
+  // backward()) keeps its gradients and marks in maps of its own, not in Node::grad and the sweep
+  // stamps that the outer sweep is using for nodes and leaves they may share.
+  bool own_state_ = false;
 };
 
 // c += alpha * op(p.a) @ op(p.b) (one gemm with beta = 1; a rank-one update when p.k is 1), for

@@ -1,6 +1,7 @@
 // The sweep's order and clean-up (autograd/tensor_engine.cpp): nodes run in reverse creation
 // order, which must hold for a graph continued on another thread, a sweep that throws must not
-// leave gradients behind for the next one, and a sweep nested in another frees its own graph only.
+// leave gradients behind for the next one, and a sweep nested in another frees its own graph only
+// and leaves the outer sweep's gradients alone.
 #include <cmath>
 #include <stdexcept>
 #include <thread>
@@ -79,4 +80,73 @@ TEST_CASE("tensor engine: a sweep nested in a custom backward keeps its own list
   CHECK(x.grad().item() == Approx(2.5 * std::exp(1.5)));  // d/dx e^(3x) x = e^(3x) (3x + 1)
   CHECK_FALSE(u.grad().defined());
   CHECK_THROWS_WITH(y.backward(), Catch::Contains("second time"));
+}
+
+TEST_CASE("tensor engine: grad() in a custom backward over nodes the outer sweep shares is exact",
+          "[autograd][engine]") {
+  // The custom op's input a = 2x is also used by a * a, so when the custom node runs, the outer
+  // sweep holds 2a at a's node, waiting for the custom op's share. A grad() inside the backward
+  // that reaches a's node (asking for in[0] or for x) used to write its own gradient into that
+  // node and overwrite 2a: both gradients came out wrong (x.grad 6 instead of 10).
+  const auto p = TensorOptions(DType::float64).requires_grad(true);
+  const double e = std::exp(1.0);
+  struct Case {
+    const char* name;
+    int inner;          // which grad() the backward calls
+    bool outer_grad;    // the outer sweep is grad({y}, {x}) instead of y.backward()
+    double expected_inner;
+  };
+  const Case cases[] = {
+      {"d exp(in0) / d in0", 0, false, e},     {"d exp(a) a / d a", 1, false, 2 * e},
+      {"d exp(a) / d x, retained", 2, false, 2 * e}, {"d exp(in0) / d in0, outer grad()", 0, true, e},
+      {"d exp(a) / d x, retained, outer grad()", 2, true, 2 * e},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    Tensor x = from_vector({0.5}, {1}, p);
+    const Tensor a = x * 2.0;
+    double inner = 0;
+    auto forward = [](const std::vector<Tensor>& in) { return in[0] * 3.0; };
+    auto backward = [&](const Tensor& g, const std::vector<Tensor>& in, const Tensor&) {
+      GradModeGuard recording(true);
+      if (c.inner == 0) inner = grad({exp(in[0])}, {in[0]})[0].item();
+      if (c.inner == 1) inner = grad({exp(a) * a}, {a})[0].item();
+      if (c.inner == 2) inner = grad({exp(a)}, {x}, {}, {.retain_graph = true})[0].item();
+      return std::vector<Tensor>{g * 3.0};
+    };
+    // In this order (the operands of one + may be evaluated either way round): the sweep runs
+    // a * a before the custom node, so a's node holds 2a when the backward runs.
+    const Tensor tripled = custom_op("triple", {a}, forward, backward);
+    const Tensor squared = a * a;
+    const Tensor y = tripled + squared;
+    // dy/dx = 3 * 2 + 2a * 2 = 10 at a = 1.
+    if (c.outer_grad) {
+      CHECK(grad({y}, {x})[0].item() == Approx(10.0));
+      CHECK_FALSE(x.grad().defined());
+    } else {
+      y.backward();
+      CHECK(x.grad().item() == Approx(10.0));
+    }
+    CHECK(inner == Approx(c.expected_inner));
+  }
+}
+
+TEST_CASE("tensor engine: a grad() in a custom backward that frees a shared node makes the outer sweep throw",
+          "[autograd][engine]") {
+  // Without retain_graph the inner grad() frees what it ran, a's node included, which the outer
+  // sweep still has to run: a clear error, as in PyTorch, not a gradient from freed tensors.
+  const auto p = TensorOptions(DType::float64).requires_grad(true);
+  Tensor x = from_vector({0.5}, {1}, p);
+  const Tensor a = x * 2.0;
+  auto forward = [](const std::vector<Tensor>& in) { return in[0] * 3.0; };
+  auto backward = [&](const Tensor& g, const std::vector<Tensor>&, const Tensor&) {
+    GradModeGuard recording(true);
+    (void)grad({exp(a)}, {x});
+    return std::vector<Tensor>{g * 3.0};
+  };
+  const Tensor tripled = custom_op("triple", {a}, forward, backward);
+  const Tensor squared = a * a;
+  const Tensor y = tripled + squared;
+  CHECK_THROWS_WITH(y.backward(), Catch::Contains("second time") && Catch::Contains("'mul'"));
+  CHECK_FALSE(x.grad().defined());
 }
