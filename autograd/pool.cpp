@@ -18,25 +18,126 @@ namespace {
 std::mutex slab_mutex;
 std::vector<void*>* slabs = new std::vector<void*>();
 
-// One slab of ~16 KiB per refill, cut into blocks of class c.
+// Blocks no thread holds: spilled from a thread's full list, or left by a thread that ended.
+// Guarded by slab_mutex; never destroyed (a thread may end during static destruction).
+PoolLists* shared_lists = new PoolLists{};
+
+// The last block of a chain of at least one.
+PoolBlock* tail_of(PoolBlock* b) {
+  while (b->next) b = b->next;
+  return b;
+}
+
+// Moves the chain starting at `first` to the shared list of class c.
+void give_to_shared(std::size_t c, PoolBlock* first) noexcept {
+  PoolBlock* last = tail_of(first);  // before the lock: the chain is this thread's alone
+  std::lock_guard<std::mutex> lock(slab_mutex);
+  last->next = shared_lists->heads[c];
+  shared_lists->heads[c] = first;
+}
+
+// The most blocks a thread's list of class c keeps.
+uint32_t list_max(std::size_t c) { return static_cast<uint32_t>(kPoolListBytes / ((c + 1) * kPoolClass)); }
+
+// The blocks in a list (the slow paths only).
+uint32_t length(const PoolBlock* b) {
+  uint32_t n = 0;
+  for (; b; b = b->next) ++n;
+  return n;
+}
+
+thread_local constinit bool lists_returned = false;  // this thread's ListsReturner has run
+
+// Sets the room of this thread's list of class c from its length.
+void set_room(std::size_t c) {
+  const uint32_t max = list_max(c);
+  pool_lists.room[c] = lists_returned ? 0 : max - std::min(max, length(pool_lists.heads[c]));
+}
+
+// Hands a thread's lists to the shared ones when the thread ends.
+struct ListsReturner {
+  ~ListsReturner();
+};
+thread_local ListsReturner lists_returner;
+
+ListsReturner::~ListsReturner() {
+  lists_returned = true;
+  for (std::size_t c = 0; c < kPoolClasses; ++c) {
+    if (PoolBlock* first = pool_lists.heads[c]) give_to_shared(c, first);
+    pool_lists.heads[c] = nullptr;
+    pool_lists.room[c] = 0;  // every later free on this thread runs pool_spill
+  }
+}
+
+// Makes sure this thread hands its lists back when it ends (constructs its ListsReturner).
+void note_thread() { [[maybe_unused]] volatile const void* touch = &lists_returner; }
+
+// Refills an empty list of class c: from the shared list when it has blocks (up to a slab's worth),
+// else with one new slab of ~16 KiB.
 void refill(std::size_t c) {
+  if (!lists_returned) note_thread();
   const std::size_t block = (c + 1) * kPoolClass;
   const std::size_t count = std::max<std::size_t>(4, 16384 / block);
+  PoolBlock*& head = pool_lists.heads[c];
+  {
+    std::lock_guard<std::mutex> lock(slab_mutex);
+    if (PoolBlock* first = shared_lists->heads[c]) {
+      PoolBlock* last = first;
+      for (std::size_t n = 1; n < count && last->next; ++n) last = last->next;
+      shared_lists->heads[c] = last->next;
+      last->next = head;
+      head = first;
+      set_room(c);
+      return;
+    }
+  }
   char* slab = static_cast<char*>(std::aligned_alloc(kPoolClass, block * count));
   if (!slab) throw std::bad_alloc();
   {
     std::lock_guard<std::mutex> lock(slab_mutex);
     slabs->push_back(slab);
   }
-  PoolBlock*& head = pool_lists.heads[c];
   for (std::size_t i = 0; i < count; ++i) {
     auto* b = reinterpret_cast<PoolBlock*>(slab + i * block);
     b->next = head;
     head = b;
   }
+  set_room(c);
 }
 
 }  // namespace
+
+std::size_t pool_slabs() {
+  std::lock_guard<std::mutex> lock(slab_mutex);
+  return slabs->size();
+}
+
+// A free found no room in its list (pool_free): the block is at the head of the list already.
+void pool_spill(std::size_t c) noexcept {
+  PoolBlock*& head = pool_lists.heads[c];
+  pool_lists.room[c] = 0;
+  if (lists_returned) {  // the thread is ending and has handed its lists back: this block goes too
+    PoolBlock* b = head;
+    head = b->next;
+    b->next = nullptr;
+    give_to_shared(c, b);
+    return;
+  }
+  note_thread();  // the first free of this class on the thread may come before any refill
+  const uint32_t max = list_max(c);
+  const uint32_t n = length(head);
+  if (n <= max) {  // the first free of the class on this thread
+    pool_lists.room[c] = max - n;
+    return;
+  }
+  // Keep the most recently freed half (warm in cache); the rest goes.
+  PoolBlock* last_kept = head;
+  for (uint32_t i = 1; i < max / 2; ++i) last_kept = last_kept->next;
+  PoolBlock* first = last_kept->next;
+  last_kept->next = nullptr;
+  give_to_shared(c, first);
+  pool_lists.room[c] = max - max / 2;
+}
 
 namespace {
 

@@ -194,8 +194,12 @@ class Sweep final : public detail::GradSink {
     else if (!create_graph_ && sole_owner(acc)) add_in_place(acc, g);
     else acc = acc + g;
   }
+  template <bool kOwnState>
   void reach(Node* m);
+  void reach(Node* m) { own_state_ ? reach<true>(m) : reach<false>(m); }
   Node* take_latest();
+  template <bool kOwnState>
+  void run_nodes();
   void mark_needed(const std::vector<Root>& roots);
   [[gnu::noinline]] void run_rule(Node& n, Tensor& g);
 
@@ -224,8 +228,9 @@ class Sweep final : public detail::GradSink {
 };
 
 // A node's first sight in this sweep: it waits to run.
+template <bool kOwnState>
 inline void Sweep::reach(Node* m) {
-  if (own_state_) {
+  if (kOwnState) {
     if (!reached_.insert(m).second) return;
   } else {
     if (m->sweep == id_) return;
@@ -362,6 +367,28 @@ void Sweep::apply_updates(const std::vector<ParamUpdate>& updates) {
     detail::add_product(*updates[d.slot].param.impl(), d.product, updates[d.slot].alpha);
 }
 
+// Runs the reached nodes, latest recorded first. kOwnState is own_state_, a constant here so that
+// the common sweep's loop does not test it at every node.
+template <bool kOwnState>
+void Sweep::run_nodes() {
+  // The fast rules serve plain backward passes; traces, anomaly mode and create_graph use the
+  // Tensor rules.
+  const bool fast = !create_graph_ && !AnomalyMode::enabled() && !detail::BackwardObserver::current;
+  while (Node* n = take_latest()) {
+    if (n->freed) throw_freed(*n);
+    for (Edge& e : n->next)
+      if (e.fn) reach<kOwnState>(e.fn.get());
+    Tensor g = std::move(kOwnState ? node_grads_[n] : n->grad);
+    if (!g.defined()) continue;
+    if (wanted_) {
+      if (wanted_->count(n)) accumulate(captured[n], g);
+      if (!needed_.count(n)) continue;
+    }
+    ran_.push_back(n);
+    if (!fast || !n->apply_fast(g, *this)) run_rule(*n, g);
+  }
+}
+
 void Sweep::run(const std::vector<Root>& roots, bool retain) {
   GradModeGuard recording(create_graph_);
   if (wanted_) mark_needed(roots);
@@ -375,22 +402,8 @@ void Sweep::run(const std::vector<Root>& roots, bool retain) {
     }
   }
 
-  // The fast rules serve plain backward passes; traces, anomaly mode and create_graph use the
-  // Tensor rules.
-  const bool fast = !create_graph_ && !AnomalyMode::enabled() && !detail::BackwardObserver::current;
-  while (Node* n = take_latest()) {
-    if (n->freed) throw_freed(*n);
-    for (Edge& e : n->next)
-      if (e.fn) reach(e.fn.get());
-    Tensor g = std::move(node_grad(n));
-    if (!g.defined()) continue;
-    if (wanted_) {
-      if (wanted_->count(n)) accumulate(captured[n], g);
-      if (!needed_.count(n)) continue;
-    }
-    ran_.push_back(n);
-    if (!fast || !n->apply_fast(g, *this)) run_rule(*n, g);
-  }
+  if (own_state_) run_nodes<true>();
+  else run_nodes<false>();
   if (!retain) {
     for (Node* n : ran_) {
       n->release_saved();

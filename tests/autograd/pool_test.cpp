@@ -2,7 +2,9 @@
 // is reused for the same size; a block freed on another thread joins that thread's cache; a thread's
 // cache goes back to the system when the thread ends (the sanitizer build checks for leaks).
 // Each case runs on a fresh thread, so it starts with an empty cache.
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -82,4 +84,89 @@ TEST_CASE("pool: big tensors made on one thread and dropped on another keep thei
     CHECK(t.at({0, 0}) == 7.0);
     CHECK(t.at({255, 783}) == 7.0);
   });
+}
+
+// Small blocks (size classes up to kPoolMaxBytes) live in per-thread lists. These two patterns
+// used to cut new slabs forever: the blocks sat in lists of threads that had ended, or piled up in
+// the list of a thread that only frees. Now a thread's lists are bounded and handed on.
+TEST_CASE("pool: small blocks of ended threads are reused by later threads", "[autograd][pool]") {
+  constexpr int kBlocks = 3000;  // more than a list keeps
+  auto churn = [] {
+    on_fresh_thread([] {
+      std::vector<void*> blocks;
+      for (int i = 0; i < kBlocks; ++i) blocks.push_back(pool_allocate(48));
+      for (void* p : blocks) pool_free(p, 48);
+    });
+  };
+  churn();
+  const std::size_t slabs = detail::pool_slabs();
+  for (int round = 0; round < 20; ++round) churn();
+  CHECK(detail::pool_slabs() == slabs);
+}
+
+TEST_CASE("pool: small blocks freed on a thread that never allocates go back to the allocating thread",
+          "[autograd][pool]") {
+  constexpr int kBlocks = 3000;
+  auto round = [] {
+    std::vector<void*> blocks;
+    on_fresh_thread([&] {
+      // Long-lived producer stand-in: a fresh thread, but one that stays in one round's scope.
+      for (int i = 0; i < kBlocks; ++i) blocks.push_back(pool_allocate(200));
+    });
+    std::thread consumer([&] {
+      for (void* p : blocks) pool_free(p, 200);
+    });
+    consumer.join();
+  };
+  round();
+  const std::size_t slabs = detail::pool_slabs();
+  for (int r = 0; r < 20; ++r) round();
+  CHECK(detail::pool_slabs() == slabs);
+}
+
+TEST_CASE("pool: a producer and a consumer thread running side by side keep the slab count bounded",
+          "[autograd][pool]") {
+  // The consumer only frees, the producer only allocates, both for the whole run: without a bound
+  // on the consumer's list, every block the producer takes is new.
+  constexpr int kRounds = 12, kBlocks = 20000;
+  std::vector<std::vector<void*>> batches(kRounds);
+  std::mutex m;
+  std::condition_variable changed;
+  int produced = 0, consumed = 0;
+  const std::size_t slabs_before = detail::pool_slabs();
+  std::thread producer([&] {
+    for (int r = 0; r < kRounds; ++r) {
+      {
+        // At most two batches alive: the one being freed and this one.
+        std::unique_lock<std::mutex> lock(m);
+        changed.wait(lock, [&] { return consumed >= r - 1; });
+      }
+      std::vector<void*> batch;
+      for (int i = 0; i < kBlocks; ++i) batch.push_back(pool_allocate(100));
+      std::lock_guard<std::mutex> lock(m);
+      batches[r] = std::move(batch);
+      ++produced;
+      changed.notify_all();
+    }
+  });
+  std::thread consumer([&] {
+    for (int r = 0; r < kRounds; ++r) {
+      std::vector<void*> batch;
+      {
+        std::unique_lock<std::mutex> lock(m);
+        changed.wait(lock, [&] { return produced > r; });
+        batch = std::move(batches[r]);
+      }
+      for (void* p : batch) pool_free(p, 100);
+      std::lock_guard<std::mutex> lock(m);
+      ++consumed;
+      changed.notify_all();
+    }
+  });
+  producer.join();
+  consumer.join();
+  // A batch of 20,000 128-byte blocks is 157 slabs. Two batches alive, the consumer's list (up to
+  // 1 MiB of blocks, 64 slabs) and blocks in transit stay under three batches' worth; unbounded,
+  // the twelve rounds cut ~1,880.
+  CHECK(detail::pool_slabs() - slabs_before <= 3 * 157);
 }
