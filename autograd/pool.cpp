@@ -107,6 +107,9 @@ void refill(std::size_t c) {
 
 }  // namespace
 
+void* pool_allocate_out_of_line(std::size_t bytes) { return pool_allocate(bytes); }
+void pool_free_out_of_line(void* p, std::size_t bytes) noexcept { pool_free(p, bytes); }
+
 std::size_t pool_slabs() {
   std::lock_guard<std::mutex> lock(slab_mutex);
   return slabs->size();

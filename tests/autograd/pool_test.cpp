@@ -94,8 +94,8 @@ TEST_CASE("pool: small blocks of ended threads are reused by later threads", "[a
   auto churn = [] {
     on_fresh_thread([] {
       std::vector<void*> blocks;
-      for (int i = 0; i < kBlocks; ++i) blocks.push_back(pool_allocate(48));
-      for (void* p : blocks) pool_free(p, 48);
+      for (int i = 0; i < kBlocks; ++i) blocks.push_back(detail::pool_allocate_out_of_line(48));
+      for (void* p : blocks) detail::pool_free_out_of_line(p, 48);
     });
   };
   churn();
@@ -111,10 +111,10 @@ TEST_CASE("pool: small blocks freed on a thread that never allocates go back to 
     std::vector<void*> blocks;
     on_fresh_thread([&] {
       // Long-lived producer stand-in: a fresh thread, but one that stays in one round's scope.
-      for (int i = 0; i < kBlocks; ++i) blocks.push_back(pool_allocate(200));
+      for (int i = 0; i < kBlocks; ++i) blocks.push_back(detail::pool_allocate_out_of_line(200));
     });
     std::thread consumer([&] {
-      for (void* p : blocks) pool_free(p, 200);
+      for (void* p : blocks) detail::pool_free_out_of_line(p, 200);
     });
     consumer.join();
   };
@@ -142,7 +142,7 @@ TEST_CASE("pool: a producer and a consumer thread running side by side keep the 
         changed.wait(lock, [&] { return consumed >= r - 1; });
       }
       std::vector<void*> batch;
-      for (int i = 0; i < kBlocks; ++i) batch.push_back(pool_allocate(100));
+      for (int i = 0; i < kBlocks; ++i) batch.push_back(detail::pool_allocate_out_of_line(100));
       std::lock_guard<std::mutex> lock(m);
       batches[r] = std::move(batch);
       ++produced;
@@ -157,7 +157,7 @@ TEST_CASE("pool: a producer and a consumer thread running side by side keep the 
         changed.wait(lock, [&] { return produced > r; });
         batch = std::move(batches[r]);
       }
-      for (void* p : batch) pool_free(p, 100);
+      for (void* p : batch) detail::pool_free_out_of_line(p, 100);
       std::lock_guard<std::mutex> lock(m);
       ++consumed;
       changed.notify_all();
