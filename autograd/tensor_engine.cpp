@@ -142,7 +142,9 @@ class Sweep final : public detail::GradSink {
     if (e.fn) return &node_grad(e.fn.get());
     return leaf_slot(e.leaf);
   }
-  Tensor& node_grad(Node* n) { return own_state_ ? node_grads_[n] : n->grad; }
+  template <bool kOwnState>
+  Tensor& node_grad(Node* n) { return kOwnState ? node_grads_[n] : n->grad; }
+  Tensor& node_grad(Node* n) { return own_state_ ? node_grad<true>(n) : node_grad<false>(n); }
   Tensor* leaf_slot(const Ref<TensorImpl>& leaf) {
     if (wanted_) return wanted_->count(leaf.get()) ? &captured[leaf.get()] : nullptr;
     uint32_t slot;
@@ -378,7 +380,7 @@ void Sweep::run_nodes() {
     if (n->freed) throw_freed(*n);
     for (Edge& e : n->next)
       if (e.fn) reach<kOwnState>(e.fn.get());
-    Tensor g = std::move(kOwnState ? node_grads_[n] : n->grad);
+    Tensor g = std::move(node_grad<kOwnState>(n));
     if (!g.defined()) continue;
     if (wanted_) {
       if (wanted_->count(n)) accumulate(captured[n], g);
