@@ -226,7 +226,8 @@ bool add_thread_setter(std::string system, std::function<std::string(int)> set) 
 
 const std::vector<std::string>& system_order() {
   static const std::vector<std::string> order = {"handwritten", "cblas",  "chainrule_scalar",
-                                                 "chainrule_tensor", "sacado", "adolc", "libtorch"};
+                                                 "chainrule_tensor", "bare_tape", "sacado", "adolc",
+                                                 "libtorch"};
   return order;
 }
 

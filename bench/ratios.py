@@ -23,7 +23,8 @@ import argparse
 import json
 import sys
 
-SYSTEM_ORDER = ["handwritten", "cblas", "chainrule_scalar", "chainrule_tensor", "chainrule_tensor_unfused", "sacado",
+SYSTEM_ORDER = ["handwritten", "cblas", "chainrule_scalar", "chainrule_tensor", "chainrule_tensor_unfused", "bare_tape",
+                "sacado",
                 "adolc", "libtorch"]
 WORKLOAD_ORDER = ["lecture", "tinyop", "mlp_b128", "mlp_b8", "mlp_b1", "matmul", "scalar_sum",
                   "scalar_logsumexp", "memory"]
@@ -309,6 +310,18 @@ TARGETS = [
                    " MiB"),
 ]
 
+# Not targets: what one record per op costs by itself (bare_tape, a bound with none of chainrule's
+# safety; bench/bare_tape.h), and what chainrule_scalar pays above it.
+def bound_ratio(workload, system, other, text):
+    def check(rows):
+        a, b = seconds(rows, workload, system), seconds(rows, workload, other)
+        return fmt_ratio(a / b) if a and b else None
+    return text, check
+
+
+BOUNDS = [bound_ratio(w, s, o, f"{w}: {s} / {o}") for w in ("lecture", "scalar_sum", "scalar_logsumexp")
+          for s, o in (("bare_tape", "handwritten"), ("chainrule_scalar", "bare_tape"))]
+
 
 def across_runs(paths, metric):
     """One line per target: its value in each JSON and in how many it was met. On a noisy machine a
@@ -326,6 +339,9 @@ def across_runs(paths, metric):
         cells = [text] + [f"{r[0]}{'' if r[1] else ' (missed)'}" if r else "-" for r in results]
         lines.append(cells + [f"{met} of {len(measured)}" if measured else "-"])
     print("\n".join(markdown(head, lines)))
+    print("\nBounds (not targets):\n")
+    lines = [[text] + [check(rows) or "-" for _, rows in runs] for text, check in BOUNDS]
+    print("\n".join(markdown(["ratio"] + [name for name, _ in runs], lines)))
 
 
 def main():
@@ -381,6 +397,9 @@ def main():
         else:
             value, met = result
             print(f"- {text}: {value}, **{'met' if met else 'MISSED'}**")
+    print(f"\nBounds (not targets; bare_tape is one record per op and nothing else), {threads} thread(s):\n")
+    for text, check in BOUNDS:
+        print(f"- {text}: {check(rows) or 'not measured'}")
 
 
 if __name__ == "__main__":
