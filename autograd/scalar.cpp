@@ -135,7 +135,7 @@ Scalar custom_op(std::string_view name, const std::vector<Scalar>& inputs, Scala
   const uint32_t index = tape.add_custom(std::move(entry));
   if (detail::thread_mode & (detail::kAnomaly | detail::kTrackLocations))
     tape.note_location(ScalarOp::Custom, index, y, where);
-  return ScalarAccess::push(ScalarOp::Custom, index, index, y);
+  return ScalarAccess::push<false>(ScalarOp::Custom, index, index, y);
 }
 
 std::vector<ScalarNodeView> graph_view(const Scalar& root) { return ScalarTape::current().view(root); }

@@ -143,6 +143,8 @@ class Scalar {
       t.handles += r.freed ? detail::kFreedHandle : 1;
     } else if (leaf_) {
       ++leaf_->refs;
+    } else if (record_ != kNoRecord) [[unlikely]] {
+      detail::count_foreign(generation_, record_, +1);
     }
   }
   void release() noexcept {
@@ -154,6 +156,8 @@ class Scalar {
       if (t.handles == 0) [[unlikely]] detail::tape_unused();
     } else if (leaf_) {
       detail::release_cell(leaf_);
+    } else if (record_ != kNoRecord) [[unlikely]] {
+      detail::count_foreign(generation_, record_, -1);
     }
   }
 

@@ -122,6 +122,7 @@ std::vector<Scalar> ScalarTape::gradients(std::span<const Seed> seeds, const std
     }
     finish_sweep(low, top, free_graph);
   }
+  if (unfreed_handles(state_) == 0) tape_unused();  // the sweep freed the last graph alive
   return out;
 }
 

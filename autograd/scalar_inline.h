@@ -11,10 +11,12 @@ namespace detail {
 
 // The recording path of every built-in Scalar op.
 struct ScalarAccess {
-  // The tape is reused once no graph on it is alive (no handle names an unfreed record).
+  // One compare: past it, the slow path reuses the tape if no graph on it is alive (no handle names
+  // an unfreed record, counting handles copied or dropped on other threads) and makes room for the
+  // op's records (TapeState::cold_at).
   static void begin_op() {
     const TapeState& t = tape_state;
-    if (unfreed_handles(t) == 0 && t.sweeping == 0 && t.size != 0) reset_tape();
+    if (t.size >= t.cold_at) [[unlikely]] prepare_op();
   }
   // The record an operand is read from (a Leaf or Freed record is added when needed), or a tagged
   // constant.
@@ -27,9 +29,11 @@ struct ScalarAccess {
     if (x.record_ == Scalar::kNoRecord) return append_constant(x.value_);
     return enter_stale(x.value_);
   }
-  // Records an op's result and returns the one handle naming it.
+  // Records an op's result and returns the one handle naming it. `reserved`: after begin_op and at
+  // most two operand records (a custom op's operands may be more).
+  template <bool reserved = true>
   static Scalar push(ScalarOp op, uint32_t a, uint32_t b, double value) {
-    const uint32_t i = append_record(op, a, b, value, 1);
+    const uint32_t i = append_record<reserved>(op, a, b, value, 1);
     TapeState& t = tape_state;
     ++t.handles;
     Scalar s(value);

@@ -11,8 +11,9 @@
 // side array of doubles, and the operand index says so with its top bit (kConstantTag), so that
 // recording one costs an 8-byte append and a sweep neither visits it nor loads anything to know
 // that no gradient flows there.
-// Recording is an append; backward is one reverse loop; the array is reused (not freed) once no graph
-// on it is alive, so a training loop runs with no allocation per node and flat memory.
+// Recording is an append (an op checks once, against TapeState::cold_at, that its records fit);
+// backward is one reverse loop; the array is reused (not freed) once no graph on it is alive, so a
+// training loop runs with no allocation per node and flat memory.
 //
 // The hot part of the tape (the array and the counters below) is a constant-initialised, trivially
 // destructible thread_local, so reading it is one thread-pointer-relative load. The cold part (leaf
@@ -75,6 +76,11 @@ struct TapeState {
   uint32_t irregular = 0;       // Freed records, freed records and custom ops since the last reset:
                                 // while 0 a sweep cannot throw, so it may take the one-pass path
   uint16_t sweep = 0;           // id of the current (or last) sweep
+  // An op's one check (ScalarAccess::begin_op): its slow path runs once `size` reaches this. At most
+  // capacity - kOpRoom, so that the records an op appends fit without a check of their own; 0 makes
+  // the next op run it: no graph may be alive any more (only handles to freed records are left).
+  // See ScalarTape::prepare_op.
+  uint32_t cold_at = 0;
   LeafCell** leaves = nullptr;  // the cells behind Leaf records (one tape reference each)
   uint32_t leaf_count = 0;
   uint32_t leaf_capacity = 0;
@@ -100,15 +106,28 @@ inline uint32_t unfreed_handles(const TapeState& t) { return static_cast<uint32_
 // n handles whose record was just freed move from the low half to the high half.
 inline void note_freed(TapeState& t, uint32_t n) { t.handles += uint64_t{n} * (kFreedHandle - 1); }
 
+// Records an op may append after begin_op without checking for room: its two operands' Leaf or
+// Freed records and its own (begin_op leaves one more spare).
+inline constexpr uint32_t kOpRoom = 4;
+
 // The cold paths (autograd/scalar_tape.cpp).
-void reset_tape();                     // reuse the array: every record handle becomes stale
+// begin_op's slow path: applies other threads' counts, resets the array if no graph on it is alive
+// (every record handle becomes stale), makes room for an op's records.
+void prepare_op();
 void grow_tape();                      // make room for one more record (throws past 2^31 - 1)
 void grow_constants();                 // make room for one more constant (the same limit)
 // A leaf's first use in this generation: its Leaf record, which holds a reference to the cell so
 // that a sweep can write the cell's gradient even after the user dropped the leaf. Out of line:
 // it runs once per leaf and graph, and inlining it into every operand costs more than the call.
 uint32_t enter_leaf(LeafCell* cell);
-void tape_unused();                    // the last handle died: reset unless a sweep runs
+// No handle names an unfreed record any more (a sweep freed the last graph alive, or the last
+// handle died): reset now if no handle is left at all and no sweep runs, else at the next op.
+void tape_unused();
+// A handle naming a record of another thread's tape was copied (+1) or destroyed (-1) on this
+// thread: the owner's counts change through its inbox, which the owner applies when its array is
+// full (before growing it); without it the owner's tape would never be reused again. A handle of
+// this thread's own older generation, or of a thread that has ended, changes nothing.
+void count_foreign(uint64_t generation, uint32_t record, int32_t delta) noexcept;
 uint32_t enter_stale(double value);    // a handle from a released graph: a Freed record
 void destroy_cell(LeafCell* cell) noexcept;
 
@@ -116,9 +135,11 @@ inline void release_cell(LeafCell* cell) noexcept {
   if (--cell->refs == 0) destroy_cell(cell);
 }
 
+// `reserved`: begin_op has made room (an op's fast path, at most kOpRoom - 1 records).
+template <bool reserved = false>
 inline uint32_t append_record(ScalarOp op, uint32_t a, uint32_t b, double value, uint32_t handles) {
   TapeState& t = tape_state;
-  if (t.size == t.capacity) grow_tape();
+  if (!reserved && t.size == t.capacity) grow_tape();
   t.records[t.size] = ScalarRecord{value, 0.0, a, b, handles, op, false, 0};
   return t.size++;
 }

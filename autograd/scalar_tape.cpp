@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <new>
 #include <stdexcept>
 
@@ -37,15 +38,96 @@ void throw_freed(std::string_view op) {
       op));
 }
 
+namespace {
+constexpr unsigned kBlockBits = 16;
+uint64_t block_of(uint64_t generation) { return (generation - 1) >> kBlockBits; }
+}  // namespace
+
+// Handles copied or dropped on a thread other than their tape's: (generation, record, +1 or -1),
+// applied by the owner (ScalarTape::apply_foreign_counts) only while that generation is current.
+struct ForeignCount {
+  uint64_t generation;
+  uint32_t record;
+  int32_t delta;
+};
+struct ForeignInbox {
+  std::mutex mutex;
+  std::vector<ForeignCount> counts;
+  std::atomic<bool> pending{false};  // counts wait here
+};
+
+namespace {
+// Each thread's current block of generations -> its inbox. A handle of an older block is stale
+// wherever it is (its generation is over), so a thread registers only its current block. Guarded by
+// registry_mutex, which is held while a count goes into an inbox, so that an ending thread cannot
+// free its inbox under another's hand. Leaked on purpose: threads may end after static destruction.
+std::mutex registry_mutex;
+std::unordered_map<uint64_t, ForeignInbox*>& registry() {
+  static auto* map = new std::unordered_map<uint64_t, ForeignInbox*>;
+  return *map;
+}
+}  // namespace
+
+void count_foreign(uint64_t generation, uint32_t record, int32_t delta) noexcept {
+  const uint64_t block = block_of(generation);
+  if (block == block_of(tape_state.generation)) return;  // this thread's own: an older generation
+  try {
+    const std::lock_guard lock(registry_mutex);
+    auto it = registry().find(block);
+    if (it == registry().end()) return;  // its thread has ended or moved past that block
+    ForeignInbox& inbox = *it->second;
+    const std::lock_guard inbox_lock(inbox.mutex);
+    // A copy made and dropped here cancels out in place, so that an owner that records nothing
+    // (and so never applies its inbox) does not see it grow.
+    if (!inbox.counts.empty() && inbox.counts.back().generation == generation &&
+        inbox.counts.back().record == record) {
+      if ((inbox.counts.back().delta += delta) == 0) inbox.counts.pop_back();
+    } else {
+      inbox.counts.push_back({generation, record, delta});
+    }
+    inbox.pending.store(true, std::memory_order_release);
+  } catch (...) {
+    // Out of memory or a failing mutex: the owner keeps a count too many (its array is then reused
+    // only once its other handles are all gone) or too few (a graph of it may go stale early: a
+    // backward through it throws). Nothing reads freed memory either way.
+  }
+}
+
+// Not while a sweep runs: the one-pass sweep moves freed records' counts in one step at its end.
+void ScalarTape::apply_foreign_counts() {
+  TapeState& t = state_;
+  if (t.sweeping != 0 || !inbox_ || !inbox_->pending.load(std::memory_order_acquire)) return;
+  std::vector<ForeignCount> counts;
+  {
+    const std::lock_guard lock(inbox_->mutex);
+    counts.swap(inbox_->counts);
+    inbox_->pending.store(false, std::memory_order_relaxed);
+  }
+  for (const ForeignCount& c : counts) {
+    if (c.generation != t.generation || c.record >= t.size) continue;  // a graph already released
+    ScalarRecord& r = t.records[c.record];
+    r.handles += static_cast<uint32_t>(c.delta);
+    const int64_t unit = r.freed ? static_cast<int64_t>(kFreedHandle) : 1;
+    t.handles += static_cast<uint64_t>(c.delta * unit);
+  }
+}
+
 // Generations are unique in the process, not only on one thread, so that a handle used on a thread
 // other than the one that recorded it can never name a record of that thread's tape (it is stale
 // there: its value is usable, a backward through it throws). Each thread takes blocks of 2^16 from
 // one atomic counter; 64 bits do not wrap.
 uint64_t ScalarTape::next_generation() {
-  constexpr uint64_t kBlock = uint64_t{1} << 16;
+  constexpr uint64_t kBlock = uint64_t{1} << kBlockBits;
   static std::atomic<uint64_t> blocks{0};
   if (generation_next_ == generation_end_) {
-    generation_next_ = blocks.fetch_add(1, std::memory_order_relaxed) * kBlock + 1;  // never 0
+    const uint64_t block = blocks.fetch_add(1, std::memory_order_relaxed);
+    {
+      const std::lock_guard lock(registry_mutex);
+      if (!inbox_) inbox_ = std::make_unique<ForeignInbox>();
+      if (generation_end_ != 0) registry().erase(block_of(generation_next_ - 1));
+      registry()[block] = inbox_.get();
+    }
+    generation_next_ = block * kBlock + 1;  // never 0
     generation_end_ = generation_next_ + kBlock - 1;
   }
   return generation_next_++;
@@ -62,12 +144,54 @@ void ScalarTape::throw_nested(std::string_view what) {
       what));
 }
 
-void reset_tape() { ScalarTape::current().reset(); }
+void prepare_op() { ScalarTape::current().prepare_op(); }
 void grow_tape() { ScalarTape::current().grow(); }
 void grow_constants() { ScalarTape::current().grow_constants(); }
 void tape_unused() {
-  if (tape_state.sweeping == 0) ScalarTape::current().reset();
+  TapeState& t = tape_state;
+  if (t.handles == 0 && t.sweeping == 0) {
+    ScalarTape::current().reset_if_unused();
+  } else {
+    t.cold_at = 0;  // handles to freed records only: at the next op
+  }
 }
+
+void ScalarTape::rearm() {
+  TapeState& t = state_;
+  if (seeking_ > 0 || t.capacity <= kOpRoom) {
+    t.cold_at = 0;
+  } else {
+    t.cold_at = t.size < t.capacity / 2 ? t.capacity / 2 : t.capacity - kOpRoom;
+  }
+}
+
+// begin_op's slow path. It resets the array if no graph on it is alive and makes room for an op's
+// records. Most resets come sooner (when the last handle dies, or a sweep frees the last graph
+// alive); this one catches what they cannot see: the last handle to an unfreed record dying while
+// handles to freed ones remain, and handles dropped on other threads (counted here). It runs at half
+// the capacity, and if a graph is alive then, at each of the next kSeekOps ops: the half mark may fall
+// while a statement's temporaries are alive, at the same place of the same loop every time, and
+// without looking on for the moment between two statements the array would grow every time.
+void ScalarTape::prepare_op() {
+  constexpr uint32_t kSeekOps = 64;
+  TapeState& t = state_;
+  apply_foreign_counts();
+  if (t.sweeping == 0 && unfreed_handles(t) == 0 && t.size != 0) {
+    reset();
+  } else if (seeking_ > 0) {
+    --seeking_;
+  } else if (t.size >= t.capacity / 2) {
+    seeking_ = kSeekOps;
+  }
+  if (t.capacity - t.size <= kOpRoom) grow();
+  rearm();
+}
+
+void ScalarTape::reset_if_unused() {
+  apply_foreign_counts();
+  if (state_.sweeping == 0 && state_.handles == 0) reset();
+}
+
 // The common case saves no register and calls nothing: frozen leaves and growth take the slow path.
 uint32_t enter_leaf(LeafCell* cell) {
   TapeState& t = tape_state;
@@ -88,8 +212,14 @@ void destroy_cell(LeafCell* cell) noexcept {
   delete cell;
 }
 
+ScalarTape::ScalarTape() = default;
+
 ScalarTape::~ScalarTape() {
-  reset();
+  reset();  // first: a reset may take (and register) a new block of generations
+  if (inbox_) {
+    const std::lock_guard lock(registry_mutex);
+    registry().erase(block_of(generation_next_ - 1));
+  }
   std::free(state_.records);
   state_.records = nullptr;
   state_.capacity = 0;
@@ -99,6 +229,7 @@ ScalarTape::~ScalarTape() {
   std::free(state_.constants);
   state_.constants = nullptr;
   state_.constant_capacity = 0;
+  rearm();
 }
 
 // The generation moves on before any cell is released: a cell may own a recorded gradient
@@ -117,6 +248,8 @@ void ScalarTape::reset() {
   const uint32_t leaf_count = t.leaf_count;
   t.leaf_count = 0;
   for (uint32_t i = 0; i < leaf_count; ++i) release_cell(t.leaves[i]);
+  seeking_ = 0;
+  rearm();
 }
 
 void ScalarTape::grow() {
@@ -133,6 +266,7 @@ void ScalarTape::grow() {
   std::free(t.records);
   t.records = static_cast<ScalarRecord*>(p);
   t.capacity = static_cast<uint32_t>(next);
+  rearm();
 }
 
 namespace {
@@ -379,7 +513,7 @@ void ScalarTape::backward(std::span<const Seed> seeds, BackwardOptions options) 
       finish_sweep(low, top, free_graph);
     }
   }
-  if (state_.handles == 0) reset();
+  if (unfreed_handles(state_) == 0) tape_unused();
 }
 
 uint32_t ScalarTape::sweep(uint32_t top, bool create_graph, std::span<const Seed> seeds,

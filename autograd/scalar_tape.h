@@ -15,6 +15,7 @@
 // cost is the size of the graph it walks, not the size of the tape.
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -29,6 +30,8 @@ std::string_view scalar_op_name(ScalarOp op);
 // "trying to backward through the graph a second time: the '<op>' node was freed ..."
 [[noreturn]] void throw_freed(std::string_view op);
 
+struct ForeignInbox;  // autograd/scalar_tape.cpp
+
 struct CustomOpEntry {
   std::string name;
   ScalarForward forward;
@@ -42,13 +45,17 @@ class ScalarTape {
     static thread_local ScalarTape tape;
     return tape;
   }
-  ScalarTape() = default;
+  ScalarTape();  // defined where ForeignInbox is complete
   ScalarTape(const ScalarTape&) = delete;
   ScalarTape& operator=(const ScalarTape&) = delete;
   ~ScalarTape();
 
   // Recording (the inline fast path is in autograd/scalar_inline.h; these serve its cold branches).
   void reset();
+  // Resets if no handle names a record, once the counts of handles copied or dropped on other
+  // threads (count_foreign) are applied, and no sweep runs.
+  void reset_if_unused();
+  void prepare_op();  // begin_op's slow path (see detail::prepare_op)
   void grow();
   void grow_leaves();
   void grow_constants();
@@ -121,6 +128,10 @@ class ScalarTape {
   std::unordered_map<uint32_t, std::string> labels_;
   uint64_t next_generation();
   uint64_t generation_next_ = 0, generation_end_ = 0;  // this thread's block of generations
+  void apply_foreign_counts();     // count_foreign's changes to this tape, in the order made
+  void rearm();                    // TapeState::cold_at for the array's capacity
+  uint32_t seeking_ = 0;           // ops left that run prepare_op (see there)
+  std::unique_ptr<ForeignInbox> inbox_;  // where other threads put them (registered by block)
   uint32_t pending_ = 0;           // reached records the current sweep has not processed yet
 };
 

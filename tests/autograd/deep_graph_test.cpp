@@ -269,6 +269,26 @@ TEST_CASE("flat memory: a Scalar training loop reuses the tape", "[autograd][mem
     CHECK(max_records <= warm.records);
     CHECK(max_capacity <= warm.capacity);
   }
+
+  // No handle death and no sweep says when the tape may be reused here: the last handle to an
+  // unfreed record dies while `kept` (freed) lives on. The tape finds out at half its capacity,
+  // waiting for the moment between two statements when no graph is alive.
+  SECTION("a swept graph kept alive while forward-only graphs come and go") {
+    Scalar kept = lecture_cost(w, -0.97, -0.80, 0.0);
+    kept.backward();
+    detail::ScalarTapeStats warm{};
+    std::size_t max_capacity = 0;
+    double sum = 0.0;
+    for (int i = 0; i < kIterations; ++i) {
+      sum += lecture_cost(w, -0.69, -0.97, 0.0).value();  // recorded, never swept, dropped
+      const detail::ScalarTapeStats s = detail::scalar_tape_stats();
+      if (i == kWarmUp) warm = s;
+      if (i > kWarmUp) max_capacity = std::max(max_capacity, s.capacity);
+    }
+    CHECK(sum > 0.0);
+    CHECK(max_capacity <= std::max<std::size_t>(warm.capacity, 2048));
+    CHECK_THROWS_WITH(kept.backward(), Catch::Contains("second time") || Catch::Contains("released"));
+  }
 }
 
 TEST_CASE("flat memory: second-order loops with zero_grad reuse the tape", "[autograd][memory]") {

@@ -2,7 +2,10 @@
 // op derived by hand, the conventions at kinks, and the engine's contract (accumulation, zero_grad,
 // retain_graph, no-grad, detach, functional grad, set_value).
 #include <cmath>
+#include <condition_variable>
+#include <functional>
 #include <limits>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -432,5 +435,83 @@ TEST_CASE("Scalar: a leaf used on two threads enters each thread's tape", "[auto
     q.backward();
     grad = w.grad();
   }).join();
+  CHECK(grad == 6.0);
+}
+
+namespace {
+// A thread that runs the jobs given to it, one at a time: a pool of one, as a server keeps.
+class Worker {
+ public:
+  Worker() : thread_([this] { loop(); }) {}
+  ~Worker() {
+    run([this] { done_ = true; });
+    thread_.join();
+  }
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+  // Runs `job` on the worker and waits for it.
+  void run(std::function<void()> job) {
+    std::unique_lock lock(mutex_);
+    job_ = std::move(job);
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return !job_; });
+  }
+
+ private:
+  void loop() {
+    std::unique_lock lock(mutex_);
+    while (!done_) {
+      changed_.wait(lock, [&] { return static_cast<bool>(job_); });
+      job_();  // under the lock: the caller waits for it anyway
+      job_ = nullptr;
+      changed_.notify_all();
+    }
+  }
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::function<void()> job_;
+  bool done_ = false;
+  std::thread thread_;  // last: it starts once the members above exist
+};
+}  // namespace
+
+// A worker that hands out graphs it never sweeps, dropped by the thread that asked for them: each
+// used to keep one count on the worker's tape for good, so the tape was never reused and grew by
+// the graph's size on every request (16,384 records here instead of 2,048).
+TEST_CASE("Scalar: handles dropped on another thread let their tape be reused", "[autograd][scalar]") {
+  Worker worker;
+  const Scalar x = Scalar::leaf(1.5);
+  int wrong_values = 0;
+  for (int i = 0; i < 5000; ++i) {
+    Scalar y;
+    worker.run([&] { y = x * x + 1.0; });  // recorded on the worker's tape, never swept
+    if (y.value() != 3.25) ++wrong_values;
+  }  // each y dropped here, on this thread
+  std::size_t capacity = 0;
+  worker.run([&] { capacity = detail::scalar_tape_stats().capacity; });
+  CHECK(wrong_values == 0);
+  CHECK(capacity <= 2048);  // grown once: at the first growth the drops are counted, then it resets
+}
+
+// The counts go both ways: copies made on another thread keep the owner's graph alive after the
+// original is dropped, through the owner's growth (where the counts are applied) and reuse checks.
+TEST_CASE("Scalar: copies made on another thread keep their graph alive on its own thread", "[autograd][scalar]") {
+  Worker worker;
+  const Scalar x = Scalar::leaf(3.0);
+  Scalar y;
+  worker.run([&] { y = x * x; });
+  { const std::vector<Scalar> dropped(3, y); }  // copied and dropped here
+  Scalar z = y;                                  // copied here and kept
+  auto churn = [&] {  // temporaries enough to grow the worker's tape twice
+    for (int i = 0; i < 3000; ++i) const Scalar t = x * 2.0;
+  };
+  worker.run(churn);
+  y = Scalar();  // the original dropped here: z alone names the graph
+  double grad = -1.0;
+  worker.run([&] {
+    churn();
+    z.backward();
+    grad = x.grad();
+  });
   CHECK(grad == 6.0);
 }
