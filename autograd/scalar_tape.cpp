@@ -248,6 +248,7 @@ void ScalarTape::reset() {
   const uint32_t leaf_count = t.leaf_count;
   t.leaf_count = 0;
   for (uint32_t i = 0; i < leaf_count; ++i) release_cell(t.leaves[i]);
+  swept_ = false;
   seeking_ = 0;
   rearm();
 }
@@ -352,12 +353,16 @@ uint32_t ScalarTape::begin_sweep(std::span<const Seed> seeds) {
   }
   pending_ = 0;
   for (const Seed& s : seeds) reach(t.records[s.record], s.value);
+  swept_ = true;  // adjoints are no longer all 0
   return top;
 }
 
 // The one-pass sweep: adjoints, leaves' gradients and freeing in one reverse loop over doubles. Only
 // taken when nothing in it can throw (TapeState::irregular == 0, anomaly mode off).
-template <bool free_graph>
+// `fresh`: no sweep has run since the last reset, so every record's adjoint is still the 0 it was
+// recorded with. Then reaching a record is one add and a store of the id, and the loop runs down
+// to record 0 instead of counting the reached records it has yet to process.
+template <bool free_graph, bool fresh>
 void ScalarTape::sweep_one_pass(uint32_t top) {
   ScalarRecord* const r = state_.records;
   const double* const constants = state_.constants;
@@ -368,7 +373,10 @@ void ScalarTape::sweep_one_pass(uint32_t top) {
   auto value = [r, constants](uint32_t i) { return operand_value(r, constants, i); };
   // reach(), on locals: this loop keeps the sweep id and the pending count in registers.
   auto reach_one = [&](ScalarRecord& target, double d) {
-    if (target.sweep != id) {
+    if constexpr (fresh) {
+      target.sweep = id;
+      target.grad += d;
+    } else if (target.sweep != id) {
       target.sweep = id;
       target.grad = d;
       ++pending;
@@ -376,9 +384,11 @@ void ScalarTape::sweep_one_pass(uint32_t top) {
       target.grad += d;
     }
   };
-  for (ScalarRecord* n = r + top; pending > 0; --n) {
+  ScalarRecord* n = r + top + 1;
+  while (fresh ? n != r : pending > 0) {
+    --n;
     if (n->sweep != id) continue;
-    --pending;
+    if constexpr (!fresh) --pending;
     if constexpr (free_graph) {
       n->freed = true;
       freed_handles += n->handles;
@@ -493,10 +503,16 @@ void ScalarTape::backward(std::span<const Seed> seeds, BackwardOptions options) 
   const bool free_graph = !options.retain_graph && !options.create_graph;
   {
     SweepGuard guard(state_.sweeping);
+    const bool fresh = !swept_;
     const uint32_t top = begin_sweep(seeds);
     if (!options.create_graph && state_.irregular == 0 && !AnomalyMode::enabled()) {
-      if (free_graph) sweep_one_pass<true>(top);
-      else sweep_one_pass<false>(top);
+      if (free_graph) {
+        if (fresh) sweep_one_pass<true, true>(top);
+        else sweep_one_pass<true, false>(top);
+      } else {
+        if (fresh) sweep_one_pass<false, true>(top);
+        else sweep_one_pass<false, false>(top);
+      }
     } else {
       std::vector<Scalar> adjoint;
       const uint32_t low = sweep(top, options.create_graph, seeds, adjoint);

@@ -112,7 +112,7 @@ class ScalarTape {
     ~SweepGuard() { --counter; }
   };
   uint32_t begin_sweep(std::span<const Seed> seeds);  // returns the highest seed
-  template <bool free_graph>
+  template <bool free_graph, bool fresh>
   void sweep_one_pass(uint32_t top);
   template <bool check>
   uint32_t sweep_checked(uint32_t top);  // these two return the lowest record reached
@@ -131,6 +131,7 @@ class ScalarTape {
   void apply_foreign_counts();     // count_foreign's changes to this tape, in the order made
   void rearm();                    // TapeState::cold_at for the array's capacity
   uint32_t seeking_ = 0;           // ops left that run prepare_op (see there)
+  bool swept_ = false;             // a sweep has run since the last reset (see sweep_one_pass)
   std::unique_ptr<ForeignInbox> inbox_;  // where other threads put them (registered by block)
   uint32_t pending_ = 0;           // reached records the current sweep has not processed yet
 };
