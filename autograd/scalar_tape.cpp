@@ -94,9 +94,9 @@ void count_foreign(uint64_t generation, uint32_t record, int32_t delta) noexcept
 }
 
 // Not while a sweep runs: the one-pass sweep moves freed records' counts in one step at its end.
-void ScalarTape::apply_foreign_counts() {
+bool ScalarTape::apply_foreign_counts() {
   TapeState& t = state_;
-  if (t.sweeping != 0 || !inbox_ || !inbox_->pending.load(std::memory_order_acquire)) return;
+  if (t.sweeping != 0 || !inbox_ || !inbox_->pending.load(std::memory_order_acquire)) return false;
   std::vector<ForeignCount> counts;
   {
     const std::lock_guard lock(inbox_->mutex);
@@ -110,6 +110,7 @@ void ScalarTape::apply_foreign_counts() {
     const int64_t unit = r.freed ? static_cast<int64_t>(kFreedHandle) : 1;
     t.handles += static_cast<uint64_t>(c.delta * unit);
   }
+  return true;
 }
 
 // Generations are unique in the process, not only on one thread, so that a handle used on a thread
@@ -169,18 +170,20 @@ void ScalarTape::rearm() {
 // records. Most resets come sooner (when the last handle dies, or a sweep frees the last graph
 // alive); this one catches what they cannot see: the last handle to an unfreed record dying while
 // handles to freed ones remain, and handles dropped on other threads (counted here). It runs at half
-// the capacity, and if a graph is alive then, at each of the next kSeekOps ops: the half mark may fall
-// while a statement's temporaries are alive, at the same place of the same loop every time, and
-// without looking on for the moment between two statements the array would grow every time.
+// the capacity; if a graph is alive then and one of those two may be why, it runs at each of the
+// next kSeekOps ops too: the half mark may fall while a statement's temporaries are alive, at the
+// same place of the same loop every time, and without looking on for the moment between two
+// statements the array would grow every time. (A plain training loop has neither, and does not
+// pay for the look.)
 void ScalarTape::prepare_op() {
   constexpr uint32_t kSeekOps = 64;
   TapeState& t = state_;
-  apply_foreign_counts();
+  if (apply_foreign_counts()) shared_ = true;
   if (t.sweeping == 0 && unfreed_handles(t) == 0 && t.size != 0) {
     reset();
   } else if (seeking_ > 0) {
     --seeking_;
-  } else if (t.size >= t.capacity / 2) {
+  } else if (t.size >= t.capacity / 2 && (shared_ || t.handles >= kFreedHandle)) {
     seeking_ = kSeekOps;
   }
   if (t.capacity - t.size <= kOpRoom) grow();

@@ -128,9 +128,10 @@ class ScalarTape {
   std::unordered_map<uint32_t, std::string> labels_;
   uint64_t next_generation();
   uint64_t generation_next_ = 0, generation_end_ = 0;  // this thread's block of generations
-  void apply_foreign_counts();     // count_foreign's changes to this tape, in the order made
+  bool apply_foreign_counts();     // count_foreign's changes to this tape, in the order made (any?)
   void rearm();                    // TapeState::cold_at for the array's capacity
   uint32_t seeking_ = 0;           // ops left that run prepare_op (see there)
+  bool shared_ = false;            // other threads have counted handles of this tape (ever)
   bool swept_ = false;             // a sweep has run since the last reset (see sweep_one_pass)
   std::unique_ptr<ForeignInbox> inbox_;  // where other threads put them (registered by block)
   uint32_t pending_ = 0;           // reached records the current sweep has not processed yet
