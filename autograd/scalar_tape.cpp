@@ -373,6 +373,7 @@ void ScalarTape::sweep_one_pass(uint32_t top) {
   const uint16_t id = state_.sweep;
   uint32_t pending = pending_;  // reached records below, not yet processed: 0 ends the sweep
   uint32_t freed_handles = 0;
+  uint32_t skipped = 0;  // fresh: records below the top that the sweep did not reach
   auto value = [r, constants](uint32_t i) { return operand_value(r, constants, i); };
   // reach(), on locals: this loop keeps the sweep id and the pending count in registers.
   auto reach_one = [&](ScalarRecord& target, double d) {
@@ -390,11 +391,14 @@ void ScalarTape::sweep_one_pass(uint32_t top) {
   ScalarRecord* n = r + top + 1;
   while (fresh ? n != r : pending > 0) {
     --n;
-    if (n->sweep != id) continue;
+    if (n->sweep != id) {
+      if constexpr (fresh) ++skipped;
+      continue;
+    }
     if constexpr (!fresh) --pending;
     if constexpr (free_graph) {
       n->freed = true;
-      freed_handles += n->handles;
+      if constexpr (!fresh) freed_handles += n->handles;
     }
     const uint32_t a = n->a, b = n->b;
     apply_rule(
@@ -408,6 +412,16 @@ void ScalarTape::sweep_one_pass(uint32_t top) {
   }
   pending_ = 0;
   if constexpr (free_graph) {
+    if constexpr (fresh) {
+      // No record was freed before this sweep. If it freed them all, every handle names one of
+      // them; else count the handles of those it freed.
+      if (skipped == 0 && top + 1 == state_.size) {
+        freed_handles = unfreed_handles(state_);
+      } else {
+        for (uint32_t i = 0; i <= top; ++i)
+          if (r[i].sweep == id) freed_handles += r[i].handles;
+      }
+    }
     note_freed(state_, freed_handles);
     ++state_.irregular;
   }

@@ -438,6 +438,23 @@ TEST_CASE("Scalar: a leaf used on two threads enters each thread's tape", "[auto
   CHECK(grad == 6.0);
 }
 
+// The first sweep after a reset frees what it reached and moves the count of the handles naming
+// those records in one step; when it did not reach every record, only theirs: here `a` still names
+// an unfreed graph below, which must survive for the next op and the next backward.
+TEST_CASE("Scalar: a backward that frees part of the tape keeps the rest alive", "[autograd][scalar]") {
+  const Scalar x = Scalar::leaf(2.0);
+  const Scalar a = x * x;  // graph A, recorded first
+  Scalar b = x * 3.0;      // graph B, above it
+  Scalar b2 = b + 1.0;
+  b2.backward();  // frees B's records only
+  CHECK(x.grad() == 3.0);
+  b = Scalar();
+  b2 = Scalar();
+  const Scalar c = a * 1.0;  // A is still on the tape: this op extends it
+  c.backward();
+  CHECK(x.grad() == 3.0 + 4.0);
+}
+
 namespace {
 // A thread that runs the jobs given to it, one at a time: a pool of one, as a server keeps.
 class Worker {
