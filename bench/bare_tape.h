@@ -33,7 +33,7 @@ struct TapeState {
   Record* records = nullptr;
   uint32_t size = 0, capacity = 0;
 };
-inline constinit thread_local TapeState tape;
+inline constinit thread_local TapeState tape;  // its array is never freed: a bench-only shortcut
 
 [[gnu::noinline]] inline void grow() {
   const uint32_t next = tape.capacity ? tape.capacity * 2 : 1024;

@@ -7,7 +7,8 @@
 With one JSON, for each workload: every system's median time (the `median` aggregate when the run had
 repetitions, else the single run), its spread (coefficient of variation over the repetitions), and
 its ratio to the floor (handwritten, or cblas) and to LibTorch; in mlp_b* the cblas row is a bound
-(the floor's matrix products alone), not a system. Workloads with their own unit get
+(the floor's matrix products alone), not a system, and so is bare_tape in lecture and scalar_* (one
+record per op and nothing else: bench/bare_tape.h; its ratios are printed as bounds, not targets). Workloads with their own unit get
 it: `matmul` GFLOP/s per case and chainrule's share of raw CBLAS, `scalar_*` the gradient time over
 the plain-double function time (ADBench's unit), `memory` its counters. Systems that failed the
 agreement check show their error instead of a time. Then the recorded environment and the issue's
