@@ -11,9 +11,10 @@ namespace detail {
 
 // The recording path of every built-in Scalar op.
 struct ScalarAccess {
-  // One compare: past it, the slow path reuses the tape if no graph on it is alive (no handle names
-  // an unfreed record, counting handles copied or dropped on other threads) and makes room for the
-  // op's records (TapeState::cold_at).
+  // One compare with TapeState::cold_at: past it (the array nearly full or half full, or a reset
+  // due) the slow path reuses the tape if no graph on it is alive (no handle names an unfreed
+  // record, counting handles copied or dropped on other threads) and makes room for the op's
+  // records.
   static void begin_op() {
     const TapeState& t = tape_state;
     if (t.size >= t.cold_at) [[unlikely]] prepare_op();

@@ -12,7 +12,8 @@
 //     has succeeded, so a throw (a freed node, an anomaly, a custom op's bad backward) changes nothing;
 //   - the recorded sweep (create_graph): the same rules on Scalars, so the backward is itself a graph.
 // Every sweep starts at its highest seed and stops once no reached record is left below it, so its
-// cost is the size of the graph it walks, not the size of the tape.
+// cost is the size of the graph it walks, not the size of the tape; except the first one-pass sweep
+// after a reset, which knows every adjoint is 0 and walks down to record 0 instead of counting.
 #include <cstdint>
 #include <deque>
 #include <memory>
