@@ -1,6 +1,7 @@
 // lecture/bare_tape, scalar_sum/bare_tape and scalar_logsumexp/bare_tape: the bound of
 // bench/bare_tape.h (one record per op and nothing else), on the same code as chainrule_scalar:
-// the lecture network neuron by neuron, and the ADBench objectives' template one element at a time.
+// the lecture network neuron by neuron (lecture::epoch_cost), and the ADBench objectives' template
+// one element at a time.
 // Parameters and inputs are recorded afresh each evaluation (the bare tape keeps nothing across a
 // rewind), which costs the lecture 13 records and the objectives N.
 #include <array>
@@ -24,18 +25,7 @@ class BareNet {
     bare::rewind();
     std::array<Var, kParams> w;
     for (int k = 0; k < kParams; ++k) w[k] = bare::leaf(p_[k]);
-    Var cost = 0.0;
-    for (int n = 0; n < kObservations; ++n) {
-      const double x0 = kX[n][0], x1 = kX[n][1];
-      Var z_out = w[12];
-      for (int j = 0; j < kHidden; ++j) {
-        const Var h = sigmoid(x0 * w[j * kInputs] + x1 * w[j * kInputs + 1] + w[6 + j]);
-        z_out = z_out + h * w[9 + j];
-      }
-      const Var error = sigmoid(z_out) - kY[n];
-      cost = cost + error * error;
-    }
-    cost = 0.5 * cost;
+    const Var cost = epoch_cost<Var>(w, [](const Var& z) { return bare::sigmoid(z); });
     bare::backward(cost);
     for (int k = 0; k < kParams; ++k) p_[k] -= kLearningRate * bare::grad(w[k]);
     return cost.v;

@@ -65,6 +65,27 @@ inline const char* param_name(int k) {
   return names[k];
 }
 
+// The cost of one epoch, written once for every scalar system (chainrule_scalar, bare_tape, sacado,
+// adolc), so that all of them record the same ops in the same order: neuron by neuron, as the
+// slides do. `w` holds the 13 parameters (the system's variables) in the flat order above; `sigmoid`
+// is the system's own (one op where the system has it, 1 / (1 + exp(-z)) where it has not).
+template <class T, class Params, class Sigmoid>
+T epoch_cost(const Params& w, Sigmoid sigmoid) {
+  T cost = 0.0;
+  for (int n = 0; n < kObservations; ++n) {
+    const double x0 = kX[n][0], x1 = kX[n][1];
+    T z_out = w[12];
+    for (int j = 0; j < kHidden; ++j) {
+      const T h = sigmoid(x0 * w[j * kInputs] + x1 * w[j * kInputs + 1] + w[6 + j]);
+      z_out = z_out + h * w[9 + j];
+    }
+    const T error = sigmoid(z_out) - kY[n];
+    cost = cost + error * error;
+  }
+  cost = 0.5 * cost;
+  return cost;
+}
+
 // A system's network. Net must provide:
 //   Net()                                  starts from kInitial
 //   double epoch()                         one epoch; returns the cost computed by its forward

@@ -22,18 +22,7 @@ class AdolcNet {
     {
       std::array<adouble, kParams> a;
       for (int k = 0; k < kParams; ++k) a[k] <<= p_[k];
-      adouble cost = 0.0;
-      for (int n = 0; n < kObservations; ++n) {
-        const double x0 = kX[n][0], x1 = kX[n][1];
-        adouble z_out = a[12];
-        for (int j = 0; j < kHidden; ++j) {
-          const adouble h = sigmoid(x0 * a[j * kInputs] + x1 * a[j * kInputs + 1] + a[6 + j]);
-          z_out = z_out + h * a[9 + j];
-        }
-        const adouble error = sigmoid(z_out) - kY[n];
-        cost = cost + error * error;
-      }
-      cost = 0.5 * cost;
+      adouble cost = epoch_cost<adouble>(a, [](const adouble& z) { return sigmoid(z); });
       cost >>= cost_value;
     }
     trace_off();

@@ -1,7 +1,7 @@
 // lecture/chainrule_scalar and lecture/chainrule_tensor: the lecture network written the way a
 // chainrule user would write it.
-//   - Scalar: neuron by neuron, 13 leaves, one graph per epoch, backward(), set_value() updates,
-//     zero_grad().
+//   - Scalar: neuron by neuron (lecture::epoch_cost, shared with the scalar peers), 13 leaves, one
+//     graph per epoch, backward(), set_value() updates, zero_grad().
 //   - Tensor: float64, X [10,2] @ W1^T + b1 -> sigmoid -> @ W2^T + b2 -> sigmoid, cost
 //     0.5 * sum((yhat - y)^2), backward(), in-place -= under NoGradGuard, zero_grad().
 #include <vector>
@@ -23,18 +23,7 @@ class ScalarNet {
   double epoch() {
     double cost_value;
     {
-      Scalar cost = 0.0;
-      for (int n = 0; n < kObservations; ++n) {
-        const double x0 = kX[n][0], x1 = kX[n][1];
-        Scalar z_out = b2();
-        for (int j = 0; j < kHidden; ++j) {
-          const Scalar h = sigmoid(x0 * w1(j, 0) + x1 * w1(j, 1) + b1(j));
-          z_out = z_out + h * w2(j);
-        }
-        const Scalar error = sigmoid(z_out) - kY[n];
-        cost = cost + error * error;
-      }
-      cost = 0.5 * cost;
+      const Scalar cost = epoch_cost<Scalar>(p_, [](const Scalar& z) { return sigmoid(z); });
       cost.backward();
       cost_value = cost.value();
     }  // the graph's handles die here, so the tape is reused next epoch
@@ -52,11 +41,6 @@ class ScalarNet {
   }
 
  private:
-  const Scalar& w1(int j, int i) const { return p_[j * kInputs + i]; }
-  const Scalar& b1(int j) const { return p_[6 + j]; }
-  const Scalar& w2(int j) const { return p_[9 + j]; }
-  const Scalar& b2() const { return p_[12]; }
-
   std::array<Scalar, kParams> p_;
 };
 

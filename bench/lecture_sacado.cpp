@@ -20,18 +20,7 @@ class SacadoNet {
   double epoch() {
     std::array<ADvar, kParams> a;
     for (int k = 0; k < kParams; ++k) a[k] = p_[k];
-    ADvar cost = 0.0;
-    for (int n = 0; n < kObservations; ++n) {
-      const double x0 = kX[n][0], x1 = kX[n][1];
-      ADvar z_out = a[12];
-      for (int j = 0; j < kHidden; ++j) {
-        const ADvar h = sigmoid(x0 * a[j * kInputs] + x1 * a[j * kInputs + 1] + a[6 + j]);
-        z_out = z_out + h * a[9 + j];
-      }
-      const ADvar error = sigmoid(z_out) - kY[n];
-      cost = cost + error * error;
-    }
-    cost = 0.5 * cost;
+    const ADvar cost = epoch_cost<ADvar>(a, [](const ADvar& z) { return sigmoid(z); });
     ADvar::Gradcomp();
     for (int k = 0; k < kParams; ++k) p_[k] -= kLearningRate * a[k].adj();
     return cost.val();
