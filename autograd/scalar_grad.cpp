@@ -1,5 +1,5 @@
 // The Scalar tape's read side: op names, the graph views behind traces and pictures, and the
-// functional grad(outputs, inputs) built on the sweeps of autograd/scalar_tape.cpp.
+// functional grad(outputs, inputs) built on the sweeps of autograd/scalar_sweep.cpp.
 #include <fmt/format.h>
 
 #include <stdexcept>

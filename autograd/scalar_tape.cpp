@@ -1,5 +1,5 @@
-// The Scalar tape's cold half: reset and growth of the record array, leaves entering a graph, and the
-// reverse sweeps (see autograd/scalar_tape.h for which sweep runs when).
+// The Scalar tape's cold half: reset and growth of the record array, leaves entering a graph, and
+// handles counted on other threads. The reverse sweeps are in autograd/scalar_sweep.cpp.
 #include "autograd/scalar_tape.h"
 
 #include <fmt/format.h>
@@ -15,7 +15,6 @@
 #include <stdexcept>
 
 #include "autograd/anomaly.h"
-#include "autograd/scalar_rules.h"
 
 namespace chainrule::detail {
 
@@ -132,17 +131,6 @@ uint64_t ScalarTape::next_generation() {
     generation_end_ = generation_next_ + kBlock - 1;
   }
   return generation_next_++;
-}
-
-// A sweep keeps its state in the records (adjoints, the id of the sweep that reached them), so a
-// second sweep started from inside the first (a custom op's backward calling backward() or grad())
-// would overwrite the first's and silently lose gradients.
-void ScalarTape::throw_nested(std::string_view what) {
-  throw std::logic_error(fmt::format(
-      "{}: called while a backward is running on this thread's Scalar tape (from a custom op's "
-      "backward?). A nested backward on Scalars is not supported: compute what the custom op's "
-      "backward needs with plain numbers, or run it before or after the outer backward.",
-      what));
 }
 
 void prepare_op() { ScalarTape::current().prepare_op(); }
@@ -338,226 +326,6 @@ Scalar ScalarTape::handle_to(uint32_t record) {
   s.generation_ = state_.generation;
   s.acquire();
   return s;
-}
-
-// A new sweep id (records keep the id of the last sweep that reached them, so nothing is cleared per
-// sweep), and the seeds reached.
-uint32_t ScalarTape::begin_sweep(std::span<const Seed> seeds) {
-  TapeState& t = state_;
-  if (++t.sweep == 0) {  // the 16-bit id wrapped: forget every old id once
-    for (uint32_t i = 0; i < t.size; ++i) t.records[i].sweep = 0;
-    t.sweep = 1;
-  }
-  uint32_t top = 0;
-  for (const Seed& s : seeds) {
-    const ScalarRecord& r = t.records[s.record];
-    if (r.freed && r.op != ScalarOp::Leaf) throw_freed(scalar_op_name(r.op));
-    top = std::max(top, s.record);
-  }
-  pending_ = 0;
-  for (const Seed& s : seeds) reach(t.records[s.record], s.value);
-  swept_ = true;  // adjoints are no longer all 0
-  return top;
-}
-
-// The one-pass sweep: adjoints, leaves' gradients and freeing in one reverse loop over doubles. Only
-// taken when nothing in it can throw (TapeState::irregular == 0, anomaly mode off).
-// `fresh`: no sweep has run since the last reset, so every record's adjoint is still the 0 it was
-// recorded with. Then reaching a record is one add and a store of the id, and the loop runs down
-// to record 0 instead of counting the reached records it has yet to process.
-template <bool free_graph, bool fresh>
-void ScalarTape::sweep_one_pass(uint32_t top) {
-  ScalarRecord* const r = state_.records;
-  const double* const constants = state_.constants;
-  LeafCell* const* const leaves = state_.leaves;
-  const uint16_t id = state_.sweep;
-  uint32_t pending = pending_;  // reached records below, not yet processed: 0 ends the sweep
-  uint32_t freed_handles = 0;
-  uint32_t skipped = 0;  // fresh: records below the top that the sweep did not reach
-  auto value = [r, constants](uint32_t i) { return operand_value(r, constants, i); };
-  // reach(), on locals: this loop keeps the sweep id and the pending count in registers.
-  auto reach_one = [&](ScalarRecord& target, double d) {
-    if constexpr (fresh) {
-      target.sweep = id;
-      target.grad += d;
-    } else if (target.sweep != id) {
-      target.sweep = id;
-      target.grad = d;
-      ++pending;
-    } else {
-      target.grad += d;
-    }
-  };
-  ScalarRecord* n = r + top + 1;
-  while (fresh ? n != r : pending > 0) {
-    --n;
-    if (n->sweep != id) {
-      if constexpr (fresh) ++skipped;
-      continue;
-    }
-    if constexpr (!fresh) --pending;
-    if constexpr (free_graph) {
-      n->freed = true;
-      if constexpr (!fresh) freed_handles += n->handles;
-    }
-    const uint32_t a = n->a, b = n->b;
-    apply_rule(
-        n->op, n->grad, [&] { return value(a); }, [&] { return value(b); }, n->value, [a] { return !is_constant(a); },
-        [b] { return !is_constant(b); }, [&](int k, double d) { reach_one(r[k == 0 ? a : b], d); },
-        [&] {
-          LeafCell* c = leaves[a];
-          c->grad += n->grad;
-          if constexpr (free_graph) c->cached_generation = 0;  // a new graph enters it anew
-        });
-  }
-  pending_ = 0;
-  if constexpr (free_graph) {
-    if constexpr (fresh) {
-      // No record was freed before this sweep. If it freed them all, every handle names one of
-      // them; else count the handles of those it freed.
-      if (skipped == 0 && top + 1 == state_.size) {
-        freed_handles = unfreed_handles(state_);
-      } else {
-        for (uint32_t i = 0; i <= top; ++i)
-          if (r[i].sweep == id) freed_handles += r[i].handles;
-      }
-    }
-    note_freed(state_, freed_handles);
-    ++state_.irregular;
-  }
-}
-
-// The checked sweep: only adjoints change, so a throw part-way (a freed node, an anomaly, a custom
-// op's bad backward) leaves every leaf's gradient as it was. `check` is anomaly mode. Returns the
-// lowest record it reached.
-template <bool check>
-uint32_t ScalarTape::sweep_checked(uint32_t top) {
-  ScalarRecord* r = state_.records;
-  std::vector<double> values;
-  int64_t i = top;
-  for (; i >= 0 && pending_ > 0; --i) {
-    ScalarRecord& n = r[i];
-    if (!reached(n)) continue;
-    --pending_;
-    if (n.op == ScalarOp::Leaf) continue;
-    if (n.freed || n.op == ScalarOp::Freed) throw_freed(scalar_op_name(n.op));
-    auto contribute = [&](ScalarRecord& target, double d) {
-      if constexpr (check) {
-        if (!std::isfinite(d))
-          throw_anomaly("backward", op_name(static_cast<uint32_t>(i)), where_of(static_cast<uint32_t>(i)), d);
-      }
-      reach(target, d);
-    };
-    if (n.op == ScalarOp::Custom) {
-      const CustomOpEntry& c = customs_[n.a];
-      values.clear();
-      for (uint32_t j : c.operands) values.push_back(operand_value(state_, j));
-      const std::vector<double> d = c.backward(n.grad, values, n.value);
-      r = state_.records;  // the user's backward may have recorded Scalar ops, and the array moved
-      if (d.size() != c.operands.size())
-        throw std::logic_error(fmt::format("custom op '{}': backward returned {} gradients for {} inputs",
-                                           c.name, d.size(), c.operands.size()));
-      for (size_t k = 0; k < d.size(); ++k)
-        if (!is_constant(c.operands[k])) contribute(r[c.operands[k]], d[k]);
-      continue;
-    }
-    apply_rule(n.op, n.grad, operand_value(state_, n.a), operand_value(state_, n.b), n.value, !is_constant(n.a),
-               !is_constant(n.b), [&](int k, double d) { contribute(r[k == 0 ? n.a : n.b], d); });
-  }
-  return static_cast<uint32_t>(i + 1);
-}
-
-// The recorded sweep (create_graph): the same rules on Scalars, so the backward is itself a graph.
-// Returns the adjoint of every record up to top; `low` receives the lowest record reached.
-std::vector<Scalar> ScalarTape::sweep_recorded(uint32_t top, std::span<const Seed> seeds, uint32_t& low) {
-  std::vector<Scalar> adjoint(top + 1);
-  for (const Seed& s : seeds) adjoint[s.record] += Scalar(s.value);
-  int64_t i = top;
-  for (; i >= 0 && pending_ > 0; --i) {
-    const ScalarRecord n = state_.records[i];  // a copy: recording below may move the array
-    if (!reached(n)) continue;
-    --pending_;
-    if (n.op == ScalarOp::Leaf) continue;
-    if (n.freed || n.op == ScalarOp::Freed) throw_freed(scalar_op_name(n.op));
-    if (n.op == ScalarOp::Custom)
-      throw std::logic_error(fmt::format(
-          "create_graph: the custom op '{}' has a first-order backward (on doubles) and cannot be "
-          "differentiated twice",
-          customs_[n.a].name));
-    const bool need_a = !is_constant(n.a);
-    const bool need_b = !is_constant(n.b);
-    const Scalar a = handle_to(n.a), b = handle_to(n.b), result = handle_to(static_cast<uint32_t>(i));
-    const Scalar g = adjoint[i];
-    const auto index = static_cast<uint32_t>(i);
-    run_backward_rule(op_name(index), where_of(index), [&] {
-      apply_rule(n.op, g, a, b, result, need_a, need_b, [&](int k, const Scalar& d) {
-        if (AnomalyMode::enabled() && !std::isfinite(d.value()))
-          throw_anomaly("backward", op_name(index), where_of(index), d.value());
-        const uint32_t j = k == 0 ? n.a : n.b;
-        adjoint[j] = adjoint[j] + d;
-        reach(record(j), d.value());
-      });
-    });
-  }
-  low = static_cast<uint32_t>(i + 1);
-  return adjoint;
-}
-
-void ScalarTape::finish_sweep(uint32_t low, uint32_t top, bool free_graph) {
-  if (!free_graph) return;
-  for (uint32_t i = low; i <= top; ++i) {
-    ScalarRecord& n = record(i);
-    if (!reached(n) || n.freed) continue;
-    n.freed = true;
-    note_freed(state_, n.handles);
-    if (n.op == ScalarOp::Leaf) state_.leaves[n.a]->cached_generation = 0;  // a new graph enters it anew
-  }
-  ++state_.irregular;
-}
-
-void ScalarTape::backward(std::span<const Seed> seeds, BackwardOptions options) {
-  if (state_.sweeping != 0) throw_nested("backward");
-  const bool free_graph = !options.retain_graph && !options.create_graph;
-  {
-    SweepGuard guard(state_.sweeping);
-    const bool fresh = !swept_;
-    const uint32_t top = begin_sweep(seeds);
-    if (!options.create_graph && state_.irregular == 0 && !AnomalyMode::enabled()) {
-      if (free_graph) {
-        if (fresh) sweep_one_pass<true, true>(top);
-        else sweep_one_pass<true, false>(top);
-      } else {
-        if (fresh) sweep_one_pass<false, true>(top);
-        else sweep_one_pass<false, false>(top);
-      }
-    } else {
-      std::vector<Scalar> adjoint;
-      const uint32_t low = sweep(top, options.create_graph, seeds, adjoint);
-      const GradModeGuard recording(true);  // the recorded gradients' sums below (create_graph)
-      for (uint32_t i = low; i <= top; ++i) {
-        const ScalarRecord& n = record(i);
-        if (!reached(n) || n.op != ScalarOp::Leaf) continue;
-        LeafCell* c = state_.leaves[n.a];
-        c->grad += n.grad;
-        if (!options.create_graph) continue;
-        if (c->grad_graph == nullptr) c->grad_graph = new Scalar(0.0);
-        *c->grad_graph = *c->grad_graph + adjoint[i];
-      }
-      finish_sweep(low, top, free_graph);
-    }
-  }
-  if (unfreed_handles(state_) == 0) tape_unused();
-}
-
-uint32_t ScalarTape::sweep(uint32_t top, bool create_graph, std::span<const Seed> seeds,
-                           std::vector<Scalar>& adjoint) {
-  if (create_graph) {
-    GradModeGuard recording(true);
-    uint32_t low = top;
-    adjoint = sweep_recorded(top, seeds, low);
-    return low;
-  }
-  return AnomalyMode::enabled() ? sweep_checked<true>(top) : sweep_checked<false>(top);
 }
 
 }  // namespace chainrule::detail
