@@ -5,7 +5,6 @@
 #include <cstdlib>
 #include <limits>
 #include <fstream>
-#include <iterator>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
@@ -47,15 +46,25 @@ std::string join_names(const std::vector<std::string>& names) {
   throw std::invalid_argument(fmt::format("read_csv: {}:{}: {}", path.string(), line, what));
 }
 
-std::string read_file(const std::filesystem::path& path) {
+// At most max_bytes bytes: a source that never ends (a FIFO, /dev/zero) stops there.
+std::string read_file(const std::filesystem::path& path, std::size_t max_bytes) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error(fmt::format("read_csv: cannot open '{}'", path.string()));
   // libstdc++'s filebuf throws std::ios_base::failure ("basic_filebuf::underflow error reading the
   // file") for a read error such as EISDIR, which opening a directory does not report; say which
   // file and which operation.
   try {
-    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (in.bad()) throw std::runtime_error(fmt::format("read_csv: error reading '{}'", path.string()));
+    std::string content;
+    char chunk[1 << 16];
+    // From the buffer itself, so that a read error surfaces as the exception described above.
+    while (const std::streamsize got = in.rdbuf()->sgetn(chunk, sizeof chunk)) {
+      const auto n = static_cast<std::size_t>(got);
+      if (n > max_bytes - content.size())
+        throw std::length_error(fmt::format(
+            "read_csv: '{}' holds more than {} bytes (CsvOptions::max_bytes); raise the limit to read it",
+            path.string(), max_bytes));
+      content.append(chunk, n);
+    }
     return content;
   } catch (const std::ios_base::failure& e) {
     throw std::runtime_error(fmt::format("read_csv: error reading '{}': {}", path.string(), e.code().message()));
@@ -172,7 +181,7 @@ std::vector<double> CsvTable::column(std::string_view name) const {
 CsvTable read_csv(const std::filesystem::path& path, const CsvOptions& options) {
   if (options.delimiter == '"' || options.delimiter == '\n' || options.delimiter == '\r')
     throw std::invalid_argument("read_csv: the delimiter cannot be a double quote or a line break");
-  std::string content = read_file(path);
+  std::string content = read_file(path, options.max_bytes);
   std::string_view rest(content);
   if (rest.substr(0, 3) == "\xEF\xBB\xBF") rest.remove_prefix(3);
 

@@ -59,6 +59,10 @@ struct CsvOptions {
   std::vector<std::string> columns = {};
   // Accept nan/inf cells instead of rejecting them (see the format notes above).
   bool allow_non_finite = false;
+  // The most bytes read_csv reads (1 GiB): a larger file, or a source that never ends (a FIFO, a
+  // device such as /dev/zero), throws std::length_error once this many bytes have been read,
+  // instead of growing memory until the process is killed.
+  std::size_t max_bytes = std::size_t{1} << 30;
 };
 
 // Reads a numeric CSV file with a header row; see the format notes at the top of this file.
@@ -71,7 +75,9 @@ struct CsvOptions {
 //                           a row with the wrong number of cells
 //                           ("data.csv:4: expected 3 cells (Y, X1, X2), found 2"), or a bad cell
 //                           ("data.csv:3: column 'X1': '1.5x' is not a number");
-//   std::out_of_range       a column asked for in options.columns is not in the header.
+//   std::out_of_range       a column asked for in options.columns is not in the header;
+//   std::length_error       the file holds more than options.max_bytes bytes (the message names
+//                           the path and the limit).
 CsvTable read_csv(const std::filesystem::path& path, const CsvOptions& options = {});
 
 // Features and targets of a supervised data set, one inner vector per observation:

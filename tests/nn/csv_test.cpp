@@ -228,3 +228,25 @@ TEST_CASE("csv: text from the file is cut and escaped in messages", "[nn][csv]")
   CHECK_THAT(wide_msg, Catch::Contains("expected 1000 cells (c0, c1,") && Catch::Contains("c19, ... (1000 in all)), found 1"));
   CHECK(wide_msg.size() < 400);
 }
+
+// A source that never ends (a FIFO, a device) used to grow memory until the process was killed.
+TEST_CASE("csv: more bytes than max_bytes is a length_error naming the path and the limit", "[nn][csv]") {
+  const std::string content = "Y,X1\n0,1.5\n1,2.5\n";
+  const TempCsv file(content);
+  CsvOptions exact;
+  exact.max_bytes = content.size();
+  CHECK(read_csv(file.path(), exact).rows.size() == 2);
+  CsvOptions small;
+  small.max_bytes = content.size() - 1;
+  CHECK_THAT(message_of<std::length_error>([&] { read_csv(file.path(), small); }),
+             Catch::StartsWith("read_csv: '" + file.path().string() + "' holds more than " +
+                                 std::to_string(content.size() - 1) + " bytes") &&
+                 Catch::Contains("CsvOptions::max_bytes"));
+  CHECK(CsvOptions{}.max_bytes == std::size_t{1} << 30);
+  if (fs::exists("/dev/zero")) {
+    CsvOptions mib;
+    mib.max_bytes = std::size_t{1} << 20;
+    CHECK_THAT(message_of<std::length_error>([&] { read_csv("/dev/zero", mib); }),
+               Catch::Contains("'/dev/zero' holds more than 1048576 bytes"));
+  }
+}
