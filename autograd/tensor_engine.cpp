@@ -19,13 +19,18 @@
 #include "autograd/tensor_impl.h"
 #include "autograd/tensor_loops.h"
 #include "autograd/tensor_record.h"
+#include "autograd/tensor_sweep.h"
 
 namespace chainrule {
 
 using detail::Edge;
 using detail::Node;
 using detail::TensorImpl;
-
+using detail::Root;
+using detail::Sweep;
+using detail::Wanted;
+using detail::check_requires_grad;
+using detail::default_seed;
 
 namespace {
 
@@ -36,30 +41,6 @@ namespace {
       "backward() if you need to sweep the same graph twice.",
       n.name));
 }
-
-// Sums a gradient back to the shape of the input it belongs to (undoing broadcasting).
-Tensor fit_to(const Tensor& g, const Edge& e) {
-  Tensor out = g.shape() == e.shape() ? g : sum_to(g, e.shape());
-  if (out.dtype() != e.dtype) out = out.to(e.dtype);
-  return out;
-}
-
-using detail::sole_owner;
-
-void add_in_place(Tensor& acc, const Tensor& g) {
-  detail::dispatch(acc.dtype(), [&]<class T>() {
-    T* out = acc.impl()->data<T>();
-    const T* in = g.impl()->data<T>();
-    for (int64_t i = 0, n = acc.numel(); i < n; ++i) out[i] += in[i];
-  });
-}
-
-struct Root {
-  Tensor output;
-  Tensor seed;
-};
-
-using Wanted = std::unordered_map<const void*, int>;  // grad(): leaf impls and nodes asked for
 
 // Ids of sweeps, unique over all threads: a leaf stamped by one thread's sweep is never mistaken
 // for a leaf of another's.
@@ -79,155 +60,49 @@ thread_local std::vector<Node*> spare_ran;
 // overwrote the gradient the outer sweep had collected there (a wrong gradient, silently).
 thread_local int running_sweeps = 0;
 
-// One reverse sweep. Gradients collect in the nodes (Node::grad) and, for leaves, in this object:
-// leaf_grads (backward) or captured (grad). Each is a tensor the sweep accumulates into in place
-// when nothing else holds it (the fast sweep), or with recorded additions (create_graph).
-class Sweep final : public detail::GradSink {
- public:
-  Sweep(bool create_graph, const Wanted* wanted)
-      : GradSink(++next_sweep), create_graph_(create_graph), wanted_(wanted), ran_(std::exchange(spare_ran, {})) {
-    ran_.clear();
-    own_state_ = running_sweeps++ > 0;
-  }
-  // A sweep that threw leaves gradients in the nodes still waiting: dropped here, so that they
-  // neither hold memory nor reach a later sweep.
-  ~Sweep() {
-    --running_sweeps;
-    if (!own_state_) {
-      if (latest_) latest_->grad = Tensor();
-      for (Node* n : waiting_) n->grad = Tensor();
-    }
-    if (ran_.capacity() <= kSpareRanMax && ran_.capacity() > spare_ran.capacity()) spare_ran = std::move(ran_);
-  }
-  Sweep(const Sweep&) = delete;
-  Sweep& operator=(const Sweep&) = delete;
+void check_seed(const Tensor& y, const Tensor& seed, const char* op) {
+  if (!seed.defined()) throw std::invalid_argument(fmt::format("{}: the seed gradient is undefined", op));
+  if (!(seed.shape() == y.shape()))
+    throw std::invalid_argument(fmt::format("{}: seed shape {} does not match output shape {}", op,
+                                            seed.shape().str(), y.shape().str()));
+  if (seed.dtype() != y.dtype())
+    throw std::invalid_argument(fmt::format("{}: seed dtype {} does not match output dtype {}", op,
+                                            dtype_name(seed.dtype()), dtype_name(y.dtype())));
+}
 
-  std::unordered_map<const void*, Tensor> captured;            // grad(): keyed by leaf impl or node
+}  // namespace
 
-  void run(const std::vector<Root>& roots, bool retain);
+namespace detail {
 
-  // backward_and_update: the parameters take leaf_grads' first slots, in the order given, before
-  // the sweep runs, so that defer() knows them by their slot.
-  void fuse(const std::vector<ParamUpdate>& updates);
-  bool defer(Edge& e, Product& p) override;
-  // After run() succeeded: checks every parameter's gradients, then writes the updates (see
-  // backward_and_update) and drops the parameters' .grad.
-  void apply_updates(const std::vector<ParamUpdate>& updates);
-  // Hands every other leaf reached its gradient, as backward() does. check_leaf_grads first (it
-  // throws before any leaf is written, so that a throw changes no .grad).
-  void check_leaf_grads() const;
-  void give_leaf_grads(bool create_graph);
+// Sums a gradient back to the shape of the input it belongs to (undoing broadcasting).
+Tensor fit_to(const Tensor& g, const Edge& e) {
+  Tensor out = g.shape() == e.shape() ? g : sum_to(g, e.shape());
+  if (out.dtype() != e.dtype) out = out.to(e.dtype);
+  return out;
+}
 
-  void add(Edge& e, const Tensor& g) override {
-    if (!g.defined() || !e.defined()) return;
-    if (!create_graph_ && sums_into(g, e)) return;
-    if (Tensor* slot = slot_of(e)) accumulate(*slot, fit_to(g, e));
-  }
+void add_in_place(Tensor& acc, const Tensor& g) {
+  detail::dispatch(acc.dtype(), [&]<class T>() {
+    T* out = acc.impl()->data<T>();
+    const T* in = g.impl()->data<T>();
+    for (int64_t i = 0, n = acc.numel(); i < n; ++i) out[i] += in[i];
+  });
+}
 
-  Target target_slow(Edge& e, Tensor* donor) override {
-    Tensor* slot = slot_of(e);
-    if (!slot) return {};
-    if (!slot->defined()) {
-      if (donor && sole_owner(*donor)) *slot = std::move(*donor);
-      else *slot = detail::empty(e.shape(), e.dtype);
-      return {slot->impl()->storage->data, false};
-    }
-    if (!sole_owner(*slot)) *slot = slot->detach();  // a copy of its own (the seed, a shared grad)
-    return {slot->impl()->storage->data, true};
-  }
+Sweep::Sweep(bool create_graph, const Wanted* wanted)
+    : GradSink(++next_sweep), create_graph_(create_graph), wanted_(wanted), ran_(std::exchange(spare_ran, {})) {
+  ran_.clear();
+  own_state_ = running_sweeps++ > 0;
+}
 
- private:
-  // Where input e's gradient collects; null when grad() was not asked for it.
-  Tensor* slot_of(Edge& e) {
-    if (e.fn) return &node_grad(e.fn.get());
-    return leaf_slot(e.leaf);
+Sweep::~Sweep() {
+  --running_sweeps;
+  if (!own_state_) {
+    if (latest_) latest_->grad = Tensor();
+    for (Node* n : waiting_) n->grad = Tensor();
   }
-  template <bool kOwnState>
-  Tensor& node_grad(Node* n) { return kOwnState ? node_grads_[n] : n->grad; }
-  Tensor& node_grad(Node* n) { return own_state_ ? node_grad<true>(n) : node_grad<false>(n); }
-  Tensor* leaf_slot(const Ref<TensorImpl>& leaf) {
-    if (wanted_) return wanted_->count(leaf.get()) ? &captured[leaf.get()] : nullptr;
-    uint32_t slot;
-    if (!seen(*leaf, slot)) {
-      slot = static_cast<uint32_t>(leaf_grads.size());
-      see(*leaf, slot);
-      leaf_grads.emplace_back(leaf, Tensor());
-    }
-    return &leaf_grads[slot].second;
-  }
-  // A leaf's slot in leaf_grads, once this sweep has seen it.
-  bool seen(const TensorImpl& leaf, uint32_t& slot) const {
-    if (!own_state_) {
-      slot = leaf.sweep_slot;
-      return leaf.sweep == id_;
-    }
-    const auto it = leaf_slots_.find(&leaf);
-    if (it == leaf_slots_.end()) return false;
-    slot = it->second;
-    return true;
-  }
-  void see(TensorImpl& leaf, uint32_t slot) {
-    if (own_state_) {
-      leaf_slots_[&leaf] = slot;
-    } else {
-      leaf.sweep = id_;
-      leaf.sweep_slot = slot;
-    }
-  }
-  // The fast sweep's un-broadcast: sums a broadcast gradient straight into e's buffer, without
-  // the tensors sum_to would build. False when g needs no summing or cannot be summed to e.shape()
-  // (fit_to then handles it, or reports the mismatch).
-  bool sums_into(const Tensor& g, Edge& e) {
-    const TensorImpl& gi = *g.impl();
-    if (gi.shape == e.shape() || gi.dtype != e.dtype || !(broadcast_shapes(e.shape(), gi.shape, "sum_to") == gi.shape))
-      return false;
-    const Target t = target(e, nullptr);
-    if (!t.data) return true;
-    detail::dispatch(gi.dtype, [&]<class T>() {
-      T* dst = static_cast<T*>(t.data);
-      const T* src = gi.data<T>();
-      if (!t.add) std::fill(dst, dst + e.shape().numel(), T(0));
-      detail::for_each_broadcast(gi.shape, gi.shape, e.shape(), [&](int64_t o, int64_t, int64_t j) { dst[j] += src[o]; });
-    });
-    return true;
-  }
-  void accumulate(Tensor& acc, const Tensor& g) {
-    if (!acc.defined()) acc = g;
-    else if (!create_graph_ && sole_owner(acc)) add_in_place(acc, g);
-    else acc = acc + g;
-  }
-  template <bool kOwnState>
-  void reach(Node* m);
-  void reach(Node* m) { own_state_ ? reach<true>(m) : reach<false>(m); }
-  Node* take_latest();
-  template <bool kOwnState>
-  void run_nodes();
-  void mark_needed(const std::vector<Root>& roots);
-  [[gnu::noinline]] void run_rule(Node& n, Tensor& g);
-
-  static bool recorded_earlier(const Node* a, const Node* b) { return a->sequence < b->sequence; }
-
-  const bool create_graph_;
-  const Wanted* wanted_;
-  // Reached, not yet run: the latest recorded of them in latest_, the others in waiting_, a
-  // max-heap on Node::sequence. In a chain the node to run next is the one just reached, so the
-  // heap is seldom touched.
-  Node* latest_ = nullptr;
-  std::vector<Node*> waiting_;
-  std::vector<Node*> ran_;  // their saved tensors are freed once the sweep has succeeded
-  std::unordered_set<const Node*> needed_;  // grad(): the nodes that lead to a wanted input
-  // own_state_: what Node::sweep, Node::grad, TensorImpl::sweep and sweep_slot hold otherwise.
-  std::unordered_set<const Node*> reached_;
-  std::unordered_map<const Node*, Tensor> node_grads_;
-  std::unordered_map<const TensorImpl*, uint32_t> leaf_slots_;
-  // backward_and_update: leaf_grads[0, fused_) are the parameters; the products deferred to them.
-  struct Deferred {
-    uint32_t slot;
-    Product product;
-  };
-  uint32_t fused_ = 0;
-  std::vector<Deferred> deferred_;
-};
+  if (ran_.capacity() <= kSpareRanMax && ran_.capacity() > spare_ran.capacity()) spare_ran = std::move(ran_);
+}
 
 // A node's first sight in this sweep: it waits to run.
 template <bool kOwnState>
@@ -295,80 +170,6 @@ void Sweep::run_rule(Node& n, Tensor& g) {
   for (size_t i = 0; i < n.next.size() && i < grads.size(); ++i) add(n.next[i], grads[i]);
 }
 
-void Sweep::fuse(const std::vector<ParamUpdate>& updates) {
-  for (size_t i = 0; i < updates.size(); ++i) {
-    const Tensor& p = updates[i].param;
-    if (!p.defined()) throw std::invalid_argument(fmt::format("backward_and_update: parameter {} is undefined", i));
-    if (!p.is_leaf() || !p.requires_grad())
-      throw std::invalid_argument(fmt::format(
-          "backward_and_update: parameter {} (shape {}) must be a leaf that requires grad", i, p.shape().str()));
-    TensorImpl* leaf = p.impl();
-    if (uint32_t slot; seen(*leaf, slot))
-      throw std::invalid_argument(
-          fmt::format("backward_and_update: parameter {} appears twice (also at {})", i, slot));
-    see(*leaf, static_cast<uint32_t>(leaf_grads.size()));
-    leaf_grads.emplace_back(p.impl_ref(), Tensor());
-  }
-  fused_ = static_cast<uint32_t>(updates.size());
-}
-
-// Only a product for a parameter, in its dtype and size, that reads no parameter's bytes is taken:
-// apply_updates writes every parameter before it adds the deferred products (matmul(w, w), or
-// linear(p, w) and p @ w with p a parameter too, compute their gradients in the sweep).
-bool Sweep::defer(Edge& e, Product& p) {
-  uint32_t slot;
-  if (fused_ == 0 || create_graph_ || wanted_ || !e.leaf || !seen(*e.leaf, slot) || slot >= fused_) return false;
-  const TensorImpl& w = *e.leaf;
-  const TensorImpl& a = *p.a.impl();
-  const TensorImpl& b = *p.b.impl();
-  if (a.dtype != w.dtype || b.dtype != w.dtype || p.n * p.m != w.numel || a.numel != p.n * p.k ||
-      b.numel != p.k * p.m)
-    return false;
-  for (uint32_t i = 0; i < fused_; ++i)
-    if (const auto& s = leaf_grads[i].first->storage; a.storage == s || b.storage == s) return false;
-  deferred_.push_back({slot, std::move(p)});
-  return true;
-}
-
-void Sweep::apply_updates(const std::vector<ParamUpdate>& updates) {
-  // Every check first: a parameter and each gradient to add into it (this sweep's, and a .grad
-  // accumulated by earlier backward() calls) must have the same shape and dtype.
-  auto check = [&](size_t i, const Tensor& g, const char* what) {
-    const Tensor& p = updates[i].param;
-    if (!(g.shape() == p.shape()) || g.dtype() != p.dtype())
-      throw std::invalid_argument(fmt::format("backward_and_update: parameter {} is {} {} but its {} is {} {}", i,
-                                              dtype_name(p.dtype()), p.shape().str(), what, dtype_name(g.dtype()),
-                                              g.shape().str()));
-  };
-  std::vector<char> has(updates.size(), 0);
-  for (size_t i = 0; i < updates.size(); ++i) {
-    const TensorImpl& p = *updates[i].param.impl();
-    if (p.grad) check(i, Tensor(p.grad), "accumulated gradient");
-    if (leaf_grads[i].second.defined()) check(i, leaf_grads[i].second, "gradient");
-    has[i] = p.grad || leaf_grads[i].second.defined();
-  }
-  for (const Deferred& d : deferred_) has[d.slot] = 1;
-
-  NoGradGuard no_grad;
-  for (size_t i = 0; i < updates.size(); ++i) {
-    if (!has[i]) continue;
-    const ParamUpdate& u = updates[i];
-    Tensor param = u.param;
-    TensorImpl& p = *param.impl();
-    if (u.scale != 1.0)
-      detail::dispatch(p.dtype, [&]<class T>() {
-        T* w = p.data<T>();
-        for (int64_t j = 0; j < p.numel; ++j) w[j] *= static_cast<T>(u.scale);
-      });
-    // The gradients go in as the unfused step's do: add_ (BLAS's axpy).
-    if (p.grad) param.add_(Tensor(std::exchange(p.grad, Ref<TensorImpl>())), u.alpha);
-    if (leaf_grads[i].second.defined()) param.add_(leaf_grads[i].second, u.alpha);
-    ++p.storage->version;  // also when only deferred products follow
-  }
-  for (const Deferred& d : deferred_)
-    detail::add_product(*updates[d.slot].param.impl(), d.product, updates[d.slot].alpha);
-}
-
 // Runs the reached nodes, latest recorded first. kOwnState is own_state_, a constant here so that
 // the common sweep's loop does not test it at every node.
 template <bool kOwnState>
@@ -414,50 +215,6 @@ void Sweep::run(const std::vector<Root>& roots, bool retain) {
   }
 }
 
-Tensor default_seed(const Tensor& y, const char* op) {
-  if (y.numel() != 1)
-    throw std::invalid_argument(fmt::format(
-        "{}: the output has shape {} ({} elements); a seed gradient is required for a non-scalar "
-        "output: pass one of the same shape",
-        op, y.shape().str(), y.numel()));
-  return ones(y.shape(), y.dtype());
-}
-
-void check_seed(const Tensor& y, const Tensor& seed, const char* op) {
-  if (!seed.defined()) throw std::invalid_argument(fmt::format("{}: the seed gradient is undefined", op));
-  if (!(seed.shape() == y.shape()))
-    throw std::invalid_argument(fmt::format("{}: seed shape {} does not match output shape {}", op,
-                                            seed.shape().str(), y.shape().str()));
-  if (seed.dtype() != y.dtype())
-    throw std::invalid_argument(fmt::format("{}: seed dtype {} does not match output dtype {}", op,
-                                            dtype_name(seed.dtype()), dtype_name(y.dtype())));
-}
-
-void check_requires_grad(const Tensor& y, const char* op) {
-  if (!y.defined()) throw std::invalid_argument(fmt::format("{}: the tensor is undefined", op));
-  if (!y.requires_grad())
-    throw std::logic_error(fmt::format(
-        "{}: the tensor (shape {}) does not require grad and has no grad_fn: no leaf with "
-        "requires_grad contributed to it, or it was computed under NoGradGuard",
-        op, y.shape().str()));
-}
-
-}  // namespace
-
-void Tensor::backward(BackwardOptions options) const {
-  check_requires_grad(*this, "backward");
-  backward(default_seed(*this, "backward"), options);
-}
-
-void Tensor::backward(const Tensor& seed, BackwardOptions options) const {
-  check_requires_grad(*this, "backward");
-  check_seed(*this, seed, "backward");
-  Sweep sweep(options.create_graph, nullptr);
-  sweep.run({{*this, seed}}, options.retain_graph || options.create_graph);
-  sweep.check_leaf_grads();
-  sweep.give_leaf_grads(options.create_graph);
-}
-
 // A graph recorded before a leaf was converted to another dtype (nn::Module::to) computes its
 // gradient in the old dtype; adding it to the leaf's .grad, or making it the .grad of a leaf of the
 // new dtype, would fail half-way through the leaves or leave a .grad that does not match its leaf.
@@ -491,15 +248,38 @@ void Sweep::give_leaf_grads(bool create_graph) {
   }
 }
 
-void backward_and_update(const Tensor& y, const std::vector<ParamUpdate>& updates) {
-  check_requires_grad(y, "backward_and_update");
-  const Tensor seed = default_seed(y, "backward_and_update");
-  Sweep sweep(false, nullptr);
-  sweep.fuse(updates);
-  sweep.run({{y, seed}}, false);
+Tensor default_seed(const Tensor& y, const char* op) {
+  if (y.numel() != 1)
+    throw std::invalid_argument(fmt::format(
+        "{}: the output has shape {} ({} elements); a seed gradient is required for a non-scalar "
+        "output: pass one of the same shape",
+        op, y.shape().str(), y.numel()));
+  return ones(y.shape(), y.dtype());
+}
+
+void check_requires_grad(const Tensor& y, const char* op) {
+  if (!y.defined()) throw std::invalid_argument(fmt::format("{}: the tensor is undefined", op));
+  if (!y.requires_grad())
+    throw std::logic_error(fmt::format(
+        "{}: the tensor (shape {}) does not require grad and has no grad_fn: no leaf with "
+        "requires_grad contributed to it, or it was computed under NoGradGuard",
+        op, y.shape().str()));
+}
+
+}  // namespace detail
+
+void Tensor::backward(BackwardOptions options) const {
+  check_requires_grad(*this, "backward");
+  backward(default_seed(*this, "backward"), options);
+}
+
+void Tensor::backward(const Tensor& seed, BackwardOptions options) const {
+  check_requires_grad(*this, "backward");
+  check_seed(*this, seed, "backward");
+  Sweep sweep(options.create_graph, nullptr);
+  sweep.run({{*this, seed}}, options.retain_graph || options.create_graph);
   sweep.check_leaf_grads();
-  sweep.apply_updates(updates);
-  sweep.give_leaf_grads(false);
+  sweep.give_leaf_grads(options.create_graph);
 }
 
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
