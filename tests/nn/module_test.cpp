@@ -7,10 +7,12 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "nn/activation.h"
 #include "nn/dense.h"
+#include "nn/loss.h"
 #include "nn/sequential.h"
 
 using namespace chainrule;
@@ -246,4 +248,35 @@ TEST_CASE("nn: the gradient-check helper agrees with a custom module (float64)")
   m.to(DType::float64);
   const Tensor x = tensor({{0.3, -1.2}, {2.0, 0.5}, {-0.7, 0.1}}, DType::float64);
   nn::testing::check_gradients([&] { return sum(m.forward(x) * m.forward(x)); }, m.parameters(), "TwoLayer");
+}
+
+// A LibTorch habit: serving one trained model from several threads at once. Under NoGradGuard a
+// forward records nothing and changes nothing shared (no reference count, no stamp), so this is
+// safe; CI runs the suite under ThreadSanitizer (build-tsan/ in .ci/run), which flags any write the
+// two threads would share.
+TEST_CASE("module: one model evaluated from two threads at once under NoGradGuard", "[nn][module][threads]") {
+  auto model = std::make_shared<nn::Sequential>(
+      std::make_shared<nn::Dense>(nn::DenseOptions(6, 16)), std::make_shared<nn::ReLU>(),
+      std::make_shared<nn::Dense>(nn::DenseOptions(16, 8)), std::make_shared<nn::Tanh>(),
+      std::make_shared<nn::Dense>(nn::DenseOptions(8, 3)), std::make_shared<nn::Softmax>(1));
+  model->to(DType::float64);
+  const nn::MSELoss loss;
+  auto evaluate = [&](double shift) {
+    NoGradGuard no_grad;
+    double total = 0.0;
+    for (int i = 0; i < 200; ++i) {
+      const Tensor x = reshape(arange(0.0, 24.0, 1.0, DType::float64), {4, 6}) * 0.05 + shift + 0.001 * i;
+      total += loss(model->forward(x), full({4, 3}, 1.0 / 3.0, DType::float64)).item();
+    }
+    return total;
+  };
+  const double serial_a = evaluate(0.0), serial_b = evaluate(-1.0);
+  double a = 0.0, b = 0.0;
+  std::thread ta([&] { a = evaluate(0.0); }), tb([&] { b = evaluate(-1.0); });
+  ta.join();
+  tb.join();
+  CHECK(a == serial_a);
+  CHECK(b == serial_b);
+  CHECK(serial_a != serial_b);
+  for (const Tensor& p : model->parameters()) CHECK_FALSE(p.grad().defined());
 }
