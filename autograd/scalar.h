@@ -54,8 +54,11 @@ class Scalar {
   Scalar(const Scalar& o) : value_(o.value_), leaf_(o.leaf_), record_(o.record_), generation_(o.generation_) {
     acquire();
   }
+  // A moved-from handle is the constant of its value (a leaf's current value: its value_ is only
+  // the value it was made with).
   Scalar(Scalar&& o) noexcept
       : value_(o.value_), leaf_(o.leaf_), record_(o.record_), generation_(o.generation_) {
+    if (o.leaf_) o.value_ = o.leaf_->value;
     o.leaf_ = nullptr;
     o.record_ = kNoRecord;
     o.generation_ = 0;
@@ -71,6 +74,7 @@ class Scalar {
       leaf_ = other.leaf_;
       record_ = other.record_;
       generation_ = other.generation_;
+      if (other.leaf_) other.value_ = other.leaf_->value;
       other.leaf_ = nullptr;
       other.record_ = kNoRecord;
       other.generation_ = 0;

@@ -68,6 +68,21 @@ TEST_CASE("Scalar: a moved-from handle is a constant", "[autograd][scalar]") {
   CHECK(x.grad() == 24.0);
 }
 
+TEST_CASE("Scalar: a moved-from leaf handle is the constant of the leaf's current value", "[autograd][scalar]") {
+  // Before, it kept the value the leaf was made with, ignoring set_value.
+  Scalar w = Scalar::leaf(1.0);
+  w.set_value(4.0);
+  Scalar copy = w;
+  const Scalar moved_to = std::move(w);
+  Scalar assigned_to;
+  assigned_to = std::move(copy);
+  CHECK(moved_to.value() == 4.0);
+  CHECK(w.value() == 4.0);     // NOLINT(bugprone-use-after-move): the state is specified
+  CHECK(copy.value() == 4.0);  // NOLINT(bugprone-use-after-move)
+  CHECK_FALSE(w.is_leaf());    // NOLINT(bugprone-use-after-move)
+  CHECK_FALSE(copy.requires_grad());  // NOLINT(bugprone-use-after-move)
+}
+
 TEST_CASE("Scalar: numbers on either side of every operator", "[autograd][scalar]") {
   Scalar x = Scalar::leaf(2.0);
   const Scalar y = 3.0 * x + 1.0 - x / 4.0 + 6.0 / x - (1.0 - x) + (-x);
