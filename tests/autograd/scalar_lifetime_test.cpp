@@ -4,8 +4,8 @@
 // handles per record, per tape and across threads to know when that is (autograd/scalar_tape.h).
 // A mistake there would reset a tape under a live graph: a later backward would then read another
 // graph's records (a wrong gradient) or throw where it must not. This test drives slots of handles
-// through random copies, moves, drops, new ops, backward passes (retained or freeing), zero_grad,
-// set_value and drops on other threads, and checks every step against a shadow model:
+// through random copies, moves, drops, new ops (also under NoGradGuard), detach, backward passes
+// and functional grad() (retained or freeing), zero_grad, set_value and drops on other threads, and checks every step against a shadow model:
 //   - each node's value and its gradient with respect to every leaf, carried forward as dual
 //     numbers in plain doubles (the same formulas, independent of the tape);
 //   - which interior nodes a freeing backward has freed (the nodes it reached), so that a backward
@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "autograd/grad_mode.h"
 #include "autograd/scalar.h"
 
 using chainrule::Scalar;
@@ -75,8 +76,10 @@ class Model {
       const int k = pick(kLeaves);
       slots_[i] = leaves_[k];
       shadow_of_[i] = k;
-    } else if (r < 0.84) {
+    } else if (r < 0.80) {
       backward(i, uniform(0.0, 1.0) < 0.5);
+    } else if (r < 0.84) {
+      functional_grad(i, uniform(0.0, 1.0) < 0.5);
     } else if (r < 0.88) {
       for (int k = 0; k < kLeaves; ++k) {
         leaves_[k].zero_grad();
@@ -100,6 +103,15 @@ class Model {
       // Dropped on another thread: its count reaches this thread's tape through the inbox.
       std::thread([h = std::move(slots_[i])]() mutable { h = Scalar(); }).join();
       set_constant(i, node(shadow_of_[i]).value);  // a moved-from handle keeps its value
+    } else if (r < 0.96) {
+      // Recorded under NoGradGuard, or detached: a constant of the same value, in no graph.
+      if (pick(2) == 0) {
+        const chainrule::NoGradGuard no_grad;
+        record(i);
+      } else {
+        slots_[i] = slots_[i].detach();
+        set_constant(i, node(shadow_of_[i]).value);
+      }
     } else {
       check_values();
     }
@@ -217,19 +229,9 @@ class Model {
   void backward(int i, bool retain) {
     const int root = shadow_of_[i];
     if (!node(root).interior) return;
-    std::vector<int> reached{root};
-    std::vector<char> seen(nodes_.size(), 0);
-    seen[static_cast<size_t>(root)] = 1;
+    const std::vector<int> reached = reach(root);
     bool hits_freed = false;
-    for (size_t q = 0; q < reached.size(); ++q) {
-      const Shadow& n = node(reached[q]);
-      hits_freed = hits_freed || n.freed;
-      for (int p : n.parents)
-        if (!seen[static_cast<size_t>(p)]) {
-          seen[static_cast<size_t>(p)] = 1;
-          reached.push_back(p);
-        }
-    }
+    for (int id : reached) hits_freed = hits_freed || node(id).freed;
     ++backwards_;
     if (hits_freed) {
       ++throws_;
@@ -241,6 +243,46 @@ class Model {
         for (int id : reached) nodes_[static_cast<size_t>(id)].freed = true;
     }
     check_grads();
+  }
+
+  // grad({slot i}, leaves): the same rule as backward (it throws exactly when it would reach a freed
+  // node, and frees what it reaches unless retained), returning d slot / d leaf and leaving every
+  // .grad as it was. All leaves are asked for (allow_unused: a leaf the slot does not depend on
+  // gets 0), so every interior node it reaches leads to a wanted input and is swept.
+  void functional_grad(int i, bool retain) {
+    const int root = shadow_of_[i];
+    if (!node(root).interior) return;
+    const std::vector<int> reached = reach(root);
+    bool hits_freed = false;
+    for (int id : reached) hits_freed = hits_freed || node(id).freed;
+    const std::vector<Scalar> inputs(leaves_.begin(), leaves_.end());
+    const chainrule::GradOptions options{.retain_graph = retain, .allow_unused = true};
+    ++backwards_;
+    if (hits_freed) {
+      ++throws_;
+      CHECK_THROWS_AS(chainrule::grad({slots_[i]}, inputs, {}, options), std::logic_error);
+    } else {
+      const std::vector<Scalar> g = chainrule::grad({slots_[i]}, inputs, {}, options);
+      REQUIRE(g.size() == static_cast<size_t>(kLeaves));
+      for (int k = 0; k < kLeaves; ++k) CHECK(g[k].value() == Approx(node(root).grad[k]).margin(1e-10));
+      if (!retain)
+        for (int id : reached) nodes_[static_cast<size_t>(id)].freed = true;
+    }
+    check_grads();
+  }
+
+  // The interior nodes a sweep from `root` reaches: root and its interior ancestors.
+  std::vector<int> reach(int root) const {
+    std::vector<int> reached{root};
+    std::vector<char> seen(nodes_.size(), 0);
+    seen[static_cast<size_t>(root)] = 1;
+    for (size_t q = 0; q < reached.size(); ++q)
+      for (int p : node(reached[q]).parents)
+        if (!seen[static_cast<size_t>(p)]) {
+          seen[static_cast<size_t>(p)] = 1;
+          reached.push_back(p);
+        }
+    return reached;
   }
 
   std::mt19937 rng_;
