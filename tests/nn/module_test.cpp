@@ -255,18 +255,33 @@ TEST_CASE("nn: the gradient-check helper agrees with a custom module (float64)")
 // safe; CI runs the suite under ThreadSanitizer (build-tsan/ in .ci/run), which flags any write the
 // two threads would share.
 TEST_CASE("module: one model evaluated from two threads at once under NoGradGuard", "[nn][module][threads]") {
-  auto model = std::make_shared<nn::Sequential>(
+  // Every module and loss in nn/: two heads on one trunk.
+  auto trunk = std::make_shared<nn::Sequential>(
       std::make_shared<nn::Dense>(nn::DenseOptions(6, 16)), std::make_shared<nn::ReLU>(),
-      std::make_shared<nn::Dense>(nn::DenseOptions(16, 8)), std::make_shared<nn::Tanh>(),
-      std::make_shared<nn::Dense>(nn::DenseOptions(8, 3)), std::make_shared<nn::Softmax>(1));
-  model->to(DType::float64);
-  const nn::MSELoss loss;
+      std::make_shared<nn::Dense>(nn::DenseOptions(16, 8)), std::make_shared<nn::Tanh>());
+  auto classes = std::make_shared<nn::Sequential>(std::make_shared<nn::Dense>(nn::DenseOptions(8, 3)),
+                                                  std::make_shared<nn::Softmax>(1));
+  auto log_classes = std::make_shared<nn::Sequential>(std::make_shared<nn::Dense>(nn::DenseOptions(8, 3)),
+                                                      std::make_shared<nn::LogSoftmax>(1));
+  auto binary = std::make_shared<nn::Sequential>(std::make_shared<nn::Dense>(nn::DenseOptions(8, 1)),
+                                                 std::make_shared<nn::Sigmoid>());
+  for (const auto& m : {trunk, classes, log_classes, binary}) m->to(DType::float64);
+  const nn::MSELoss mse;
+  const nn::BCELoss bce;
+  const nn::BCEWithLogitsLoss bce_logits;
+  const nn::CrossEntropyLoss cross_entropy;
+  const std::vector<int64_t> labels = {0, 2, 1, 2};
   auto evaluate = [&](double shift) {
     NoGradGuard no_grad;
     double total = 0.0;
-    for (int i = 0; i < 200; ++i) {
+    for (int i = 0; i < 100; ++i) {
       const Tensor x = reshape(arange(0.0, 24.0, 1.0, DType::float64), {4, 6}) * 0.05 + shift + 0.001 * i;
-      total += loss(model->forward(x), full({4, 3}, 1.0 / 3.0, DType::float64)).item();
+      const Tensor h = trunk->forward(x);
+      const Tensor p = binary->forward(h);
+      const Tensor y = full({4, 1}, 1.0, DType::float64);
+      total += mse(classes->forward(h), full({4, 3}, 1.0 / 3.0, DType::float64)).item() +
+               cross_entropy(log_classes->forward(h), labels).item() + bce(p, y).item() +
+               bce_logits(p, y).item();
     }
     return total;
   };
@@ -278,5 +293,6 @@ TEST_CASE("module: one model evaluated from two threads at once under NoGradGuar
   CHECK(a == serial_a);
   CHECK(b == serial_b);
   CHECK(serial_a != serial_b);
-  for (const Tensor& p : model->parameters()) CHECK_FALSE(p.grad().defined());
+  for (const auto& m : {trunk, classes, log_classes, binary})
+    for (const Tensor& p : m->parameters()) CHECK_FALSE(p.grad().defined());
 }
