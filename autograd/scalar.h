@@ -144,7 +144,7 @@ class Scalar {
     if (on_tape(t)) {
       detail::ScalarRecord& r = t.records[record_];
       ++r.handles;
-      t.handles += r.freed ? detail::kFreedHandle : 1;
+      t.handles += detail::handle_unit(r);
     } else if (leaf_) {
       ++leaf_->refs;
     } else if (record_ != kNoRecord) [[unlikely]] {
@@ -156,7 +156,7 @@ class Scalar {
     if (on_tape(t)) {
       detail::ScalarRecord& r = t.records[record_];
       --r.handles;
-      t.handles -= r.freed ? detail::kFreedHandle : 1;
+      t.handles -= detail::handle_unit(r);
       if (t.handles == 0) [[unlikely]] detail::tape_unused();
     } else if (leaf_) {
       detail::release_cell(leaf_);

@@ -103,6 +103,8 @@ inline double operand_value(const TapeState& t, uint32_t operand) {
 
 inline constexpr uint64_t kFreedHandle = uint64_t{1} << 32;  // TapeState::handles' unit for freed records
 inline uint32_t unfreed_handles(const TapeState& t) { return static_cast<uint32_t>(t.handles); }
+// What one handle naming record r counts for in TapeState::handles.
+inline uint64_t handle_unit(const ScalarRecord& r) { return r.freed ? kFreedHandle : 1; }
 // n handles whose record was just freed move from the low half to the high half.
 inline void note_freed(TapeState& t, uint32_t n) { t.handles += uint64_t{n} * (kFreedHandle - 1); }
 

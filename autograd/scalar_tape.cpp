@@ -105,8 +105,7 @@ bool ScalarTape::apply_foreign_counts() {
     if (c.generation != t.generation || c.record >= t.size) continue;  // a graph already released
     ScalarRecord& r = t.records[c.record];
     r.handles += static_cast<uint32_t>(c.delta);
-    const int64_t unit = r.freed ? static_cast<int64_t>(kFreedHandle) : 1;
-    t.handles += static_cast<uint64_t>(c.delta * unit);
+    t.handles += static_cast<uint64_t>(c.delta) * handle_unit(r);  // mod 2^64: a -1 subtracts
   }
   return true;
 }

@@ -25,8 +25,7 @@ import json
 import sys
 
 SYSTEM_ORDER = ["handwritten", "cblas", "chainrule_scalar", "chainrule_tensor", "chainrule_tensor_unfused", "bare_tape",
-                "sacado",
-                "adolc", "libtorch"]
+                "sacado", "adolc", "libtorch"]
 WORKLOAD_ORDER = ["lecture", "tinyop", "mlp_b128", "mlp_b8", "mlp_b1", "matmul", "scalar_sum",
                   "scalar_logsumexp", "memory"]
 FLOORS = ("handwritten", "cblas")
