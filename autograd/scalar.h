@@ -54,14 +54,9 @@ class Scalar {
   Scalar(const Scalar& o) : value_(o.value_), leaf_(o.leaf_), record_(o.record_), generation_(o.generation_) {
     acquire();
   }
-  // A moved-from handle is the constant of its value (a leaf's current value: its value_ is only
-  // the value it was made with).
   Scalar(Scalar&& o) noexcept
       : value_(o.value_), leaf_(o.leaf_), record_(o.record_), generation_(o.generation_) {
-    if (o.leaf_) o.value_ = o.leaf_->value;
-    o.leaf_ = nullptr;
-    o.record_ = kNoRecord;
-    o.generation_ = 0;
+    o.become_moved_from();
   }
   Scalar& operator=(const Scalar& other) {
     if (this != &other) *this = Scalar(other);
@@ -74,10 +69,7 @@ class Scalar {
       leaf_ = other.leaf_;
       record_ = other.record_;
       generation_ = other.generation_;
-      if (other.leaf_) other.value_ = other.leaf_->value;
-      other.leaf_ = nullptr;
-      other.record_ = kNoRecord;
-      other.generation_ = 0;
+      other.become_moved_from();
     }
     return *this;
   }
@@ -150,6 +142,14 @@ class Scalar {
     } else if (record_ != kNoRecord) [[unlikely]] {
       detail::count_foreign(generation_, record_, +1);
     }
+  }
+  // A moved-from handle is the constant of its value: a leaf's current value (its value_ is only
+  // the value it was made with). Its reference went to the handle it moved to.
+  void become_moved_from() noexcept {
+    if (leaf_) value_ = leaf_->value;
+    leaf_ = nullptr;
+    record_ = kNoRecord;
+    generation_ = 0;
   }
   void release() noexcept {
     detail::TapeState& t = detail::tape_state;
