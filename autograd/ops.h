@@ -23,6 +23,10 @@
 //   div:     y = a / b              da = grad / b              db = -grad * result / b
 //   pow:     y = a ^ b              da = grad * b * a^(b-1)    db = grad * result * ln a  (0 where a == 0)
 //
+// Scalar-only ops (n-ary: one node for a whole weighted sum, as Stan Math's dot_product; Tensors
+// have matmul and linear for this):
+//   dot:     y = sum_i a_i b_i (+ c)    da_i = grad * b_i          db_i = grad * a_i          dc = grad
+//
 // Tensor-only ops (their rules sit next to their forwards in autograd/tensor_*.cpp):
 //   sum:       y = sum of x over dims             dx = grad broadcast back to x's shape
 //   max:       y = max of x over dims             dx = grad * [x == y] / (number of ties)
@@ -168,10 +172,20 @@ struct Pow {
   }
 };
 
+// dot: a neuron's weighted sum w . x + b as one node (micrograd's Neuron writes it as 2n ops). The
+// sum runs left to right and adds c last, as the binary ops written out would.
+struct Dot {
+  static constexpr std::string_view name = "dot";
+  template <class G, class V> static G da(const G& grad, const V& b_i) { return grad * b_i; }
+  template <class G, class V> static G db(const G& grad, const V& a_i) { return grad * a_i; }
+  template <class G> static G dc(const G& grad) { return grad; }
+};
+
 // The names of every differentiable op, in the order documented above. The finite-difference test
 // iterates this list: an op here without a row in the test's table fails the suite.
 inline constexpr std::array<std::string_view, 13> elementwise_ops = {
     "neg", "exp", "log", "sqrt", "sigmoid", "tanh", "relu", "abs", "add", "sub", "mul", "div", "pow"};
+inline constexpr std::array<std::string_view, 1> scalar_ops = {"dot"};
 inline constexpr std::array<std::string_view, 10> tensor_ops = {
     "sum", "max", "matmul", "linear", "permute", "reshape", "expand", "slice", "concat", "cast"};
 

@@ -112,6 +112,71 @@ Scalar detail::ScalarAccess::record_slow(ScalarOp op, std::string_view name, con
   return push(op, a, b, value);
 }
 
+Scalar detail::ScalarAccess::dot(std::span<const Scalar> a, std::span<const Scalar> b, const Scalar* c,
+                                 Where where) {
+  constexpr std::string_view name = ops::Dot::name;
+  if (a.size() != b.size())
+    throw std::invalid_argument(
+        fmt::format("dot: a has {} elements and b has {}; they must have the same length", a.size(), b.size()));
+  if (a.size() > (kConstantTag - 2) / 2)
+    throw std::length_error(fmt::format("dot: {} pairs of operands are more than one node can hold", a.size()));
+  const Scalar* const pa = a.data();
+  const Scalar* const pb = b.data();
+  const std::size_t n = a.size();
+  double y = 0.0;
+  bool any = false;
+  for (std::size_t i = 0; i < n; ++i) {
+    y += pa[i].value() * pb[i].value();
+    any |= pa[i].requires_grad() | pb[i].requires_grad();
+  }
+  if (c) {
+    y += c->value();
+    any |= c->requires_grad();
+  }
+  if (!any || !GradMode::enabled()) return constant(y, name, where);
+  begin_op();
+  const auto count = static_cast<uint32_t>(2 * n + (c ? 1 : 0));
+  TapeState& t = tape_state;
+  if (t.list_capacity - t.list_count < count) grow_lists(count);
+  if (t.constant_capacity - t.constant_count < count) grow_constants(count);
+  // The loop keeps the constants' end in locals (room for one per operand is there); a leaf's first
+  // use in this graph, a frozen leaf or a stale handle goes through operand(), which may append.
+  uint32_t* const list = t.lists + t.list_count;
+  const uint64_t generation = t.generation;
+  double* constants = t.constants;
+  uint32_t constant_count = t.constant_count;
+  auto take = [&](const Scalar& x) -> uint32_t {
+    if (x.generation_ == generation) return x.record_;
+    if (x.leaf_ != nullptr && x.leaf_->cached_generation == generation) return x.leaf_->cached_record;
+    if (x.leaf_ == nullptr && x.record_ == Scalar::kNoRecord) {
+      constants[constant_count] = x.value_;
+      return constant_count++ | kConstantTag;
+    }
+    t.constant_count = constant_count;
+    const uint32_t r = operand(x);
+    constants = t.constants;
+    constant_count = t.constant_count;
+    return r;
+  };
+  for (std::size_t i = 0; i < n; ++i) {
+    list[2 * i] = take(pa[i]);
+    list[2 * i + 1] = take(pb[i]);
+  }
+  if (c) list[count - 1] = take(*c);
+  t.constant_count = constant_count;
+  const uint32_t start = t.list_count;
+  t.list_count = start + count;
+  if (thread_mode & (kAnomaly | kTrackLocations)) ScalarTape::current().note_location(ScalarOp::Dot, start, y, where);
+  return push<false>(ScalarOp::Dot, start, count, y);
+}
+
+Scalar dot(std::span<const Scalar> a, std::span<const Scalar> b, Where where) {
+  return detail::ScalarAccess::dot(a, b, nullptr, where);
+}
+Scalar dot(std::span<const Scalar> a, std::span<const Scalar> b, const Scalar& c, Where where) {
+  return detail::ScalarAccess::dot(a, b, &c, where);
+}
+
 Scalar custom_op(std::string_view name, const std::vector<Scalar>& inputs, ScalarForward forward,
                  ScalarBackward backward, Where where) {
   if (!forward || !backward)

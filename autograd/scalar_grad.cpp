@@ -28,6 +28,7 @@ std::string_view scalar_op_name(ScalarOp op) {
     case ScalarOp::Mul: return ops::Mul::name;
     case ScalarOp::Div: return ops::Div::name;
     case ScalarOp::Pow: return ops::Pow::name;
+    case ScalarOp::Dot: return ops::Dot::name;
     case ScalarOp::Custom: return "custom";
   }
   return "?";
@@ -53,6 +54,8 @@ std::vector<uint32_t> ScalarTape::operands(uint32_t record) const {
       return {};
     case ScalarOp::Custom:
       return customs_[n.a].operands;
+    case ScalarOp::Dot:
+      return std::vector<uint32_t>(state_.lists + n.a, state_.lists + n.a + n.b);
     default:
       return is_binary(n.op) ? std::vector<uint32_t>{n.a, n.b} : std::vector<uint32_t>{n.a};
   }
@@ -67,6 +70,12 @@ std::vector<double> ScalarTape::local_derivatives(uint32_t record) const {
     for (uint32_t j : ops) values.push_back(operand_value(state_, j));
     out = customs_[n.a].backward(1.0, values, n.value);
     out.resize(ops.size(), 0.0);
+    return out;
+  }
+  if (n.op == ScalarOp::Dot) {
+    apply_dot(
+        n.b, 1.0, [&](uint32_t k) { return operand_value(state_, ops[k]); }, [](uint32_t) { return true; },
+        [&](uint32_t k, double d) { out[k] = d; });
     return out;
   }
   if (ops.empty()) return out;

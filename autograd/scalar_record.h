@@ -32,6 +32,7 @@ enum class ScalarOp : uint8_t {
   Leaf, Freed,
   Neg, Exp, Log, Sqrt, Sigmoid, Tanh, Relu, Abs,
   Add, Sub, Mul, Div, Pow,
+  Dot,     // n-ary: `a` is where its operands start in TapeState::lists, `b` how many there are
   Custom,  // a user-defined op: `a` indexes the tape's custom-op table
 };
 
@@ -87,6 +88,9 @@ struct TapeState {
   double* constants = nullptr;  // constant operands, in creation order
   uint32_t constant_count = 0;
   uint32_t constant_capacity = 0;
+  uint32_t* lists = nullptr;    // n-ary ops' operands (records or tagged constants), in creation
+  uint32_t list_count = 0;      // order: a Dot record's are a_0 b_0 a_1 b_1 ... and c if it has one
+  uint32_t list_capacity = 0;
 };
 inline constinit thread_local TapeState tape_state;
 
@@ -117,7 +121,8 @@ inline constexpr uint32_t kOpRoom = 4;
 // (every record handle becomes stale), makes room for an op's records.
 void prepare_op();
 void grow_tape();                      // make room for one more record (throws past 2^31 - 1)
-void grow_constants();                 // make room for one more constant (the same limit)
+void grow_constants(uint32_t n = 1);   // make room for n more constants (the same limit)
+void grow_lists(uint32_t n);           // make room for n more n-ary operands (the same limit)
 // A leaf's first use in this generation: its Leaf record, which holds a reference to the cell so
 // that a sweep can write the cell's gradient even after the user dropped the leaf. Out of line:
 // it runs once per leaf and graph, and inlining it into every operand costs more than the call.

@@ -30,13 +30,27 @@ struct NoLeafAction {
   void operator()() const {}
 };
 
+// A Dot record's rule over its operand list (a_0 b_0 a_1 b_1 ... and c if the count is odd):
+// emit(k, d) for each needed position k. value(k) and need(k) read the operand at position k.
+template <class G, class Value, class Need, class Emit>
+[[gnu::always_inline]] inline void apply_dot(uint32_t count, const G& grad, const Value& value, const Need& need,
+                                             Emit&& emit) {
+  for (uint32_t k = 0; k + 1 < count; k += 2) {
+    if (need(k)) emit(k, ops::Dot::da(grad, value(k + 1)));
+    if (need(k + 1)) emit(k + 1, ops::Dot::db(grad, value(k)));
+  }
+  if (count % 2 == 1 && need(count - 1)) emit(count - 1, ops::Dot::dc(grad));
+}
+
 // G is the gradient type (double or Scalar), V the value type (a and b: a V or a callable returning
 // one). emit(k, d) receives grad * d(result)/d(operand k) for each operand k that is needed. on_leaf
-// runs for a Leaf record (so that a sweep dispatches on the op once).
-template <class G, class A, class B, class V, class NeedA, class NeedB, class Emit, class OnLeaf = NoLeafAction>
+// runs for a Leaf record and on_dot for a Dot record (so that a sweep dispatches on the op once;
+// callers that pass no on_dot handle Dot records before calling).
+template <class G, class A, class B, class V, class NeedA, class NeedB, class Emit, class OnLeaf = NoLeafAction,
+          class OnDot = NoLeafAction>
 [[gnu::always_inline]] inline void apply_rule(ScalarOp op, const G& grad, const A& a, const B& b, const V& result,
                                               const NeedA& need_a, const NeedB& need_b, Emit&& emit,
-                                              OnLeaf&& on_leaf = {}) {
+                                              OnLeaf&& on_leaf = {}, OnDot&& on_dot = {}) {
   switch (op) {
 #define CHAINRULE_UNARY(CODE)                                                          \
   case ScalarOp::CODE:                                                                 \
@@ -64,6 +78,9 @@ template <class G, class A, class B, class V, class NeedA, class NeedB, class Em
 #undef CHAINRULE_BINARY
     case ScalarOp::Leaf:
       on_leaf();
+      break;
+    case ScalarOp::Dot:
+      on_dot();
       break;
     case ScalarOp::Freed:
     case ScalarOp::Custom:  // handled by the sweeps (its rule is the user's)

@@ -55,6 +55,7 @@ void ScalarTape::sweep_one_pass(uint32_t top) {
   ScalarRecord* const r = state_.records;
   const double* const constants = state_.constants;
   LeafCell* const* const leaves = state_.leaves;
+  const uint32_t* const lists = state_.lists;
   const uint16_t id = state_.sweep;
   uint32_t pending = pending_;  // reached records below, not yet processed: 0 ends the sweep
   uint32_t freed_handles = 0;
@@ -93,6 +94,12 @@ void ScalarTape::sweep_one_pass(uint32_t top) {
           LeafCell* c = leaves[a];
           c->grad += n->grad;
           if constexpr (free_graph) c->cached_generation = 0;  // a new graph enters it anew
+        },
+        [&] {
+          const uint32_t* list = lists + a;
+          apply_dot(
+              b, n->grad, [&](uint32_t k) { return value(list[k]); }, [list](uint32_t k) { return !is_constant(list[k]); },
+              [&](uint32_t k, double d) { reach_one(r[list[k]], d); });
         });
   }
   pending_ = 0;
@@ -146,6 +153,14 @@ uint32_t ScalarTape::sweep_checked(uint32_t top) {
         if (!is_constant(c.operands[k])) contribute(r[c.operands[k]], d[k]);
       continue;
     }
+    if (n.op == ScalarOp::Dot) {
+      const uint32_t* list = state_.lists + n.a;
+      apply_dot(
+          n.b, n.grad, [&](uint32_t k) { return operand_value(state_, list[k]); },
+          [list](uint32_t k) { return !is_constant(list[k]); },
+          [&](uint32_t k, double d) { contribute(r[list[k]], d); });
+      continue;
+    }
     apply_rule(n.op, n.grad, operand_value(state_, n.a), operand_value(state_, n.b), n.value, !is_constant(n.a),
                !is_constant(n.b), [&](int k, double d) { contribute(r[k == 0 ? n.a : n.b], d); });
   }
@@ -169,19 +184,30 @@ std::vector<Scalar> ScalarTape::sweep_recorded(uint32_t top, std::span<const See
           "create_graph: the custom op '{}' has a first-order backward (on doubles) and cannot be "
           "differentiated twice",
           customs_[n.a].name));
+    const Scalar g = adjoint[i];
+    const auto index = static_cast<uint32_t>(i);
+    auto add_adjoint = [&](uint32_t j, const Scalar& d) {
+      if (AnomalyMode::enabled() && !std::isfinite(d.value()))
+        throw_anomaly("backward", op_name(index), where_of(index), d.value());
+      adjoint[j] = adjoint[j] + d;
+      reach(record(j), d.value());
+    };
+    if (n.op == ScalarOp::Dot) {
+      // A copy of its operands: the rule's ops below record only binary ops, but the lists may grow.
+      const std::vector<uint32_t> list(state_.lists + n.a, state_.lists + n.a + n.b);
+      run_backward_rule(op_name(index), where_of(index), [&] {
+        apply_dot(
+            n.b, g, [&](uint32_t k) { return handle_to(list[k]); }, [&](uint32_t k) { return !is_constant(list[k]); },
+            [&](uint32_t k, const Scalar& d) { add_adjoint(list[k], d); });
+      });
+      continue;
+    }
     const bool need_a = !is_constant(n.a);
     const bool need_b = !is_constant(n.b);
     const Scalar a = handle_to(n.a), b = handle_to(n.b), result = handle_to(static_cast<uint32_t>(i));
-    const Scalar g = adjoint[i];
-    const auto index = static_cast<uint32_t>(i);
     run_backward_rule(op_name(index), where_of(index), [&] {
-      apply_rule(n.op, g, a, b, result, need_a, need_b, [&](int k, const Scalar& d) {
-        if (AnomalyMode::enabled() && !std::isfinite(d.value()))
-          throw_anomaly("backward", op_name(index), where_of(index), d.value());
-        const uint32_t j = k == 0 ? n.a : n.b;
-        adjoint[j] = adjoint[j] + d;
-        reach(record(j), d.value());
-      });
+      apply_rule(n.op, g, a, b, result, need_a, need_b,
+                 [&](int k, const Scalar& d) { add_adjoint(k == 0 ? n.a : n.b, d); });
     });
   }
   low = static_cast<uint32_t>(i + 1);

@@ -133,7 +133,8 @@ uint64_t ScalarTape::next_generation() {
 
 void prepare_op() { ScalarTape::current().prepare_op(); }
 void grow_tape() { ScalarTape::current().grow(); }
-void grow_constants() { ScalarTape::current().grow_constants(); }
+void grow_constants(uint32_t n) { ScalarTape::current().grow_constants(n); }
+void grow_lists(uint32_t n) { ScalarTape::current().grow_lists(n); }
 void tape_unused() {
   TapeState& t = tape_state;
   if (t.handles == 0 && t.sweeping == 0) {
@@ -218,6 +219,9 @@ ScalarTape::~ScalarTape() {
   std::free(state_.constants);
   state_.constants = nullptr;
   state_.constant_capacity = 0;
+  std::free(state_.lists);
+  state_.lists = nullptr;
+  state_.list_capacity = 0;
   rearm();
 }
 
@@ -227,6 +231,7 @@ void ScalarTape::reset() {
   TapeState& t = state_;
   t.size = 0;
   t.constant_count = 0;
+  t.list_count = 0;
   t.handles = 0;
   t.irregular = 0;
   t.generation = next_generation();
@@ -260,11 +265,15 @@ void ScalarTape::grow() {
 }
 
 namespace {
-// Doubles one of the tape's side arrays (256 entries at first), up to kMaxRecords entries.
+// Doubles one of the tape's side arrays (256 entries at first) until n more entries fit, up to
+// kMaxRecords entries.
 template <class T>
-void grow_side_array(T*& array, uint32_t& capacity, uint32_t count, const char* what) {
-  const uint64_t next = capacity ? std::min<uint64_t>(uint64_t{capacity} * 2, kMaxRecords) : 256;
-  if (next <= capacity) throw std::length_error(fmt::format("Scalar: the graph has more than {} {}", count, what));
+void grow_side_array(T*& array, uint32_t& capacity, uint32_t count, uint32_t n, const char* what) {
+  uint64_t next = capacity ? capacity : 256;
+  while (next - count < n) next *= 2;
+  next = std::min<uint64_t>(next, kMaxRecords);
+  if (next <= capacity || next - count < n)
+    throw std::length_error(fmt::format("Scalar: the graph has more than {} {}", count, what));
   void* p = std::realloc(array, next * sizeof(T));
   if (!p) throw std::bad_alloc();
   array = static_cast<T*>(p);
@@ -272,12 +281,16 @@ void grow_side_array(T*& array, uint32_t& capacity, uint32_t count, const char* 
 }
 }  // namespace
 
-void ScalarTape::grow_constants() {
-  grow_side_array(state_.constants, state_.constant_capacity, state_.constant_count, "constant operands");
+void ScalarTape::grow_constants(uint32_t n) {
+  grow_side_array(state_.constants, state_.constant_capacity, state_.constant_count, n, "constant operands");
+}
+
+void ScalarTape::grow_lists(uint32_t n) {
+  grow_side_array(state_.lists, state_.list_capacity, state_.list_count, n, "n-ary operands");
 }
 
 void ScalarTape::grow_leaves() {
-  grow_side_array(state_.leaves, state_.leaf_capacity, state_.leaf_count, "leaves");
+  grow_side_array(state_.leaves, state_.leaf_capacity, state_.leaf_count, 1, "leaves");
 }
 
 // A leaf that does not require grad enters as a constant, but keeps its label: an input such as

@@ -59,7 +59,8 @@ class ScalarTape {
   void prepare_op();  // begin_op's slow path (see detail::prepare_op)
   void grow();
   void grow_leaves();
-  void grow_constants();
+  void grow_constants(uint32_t n = 1);
+  void grow_lists(uint32_t n);
   uint32_t enter_leaf_slow(LeafCell* c);  // a frozen leaf (a tagged constant), or room to grow first
   uint32_t enter_stale(double value);
   void note_location(ScalarOp op, uint32_t a, double value, const Where& where);

@@ -7,10 +7,12 @@
 //
 // Inputs sit inside each op's domain and away from its kinks (relu and abs not at 0, log and sqrt
 // positive, pow's base positive, div's denominator away from 0, max without ties).
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <map>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,6 +63,25 @@ const std::map<std::string_view, ScalarRow>& scalar_table() {
       {"div", {2, [](const Scalar& a, const Scalar& b) { return a / b; }, {{1.3, -0.7}, {-2.1, 0.4}, {0.5, 3.0}}}},
       {"pow",
        {2, [](const Scalar& a, const Scalar& b) { return pow(a, b); }, {{1.5, 2.0}, {0.7, -1.3}, {2.2, 0.5}, {3.0, 3.0}}}},
+  };
+  return table;
+}
+
+// Scalar-only n-ary ops (ops::scalar_ops): f of n inputs, at points of n numbers.
+struct NaryRow {
+  std::function<Scalar(const std::vector<Scalar>&)> f;
+  std::vector<std::vector<double>> points;
+};
+
+const std::map<std::string_view, NaryRow>& nary_table() {
+  static const std::map<std::string_view, NaryRow> table = {
+      // dot(a, b, c) of three pairs: v = a_0 a_1 a_2 b_0 b_1 b_2 c.
+      {"dot",
+       {[](const std::vector<Scalar>& v) {
+          const std::span<const Scalar> all(v);
+          return dot(all.subspan(0, 3), all.subspan(3, 3), v[6]);
+        },
+        {{0.3, -1.2, 2.0, 1.1, 0.4, -0.7, 0.25}, {-2.5, 0.0, 0.9, 3.0, -1.0, 0.6, -1.5}}}},
   };
   return table;
 }
@@ -347,11 +368,53 @@ TEST_CASE("gradcheck: every op of autograd/ops.h has a row in the tables", "[aut
     INFO("tensor op " << name);
     CHECK(tensor_table().count(name) == 1);
   }
+  for (std::string_view name : ops::scalar_ops) {
+    INFO("Scalar op " << name);
+    CHECK(nary_table().count(name) == 1);
+  }
   // And no stale rows for ops that left the list.
   std::set<std::string_view> listed(ops::elementwise_ops.begin(), ops::elementwise_ops.end());
   listed.insert(ops::tensor_ops.begin(), ops::tensor_ops.end());
   for (const auto& [name, row] : scalar_table()) CHECK(listed.count(name) == 1);
   for (const auto& [name, cases] : tensor_table()) CHECK(listed.count(name) == 1);
+  for (const auto& [name, row] : nary_table())
+    CHECK(std::find(ops::scalar_ops.begin(), ops::scalar_ops.end(), name) != ops::scalar_ops.end());
+}
+
+TEST_CASE("gradcheck: Scalar-only n-ary ops against central differences", "[autograd][gradcheck][scalar]") {
+  for (std::string_view name : ops::scalar_ops) {
+    INFO("op " << name);
+    auto it = nary_table().find(name);
+    if (it == nary_table().end()) {
+      FAIL_CHECK("no row for Scalar op '" << name << "' in gradcheck_table_test.cpp");
+      continue;
+    }
+    const NaryRow& row = it->second;
+    REQUIRE_FALSE(row.points.empty());
+    for (const std::vector<double>& point : row.points) {
+      auto at = [&](std::size_t k, double x) {
+        std::vector<Scalar> v(point.begin(), point.end());
+        v[k] = x;
+        return row.f(v).value();
+      };
+      // Every input a leaf, then every other input a plain number (only the leaves get gradients).
+      for (int constants : {0, 1}) {
+        INFO((constants ? "odd inputs are numbers" : "every input a leaf"));
+        std::vector<Scalar> v;
+        for (std::size_t k = 0; k < point.size(); ++k)
+          v.push_back(constants && k % 2 == 1 ? Scalar(point[k]) : Scalar::leaf(point[k]));
+        const Scalar y = row.f(v);
+        CHECK(y.value() == at(0, point[0]));
+        y.backward();
+        for (std::size_t k = 0; k < point.size(); ++k) {
+          INFO("d / d input " << k << " at " << point[k]);
+          const double numeric =
+              chainrule::testing::central_difference([&](double x) { return at(k, x); }, point[k]);
+          CHECK(close(v[k].grad(), v[k].is_leaf() ? numeric : 0.0, kAtol, kRtol));
+        }
+      }
+    }
+  }
 }
 
 TEST_CASE("gradcheck: Scalar elementwise ops against central differences", "[autograd][gradcheck][scalar]") {
