@@ -124,8 +124,9 @@ class Scalar {
   double interior_grad() const;
   void drop_grad_graph();
 
-  // Handle counting, inline: a copy or a drop of a handle is a few loads and stores. When the last
-  // handle of the thread's tape goes, the tape is reset for reuse.
+  // Handle counting, inline: a copy or a drop of a handle is one add to its record's count (or its
+  // leaf cell's). The tape looks at the counts when it needs room (ScalarTape::prepare_op) and
+  // reuses its array once no handle names an unfreed record.
   // Interior handles first, with one compare (see generation_): most handles that die are an
   // expression's temporaries.
   // An interior node of the thread's current tape: one compare, since only interior handles carry
@@ -134,9 +135,7 @@ class Scalar {
   void acquire() noexcept {
     detail::TapeState& t = detail::tape_state;
     if (on_tape(t)) {
-      detail::ScalarRecord& r = t.records[record_];
-      ++r.handles;
-      t.handles += detail::handle_unit(r);
+      ++t.records[record_].handles;
     } else if (leaf_) {
       ++leaf_->refs;
     } else if (record_ != kNoRecord) [[unlikely]] {
@@ -154,10 +153,7 @@ class Scalar {
   void release() noexcept {
     detail::TapeState& t = detail::tape_state;
     if (on_tape(t)) {
-      detail::ScalarRecord& r = t.records[record_];
-      --r.handles;
-      t.handles -= detail::handle_unit(r);
-      if (t.handles == 0) [[unlikely]] detail::tape_unused();
+      --t.records[record_].handles;
     } else if (leaf_) {
       detail::release_cell(leaf_);
     } else if (record_ != kNoRecord) [[unlikely]] {
@@ -299,6 +295,8 @@ struct ScalarTapeStats {
   std::size_t capacity;     // records allocated
   std::size_t record_bytes; // bytes per record
   std::size_t constants;    // constant operands in use (8 bytes each, beside the records)
+  std::size_t live_records; // unfreed records that a live handle names (0: no graph is alive, and
+                            // the next op that needs room reuses the array; a full scan, for tests)
 };
 ScalarTapeStats scalar_tape_stats();
 

@@ -131,7 +131,7 @@ std::vector<Scalar> ScalarTape::gradients(std::span<const Seed> seeds, const std
     }
     finish_sweep(low, top, free_graph);
   }
-  if (unfreed_handles(state_) == 0) tape_unused();  // the sweep freed the last graph alive
+  if (free_graph) state_.cold_at = 0;  // (see ScalarTape::backward)
   return out;
 }
 
@@ -230,7 +230,9 @@ std::vector<ScalarNodeView> ScalarTape::view(const Scalar& root) {
 
 ScalarTapeStats scalar_tape_stats() {
   const ScalarTape& t = ScalarTape::current();
-  return {t.size(), t.capacity(), sizeof(ScalarRecord), tape_state.constant_count};
+  std::size_t live = 0;
+  for (uint32_t i = 0; i < t.size(); ++i) live += t.record(i).handles != 0 && !t.record(i).freed;
+  return {t.size(), t.capacity(), sizeof(ScalarRecord), tape_state.constant_count, live};
 }
 
 }  // namespace chainrule::detail

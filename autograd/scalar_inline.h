@@ -35,11 +35,9 @@ struct ScalarAccess {
   template <bool reserved = true>
   static Scalar push(ScalarOp op, uint32_t a, uint32_t b, double value) {
     const uint32_t i = append_record<reserved>(op, a, b, value, 1);
-    TapeState& t = tape_state;
-    ++t.handles;
     Scalar s(value);
     s.record_ = i;
-    s.generation_ = t.generation;
+    s.generation_ = tape_state.generation;
     return s;
   }
   // A result that is not recorded (no operand requires grad, or no-grad mode): a constant, checked

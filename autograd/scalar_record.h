@@ -53,7 +53,9 @@ struct ScalarRecord {
   double grad;        // the adjoint of the last sweep that reached this record (0 before any)
   uint32_t a, b;      // operands: record indices, or constants' indices | kConstantTag (Leaf records:
                       // index into the leaf table in `a`)
-  uint32_t handles;   // live Scalar handles naming this record
+  uint32_t handles;   // live Scalar handles naming this record (the only count of handles: a
+                      // tape-wide count would make every temporary's birth and death one more
+                      // read-modify-write of one memory word, a chain that bounds the op rate)
   ScalarOp op;
   bool freed;         // swept by a backward that did not retain the graph
   uint16_t sweep;     // id of the last sweep that reached this record (0: none)
@@ -70,17 +72,14 @@ struct TapeState {
   uint64_t generation = kNoGeneration;  // new at the first record and at every reset, and unique in
                                 // the process (see next_generation): a handle naming a record of
                                 // an older generation, or of another thread's tape, never matches
-  uint64_t handles = 0;         // live handles naming records: those naming unfreed records in the
-                                // low half, freed ones in the high half (one word, so that a handle's
-                                // birth or death is one add; see kFreedHandle)
   uint32_t sweeping = 0;        // sweeps in progress (no reset while one runs)
   uint32_t irregular = 0;       // Freed records, freed records and custom ops since the last reset:
                                 // while 0 a sweep cannot throw, so it may take the one-pass path
   uint16_t sweep = 0;           // id of the current (or last) sweep
   // An op's one check (ScalarAccess::begin_op): its slow path runs once `size` reaches this. At most
   // capacity - kOpRoom, so that the records an op appends fit without a check of their own; 0 makes
-  // the next op run it: no graph may be alive any more (only handles to freed records are left).
-  // See ScalarTape::prepare_op.
+  // the next op run it: after a sweep freed a graph (the tape may be unused now), and while the
+  // slow path looks for the moment to reuse the array. See ScalarTape::prepare_op.
   uint32_t cold_at = 0;
   LeafCell** leaves = nullptr;  // the cells behind Leaf records (one tape reference each)
   uint32_t leaf_count = 0;
@@ -105,20 +104,14 @@ inline double operand_value(const TapeState& t, uint32_t operand) {
   return operand_value(t.records, t.constants, operand);
 }
 
-inline constexpr uint64_t kFreedHandle = uint64_t{1} << 32;  // TapeState::handles' unit for freed records
-inline uint32_t unfreed_handles(const TapeState& t) { return static_cast<uint32_t>(t.handles); }
-// What one handle naming record r counts for in TapeState::handles.
-inline uint64_t handle_unit(const ScalarRecord& r) { return r.freed ? kFreedHandle : 1; }
-// n handles whose record was just freed move from the low half to the high half.
-inline void note_freed(TapeState& t, uint32_t n) { t.handles += uint64_t{n} * (kFreedHandle - 1); }
-
 // Records an op may append after begin_op without checking for room: its two operands' Leaf or
 // Freed records and its own (begin_op leaves one more spare).
 inline constexpr uint32_t kOpRoom = 4;
 
 // The cold paths (autograd/scalar_tape.cpp).
 // begin_op's slow path: applies other threads' counts, resets the array if no graph on it is alive
-// (every record handle becomes stale), makes room for an op's records.
+// (no handle names an unfreed record; every record handle becomes stale), makes room for an op's
+// records.
 void prepare_op();
 void grow_tape();                      // make room for one more record (throws past 2^31 - 1)
 void grow_constants(uint32_t n = 1);   // make room for n more constants (the same limit)
@@ -127,9 +120,6 @@ void grow_lists(uint32_t n);           // make room for n more n-ary operands (t
 // that a sweep can write the cell's gradient even after the user dropped the leaf. Out of line:
 // it runs once per leaf and graph, and inlining it into every operand costs more than the call.
 uint32_t enter_leaf(LeafCell* cell);
-// No handle names an unfreed record any more (a sweep freed the last graph alive, or the last
-// handle died): reset now if no handle is left at all and no sweep runs, else at the next op.
-void tape_unused();
 // A handle naming a record of another thread's tape was copied (+1) or destroyed (-1) on this
 // thread: the owner's counts change through its inbox, which the owner applies when its array is
 // full (before growing it); without it the owner's tape would never be reused again. A handle of

@@ -58,8 +58,7 @@ void ScalarTape::sweep_one_pass(uint32_t top) {
   const uint32_t* const lists = state_.lists;
   const uint16_t id = state_.sweep;
   uint32_t pending = pending_;  // reached records below, not yet processed: 0 ends the sweep
-  uint32_t freed_handles = 0;
-  uint32_t skipped = 0;  // fresh: records below the top that the sweep did not reach
+  uint32_t skipped = 0;         // records below the top that the sweep did not reach
   auto value = [r, constants](uint32_t i) { return operand_value(r, constants, i); };
   // reach(), on locals: this loop keeps the sweep id and the pending count in registers.
   auto reach_one = [&](ScalarRecord& target, double d) {
@@ -78,14 +77,11 @@ void ScalarTape::sweep_one_pass(uint32_t top) {
   while (fresh ? n != r : pending > 0) {
     --n;
     if (n->sweep != id) {
-      if constexpr (fresh) ++skipped;
+      ++skipped;
       continue;
     }
     if constexpr (!fresh) --pending;
-    if constexpr (free_graph) {
-      n->freed = true;
-      if constexpr (!fresh) freed_handles += n->handles;
-    }
+    if constexpr (free_graph) n->freed = true;
     const uint32_t a = n->a, b = n->b;
     apply_rule(
         n->op, n->grad, [&] { return value(a); }, [&] { return value(b); }, n->value, [a] { return !is_constant(a); },
@@ -104,17 +100,9 @@ void ScalarTape::sweep_one_pass(uint32_t top) {
   }
   pending_ = 0;
   if constexpr (free_graph) {
-    if constexpr (fresh) {
-      // No record was freed before this sweep. If it freed them all, every handle names one of
-      // them; else count the handles of those it freed.
-      if (skipped == 0 && top + 1 == state_.size) {
-        freed_handles = unfreed_handles(state_);
-      } else {
-        for (uint32_t i = 0; i <= top; ++i)
-          if (r[i].sweep == id) freed_handles += r[i].handles;
-      }
-    }
-    note_freed(state_, freed_handles);
+    // It freed every record on the tape (a training step's sweep): no handle names an unfreed one,
+    // and the next op reuses the array without looking (see ScalarTape::prepare_op).
+    if (skipped == 0 && n == r && top + 1 == state_.size) dead_below_ = state_.size;
     ++state_.irregular;
   }
 }
@@ -220,7 +208,6 @@ void ScalarTape::finish_sweep(uint32_t low, uint32_t top, bool free_graph) {
     ScalarRecord& n = record(i);
     if (!reached(n) || n.freed) continue;
     n.freed = true;
-    note_freed(state_, n.handles);
     if (n.op == ScalarOp::Leaf) state_.leaves[n.a]->cached_generation = 0;  // a new graph enters it anew
   }
   ++state_.irregular;
@@ -257,7 +244,7 @@ void ScalarTape::backward(std::span<const Seed> seeds, BackwardOptions options) 
       finish_sweep(low, top, free_graph);
     }
   }
-  if (unfreed_handles(state_) == 0) tape_unused();
+  if (free_graph) state_.cold_at = 0;  // the next op looks whether the tape is unused now
 }
 
 uint32_t ScalarTape::sweep(uint32_t top, bool create_graph, std::span<const Seed> seeds,

@@ -91,10 +91,9 @@ void count_foreign(uint64_t generation, uint32_t record, int32_t delta) noexcept
   }
 }
 
-// Not while a sweep runs: the one-pass sweep moves freed records' counts in one step at its end.
-bool ScalarTape::apply_foreign_counts() {
+void ScalarTape::apply_foreign_counts() {
   TapeState& t = state_;
-  if (t.sweeping != 0 || !inbox_ || !inbox_->pending.load(std::memory_order_acquire)) return false;
+  if (!inbox_ || !inbox_->pending.load(std::memory_order_acquire)) return;
   std::vector<ForeignCount> counts;
   {
     const std::lock_guard lock(inbox_->mutex);
@@ -103,11 +102,9 @@ bool ScalarTape::apply_foreign_counts() {
   }
   for (const ForeignCount& c : counts) {
     if (c.generation != t.generation || c.record >= t.size) continue;  // a graph already released
-    ScalarRecord& r = t.records[c.record];
-    r.handles += static_cast<uint32_t>(c.delta);
-    t.handles += static_cast<uint64_t>(c.delta) * handle_unit(r);  // mod 2^64: a -1 subtracts
+    t.records[c.record].handles += static_cast<uint32_t>(c.delta);  // mod 2^32: a -1 subtracts
+    if (c.delta > 0) dead_below_ = std::min(dead_below_, c.record);    // (see graph_alive)
   }
-  return true;
 }
 
 // Generations are unique in the process, not only on one thread, so that a handle used on a thread
@@ -135,51 +132,56 @@ void prepare_op() { ScalarTape::current().prepare_op(); }
 void grow_tape() { ScalarTape::current().grow(); }
 void grow_constants(uint32_t n) { ScalarTape::current().grow_constants(n); }
 void grow_lists(uint32_t n) { ScalarTape::current().grow_lists(n); }
-void tape_unused() {
-  TapeState& t = tape_state;
-  if (t.handles == 0 && t.sweeping == 0) {
-    ScalarTape::current().reset_if_unused();
-  } else {
-    t.cold_at = 0;  // handles to freed records only: at the next op
-  }
-}
 
 void ScalarTape::rearm() {
   TapeState& t = state_;
-  if (seeking_ > 0 || t.capacity <= kOpRoom) {
+  if (seeking_ || t.capacity <= kOpRoom) {
     t.cold_at = 0;
   } else {
     t.cold_at = t.size < t.capacity / 2 ? t.capacity / 2 : t.capacity - kOpRoom;
   }
 }
 
-// begin_op's slow path. It resets the array if no graph on it is alive and makes room for an op's
-// records. Most resets come sooner (when the last handle dies, or a sweep frees the last graph
-// alive); this one catches what they cannot see: the last handle to an unfreed record dying while
-// handles to freed ones remain, and handles dropped on other threads (counted here). It runs at half
-// the capacity; if a graph is alive then and one of those two may be why, it runs at each of the
-// next kSeekOps ops too: the half mark may fall while a statement's temporaries are alive, at the
-// same place of the same loop every time, and without looking on for the moment between two
-// statements the array would grow every time. (A plain training loop has neither, and does not
-// pay for the look.)
-void ScalarTape::prepare_op() {
-  constexpr uint32_t kSeekOps = 64;
-  TapeState& t = state_;
-  if (apply_foreign_counts()) shared_ = true;
-  if (t.sweeping == 0 && unfreed_handles(t) == 0 && t.size != 0) {
-    reset();
-  } else if (seeking_ > 0) {
-    --seeking_;
-  } else if (t.size >= t.capacity / 2 && (shared_ || t.handles >= kFreedHandle)) {
-    seeking_ = kSeekOps;
+// Does a handle name an unfreed record? Records below dead_below_ are known not to, and none of them
+// can come back: a handle is only made by copying another (which would have been counted), by
+// handle_to or by another thread's copy (both lower dead_below_). So each record is looked at once
+// per generation, and the question costs O(1) amortised.
+bool ScalarTape::graph_alive() {
+  const TapeState& t = state_;
+  while (dead_below_ < t.size) {
+    const ScalarRecord& r = t.records[dead_below_];
+    if (r.handles != 0 && !r.freed) return true;
+    ++dead_below_;
   }
-  if (t.capacity - t.size <= kOpRoom) grow();
-  rearm();
+  return false;
 }
 
-void ScalarTape::reset_if_unused() {
+// begin_op's slow path. It resets the array if no graph on it is alive, and makes room for an op's
+// records. Handles are counted per record only, so nothing tells the tape when its last graph dies;
+// it asks here instead: at the first op after a sweep freed a graph (the common case: a training
+// loop's next step starts on a reused array, and the sweep that freed every record has already
+// said so through dead_below_), and from the half mark of the array on, at every op until the
+// array is reused or full. The half mark may fall while a statement's temporaries are alive, or in
+// the middle of a loop that records graphs and drops them without a backward (an evaluation loop
+// without NoGradGuard); looking on at each op finds the moment between two of them, so the array
+// does not grow. Only a graph kept alive across the whole second half makes it grow. And a swept
+// graph that took more than half the array (a training step's) doubles it when the array is
+// reused, so that the next step, as large, stays below the half mark and its ops do not come here.
+void ScalarTape::prepare_op() {
+  TapeState& t = state_;
   apply_foreign_counts();
-  if (state_.sweeping == 0 && state_.handles == 0) reset();
+  if (t.sweeping == 0 && t.size != 0 && !graph_alive()) {
+    const bool crowded = swept_ && t.size > t.capacity / 2;
+    reset();
+    if (crowded) grow();
+  } else {
+    seeking_ = t.size >= t.capacity / 2;
+  }
+  if (t.capacity - t.size <= kOpRoom) {
+    grow();
+    seeking_ = false;
+  }
+  rearm();
 }
 
 // The common case saves no register and calls nothing: frozen leaves and growth take the slow path.
@@ -232,7 +234,6 @@ void ScalarTape::reset() {
   t.size = 0;
   t.constant_count = 0;
   t.list_count = 0;
-  t.handles = 0;
   t.irregular = 0;
   t.generation = next_generation();
   customs_.clear();
@@ -243,7 +244,8 @@ void ScalarTape::reset() {
   t.leaf_count = 0;
   for (uint32_t i = 0; i < leaf_count; ++i) release_cell(t.leaves[i]);
   swept_ = false;
-  seeking_ = 0;
+  seeking_ = false;
+  dead_below_ = 0;
   rearm();
 }
 
@@ -336,6 +338,7 @@ Scalar ScalarTape::handle_to(uint32_t record) {
   s.record_ = record;
   s.generation_ = state_.generation;
   s.acquire();
+  dead_below_ = std::min(dead_below_, record);  // (see graph_alive)
   return s;
 }
 

@@ -53,9 +53,6 @@ class ScalarTape {
 
   // Recording (the inline fast path is in autograd/scalar_inline.h; these serve its cold branches).
   void reset();
-  // Resets if no handle names a record, once the counts of handles copied or dropped on other
-  // threads (count_foreign) are applied, and no sweep runs.
-  void reset_if_unused();
   void prepare_op();  // begin_op's slow path (see detail::prepare_op)
   void grow();
   void grow_leaves();
@@ -130,10 +127,11 @@ class ScalarTape {
   std::unordered_map<uint32_t, std::string> labels_;
   uint64_t next_generation();
   uint64_t generation_next_ = 0, generation_end_ = 0;  // this thread's block of generations
-  bool apply_foreign_counts();     // count_foreign's changes to this tape, in the order made (any?)
+  void apply_foreign_counts();     // count_foreign's changes to this tape, in the order made
+  bool graph_alive();              // does a handle name an unfreed record? (see prepare_op)
   void rearm();                    // TapeState::cold_at for the array's capacity
-  uint32_t seeking_ = 0;           // ops left that run prepare_op (see there)
-  bool shared_ = false;            // other threads have counted handles of this tape (ever)
+  bool seeking_ = false;           // every op runs prepare_op (see there)
+  uint32_t dead_below_ = 0;        // no handle names an unfreed record below this one
   bool swept_ = false;             // a sweep has run since the last reset (see sweep_one_pass)
   std::unique_ptr<ForeignInbox> inbox_;  // where other threads put them (registered by block)
   uint32_t pending_ = 0;           // reached records the current sweep has not processed yet

@@ -2,8 +2,12 @@
 // chainrule user would write it.
 //   - Scalar: neuron by neuron (lecture::epoch_cost, shared with the scalar peers), 13 leaves, one
 //     graph per epoch, backward(), set_value() updates, zero_grad().
+//   - Scalar with dot (chainrule_scalar_dot): the same, each neuron's w . x + b one dot() node
+//     instead of 2n binary ones (the peers have no such op; a system of its own, not a substitute).
 //   - Tensor: float64, X [10,2] @ W1^T + b1 -> sigmoid -> @ W2^T + b2 -> sigmoid, cost
 //     0.5 * sum((yhat - y)^2), backward(), in-place -= under NoGradGuard, zero_grad().
+#include <array>
+#include <span>
 #include <vector>
 
 #include "autograd/scalar.h"
@@ -13,6 +17,20 @@
 namespace chainrule::bench::lecture {
 namespace {
 
+// The lecture's cost with each neuron's w . x + b as one dot() node.
+Scalar epoch_cost_dot(std::array<Scalar, kParams>& p) {
+  Scalar cost = 0.0;
+  for (int n = 0; n < kObservations; ++n) {
+    const std::array<Scalar, kInputs> x = {kX[n][0], kX[n][1]};
+    std::array<Scalar, kHidden> h;
+    for (int j = 0; j < kHidden; ++j) h[j] = sigmoid(dot(std::span(&p[j * kInputs], kInputs), x, p[6 + j]));
+    const Scalar error = sigmoid(dot(h, std::span(&p[9], kHidden), p[12])) - kY[n];
+    cost = cost + error * error;
+  }
+  return 0.5 * cost;
+}
+
+template <bool kDot>
 class ScalarNet {
  public:
   ScalarNet() {
@@ -23,7 +41,8 @@ class ScalarNet {
   double epoch() {
     double cost_value;
     {
-      const Scalar cost = epoch_cost<Scalar>(p_, [](const Scalar& z) { return sigmoid(z); });
+      const Scalar cost =
+          kDot ? epoch_cost_dot(p_) : epoch_cost<Scalar>(p_, [](const Scalar& z) { return sigmoid(z); });
       cost.backward();
       cost_value = cost.value();
     }  // the graph's handles die here, so the tape is reused next epoch
@@ -94,7 +113,8 @@ class TensorNet {
   Tensor x_, y_, w1_, b1_, w2_, b2_;
 };
 
-[[maybe_unused]] const bool scalar_registered = add<ScalarNet>("chainrule_scalar");
+[[maybe_unused]] const bool scalar_registered = add<ScalarNet<false>>("chainrule_scalar");
+[[maybe_unused]] const bool dot_registered = add<ScalarNet<true>>("chainrule_scalar_dot");
 [[maybe_unused]] const bool tensor_registered = add<TensorNet>("chainrule_tensor");
 
 }  // namespace

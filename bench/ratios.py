@@ -24,7 +24,7 @@ import argparse
 import json
 import sys
 
-SYSTEM_ORDER = ["handwritten", "cblas", "chainrule_scalar", "chainrule_tensor", "chainrule_tensor_unfused", "bare_tape",
+SYSTEM_ORDER = ["handwritten", "cblas", "chainrule_scalar", "chainrule_scalar_dot", "chainrule_tensor", "chainrule_tensor_unfused", "bare_tape",
                 "sacado", "adolc", "libtorch"]
 WORKLOAD_ORDER = ["lecture", "tinyop", "mlp_b128", "mlp_b8", "mlp_b1", "matmul", "scalar_sum",
                   "scalar_logsumexp", "memory"]
@@ -277,6 +277,10 @@ TARGETS = [
                  "lecture: chainrule_scalar faster than sacado (ratio < 1)"),
     ratio_target("lecture", "chainrule_scalar", "libtorch", 1 / 40,
                  "lecture: chainrule_scalar more than 40x faster than libtorch (ratio <= 0.025)"),
+    ratio_target("lecture", "chainrule_scalar_dot", "handwritten", 3.0,
+                 "lecture: chainrule_scalar_dot (one dot node per neuron) within 3x of handwritten"),
+    ratio_target("lecture", "chainrule_scalar_dot", "libtorch", 1 / 40,
+                 "lecture: chainrule_scalar_dot more than 40x faster than libtorch (ratio <= 0.025)"),
     ratio_target("lecture", "chainrule_tensor", "libtorch", 0.1,
                  "lecture: chainrule_tensor at most 1/10 of libtorch"),
     per_op_target("tinyop", "chainrule_tensor", 100e-9, "tinyop: chainrule_tensor at most 100 ns per op"),

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <exception>
 #include <functional>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -105,7 +106,7 @@ TEST_CASE("deep graphs: backward through a chain of a million Scalar nodes", "[a
 }
 
 TEST_CASE("deep graphs: a million-node Scalar chain dropped without backward", "[autograd][deep]") {
-  std::size_t records_before = 0, records_after = 0;
+  std::size_t records_before = 0, live_after = 0, records_next = 0;
   run_on_8mib_stack([&] {
     {
       Scalar x = Scalar::leaf(0.25);
@@ -113,10 +114,13 @@ TEST_CASE("deep graphs: a million-node Scalar chain dropped without backward", "
       for (int i = 0; i < kChain; ++i) y = -y;  // interior nodes only
       records_before = detail::scalar_tape_stats().records;
     }
-    records_after = detail::scalar_tape_stats().records;
+    live_after = detail::scalar_tape_stats().live_records;
+    const Scalar z = Scalar::leaf(2.0) * 3.0;  // the next op reuses the array (past its half mark)
+    records_next = detail::scalar_tape_stats().records;
   });
   CHECK(records_before >= static_cast<std::size_t>(kChain));
-  CHECK(records_after == 0);  // nothing alive: the tape was released
+  CHECK(live_after == 0);  // nothing alive: the tape is unused
+  CHECK(records_next == 2);  // z's Leaf record and its own
 }
 
 TEST_CASE("deep graphs: backward through a chain of a million tensor ops", "[autograd][deep]") {
@@ -208,10 +212,11 @@ TEST_CASE("flat memory: a Scalar training loop reuses the tape", "[autograd][mem
 
   SECTION("handles dropped every iteration") {
     detail::ScalarTapeStats warm{};
-    std::size_t max_records = 0, max_capacity = 0;
+    std::size_t graph_records = 0, max_records = 0, max_live = 0, max_capacity = 0;
     for (int i = 0; i < kIterations; ++i) {
       {
         Scalar cost = lecture_cost(w, -0.97, -0.80, 0.0);
+        if (i == kWarmUp) graph_records = detail::scalar_tape_stats().records;
         cost.backward();
       }
       sgd_step(w, 0.5);
@@ -219,11 +224,16 @@ TEST_CASE("flat memory: a Scalar training loop reuses the tape", "[autograd][mem
       if (i == kWarmUp) warm = s;
       if (i > kWarmUp) {
         max_records = std::max(max_records, s.records);
+        max_live = std::max(max_live, s.live_records);
         max_capacity = std::max(max_capacity, s.capacity);
       }
     }
-    CHECK(warm.records == 0);  // nothing alive after each iteration: the tape is empty
-    CHECK(max_records == 0);
+    // Nothing alive after each iteration, and each graph starts on the reused array: the tape
+    // never holds more than one iteration's graph.
+    CHECK(graph_records > 0);
+    CHECK(warm.records == graph_records);
+    CHECK(max_records == graph_records);
+    CHECK(max_live == 0);
     CHECK(max_capacity <= warm.capacity);
   }
 
@@ -288,6 +298,45 @@ TEST_CASE("flat memory: a Scalar training loop reuses the tape", "[autograd][mem
     CHECK(sum > 0.0);
     CHECK(max_capacity <= std::max<std::size_t>(warm.capacity, 2048));
     CHECK_THROWS_WITH(kept.backward(), Catch::Contains("second time") || Catch::Contains("released"));
+  }
+}
+
+// A chain of n interior records above one leaf (plus its Leaf record).
+Scalar chain(const Scalar& x, int n) {
+  Scalar y = x * 1.0;
+  for (int i = 1; i < n; ++i) y = tanh(y);
+  return y;
+}
+
+// Each on a thread of its own: a fresh tape of the first capacity (1,024 records).
+TEST_CASE("flat memory: the tape's array for graphs near its size", "[autograd][memory]") {
+  SECTION("swept graphs of 700 records: doubled once, then each step stays below its half mark") {
+    std::vector<std::size_t> capacity;
+    std::thread([&] {
+      Scalar x = Scalar::leaf(0.3);
+      for (int i = 0; i < 6; ++i) {
+        chain(x, 700).backward();
+        capacity.push_back(detail::scalar_tape_stats().capacity);
+      }
+    }).join();
+    CHECK(capacity.front() == 1024);  // the first graph fit
+    for (std::size_t i = 1; i < capacity.size(); ++i) CHECK(capacity[i] == 2048);
+  }
+  SECTION("graphs of 1,000 records recorded and dropped without a backward") {
+    std::size_t max_capacity = 0, max_records = 0;
+    std::thread([&] {
+      Scalar x = Scalar::leaf(0.3);
+      double sum = 0.0;
+      for (int i = 0; i < 1000; ++i) {
+        sum += chain(x, 1000).value();
+        max_capacity = std::max(max_capacity, detail::scalar_tape_stats().capacity);
+        max_records = std::max(max_records, detail::scalar_tape_stats().records);
+      }
+      CHECK(sum > 0.0);
+    }).join();
+    // Reused between two graphs once past its half mark: never more than two graphs' records.
+    CHECK(max_capacity <= 4096);
+    CHECK(max_records <= 2 * 1001 + 4);
   }
 }
 

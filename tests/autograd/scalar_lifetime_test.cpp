@@ -136,7 +136,7 @@ class Model {
       if (n % 1000 == 0) t.backward();
     }
     CHECK(chainrule::detail::scalar_tape_stats().capacity <= std::max<std::size_t>(capacity, 4096));
-    CHECK(chainrule::detail::scalar_tape_stats().records == 0);
+    CHECK(chainrule::detail::scalar_tape_stats().live_records == 0);
   }
   int sweeps() const { return sweeps_; }
   int throws() const { return throws_; }
