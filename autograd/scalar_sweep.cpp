@@ -102,7 +102,10 @@ void ScalarTape::sweep_one_pass(uint32_t top) {
   if constexpr (free_graph) {
     // It freed every record on the tape (a training step's sweep): no handle names an unfreed one,
     // and the next op reuses the array without looking (see ScalarTape::prepare_op).
-    if (skipped == 0 && n == r && top + 1 == state_.size) dead_below_ = state_.size;
+    if (skipped == 0 && n == r && top + 1 == state_.size) {
+      dead_below_ = state_.size;
+      freed_all_ = true;
+    }
     ++state_.irregular;
   }
 }

@@ -164,18 +164,20 @@ bool ScalarTape::graph_alive() {
 // array is reused or full. The half mark may fall while a statement's temporaries are alive, or in
 // the middle of a loop that records graphs and drops them without a backward (an evaluation loop
 // without NoGradGuard); looking on at each op finds the moment between two of them, so the array
-// does not grow. Only a graph kept alive across the whole second half makes it grow. And a swept
-// graph that took more than half the array (a training step's) doubles it when the array is
-// reused, so that the next step, as large, stays below the half mark and its ops do not come here.
+// does not grow. Only a graph kept alive across the whole second half makes it grow. And a graph
+// that took more than half the array and that a sweep freed whole (a training step's) doubles it
+// when the array is reused, so that the next step, as large, stays below the half mark and its ops
+// do not come here.
 void ScalarTape::prepare_op() {
   TapeState& t = state_;
   apply_foreign_counts();
   if (t.sweeping == 0 && t.size != 0 && !graph_alive()) {
-    const bool crowded = swept_ && t.size > t.capacity / 2;
+    const bool crowded = freed_all_ && t.size > t.capacity / 2;
     reset();
     if (crowded) grow();
   } else {
     seeking_ = t.size >= t.capacity / 2;
+    freed_all_ = false;
   }
   if (t.capacity - t.size <= kOpRoom) {
     grow();
@@ -245,6 +247,7 @@ void ScalarTape::reset() {
   for (uint32_t i = 0; i < leaf_count; ++i) release_cell(t.leaves[i]);
   swept_ = false;
   seeking_ = false;
+  freed_all_ = false;
   dead_below_ = 0;
   rearm();
 }
