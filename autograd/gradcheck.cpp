@@ -104,6 +104,7 @@ std::function<double(std::span<const double>)> builtin_forward(std::string_view 
   if (name == ops::Mul::name) return binary(ops::Mul{});
   if (name == ops::Div::name) return binary(ops::Div{});
   if (name == ops::Pow::name) return binary(ops::Pow{});
+  if (name == ops::Dot::name) return ops::Dot::f;
   return {};
 }
 

@@ -43,6 +43,7 @@
 // reshapes, softmax / log_softmax / losses in nn/.
 #include <array>
 #include <cmath>
+#include <span>
 #include <string_view>
 
 namespace chainrule::ops {
@@ -176,6 +177,13 @@ struct Pow {
 // sum runs left to right and adds c last, as the binary ops written out would.
 struct Dot {
   static constexpr std::string_view name = "dot";
+  // Over its operands in recorded order: a_0 b_0 a_1 b_1 ... and c if their count is odd.
+  static double f(std::span<const double> x) {
+    double y = 0.0;
+    for (std::size_t k = 0; k + 1 < x.size(); k += 2) y += x[k] * x[k + 1];
+    if (x.size() % 2 == 1) y += x.back();
+    return y;
+  }
   template <class G, class V> static G da(const G& grad, const V& b_i) { return grad * b_i; }
   template <class G, class V> static G db(const G& grad, const V& a_i) { return grad * a_i; }
   template <class G> static G dc(const G& grad) { return grad; }

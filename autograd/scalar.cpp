@@ -123,7 +123,7 @@ Scalar detail::ScalarAccess::dot(std::span<const Scalar> a, std::span<const Scal
   const Scalar* const pa = a.data();
   const Scalar* const pb = b.data();
   const std::size_t n = a.size();
-  double y = 0.0;
+  double y = 0.0;  // ops::Dot::f, on the operands in place
   bool any = false;
   for (std::size_t i = 0; i < n; ++i) {
     y += pa[i].value() * pb[i].value();

@@ -2,7 +2,7 @@
 // gradcheck_table_test.cpp (with every other op); here: that it equals the binary ops written out,
 // bit for bit, in value and gradients; operands used more than once; constants and no-grad; its
 // second derivatives through create_graph against central differences of the first; what graph
-// views show of it; and its mistakes.
+// views show of it; gradcheck's localisation re-checking it; and its mistakes.
 #include <cmath>
 #include <span>
 #include <stdexcept>
@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include "autograd/anomaly.h"
+#include "autograd/gradcheck.h"
 #include "autograd/scalar.h"
 #include "tests/autograd/testing.h"
 
@@ -175,4 +176,28 @@ TEST_CASE("dot: mistakes", "[autograd][scalar][dot][errors]") {
   DetectAnomalyGuard anomaly;
   const std::vector<Scalar> big = {Scalar::leaf(1e308)}, ten = {10.0};
   CHECK_THAT(message_of<std::runtime_error>([&] { (void)dot(big, ten); }), Contains("'dot'"));
+}
+
+TEST_CASE("dot: gradcheck re-checks dot nodes when it localises a fault", "[autograd][scalar][dot][gradcheck]") {
+  // The lecture's 2-3-1 network with dot per neuron, and a custom op with a wrong backward on the
+  // output: the localisation must re-check the dot nodes below it (agree) and name the custom op.
+  auto cube = [](std::span<const double> x) { return x[0] * x[0] * x[0]; };
+  auto bad_d_cube = [](double grad, std::span<const double> x, double) {
+    return std::vector<double>{grad * 2.0 * x[0] * x[0]};  // 3 x^2 is right
+  };
+  auto loss = [&](const std::vector<Scalar>& p) {
+    const std::vector<Scalar> x = {kX[0], kX[1]};
+    std::vector<Scalar> h;
+    for (int j = 0; j < 3; ++j) h.push_back(sigmoid(dot(std::span(&p[2 * j], 2), x, p[6 + j])));
+    const Scalar out = dot(h, std::span(&p[9], 3), p[12]);
+    return custom_op("cube", {out}, cube, bad_d_cube);
+  };
+  const std::vector<Scalar> params = {-0.2, -0.4, 0.4, -0.7, -1.0, -0.8, 0.1, -0.2, 0.4, -0.6, -0.6, -0.3, -0.6};
+  const GradcheckReport r = gradcheck(loss, params);
+  INFO(r);
+  CHECK_FALSE(r.passed);
+  REQUIRE(r.localisation.faulty);
+  CHECK(r.localisation.faulty->op == "cube");
+  CHECK(r.localisation.not_rechecked.empty());  // dot's forward is known to the localisation
+  CHECK(r.localisation.ops_checked >= 8);        // 4 dots, 3 sigmoids, the cube
 }
