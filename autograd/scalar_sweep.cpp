@@ -207,11 +207,19 @@ std::vector<Scalar> ScalarTape::sweep_recorded(uint32_t top, std::span<const See
 
 void ScalarTape::finish_sweep(uint32_t low, uint32_t top, bool free_graph) {
   if (!free_graph) return;
+  bool all_dead = low == 0 && top + 1 == state_.size;  // then no handle names an unfreed record?
   for (uint32_t i = low; i <= top; ++i) {
     ScalarRecord& n = record(i);
-    if (!reached(n) || n.freed) continue;
+    if (!reached(n) || n.freed) {
+      all_dead = all_dead && (n.freed || n.handles == 0);
+      continue;
+    }
     n.freed = true;
     if (n.op == ScalarOp::Leaf) state_.leaves[n.a]->cached_generation = 0;  // a new graph enters it anew
+  }
+  if (all_dead) {  // as the one-pass sweep says when it freed every record (see prepare_op)
+    dead_below_ = state_.size;
+    freed_all_ = true;
   }
   ++state_.irregular;
 }

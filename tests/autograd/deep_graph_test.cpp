@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <exception>
 #include <functional>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -320,6 +321,21 @@ TEST_CASE("flat memory: the tape's array for graphs near its size", "[autograd][
       }
     }).join();
     CHECK(capacity.front() == 1024);  // the first graph fit
+    for (std::size_t i = 1; i < capacity.size(); ++i) CHECK(capacity[i] == 2048);
+  }
+  SECTION("the same through the checked sweep (a custom op on top): doubled once, then stable") {
+    auto twice = [](std::span<const double> v) { return 2.0 * v[0]; };
+    auto d_twice = [](double grad, std::span<const double>, double) { return std::vector<double>{2.0 * grad}; };
+    std::vector<std::size_t> capacity;
+    std::thread([&] {
+      Scalar x = Scalar::leaf(0.3);
+      for (int i = 0; i < 6; ++i) {
+        custom_op("twice", {chain(x, 700)}, twice, d_twice).backward();
+        capacity.push_back(detail::scalar_tape_stats().capacity);
+      }
+      CHECK(x.grad() != 0.0);
+    }).join();
+    CHECK(capacity.front() == 1024);
     for (std::size_t i = 1; i < capacity.size(); ++i) CHECK(capacity[i] == 2048);
   }
   SECTION("graphs of 1,000 records recorded and dropped without a backward") {
