@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <type_traits>
 
 #include "autograd/anomaly.h"
 #include "autograd/ops.h"
@@ -112,8 +113,16 @@ Scalar detail::ScalarAccess::record_slow(ScalarOp op, std::string_view name, con
   return push(op, a, b, value);
 }
 
-Scalar detail::ScalarAccess::dot(std::span<const Scalar> a, std::span<const Scalar> b, const Scalar* c,
-                                 Where where) {
+namespace {
+// dot's second operand: a Scalar, or a plain number (a constant).
+double value_of(const Scalar& x) { return x.value(); }
+double value_of(double x) { return x; }
+bool requires_grad_of(const Scalar& x) { return x.requires_grad(); }
+bool requires_grad_of(double) { return false; }
+}  // namespace
+
+template <class B>
+Scalar detail::ScalarAccess::dot(std::span<const Scalar> a, std::span<const B> b, const Scalar* c, Where where) {
   constexpr std::string_view name = ops::Dot::name;
   if (a.size() != b.size())
     throw std::invalid_argument(
@@ -121,13 +130,13 @@ Scalar detail::ScalarAccess::dot(std::span<const Scalar> a, std::span<const Scal
   if (a.size() > (kConstantTag - 2) / 2)
     throw std::length_error(fmt::format("dot: {} pairs of operands are more than one node can hold", a.size()));
   const Scalar* const pa = a.data();
-  const Scalar* const pb = b.data();
+  const B* const pb = b.data();
   const std::size_t n = a.size();
   double y = 0.0;  // ops::Dot::f, on the operands in place
   bool any = false;
   for (std::size_t i = 0; i < n; ++i) {
-    y += pa[i].value() * pb[i].value();
-    any |= pa[i].requires_grad() | pb[i].requires_grad();
+    y += pa[i].value() * value_of(pb[i]);
+    any |= pa[i].requires_grad() | requires_grad_of(pb[i]);
   }
   if (c) {
     y += c->value();
@@ -145,13 +154,14 @@ Scalar detail::ScalarAccess::dot(std::span<const Scalar> a, std::span<const Scal
   const uint64_t generation = t.generation;
   double* constants = t.constants;
   uint32_t constant_count = t.constant_count;
+  auto take_number = [&](double x) -> uint32_t {
+    constants[constant_count] = x;
+    return constant_count++ | kConstantTag;
+  };
   auto take = [&](const Scalar& x) -> uint32_t {
     if (x.generation_ == generation) return x.record_;
     if (x.leaf_ != nullptr && x.leaf_->cached_generation == generation) return x.leaf_->cached_record;
-    if (x.leaf_ == nullptr && x.record_ == Scalar::kNoRecord) {
-      constants[constant_count] = x.value_;
-      return constant_count++ | kConstantTag;
-    }
+    if (x.leaf_ == nullptr && x.record_ == Scalar::kNoRecord) return take_number(x.value_);
     t.constant_count = constant_count;
     const uint32_t r = operand(x);
     constants = t.constants;
@@ -160,7 +170,8 @@ Scalar detail::ScalarAccess::dot(std::span<const Scalar> a, std::span<const Scal
   };
   for (std::size_t i = 0; i < n; ++i) {
     list[2 * i] = take(pa[i]);
-    list[2 * i + 1] = take(pb[i]);
+    if constexpr (std::is_same_v<B, double>) list[2 * i + 1] = take_number(pb[i]);
+    else list[2 * i + 1] = take(pb[i]);
   }
   if (c) list[count - 1] = take(*c);
   t.constant_count = constant_count;
@@ -174,6 +185,12 @@ Scalar dot(std::span<const Scalar> a, std::span<const Scalar> b, Where where) {
   return detail::ScalarAccess::dot(a, b, nullptr, where);
 }
 Scalar dot(std::span<const Scalar> a, std::span<const Scalar> b, const Scalar& c, Where where) {
+  return detail::ScalarAccess::dot(a, b, &c, where);
+}
+Scalar dot(std::span<const Scalar> a, std::span<const double> b, Where where) {
+  return detail::ScalarAccess::dot(a, b, nullptr, where);
+}
+Scalar dot(std::span<const Scalar> a, std::span<const double> b, const Scalar& c, Where where) {
   return detail::ScalarAccess::dot(a, b, &c, where);
 }
 

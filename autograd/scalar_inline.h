@@ -52,8 +52,9 @@ struct ScalarAccess {
   static Scalar record_slow(ScalarOp op, std::string_view name, const Scalar& x, const Scalar* y, double value,
                             Where where);
   static void check_constant(double value, std::string_view op, Where where);
-  // dot(a, b[, c]): c is null without one. In autograd/scalar.cpp.
-  static Scalar dot(std::span<const Scalar> a, std::span<const Scalar> b, const Scalar* c, Where where);
+  // dot(a, b[, c]): c is null without one; B is Scalar or double. In autograd/scalar.cpp.
+  template <class B>
+  static Scalar dot(std::span<const Scalar> a, std::span<const B> b, const Scalar* c, Where where);
 
   template <class Op>
   [[gnu::always_inline]] static Scalar unary(ScalarOp code, const Scalar& x, Where where) {

@@ -3,7 +3,8 @@
 //   - Scalar: neuron by neuron (lecture::epoch_cost, shared with the scalar peers), 13 leaves, one
 //     graph per epoch, backward(), set_value() updates, zero_grad().
 //   - Scalar with dot (chainrule_scalar_dot): the same, each neuron's w . x + b one dot() node
-//     instead of 2n binary ones (the peers have no such op; a system of its own, not a substitute).
+//     instead of 2n binary ones, the inputs x as plain numbers (the peers have no such op; a
+//     system of its own, not a substitute).
 //   - Tensor: float64, X [10,2] @ W1^T + b1 -> sigmoid -> @ W2^T + b2 -> sigmoid, cost
 //     0.5 * sum((yhat - y)^2), backward(), in-place -= under NoGradGuard, zero_grad().
 #include <array>
@@ -21,9 +22,8 @@ namespace {
 Scalar epoch_cost_dot(std::array<Scalar, kParams>& p) {
   Scalar cost = 0.0;
   for (int n = 0; n < kObservations; ++n) {
-    const std::array<Scalar, kInputs> x = {kX[n][0], kX[n][1]};
     std::array<Scalar, kHidden> h;
-    for (int j = 0; j < kHidden; ++j) h[j] = sigmoid(dot(std::span(&p[j * kInputs], kInputs), x, p[6 + j]));
+    for (int j = 0; j < kHidden; ++j) h[j] = sigmoid(dot(std::span(&p[j * kInputs], kInputs), kX[n], p[6 + j]));
     const Scalar error = sigmoid(dot(h, std::span(&p[9], kHidden), p[12])) - kY[n];
     cost = cost + error * error;
   }

@@ -3,6 +3,7 @@
 // bit for bit, in value and gradients; operands used more than once; constants and no-grad; its
 // second derivatives through create_graph against central differences of the first; what graph
 // views show of it; gradcheck's localisation re-checking it; and its mistakes.
+#include <array>
 #include <cmath>
 #include <span>
 #include <stdexcept>
@@ -46,6 +47,32 @@ TEST_CASE("dot: value and gradients equal the binary ops written out, bit for bi
   for (int i = 0; i < 2; ++i) CHECK(w1[i].grad() == w2[i].grad());
   CHECK(b1.grad() == b2.grad());
   CHECK(std::abs(b1.grad() - 0.2278) < 1e-4);  // sigmoid'(0.614): the value the slides round to 0.23
+}
+
+TEST_CASE("dot: plain numbers as b, as a neuron's inputs", "[autograd][scalar][dot]") {
+  const std::vector<Scalar> w1 = {Scalar::leaf(kW[0]), Scalar::leaf(kW[1])};
+  const Scalar b1 = Scalar::leaf(kB);
+  const std::array<double, 2> x = {kX[0], kX[1]};
+  const Scalar h1 = sigmoid(dot(w1, x, b1));
+
+  const std::vector<Scalar> w2 = {Scalar::leaf(kW[0]), Scalar::leaf(kW[1])};
+  const Scalar b2 = Scalar::leaf(kB);
+  const std::vector<Scalar> xs = {kX[0], kX[1]};
+  const Scalar h2 = sigmoid(dot(w2, xs, b2));
+
+  CHECK(h1.value() == h2.value());
+  h1.backward();
+  h2.backward();
+  for (int i = 0; i < 2; ++i) CHECK(w1[i].grad() == w2[i].grad());
+  CHECK(b1.grad() == b2.grad());
+  CHECK(dot(w1, x).value() == kW[0] * kX[0] + kW[1] * kX[1]);
+
+  const std::vector<Scalar> frozen = {Scalar::leaf(1.0, false)};
+  const std::array<double, 1> one = {2.0};
+  CHECK_FALSE(dot(frozen, one).requires_grad());
+  const std::array<double, 3> three = {1.0, 2.0, 3.0};
+  CHECK_THAT(message_of<std::invalid_argument>([&] { (void)dot(w1, three); }),
+             Contains("dot: a has 2 elements and b has 3"));
 }
 
 TEST_CASE("dot: interior operands on both sides, and an operand used several times", "[autograd][scalar][dot]") {
