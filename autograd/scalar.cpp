@@ -150,6 +150,8 @@ Scalar detail::ScalarAccess::dot(std::span<const Scalar> a, std::span<const B> b
   if (t.constant_capacity - t.constant_count < count) grow_constants(count);
   // The loop keeps the constants' end in locals (room for one per operand is there); a leaf's first
   // use in this graph, a frozen leaf or a stale handle goes through operand(), which may append.
+  // (A copy of operand()'s common cases, on purpose: through operand() and append_constant, which
+  // store the tape's counts at every operand, the lecture with dot took 1.70 us, not 1.46 us.)
   uint32_t* const list = t.lists + t.list_count;
   const uint64_t generation = t.generation;
   double* constants = t.constants;

@@ -231,7 +231,7 @@ std::vector<ScalarNodeView> ScalarTape::view(const Scalar& root) {
 ScalarTapeStats scalar_tape_stats() {
   const ScalarTape& t = ScalarTape::current();
   std::size_t live = 0;
-  for (uint32_t i = 0; i < t.size(); ++i) live += t.record(i).handles != 0 && !t.record(i).freed;
+  for (uint32_t i = 0; i < t.size(); ++i) live += named_unfreed(t.record(i));
   return {t.size(), t.capacity(), sizeof(ScalarRecord), tape_state.constant_count, live};
 }
 

@@ -62,6 +62,10 @@ struct ScalarRecord {
 };
 static_assert(sizeof(ScalarRecord) == 32, "the tape's performance design assumes 32-byte records");
 
+// Does a handle name this record while it is unfreed (is the graph through it alive)? The tape is
+// reused once no record is.
+inline bool named_unfreed(const ScalarRecord& r) { return r.handles != 0 && !r.freed; }
+
 // A tape's generation before its first record: no handle or leaf cache ever holds it.
 inline constexpr uint64_t kNoGeneration = UINT64_MAX;
 

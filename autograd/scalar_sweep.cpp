@@ -102,10 +102,7 @@ void ScalarTape::sweep_one_pass(uint32_t top) {
   if constexpr (free_graph) {
     // It freed every record on the tape (a training step's sweep): no handle names an unfreed one,
     // and the next op reuses the array without looking (see ScalarTape::prepare_op).
-    if (skipped == 0 && n == r && top + 1 == state_.size) {
-      dead_below_ = state_.size;
-      freed_all_ = true;
-    }
+    if (skipped == 0 && n == r && top + 1 == state_.size) dead_below_ = state_.size;
     ++state_.irregular;
   }
 }
@@ -211,16 +208,13 @@ void ScalarTape::finish_sweep(uint32_t low, uint32_t top, bool free_graph) {
   for (uint32_t i = low; i <= top; ++i) {
     ScalarRecord& n = record(i);
     if (!reached(n) || n.freed) {
-      all_dead = all_dead && (n.freed || n.handles == 0);
+      all_dead = all_dead && !named_unfreed(n);
       continue;
     }
     n.freed = true;
     if (n.op == ScalarOp::Leaf) state_.leaves[n.a]->cached_generation = 0;  // a new graph enters it anew
   }
-  if (all_dead) {  // as the one-pass sweep says when it freed every record (see prepare_op)
-    dead_below_ = state_.size;
-    freed_all_ = true;
-  }
+  if (all_dead) dead_below_ = state_.size;  // as the one-pass sweep says it (see prepare_op)
   ++state_.irregular;
 }
 

@@ -149,8 +149,7 @@ void ScalarTape::rearm() {
 bool ScalarTape::graph_alive() {
   const TapeState& t = state_;
   while (dead_below_ < t.size) {
-    const ScalarRecord& r = t.records[dead_below_];
-    if (r.handles != 0 && !r.freed) return true;
+    if (named_unfreed(t.records[dead_below_])) return true;
     ++dead_below_;
   }
   return false;
@@ -171,13 +170,15 @@ bool ScalarTape::graph_alive() {
 void ScalarTape::prepare_op() {
   TapeState& t = state_;
   apply_foreign_counts();
+  // Only a sweep that freed every record leaves dead_below_ at the top before the scan below: the
+  // scan itself gets there only when it finds nothing alive, and then the array is reset.
+  const bool swept_whole = dead_below_ == t.size;
   if (t.sweeping == 0 && t.size != 0 && !graph_alive()) {
-    const bool crowded = freed_all_ && t.size > t.capacity / 2;
+    const bool crowded = swept_whole && t.size > t.capacity / 2;
     reset();
     if (crowded) grow();
   } else {
     seeking_ = t.size >= t.capacity / 2;
-    freed_all_ = false;
   }
   if (t.capacity - t.size <= kOpRoom) {
     grow();
@@ -247,7 +248,6 @@ void ScalarTape::reset() {
   for (uint32_t i = 0; i < leaf_count; ++i) release_cell(t.leaves[i]);
   swept_ = false;
   seeking_ = false;
-  freed_all_ = false;
   dead_below_ = 0;
   rearm();
 }

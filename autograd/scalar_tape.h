@@ -131,8 +131,8 @@ class ScalarTape {
   bool graph_alive();              // does a handle name an unfreed record? (see prepare_op)
   void rearm();                    // TapeState::cold_at for the array's capacity
   bool seeking_ = false;           // every op runs prepare_op (see there)
-  uint32_t dead_below_ = 0;        // no handle names an unfreed record below this one
-  bool freed_all_ = false;         // the last sweep freed every record (see prepare_op)
+  uint32_t dead_below_ = 0;        // no handle names an unfreed record below this one (at the top
+                                   // on the next op: a sweep freed every record; see prepare_op)
   bool swept_ = false;             // a sweep has run since the last reset (see sweep_one_pass)
   std::unique_ptr<ForeignInbox> inbox_;  // where other threads put them (registered by block)
   uint32_t pending_ = 0;           // reached records the current sweep has not processed yet
