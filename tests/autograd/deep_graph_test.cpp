@@ -309,47 +309,50 @@ Scalar chain(const Scalar& x, int n) {
   return y;
 }
 
-// Each on a thread of its own: a fresh tape of the first capacity (1,024 records).
+// The tape's capacity after each of six steps `step(x).backward()`, on a thread of its own: a fresh
+// tape of the first capacity (1,024 records). Also x's gradient, which the steps accumulate.
+std::vector<std::size_t> capacities_over_steps(const std::function<Scalar(const Scalar&)>& step, double& x_grad) {
+  std::vector<std::size_t> capacity;
+  std::thread([&] {
+    Scalar x = Scalar::leaf(0.3);
+    for (int i = 0; i < 6; ++i) {
+      step(x).backward();
+      capacity.push_back(detail::scalar_tape_stats().capacity);
+    }
+    x_grad = x.grad();
+  }).join();
+  return capacity;
+}
+
 TEST_CASE("flat memory: the tape's array for graphs near its size", "[autograd][memory]") {
+  double x_grad = 0.0;
   SECTION("swept graphs of 700 records: doubled once, then each step stays below its half mark") {
-    std::vector<std::size_t> capacity;
-    std::thread([&] {
-      Scalar x = Scalar::leaf(0.3);
-      for (int i = 0; i < 6; ++i) {
-        chain(x, 700).backward();
-        capacity.push_back(detail::scalar_tape_stats().capacity);
-      }
-    }).join();
+    const std::vector<std::size_t> capacity = capacities_over_steps([](const Scalar& x) { return chain(x, 700); }, x_grad);
+    CHECK(x_grad != 0.0);
     CHECK(capacity.front() == 1024);  // the first graph fit
     for (std::size_t i = 1; i < capacity.size(); ++i) CHECK(capacity[i] == 2048);
   }
   SECTION("the same through the checked sweep (a custom op on top): doubled once, then stable") {
     auto twice = [](std::span<const double> v) { return 2.0 * v[0]; };
     auto d_twice = [](double grad, std::span<const double>, double) { return std::vector<double>{2.0 * grad}; };
-    std::vector<std::size_t> capacity;
-    std::thread([&] {
-      Scalar x = Scalar::leaf(0.3);
-      for (int i = 0; i < 6; ++i) {
-        custom_op("twice", {chain(x, 700)}, twice, d_twice).backward();
-        capacity.push_back(detail::scalar_tape_stats().capacity);
-      }
-      CHECK(x.grad() != 0.0);
-    }).join();
+    const std::vector<std::size_t> capacity = capacities_over_steps(
+        [&](const Scalar& x) { return custom_op("twice", {chain(x, 700)}, twice, d_twice); }, x_grad);
+    CHECK(x_grad != 0.0);
     CHECK(capacity.front() == 1024);
     for (std::size_t i = 1; i < capacity.size(); ++i) CHECK(capacity[i] == 2048);
   }
   SECTION("graphs of 1,000 records recorded and dropped without a backward") {
     std::size_t max_capacity = 0, max_records = 0;
-    std::thread([&] {
+    double sum = 0.0;
+    std::thread([&] {  // a fresh tape; assertions stay on the test's thread
       Scalar x = Scalar::leaf(0.3);
-      double sum = 0.0;
       for (int i = 0; i < 1000; ++i) {
         sum += chain(x, 1000).value();
         max_capacity = std::max(max_capacity, detail::scalar_tape_stats().capacity);
         max_records = std::max(max_records, detail::scalar_tape_stats().records);
       }
-      CHECK(sum > 0.0);
     }).join();
+    CHECK(sum > 0.0);
     // Reused between two graphs once past its half mark: never more than two graphs' records.
     CHECK(max_capacity <= 4096);
     CHECK(max_records <= 2 * 1001 + 4);
