@@ -1,7 +1,8 @@
 // The pool's big blocks (autograd/pool.cpp): a freed block waits in its thread's bounded cache and
 // is reused for the same size; a block freed on another thread joins that thread's cache; a thread's
 // cache goes back to the system when the thread ends (the sanitizer build checks for leaks).
-// Each case runs on a fresh thread, so it starts with an empty cache.
+// Each case runs on a fresh thread, so it starts with an empty cache; the thread keeps what it saw
+// and the test's own thread asserts it (Catch2's assertions are not meant for other threads).
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -30,17 +31,20 @@ constexpr std::size_t kBig = 800 * 1024;  // one 256x784 float32 weight
 }  // namespace
 
 TEST_CASE("pool: a freed big block is reused for the same size only", "[autograd][pool]") {
-  on_fresh_thread([] {
+  bool other_size_fresh = false, same_size_reused = false;
+  on_fresh_thread([&] {
     void* a = pool_allocate(kBig);
     std::memset(a, 1, kBig);
     pool_free(a, kBig);
     void* b = pool_allocate(kBig + 1000);  // another size: a fresh block
-    CHECK(b != a);
+    other_size_fresh = b != a;
     void* c = pool_allocate(kBig);
-    CHECK(c == a);
+    same_size_reused = c == a;
     pool_free(b, kBig + 1000);
     pool_free(c, kBig);
   });
+  CHECK(other_size_fresh);
+  CHECK(same_size_reused);
 }
 
 TEST_CASE("pool: freeing more than the cache holds gives blocks back", "[autograd][pool]") {
@@ -63,27 +67,33 @@ TEST_CASE("pool: freeing more than the cache holds gives blocks back", "[autogra
 
 TEST_CASE("pool: a big block freed on another thread joins that thread's cache", "[autograd][pool]") {
   void* a = nullptr;
+  void* b = nullptr;
   on_fresh_thread([&] { a = pool_allocate(kBig); });
   on_fresh_thread([&] {
     pool_free(a, kBig);
-    void* b = pool_allocate(kBig);
-    CHECK(b == a);
+    b = pool_allocate(kBig);
     pool_free(b, kBig);
   });
+  CHECK(b == a);
 }
 
 TEST_CASE("pool: big tensors made on one thread and dropped on another keep their values", "[autograd][pool]") {
   std::vector<Tensor> made;
+  std::vector<double> seen;  // each tensor's last element, read on the second thread
+  double first = 0.0, last = 0.0;
   on_fresh_thread([&] {
     for (int i = 0; i < 4; ++i) made.push_back(full({256, 784}, i, DType::float32));
   });
   on_fresh_thread([&] {
-    for (int i = 0; i < 4; ++i) CHECK(made[i].at({255, 783}) == i);
+    for (int i = 0; i < 4; ++i) seen.push_back(made[i].at({255, 783}));
     made.clear();
     const Tensor t = full({256, 784}, 7.0, DType::float32);  // from the blocks just freed
-    CHECK(t.at({0, 0}) == 7.0);
-    CHECK(t.at({255, 783}) == 7.0);
+    first = t.at({0, 0});
+    last = t.at({255, 783});
   });
+  CHECK(seen == std::vector<double>{0.0, 1.0, 2.0, 3.0});
+  CHECK(first == 7.0);
+  CHECK(last == 7.0);
 }
 
 // Small blocks (size classes up to kPoolMaxBytes) live in per-thread lists. These patterns used to
