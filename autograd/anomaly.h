@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "autograd/grad_mode.h"
+#include "autograd/tls.h"
 #include "autograd/where.h"
 
 namespace chainrule {
@@ -28,7 +29,7 @@ class AnomalyMode {
 
  private:
   friend class DetectAnomalyGuard;
-  static inline constinit thread_local int depth_ = 0;
+  CHAINRULE_HOT_TLS static inline constinit thread_local int depth_ = 0;
 };
 
 class DetectAnomalyGuard {

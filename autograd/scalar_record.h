@@ -22,6 +22,8 @@
 #include <cstdint>
 #include <string>
 
+#include "autograd/tls.h"
+
 namespace chainrule {
 class Scalar;
 }  // namespace chainrule
@@ -95,7 +97,7 @@ struct TapeState {
   uint32_t list_count = 0;      // order: a Dot record's are a_0 b_0 a_1 b_1 ... and c if it has one
   uint32_t list_capacity = 0;
 };
-inline constinit thread_local TapeState tape_state;
+CHAINRULE_HOT_TLS inline constinit thread_local TapeState tape_state;
 
 // An operand index with this bit set names constants[index & ~kConstantTag]; record indices stay
 // below it.
