@@ -13,7 +13,6 @@
 #include <string_view>
 
 #include "autograd/grad_mode.h"
-#include "autograd/tls.h"
 #include "autograd/where.h"
 
 namespace chainrule {
@@ -29,7 +28,7 @@ class AnomalyMode {
 
  private:
   friend class DetectAnomalyGuard;
-  CHAINRULE_HOT_TLS static inline constinit thread_local int depth_ = 0;
+  static inline constinit thread_local int depth_ = 0;
 };
 
 class DetectAnomalyGuard {

@@ -8,8 +8,6 @@
 //   }
 #include <cstdint>
 
-#include "autograd/tls.h"
-
 namespace chainrule {
 
 namespace detail {
@@ -20,7 +18,7 @@ enum ThreadModeBit : uint32_t {
   kAnomaly = 2,         // anomaly mode is on (autograd/anomaly.h)
   kTrackLocations = 4,  // Scalar ops record their source location (TrackLocationsGuard)
 };
-CHAINRULE_HOT_TLS inline constinit thread_local uint32_t thread_mode = 0;
+inline constinit thread_local uint32_t thread_mode = 0;
 inline void set_thread_mode(ThreadModeBit bit, bool on) { thread_mode = on ? thread_mode | bit : thread_mode & ~bit; }
 }  // namespace detail
 

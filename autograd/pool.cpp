@@ -9,7 +9,7 @@
 
 namespace chainrule::detail {
 
-CHAINRULE_HOT_TLS thread_local constinit PoolLists pool_lists{};
+thread_local constinit PoolLists pool_lists{};
 
 namespace {
 
@@ -46,7 +46,7 @@ uint32_t length(const PoolBlock* b) {
   return n;
 }
 
-CHAINRULE_HOT_TLS thread_local constinit bool lists_returned = false;  // this thread's ListsReturner has run
+thread_local constinit bool lists_returned = false;  // this thread's ListsReturner has run
 
 // Sets the room of this thread's list of class c from its length.
 void set_room(std::size_t c) {
@@ -179,7 +179,7 @@ struct BigCache {
 };
 // Set once this thread's cache is destroyed (thread exit, or exit() for the main thread): blocks
 // freed afterwards, e.g. by static destructors, go straight to the system.
-CHAINRULE_HOT_TLS thread_local constinit bool big_cache_gone = false;
+thread_local constinit bool big_cache_gone = false;
 thread_local BigCache big_cache;
 
 BigCache::~BigCache() {

@@ -14,8 +14,6 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "autograd/tls.h"
-
 namespace chainrule::detail {
 
 inline constexpr std::size_t kPoolMaxBytes = 1024;
@@ -34,7 +32,7 @@ struct PoolLists {
   // its first free runs pool_spill, which sets it).
   uint32_t room[kPoolClasses];
 };
-CHAINRULE_HOT_TLS extern thread_local constinit PoolLists pool_lists;
+extern thread_local constinit PoolLists pool_lists;
 
 void* pool_allocate_slow(std::size_t bytes);              // refills a list, or a big block
 void pool_free_big(void* p, std::size_t bytes) noexcept;  // blocks above kPoolMaxBytes

@@ -31,7 +31,6 @@
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "autograd/scalar_record.h"
-#include "autograd/tls.h"
 #include "autograd/where.h"
 
 namespace chainrule {
@@ -305,7 +304,7 @@ struct ScalarTapeStats {
 ScalarTapeStats scalar_tape_stats();
 
 // TrackLocationsGuards alive on this thread (while > 0, kTrackLocations is set in thread_mode).
-CHAINRULE_HOT_TLS inline constinit thread_local int track_locations = 0;
+inline constinit thread_local int track_locations = 0;
 
 }  // namespace detail
 

@@ -22,8 +22,6 @@
 #include <cstdint>
 #include <string>
 
-#include "autograd/tls.h"
-
 namespace chainrule {
 class Scalar;
 }  // namespace chainrule
@@ -97,7 +95,7 @@ struct TapeState {
   uint32_t list_count = 0;      // order: a Dot record's are a_0 b_0 a_1 b_1 ... and c if it has one
   uint32_t list_capacity = 0;
 };
-CHAINRULE_HOT_TLS inline constinit thread_local TapeState tape_state;
+inline constinit thread_local TapeState tape_state;
 
 // An operand index with this bit set names constants[index & ~kConstantTag]; record indices stay
 // below it.

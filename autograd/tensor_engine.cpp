@@ -52,13 +52,13 @@ std::atomic<uint64_t> next_sweep{0};
 // spare taken and starts an empty list of its own. Lists longer than this are not kept, so that
 // one huge graph does not pin its list's memory for the thread's lifetime.
 constexpr std::size_t kSpareRanMax = std::size_t(1) << 16;  // 512 KiB of pointers
-CHAINRULE_HOT_TLS thread_local std::vector<Node*> spare_ran;
+thread_local std::vector<Node*> spare_ran;
 
 // Sweeps running on this thread. One started inside another's rule keeps its state apart
 // (GradSink::own_state_): a custom op's backward may call grad() on a graph that shares nodes with
 // the graph being swept (its own inputs, say), and writing that state into the shared nodes
 // overwrote the gradient the outer sweep had collected there (a wrong gradient, silently).
-CHAINRULE_HOT_TLS thread_local int running_sweeps = 0;
+thread_local int running_sweeps = 0;
 
 void check_seed(const Tensor& y, const Tensor& seed, const char* op) {
   if (!seed.defined()) throw std::invalid_argument(fmt::format("{}: the seed gradient is undefined", op));

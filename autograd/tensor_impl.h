@@ -27,7 +27,6 @@
 #include "autograd/shape.h"
 #include "autograd/small_vector.h"
 #include "autograd/tensor.h"
-#include "autograd/tls.h"
 
 namespace chainrule::detail {
 
@@ -239,8 +238,8 @@ struct Node : Pooled {
 
  private:
   static void destroy_all(Node* n);  // deletes n and every node queued meanwhile
-  CHAINRULE_HOT_TLS static inline constinit thread_local Node* destroy_pending = nullptr;
-  CHAINRULE_HOT_TLS static inline constinit thread_local bool destroy_draining = false;
+  static inline constinit thread_local Node* destroy_pending = nullptr;
+  static inline constinit thread_local bool destroy_draining = false;
 };
 
 template <class F>
@@ -341,7 +340,7 @@ void add_product(TensorImpl& c, const GradSink::Product& p, double alpha);
 struct BackwardObserver {
   virtual ~BackwardObserver() = default;
   virtual void on_node(const Node& node, const Tensor& grad, const std::vector<Tensor>& input_grads) = 0;
-  CHAINRULE_HOT_TLS static inline thread_local BackwardObserver* current = nullptr;
+  static inline thread_local BackwardObserver* current = nullptr;
 };
 
 }  // namespace chainrule::detail

@@ -14,7 +14,6 @@
 #include "autograd/anomaly.h"
 #include "autograd/grad_mode.h"
 #include "autograd/tensor_impl.h"
-#include "autograd/tls.h"
 
 namespace chainrule::detail {
 
@@ -28,7 +27,7 @@ class ReplayGuard {
   static bool enabled() { return depth_ > 0; }
 
  private:
-  CHAINRULE_HOT_TLS static inline thread_local int depth_ = 0;
+  static inline thread_local int depth_ = 0;
 };
 // Gives `result`'s node a replay (no-op unless ReplayGuard is on: then neither the list of
 // inputs nor the std::function is built).
@@ -64,7 +63,7 @@ inline bool should_record(std::initializer_list<const Tensor*> inputs) {
 }
 // Recording is inline: a one-element op spends most of its time here and in the sweep.
 // Orders nodes for the sweep: per thread, and a node is also above its inputs (add_edge).
-CHAINRULE_HOT_TLS inline constinit thread_local uint64_t next_node_sequence = 0;
+inline constinit thread_local uint64_t next_node_sequence = 0;
 // kHasRoom: the caller knows node.next has room for this edge (one of a node's first two).
 template <bool kHasRoom = false>
 [[gnu::always_inline]] inline void add_edge(Node& node, const Tensor& t) {
