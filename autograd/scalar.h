@@ -214,7 +214,7 @@ inline Scalar abs(const Scalar& x, Where where = Where::current());   // abs'(0)
 // Scalars may be operands (leaves, interior nodes, constants), and b may be plain numbers (a
 // neuron's inputs); a and b must have the same length (std::invalid_argument otherwise). Its value
 // is the binary ops' written out left to right (a[0] * b[0] + a[1] * b[1] + ... + c), its gradients
-// the same; it records one node instead of 2n (a few percent off a small network's step) and a
+// the same; it records one node instead of 2n (a fifth off the lecture network's epoch) and a
 // trace shows one "dot" node with all its operands as inputs. (Stan Math's dot_product; Tensors
 // have matmul and linear.)
 Scalar dot(std::span<const Scalar> a, std::span<const Scalar> b, Where where = Where::current());
