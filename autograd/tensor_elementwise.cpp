@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <stdexcept>
 
@@ -152,6 +153,9 @@ Tensor sign(const Tensor& x) {
 Tensor equal(const Tensor& a, const Tensor& b) {
   return binary_kernel(a, b, "equal", [](auto x, auto y) { return x == y ? decltype(x)(1) : decltype(x)(0); });
 }
+Tensor isnan(const Tensor& x) {
+  return binary_kernel(x, Tensor(0.0), "isnan", [](auto v, auto) { return v != v ? decltype(v)(1) : decltype(v)(0); });
+}
 Tensor log_or_zero_at_zero(const Tensor& a) {
   // ln(a + [a == 0]) * [a != 0]: 0 where a == 0, ln a elsewhere, differentiable where a != 0.
   const Tensor zero_mask = equal(a, Tensor(0.0));
@@ -169,9 +173,9 @@ namespace {
 
 // self = op(self, o). Not recording, `kernel(self_element, o_element)` writes straight into self (one
 // pass; elementwise, so o may even share self's storage); recording, Op is recorded against a
-// snapshot of self.
-template <class Op, class F>
-Tensor& in_place(Tensor& self, const Tensor& o, const char* op, const Where& where, F kernel) {
+// snapshot of self, with `operand(o)` as its second input (add_'s alpha * o; o by default).
+template <class Op, class F, class Operand = std::identity>
+Tensor& in_place(Tensor& self, const Tensor& o, const char* op, const Where& where, F kernel, Operand operand = {}) {
   check_defined(self, op);
   check_defined(o, op);
   TensorImpl* s = self.impl();
@@ -200,7 +204,10 @@ Tensor& in_place(Tensor& self, const Tensor& o, const char* op, const Where& whe
   Tensor old = self.detach();
   old.impl()->grad_fn = s->grad_fn;
   old.impl()->requires_grad = s->requires_grad;
-  const Tensor result = binary<Op>(old, o, where);
+  // o naming self's own tensor (`y *= y`, another handle to y, an op that returned y as it was)
+  // stands for self's values before the update, which are old's: recording o itself would make
+  // self's new history save self, a cycle of counted references that is never freed.
+  const Tensor result = binary<Op>(old, operand(o.impl() == s ? old : o), where);
   std::memcpy(s->storage->data, result.impl()->storage->data,
               static_cast<size_t>(s->numel * dtype_size(s->dtype)));
   ++s->storage->version;
@@ -240,9 +247,10 @@ Tensor& Tensor::add_(const Tensor& other, double alpha, Where where) {
     return *this;
   }
   // Otherwise alpha folds into the one in-place pass; recording, the history is self + alpha * other.
-  const bool fused = alpha == 1.0 || !recording;
-  return in_place<ops::Add>(*this, fused ? other : other * Located<Tensor>(alpha, where), "add_", where,
-                            [alpha](auto x, auto y) { return x + static_cast<decltype(x)>(alpha) * y; });
+  auto kernel = [alpha](auto x, auto y) { return x + static_cast<decltype(x)>(alpha) * y; };
+  if (alpha == 1.0 || !recording) return in_place<ops::Add>(*this, other, "add_", where, kernel);
+  return in_place<ops::Add>(*this, other, "add_", where, kernel,
+                            [&](const Tensor& t) { return t * Located<Tensor>(alpha, where); });
 }
 
 }  // namespace chainrule

@@ -383,6 +383,23 @@ TEST_CASE("Tensor: in-place updates and version counters", "[autograd][tensor]")
     sum(y).backward();
     CHECK(x.grad().to_vector() == Values{12, 18});
   }
+  SECTION("the tensor itself as the operand: its values before the update, and no cycle") {
+    // y *= y is y = y_old * y_old. Recorded against y itself, y's new history would save y: a cycle
+    // of counted references that kept every such graph alive (2 MiB a step in a loop of 1 MiB
+    // tensors). Checked through the count of y's TensorImpl: its one handle, nothing else.
+    Tensor x = tensor({1, 2}, kLeaf64);
+    Tensor y = x * 2.0;
+    y *= y;  // 4x^2
+    CHECK(y.to_vector() == Values{4, 16});
+    CHECK(y.impl()->refs == 1);
+    Tensor same = y;  // another handle to the same tensor, and add_'s scaled form
+    y.add_(same, 0.5);  // 6x^2
+    CHECK(y.to_vector() == Values{6, 24});
+    same = Tensor();
+    CHECK(y.impl()->refs == 1);
+    sum(y).backward();
+    CHECK(x.grad().to_vector() == Values{12, 24});  // 12x
+  }
   SECTION("a tensor that does not require grad, updated by one that does, joins the graph") {
     Tensor acc = zeros({2}, DType::float64);
     Tensor x = tensor({1, 2}, kLeaf64);
