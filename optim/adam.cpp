@@ -42,20 +42,21 @@ AdamW::AdamW(std::vector<Tensor> params, const AdamWOptions& o)
 void Adam::step() {
   NoGradGuard no_grad;
   const auto [beta1, beta2] = betas_;
+  for (size_t i = 0; i < params_.size(); ++i) {  // every check first (see Optimizer::check_state)
+    const Tensor g = params_[i].grad();
+    if (!g.defined()) continue;
+    check_grad(i, g);
+    if (state_[i].step != 0) check_state(i, state_[i].exp_avg, "state");
+  }
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i];
     Tensor g = p.grad();
     if (!g.defined()) continue;
-    check_grad(i, g);
     State& s = state_[i];
     if (s.step == 0) {
       s.exp_avg = zeros_like(p);
       s.exp_avg_sq = zeros_like(p);
       if (amsgrad_) s.max_exp_avg_sq = zeros_like(p);
-    } else if (s.exp_avg.dtype() != p.dtype()) {
-      throw std::invalid_argument(fmt::format("{}: parameter {} is now {} but its state is {}; build the optimizer "
-                                              "after converting the model",
-                                              name_, i, dtype_name(p.dtype()), dtype_name(s.exp_avg.dtype())));
     }
     ++s.step;
     if (weight_decay_ != 0.0) {

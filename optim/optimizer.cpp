@@ -54,4 +54,12 @@ void Optimizer::check_grad(size_t i, const Tensor& grad) const {
                                             grad.shape().str()));
 }
 
+void Optimizer::check_state(size_t i, const Tensor& state, const char* what) const {
+  const Tensor& p = params_[i];
+  if (state.dtype() != p.dtype())
+    throw std::invalid_argument(fmt::format("{}: parameter {} is now {} but its {} is {}; build the optimizer "
+                                            "after converting the model",
+                                            name_, i, dtype_name(p.dtype()), what, dtype_name(state.dtype())));
+}
+
 }  // namespace chainrule::optim

@@ -60,6 +60,10 @@ class Optimizer {
   // Throws std::invalid_argument when a parameter's gradient no longer matches it (e.g. the model
   // was converted with to() after the optimizer was built).
   void check_grad(size_t i, const Tensor& grad) const;
+  // Throws std::invalid_argument when a parameter's state (`what`: "momentum buffer", ...) no longer
+  // has its dtype. Optimizers run every check before their first write, so that a step that throws
+  // changes no parameter and no state.
+  void check_state(size_t i, const Tensor& state, const char* what) const;
 
   std::vector<Tensor> params_;
   double lr_;

@@ -31,11 +31,16 @@ SGD::SGD(std::vector<Tensor> params, const SGDOptions& options)
 void SGD::step() {
   NoGradGuard no_grad;
   const double momentum = options_.momentum(), dampening = options_.dampening(), wd = options_.weight_decay();
+  for (size_t i = 0; i < params_.size(); ++i) {  // every check first (see Optimizer::check_state)
+    const Tensor g = params_[i].grad();
+    if (!g.defined()) continue;
+    check_grad(i, g);
+    if (momentum != 0.0 && buffers_[i].defined()) check_state(i, buffers_[i], "momentum buffer");
+  }
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i];
     Tensor g = p.grad();
     if (!g.defined()) continue;
-    check_grad(i, g);
     // Out of place: the gradient tensor belongs to the user (it is read again after step()).
     if (wd != 0.0) g = g + p * wd;
     if (momentum != 0.0) {
@@ -43,10 +48,6 @@ void SGD::step() {
       if (!b.defined()) {
         b = g.detach();  // a copy: the buffer is updated in place from here on
       } else {
-        if (b.dtype() != p.dtype())
-          throw std::invalid_argument(fmt::format("SGD: parameter {} is now {} but its momentum buffer is {}; build "
-                                                  "the optimizer after converting the model",
-                                                  i, dtype_name(p.dtype()), dtype_name(b.dtype())));
         b *= momentum;
         b.add_(g, 1.0 - dampening);
       }
