@@ -176,6 +176,11 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntro
   for (size_t i = 0; i < v.size(); ++i) {
     if (!(std::isfinite(v[i]) && v[i] == std::floor(v[i])))
       throw std::invalid_argument(fmt::format("CrossEntropyLoss: target {} is {}, not an integer class index", i, v[i]));
+    // Past 2^62 the cast to int64_t could overflow (undefined); no class count comes near it.
+    if (std::abs(v[i]) >= 0x1p62)
+      throw std::out_of_range(fmt::format("CrossEntropyLoss: class index {} (target {}) is out of range for {} "
+                                          "classes (valid: 0 to {})",
+                                          v[i], i, s.c, s.c - 1));
     idx.push_back(static_cast<int64_t>(v[i]));
   }
   return cross_entropy(input, idx, options);

@@ -154,6 +154,10 @@ TEST_CASE("nn: CrossEntropyLoss errors name the index, the classes and the shape
   CHECK_THROWS_WITH(nn::cross_entropy(x, {0, 3}), Contains("class index 3") && Contains("for 3 classes"));
   CHECK_THROWS_AS(nn::cross_entropy(x, {-1, 0}), std::out_of_range);
   CHECK_THROWS_WITH(nn::cross_entropy(x, tensor({0.0, 7.0})), Contains("class index 7"));
+  // Beyond int64_t: named as given, no cast (which would be undefined behaviour).
+  CHECK_THROWS_AS(nn::cross_entropy(x, tensor({0.0, 1e30}, DType::float64)), std::out_of_range);
+  CHECK_THROWS_WITH(nn::cross_entropy(x, tensor({0.0, 1e30}, DType::float64)), Contains("class index 1e+30 (target 1)"));
+  CHECK_THROWS_WITH(nn::cross_entropy(x, tensor({-1e19, 0.0}, DType::float64)), Contains("class index -1e+19 (target 0)"));
   CHECK_THROWS_AS(nn::cross_entropy(x, {0, 1, 2}), std::invalid_argument);
   CHECK_THROWS_WITH(nn::cross_entropy(x, {0, 1, 2}), Contains("[2, 3] holds 2 sample(s) but 3 class indices"));
   CHECK_THROWS_WITH(nn::cross_entropy(x, zeros({2, 2})), Contains("[2, 3]") && Contains("got [2, 2]"));
