@@ -216,6 +216,7 @@ Tensor abs(const Tensor& x, Where where = Where::current());   // abs'(0) = 0
 Tensor step(const Tensor& x);                  // 1 where x > 0, else 0
 Tensor sign(const Tensor& x);                  // -1, 0, 1
 Tensor equal(const Tensor& a, const Tensor& b);  // 1 where a == b (broadcasting), else 0
+Tensor isnan(const Tensor& x);                 // 1 where x is NaN, else 0
 Tensor log_or_zero_at_zero(const Tensor& a);   // ln a, 0 where a == 0 (differentiable where a != 0)
 Tensor pow_minus_one_or_zero(const Tensor& a, const Tensor& b);  // a^(b-1), 0 where a == b == 0
                                                                  // (differentiable elsewhere)
@@ -226,7 +227,8 @@ Tensor sum(const Tensor& x, Where where = Where::current());
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false, Where where = Where::current());
 Tensor mean(const Tensor& x, Where where = Where::current());
 Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false, Where where = Where::current());
-// Maximum; the gradient is shared equally among tied maxima (as torch.amax).
+// Maximum; the gradient is shared equally among tied maxima (as torch.amax). NaN propagates: the
+// maximum of a slice holding NaN is NaN, and its gradient is shared among the NaNs (as PyTorch).
 Tensor max(const Tensor& x, Where where = Where::current());
 Tensor max(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false, Where where = Where::current());
 

@@ -132,7 +132,8 @@ Tensor max(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, Wher
                        const Tensor& grad, detail::Node& self) {
                      const Tensor X = sx.unpack(self);
                      const Tensor best = expand(reshape(so.unpack(self).detach(), dims_of(kept)), X.shape());
-                     const Tensor mask = equal(X, best);
+                     // The maxima; where the maximum is NaN, the NaNs (NaN == NaN is false).
+                     const Tensor mask = equal(X, best) + isnan(X) * isnan(best);
                      const Tensor ties = expand(sum(mask, dims, true), X.shape());
                      return std::vector<Tensor>{expand(reshape(grad, dims_of(kept)), X.shape()) * mask / ties};
                    },

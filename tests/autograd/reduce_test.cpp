@@ -68,6 +68,18 @@ TEST_CASE("max of every element is NaN when any element is, wherever it sits", "
   }
 }
 
+TEST_CASE("max's gradient goes to the NaNs of a slice whose maximum is NaN, as PyTorch's", "[tensor][reduce]") {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  // Row 0 holds two NaNs (they share the gradient), row 1 none (its maximum takes it).
+  const Tensor x = from_vector({1, nan, 3, nan, 4, 6, 5, 2}, {2, 4}, TensorOptions(DType::float64).requires_grad());
+  const Tensor m = max(x, {1});
+  CHECK(std::isnan(m.at({0})));
+  CHECK(m.at({1}) == 6);
+  sum(m * tensor({1.0, 10.0}, DType::float64)).backward();
+  CHECK(x.grad().to_vector() == std::vector<double>{0, 0.5, 0, 0.5, 0, 10, 0, 0});
+  CHECK(isnan(x).to_vector() == std::vector<double>{0, 1, 0, 1, 0, 0, 0, 0});
+}
+
 TEST_CASE("expanding one element fills the shape, and its gradient sums back", "[tensor][reduce]") {
   const Tensor x = from_vector({2.5}, {1, 1}, TensorOptions(DType::float64).requires_grad(true));
   const Tensor e = expand(x, Shape{3, 4});
