@@ -48,9 +48,12 @@
 
 namespace chainrule::ops {
 
-// Which values a rule reads (x/a, b, result), so that a Tensor op saves only those.
+// Which values a rule reads (x/a, b, result), so that a Tensor op saves only those. Binary ops say
+// it per derivative too (uses_da, uses_db; uses is both): an input that needs no gradient needs
+// nothing saved for it (`h * mask` with a constant mask keeps the mask, not h).
 struct Uses {
   bool a = false, b = false, result = false;
+  constexpr Uses operator|(Uses o) const { return {a || o.a, b || o.b, result || o.result}; }
 };
 
 // Non-differentiable helpers used by the rules at kinks. For numbers they are plain functions;
@@ -131,28 +134,28 @@ struct Abs {
 
 struct Add {
   static constexpr std::string_view name = "add";
-  static constexpr Uses uses{};
+  static constexpr Uses uses_da{}, uses_db{}, uses = uses_da | uses_db;
   template <class R> static R f(R a, R b) { return a + b; }
   template <class G, class V> static G da(const G& grad, const V&, const V&, const V&) { return grad; }
   template <class G, class V> static G db(const G& grad, const V&, const V&, const V&) { return grad; }
 };
 struct Sub {
   static constexpr std::string_view name = "sub";
-  static constexpr Uses uses{};
+  static constexpr Uses uses_da{}, uses_db{}, uses = uses_da | uses_db;
   template <class R> static R f(R a, R b) { return a - b; }
   template <class G, class V> static G da(const G& grad, const V&, const V&, const V&) { return grad; }
   template <class G, class V> static G db(const G& grad, const V&, const V&, const V&) { return -grad; }
 };
 struct Mul {
   static constexpr std::string_view name = "mul";
-  static constexpr Uses uses{.a = true, .b = true};
+  static constexpr Uses uses_da{.b = true}, uses_db{.a = true}, uses = uses_da | uses_db;
   template <class R> static R f(R a, R b) { return a * b; }
   template <class G, class V> static G da(const G& grad, const V&, const V& b, const V&) { return grad * b; }
   template <class G, class V> static G db(const G& grad, const V& a, const V&, const V&) { return grad * a; }
 };
 struct Div {
   static constexpr std::string_view name = "div";
-  static constexpr Uses uses{.b = true, .result = true};
+  static constexpr Uses uses_da{.b = true}, uses_db{.b = true, .result = true}, uses = uses_da | uses_db;
   template <class R> static R f(R a, R b) { return a / b; }
   template <class G, class V> static G da(const G& grad, const V&, const V& b, const V&) { return grad / b; }
   template <class G, class V> static G db(const G& grad, const V&, const V& b, const V& result) {
@@ -161,7 +164,8 @@ struct Div {
 };
 struct Pow {
   static constexpr std::string_view name = "pow";
-  static constexpr Uses uses{.a = true, .b = true, .result = true};
+  static constexpr Uses uses_da{.a = true, .b = true}, uses_db{.a = true, .result = true},
+      uses = uses_da | uses_db;
   template <class R> static R f(R a, R b) { using std::pow; return pow(a, b); }
   // d/da a^b = b a^(b-1); at a = b = 0 the limit used is 0 (PyTorch's convention), not 0 * inf.
   template <class G, class V> static G da(const G& grad, const V& a, const V& b, const V&) {

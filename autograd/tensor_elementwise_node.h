@@ -8,6 +8,7 @@
 //     output (every operand then holds one number) skips the loops' set-up (run_one).
 // Both call the same Op::dx / Op::da / Op::db: the derivative is written once.
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "autograd/tensor_impl.h"
@@ -41,15 +42,30 @@ template <bool Used>
 using SavedIf = std::conditional_t<Used, SavedTensor, NotSaved>;
 
 // What the node keeps of input t (or of the output, with output = true), built in place in the
-// node's member (a prvalue: no SavedTensor is made and then moved).
+// node's member (a prvalue: no SavedTensor is made and then moved). `needed`: the rules of the
+// inputs that need a gradient read it (else an empty SavedTensor).
 template <bool Used>
-SavedIf<Used> save_if(const Tensor* t, bool output = false) {
-  if constexpr (Used) return output ? SavedTensor::output(*t) : SavedTensor::input(*t);
-  else return {};
+SavedIf<Used> save_if(const Tensor* t, bool output, bool needed) {
+  if constexpr (Used) {
+    if (!needed) return {};
+    return output ? SavedTensor::output(*t) : SavedTensor::input(*t);
+  } else {
+    return {};
+  }
 }
 
 inline Tensor unpack(const SavedTensor& s, Node& self) { return s.saved() ? s.unpack(self) : Tensor(); }
 inline Tensor unpack(NotSaved, Node&) { return Tensor(); }
+inline bool is_saved(const SavedTensor& s) { return s.saved(); }
+inline bool is_saved(NotSaved) { return false; }
+
+// The values Op's rules read when input 0 (need0) and input 1 (need1) need a gradient. A unary
+// node exists only when its input needs one.
+template <class Op, int Arity>
+constexpr ops::Uses reads(bool need0, bool need1) {
+  if constexpr (Arity == 1) return Op::uses;
+  else return (need0 ? Op::uses_da : ops::Uses{}) | (need1 ? Op::uses_db : ops::Uses{});
+}
 
 template <class Op, int Arity>
 struct ElementwiseNode final : Node {
@@ -61,10 +77,8 @@ struct ElementwiseNode final : Node {
   // out = Op(x) or Op(x, *y) (y null for unary ops), recorded at `where`: the node's shape and dtype
   // are out's.
   ElementwiseNode(const Tensor& out, const Tensor& x, const Tensor* y, const Where& where)
-      : Node(out.impl()->shape, out.impl()->dtype, Op::name, where),
-        a(save_if<Op::uses.a>(&x)),
-        b(save_if<Op::uses.b>(y)),
-        result(save_if<Op::uses.result>(&out, true)) {}
+      : ElementwiseNode(out, x, y, where,
+                        reads<Op, Arity>(x.impl()->requires_grad, y && y->impl()->requires_grad)) {}
 
   std::vector<Tensor> apply(const Tensor& grad) override {
     const Tensor A = unpack(a, *this), R = unpack(result, *this);
@@ -85,9 +99,9 @@ struct ElementwiseNode final : Node {
     // element that run() converts; anything else of another dtype takes the Tensor rule. What is
     // saved is known from Op::uses (the output always has the gradient's dtype).
     if constexpr (Op::uses.a)
-      if (a.dtype(*this) != d && a.numel(*this) != 1) return false;
+      if (a.saved() && a.dtype(*this) != d && a.numel(*this) != 1) return false;
     if constexpr (Op::uses.b)
-      if (b.dtype(*this) != d && b.numel(*this) != 1) return false;
+      if (b.saved() && b.dtype(*this) != d && b.numel(*this) != 1) return false;
     dispatch(d, [&]<class T>() {
       if (grad.impl()->numel == 1) run_one<T>(grad, sink);
       else run<T>(grad, sink);
@@ -102,6 +116,13 @@ struct ElementwiseNode final : Node {
   }
 
  private:
+  // `needed`: reads() for the inputs that need a gradient (the edges are added after this).
+  ElementwiseNode(const Tensor& out, const Tensor& x, const Tensor* y, const Where& where, ops::Uses needed)
+      : Node(out.impl()->shape, out.impl()->dtype, Op::name, where),
+        a(save_if<Op::uses.a>(&x, false, needed.a)),
+        b(save_if<Op::uses.b>(y, false, needed.b)),
+        result(save_if<Op::uses.result>(&out, true, needed.result)) {}
+
   // Input i's derivative at one element.
   template <int I, class T>
   static T rule(T g, T x, T y, T r) {
@@ -145,9 +166,12 @@ struct ElementwiseNode final : Node {
   void run_one(Tensor& grad, GradSink& sink) {
     const TensorImpl& g = *grad.impl();  // outlives the call even if its buffer is handed on
     T x = 0, y = 0, r = 0, number = 0;
-    if constexpr (Op::uses.a) x = *values(a, number);
-    if constexpr (Op::uses.b) y = *values(b, number);
-    if constexpr (Op::uses.result) r = *static_cast<const T*>(result.template storage_as<true>(*this).data);
+    if constexpr (Op::uses.a)
+      if (a.saved()) x = *values(a, number);
+    if constexpr (Op::uses.b)
+      if (b.saved()) y = *values(b, number);
+    if constexpr (Op::uses.result)
+      if (result.saved()) r = *static_cast<const T*>(result.template storage_as<true>(*this).data);
     const T gv = *g.data<T>();
     const bool need0 = needs(0);
     const T v0 = need0 ? rule<0>(gv, x, y, r) : T(0);
@@ -156,9 +180,24 @@ struct ElementwiseNode final : Node {
     if (need0) hand_on_one(next[0], v0, g, &grad, sink);
   }
 
-  // Out of line: inlined, its loops' registers and stack would weigh on run_one too.
+  // run_saved for what this node saved (kA, kB, kR: a, b, the result), each case compiled with
+  // its values' strides known: all of Op::uses when every input needs a gradient, fewer otherwise.
   template <class T>
-  [[gnu::noinline]] void run(Tensor& grad, GradSink& sink) {
+  void run(Tensor& grad, GradSink& sink) {
+    const int saved = is_saved(a) | is_saved(b) << 1 | is_saved(result) << 2;
+    constexpr int kUses = Op::uses.a | Op::uses.b << 1 | Op::uses.result << 2;
+    [&]<int... M>(std::integer_sequence<int, M...>) {
+      auto one = [&]<int kM>() {
+        if constexpr ((kM & ~kUses) == 0)
+          if (saved == kM) run_saved<T, (kM & 1) != 0, (kM & 2) != 0, (kM & 4) != 0>(grad, sink);
+      };
+      (one.template operator()<M>(), ...);
+    }(std::make_integer_sequence<int, 8>());
+  }
+
+  // Out of line: inlined, its loops' registers and stack would weigh on run_one too.
+  template <class T, bool kA, bool kB, bool kR>
+  [[gnu::noinline]] void run_saved(Tensor& grad, GradSink& sink) {
     static constexpr T kUnused = 0;  // stands for every value the rule does not read (stride 0)
     // grad's header outlives this call even if its buffer is handed on (the sink then holds it).
     const TensorImpl& g = *grad.impl();
@@ -170,20 +209,20 @@ struct ElementwiseNode final : Node {
     const int64_t n = g.numel;
     int64_t na = n, nb = n;
     T a_number = 0, b_number = 0;
-    if constexpr (Op::uses.a) {
+    if constexpr (kA) {
       pa = values(a, a_number);
       sa = &a.shape(*this);
       na = a.numel(*this);
     }
-    if constexpr (Op::uses.b) {
+    if constexpr (kB) {
       pb = values(b, b_number);
       sb = &b.shape(*this);
       nb = b.numel(*this);
     }
-    if constexpr (Op::uses.result) pr = static_cast<const T*>(result.storage(*this).data);
+    if constexpr (kR) pr = static_cast<const T*>(result.storage(*this).data);
     // The lowest input runs last, so it may take over grad's buffer (the others still read it).
     const int last = needs(0) ? 0 : 1;
-    constexpr int64_t ka = Op::uses.a, kb = Op::uses.b, kr = Op::uses.result;
+    constexpr int64_t ka = kA, kb = kB, kr = kR;
     auto one = [&]<int I>() {
       if (!needs(I)) return;
       Edge& e = next[I];

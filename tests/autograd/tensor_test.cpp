@@ -400,6 +400,24 @@ TEST_CASE("Tensor: in-place updates and version counters", "[autograd][tensor]")
     sum(y).backward();
     CHECK(x.grad().to_vector() == Values{12, 24});  // 12x
   }
+  SECTION("an op keeps only what the gradients needed read: y += y * c works, as in PyTorch") {
+    // mul's rule for y reads c only, so y is not saved: changing y in place afterwards breaks
+    // nothing (before, y was saved, the backward threw "modified in place", and y's new history
+    // saving y was a cycle that kept the graph alive).
+    Tensor x = tensor({1, 2}, kLeaf64);
+    Tensor y = x * 2.0;
+    const Tensor c = tensor({3, 4}, DType::float64);
+    y += y * c;  // y = 2x (1 + c)
+    CHECK(y.impl()->refs == 1);
+    sum(y).backward();
+    CHECK(x.grad().to_vector() == Values{8, 10});
+    // With c requiring grad, mul needs y for c's gradient: then y is saved, and the in-place
+    // change is caught at backward as before.
+    Tensor z = x * 2.0;
+    const Tensor w = tensor({3, 4}, kLeaf64);
+    z += z * w;
+    CHECK_THROWS_WITH(sum(z).backward(), Catch::Contains("mul") && Catch::Contains("modified in place"));
+  }
   SECTION("a tensor that does not require grad, updated by one that does, joins the graph") {
     Tensor acc = zeros({2}, DType::float64);
     Tensor x = tensor({1, 2}, kLeaf64);
