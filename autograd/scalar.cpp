@@ -38,7 +38,16 @@ double Scalar::interior_grad() const {
 
 Scalar Scalar::grad_scalar() const {
   if (!leaf_) throw std::logic_error("Scalar::grad_scalar: only leaves keep a recorded gradient");
-  return leaf_->grad_graph ? *leaf_->grad_graph : Scalar(leaf_->grad);
+  Scalar* g = leaf_->grad_graph;
+  if (!g) return Scalar(leaf_->grad);
+  // Contributions from sweeps that did not record (a plain backward(), a leaf's own backward())
+  // reach only the number: they join the recorded gradient here, as a constant term, so that it
+  // is the whole gradient (the fast sweep's loop does not look for a recorded gradient).
+  if (const double plain = leaf_->grad - g->value(); plain != 0.0) {
+    const GradModeGuard recording(true);
+    *g = *g + plain;
+  }
+  return *g;
 }
 
 void Scalar::throw_not_leaf(const char* what) {

@@ -2,6 +2,7 @@
 // functional grad(outputs, inputs) built on the sweeps of autograd/scalar_sweep.cpp.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -142,21 +143,28 @@ std::vector<Scalar> ScalarTape::functional_grad(const std::vector<Scalar>& outpu
     throw std::invalid_argument(fmt::format("grad: got {} outputs but {} grad_outputs", outputs.size(),
                                             grad_outputs.size()));
   if (outputs.empty()) throw std::invalid_argument("grad: no outputs given");
+  for (size_t i = 0; i < outputs.size(); ++i)
+    if (!outputs[i].requires_grad())
+      throw std::invalid_argument(fmt::format(
+          "grad: output {} does not require grad (a constant, or computed under NoGradGuard)", i));
+  // A leaf output enters the tape through a Leaf record. The one begin_op may reset the array (when
+  // no graph on it is alive), so it runs before any interior output's record is taken (that output
+  // is then stale, and refused below); enter_leaf makes room for each Leaf record without another.
+  if (std::any_of(outputs.begin(), outputs.end(), [](const Scalar& y) { return y.leaf_ != nullptr; }))
+    ScalarAccess::begin_op();
   std::vector<Seed> seeds;
   for (size_t i = 0; i < outputs.size(); ++i) {
     const Scalar& y = outputs[i];
-    const double seed = grad_outputs.empty() ? 1.0 : grad_outputs[i].value();
-    if (!y.requires_grad())
-      throw std::invalid_argument(fmt::format(
-          "grad: output {} does not require grad (a constant, or computed under NoGradGuard)", i));
+    Seed seed{0, grad_outputs.empty() ? 1.0 : grad_outputs[i].value()};
+    if (!grad_outputs.empty()) seed.scalar = &grad_outputs[i];
     if (y.leaf_) {
-      ScalarAccess::begin_op();
-      seeds.push_back({ScalarAccess::operand(y), seed});
+      seed.record = ScalarAccess::operand(y);
     } else if (y.generation_ != state_.generation) {
       throw_freed("output");
     } else {
-      seeds.push_back({y.record_, seed});
+      seed.record = y.record_;
     }
+    seeds.push_back(seed);
   }
   std::vector<Wrt> wrt;
   for (size_t k = 0; k < inputs.size(); ++k) {

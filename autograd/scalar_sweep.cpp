@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <stdexcept>
+#include <unordered_map>
 #include <vector>
 
 #include "autograd/anomaly.h"
@@ -159,7 +161,7 @@ uint32_t ScalarTape::sweep_checked(uint32_t top) {
 // Returns the adjoint of every record up to top; `low` receives the lowest record reached.
 std::vector<Scalar> ScalarTape::sweep_recorded(uint32_t top, std::span<const Seed> seeds, uint32_t& low) {
   std::vector<Scalar> adjoint(top + 1);
-  for (const Seed& s : seeds) adjoint[s.record] += Scalar(s.value);
+  for (const Seed& s : seeds) adjoint[s.record] += s.scalar ? *s.scalar : Scalar(s.value);
   int64_t i = top;
   for (; i >= 0 && pending_ > 0; --i) {
     const ScalarRecord n = state_.records[i];  // a copy: recording below may move the array
@@ -236,15 +238,38 @@ void ScalarTape::backward(std::span<const Seed> seeds, BackwardOptions options) 
     } else {
       std::vector<Scalar> adjoint;
       const uint32_t low = sweep(top, options.create_graph, seeds, adjoint);
-      const GradModeGuard recording(true);  // the recorded gradients' sums below (create_graph)
+      // The leaves' gradients change only once nothing can throw: the recorded sums (create_graph)
+      // are recorded first, and may throw (anomaly mode, out of memory) with every leaf as it was.
+      struct Recorded {
+        LeafCell* cell;
+        Scalar sum;
+        std::unique_ptr<Scalar> holder;  // for a leaf without a recorded gradient yet
+      };
+      std::vector<Recorded> recorded;
+      if (options.create_graph) {
+        const GradModeGuard recording(true);
+        std::unordered_map<LeafCell*, size_t> index;  // a leaf behind several Leaf records (its
+                                                      // value changed between uses): one chain
+        for (uint32_t i = low; i <= top; ++i) {
+          const ScalarRecord& n = record(i);
+          if (!reached(n) || n.op != ScalarOp::Leaf) continue;
+          LeafCell* c = state_.leaves[n.a];
+          auto [it, added] = index.try_emplace(c, recorded.size());
+          if (!added) {
+            recorded[it->second].sum = recorded[it->second].sum + adjoint[i];
+            continue;
+          }
+          const Scalar before = c->grad_graph ? *c->grad_graph : Scalar(0.0);
+          recorded.push_back({c, before + adjoint[i], c->grad_graph ? nullptr : std::make_unique<Scalar>()});
+        }
+      }
       for (uint32_t i = low; i <= top; ++i) {
         const ScalarRecord& n = record(i);
-        if (!reached(n) || n.op != ScalarOp::Leaf) continue;
-        LeafCell* c = state_.leaves[n.a];
-        c->grad += n.grad;
-        if (!options.create_graph) continue;
-        if (c->grad_graph == nullptr) c->grad_graph = new Scalar(0.0);
-        *c->grad_graph = *c->grad_graph + adjoint[i];
+        if (reached(n) && n.op == ScalarOp::Leaf) state_.leaves[n.a]->grad += n.grad;
+      }
+      for (Recorded& r : recorded) {
+        if (r.holder) r.cell->grad_graph = r.holder.release();
+        *r.cell->grad_graph = std::move(r.sum);
       }
       finish_sweep(low, top, free_graph);
     }

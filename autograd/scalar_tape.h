@@ -82,7 +82,13 @@ class ScalarTape {
   std::vector<ScalarNodeView> view(const Scalar& root);
 
   // Sweeps. Seeds are (record, seed) pairs.
-  struct Seed { uint32_t record; double value; };
+  // A seed: d(output)/d(output) as a number, and as a Scalar for a recorded sweep when the caller
+  // gave one (grad's grad_outputs: d(result)/d(grad_outputs) is then part of the recorded graph).
+  struct Seed {
+    uint32_t record;
+    double value;
+    const Scalar* scalar = nullptr;
+  };
   void backward(std::span<const Seed> seeds, BackwardOptions options);
   // Gradients of the seeds w.r.t. `wrt` (record indices; for a leaf, kNoRecord and the cell).
   struct Wrt { uint32_t record; LeafCell* leaf; };

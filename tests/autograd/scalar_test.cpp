@@ -367,6 +367,25 @@ TEST_CASE("Scalar: functional grad", "[autograd][scalar]") {
     CHECK(g[0].value() == 1.0);
     CHECK(g[1].value() == 0.0);
   }
+  SECTION("a freed output beside leaf outputs is refused, not read from a reused record") {
+    // With no graph alive, entering the leaf outputs may reset the tape: the freed output's record
+    // index then names one of their Leaf records. It used to be swept as that leaf (d/db = 2).
+    const Scalar y = a * 2.0;
+    y.backward();
+    const Scalar c = Scalar::leaf(5.0), d = Scalar::leaf(7.0);
+    CHECK_THROWS_WITH(grad({y, c, d}, {d}), Catch::Contains("freed"));
+    CHECK(grad({c, d}, {d})[0].value() == 1.0);
+  }
+  SECTION("with create_graph, grad_outputs that are Scalars are part of the recorded gradient") {
+    // g = v * dy/dx = v * 2x: dg/dv = 2x (the double-vjp trick for Jacobian-vector products).
+    const Scalar v = Scalar::leaf(2.0);
+    const Scalar y = a * a;
+    const std::vector<Scalar> g = grad({y}, {a}, {v}, {.create_graph = true});
+    CHECK(g[0].value() == 8.0);
+    const std::vector<Scalar> h = grad({g[0]}, {v, a});
+    CHECK(h[0].value() == 4.0);  // 2x
+    CHECK(h[1].value() == 4.0);  // 2v
+  }
 }
 
 // Constant operands live beside the records (8 bytes each, no record, never swept); the graph view

@@ -456,3 +456,46 @@ TEST_CASE("second order: recorded gradients left on leaves are released safely",
     CHECK(grad_b == 4.0);
   }
 }
+
+TEST_CASE("second order: the recorded gradient is the whole gradient, whichever sweeps made it",
+          "[autograd][second_order][scalar]") {
+  // .grad sums every backward; the recorded gradient (grad_scalar) used to hold only the
+  // create_graph ones, silently dropping the rest from second derivatives.
+  SECTION("a plain backward, then a recorded one") {
+    Scalar w = Scalar::leaf(3.0);
+    (w * 5.0).backward();
+    (w * w).backward({.create_graph = true});
+    CHECK(w.grad() == 11.0);
+    const Scalar g = w.grad_scalar();
+    CHECK(g.value() == 11.0);
+    g.backward();  // d/dw (5 + 2w) = 2, added to the 11
+    CHECK(w.grad() == 13.0);
+  }
+  SECTION("a recorded backward, then a plain one and the leaf's own") {
+    Scalar u = Scalar::leaf(3.0);
+    (u * u).backward({.create_graph = true});
+    (u * 5.0).backward();
+    u.backward();
+    CHECK(u.grad() == 12.0);
+    CHECK(u.grad_scalar().value() == 12.0);
+  }
+}
+
+TEST_CASE("second order: a recorded backward that throws leaves every gradient as it was",
+          "[autograd][second_order][scalar]") {
+  // Under anomaly mode, summing v's recorded gradient overflows (1e308 + 1e308) and throws; w's
+  // gradient, committed in the same loop before, used to change all the same.
+  Scalar w = Scalar::leaf(3.0), u = Scalar::leaf(1e308), v = Scalar::leaf(1e-308);
+  auto f = [&] { return w * 1.0 + u * v; };
+  f().backward({.create_graph = true});
+  CHECK(w.grad() == 1.0);
+  CHECK(v.grad() == 1e308);
+  {
+    DetectAnomalyGuard anomaly;
+    CHECK_THROWS_AS(f().backward({.create_graph = true}), AnomalyError);
+  }
+  CHECK(w.grad() == 1.0);
+  CHECK(v.grad() == 1e308);
+  CHECK(w.grad_scalar().value() == 1.0);
+  CHECK(v.grad_scalar().value() == 1e308);
+}
