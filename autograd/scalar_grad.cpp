@@ -92,6 +92,7 @@ std::vector<Scalar> ScalarTape::gradients(std::span<const Seed> seeds, const std
   std::vector<Scalar> out(wrt.size());
   {
     SweepGuard guard(state_.sweeping);
+    const KeepInteriorGrads untouched(*this);  // grad() changes no .grad, interior ones included
     const uint32_t top = begin_sweep(seeds);
     std::vector<Scalar> adjoint;
     const uint32_t low = sweep(top, options.create_graph, seeds, adjoint);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <unordered_map>
 #include <vector>
@@ -226,8 +227,12 @@ void ScalarTape::backward(std::span<const Seed> seeds, BackwardOptions options) 
   {
     SweepGuard guard(state_.sweeping);
     const bool fresh = !swept_;
+    // The one-pass sweep cannot throw; the others may, and then leave every .grad as it was.
+    const bool one_pass = !options.create_graph && state_.irregular == 0 && !AnomalyMode::enabled();
+    std::optional<KeepInteriorGrads> until_done;
+    if (!one_pass) until_done.emplace(*this);
     const uint32_t top = begin_sweep(seeds);
-    if (!options.create_graph && state_.irregular == 0 && !AnomalyMode::enabled()) {
+    if (one_pass) {
       if (free_graph) {
         if (fresh) sweep_one_pass<true, true>(top);
         else sweep_one_pass<true, false>(top);
@@ -272,6 +277,7 @@ void ScalarTape::backward(std::span<const Seed> seeds, BackwardOptions options) 
         *r.cell->grad_graph = std::move(r.sum);
       }
       finish_sweep(low, top, free_graph);
+      until_done->keep();
     }
   }
   if (free_graph) state_.cold_at = 0;  // the next op looks whether the tape is unused now

@@ -100,6 +100,7 @@ class ScalarTape {
   // A record reached by the current sweep (with `d` as its first contribution) or reached again.
   void reach(ScalarRecord& r, double d) {
     if (r.sweep != state_.sweep) {
+      if (undo_) undo_->push_back({static_cast<uint32_t>(&r - state_.records), r.grad});
       r.sweep = state_.sweep;
       r.grad = d;
       ++pending_;
@@ -110,6 +111,26 @@ class ScalarTape {
   bool reached(const ScalarRecord& r) const { return r.sweep == state_.sweep; }
 
  private:
+  // While alive, the sweeps (not the one-pass one) log each record's adjoint before they first
+  // change it, and the destructor puts them back unless kept: interior nodes' .grad is then as
+  // before a grad() call, or a backward that threw.
+  class KeepInteriorGrads {
+   public:
+    explicit KeepInteriorGrads(ScalarTape& tape) : tape_(tape) { tape_.undo_ = &log_; }
+    ~KeepInteriorGrads() {
+      tape_.undo_ = nullptr;
+      if (keep_) return;
+      for (auto it = log_.rbegin(); it != log_.rend(); ++it) tape_.state_.records[it->first].grad = it->second;
+    }
+    KeepInteriorGrads(const KeepInteriorGrads&) = delete;
+    KeepInteriorGrads& operator=(const KeepInteriorGrads&) = delete;
+    void keep() { keep_ = true; }  // the sweep succeeded and its adjoints are the new .grad
+
+   private:
+    ScalarTape& tape_;
+    std::vector<std::pair<uint32_t, double>> log_;
+    bool keep_ = false;
+  };
   // Counts a sweep in progress for its scope (the tape is not reset while one runs).
   struct SweepGuard {
     uint32_t& counter;
@@ -141,6 +162,7 @@ class ScalarTape {
                                    // on the next op: a sweep freed every record; see prepare_op)
   bool swept_ = false;             // a sweep has run since the last reset (see sweep_one_pass)
   std::unique_ptr<ForeignInbox> inbox_;  // where other threads put them (registered by block)
+  std::vector<std::pair<uint32_t, double>>* undo_ = nullptr;  // see KeepInteriorGrads
   uint32_t pending_ = 0;           // reached records the current sweep has not processed yet
 };
 

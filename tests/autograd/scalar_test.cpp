@@ -6,6 +6,8 @@
 #include <functional>
 #include <limits>
 #include <mutex>
+#include <span>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
@@ -228,6 +230,31 @@ TEST_CASE("Scalar: retain_graph allows a second sweep, interior gradients are re
   y.backward();
   CHECK(x.grad() == 24.0);  // accumulated
   CHECK(h.grad() == 3.0);   // interior gradients are those of the last sweep
+}
+
+TEST_CASE("Scalar: grad() and a backward that throws leave interior gradients alone", "[autograd][scalar]") {
+  Scalar w = Scalar::leaf(2.0);
+  const Scalar h = w * 2.0;
+  const Scalar y = h * 3.0;
+  y.backward({.retain_graph = true});
+  REQUIRE(h.grad() == 3.0);
+  SECTION("grad() returns gradients and changes no .grad") {
+    CHECK(grad({h * 7.0}, {w}, {}, {.retain_graph = true})[0].value() == 14.0);
+    CHECK(h.grad() == 3.0);
+    CHECK(y.grad() == 1.0);
+    CHECK(w.grad() == 6.0);
+  }
+  SECTION("a backward whose custom op throws") {
+    auto forward = [](std::span<const double> x) { return x[0]; };
+    auto bad = [](double, std::span<const double>, double) -> std::vector<double> {
+      throw std::runtime_error("custom backward failed");
+    };
+    const Scalar c = custom_op("fails", {w}, forward, bad);
+    const Scalar z = h * 5.0 + c;  // recorded above c: the sweep reaches h before c throws
+    CHECK_THROWS_WITH(z.backward({.retain_graph = true}), Catch::Contains("custom backward failed"));
+    CHECK(h.grad() == 3.0);  // reached (5) before the custom op threw: put back
+    CHECK(w.grad() == 6.0);
+  }
 }
 
 TEST_CASE("Scalar: an interior gradient is that of the last backward that reached it", "[autograd][scalar]") {
