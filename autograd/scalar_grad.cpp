@@ -137,6 +137,18 @@ std::vector<Scalar> ScalarTape::gradients(std::span<const Seed> seeds, const std
   return out;
 }
 
+namespace {
+// grad()'s output or input `i` is an interior handle of no graph on this tape.
+[[noreturn]] void throw_released(const char* what, size_t i) {
+  throw std::logic_error(fmt::format(
+      "grad: {} {} belongs to a graph that is gone: trying to sweep a graph a second time after an "
+      "earlier backward() or grad() freed it (its tape has been reused since), or a graph recorded "
+      "on another thread (a graph belongs to the thread that recorded it). Keep a graph for a "
+      "second sweep with retain_graph = true.",
+      what, i));
+}
+}  // namespace
+
 std::vector<Scalar> ScalarTape::functional_grad(const std::vector<Scalar>& outputs,
                                                 const std::vector<Scalar>& inputs,
                                                 const std::vector<Scalar>& grad_outputs, GradOptions options) {
@@ -161,7 +173,7 @@ std::vector<Scalar> ScalarTape::functional_grad(const std::vector<Scalar>& outpu
     if (y.leaf_) {
       seed.record = ScalarAccess::operand(y);
     } else if (y.generation_ != state_.generation) {
-      throw_freed("output");
+      throw_released("output", i);
     } else {
       seed.record = y.record_;
     }
@@ -173,7 +185,7 @@ std::vector<Scalar> ScalarTape::functional_grad(const std::vector<Scalar>& outpu
     if (!x.requires_grad())
       throw std::invalid_argument(fmt::format(
           "grad: input {} does not require grad (a constant, or a leaf with requires_grad = false)", k));
-    if (!x.leaf_ && x.generation_ != state_.generation) throw_freed("input");
+    if (!x.leaf_ && x.generation_ != state_.generation) throw_released("input", k);
     wrt.push_back({x.leaf_ ? Scalar::kNoRecord : x.record_, x.leaf_});
   }
   return gradients(seeds, wrt, options);
