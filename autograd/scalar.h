@@ -86,6 +86,8 @@ class Scalar {
   bool is_leaf() const { return leaf_ != nullptr; }
 
   // Leaves only (std::logic_error otherwise).
+  // Turned off, the leaf takes no gradient from any sweep from then on, of graphs recorded
+  // before included (as PyTorch's AccumulateGrad); new graphs see it as a constant.
   void set_requires_grad(bool on);
   void set_value(double value) {
     if (!leaf_) throw_not_leaf("set_value");

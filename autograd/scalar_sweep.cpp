@@ -91,7 +91,9 @@ void ScalarTape::sweep_one_pass(uint32_t top) {
         [b] { return !is_constant(b); }, [&](int k, double d) { reach_one(r[k == 0 ? a : b], d); },
         [&] {
           LeafCell* c = leaves[a];
-          c->grad += n->grad;
+          // A leaf whose requires_grad was turned off after this graph was recorded takes nothing
+          // (as PyTorch's AccumulateGrad); a select, not a branch, in this loop.
+          c->grad += c->requires_grad ? n->grad : 0.0;
           if constexpr (free_graph) c->cached_generation = 0;  // a new graph enters it anew
         },
         [&] {
@@ -259,6 +261,7 @@ void ScalarTape::backward(std::span<const Seed> seeds, BackwardOptions options) 
           const ScalarRecord& n = record(i);
           if (!reached(n) || n.op != ScalarOp::Leaf) continue;
           LeafCell* c = state_.leaves[n.a];
+          if (!c->requires_grad) continue;
           auto [it, added] = index.try_emplace(c, recorded.size());
           if (!added) {
             recorded[it->second].sum = recorded[it->second].sum + adjoint[i];
@@ -270,7 +273,7 @@ void ScalarTape::backward(std::span<const Seed> seeds, BackwardOptions options) 
       }
       for (uint32_t i = low; i <= top; ++i) {
         const ScalarRecord& n = record(i);
-        if (reached(n) && n.op == ScalarOp::Leaf) state_.leaves[n.a]->grad += n.grad;
+        if (reached(n) && n.op == ScalarOp::Leaf && state_.leaves[n.a]->requires_grad) state_.leaves[n.a]->grad += n.grad;
       }
       for (Recorded& r : recorded) {
         if (r.holder) r.cell->grad_graph = r.holder.release();

@@ -136,7 +136,9 @@ class Tensor {
 
   // Autograd.
   bool requires_grad() const;
-  Tensor& set_requires_grad(bool on);  // leaves only
+  // Leaves only. Turned off, the leaf takes no gradient from any backward from then on, of graphs
+  // recorded before included (as PyTorch's AccumulateGrad).
+  Tensor& set_requires_grad(bool on);
   bool is_leaf() const;
   Tensor grad() const;  // undefined until a backward reaches this leaf
   void zero_grad();     // drops the accumulated gradient

@@ -233,7 +233,9 @@ void Sweep::give_leaf_grads(bool create_graph) {
   GradModeGuard recording(create_graph);
   for (size_t i = fused_; i < leaf_grads.size(); ++i) {
     auto& [leaf, g] = leaf_grads[i];
-    if (!g.defined()) continue;
+    // A leaf whose requires_grad was turned off after this graph was recorded takes nothing (as
+    // PyTorch's AccumulateGrad).
+    if (!g.defined() || !leaf->requires_grad) continue;
     // A gradient the sweep alone holds becomes .grad as it is; others are copied (detach), or with
     // create_graph copied as recorded (clone): a rule may hand the same tensor to several inputs
     // (add's), or the seed itself, and an in-place change of one leaf's .grad (clipping it) must

@@ -307,6 +307,18 @@ TEST_CASE("Scalar: requires_grad = false and set_requires_grad", "[autograd][sca
   CHECK(frozen.grad() == 3.0);
   w.set_requires_grad(false);
   CHECK_FALSE((w * 2.0).requires_grad());
+
+  // Turned off after a graph through it was recorded: that graph's sweeps give it nothing (as
+  // PyTorch's AccumulateGrad), through the one-pass sweep and the checked one alike.
+  Scalar u = Scalar::leaf(4.0), v = Scalar::leaf(5.0);
+  const Scalar p = u * v, q = u * v * 2.0;
+  u.set_requires_grad(false);
+  p.backward();
+  CHECK(u.grad() == 0.0);
+  CHECK(v.grad() == 4.0);
+  q.backward();  // the checked sweep (p's freed records are on the tape)
+  CHECK(u.grad() == 0.0);
+  CHECK(v.grad() == 12.0);
 }
 
 TEST_CASE("Scalar: NoGradGuard stops recording and restores the previous mode", "[autograd][scalar]") {

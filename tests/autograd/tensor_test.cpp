@@ -197,6 +197,8 @@ TEST_CASE("Tensor: requires_grad flows through ops", "[autograd][tensor]") {
   w.set_requires_grad(false);
   CHECK_FALSE((w * c).requires_grad());
   CHECK(y.requires_grad());  // recorded before: unaffected
+  sum(y).backward();         // ... but w takes no gradient from it (as PyTorch's AccumulateGrad)
+  CHECK_FALSE(w.grad().defined());
   CHECK_THAT(to_string(y), Catch::Contains("grad_fn=mul") && Catch::Contains("shape=[2]") &&
                                Catch::Contains("float64"));
   CHECK(to_string(zeros({0, 3})) == "Tensor([], shape=[0, 3], dtype=float32)");
