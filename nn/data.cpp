@@ -108,8 +108,9 @@ std::vector<int64_t> argmax_labels(const Tensor& scores) {
   std::vector<int64_t> labels;
   for (std::size_t start = 0; start < v.size(); start += c) {
     std::size_t best = 0;
-    for (std::size_t j = 1; j < c; ++j)
-      if (v[start + j] > v[start + best]) best = j;
+    // NaN counts as the largest score, at its first position (as PyTorch's argmax).
+    for (std::size_t j = 1; j < c && v[start + best] == v[start + best]; ++j)
+      if (v[start + j] > v[start + best] || v[start + j] != v[start + j]) best = j;
     labels.push_back(static_cast<int64_t>(best));
   }
   return labels;

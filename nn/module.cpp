@@ -45,7 +45,19 @@ void Module::add_child(std::string name, std::shared_ptr<Module> module) {
   check_new_name(name, "register_module");
   if (module.get() == this)
     throw std::invalid_argument(fmt::format("{}::register_module: a module cannot contain itself", name_));
+  // A cycle would make every walk of the tree (parameters, printing, train()) recurse forever, and
+  // the modules own each other, so they would never be freed.
+  if (module->contains(this))
+    throw std::invalid_argument(fmt::format("{}::register_module: '{}' ({}) contains this module already; a "
+                                            "module cannot contain itself",
+                                            name_, name, module->name()));
   children_.emplace_back(std::move(name), std::move(module));
+}
+
+bool Module::contains(const Module* m) const {
+  for (const auto& [n, c] : children_)
+    if (c.get() == m || c->contains(m)) return true;
+  return false;
 }
 
 void Module::append_named(const std::string& prefix, std::vector<NamedTensor>& out, bool recurse) const {

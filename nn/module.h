@@ -105,6 +105,7 @@ class Module {
 
  private:
   void add_child(std::string name, std::shared_ptr<Module> module);
+  bool contains(const Module* m) const;  // m is a child of this, or of a child, at any depth
   void check_new_name(const std::string& name, const char* what) const;
   void append_named(const std::string& prefix, std::vector<NamedTensor>& out, bool recurse) const;
   void print(std::string& out, int indent) const;

@@ -32,7 +32,9 @@ class Sequential : public Module {
  public:
   Sequential() : Module("Sequential") {}
   // Each argument is a std::shared_ptr to a Module subclass, or a module by value (moved into a new
-  // shared_ptr): Sequential(std::make_shared<Dense>(DenseOptions(2, 3)), Sigmoid()).
+  // shared_ptr): Sequential(std::make_shared<Dense>(DenseOptions(2, 3)), Sigmoid()). One exception,
+  // C++'s: a Sequential by value as the only argument is moved (the result is that Sequential, as
+  // `Sequential b = std::move(a)`), not nested; nest one with std::make_shared<Sequential>(...).
   template <class... Ms>
     requires(sizeof...(Ms) > 0)
   explicit Sequential(Ms&&... modules) : Module("Sequential") {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <stdexcept>
 
 namespace chainrule::optim {
@@ -9,7 +10,8 @@ namespace chainrule::optim {
 namespace {
 
 double checked_lr(double lr, const std::string& name) {
-  if (!(lr >= 0.0)) throw std::invalid_argument(fmt::format("{}: learning rate must be >= 0, got {}", name, lr));
+  if (!(lr >= 0.0 && std::isfinite(lr)))
+    throw std::invalid_argument(fmt::format("{}: learning rate must be finite and >= 0, got {}", name, lr));
   return lr;
 }
 

@@ -33,7 +33,8 @@ constexpr std::size_t kBarCells = 20;
 }  // namespace
 
 std::string format_duration(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0.0) return "?";
+  // Past ~292 billion years llround would not fit a long long (its result is then unspecified).
+  if (!std::isfinite(seconds) || seconds < 0.0 || seconds >= 9e18) return "?";
   const auto total = static_cast<long long>(std::llround(seconds));
   const long long h = total / 3600, m = (total % 3600) / 60, s = total % 60;
   if (h > 0) return fmt::format("{}:{:02}:{:02}", h, m, s);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <stdexcept>
 
@@ -11,12 +12,14 @@ namespace chainrule::optim {
 StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma)
     : optimizer_(optimizer), step_size_(step_size), gamma_(gamma) {
   if (step_size < 1) throw std::invalid_argument(fmt::format("StepLR: step_size must be >= 1, got {}", step_size));
-  if (!(gamma > 0.0)) throw std::invalid_argument(fmt::format("StepLR: gamma must be > 0, got {}", gamma));
+  if (!(gamma > 0.0 && std::isfinite(gamma)))
+    throw std::invalid_argument(fmt::format("StepLR: gamma must be finite and > 0, got {}", gamma));
 }
 
 void StepLR::step() {
+  // The count moves only once set_lr accepted the new rate (an overflow to infinity throws).
+  if ((last_epoch_ + 1) % step_size_ == 0) optimizer_.set_lr(optimizer_.get_lr() * gamma_);
   ++last_epoch_;
-  if (last_epoch_ % step_size_ == 0) optimizer_.set_lr(optimizer_.get_lr() * gamma_);
 }
 
 namespace {

@@ -20,6 +20,7 @@
 // the parameters' grad() is undefined after fit.
 #include <cstddef>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -59,7 +60,7 @@ struct FitResult {
   double seconds = 0.0;
   std::vector<double> losses;              // one per epoch
   std::vector<double> validation_losses;   // one per epoch when a validation loss was given
-  double best_validation_loss;             // +infinity when no validation loss was given
+  double best_validation_loss = std::numeric_limits<double>::infinity();  // when no validation loss was given
   std::size_t best_epoch = 0;              // the epoch of best_validation_loss (0: none)
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numbers>
 #include <set>
 #include <stdexcept>
@@ -104,6 +105,10 @@ TEST_CASE("data: argmax_labels and accuracy", "[nn][data]") {
   const Tensor scores = tensor({{0.1, 2.0, -1.0}, {5.0, 5.0, 1.0}, {-3.0, -2.0, -1.0}});
   CHECK(nn::argmax_labels(scores) == std::vector<int64_t>{1, 0, 2});  // ties: the first
   CHECK(nn::argmax_labels(tensor({0.2, 0.7, 0.1}, DType::float64)) == std::vector<int64_t>{1});
+  // NaN is the largest score, at its first position, wherever it sits (as PyTorch's argmax).
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  CHECK(nn::argmax_labels(tensor({{nan, 2.0, nan}, {1.0, nan, 3.0}, {1.0, 2.0, nan}}, DType::float64)) ==
+        std::vector<int64_t>{0, 1, 2});
   CHECK_THAT(message_of<std::invalid_argument>([] { nn::argmax_labels(zeros({2, 2, 2})); }), Contains("[2, 2, 2]"));
   CHECK_THAT(message_of<std::invalid_argument>([] { nn::argmax_labels(Tensor(1.0)); }), Contains("[]"));
 

@@ -112,6 +112,21 @@ TEST_CASE("nn: a layer shared by two parents is listed once") {
   CHECK(names(net) == std::vector<std::string>{"0.weight", "0.bias"});
 }
 
+TEST_CASE("nn: registration rejects a cycle (a module inside its own subtree)") {
+  // Accepted before, and then every walk of the tree (parameters, printing) overflowed the stack.
+  auto a = std::make_shared<nn::Sequential>();
+  auto b = std::make_shared<nn::Sequential>();
+  a->push_back(std::make_shared<nn::Dense>(nn::DenseOptions(2, 2)));
+  a->push_back(b);
+  CHECK_THROWS_WITH(b->push_back(a), Contains("'0' (Sequential) contains this module already"));
+  auto c = std::make_shared<nn::Sequential>();
+  b->push_back(c);
+  CHECK_THROWS_AS(c->push_back(a), std::invalid_argument);  // two levels down
+  CHECK(a->parameters().size() == 2);
+  c->push_back(std::make_shared<nn::ReLU>());  // a plain child still goes in
+  CHECK(c->size() == 1);
+}
+
 TEST_CASE("nn: registration rejects duplicate and dotted names") {
   nn::Sequential net;
   net.push_back("a", std::make_shared<nn::ReLU>());

@@ -133,4 +133,6 @@ TEST_CASE("progress: format_duration", "[optim][progress]") {
   CHECK(format_duration(3725) == "1:02:05");
   CHECK(format_duration(-1) == "?");
   CHECK(format_duration(std::numeric_limits<double>::infinity()) == "?");
+  CHECK(format_duration(1e19) == "?");  // beyond a long long of seconds (was "-30:-8")
+  CHECK(format_duration(8e18) == "2222222222222222:13:20");
 }

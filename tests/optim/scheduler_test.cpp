@@ -3,6 +3,7 @@
 // hand through PyTorch's step() logic, comments give the reasoning).
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <vector>
 
 #include "optim/scheduler.h"
@@ -121,5 +122,13 @@ TEST_CASE("optim: scheduler options are validated with the bad value in the mess
   CHECK_THROWS_WITH(optim::ReduceLROnPlateau(opt, O().min_lr(-0.1)), Contains("min_lr must be >= 0, got -0.1"));
   CHECK_THROWS_WITH(optim::ReduceLROnPlateau(opt, O().threshold(-1e-4)), Contains("threshold must be >= 0"));
   CHECK_THROWS_WITH(optim::StepLR(opt, 0), Contains("step_size must be >= 1, got 0"));
-  CHECK_THROWS_WITH(optim::StepLR(opt, 10, -0.5), Contains("gamma must be > 0, got -0.5"));
+  CHECK_THROWS_WITH(optim::StepLR(opt, 10, -0.5), Contains("gamma must be finite and > 0, got -0.5"));
+  CHECK_THROWS_WITH(optim::StepLR(opt, 10, INFINITY), Contains("gamma must be finite and > 0, got inf"));
+  // A gamma that overflows the rate: the step that would make it infinite throws and changes nothing.
+  optim::StepLR grow(opt, 1, 1e200);
+  grow.step();
+  CHECK(opt.get_lr() == 1e200);
+  CHECK_THROWS_WITH(grow.step(), Contains("learning rate must be finite"));
+  CHECK(opt.get_lr() == 1e200);
+  CHECK(grow.last_epoch() == 1);
 }

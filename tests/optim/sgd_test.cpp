@@ -63,7 +63,7 @@ void run_against_reference(const optim::SGDOptions& options) {
 TEST_CASE("optim: SGD options are validated with the bad value in the message") {
   Tensor p = param({1.0});
   CHECK_THROWS_AS(optim::SGD({p}, optim::SGDOptions(-0.1)), std::invalid_argument);
-  CHECK_THROWS_WITH(optim::SGD({p}, optim::SGDOptions(-0.1)), Contains("learning rate must be >= 0, got -0.1"));
+  CHECK_THROWS_WITH(optim::SGD({p}, optim::SGDOptions(-0.1)), Contains("learning rate must be finite and >= 0, got -0.1"));
   CHECK_THROWS_WITH(optim::SGD({p}, optim::SGDOptions(0.1).momentum(1.0)), Contains("momentum must be in [0, 1), got 1"));
   CHECK_THROWS_WITH(optim::SGD({p}, optim::SGDOptions(0.1).momentum(-0.5)), Contains("got -0.5"));
   CHECK_THROWS_WITH(optim::SGD({p}, optim::SGDOptions(0.1).dampening(1.5)), Contains("dampening must be in [0, 1], got 1.5"));
@@ -76,6 +76,8 @@ TEST_CASE("optim: SGD options are validated with the bad value in the message") 
   CHECK_THROWS_WITH(optim::SGD({p, p}, optim::SGDOptions(0.1)), Contains("parameter 1 appears twice"));
   optim::SGD ok({p}, optim::SGDOptions(0.1));
   CHECK_THROWS_WITH(ok.set_lr(-1), Contains("got -1"));
+  CHECK_THROWS_WITH(optim::SGD({p}, optim::SGDOptions(INFINITY)), Contains("learning rate must be finite and >= 0, got inf"));
+  CHECK_THROWS_WITH(ok.set_lr(INFINITY), Contains("got inf"));
 }
 
 TEST_CASE("optim: plain SGD is p <- p - lr * g") {
