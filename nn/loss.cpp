@@ -162,7 +162,7 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntro
     if (target.dtype() != input.dtype())
       throw std::invalid_argument(fmt::format("CrossEntropyLoss: input is {} but the probability target is {}",
                                               dtype_name(input.dtype()), dtype_name(target.dtype())));
-    return from_probabilities(input, target.detach(), s, options.reduction());
+    return from_probabilities(input, target, s, options.reduction());  // differentiable in both, as PyTorch's
   }
   const bool indices_shape = s.single ? target.numel() == 1 && target.dim() <= 1
                                       : target.dim() == 1 && target.size(0) == s.n;

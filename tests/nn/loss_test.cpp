@@ -185,8 +185,11 @@ TEST_CASE("nn: every loss passes the finite-difference check") {
         [&] { return nn::cross_entropy(a, f64({{0.3, 0.7}, {0.9, 0.1}}), nn::CrossEntropyLossOptions().reduction(r)); },
         {a}, "CrossEntropyLoss (probabilities)");
   }
-  // The target's gradient too, where it has one (MSE and BCE are differentiable in the target).
+  // The target's gradient too, where it has one (MSE, BCE and cross-entropy on probabilities are
+  // differentiable in the target).
   Tensor target = leaf({{0.2, 0.9}, {0.6, 0.4}});
+  nn::testing::check_gradients([&] { return nn::cross_entropy(a, target); }, {a, target},
+                               "CrossEntropyLoss (probabilities, target)");
   nn::testing::check_gradients([&] { return nn::mse_loss(a, target); }, {a, target}, "MSELoss (target)");
   nn::testing::check_gradients([&] { return nn::binary_cross_entropy(sigmoid(a), target); }, {a, target},
                                "BCELoss (target)");
