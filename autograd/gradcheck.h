@@ -26,7 +26,11 @@
 //
 // Points where f is not differentiable (relu or abs at 0, or any op whose input sits within eps of
 // a kink) are detected and reported as "not differentiable at ...", not as failures: at a kink the
-// central difference straddles two slopes and no gradient is wrong.
+// central difference straddles two slopes and no gradient is wrong. A kink is confirmed, not
+// assumed: the one-sided slopes must still differ by the same jump at a tenth of the step (a
+// smooth function's gap shrinks with it, however sharply it curves), and every recorded op's own
+// derivative must check out (a kink in one input must not excuse another input's error). The
+// differences divide by the steps the inputs actually took after rounding.
 #include <cstddef>
 #include <cstdint>
 #include <functional>

@@ -26,6 +26,16 @@ struct Differences {
   double central = 0, left = 0, right = 0;
 };
 Differences differences(double minus, double at, double plus, double eps);
+// The same for the steps actually taken on each side (both > 0): x + eps is rounded, and at
+// |x| = 3e10 a step of 1e-6 is lost entirely; dividing by the nominal step then gives nonsense.
+Differences differences(double minus, double at, double plus, double step_minus, double step_plus);
+
+// f at a perturbed point, and the perturbation the input actually took (after rounding to its
+// dtype; the nominal t for a direction, whose components round separately).
+struct Probe {
+  double value;
+  double step;
+};
 
 // How an analytic derivative compares with the differences of the forward it belongs to.
 enum class Verdict {
@@ -35,15 +45,56 @@ enum class Verdict {
   disagrees,  // a wrong derivative
 };
 Verdict classify(double analytic, const Differences& d, const Tolerance& tol);
+// Does a kink's jump between the one-sided slopes at step eps (d) persist at a step ten times
+// smaller (small)? A kink's does; a smooth function's gap (about eps * f'') shrinks with the step,
+// however large it is where f curves sharply (log near 0).
+bool gap_persists(const Differences& d, const Differences& small, const Tolerance& tol);
 
-// A compared element, with the verdict folded into `passed` (kinks pass; the caller files them).
+// The differences of g (t -> Probe, g(0) = at) at a step of about `eps`: doubled while rounding
+// eats more than half of it on either side, divided by the steps actually taken.
+template <class G>
+Differences probe_differences(G&& g, double at, double eps) {
+  double h = eps;
+  for (int widen = 0;; ++widen) {
+    const Probe plus = g(h), minus = g(-h);
+    if ((plus.step >= 0.5 * h && -minus.step >= 0.5 * h) || widen == 64)
+      return differences(minus.value, at, plus.value, -minus.step, plus.step);
+    h *= 2;
+  }
+}
+
+// The verdict on `analytic` for g, with the differences it rests on in `d`. A value between the
+// one-sided slopes at eps is looked at again at a tenth of the step: it agrees there (a point
+// within eps of a kink, or a smooth function curving sharply, log near 0), or the slopes still
+// differ by the same jump (a kink), or it is wrong (their gap shrank: f is smooth there).
+template <class G>
+Verdict judge(double analytic, double at, const Tolerance& tol, G&& g, Differences& d) {
+  d = probe_differences(g, at, tol.eps);
+  const Verdict v = classify(analytic, d, tol);
+  if (v != Verdict::kink) return v;
+  const Differences small = probe_differences(g, at, tol.eps / 10);
+  if (tol.close(analytic, small.central)) {
+    d = small;
+    return Verdict::agrees;
+  }
+  return gap_persists(d, small, tol) ? Verdict::kink : Verdict::disagrees;
+}
+
+// A compared element, with the verdict (from judge) folded into `passed` (kinks pass; the caller
+// files them).
 GradcheckElement element(std::string input, std::string index, double analytic, const Differences& d,
-                         const Tolerance& tol, Verdict* verdict = nullptr);
+                         Verdict verdict);
 
 // Files elements into report.worst / failures / at_kinks, sets checked and passed, and the
 // tolerances used. Kink elements are those whose verdict was Verdict::kink.
 void file_elements(GradcheckReport& report, std::vector<GradcheckElement> elements,
                    const std::vector<bool>& kink, const Tolerance& tol, std::size_t max_rows);
+
+// After a localisation that found an op whose own derivative disagrees, while the whole check
+// passed only because some elements sat at a kink: those elements fail. A kink widens the interval
+// a derivative may fall in, enough to hide another input's wrong derivative in a direction or a
+// sum, so a kink excuses a disagreement only when every op checks out.
+void fail_excused_kinks(GradcheckReport& report);
 
 // Adds a non-differentiable point unless the same op, place, operand and index is already listed.
 void add_kink(GradcheckReport& report, NonDifferentiablePoint point);

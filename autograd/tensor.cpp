@@ -264,6 +264,9 @@ Tensor Tensor::detach() const {
   checked(impl_, "detach");
   Tensor out = detail::empty(shape(), dtype());
   std::memcpy(out.impl()->storage->data, impl_->storage->data, static_cast<size_t>(numel() * dtype_size(dtype())));
+  // A plain number stays one (it adopts the other operand's dtype): gradcheck's replays of an op
+  // on `x * 2.0` in float32 hold detached copies of their inputs, the 2.0 among them.
+  out.impl()->wrapped_number = impl_->wrapped_number;
   return out;
 }
 

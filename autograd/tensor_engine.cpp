@@ -160,7 +160,17 @@ void Sweep::mark_needed(const std::vector<Root>& roots) {
 // Runs n's Tensor rule on its gradient g and hands the results to the inputs (the fast rule did
 // not apply). Out of line, so that the sweep's loop keeps its registers for the fast rules.
 void Sweep::run_rule(Node& n, Tensor& g) {
-  const std::vector<Tensor> grads = detail::run_backward_rule(n.name, n.where, [&] { return n.apply(g); });
+  // The observer (a trace) sees this sweep's nodes only: not those of a backward that a rule runs
+  // itself (a custom op's backward may), which would be mixed into this graph's.
+  struct Suspend {
+    detail::BackwardObserver* saved = std::exchange(detail::BackwardObserver::current, nullptr);
+    ~Suspend() { detail::BackwardObserver::current = saved; }
+  };
+  std::vector<Tensor> grads;
+  {
+    const Suspend outside;
+    grads = detail::run_backward_rule(n.name, n.where, [&] { return n.apply(g); });
+  }
   if (AnomalyMode::enabled())
     for (size_t i = 0; i < grads.size(); ++i)
       if (grads[i].defined() && !detail::all_finite(grads[i]))

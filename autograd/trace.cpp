@@ -196,6 +196,7 @@ std::string render(const ChainRuleTrace& t, const TraceOptions& options, bool ma
   auto term = [&](const TraceTerm& e) {
     return fmt::format("{}{}{} ({})", num(e.upstream), times, num(e.local), name(e.consumer));
   };
+  if (t.nodes.empty()) return "(an empty chain-rule trace: made by trace(root), not by hand)\n";
   const std::size_t root = t.nodes.size() - 1;
   // The root's symbol in dC/dnode: its name when that is one word ("C"), else "(root)".
   const std::string c = t.nodes[root].name.find(' ') == std::string::npos ? t.nodes[root].name : "(root)";

@@ -85,6 +85,7 @@ std::string short_where(const Where& where) {
 
 std::string render(const TensorTrace& t, const TraceOptions& f, bool markdown) {
   auto name = [&](std::size_t id) { return markdown ? fmt::format("`{}`", t.nodes[id].name) : t.nodes[id].name; };
+  if (t.nodes.empty()) return "(an empty Tensor trace: made by trace_backward, not by hand)\n";
   std::string out;
   const TensorTraceNode& root = t.nodes.front();
   out += fmt::format("{0}Chain-rule trace of a Tensor backward from {1}{0} ({2}, value {3})\n{4}", markdown ? "**" : "",

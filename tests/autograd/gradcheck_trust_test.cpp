@@ -1,0 +1,126 @@
+// gradcheck's own trustworthiness: cases where it used to pass a wrong gradient (a sharply curved
+// smooth function or a kink in another input taken for an excuse), fail a right one (steps lost
+// to rounding at large values), or blame a correct op (float32 replays); and traces that must show
+// one backward's nodes only. Each case is one a probe found.
+#include <cmath>
+#include <span>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "autograd/gradcheck.h"
+#include "autograd/trace.h"
+
+using namespace chainrule;
+using Catch::Contains;
+
+namespace {
+using S = const std::vector<Scalar>&;
+using V = const std::vector<Tensor>&;
+}  // namespace
+
+TEST_CASE("gradcheck: a sharply curved function is not a kink: a wrong derivative fails", "[autograd][gradcheck]") {
+  // log at 2e-6 with eps 1e-6: the one-sided slopes (693147, 405465) differ by eps * f'', which
+  // the kink rule took for a jump; a derivative 20% too large sat between them and passed.
+  auto f = [](std::span<const double> x) { return std::log(x[0]); };
+  auto wrong = [](double g, std::span<const double> x, double) { return std::vector<double>{g * 1.2 / x[0]}; };
+  auto right = [](double g, std::span<const double> x, double) { return std::vector<double>{g / x[0]}; };
+  const GradcheckReport bad = check_custom_op("mylog", f, wrong, {2e-6});
+  INFO(bad);
+  CHECK_FALSE(bad.passed);
+  REQUIRE(bad.localisation.faulty);
+  CHECK(bad.localisation.faulty->op == "mylog");
+  CHECK(bad.non_differentiable.empty());
+  const GradcheckReport good = check_custom_op("mylog", f, right, {2e-6});
+  INFO(good);
+  CHECK(good.passed);  // at a tenth of the step the central difference agrees
+  CHECK(good.non_differentiable.empty());
+}
+
+TEST_CASE("gradcheck: a kink in one input does not excuse a wrong derivative in another", "[autograd][gradcheck]") {
+  auto cube = [](std::span<const double> x) { return x[0] * x[0] * x[0]; };
+  auto wrong = [](double g, std::span<const double> x, double) { return std::vector<double>{g * 3.9 * x[0] * x[0]}; };
+  auto f = [&](S x) { return abs(x[0]) + custom_op("cube", {x[1]}, cube, wrong); };
+  GradcheckOptions directions;
+  directions.directions = 4;
+  const GradcheckReport r = gradcheck(f, {0.0, 1.0}, directions);
+  INFO(r);
+  CHECK_FALSE(r.passed);
+  REQUIRE(r.localisation.faulty);
+  CHECK(r.localisation.faulty->op == "cube");
+  CHECK_FALSE(gradcheck(f, {0.0, 1.0}).passed);  // element by element, as before
+  // The same with a right derivative passes along directions through the kink.
+  auto right = [](double g, std::span<const double> x, double) { return std::vector<double>{g * 3 * x[0] * x[0]}; };
+  const GradcheckReport ok =
+      gradcheck([&](S x) { return abs(x[0]) + custom_op("cube", {x[1]}, cube, right); }, {0.0, 1.0}, directions);
+  INFO(ok);
+  CHECK(ok.passed);
+  CHECK_FALSE(ok.non_differentiable.empty());
+}
+
+TEST_CASE("gradcheck: at large values the differences divide by the steps actually taken", "[autograd][gradcheck]") {
+  // At 3e10 a step of 1e-6 is lost to rounding: the check read numeric 0 and blamed mul.
+  const GradcheckReport scalar = gradcheck([](S x) { return x[0] * 2.0; }, {Scalar(3e10)});
+  INFO(scalar);
+  CHECK(scalar.passed);
+  const Tensor big = from_vector({1e11, -2e11}, Shape{2}, TensorOptions(DType::float64).requires_grad());
+  const GradcheckReport tensor = gradcheck([](V in) { return sum(in[0] * 2.0); }, {big});
+  INFO(tensor);
+  CHECK(tensor.passed);
+  // float32 parameters near 1000: x + 1e-3 rounds to x + 9.77e-4 (numeric 1.953 against 2).
+  Tensor w = from_vector({1000.0, -999.0}, Shape{2}, TensorOptions(DType::float32).requires_grad());
+  const GradcheckReport model = gradcheck_model([&] { return sum(w * 2.0); }, {{"w", w}});
+  INFO(model);
+  CHECK(model.passed);
+}
+
+TEST_CASE("gradcheck: a float32 graph's ops with plain numbers are re-checked, casts are not blamed",
+          "[autograd][gradcheck]") {
+  SECTION("w * x + 1.0 in float32: the replay keeps 1.0 a plain number") {
+    Tensor w = from_vector({0.5, -0.7}, Shape{2}, TensorOptions(DType::float32).requires_grad());
+    const Tensor x = from_vector({1.5, 2.0}, Shape{2}, DType::float32);
+    auto square = [](V in) { return in[0] * in[0]; };
+    auto bad = [](const Tensor& g, V in, const Tensor&) { return std::vector<Tensor>{g * 3.0 * in[0]}; };
+    const GradcheckReport r =
+        gradcheck_model([&] { return sum(custom_op("square", {w * x + 1.0}, square, bad) * 2.0); }, {{"w", w}});
+    INFO(r);
+    CHECK_FALSE(r.passed);
+    REQUIRE(r.localisation.faulty);
+    CHECK(r.localisation.faulty->op == "square");
+    for (const std::string& s : r.localisation.not_rechecked) CHECK_THAT(s, !Contains("add"));
+  }
+  SECTION("a cast to float32 inside a float64 check") {
+    const Tensor x = from_vector({1.1, 2.3}, Shape{2}, TensorOptions(DType::float64).requires_grad());
+    const GradcheckReport r = gradcheck([](V v) { return sum(v[0].to(DType::float32) * 2.0); }, {x});
+    INFO(r);
+    // The function rounds to float32, so float64's eps cannot judge it; but no op is wrong.
+    CHECK_FALSE(r.localisation.faulty);
+    for (const NonDifferentiablePoint& p : r.non_differentiable) CHECK(p.op != "cast");
+  }
+}
+
+TEST_CASE("trace_backward: a backward run inside a custom op's backward is not part of the trace", "[autograd][trace]") {
+  Tensor w = from_vector({1.0, 2.0}, Shape{2}, TensorOptions(DType::float64).requires_grad());
+  auto forward = [](V in) { return in[0] * 3.0; };
+  auto backward = [](const Tensor& g, V, const Tensor&) {
+    GradModeGuard recording(true);
+    const Tensor q = from_vector({5.0}, Shape{1}, TensorOptions(DType::float64).requires_grad());
+    sum(q * q).backward();  // a backward of its own, on another graph
+    return std::vector<Tensor>{g * 3.0};
+  };
+  const Tensor loss = sum(custom_op("triple", {custom_op("triple", {w}, forward, backward)}, forward, backward));
+  const TensorTrace t = trace_backward(loss, {{"w", w}});
+  INFO(t);
+  // sum, the two triples, w: the inner graphs' sum and mul are not listed.
+  CHECK(t.nodes.size() == 4);
+  for (const TensorTraceNode& n : t.nodes) CHECK(n.op != "mul");
+  CHECK(w.grad().to_vector() == std::vector<double>{9, 9});
+}
+
+TEST_CASE("traces made by hand (empty) print a line, not undefined behaviour", "[autograd][trace]") {
+  std::ostringstream out;
+  out << ChainRuleTrace{} << TensorTrace{};
+  CHECK_THAT(out.str(), Contains("empty chain-rule trace") && Contains("empty Tensor trace"));
+}
