@@ -103,6 +103,18 @@ void fail_excused_kinks(GradcheckReport& report) {
   report.passed = false;
 }
 
+bool refuse_nondeterministic(GradcheckReport& report, double first, double second, double rel) {
+  if (first == second || std::abs(first - second) <= rel * std::max({1.0, std::abs(first), std::abs(second)}) ||
+      (std::isnan(first) && std::isnan(second)))
+    return false;
+  report.passed = false;
+  report.notes.push_back(fmt::format(
+      "f gave {} and then {} at the same point: a random or stateful function cannot be checked by "
+      "differences (fix its seed, or check the deterministic part)",
+      first, second));
+  return true;
+}
+
 void add_kink(GradcheckReport& report, NonDifferentiablePoint point) {
   for (const NonDifferentiablePoint& p : report.non_differentiable)
     if (p.op == point.op && p.operand == point.operand && p.index == point.index &&

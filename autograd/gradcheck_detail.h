@@ -96,6 +96,13 @@ void file_elements(GradcheckReport& report, std::vector<GradcheckElement> elemen
 // sum, so a kink excuses a disagreement only when every op checks out.
 void fail_excused_kinks(GradcheckReport& report);
 
+// When f gave two different values at the same point (the analytic pass and the first numeric
+// one): it is random or keeps state (dropout in training mode), so no difference of it means
+// anything. Fails the report with a note saying so; returns whether it did. `rel`: how far apart
+// two evaluations may be from rounding alone (the recorded and the unrecorded pass may take
+// different kernels).
+bool refuse_nondeterministic(GradcheckReport& report, double first, double second, double rel = 1e-9);
+
 // Adds a non-differentiable point unless the same op, place, operand and index is already listed.
 void add_kink(GradcheckReport& report, NonDifferentiablePoint point);
 

@@ -23,6 +23,7 @@ struct Collected {
   std::size_t ops_checked = 0;
   std::vector<std::string> not_rechecked;
   std::vector<NonDifferentiablePoint> kinks;
+  std::vector<std::pair<double, double>> nondeterministic;  // (first, second) value at one point
 };
 
 // Element names: (input, index) of element i, or of direction i.
@@ -112,6 +113,7 @@ void check_function(const ScalarFunction& f, const std::vector<Scalar>& inputs, 
     return f(xs).value();
   };
   const double f0 = eval(x);
+  if (y.value() != f0) out.nondeterministic.push_back({y.value(), f0});
   const std::size_t before = out.elements.size();
   auto add = [&](std::size_t i, double a, auto&& g) {
     Differences d;
@@ -167,6 +169,8 @@ GradcheckReport assemble(std::string what, Collected c, const Tolerance& tol, co
   report.what = std::move(what);
   file_elements(report, std::move(c.elements), c.kink, tol, options.max_rows);
   for (NonDifferentiablePoint& p : c.kinks) add_kink(report, std::move(p));
+  for (const auto& [first, second] : c.nondeterministic)
+    if (refuse_nondeterministic(report, first, second)) break;
   if (!report.passed && options.localise) {
     report.localisation.ran = true;
     report.localisation.faulty = std::move(c.faulty);

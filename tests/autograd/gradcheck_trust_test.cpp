@@ -124,3 +124,25 @@ TEST_CASE("traces made by hand (empty) print a line, not undefined behaviour", "
   out << ChainRuleTrace{} << TensorTrace{};
   CHECK_THAT(out.str(), Contains("empty chain-rule trace") && Contains("empty Tensor trace"));
 }
+
+TEST_CASE("gradcheck: a function that gives two values at one point is refused, with the reason",
+          "[autograd][gradcheck]") {
+  // Differences of a random function mean nothing; it used to report "all ops agree" or a failure
+  // that blamed the ops.
+  int calls = 0;
+  const GradcheckReport scalar = gradcheck([&](S x) { return x[0] * 2.0 + static_cast<double>(++calls); }, {1.0});
+  INFO(scalar);
+  CHECK_FALSE(scalar.passed);
+  CHECK_THAT(scalar.to_string(), Contains("random or stateful"));
+  const Tensor x = from_vector({1.0, 2.0}, Shape{2}, TensorOptions(DType::float64).requires_grad());
+  const GradcheckReport tensor = gradcheck([&](V in) { return sum(in[0] * 2.0) + static_cast<double>(++calls); }, {x});
+  CHECK_FALSE(tensor.passed);
+  CHECK_THAT(tensor.to_string(), Contains("random or stateful"));
+  Tensor w = from_vector({0.5}, Shape{1}, TensorOptions(DType::float64).requires_grad());
+  const GradcheckReport model =
+      gradcheck_model([&] { return sum(w * 3.0) + static_cast<double>(++calls); }, {{"w", w}});
+  CHECK_FALSE(model.passed);
+  CHECK_THAT(model.to_string(), Contains("random or stateful"));
+  // A deterministic one is not refused.
+  CHECK(gradcheck([](S v) { return v[0] * 2.0 + 1.0; }, {1.0}).passed);
+}
