@@ -60,6 +60,8 @@ std::string dot_quote(const std::string& text) {
       out += "\\n";
       continue;
     }
+    // Other control characters (a NUL ends a DOT string for Graphviz): shown as a space.
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
     out += c;
   }
   return out + "\"";

@@ -146,10 +146,21 @@ std::string text_table(const std::vector<std::vector<std::string>>& rows) {
   return out;
 }
 
+std::string one_line(std::string s) {
+  for (char& c : s)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  return s;
+}
+
 namespace {
 std::string markdown_cell(const std::string& s) {
   std::string out;
-  for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);
+  // '|' would end the cell and a line break the row; other control characters are shown as spaces.
+  for (char c : s) {
+    if (c == '|') out += "\\|";
+    else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) out += ' ';
+    else out += c;
+  }
   return out;
 }
 }  // namespace
@@ -191,7 +202,10 @@ namespace {
 // Renders the trace; `markdown` picks pipe tables, code-span names and the multiplication sign.
 std::string render(const ChainRuleTrace& t, const TraceOptions& options, bool markdown) {
   auto num = [&](double v) { return detail::format_number(v, options); };
-  auto name = [&](std::size_t id) { return markdown ? "`" + t.nodes[id].name + "`" : t.nodes[id].name; };
+  auto name = [&](std::size_t id) {
+    const std::string n = detail::one_line(t.nodes[id].name);
+    return markdown ? "`" + n + "`" : n;
+  };
   const char* times = markdown ? " × " : " x ";
   auto term = [&](const TraceTerm& e) {
     return fmt::format("{}{}{} ({})", num(e.upstream), times, num(e.local), name(e.consumer));

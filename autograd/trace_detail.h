@@ -39,5 +39,7 @@ const Node& node_named(const std::vector<Node>& nodes, std::string_view name, st
 // '|' in cells escaped.
 std::string text_table(const std::vector<std::vector<std::string>>& rows);
 std::string markdown_table(const std::vector<std::vector<std::string>>& rows);
+// A node's name on one line: line breaks and other control characters in a label become spaces.
+std::string one_line(std::string s);
 
 }  // namespace chainrule::detail

@@ -84,7 +84,10 @@ std::string short_where(const Where& where) {
 }
 
 std::string render(const TensorTrace& t, const TraceOptions& f, bool markdown) {
-  auto name = [&](std::size_t id) { return markdown ? fmt::format("`{}`", t.nodes[id].name) : t.nodes[id].name; };
+  auto name = [&](std::size_t id) {
+    const std::string n = detail::one_line(t.nodes[id].name);
+    return markdown ? fmt::format("`{}`", n) : n;
+  };
   if (t.nodes.empty()) return "(an empty Tensor trace: made by trace_backward, not by hand)\n";
   std::string out;
   const TensorTraceNode& root = t.nodes.front();

@@ -139,6 +139,7 @@ TEST_CASE("dot: labels are quoted and escaped", "[autograd][dot]") {
   const std::string text = to_dot(y);
   CHECK_THAT(text, Contains(R"(say \"hi\" \\ {a|b} <c>\nnext line)"));
   CHECK(dot_quote("a\"b\\c") == R"("a\"b\\c")");
+  CHECK(dot_quote(std::string("a\0b\tc", 5)) == R"("a b c")");  // a NUL would end the DOT string
   // No backward yet: values only.
   CHECK_THAT(text, Contains("value 2.25"));
   CHECK_THAT(text, !Contains("\\ngrad "));

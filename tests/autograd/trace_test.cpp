@@ -130,6 +130,15 @@ TEST_CASE("trace: the text and Markdown tables show the slides' products", "[aut
   for (std::size_t id : t.backward_order) CHECK_THAT(markdown, Contains(fmt::format("| `{}` |", t.nodes[id].name)));
 }
 
+TEST_CASE("trace: a label with a line break or a pipe keeps the Markdown table one row per node", "[autograd][trace]") {
+  Scalar a = Scalar::leaf(2.0).set_label("w|1\nsecond line");
+  const Scalar y = a * 3.0;
+  y.backward();
+  const std::string markdown = trace(y).to_markdown();
+  CHECK_THAT(markdown, Contains("`w\\|1 second line`"));
+  CHECK_THAT(markdown, !Contains("\nsecond line"));
+}
+
 TEST_CASE("trace: a node with several consumers sums their contributions", "[autograd][trace]") {
   // micrograd's trap: b = a + a, c = b * b.
   Scalar a = Scalar::leaf(3.0).set_label("a");
