@@ -16,6 +16,7 @@ std::string describe(StopReason reason) {
     case StopReason::TimeBudget: return "time budget used up";
     case StopReason::GradNormBelowMin: return "gradient norm below the minimum";
     case StopReason::ValidationNotImproving: return "validation loss stopped improving";
+    case StopReason::LossNotFinite: return "loss is NaN or infinite (training diverged: try a smaller learning rate)";
   }
   return "?";
 }
@@ -64,7 +65,8 @@ FitResult fit_epochs(const std::function<EpochReport(std::size_t)>& epoch, const
     result.losses.push_back(r.loss);
     progress.update(k, r.loss);
     std::optional<StopReason> stop;
-    if (options.loss_below_ && r.loss < *options.loss_below_) stop = StopReason::LossBelowThreshold;
+    if (!std::isfinite(r.loss)) stop = StopReason::LossNotFinite;
+    if (!stop && options.loss_below_ && r.loss < *options.loss_below_) stop = StopReason::LossBelowThreshold;
     if (!stop && options.grad_norm_below_) {
       if (!r.grad_norm)
         throw std::invalid_argument("fit: the grad-norm rule needs the epoch to report its gradient norm");

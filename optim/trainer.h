@@ -5,7 +5,9 @@
 //      summed-up error < 0.001), or a time budget -> StopReason::TimeBudget
 //   3) gradient norm below a minimum             -> StopReason::GradNormBelowMin
 //   4) validation loss not improving for N epochs -> StopReason::ValidationNotImproving
-// and which rule stopped it is reported. Progress is shown on a terminal as a bar, as plain lines
+// and which rule stopped it is reported. An epoch whose loss is NaN or infinite stops it too
+// (StopReason::LossNotFinite: training diverged; every later epoch would compute on NaNs), as
+// Keras's TerminateOnNaN. Progress is shown on a terminal as a bar, as plain lines
 // in a log, or not at all (FitOptions::progress).
 //
 //   optim::SGD opt(model->parameters(), optim::SGDOptions(0.5));
@@ -31,7 +33,14 @@
 
 namespace chainrule::optim {
 
-enum class StopReason { MaxEpochs, LossBelowThreshold, TimeBudget, GradNormBelowMin, ValidationNotImproving };
+enum class StopReason {
+  MaxEpochs,
+  LossBelowThreshold,
+  TimeBudget,
+  GradNormBelowMin,
+  ValidationNotImproving,
+  LossNotFinite,
+};
 // "maximum number of epochs reached", "loss below threshold", ...
 std::string describe(StopReason reason);
 

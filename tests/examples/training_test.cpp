@@ -196,6 +196,20 @@ TEST_CASE("training: fit stops at the first epoch whose loss is below the thresh
   CHECK(result.losses.back() == Approx(9 / 1024.0));
 }
 
+TEST_CASE("training: fit stops when the loss diverges to infinity or NaN", "[training][fit]") {
+  // lr 1.5 overshoots: the distance to 3 doubles each epoch (w <- w - 1.5 * 2 (w - 3)), and the
+  // loss overflows to infinity after about 510 epochs; it used to run on through NaNs to max_epochs.
+  Tensor w = zeros({1}, TensorOptions(DType::float64).requires_grad(true));
+  optim::SGD sgd({w}, optim::SGDOptions(1.5));
+  const auto result =
+      optim::fit(sgd, [&] { return sum((w - 3.0) * (w - 3.0)); }, FitOptions().max_epochs(5000).quiet());
+  CHECK(result.reason == StopReason::LossNotFinite);
+  CHECK(result.epochs < 600);
+  CHECK_FALSE(std::isfinite(result.losses.back()));
+  CHECK(std::isfinite(result.losses[result.losses.size() - 2]));
+  CHECK_THAT(optim::describe(result.reason), Catch::Contains("NaN or infinite"));
+}
+
 TEST_CASE("training: fit stops when the gradient norm falls below the minimum", "[training][fit]") {
   Quadratic q;
   // Gradient norms 6, 3, 1.5, 0.75, 0.375, 0.1875, 0.09375: the seventh is the first below 0.1.
