@@ -94,7 +94,7 @@ std::vector<Scalar> ScalarTape::gradients(std::span<const Seed> seeds, const std
     SweepGuard guard(state_.sweeping);
     const KeepInteriorGrads untouched(*this);  // grad() changes no .grad, interior ones included
     const uint32_t top = begin_sweep(seeds);
-    std::vector<Scalar> adjoint;
+    RecordedAdjoints adjoint;
     const uint32_t low = sweep(top, options.create_graph, seeds, adjoint);
     auto adjoint_of = [&](uint32_t j) -> Scalar {
       return options.create_graph ? adjoint[j] : Scalar(record(j).grad);

@@ -162,8 +162,8 @@ uint32_t ScalarTape::sweep_checked(uint32_t top) {
 
 // The recorded sweep (create_graph): the same rules on Scalars, so the backward is itself a graph.
 // Returns the adjoint of every record up to top; `low` receives the lowest record reached.
-std::vector<Scalar> ScalarTape::sweep_recorded(uint32_t top, std::span<const Seed> seeds, uint32_t& low) {
-  std::vector<Scalar> adjoint(top + 1);
+RecordedAdjoints ScalarTape::sweep_recorded(uint32_t top, std::span<const Seed> seeds, uint32_t& low) {
+  RecordedAdjoints adjoint(top);
   for (const Seed& s : seeds) adjoint[s.record] += s.scalar ? *s.scalar : Scalar(s.value);
   int64_t i = top;
   for (; i >= 0 && pending_ > 0; --i) {
@@ -243,7 +243,7 @@ void ScalarTape::backward(std::span<const Seed> seeds, BackwardOptions options) 
         else sweep_one_pass<false, false>(top);
       }
     } else {
-      std::vector<Scalar> adjoint;
+      RecordedAdjoints adjoint;
       const uint32_t low = sweep(top, options.create_graph, seeds, adjoint);
       // The leaves' gradients change only once nothing can throw: the recorded sums (create_graph)
       // are recorded first, and may throw (anomaly mode, out of memory) with every leaf as it was.
@@ -287,7 +287,7 @@ void ScalarTape::backward(std::span<const Seed> seeds, BackwardOptions options) 
 }
 
 uint32_t ScalarTape::sweep(uint32_t top, bool create_graph, std::span<const Seed> seeds,
-                           std::vector<Scalar>& adjoint) {
+                           RecordedAdjoints& adjoint) {
   if (create_graph) {
     GradModeGuard recording(true);
     uint32_t low = top;

@@ -40,6 +40,24 @@ struct CustomOpEntry {
   std::vector<uint32_t> operands;  // operand records
 };
 
+// The recorded sweep's adjoints (create_graph), by record index, for the records from `top` down
+// to the lowest one the sweep reaches: sized by the graph swept, not by the tape below it (a
+// Hessian-vector product of a small graph recorded above a large live one allocated a Scalar per
+// record of the whole tape). A record not reached reads as the constant 0.
+class RecordedAdjoints {
+ public:
+  explicit RecordedAdjoints(uint32_t top = 0) : top_(top) {}
+  Scalar& operator[](uint32_t record) {
+    const std::size_t k = top_ - record;
+    if (k >= values_.size()) values_.resize(k + 1);
+    return values_[k];
+  }
+
+ private:
+  uint32_t top_;
+  std::vector<Scalar> values_;  // values_[k]: record top_ - k
+};
+
 class ScalarTape {
  public:
   static ScalarTape& current() {
@@ -142,8 +160,8 @@ class ScalarTape {
   void sweep_one_pass(uint32_t top);
   template <bool check>
   uint32_t sweep_checked(uint32_t top);  // these two return the lowest record reached
-  std::vector<Scalar> sweep_recorded(uint32_t top, std::span<const Seed> seeds, uint32_t& low);
-  uint32_t sweep(uint32_t top, bool create_graph, std::span<const Seed> seeds, std::vector<Scalar>& adjoint);
+  RecordedAdjoints sweep_recorded(uint32_t top, std::span<const Seed> seeds, uint32_t& low);
+  uint32_t sweep(uint32_t top, bool create_graph, std::span<const Seed> seeds, RecordedAdjoints& adjoint);
   void finish_sweep(uint32_t low, uint32_t top, bool free_graph);
   [[noreturn]] static void throw_nested(std::string_view what);
 
