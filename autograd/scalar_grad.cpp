@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <stdexcept>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "autograd/scalar_rules.h"
 #include "autograd/scalar_tape.h"
@@ -201,19 +202,25 @@ std::vector<ScalarNodeView> ScalarTape::view(const Scalar& root) {
   }
   if (root.generation_ != state_.generation)
     throw std::logic_error("graph_view: the graph of this Scalar was released (see Scalar::grad)");
+  // The records of root's graph, found top down (a record's operands are below it) until none
+  // found is left unvisited: the cost is the graph's, not the tape's below it.
   const uint32_t top = root.record_;
-  std::vector<int64_t> id(top + 1, -1);
-  std::vector<char> in(top + 1, 0);
-  in[top] = 1;
-  for (int64_t i = top; i >= 0; --i)
-    if (in[i])
-      for (uint32_t j : operands(static_cast<uint32_t>(i)))
-        if (!is_constant(j)) in[j] = 1;
+  std::unordered_map<uint32_t, int64_t> id;
+  std::unordered_set<uint32_t> in = {top};
+  std::vector<uint32_t> members;  // top down
+  std::size_t pending = 1;
+  for (int64_t i = top; i >= 0 && pending > 0; --i) {
+    if (!in.contains(static_cast<uint32_t>(i))) continue;
+    --pending;
+    members.push_back(static_cast<uint32_t>(i));
+    for (uint32_t j : operands(static_cast<uint32_t>(i)))
+      if (!is_constant(j) && in.insert(j).second) ++pending;
+  }
   // Constant operands are not records: each becomes a node just before its first consumer, which
   // keeps the view in creation order (a constant is recorded while its consumer is).
   std::unordered_map<uint32_t, size_t> constant_id;
   auto id_of = [&](uint32_t j) -> size_t {
-    if (!is_constant(j)) return static_cast<size_t>(id[j]);
+    if (!is_constant(j)) return static_cast<size_t>(id.at(j));
     auto [it, added] = constant_id.try_emplace(j, out.size());
     if (added) {
       ScalarNodeView c;
@@ -227,8 +234,8 @@ std::vector<ScalarNodeView> ScalarTape::view(const Scalar& root) {
     }
     return it->second;
   };
-  for (uint32_t i = 0; i <= top; ++i) {
-    if (!in[i]) continue;
+  for (auto it = members.rbegin(); it != members.rend(); ++it) {
+    const uint32_t i = *it;
     std::vector<size_t> inputs;
     for (uint32_t j : operands(i)) inputs.push_back(id_of(j));
     id[i] = static_cast<int64_t>(out.size());
