@@ -45,7 +45,15 @@ Tensor custom_op(std::string_view name, const std::vector<Tensor>& inputs, Tenso
                   const Tensor& grad, detail::Node& self) {
     std::vector<Tensor> in;
     for (const SavedTensor& s : saved) in.push_back(s.unpack(self));
-    std::vector<Tensor> g = backward(grad, in, result.unpack(self));
+    struct Running {  // see detail::user_backwards_running
+      Running() { detail::user_backwards_running.fetch_add(1, std::memory_order_relaxed); }
+      ~Running() { detail::user_backwards_running.fetch_sub(1, std::memory_order_relaxed); }
+    };
+    std::vector<Tensor> g;
+    {
+      const Running running;
+      g = backward(grad, in, result.unpack(self));
+    }
     if (g.size() != n)
       throw std::logic_error(fmt::format("custom op '{}': backward returned {} gradients for {} inputs", op,
                                          g.size(), n));

@@ -57,7 +57,8 @@ thread_local std::vector<Node*> spare_ran;
 // Sweeps running on this thread. One started inside another's rule keeps its state apart
 // (GradSink::own_state_): a custom op's backward may call grad() on a graph that shares nodes with
 // the graph being swept (its own inputs, say), and writing that state into the shared nodes
-// overwrote the gradient the outer sweep had collected there (a wrong gradient, silently).
+// overwrote the gradient the outer sweep had collected there (a wrong gradient, silently). The
+// same from a thread that backward starts: detail::user_backwards_running.
 thread_local int running_sweeps = 0;
 
 void check_seed(const Tensor& y, const Tensor& seed, const char* op) {
@@ -92,7 +93,7 @@ void add_in_place(Tensor& acc, const Tensor& g) {
 Sweep::Sweep(bool create_graph, const Wanted* wanted)
     : GradSink(++next_sweep), create_graph_(create_graph), wanted_(wanted), ran_(std::exchange(spare_ran, {})) {
   ran_.clear();
-  own_state_ = running_sweeps++ > 0;
+  own_state_ = running_sweeps++ > 0 || detail::user_backwards_running.load(std::memory_order_relaxed) > 0;
 }
 
 Sweep::~Sweep() {

@@ -131,6 +131,27 @@ TEST_CASE("tensor engine: grad() in a custom backward over nodes the outer sweep
   }
 }
 
+TEST_CASE("tensor engine: the same from a thread the custom backward starts and joins", "[autograd][engine]") {
+  // Nesting was told per thread: a grad() on a worker thread (one thread at a time, as allowed)
+  // wrote its state into the nodes the paused outer sweep shares, and both results were wrong
+  // ([2, 4] and [16, 32] below).
+  const Tensor x = from_vector({1.0, 2.0}, {2}, TensorOptions(DType::float64).requires_grad(true));
+  const Tensor h = x * x;
+  const Tensor other = sum(h * 3.0);  // d other / dx = 6x
+  Tensor inner;
+  auto forward = [](const std::vector<Tensor>& in) { return in[0] * 1.0; };
+  auto backward = [&](const Tensor& g, const std::vector<Tensor>&, const Tensor&) {
+    std::thread worker([&] { inner = grad({other}, {x}, {}, {.retain_graph = true})[0]; });
+    worker.join();
+    return std::vector<Tensor>{g};
+  };
+  const Tensor c = custom_op("ident", {h}, forward, backward);
+  const Tensor loss = sum(c) + sum(h * 5.0);  // d loss / dx = 12x
+  loss.backward();
+  CHECK(x.grad().to_vector() == std::vector<double>{12, 24});
+  CHECK(inner.to_vector() == std::vector<double>{6, 12});
+}
+
 TEST_CASE("tensor engine: a grad() in a custom backward that frees a shared node makes the outer sweep throw",
           "[autograd][engine]") {
   // Without retain_graph the inner grad() frees what it ran, a's node included, which the outer
