@@ -270,11 +270,12 @@ Tensor Tensor::detach() const {
   return out;
 }
 
-Tensor Tensor::clone() const {
-  // 1 * x: a differentiable copy whose rule is mul's (no separate op needed).
+Tensor Tensor::clone(Where where) const {
+  // 1 * x: a differentiable copy whose rule is mul's (no separate op needed), recorded at the
+  // caller's line (anomaly mode and traces name it there, not here).
   Tensor one = detail::empty(Shape{}, dtype());
   detail::dispatch(dtype(), [&]<class T>() { *one.impl()->data<T>() = T(1); });
-  return *this * one;
+  return *this * Located<Tensor>(one, where);
 }
 
 // ---- printing ----

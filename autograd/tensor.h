@@ -145,7 +145,8 @@ class Tensor {
   void backward(BackwardOptions options = {}) const;  // one-element tensors: seed 1
   void backward(const Tensor& seed, BackwardOptions options = {}) const;
   Tensor detach() const;  // same values, new tensor, no history
-  Tensor clone() const;   // copy that keeps history (differentiable)
+  // A copy that keeps history (differentiable): recorded as 1 * x (a 'mul') where it is called.
+  Tensor clone(Where where = Where::current()) const;
   std::string grad_fn_name() const;  // "" for leaves
   uint32_t version() const;
 

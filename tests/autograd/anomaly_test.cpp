@@ -68,6 +68,14 @@ TEST_CASE("anomaly: sqrt at 0 is finite forward and infinite only in backward (S
   CHECK(w.grad() == 0.0);
 }
 
+TEST_CASE("anomaly: clone() is named at the caller's line, not inside the library", "[autograd][anomaly]") {
+  const Tensor x = tensor({std::numeric_limits<double>::infinity(), 1.0}, TensorOptions(DType::float64).requires_grad());
+  DetectAnomalyGuard anomaly;
+  const int line = __LINE__ + 1;
+  const std::string message = anomaly_message([&] { const Tensor y = x.clone(); });
+  CHECK_THAT(message, Contains("'mul'") && Contains(here(line)));
+}
+
 TEST_CASE("anomaly: a recorded backward (create_graph) is checked too", "[autograd][anomaly]") {
   Scalar x = Scalar::leaf(0.0);
   DetectAnomalyGuard anomaly;
