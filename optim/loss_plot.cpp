@@ -95,9 +95,12 @@ std::vector<Tick> linear_ticks(double lo, double hi, double min_step = 0.0) {
 }
 
 // Decades first; if fewer than 3 fall in range, add 2 and 5 (then 1..9) per decade; if the
-// range is narrower than that, fall back to linear ticks placed on the log axis.
-std::vector<Tick> log_ticks(double lo, double hi) {
-  const int first = static_cast<int>(std::floor(std::log10(lo))), last = static_cast<int>(std::ceil(std::log10(hi)));
+// range is narrower than that, fall back to linear ticks placed on the log axis. The axis runs
+// from 10^a to 10^b (a and b finite: positive finite losses and a padding); a tick's value must be
+// a positive finite double (10^-330 underflows to 0, 10^310 overflows).
+std::vector<Tick> log_ticks(double a, double b) {
+  const double lo = std::pow(10.0, a), hi = std::pow(10.0, b);
+  const int first = static_cast<int>(std::floor(a)), last = static_cast<int>(std::ceil(b));
   const int stride = std::max(1, (last - first) / 8);  // at most ~9 decade labels
   const std::vector<std::vector<double>> mantissas = {{1}, {1, 2, 5}, {1, 2, 3, 4, 5, 6, 7, 8, 9}};
   for (const auto& set : mantissas) {
@@ -106,7 +109,8 @@ std::vector<Tick> log_ticks(double lo, double hi) {
       if (set.size() == 1 && (e - first) % stride != 0) continue;
       for (double m : set) {
         const double v = m * std::pow(10.0, e);
-        if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) ticks.push_back({v, fmt::format("{:g}", v)});
+        if (v > 0 && std::isfinite(v) && v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9))
+          ticks.push_back({v, fmt::format("{:g}", v)});
       }
     }
     if (ticks.size() >= 3 || (set.size() == 1 && ticks.size() >= 2 && last - first > 2)) return ticks;
@@ -164,6 +168,10 @@ std::string render_svg(const std::vector<double>& losses, const std::vector<doub
   for (const auto* series : {&train, &valid})
     for (const Point& p : *series) lo = std::min(lo, p.value), hi = std::max(hi, p.value);
   const bool log = o.log_y && lo > 0.0;
+  // A linear axis needs hi - lo (and its padding) as a finite double.
+  if (!log && !(std::isfinite(1.2 * (hi - lo)) && std::isfinite(1.2 * hi) && std::isfinite(1.2 * lo)))
+    throw std::invalid_argument(fmt::format(
+        "write_loss_svg: losses from {} to {} are too far apart to plot on a linear axis", lo, hi));
 
   Frame f{78.0, 44.0, o.width - 20.0, o.height - 62.0, 1.0, std::max(2.0, static_cast<double>(losses.size())),
           0.0, 0.0, log};
@@ -176,7 +184,7 @@ std::string render_svg(const std::vector<double>& losses, const std::vector<doub
     f.y_lo = lo - pad, f.y_hi = hi + pad;
   }
   const std::vector<Tick> yt =
-      log ? log_ticks(std::pow(10.0, f.y_lo), std::pow(10.0, f.y_hi)) : linear_ticks(f.y_lo, f.y_hi);
+      log ? log_ticks(f.y_lo, f.y_hi) : linear_ticks(f.y_lo, f.y_hi);
   const std::vector<Tick> xt = linear_ticks(f.x_lo, f.x_hi, 1.0);
 
   const double cx = (f.left + f.right) / 2, cy = (f.top + f.bottom) / 2;

@@ -152,6 +152,20 @@ TEST_CASE("loss_plot: NaN and infinity are skipped with a note", "[optim][loss_p
   CHECK_THROWS_WITH(write_loss_svg(dir / "all.svg", {nan, inf}), Catch::Contains("no finite loss value"));
 }
 
+TEST_CASE("loss_plot: extreme but finite losses plot, or are refused by name", "[optim][loss_plot]") {
+  // A loss decaying to a subnormal made the tick loop run 2^31 times (20 GB before bad_alloc); 1e308
+  // and [-1e308, 1e308] cast infinities to int (undefined) or wrote NaN coordinates.
+  TempDir dir;
+  for (const std::vector<double>& losses : {std::vector<double>{1.0, 1e-310}, {1e308}, {1e-320, 1e300}, {5e-324}}) {
+    write_loss_svg(dir / "x.svg", losses);
+    const std::string svg = slurp(dir / "x.svg");
+    CHECK(svg.find("nan") == std::string::npos);
+    CHECK(svg.find("inf") == std::string::npos);
+    CHECK(svg.size() < 100000);
+  }
+  CHECK_THROWS_WITH(write_loss_svg(dir / "wide.svg", {-1e308, 1e308}), Catch::Contains("too far apart"));
+}
+
 TEST_CASE("loss_plot: a single epoch and a constant history", "[optim][loss_plot]") {
   TempDir dir;
   write_loss_svg(dir / "one.svg", {0.3});
