@@ -115,6 +115,27 @@ bool refuse_nondeterministic(GradcheckReport& report, double first, double secon
   return true;
 }
 
+void validate(const GradcheckOptions& o, bool function_set, const char* what) {
+  if (!function_set) throw std::invalid_argument(fmt::format("{}: the function to check is empty", what));
+  auto step = [&](const char* name, double v) {
+    if (!(std::isfinite(v) && v > 0))
+      throw std::invalid_argument(fmt::format("{}: {} must be finite and > 0, got {}", what, name, v));
+  };
+  auto tolerance = [&](const char* name, double v) {
+    if (!(std::isfinite(v) && v >= 0))
+      throw std::invalid_argument(fmt::format("{}: {} must be finite and >= 0, got {}", what, name, v));
+  };
+  step("eps", o.eps);
+  step("float32_eps", o.float32_eps);
+  tolerance("atol", o.atol);
+  tolerance("rtol", o.rtol);
+  tolerance("float32_atol", o.float32_atol);
+  tolerance("float32_rtol", o.float32_rtol);
+  if (o.directions > (std::size_t{1} << 20))
+    throw std::invalid_argument(
+        fmt::format("{}: directions must be at most 2^20 (0 checks every element), got {}", what, o.directions));
+}
+
 void add_kink(GradcheckReport& report, NonDifferentiablePoint point) {
   for (const NonDifferentiablePoint& p : report.non_differentiable)
     if (p.op == point.op && p.operand == point.operand && p.index == point.index &&

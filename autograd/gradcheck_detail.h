@@ -103,6 +103,11 @@ void fail_excused_kinks(GradcheckReport& report);
 // different kernels).
 bool refuse_nondeterministic(GradcheckReport& report, double first, double second, double rel = 1e-9);
 
+// Throws std::invalid_argument naming `what` and the option when an option cannot work (a step
+// that is not finite and > 0, a negative or non-finite tolerance, more random directions than
+// 2^20), or when the function to check is empty.
+void validate(const GradcheckOptions& options, bool function_set, const char* what);
+
 // Adds a non-differentiable point unless the same op, place, operand and index is already listed.
 void add_kink(GradcheckReport& report, NonDifferentiablePoint point);
 

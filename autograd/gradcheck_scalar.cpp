@@ -189,6 +189,7 @@ Tolerance tolerance(const GradcheckOptions& o) { return {o.eps, o.atol, o.rtol};
 }  // namespace
 
 GradcheckReport gradcheck(const ScalarFunction& f, const std::vector<Scalar>& inputs, GradcheckOptions options) {
+  validate(options, static_cast<bool>(f), "gradcheck");
   const Tolerance tol = tolerance(options);
   const std::vector<std::string> names = input_names(inputs);
   Collected c;
@@ -202,6 +203,7 @@ GradcheckReport gradcheck(const ScalarFunction& f, const std::vector<Scalar>& in
 }
 
 GradcheckReport gradgradcheck(const ScalarFunction& f, const std::vector<Scalar>& inputs, GradcheckOptions options) {
+  validate(options, static_cast<bool>(f), "gradgradcheck");
   const Tolerance tol = tolerance(options);
   const std::vector<std::string> names = input_names(inputs);
   Collected c;

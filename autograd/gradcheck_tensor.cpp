@@ -214,10 +214,12 @@ GradcheckReport check_tensor_function(const TensorFunction& f, const std::vector
 }  // namespace
 
 GradcheckReport gradcheck(const TensorFunction& f, const std::vector<Tensor>& inputs, GradcheckOptions options) {
+  validate(options, static_cast<bool>(f), "gradcheck");
   return check_tensor_function(f, inputs, checked_inputs(inputs, "gradcheck"), "gradcheck", options);
 }
 
 GradcheckReport gradgradcheck(const TensorFunction& f, const std::vector<Tensor>& inputs, GradcheckOptions options) {
+  validate(options, static_cast<bool>(f), "gradgradcheck");
   const std::vector<bool> checked = checked_inputs(inputs, "gradgradcheck");
   std::vector<Tensor> copies;
   for (const Tensor& t : inputs) copies.push_back(float64_copy(t));
@@ -271,6 +273,7 @@ GradcheckReport check_custom_op(std::string_view name, TensorForward forward, Te
 GradcheckReport gradcheck_model(const std::function<Tensor()>& loss,
                                 const std::vector<std::pair<std::string, Tensor>>& named_parameters,
                                 GradcheckOptions options) {
+  validate(options, static_cast<bool>(loss), "gradcheck_model");
   GradcheckReport report;
   report.what = "gradcheck_model";
   std::vector<std::string> names;
@@ -327,6 +330,14 @@ GradcheckReport gradcheck_model(const std::function<Tensor()>& loss,
   for (std::size_t k = 0; k < params.size(); ++k) {
     Tensor& p = params[k];
     const std::vector<double> x = p.to_vector();  // float32 -> double -> float32 restores exactly
+    // Every element back however the checks below end: a loss() that throws leaves p as it was.
+    struct PutBack {
+      Tensor& p;
+      const std::vector<double>& x;
+      ~PutBack() {
+        for (std::size_t j = 0; j < x.size(); ++j) set_element(p, static_cast<int64_t>(j), x[j]);
+      }
+    } put_back{p, x};
     ParameterCheck summary;
     summary.name = names[k];
     summary.shape = p.shape().str();

@@ -3,6 +3,9 @@
 // to rounding at large values), or blame a correct op (float32 replays); and traces that must show
 // one backward's nodes only. Each case is one a probe found.
 #include <cmath>
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
 #include <span>
 #include <sstream>
 #include <string>
@@ -145,4 +148,30 @@ TEST_CASE("gradcheck: a function that gives two values at one point is refused, 
   CHECK_THAT(model.to_string(), Contains("random or stateful"));
   // A deterministic one is not refused.
   CHECK(gradcheck([](S v) { return v[0] * 2.0 + 1.0; }, {1.0}).passed);
+}
+
+TEST_CASE("gradcheck: options that cannot work and empty functions are refused by name", "[autograd][gradcheck]") {
+  auto f = [](S x) { return x[0] * x[1]; };
+  CHECK_THROWS_WITH(gradcheck(f, {1.0, 2.0}, {.eps = 0}), Contains("gradcheck: eps must be finite and > 0, got 0"));
+  CHECK_THROWS_WITH(gradcheck(f, {1.0, 2.0}, {.eps = NAN}), Contains("eps must be finite and > 0"));
+  CHECK_THROWS_WITH(gradcheck(f, {1.0, 2.0}, {.atol = -1}), Contains("atol must be finite and >= 0, got -1"));
+  GradcheckOptions many;
+  many.directions = SIZE_MAX;
+  CHECK_THROWS_WITH(gradcheck(f, {1.0, 2.0}, many), Contains("directions must be at most 2^20"));
+  CHECK_THROWS_WITH(gradcheck(ScalarFunction{}, {1.0}), Contains("gradcheck: the function to check is empty"));
+  CHECK_THROWS_WITH(gradcheck_model(std::function<Tensor()>{}, {}), Contains("gradcheck_model: the function"));
+  const Tensor x = from_vector({1.0}, Shape{1}, TensorOptions(DType::float64).requires_grad());
+  CHECK_THROWS_WITH(gradgradcheck([](V v) { return v[0]; }, {x}, {.rtol = INFINITY}), Contains("gradgradcheck: rtol"));
+}
+
+TEST_CASE("gradcheck_model: a loss that throws part-way leaves the parameters exactly as they were",
+          "[autograd][gradcheck]") {
+  Tensor w = from_vector({1.0, 2.0}, Shape{2}, TensorOptions(DType::float64).requires_grad());
+  int calls = 0;
+  auto loss = [&] {
+    if (++calls == 3) throw std::runtime_error("data loader failed");  // during the numeric pass
+    return sum(w * w);
+  };
+  CHECK_THROWS_WITH(gradcheck_model(loss, {{"w", w}}), Contains("data loader failed"));
+  CHECK(w.to_vector() == std::vector<double>{1.0, 2.0});
 }
