@@ -34,7 +34,9 @@ Tensor generated(const Shape& shape, const TensorOptions& options, F next) {
 double Generator::uniform(double low, double high) {
   // 53 random bits -> [0, 1): the same numbers for a seed on every standard library.
   const double u = static_cast<double>(engine_() >> 11) * 0x1.0p-53;
-  return low + (high - low) * u;
+  const double width = high - low;
+  if (std::isfinite(width)) return low + width * u;
+  return low * (1 - u) + high * u;  // a range wider than the largest double ([-1e308, 1e308])
 }
 
 double Generator::normal(double mean, double stddev) {

@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "nn/reserve.h"
+
 namespace chainrule::nn {
 namespace {
 
@@ -24,7 +26,9 @@ std::uint64_t uniform_below(std::mt19937_64& rng, std::uint64_t bound) {
 }  // namespace
 
 std::vector<std::size_t> permutation(std::size_t n, std::uint64_t seed) {
-  std::vector<std::size_t> indices(n);
+  std::vector<std::size_t> indices;
+  detail::reserve_for(indices, n, "permutation");
+  indices.resize(n);
   std::iota(indices.begin(), indices.end(), std::size_t{0});
   std::mt19937_64 rng(seed);
   for (std::size_t i = n; i > 1; --i) {
@@ -41,6 +45,7 @@ std::vector<std::vector<std::size_t>> make_batches(std::size_t n, std::size_t ba
   if (shuffle) {
     order = permutation(n, seed);
   } else {
+    detail::reserve_for(order, n, "make_batches");
     order.resize(n);
     std::iota(order.begin(), order.end(), std::size_t{0});
   }

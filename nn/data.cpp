@@ -1,8 +1,10 @@
 #include "nn/data.h"
+#include "nn/reserve.h"
 
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <numbers>
 #include <stdexcept>
@@ -133,8 +135,12 @@ Dataset make_spiral(const SpiralOptions& o) {
     throw std::invalid_argument(fmt::format("make_spiral: inner_radius must be in [0, 1), got {}", o.inner_radius));
   if (!(o.noise >= 0 && std::isfinite(o.noise)))
     throw std::invalid_argument(fmt::format("make_spiral: noise must be finite and >= 0, got {}", o.noise));
+  if (o.points_per_class > SIZE_MAX / 2)
+    throw std::length_error(fmt::format("make_spiral: 2 x {} points are more than a vector can hold", o.points_per_class));
   Generator gen(o.seed);
   Dataset d{{}, {}, {"x1", "x2"}, {"class"}};
+  detail::reserve_for(d.features, 2 * o.points_per_class, "make_spiral");
+  detail::reserve_for(d.targets, 2 * o.points_per_class, "make_spiral");
   for (std::size_t i = 0; i < o.points_per_class; ++i) {
     for (int c = 0; c < 2; ++c) {
       // The draws happen in a fixed order (r, e1, e2) so that a seed pins every point.
@@ -157,6 +163,8 @@ Dataset make_noisy_sine(const NoisySineOptions& o) {
     throw std::invalid_argument(fmt::format("make_noisy_sine: noise must be finite and >= 0, got {}", o.noise));
   Generator gen(o.seed);
   Dataset d{{}, {}, {"x"}, {"y"}};
+  detail::reserve_for(d.features, o.n, "make_noisy_sine");
+  detail::reserve_for(d.targets, o.n, "make_noisy_sine");
   for (std::size_t i = 0; i < o.n; ++i) {
     const double x = gen.uniform(o.low, o.high);
     d.features.push_back({x});

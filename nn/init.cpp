@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <vector>
 
@@ -97,16 +98,21 @@ Init Init::values(NestedList values) {
 }
 
 Init Init::xavier_uniform(double gain) {
-  if (!(gain > 0)) throw std::invalid_argument(fmt::format("Init::xavier_uniform: gain must be > 0, got {}", gain));
+  if (!(gain > 0 && std::isfinite(gain)))
+    throw std::invalid_argument(fmt::format("Init::xavier_uniform: gain must be finite and > 0, got {}", gain));
   return Init(Kind::XavierUniform, gain, 0);
 }
 
 Init Init::xavier_normal(double gain) {
-  if (!(gain > 0)) throw std::invalid_argument(fmt::format("Init::xavier_normal: gain must be > 0, got {}", gain));
+  if (!(gain > 0 && std::isfinite(gain)))
+    throw std::invalid_argument(fmt::format("Init::xavier_normal: gain must be finite and > 0, got {}", gain));
   return Init(Kind::XavierNormal, gain, 0);
 }
 
 Init Init::kaiming_uniform(Nonlinearity nonlinearity, FanMode mode, double negative_slope) {
+  if (!std::isfinite(negative_slope))
+    throw std::invalid_argument(
+        fmt::format("Init::kaiming_uniform: negative_slope must be finite, got {}", negative_slope));
   Init init(Kind::KaimingUniform, negative_slope, 0);
   init.nonlinearity_ = nonlinearity;
   init.mode_ = mode;
@@ -114,6 +120,9 @@ Init Init::kaiming_uniform(Nonlinearity nonlinearity, FanMode mode, double negat
 }
 
 Init Init::kaiming_normal(Nonlinearity nonlinearity, FanMode mode, double negative_slope) {
+  if (!std::isfinite(negative_slope))
+    throw std::invalid_argument(
+        fmt::format("Init::kaiming_normal: negative_slope must be finite, got {}", negative_slope));
   Init init(Kind::KaimingNormal, negative_slope, 0);
   init.nonlinearity_ = nonlinearity;
   init.mode_ = mode;
@@ -135,8 +144,19 @@ void Init::apply(Tensor t, Generator& gen, Fans fans) const {
   const double kaiming_fan = mode_ == FanMode::FanIn ? in : out;
   auto need_positive = [&](double fan) {
     if (fan <= 0)
-      throw std::invalid_argument(fmt::format("Init::apply({}): the fan is 0 (tensor shape {})", to_string(),
-                                              t.shape().str()));
+      throw std::invalid_argument(fmt::format("Init::apply({}): the fan is {}, not > 0 (tensor shape {})", to_string(),
+                                              fan, t.shape().str()));
+  };
+  // A gain large enough (1e308, or 1e38 for float32) makes the bound or the standard deviation
+  // overflow the tensor's dtype: the weights would be infinite.
+  auto need_finite = [&](double scale) {
+    const double largest = t.dtype() == DType::float32 ? std::numeric_limits<float>::max()
+                                                       : std::numeric_limits<double>::max();
+    if (!(std::abs(scale) <= largest))
+      throw std::invalid_argument(fmt::format("Init::apply({}): the scale it gives, {}, is not finite in {} (tensor "
+                                              "shape {})",
+                                              to_string(), scale, dtype_name(t.dtype()), t.shape().str()));
+    return scale;
   };
   switch (kind_) {
     case Kind::Uniform: fill_uniform(t, a_, b_, gen); return;
@@ -145,23 +165,23 @@ void Init::apply(Tensor t, Generator& gen, Fans fans) const {
     case Kind::Values: set_values(t, values_); return;
     case Kind::XavierUniform: {
       need_positive(in + out);
-      const double bound = a_ * std::sqrt(6.0 / (in + out));
+      const double bound = need_finite(a_ * std::sqrt(6.0 / (in + out)));
       fill_uniform(t, -bound, bound, gen);
       return;
     }
     case Kind::XavierNormal:
       need_positive(in + out);
-      fill_normal(t, 0.0, a_ * std::sqrt(2.0 / (in + out)), gen);
+      fill_normal(t, 0.0, need_finite(a_ * std::sqrt(2.0 / (in + out))), gen);
       return;
     case Kind::KaimingUniform: {
       need_positive(kaiming_fan);
-      const double bound = calculate_gain(nonlinearity_, a_) * std::sqrt(3.0 / kaiming_fan);
+      const double bound = need_finite(calculate_gain(nonlinearity_, a_) * std::sqrt(3.0 / kaiming_fan));
       fill_uniform(t, -bound, bound, gen);
       return;
     }
     case Kind::KaimingNormal:
       need_positive(kaiming_fan);
-      fill_normal(t, 0.0, calculate_gain(nonlinearity_, a_) / std::sqrt(kaiming_fan), gen);
+      fill_normal(t, 0.0, need_finite(calculate_gain(nonlinearity_, a_) / std::sqrt(kaiming_fan)), gen);
       return;
     case Kind::TorchDefault: {
       need_positive(in);

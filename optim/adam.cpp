@@ -15,8 +15,8 @@ void check(const char* name, std::pair<double, double> betas, double eps, double
   if (!(betas.second >= 0.0 && betas.second < 1.0))
     throw std::invalid_argument(fmt::format("{}: beta2 must be in [0, 1), got {}", name, betas.second));
   if (!(eps > 0.0)) throw std::invalid_argument(fmt::format("{}: eps must be > 0, got {}", name, eps));
-  if (!(weight_decay >= 0.0))
-    throw std::invalid_argument(fmt::format("{}: weight_decay must be >= 0, got {}", name, weight_decay));
+  if (!(weight_decay >= 0.0 && std::isfinite(weight_decay)))
+    throw std::invalid_argument(fmt::format("{}: weight_decay must be finite and >= 0, got {}", name, weight_decay));
 }
 
 }  // namespace

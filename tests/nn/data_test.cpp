@@ -1,7 +1,9 @@
 #include "nn/data.h"
+#include "nn/batches.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <numbers>
 #include <set>
@@ -99,6 +101,19 @@ TEST_CASE("data: to_labels and batch_labels", "[nn][data]") {
   CHECK(nn::batch_labels(labels, {4, 0, 0}) == std::vector<int64_t>{5, 3, 3});
   CHECK_THAT(message_of<std::out_of_range>([&] { nn::batch_labels(labels, {1, 2, 9}); }),
              Contains("index 9 (position 2) is out of range for 5 rows"));
+}
+
+TEST_CASE("data: impossible counts and ranges are errors naming the function", "[nn][data]") {
+  // They threw a bare length_error from the standard library, or grew a vector until the process
+  // was killed; a range as wide as [-1e308, 1e308] gave infinite features.
+  CHECK_THROWS_WITH(nn::permutation(SIZE_MAX, 0), Contains("permutation: 18446744073709551615 elements"));
+  CHECK_THROWS_WITH(nn::make_batches(SIZE_MAX, 1, false, 0), Contains("make_batches:"));
+  CHECK_THROWS_WITH(nn::make_spiral({.points_per_class = SIZE_MAX}), Contains("make_spiral:"));
+  CHECK_THROWS_WITH(nn::make_noisy_sine({.n = SIZE_MAX}), Contains("make_noisy_sine:"));
+  CHECK_THROWS_AS(nn::make_noisy_sine({.n = SIZE_MAX}), std::length_error);
+  const nn::Dataset wide = nn::make_noisy_sine({.n = 20, .low = -1e308, .high = 1e308});
+  for (const auto& row : wide.features) CHECK(std::isfinite(row[0]));
+  for (const auto& row : wide.targets) CHECK(std::isfinite(row[0]));
 }
 
 TEST_CASE("data: argmax_labels and accuracy", "[nn][data]") {

@@ -114,7 +114,7 @@ TEST_CASE("nn: initialisers reject bad arguments and shapes, naming them") {
   CHECK_THROWS_AS(nn::Init::uniform(1, -1), std::invalid_argument);
   CHECK_THROWS_WITH(nn::Init::uniform(1, -1), Contains("a=1 b=-1"));
   CHECK_THROWS_WITH(nn::Init::normal(0, -2), Contains("stddev=-2"));
-  CHECK_THROWS_WITH(nn::Init::xavier_uniform(0), Contains("gain must be > 0, got 0"));
+  CHECK_THROWS_WITH(nn::Init::xavier_uniform(0), Contains("gain must be finite and > 0, got 0"));
   Tensor w = zeros({3, 2});
   CHECK_THROWS_WITH(nn::set_values(w, {1.0, 2.0}), Contains("shape [2] but the tensor has shape [3, 2]"));
   Tensor b = zeros({3});
@@ -122,6 +122,14 @@ TEST_CASE("nn: initialisers reject bad arguments and shapes, naming them") {
   CHECK_THROWS_WITH(nn::Init::xavier_uniform().apply(b, gen), Contains("at least 2 dims"));
   nn::Init::xavier_uniform().apply(b, gen, nn::Fans{2, 3});  // a bias with its layer's fans
   CHECK(stats(b).max_abs <= std::sqrt(6.0 / 5.0));
+  // Non-finite gains and slopes, and a finite gain whose bound overflows, used to fill NaN or inf.
+  CHECK_THROWS_WITH(nn::Init::xavier_normal(INFINITY), Contains("gain must be finite and > 0, got inf"));
+  CHECK_THROWS_WITH(nn::Init::kaiming_uniform(nn::Nonlinearity::LeakyReLU, nn::FanMode::FanIn, NAN),
+                    Contains("negative_slope must be finite, got nan"));
+  Tensor big = zeros({3, 2});
+  CHECK_THROWS_WITH(nn::Init::xavier_uniform(1e308).apply(big, gen), Contains("is not finite"));
+  CHECK(big.to_vector() == std::vector<double>(6, 0.0));
+  CHECK_THROWS_WITH(nn::Init::torch_default().apply(big, gen, nn::Fans{-4, 0}), Contains("the fan is -4"));
 }
 
 TEST_CASE("nn: initialisation is reproducible: same seed, same values; another seed, others") {

@@ -149,7 +149,7 @@ TEST_CASE("optim: Adam and AdamW options are validated with the bad value in the
   CHECK_THROWS_WITH(optim::Adam({p}, optim::AdamOptions().eps(0)), Contains("eps must be > 0, got 0"));
   CHECK_THROWS_WITH(optim::AdamW({p}, optim::AdamWOptions().eps(-1e-8)), Contains("AdamW: eps must be > 0"));
   CHECK_THROWS_WITH(optim::AdamW({p}, optim::AdamWOptions().weight_decay(-0.01)),
-                    Contains("weight_decay must be >= 0, got -0.01"));
+                    Contains("weight_decay must be finite and >= 0, got -0.01"));
   CHECK(optim::AdamWOptions().weight_decay() == 0.01);
   CHECK(optim::AdamOptions().weight_decay() == 0.0);
   CHECK(optim::AdamOptions().lr() == 0.001);

@@ -67,7 +67,7 @@ TEST_CASE("optim: SGD options are validated with the bad value in the message") 
   CHECK_THROWS_WITH(optim::SGD({p}, optim::SGDOptions(0.1).momentum(1.0)), Contains("momentum must be in [0, 1), got 1"));
   CHECK_THROWS_WITH(optim::SGD({p}, optim::SGDOptions(0.1).momentum(-0.5)), Contains("got -0.5"));
   CHECK_THROWS_WITH(optim::SGD({p}, optim::SGDOptions(0.1).dampening(1.5)), Contains("dampening must be in [0, 1], got 1.5"));
-  CHECK_THROWS_WITH(optim::SGD({p}, optim::SGDOptions(0.1).weight_decay(-1)), Contains("weight_decay must be >= 0, got -1"));
+  CHECK_THROWS_WITH(optim::SGD({p}, optim::SGDOptions(0.1).weight_decay(-1)), Contains("weight_decay must be finite and >= 0, got -1"));
   CHECK_THROWS_WITH(optim::SGD({p}, optim::SGDOptions(0.1).nesterov(true)), Contains("nesterov needs momentum > 0"));
   CHECK_THROWS_WITH(optim::SGD({p}, optim::SGDOptions(0.1).momentum(0.9).dampening(0.1).nesterov(true)),
                     Contains("dampening=0.1"));
@@ -78,6 +78,7 @@ TEST_CASE("optim: SGD options are validated with the bad value in the message") 
   CHECK_THROWS_WITH(ok.set_lr(-1), Contains("got -1"));
   CHECK_THROWS_WITH(optim::SGD({p}, optim::SGDOptions(INFINITY)), Contains("learning rate must be finite and >= 0, got inf"));
   CHECK_THROWS_WITH(ok.set_lr(INFINITY), Contains("got inf"));
+  CHECK_THROWS_WITH(optim::SGD({p}, optim::SGDOptions(0.1).weight_decay(INFINITY)), Contains("weight_decay must be finite"));
 }
 
 TEST_CASE("optim: plain SGD is p <- p - lr * g") {
