@@ -57,9 +57,17 @@ Tensor custom_op(std::string_view name, const std::vector<Tensor>& inputs, Tenso
     if (g.size() != n)
       throw std::logic_error(fmt::format("custom op '{}': backward returned {} gradients for {} inputs", op,
                                          g.size(), n));
+    // A gradient may have the input's shape or one that broadcasting made from it (the engine sums
+    // it back); anything else is this backward's mistake, named as such.
+    auto fits = [&](const Shape& grad_shape, const Shape& input_shape) {
+      try {
+        return broadcast_shapes(grad_shape, input_shape, op.c_str()) == grad_shape;
+      } catch (const std::invalid_argument&) {
+        return false;
+      }
+    };
     for (size_t i = 0; i < n; ++i)
-      if (g[i].defined() && !(g[i].shape() == in[i].shape()) &&
-          !(broadcast_shapes(g[i].shape(), in[i].shape(), op.c_str()) == g[i].shape()))
+      if (g[i].defined() && !(g[i].shape() == in[i].shape()) && !fits(g[i].shape(), in[i].shape()))
         throw std::logic_error(fmt::format("custom op '{}': backward returned shape {} for input {} of shape {}",
                                            op, g[i].shape().str(), i, in[i].shape().str()));
     return g;

@@ -75,6 +75,9 @@ std::vector<std::string> node_names(const std::vector<ScalarNodeView>& view) {
 namespace detail {
 
 std::string format_number(double value, const TraceOptions& options) {
+  if (options.digits < 0 || options.digits > 30)
+    throw std::invalid_argument(
+        fmt::format("trace and to_dot: digits (TraceOptions, DotOptions) must be in [0, 30], got {}", options.digits));
   std::string s = options.fixed ? fmt::format("{:.{}f}", value, options.digits)
                                 : fmt::format("{:.{}g}", value, options.digits);
   if (s.starts_with("-") && s.find_first_not_of("-0.") == std::string::npos) s.erase(0, 1);

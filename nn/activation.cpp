@@ -13,6 +13,7 @@ Tensor shifted(const Tensor& x, int64_t dim, const char* op) {
   if (!x.defined()) throw std::invalid_argument(fmt::format("{}: the input is undefined", op));
   if (x.dim() == 0) throw std::invalid_argument(fmt::format("{}: the input is 0-d; need at least 1 dim", op));
   normalize_dim(dim, x.dim(), op);  // throws std::out_of_range naming op
+  if (x.numel() == 0) return x;  // nothing to shift (and max over no elements would throw), as PyTorch
   return x - max(x, {dim}, true).detach();
 }
 

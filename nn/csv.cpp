@@ -167,7 +167,8 @@ double parse_number(std::string_view text, bool allow_non_finite, const std::fil
 std::size_t CsvTable::index_of(std::string_view name) const {
   for (std::size_t i = 0; i < columns.size(); ++i)
     if (columns[i] == name) return i;
-  throw std::out_of_range(fmt::format("no column named '{}'; available columns: {}", shown(name), join_names(columns)));
+  throw std::out_of_range(
+      fmt::format("CsvTable: no column named '{}'; available columns: {}", shown(name), join_names(columns)));
 }
 
 std::vector<double> CsvTable::column(std::string_view name) const {

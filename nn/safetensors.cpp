@@ -41,6 +41,8 @@ std::string shape_str(const std::vector<Int>& shape) {
 // element_size * product(shape), or nothing if that overflows 64 bits. Dimensions are >= 0.
 template <typename Int>
 std::optional<std::uint64_t> byte_size(const std::vector<Int>& shape, std::uint64_t element_size) {
+  for (Int d : shape)
+    if (d == 0) return 0;  // [2^62, 0] holds no bytes, however large its other dims
   std::uint64_t n = element_size;
   for (Int d : shape)
     if (__builtin_mul_overflow(n, static_cast<std::uint64_t>(d), &n)) return std::nullopt;

@@ -68,7 +68,8 @@ class Adam : public Optimizer {
     int64_t step = 0;
     Tensor exp_avg, exp_avg_sq, max_exp_avg_sq;
   };
-  const State& state(size_t i) const { return state_.at(i); }
+  // std::out_of_range naming i and the parameter count past the last parameter.
+  const State& state(size_t i) const;
 
  protected:
   // The shared implementation: `decoupled` selects AdamW's decay.

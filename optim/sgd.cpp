@@ -29,6 +29,12 @@ const SGDOptions& checked(const SGDOptions& o) {
 SGD::SGD(std::vector<Tensor> params, const SGDOptions& options)
     : Optimizer(std::move(params), options.lr(), "SGD"), options_(checked(options)), buffers_(params_.size()) {}
 
+const Tensor& SGD::momentum_buffer(size_t i) const {
+  if (i >= buffers_.size())
+    throw std::out_of_range(fmt::format("SGD::momentum_buffer: parameter {} of {}", i, buffers_.size()));
+  return buffers_[i];
+}
+
 void SGD::step() {
   NoGradGuard no_grad;
   const double momentum = options_.momentum(), dampening = options_.dampening(), wd = options_.weight_decay();

@@ -54,7 +54,8 @@ class SGD : public Optimizer {
   // The options, with lr() the current learning rate.
   SGDOptions options() const { return SGDOptions(options_).lr(get_lr()); }
   // The momentum buffer b of parameter i (undefined before its first step with momentum).
-  const Tensor& momentum_buffer(size_t i) const { return buffers_.at(i); }
+  // std::out_of_range naming i and the parameter count past the last parameter.
+  const Tensor& momentum_buffer(size_t i) const;
 
  private:
   SGDOptions options_;

@@ -49,6 +49,7 @@ void validate(const FitOptions& o) {
 
 FitResult fit_epochs(const std::function<EpochReport(std::size_t)>& epoch, const FitOptions& options,
                      const std::function<double()>& validation_loss) {
+  if (!epoch) throw std::invalid_argument("fit_epochs: the epoch function is empty");
   validate(options);
   if (options.patience_ && !validation_loss)
     throw std::invalid_argument("fit: the patience rule needs a validation_loss function");
@@ -101,6 +102,7 @@ FitResult fit_epochs(const std::function<EpochReport(std::size_t)>& epoch, const
 
 FitResult fit(Optimizer& optimizer, const std::function<Tensor()>& loss_fn, const FitOptions& options,
               const std::function<double()>& validation_loss) {
+  if (!loss_fn) throw std::invalid_argument("fit: the loss function is empty");
   const bool want_norm = options.grad_norm_below_.has_value();
   auto epoch = [&](std::size_t) {
     optimizer.zero_grad();

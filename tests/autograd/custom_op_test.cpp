@@ -167,6 +167,12 @@ TEST_CASE("custom op: caller mistakes throw, naming the op", "[autograd][custom]
   const Tensor z = sum(custom_op(
       "none", {t}, softplus_forward, [](const Tensor&, V, const Tensor&) { return std::vector<Tensor>{}; }));
   CHECK_THROWS_WITH(z.backward(), Contains("none") && Contains("0 gradients for 1 inputs"));
+  // A gradient no broadcasting could have made from the input: named as the backward's return
+  // value (it surfaced as a bare broadcast error).
+  const Tensor w3 = sum(custom_op("three", {t}, softplus_forward, [](const Tensor&, V, const Tensor&) {
+    return std::vector<Tensor>{ones({3}, DType::float64)};
+  }));
+  CHECK_THROWS_WITH(w3.backward(), Contains("custom op 'three': backward returned shape [3] for input 0 of shape [2]"));
 }
 
 // A Scalar custom op's backward is user code that runs in the middle of a sweep. It may record

@@ -122,6 +122,16 @@ TEST_CASE("trace_backward: a backward run inside a custom op's backward is not p
   CHECK(w.grad().to_vector() == std::vector<double>{9, 9});
 }
 
+TEST_CASE("trace and to_dot: digits out of [0, 30] are refused by name", "[autograd][trace]") {
+  // -1 reached fmt as a negative precision (fmt::format_error); 10^9 asked for gigabytes of digits.
+  Scalar a = Scalar::leaf(2.0);
+  const Scalar y = a * 3.0;
+  y.backward();
+  CHECK_THROWS_WITH(trace(y).to_text({.digits = -1}), Contains("digits (TraceOptions, DotOptions) must be in [0, 30], got -1"));
+  CHECK_THROWS_WITH(trace(y).to_text({.digits = 1000000000, .fixed = true}), Contains("got 1000000000"));
+  CHECK_NOTHROW(trace(y).to_text({.digits = 30}));
+}
+
 TEST_CASE("traces made by hand (empty) print a line, not undefined behaviour", "[autograd][trace]") {
   std::ostringstream out;
   out << ChainRuleTrace{} << TensorTrace{};

@@ -3,6 +3,7 @@
 // exactly when it should.
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <filesystem>
 #include <limits>
 #include <memory>
@@ -194,6 +195,12 @@ TEST_CASE("training: fit stops at the first epoch whose loss is below the thresh
   CHECK(result.reason == StopReason::LossBelowThreshold);
   CHECK(result.epochs == 6);
   CHECK(result.losses.back() == Approx(9 / 1024.0));
+}
+
+TEST_CASE("training: fit and fit_epochs refuse an empty function by name", "[training][fit]") {
+  Quadratic q;
+  CHECK_THROWS_WITH(optim::fit(q.sgd, std::function<Tensor()>{}, FitOptions().quiet()), Catch::Contains("fit: the loss function is empty"));
+  CHECK_THROWS_WITH(optim::fit_epochs({}, FitOptions().quiet()), Catch::Contains("fit_epochs: the epoch function is empty"));
 }
 
 TEST_CASE("training: fit stops when the loss diverges to infinity or NaN", "[training][fit]") {

@@ -55,6 +55,12 @@ TEST_CASE("nn: Softmax and LogSoftmax match a hand computation") {
   CHECK(lp.at({0, 2}) == Approx(-0.40760596444438046));
 }
 
+TEST_CASE("nn: Softmax and LogSoftmax of an empty tensor are empty, as PyTorch's") {
+  // max over the empty dim threw "max: no elements", naming neither softmax nor the input.
+  CHECK(nn::softmax(zeros({0, 3}), 0).shape() == Shape{0, 3});
+  CHECK(nn::log_softmax(zeros({2, 0}), 1).shape() == Shape{2, 0});
+}
+
 TEST_CASE("nn: Softmax normalises along the chosen dim only") {
   const Tensor x = tensor({{1.0, 5.0}, {-2.0, 0.5}, {3.0, 3.0}});
   const Tensor rows = nn::softmax(x, 1);

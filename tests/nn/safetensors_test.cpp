@@ -130,6 +130,15 @@ TEST_CASE("safetensors: round trip of F32 and F64 tensors of several shapes") {
   CHECK(encode_safetensors(back) == bytes);
 }
 
+TEST_CASE("safetensors: an empty tensor with a huge other dim ([2^62, 0]) saves and loads") {
+  // Its byte count was computed as 4 * 2^62 * 0 left to right, which overflowed before the 0.
+  StFile f;
+  f.tensors.push_back(make_st_entry("e", {int64_t{1} << 62, 0}, std::span<const float>{}));
+  const StFile back = decode_safetensors(encode_safetensors(f));
+  CHECK(find(back, "e").shape == std::vector<std::int64_t>{int64_t{1} << 62, 0});
+  CHECK(find(back, "e").data.empty());
+}
+
 TEST_CASE("safetensors: encoding is deterministic whatever the input order") {
   StFile f = sample_file();
   const std::vector<std::byte> bytes = encode_safetensors(f);

@@ -78,6 +78,8 @@ TEST_CASE("optim: SGD options are validated with the bad value in the message") 
   CHECK_THROWS_WITH(ok.set_lr(-1), Contains("got -1"));
   CHECK_THROWS_WITH(optim::SGD({p}, optim::SGDOptions(INFINITY)), Contains("learning rate must be finite and >= 0, got inf"));
   CHECK_THROWS_WITH(ok.set_lr(INFINITY), Contains("got inf"));
+  CHECK_THROWS_WITH(ok.momentum_buffer(5), Contains("SGD::momentum_buffer: parameter 5 of 1"));
+  CHECK_THROWS_AS(ok.momentum_buffer(5), std::out_of_range);
   CHECK_THROWS_WITH(optim::SGD({p}, optim::SGDOptions(0.1).weight_decay(INFINITY)), Contains("weight_decay must be finite"));
 }
 
