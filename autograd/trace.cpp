@@ -125,7 +125,9 @@ ChainRuleTrace build_trace(const Scalar& root, bool require_backward) {
     }
     if (is_activation(n.op) && n.inputs.size() == 1) {
       const double derivative = n.local.empty() ? 0.0 : n.local[0];
-      t.neurons.push_back({names[i], i, n.inputs[0], n.value, t.nodes[i].grad, derivative, t.nodes[i].grad * derivative});
+      // Backprop Err is dC/dz, z's own gradient: Err x f'(z) when a is z's only consumer (every
+      // neuron of the lecture), more when z also feeds something else (and then what to_dot shows).
+      t.neurons.push_back({names[i], i, n.inputs[0], n.value, t.nodes[i].grad, derivative, t.nodes[n.inputs[0]].grad});
     }
   }
   return t;
@@ -228,8 +230,8 @@ std::string render(const ChainRuleTrace& t, const TraceOptions& options, bool ma
     return markdown ? detail::markdown_table(rows) : detail::text_table(rows);
   };
   if (!t.neurons.empty()) {
-    out += fmt::format("Neurons a = f(z): Err = d{0}/da, Backprop Err = d{0}/dz = Err{1}f'(z)\n{2}", c, times,
-                       markdown ? "\n" : "");
+    out += fmt::format("Neurons a = f(z): Err = d{0}/da, Backprop Err = d{0}/dz (= Err{1}f'(z) where z feeds only a)\n{2}",
+                       c, times, markdown ? "\n" : "");
     std::vector<std::vector<std::string>> rows = {
         {"neuron", "a", "Err", "terms: upstream" + std::string(times) + "local (consumer)", "f'(z)", "Backprop Err"}};
     for (const TraceNeuron& n : t.neurons) {

@@ -9,7 +9,7 @@
 //
 // For networks of sigmoid (tanh, relu) neurons it also reads like the lecture's slides: for every
 // activation a = f(z), Err = dC/da (the sum of what a's consumers send back) and
-// Backprop Err = dC/dz = Err x f'(z).
+// Backprop Err = dC/dz, which is Err x f'(z) where a is z's only consumer (a lecture neuron).
 //
 //   Scalar x1 = Scalar::leaf(-0.97, false).set_label("X1");     // an input: no gradient
 //   Scalar w = Scalar::leaf(-0.2).set_label("w IN1->H1");       // a parameter
@@ -79,7 +79,7 @@ struct TraceNeuron {
   double value = 0;       // a
   double err = 0;         // Err = dC/da
   double derivative = 0;  // f'(z), the local derivative of the activation
-  double bpe = 0;         // Backprop Err = dC/dz = err * derivative
+  double bpe = 0;         // Backprop Err = dC/dz (err * derivative where a is z's only consumer)
 };
 
 class ChainRuleTrace {

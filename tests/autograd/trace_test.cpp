@@ -139,6 +139,21 @@ TEST_CASE("trace: a label with a line break or a pipe keeps the Markdown table o
   CHECK_THAT(markdown, !Contains("\nsecond line"));
 }
 
+TEST_CASE("trace: Backprop Err is dC/dz also when z feeds more than its activation", "[autograd][trace]") {
+  // C = a + z, a = sigmoid(z): dC/dz = a (1 - a) + 1. The neuron row used to print Err x f'(z)
+  // (0.1966) as dC/dz, against z's own gradient (1.197) in the node table and in to_dot.
+  Scalar w = Scalar::leaf(0.5).set_label("w");
+  const Scalar z = (w * 2.0).set_label("z");
+  const Scalar a = sigmoid(z).set_label("a");
+  const Scalar c = a + z;
+  c.backward();
+  const ChainRuleTrace t = trace(c);
+  const double s = a.value();
+  CHECK(t.neuron("a").bpe == Approx(s * (1 - s) + 1).epsilon(1e-12));
+  CHECK(t.neuron("a").bpe == Approx(z.grad()).epsilon(1e-15));
+  CHECK(t.neuron("a").err * t.neuron("a").derivative == Approx(s * (1 - s)).epsilon(1e-12));
+}
+
 TEST_CASE("trace: a node with several consumers sums their contributions", "[autograd][trace]") {
   // micrograd's trap: b = a + a, c = b * b.
   Scalar a = Scalar::leaf(3.0).set_label("a");
