@@ -41,16 +41,23 @@ constexpr std::size_t kMaxEpochs = 100000;
 struct Data {
   std::vector<double> y;
   std::vector<std::vector<double>> raw, z;
+  bool slides = true;  // the slides' rows (examples/data/lecture.csv): their numbers are printed beside
 };
 
 // Step 1a: z-scores. The slides standardised their ten rows; five rows cannot reproduce their mean
 // and sd, so the ones their printed z-scores imply are used (see nn/standardizer.h), and the
-// network computes with the z-scores rounded to two decimals, as the slides do.
-Data load(const std::filesystem::path& path, bool print) {
+// network computes with the z-scores rounded to two decimals, as the slides do. Other data
+// (--data) is standardised with its own mean and sd.
+Data load(const std::filesystem::path& path, bool slides, bool print) {
   const nn::CsvTable table = nn::read_csv(path);
   const nn::Dataset d = nn::select(table, {"X1", "X2"}, {"Y"});
-  const auto scaler = nn::Standardizer::from_values({4.7484, 2.9054}, {2.8400, 1.7522});
+  nn::Standardizer scaler = nn::Standardizer::from_values({4.7484, 2.9054}, {2.8400, 1.7522});
+  if (!slides) {
+    scaler = nn::Standardizer();
+    scaler.fit(d.features);
+  }
   Data out;
+  out.slides = slides;
   out.raw = d.features;
   for (const auto& t : d.targets) out.y.push_back(t[0]);
   for (auto row : scaler.transform(d.features)) {
@@ -59,9 +66,14 @@ Data load(const std::filesystem::path& path, bool print) {
   }
   if (print) {
     fmt::print("Step 1a: normalise the input data (z-score, X' = (X - mean) / sd)\n");
-    fmt::print("  mean X1 {:.4f}, X2 {:.4f}; sd X1 {:.4f}, X2 {:.4f}: the values the slides' z-scores imply\n",
-               scaler.mean()[0], scaler.mean()[1], scaler.stddev()[0], scaler.stddev()[1]);
-    fmt::print("  for their ten rows (a fit on the five rows shown cannot reproduce them).\n\n");
+    if (slides) {
+      fmt::print("  mean X1 {:.4f}, X2 {:.4f}; sd X1 {:.4f}, X2 {:.4f}: the values the slides' z-scores imply\n",
+                 scaler.mean()[0], scaler.mean()[1], scaler.stddev()[0], scaler.stddev()[1]);
+      fmt::print("  for their ten rows (a fit on the five rows shown cannot reproduce them).\n\n");
+    } else {
+      fmt::print("  mean X1 {:.4f}, X2 {:.4f}; sd X1 {:.4f}, X2 {:.4f}: fitted on these {} rows.\n\n", scaler.mean()[0],
+                 scaler.mean()[1], scaler.stddev()[0], scaler.stddev()[1], out.y.size());
+    }
     fmt::print("  {:>3}  {:>5} {:>5}  {:>6} {:>6}\n", "Y", "X1", "X2", "X1'", "X2'");
     for (std::size_t i = 0; i < out.y.size(); ++i)
       fmt::print("  {:>3}  {:>5} {:>5}  {:>6.2f} {:>6.2f}\n", out.y[i], out.raw[i][0], out.raw[i][1], out.z[i][0],
@@ -119,7 +131,9 @@ void print_backprop(ScalarNet& net, const Data& d) {
                o.out.grad(), o.z_on.grad(), o.h[0].grad(), o.h[1].grad(), o.h[2].grad(), o.z[0].grad(),
                o.z[1].grad(), o.z[2].grad());
   }
-  fmt::print("  (slides, observation 1: Err ON 0.18, BPE ON 0.025; Err H -0.015 -0.015 -0.008; BPE H -0.003 -0.004 -0.001)\n\n");
+  if (d.slides)
+    fmt::print("  (slides, observation 1: Err ON 0.18, BPE ON 0.025; Err H -0.015 -0.015 -0.008; BPE H -0.003 -0.004 -0.001)\n");
+  fmt::print("\n");
   for (Scalar* p : net.parameters()) p->zero_grad();
 }
 
@@ -130,8 +144,12 @@ void print_first_update(const ScalarNet& net, const Data& d) {
   o.half_cost.backward();
   copy.update(kLearningRate);
   fmt::print("Step 6: update with learning rate {} after observation 1 alone\n", kLearningRate);
-  fmt::print("  H1->ON {:.3f} (slides -0.608), bias ON {:.3f} (slides -0.613), IN1->H1 {:.3f} (slides -0.202)\n\n",
-             copy.w2[0].value(), copy.b2.value(), copy.w1[0][0].value());
+  if (d.slides)
+    fmt::print("  H1->ON {:.3f} (slides -0.608), bias ON {:.3f} (slides -0.613), IN1->H1 {:.3f} (slides -0.202)\n\n",
+               copy.w2[0].value(), copy.b2.value(), copy.w1[0][0].value());
+  else
+    fmt::print("  H1->ON {:.3f}, bias ON {:.3f}, IN1->H1 {:.3f}\n\n", copy.w2[0].value(), copy.b2.value(),
+               copy.w1[0][0].value());
   (void)net;
 }
 
@@ -153,21 +171,27 @@ double scalar_epoch(ScalarNet& net, const Data& d) {
 bool is_snapshot(std::size_t epoch) { return epoch == 1 || epoch == 10 || epoch == 100 || epoch == 1000; }
 
 struct Args {
-  bool compact = false;
+  bool compact = false, help = false;
   std::string plot, dot;
   std::filesystem::path data = std::filesystem::path(CHAINRULE_SOURCE_DIR) / "examples/data/lecture.csv";
+  bool slides = true;  // no --data
 };
+
+constexpr const char* kUsage = "usage: lecture [--compact] [--plot FILE.svg] [--data FILE.csv (header Y,X1,X2)] [--dot FILE]";
 
 Args parse(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    const bool has_value = i + 1 < argc;
     if (arg == "--compact") a.compact = true;
-    else if (arg == "--plot" && i + 1 < argc) a.plot = argv[++i];
-    else if (arg == "--data" && i + 1 < argc) a.data = argv[++i];
-    else if (arg == "--dot" && i + 1 < argc) a.dot = argv[++i];
-    else throw std::invalid_argument(
-        fmt::format("lecture: unknown argument '{}' (use --compact, --plot FILE, --data FILE, --dot FILE)", arg));
+    else if (arg == "--help" || arg == "-h") a.help = true;
+    else if ((arg == "--plot" || arg == "--data" || arg == "--dot") && !has_value)
+      throw std::invalid_argument(fmt::format("{} needs a file name\n{}", arg, kUsage));
+    else if (arg == "--plot") a.plot = argv[++i];
+    else if (arg == "--data") a.data = argv[++i], a.slides = false;
+    else if (arg == "--dot") a.dot = argv[++i];
+    else throw std::invalid_argument(fmt::format("unknown argument '{}'\n{}", arg, kUsage));
   }
   return a;
 }
@@ -176,7 +200,11 @@ Args parse(int argc, char** argv) {
 
 int main(int argc, char** argv) try {
   const Args args = parse(argc, argv);
-  const Data d = load(args.data, !args.compact);
+  if (args.help) {
+    fmt::print("{}\n", kUsage);
+    return 0;
+  }
+  const Data d = load(args.data, args.slides, !args.compact);
   ScalarNet net;
   if (!args.dot.empty()) {  // the picture of observation 1's graph, after its backward
     ScalarNet fresh;
@@ -190,7 +218,8 @@ int main(int argc, char** argv) try {
     print_weights(net, "Step 2: initialise (the slides' weights and biases)");
     fmt::print("Steps 3 and 4: forward propagation and cost\n");
     print_forward(net, d, true);
-    fmt::print("  (slides, observation 1: H 0.65 0.49 0.88 -> Output 0.18)\n\n");
+    if (d.slides) fmt::print("  (slides, observation 1: H 0.65 0.49 0.88 -> Output 0.18)\n");
+    fmt::print("\n");
     print_backprop(net, d);
     print_first_update(net, d);
   }

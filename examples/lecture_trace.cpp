@@ -13,6 +13,7 @@
 //                                          three hidden units' contributions add up at an input
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <span>
@@ -117,11 +118,20 @@ int main(int argc, char** argv) {
   bool markdown = false, tensors = false, custom = false, input_gradients = false;
   TraceOptions format;
   std::string dot_path;
+  auto usage = [] {
+    std::cerr << "usage: lecture_trace [--markdown] [--fixed DECIMALS (0 to 30)] [--dot FILE] [--tensor] [--custom-op] "
+                 "[--input-gradients]\n";
+    return 2;
+  };
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--markdown") == 0) {
       markdown = true;
     } else if (std::strcmp(argv[i], "--fixed") == 0 && i + 1 < argc) {
-      format = {std::stoi(argv[++i]), true};
+      const std::string decimals = argv[++i];
+      int n = -1;
+      const auto [end, error] = std::from_chars(decimals.data(), decimals.data() + decimals.size(), n);
+      if (error != std::errc() || end != decimals.data() + decimals.size() || n < 0 || n > 30) return usage();
+      format = {n, true};
     } else if (std::strcmp(argv[i], "--dot") == 0 && i + 1 < argc) {
       dot_path = argv[++i];
     } else if (std::strcmp(argv[i], "--tensor") == 0) {
@@ -131,9 +141,7 @@ int main(int argc, char** argv) {
     } else if (std::strcmp(argv[i], "--input-gradients") == 0) {
       input_gradients = true;
     } else {
-      std::cerr << "usage: lecture_trace [--markdown] [--fixed DECIMALS] [--dot FILE] [--tensor] [--custom-op] "
-                   "[--input-gradients]\n";
-      return 2;
+      return usage();
     }
   }
 

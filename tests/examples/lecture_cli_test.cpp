@@ -1,0 +1,57 @@
+// The two lecture programs' command lines: other data is standardised with its own mean and sd
+// (it was given the slides' values, and compared with the slides' numbers), and bad arguments end
+// in the usage and exit code 2 (--fixed x terminated on an uncaught std::stoi exception).
+#if defined(CHAINRULE_LECTURE) && defined(CHAINRULE_LECTURE_TRACE)
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <sys/wait.h>
+
+#include <catch2/catch.hpp>
+
+namespace {
+
+struct Run {
+  std::string out;  // stdout and stderr
+  int status = -1;  // exit code
+};
+
+Run run(const std::string& command) {
+  Run r;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::array<char, 4096> buffer;
+  while (const size_t n = fread(buffer.data(), 1, buffer.size(), pipe)) r.out.append(buffer.data(), n);
+  const int status = pclose(pipe);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("lecture: --data standardises the given rows with their own mean and sd", "[examples]") {
+  const std::string csv = "lecture_cli_test_data.csv";
+  std::ofstream(csv) << "Y,X1,X2\n100,200,5\n110,210,6\n120,190,4\n130,220,7\n";
+  const Run r = run(std::string(CHAINRULE_LECTURE) + " --data " + csv);
+  std::remove(csv.c_str());
+  CHECK_THAT(r.out, Catch::Contains("mean X1 205.0000, X2 5.5000; sd X1 12.9099, X2 1.2910: fitted on these 4 rows"));
+  CHECK_THAT(r.out, Catch::Contains("  100    200     5   -0.39  -0.39"));
+  CHECK_THAT(r.out, !Catch::Contains("(slides"));
+}
+
+TEST_CASE("lecture and lecture_trace: bad arguments print the usage and exit with 2", "[examples]") {
+  const Run help = run(std::string(CHAINRULE_LECTURE) + " --help");
+  CHECK(help.status == 0);
+  CHECK_THAT(help.out, Catch::StartsWith("usage: lecture"));
+  const Run missing = run(std::string(CHAINRULE_LECTURE) + " --plot");
+  CHECK(missing.status == 2);
+  CHECK_THAT(missing.out, Catch::Contains("lecture: --plot needs a file name") && !Catch::Contains("lecture: lecture:"));
+  for (const char* bad : {"x", "40", "-1"}) {
+    const Run r = run(std::string(CHAINRULE_LECTURE_TRACE) + " --fixed " + bad);
+    INFO(bad);
+    CHECK(r.status == 2);
+    CHECK_THAT(r.out, Catch::StartsWith("usage: lecture_trace"));
+  }
+}
+#endif
