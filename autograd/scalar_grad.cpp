@@ -100,6 +100,9 @@ std::vector<Scalar> ScalarTape::gradients(std::span<const Seed> seeds, const std
     auto adjoint_of = [&](uint32_t j) -> Scalar {
       return options.create_graph ? adjoint[j] : Scalar(record(j).grad);
     };
+    // With create_graph, a leaf behind several Leaf records sums their recorded adjoints below:
+    // recorded whatever the caller's mode (under NoGradGuard the sum was a constant).
+    const GradModeGuard recording(true);
     // A leaf may sit behind several Leaf records (its value changed between uses): sum them.
     std::unordered_map<const LeafCell*, std::vector<size_t>> leaf_inputs;
     for (size_t k = 0; k < wrt.size(); ++k)
@@ -202,6 +205,9 @@ std::vector<ScalarNodeView> ScalarTape::view(const Scalar& root) {
   }
   if (root.generation_ != state_.generation)
     throw std::logic_error("graph_view: the graph of this Scalar was released (see Scalar::grad)");
+  // A custom op's backward (local_derivatives runs it) may record ops; with the graph freed by a
+  // backward, the first of them would reset the tape (and destroy that backward) mid-view.
+  const SweepGuard no_reset(state_.sweeping);
   // The records of root's graph, found top down (a record's operands are below it) until none
   // found is left unvisited: the cost is the graph's, not the tape's below it.
   const uint32_t top = root.record_;

@@ -156,6 +156,25 @@ TEST_CASE("custom op: a Tensor backward written with Tensor ops can be different
   }
 }
 
+TEST_CASE("custom op: a trace after backward, of a custom op whose backward records ops", "[autograd][custom]") {
+  // The view runs the custom backward for its local derivative; the graph freed, the first op it
+  // recorded reset the tape, destroying the running backward (heap-use-after-free under ASan).
+  Scalar w = Scalar::leaf(0.5), x = Scalar::leaf(2.0);
+  auto square = [](std::span<const double> v) { return v[0] * v[0]; };
+  auto d_square = [w](double g, std::span<const double> v, double) {
+    const Scalar s = w * 1.5;  // a backward may record ops
+    return std::vector<double>{g * 2 * v[0] + 0.0 * s.value()};
+  };
+  const Scalar y = custom_op("square", {x * 1.0}, square, d_square);
+  y.backward();
+  CHECK(x.grad() == 4.0);
+  const std::vector<ScalarNodeView> view = graph_view(y);
+  REQUIRE_FALSE(view.empty());
+  CHECK(view.back().op == "square");
+  REQUIRE(view.back().local.size() == 1);
+  CHECK(view.back().local[0] == 4.0);
+}
+
 TEST_CASE("custom op: caller mistakes throw, naming the op", "[autograd][custom]") {
   Scalar x = Scalar::leaf(1.0);
   CHECK_THROWS_AS(custom_op("empty", {x}, nullptr, d_cube), std::invalid_argument);

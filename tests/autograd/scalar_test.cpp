@@ -415,6 +415,22 @@ TEST_CASE("Scalar: functional grad", "[autograd][scalar]") {
     CHECK_THROWS_WITH(grad({y, c, d}, {d}), Catch::Contains("grad: output 0 belongs to a graph that is gone"));
     CHECK(grad({c, d}, {d})[0].value() == 1.0);
   }
+  SECTION("with create_graph under NoGradGuard, a leaf behind two Leaf records keeps a recorded gradient") {
+    // z = w_old^2 * w_new (set_value between uses): the two records' adjoints were summed as a
+    // constant under the caller's NoGradGuard, so the second derivative was lost.
+    Scalar w = Scalar::leaf(2.0);
+    const Scalar y = w * w;
+    w.set_value(3.0);
+    const Scalar z = y * w;
+    std::vector<Scalar> g;
+    {
+      NoGradGuard no_grad;
+      g = grad({z}, {w}, {}, {.create_graph = true});
+    }
+    CHECK(g[0].value() == 16.0);  // 2 w_old w_new + w_old^2
+    REQUIRE(g[0].requires_grad());
+    CHECK(grad({g[0]}, {w})[0].value() == 14.0);  // 2 w_new + 2 w_old + 2 w_old
+  }
   SECTION("with create_graph, grad_outputs that are Scalars are part of the recorded gradient") {
     // g = v * dy/dx = v * 2x: dg/dv = 2x (the double-vjp trick for Jacobian-vector products).
     const Scalar v = Scalar::leaf(2.0);
