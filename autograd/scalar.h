@@ -107,7 +107,11 @@ class Scalar {
   // The same number as a constant, cut off from the graph.
   Scalar detach() const { return Scalar(value()); }
 
-  // Recording compound assignment: `c += c + 1` rebinds c to a new node, as in micrograd.
+  // Recording compound assignment: `c += c + 1` rebinds c to a new node, as in micrograd. Under
+  // NoGradGuard, on a leaf, it changes the leaf's value in place instead (the optimizer idiom
+  // `w -= lr * w.grad()`, as PyTorch's in-place update under no_grad; rebinding would have made the
+  // parameter a constant, silently out of training); graphs already recorded keep the old value,
+  // as with set_value.
   Scalar& operator+=(Located<Scalar> o);
   Scalar& operator-=(Located<Scalar> o);
   Scalar& operator*=(Located<Scalar> o);

@@ -142,10 +142,23 @@ struct ScalarAccess {
   if (!x.scalar()) return Scalar(-x.number());
   return detail::ScalarAccess::unary<ops::Neg>(detail::ScalarOp::Neg, *x.scalar(), x.where);
 }
-[[gnu::always_inline]] inline Scalar& Scalar::operator+=(Located<Scalar> o) { return *this = *this + o; }
-[[gnu::always_inline]] inline Scalar& Scalar::operator-=(Located<Scalar> o) { return *this = *this - o; }
-[[gnu::always_inline]] inline Scalar& Scalar::operator*=(Located<Scalar> o) { return *this = *this * o; }
-[[gnu::always_inline]] inline Scalar& Scalar::operator/=(Located<Scalar> o) { return *this = *this / o; }
+// Compound assignment (see Scalar::operator+=): a leaf under NoGradGuard is updated in place.
+[[gnu::always_inline]] inline Scalar& Scalar::operator+=(Located<Scalar> o) {
+  if (leaf_ && (detail::thread_mode & detail::kNoGrad)) [[unlikely]] return (set_value(value() + o.value().value()), *this);
+  return *this = *this + o;
+}
+[[gnu::always_inline]] inline Scalar& Scalar::operator-=(Located<Scalar> o) {
+  if (leaf_ && (detail::thread_mode & detail::kNoGrad)) [[unlikely]] return (set_value(value() - o.value().value()), *this);
+  return *this = *this - o;
+}
+[[gnu::always_inline]] inline Scalar& Scalar::operator*=(Located<Scalar> o) {
+  if (leaf_ && (detail::thread_mode & detail::kNoGrad)) [[unlikely]] return (set_value(value() * o.value().value()), *this);
+  return *this = *this * o;
+}
+[[gnu::always_inline]] inline Scalar& Scalar::operator/=(Located<Scalar> o) {
+  if (leaf_ && (detail::thread_mode & detail::kNoGrad)) [[unlikely]] return (set_value(value() / o.value().value()), *this);
+  return *this = *this / o;
+}
 [[gnu::always_inline]] inline Scalar exp(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Exp>(detail::ScalarOp::Exp, x, w); }
 [[gnu::always_inline]] inline Scalar log(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Log>(detail::ScalarOp::Log, x, w); }
 [[gnu::always_inline]] inline Scalar sqrt(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Sqrt>(detail::ScalarOp::Sqrt, x, w); }

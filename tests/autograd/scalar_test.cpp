@@ -321,6 +321,35 @@ TEST_CASE("Scalar: requires_grad = false and set_requires_grad", "[autograd][sca
   CHECK(v.grad() == 12.0);
 }
 
+TEST_CASE("Scalar: w -= lr * w.grad() under NoGradGuard updates the leaf in place", "[autograd][scalar]") {
+  // It rebound w to a constant (micrograd's rebinding, without recording): the parameter left
+  // training silently, and the next backward threw "does not require grad".
+  Scalar w = Scalar::leaf(2.0);
+  const Scalar alias = w;  // a parameter list's handle to the same leaf
+  for (int step = 0; step < 3; ++step) {
+    (w * w).backward();
+    NoGradGuard no_grad;
+    w -= 0.25 * w.grad();  // w <- w - 0.25 * 2w = w / 2
+    w.zero_grad();
+  }
+  CHECK(w.is_leaf());
+  CHECK(w.requires_grad());
+  CHECK(w.value() == 0.25);
+  CHECK(alias.value() == 0.25);
+  {
+    NoGradGuard no_grad;
+    w += 1.0;
+    w *= 2.0;
+    w /= 5.0;
+  }
+  CHECK(w.value() == 0.5);
+  // While recording, compound assignment still rebinds (micrograd's c += c + 1).
+  Scalar c = w;
+  c += c + 1.0;
+  CHECK_FALSE(c.is_leaf());
+  CHECK(w.is_leaf());
+}
+
 TEST_CASE("Scalar: NoGradGuard stops recording and restores the previous mode", "[autograd][scalar]") {
   Scalar w = Scalar::leaf(2.0);
   CHECK(GradMode::enabled());
