@@ -11,6 +11,7 @@
 #include "autograd/anomaly.h"
 #include "autograd/gradcheck_detail.h"
 #include "autograd/ops.h"
+#include "autograd/tensor_loops.h"
 
 namespace chainrule {
 
@@ -167,6 +168,23 @@ std::function<double(std::span<const double>)> builtin_forward(std::string_view 
   if (name == ops::Pow::name) return binary(ops::Pow{});
   if (name == ops::Dot::name) return ops::Dot::f;
   return {};
+}
+
+Tensor float64_copy(const Tensor& t) { return from_vector(t.to_vector(), t.shape(), DType::float64); }
+
+double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double s = 0;
+  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+double set_element(Tensor& t, int64_t j, double v) {
+  double stored = 0;
+  detail::dispatch(t.dtype(), [&]<class T>() {
+    t.mutable_data<T>()[j] = static_cast<T>(v);
+    stored = static_cast<double>(static_cast<T>(v));
+  });
+  return stored;
 }
 
 std::string index_string(const Shape& shape, int64_t flat) {

@@ -118,6 +118,15 @@ void finish(GradcheckReport& report, const GradcheckOptions& options);
 // an empty function for an unknown name. Covers every name in ops::elementwise_ops.
 std::function<double(std::span<const double>)> builtin_forward(std::string_view name);
 
+// Tensor checks compute in float64 copies of their inputs, which a perturbation may change without
+// touching the caller's tensors (or a node's saved inputs).
+Tensor float64_copy(const Tensor& t);
+// sum_i a[i] * b[i] over the shorter of the two: a projection on a random vector or direction.
+double dot(const std::vector<double>& a, const std::vector<double>& b);
+// Sets element j of t to v rounded to t's dtype, and returns what it holds now (the step an input
+// actually took is that minus its old value).
+double set_element(Tensor& t, int64_t j, double v);
+
 // "[1, 2]" for flat element `flat` of a row-major tensor of shape `shape` ("[]" for 0-d).
 std::string index_string(const Shape& shape, int64_t flat);
 

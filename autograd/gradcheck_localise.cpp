@@ -38,15 +38,6 @@ std::vector<Node*> recorded_nodes(const Tensor& root) {
 
 std::string describe(const Node& n) { return fmt::format("{} at {}", n.name, chainrule::to_string(n.where)); }
 
-// A float64 copy that a perturbation may change without touching the node's saved inputs.
-Tensor float64_copy(const Tensor& t) { return from_vector(t.to_vector(), t.shape(), DType::float64); }
-
-double dot(const std::vector<double>& a, const std::vector<double>& b) {
-  double s = 0;
-  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) s += a[i] * b[i];
-  return s;
-}
-
 // Re-checks input k of node n. Returns false when a disagreement was filed (the search stops).
 bool recheck_input(Node& n, std::size_t k, const std::vector<Tensor>& inputs64, const std::vector<double>& r,
                    const std::vector<double>& analytic, const Tolerance& tol64, const GradcheckOptions& options,

@@ -1,14 +1,13 @@
-// gradcheck for Tensor functions and for whole models: central differences in float64 over every
-// element (or random directions), then, on failure, the op-by-op re-check of gradcheck_localise.cpp.
+// gradcheck for Tensor functions: central differences in float64 over every element (or random
+// directions), then, on failure, the op-by-op re-check of gradcheck_localise.cpp. Whole models
+// (gradcheck_model) are in gradcheck_model.cpp.
 #include <fmt/format.h>
 
-#include <cmath>
 #include <stdexcept>
 
 #include "autograd/gradcheck.h"
 #include "autograd/gradcheck_detail.h"
 #include "autograd/tensor_impl.h"
-#include "autograd/tensor_loops.h"
 #include "autograd/tensor_record.h"
 
 namespace chainrule {
@@ -16,24 +15,6 @@ namespace chainrule {
 using namespace detail::gradcheck;
 
 namespace {
-
-Tensor float64_copy(const Tensor& t) { return from_vector(t.to_vector(), t.shape(), DType::float64); }
-
-double dot(const std::vector<double>& a, const std::vector<double>& b) {
-  double s = 0;
-  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) s += a[i] * b[i];
-  return s;
-}
-
-// Sets element j to v rounded to t's dtype, and returns what it holds now.
-double set_element(Tensor& t, int64_t j, double v) {
-  double stored = 0;
-  detail::dispatch(t.dtype(), [&]<class T>() {
-    t.mutable_data<T>()[j] = static_cast<T>(v);
-    stored = static_cast<double>(static_cast<T>(v));
-  });
-  return stored;
-}
 
 std::vector<double> random_normal(std::size_t n, uint64_t seed) {
   Generator gen(seed);
@@ -268,137 +249,6 @@ GradcheckReport check_custom_op(std::string_view name, TensorForward forward, Te
   const std::string op(name);
   TensorFunction f = [&](const std::vector<Tensor>& x) { return custom_op(op, x, forward, backward, where); };
   return gradcheck(f, inputs, options);
-}
-
-GradcheckReport gradcheck_model(const std::function<Tensor()>& loss,
-                                const std::vector<std::pair<std::string, Tensor>>& named_parameters,
-                                GradcheckOptions options) {
-  validate(options, static_cast<bool>(loss), "gradcheck_model");
-  GradcheckReport report;
-  report.what = "gradcheck_model";
-  std::vector<std::string> names;
-  std::vector<Tensor> params;
-  bool float32 = false;
-  for (const auto& [name, p] : named_parameters) {
-    if (!p.defined()) throw std::invalid_argument(fmt::format("gradcheck_model: parameter '{}' is undefined", name));
-    if (!p.requires_grad() || !p.is_leaf()) {
-      report.notes.push_back(fmt::format("parameter '{}' skipped: it is not a leaf that requires grad", name));
-      continue;
-    }
-    names.push_back(name);
-    params.push_back(p);
-    float32 = float32 || p.dtype() == DType::float32;
-  }
-  if (params.empty()) throw std::invalid_argument("gradcheck_model: no parameter that requires grad was given");
-  const Tolerance tol = float32 ? Tolerance{options.float32_eps, options.float32_atol, options.float32_rtol}
-                                : Tolerance{options.eps, options.atol, options.rtol};
-  if (float32)
-    report.notes.push_back(fmt::format(
-        "float32 parameters: checked with eps {}, atol {}, rtol {} (float32 rounding); model->to(DType::float64) "
-        "allows the float64 defaults",
-        tol.eps, tol.atol, tol.rtol));
-
-  std::vector<std::vector<double>> analytic;
-  double l_first = 0;
-  {
-    Tensor l;
-    {
-      detail::ReplayGuard replay;
-      GradModeGuard recording(true);
-      l = loss();
-    }
-    if (!l.defined() || l.numel() != 1)
-      throw std::invalid_argument(fmt::format("gradcheck_model: the loss must have one element, got shape {}",
-                                              l.defined() ? l.shape().str() : "undefined"));
-    l_first = l.item();
-    if (l.requires_grad()) {
-      for (const Tensor& g : grad({l}, params, {}, {.retain_graph = true, .allow_unused = true}))
-        analytic.push_back(g.to_vector());
-      scan_tensor_kinks(l, tol, report);  // before the parameters change below
-    } else {
-      for (const Tensor& p : params) analytic.emplace_back(static_cast<std::size_t>(p.numel()), 0.0);
-    }
-  }
-
-  auto eval = [&] {
-    NoGradGuard no_grad;
-    return loss().item();
-  };
-  const double l0 = eval();
-  std::vector<GradcheckElement> elements;
-  std::vector<bool> kink;
-  for (std::size_t k = 0; k < params.size(); ++k) {
-    Tensor& p = params[k];
-    const std::vector<double> x = p.to_vector();  // float32 -> double -> float32 restores exactly
-    // Every element back however the checks below end: a loss() that throws leaves p as it was.
-    struct PutBack {
-      Tensor& p;
-      const std::vector<double>& x;
-      ~PutBack() {
-        for (std::size_t j = 0; j < x.size(); ++j) set_element(p, static_cast<int64_t>(j), x[j]);
-      }
-    } put_back{p, x};
-    ParameterCheck summary;
-    summary.name = names[k];
-    summary.shape = p.shape().str();
-    auto add = [&](std::string index, double a, auto&& g) {
-      Differences d;
-      const Verdict v = judge(a, l0, tol, g, d);
-      elements.push_back(element(names[k], std::move(index), a, d, v));
-      kink.push_back(v == Verdict::kink);
-      const GradcheckElement& e = elements.back();
-      ++summary.checked;
-      summary.max_abs_error = std::max(summary.max_abs_error, e.abs_error);
-      if (!e.passed) ++summary.failures;
-    };
-    if (options.directions == 0) {
-      for (std::size_t j = 0; j < x.size(); ++j) {
-        add(index_string(p.shape(), static_cast<int64_t>(j)), analytic[k][j], [&](double t) {
-          // The step the parameter took: x + t rounded to its dtype (float32's rounding is coarse).
-          const double taken = set_element(p, static_cast<int64_t>(j), x[j] + t) - x[j];
-          const double l = eval();
-          set_element(p, static_cast<int64_t>(j), x[j]);
-          return Probe{l, taken};
-        });
-      }
-    } else {
-      const auto dirs = random_directions(options.directions, x.size(), options.seed + k);
-      for (std::size_t d = 0; d < dirs.size(); ++d) {
-        auto shift = [&](double t) {
-          for (std::size_t j = 0; j < x.size(); ++j) set_element(p, static_cast<int64_t>(j), x[j] + t * dirs[d][j]);
-        };
-        add(fmt::format("direction {}", d), dot(analytic[k], dirs[d]), [&](double t) {
-          shift(t);
-          const double l = eval();
-          shift(0);
-          return Probe{l, t};
-        });
-      }
-    }
-    summary.passed = summary.failures == 0;
-    report.parameters.push_back(summary);
-  }
-  if (options.directions > 0)
-    report.notes.push_back(fmt::format("each parameter checked along {} random unit directions (seed {})",
-                                       options.directions, options.seed));
-  file_elements(report, std::move(elements), kink, tol, options.max_rows);
-  refuse_nondeterministic(report, l_first, l0, float32 ? 1e-5 : 1e-9);
-
-  if (options.localise && (!report.passed || !report.at_kinks.empty())) {
-    // The numeric pass changed the parameters in place (and restored them), which invalidates the
-    // first graph's saved tensors: the localisation records a fresh one.
-    Tensor l;
-    {
-      detail::ReplayGuard replay;
-      GradModeGuard recording(true);
-      l = loss();
-    }
-    if (l.requires_grad()) localise_tensor(l, tol, options, report);
-    fail_excused_kinks(report);
-    if (report.passed) report.localisation = Localisation{};
-  }
-  finish(report, options);
-  return report;
 }
 
 }  // namespace chainrule
