@@ -127,6 +127,8 @@ class Scalar {
   friend struct detail::ScalarAccess;
   static constexpr uint32_t kNoRecord = UINT32_MAX;
   [[noreturn]] static void throw_not_leaf(const char* what);
+  // A leaf while no graph records (NoGradGuard): compound assignment changes it in place.
+  bool leaf_in_no_grad() const { return leaf_ && (detail::thread_mode & detail::kNoGrad); }
   double interior_grad() const;
   void drop_grad_graph();
 

@@ -142,22 +142,27 @@ struct ScalarAccess {
   if (!x.scalar()) return Scalar(-x.number());
   return detail::ScalarAccess::unary<ops::Neg>(detail::ScalarOp::Neg, *x.scalar(), x.where);
 }
-// Compound assignment (see Scalar::operator+=): a leaf under NoGradGuard is updated in place.
+// Compound assignment (see Scalar::operator+=): a leaf under NoGradGuard is updated in place;
+// otherwise the handle is rebound to the recorded result.
 [[gnu::always_inline]] inline Scalar& Scalar::operator+=(Located<Scalar> o) {
-  if (leaf_ && (detail::thread_mode & detail::kNoGrad)) [[unlikely]] return (set_value(value() + o.value().value()), *this);
-  return *this = *this + o;
+  if (leaf_in_no_grad()) [[unlikely]] set_value(value() + o.value().value());
+  else *this = *this + o;
+  return *this;
 }
 [[gnu::always_inline]] inline Scalar& Scalar::operator-=(Located<Scalar> o) {
-  if (leaf_ && (detail::thread_mode & detail::kNoGrad)) [[unlikely]] return (set_value(value() - o.value().value()), *this);
-  return *this = *this - o;
+  if (leaf_in_no_grad()) [[unlikely]] set_value(value() - o.value().value());
+  else *this = *this - o;
+  return *this;
 }
 [[gnu::always_inline]] inline Scalar& Scalar::operator*=(Located<Scalar> o) {
-  if (leaf_ && (detail::thread_mode & detail::kNoGrad)) [[unlikely]] return (set_value(value() * o.value().value()), *this);
-  return *this = *this * o;
+  if (leaf_in_no_grad()) [[unlikely]] set_value(value() * o.value().value());
+  else *this = *this * o;
+  return *this;
 }
 [[gnu::always_inline]] inline Scalar& Scalar::operator/=(Located<Scalar> o) {
-  if (leaf_ && (detail::thread_mode & detail::kNoGrad)) [[unlikely]] return (set_value(value() / o.value().value()), *this);
-  return *this = *this / o;
+  if (leaf_in_no_grad()) [[unlikely]] set_value(value() / o.value().value());
+  else *this = *this / o;
+  return *this;
 }
 [[gnu::always_inline]] inline Scalar exp(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Exp>(detail::ScalarOp::Exp, x, w); }
 [[gnu::always_inline]] inline Scalar log(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Log>(detail::ScalarOp::Log, x, w); }
