@@ -61,7 +61,7 @@ std::string dot_quote(const std::string& text) {
       continue;
     }
     // Other control characters (a NUL ends a DOT string for Graphviz): shown as a space.
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+    if (detail::is_control(c)) c = ' ';
     out += c;
   }
   return out + "\"";

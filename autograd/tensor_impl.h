@@ -9,8 +9,8 @@
 // reverse creation order (tensor_engine.cpp), never recursively. Recording an op (should_record,
 // the edges and the attach of its node) is in autograd/tensor_record.h.
 #include <algorithm>
-#include <cassert>
 #include <atomic>
+#include <cassert>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -335,15 +335,15 @@ class GradSink {
 // a product the sink took (GradSink::defer). c is contiguous [p.n, p.m] of the operands' dtype.
 void add_product(TensorImpl& c, const GradSink::Product& p, double alpha);
 
-// Sees every node a backward sweep runs on its thread (chain-rule traces of Tensor graphs): the
-// gradient the node received and the gradients its rule returned, one per input (undefined where
-// none flows; not yet summed back to the inputs' shapes). Unset (nullptr) by default: one branch.
 // User-defined backwards (custom_op) running now, on any thread. A sweep paused inside one may
 // have its state in nodes that the user's code sweeps again from another thread (a thread it
 // starts and joins); a sweep that starts while any runs keeps its state apart (own_state_), as one
 // nested on the same thread does.
 inline std::atomic<int> user_backwards_running{0};
 
+// Sees every node a backward sweep runs on its thread (chain-rule traces of Tensor graphs): the
+// gradient the node received and the gradients its rule returned, one per input (undefined where
+// none flows; not yet summed back to the inputs' shapes). Unset (nullptr) by default: one branch.
 struct BackwardObserver {
   virtual ~BackwardObserver() = default;
   virtual void on_node(const Node& node, const Tensor& grad, const std::vector<Tensor>& input_grads) = 0;

@@ -153,19 +153,15 @@ std::string text_table(const std::vector<std::vector<std::string>>& rows) {
 
 std::string one_line(std::string s) {
   for (char& c : s)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+    if (is_control(c)) c = ' ';
   return s;
 }
 
 namespace {
 std::string markdown_cell(const std::string& s) {
   std::string out;
-  // '|' would end the cell and a line break the row; other control characters are shown as spaces.
-  for (char c : s) {
-    if (c == '|') out += "\\|";
-    else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) out += ' ';
-    else out += c;
-  }
+  // '|' would end the cell and a line break the row (one_line makes every control character a space).
+  for (char c : one_line(s)) out += c == '|' ? std::string("\\|") : std::string(1, c);
   return out;
 }
 }  // namespace

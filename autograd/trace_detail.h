@@ -39,6 +39,9 @@ const Node& node_named(const std::vector<Node>& nodes, std::string_view name, st
 // '|' in cells escaped.
 std::string text_table(const std::vector<std::vector<std::string>>& rows);
 std::string markdown_table(const std::vector<std::vector<std::string>>& rows);
+// Control characters (line breaks, NUL, DEL): labels are user text, and these would break a table
+// row, a Markdown cell or a DOT string.
+inline bool is_control(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
 // A node's name on one line: line breaks and other control characters in a label become spaces.
 std::string one_line(std::string s);
 

@@ -58,7 +58,6 @@ FitResult fit_epochs(const std::function<EpochReport(std::size_t)>& epoch, const
   auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
   Progress progress(options.max_epochs_, options.progress_);
   FitResult result;
-  result.best_validation_loss = std::numeric_limits<double>::infinity();
   std::size_t since_best = 0;
   for (std::size_t k = 1; k <= options.max_epochs_; ++k) {
     const EpochReport r = epoch(k);

@@ -69,7 +69,7 @@ struct FitResult {
   double seconds = 0.0;
   std::vector<double> losses;              // one per epoch
   std::vector<double> validation_losses;   // one per epoch when a validation loss was given
-  double best_validation_loss = std::numeric_limits<double>::infinity();  // when no validation loss was given
+  double best_validation_loss = std::numeric_limits<double>::infinity();  // +inf without a validation loss
   std::size_t best_epoch = 0;              // the epoch of best_validation_loss (0: none)
 };
 
