@@ -42,9 +42,12 @@
 // Composed (no derivative of their own): mean = sum / n, transpose = permute, stack = concat of
 // reshapes, softmax / log_softmax / losses in nn/.
 #include <array>
+#include <bit>
+#include <cstdint>
 #include <cmath>
 #include <span>
 #include <string_view>
+#include <type_traits>
 
 namespace chainrule::ops {
 
@@ -95,15 +98,26 @@ struct Sqrt {
   template <class R> static R f(R x) { using std::sqrt; return sqrt(x); }
   template <class G, class V> static G dx(const G& grad, const V&, const V& result) { return grad / (result * 2.0); }
 };
+// x's sign bit clear ? a : b, computed with bit operations: GCC compiles a floating-point ternary
+// (or a max) to a compare-and-jump, and a jump on the sign of a value that changes from one call to
+// the next is mispredicted half the time. (-0 counts as negative: callers give the same result.)
+template <class R> R if_sign_clear(R x, R a, R b) {
+  using U = std::conditional_t<sizeof(R) == 8, uint64_t, uint32_t>;
+  static_assert(sizeof(U) == sizeof(R));
+  const U negative = U(0) - (std::bit_cast<U>(x) >> (8 * sizeof(R) - 1));  // all ones or all zeros
+  return std::bit_cast<R>((std::bit_cast<U>(b) & negative) | (std::bit_cast<U>(a) & ~negative));
+}
+
 struct Sigmoid {
   static constexpr std::string_view name = "sigmoid";
   static constexpr Uses uses{.result = true};
-  // Written so that neither branch overflows: e^-|x| is always <= 1.
+  // 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) below: e = e^-|x| <= 1, so neither overflows.
+  // Branch-free (a select, not a jump): the sign of a neuron's input changes from one observation
+  // to the next, and a mispredicted jump costs more than the exp.
   template <class R> static R f(R x) {
-    using std::exp;
-    if (x >= 0) return R(1) / (R(1) + exp(-x));
-    R e = exp(x);
-    return e / (R(1) + e);
+    using std::abs, std::exp;
+    const R e = exp(-abs(x));
+    return if_sign_clear(x, R(1), e) / (R(1) + e);
   }
   template <class G, class V> static G dx(const G& grad, const V&, const V& result) {
     return grad * result * (1.0 - result);

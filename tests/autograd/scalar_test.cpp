@@ -3,6 +3,7 @@
 // retain_graph, no-grad, detach, functional grad, set_value).
 #include <cmath>
 #include <condition_variable>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <mutex>
@@ -185,6 +186,31 @@ TEST_CASE("Scalar: conventions at kinks and edges", "[autograd][scalar]") {
     CHECK(hi.grad() == 0.0);
     CHECK_FALSE(std::isnan(lo.grad()));
   }
+}
+
+// ops::Sigmoid::f picks its numerator with sign bits instead of a jump; it must give, bit for bit,
+// the two-branch formula it replaced, in both dtypes and at the edges (-0, infinities, NaN,
+// subnormal results).
+template <class R>
+R two_branch_sigmoid(R x) {
+  if (x >= 0) return R(1) / (R(1) + std::exp(-x));
+  const R e = std::exp(x);
+  return e / (R(1) + e);
+}
+
+TEMPLATE_TEST_CASE("ops::Sigmoid: the branch-free select equals the two-branch formula", "[autograd][ops]", float,
+                   double) {
+  using R = TestType;
+  const R inf = std::numeric_limits<R>::infinity();
+  std::vector<R> xs = {R(0), R(-0.0), inf, -inf, R(-745), R(-103), R(-88), R(88), R(710), R(1e-30), R(-1e-30)};
+  for (int k = -4000; k <= 4000; ++k) xs.push_back(R(k) / R(37));
+  for (R x : xs) {
+    INFO("x = " << x);
+    const R got = ops::Sigmoid::f(x), want = two_branch_sigmoid(x);
+    CHECK(std::memcmp(&got, &want, sizeof(R)) == 0);
+  }
+  CHECK(std::isnan(ops::Sigmoid::f(std::numeric_limits<R>::quiet_NaN())));
+  CHECK(std::isnan(ops::Sigmoid::f(-std::numeric_limits<R>::quiet_NaN())));
 }
 
 TEST_CASE("Scalar: comparisons look at values and record nothing", "[autograd][scalar]") {
