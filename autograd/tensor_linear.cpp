@@ -158,6 +158,12 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Where w
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t j = 0; j < out; ++j) y[r * out + j] = t[j * rows + r] + (b ? b[j] : T(0));
       return;
+    } else if (b && rows > 0 && out > 0 && in > 0) {
+      // The bias rows first, then one gemm adding x w^T into them (beta = 1, as PyTorch's addmm):
+      // with beta = 0 OpenBLAS clears y in a pass of its own, and the bias was one more.
+      for (int64_t r = 0; r < rows; ++r) std::copy(b, b + out, y + r * out);
+      gemm(false, true, px, pw, y, ir, iout, iin, 1.0, 1.0);
+      return;
     } else {
       batched_gemm<T>({px, none, false}, {pw, none, true}, y, none, rows, out, in);
     }
