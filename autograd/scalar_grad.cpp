@@ -160,6 +160,8 @@ std::vector<Scalar> ScalarTape::functional_grad(const std::vector<Scalar>& outpu
     throw std::invalid_argument(fmt::format("grad: got {} outputs but {} grad_outputs", outputs.size(),
                                             grad_outputs.size()));
   if (outputs.empty()) throw std::invalid_argument("grad: no outputs given");
+  // As PyTorch: a sweep for no input would only free the graph.
+  if (inputs.empty()) throw std::invalid_argument("grad: no inputs given");
   for (size_t i = 0; i < outputs.size(); ++i)
     if (!outputs[i].requires_grad())
       throw std::invalid_argument(fmt::format(

@@ -175,6 +175,7 @@ class Tensor {
 class Generator {
  public:
   explicit Generator(uint64_t seed = 0) : engine_(seed) {}
+  // std::invalid_argument for a bound, mean or stddev that is not finite, low > high, stddev < 0.
   double uniform(double low, double high);  // [low, high)
   double normal(double mean, double stddev);
   std::mt19937_64& engine() { return engine_; }

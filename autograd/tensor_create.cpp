@@ -32,6 +32,9 @@ Tensor generated(const Shape& shape, const TensorOptions& options, F next) {
 }  // namespace
 
 double Generator::uniform(double low, double high) {
+  if (!(low <= high) || !std::isfinite(low) || !std::isfinite(high))
+    throw std::invalid_argument(
+        fmt::format("Generator::uniform: the range [{}, {}) needs finite bounds with low <= high", low, high));
   // 53 random bits -> [0, 1): the same numbers for a seed on every standard library.
   const double u = static_cast<double>(engine_() >> 11) * 0x1.0p-53;
   const double width = high - low;
@@ -40,6 +43,9 @@ double Generator::uniform(double low, double high) {
 }
 
 double Generator::normal(double mean, double stddev) {
+  if (!(stddev >= 0) || !std::isfinite(mean) || !std::isfinite(stddev))
+    throw std::invalid_argument(
+        fmt::format("Generator::normal: mean {} and stddev {} must be finite, with stddev >= 0", mean, stddev));
   if (has_spare_) {
     has_spare_ = false;
     return mean + stddev * spare_;

@@ -261,12 +261,12 @@ void Sweep::give_leaf_grads(bool create_graph) {
   }
 }
 
-Tensor default_seed(const Tensor& y, const char* op) {
+Tensor default_seed(const Tensor& y, const char* op, const char* remedy) {
   if (y.numel() != 1)
     throw std::invalid_argument(fmt::format(
         "{}: the output has shape {} ({} elements); a seed gradient is required for a non-scalar "
-        "output: pass one of the same shape",
-        op, y.shape().str(), y.numel()));
+        "output: {}",
+        op, y.shape().str(), y.numel(), remedy));
   return ones(y.shape(), y.dtype());
 }
 
@@ -283,7 +283,7 @@ void check_requires_grad(const Tensor& y, const char* op) {
 
 void Tensor::backward(BackwardOptions options) const {
   check_requires_grad(*this, "backward");
-  backward(default_seed(*this, "backward"), options);
+  backward(default_seed(*this, "backward", "pass one of the same shape, backward(seed)"), options);
 }
 
 void Tensor::backward(const Tensor& seed, BackwardOptions options) const {
@@ -298,13 +298,15 @@ void Tensor::backward(const Tensor& seed, BackwardOptions options) const {
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
                          const std::vector<Tensor>& grad_outputs, GradOptions options) {
   if (outputs.empty()) throw std::invalid_argument("grad: no outputs given");
+  // As PyTorch: a sweep for no input would only free the graph.
+  if (inputs.empty()) throw std::invalid_argument("grad: no inputs given");
   if (!grad_outputs.empty() && grad_outputs.size() != outputs.size())
     throw std::invalid_argument(fmt::format("grad: got {} outputs but {} grad_outputs", outputs.size(),
                                             grad_outputs.size()));
   std::vector<Root> roots;
   for (size_t i = 0; i < outputs.size(); ++i) {
     check_requires_grad(outputs[i], "grad");
-    Tensor seed = grad_outputs.empty() ? default_seed(outputs[i], "grad") : grad_outputs[i];
+    Tensor seed = grad_outputs.empty() ? default_seed(outputs[i], "grad", "pass grad_outputs, one of each output's shape") : grad_outputs[i];
     check_seed(outputs[i], seed, "grad");
     roots.push_back({outputs[i], seed});
   }

@@ -26,7 +26,9 @@ Tensor fit_to(const Tensor& g, const Edge& e);
 void add_in_place(Tensor& acc, const Tensor& g);
 
 // Checks shared by the entry points; messages name `op`.
-Tensor default_seed(const Tensor& y, const char* op);
+// The seed 1 of a one-element output; otherwise std::invalid_argument naming `op`, y's shape and
+// `remedy` (what the caller can do instead).
+Tensor default_seed(const Tensor& y, const char* op, const char* remedy);
 void check_requires_grad(const Tensor& y, const char* op);
 
 // One reverse sweep. Gradients collect in the nodes (Node::grad) and, for leaves, in this object:

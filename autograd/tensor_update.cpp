@@ -91,7 +91,8 @@ void Sweep::apply_updates(const std::vector<ParamUpdate>& updates) {
 
 void backward_and_update(const Tensor& y, const std::vector<ParamUpdate>& updates) {
   detail::check_requires_grad(y, "backward_and_update");
-  const Tensor seed = detail::default_seed(y, "backward_and_update");
+  const Tensor seed = detail::default_seed(
+      y, "backward_and_update", "a fused step takes no seed: reduce the loss to one element first (sum or mean)");
   detail::Sweep sweep(false, nullptr);
   sweep.fuse(updates);
   sweep.run({{y, seed}}, false);

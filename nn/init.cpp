@@ -89,7 +89,11 @@ Init Init::normal(double mean, double stddev) {
   return Init(Kind::Normal, mean, stddev);
 }
 
-Init Init::constant(double value) { return Init(Kind::Constant, value, 0); }
+Init Init::constant(double value) {
+  if (!std::isfinite(value))
+    throw std::invalid_argument(fmt::format("Init::constant: the value must be finite, got {}", value));
+  return Init(Kind::Constant, value, 0);
+}
 
 Init Init::values(NestedList values) {
   Init init(Kind::Values, 0, 0);
@@ -161,7 +165,7 @@ void Init::apply(Tensor t, Generator& gen, Fans fans) const {
   switch (kind_) {
     case Kind::Uniform: fill_uniform(t, a_, b_, gen); return;
     case Kind::Normal: fill_normal(t, a_, b_, gen); return;
-    case Kind::Constant: write(t, std::vector<double>(static_cast<size_t>(t.numel()), a_)); return;
+    case Kind::Constant: write(t, std::vector<double>(static_cast<size_t>(t.numel()), need_finite(a_))); return;
     case Kind::Values: set_values(t, values_); return;
     case Kind::XavierUniform: {
       need_positive(in + out);

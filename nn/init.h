@@ -52,7 +52,7 @@ class Init {
   static Init uniform(double a, double b);
   // N(mean, stddev^2), stddev >= 0.
   static Init normal(double mean, double stddev);
-  // Every element = value.
+  // Every element = value (finite, and finite in the tensor's dtype when applied).
   static Init constant(double value);
   static Init zeros() { return constant(0.0); }
   // Exactly these values; the nested list's shape must equal the tensor's.

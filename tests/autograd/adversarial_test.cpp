@@ -141,6 +141,15 @@ TEST_CASE("adversarial: random tensors with non-finite parameters", "[autograd][
   CHECK_THAT(message_of<std::invalid_argument>([&] { normal({2}, NAN, 1, gen); }),
              Contains("normal") && Contains("finite"));
   CHECK_THAT(message_of<std::invalid_argument>([&] { normal({2}, 0, inf, gen); }), Contains("normal"));
+  // The Generator's own draws check the same (they returned NaN, inf or numbers outside the range).
+  CHECK_THAT(message_of<std::invalid_argument>([&] { gen.uniform(1, 0); }),
+             Contains("Generator::uniform") && Contains("[1, 0)"));
+  CHECK_THAT(message_of<std::invalid_argument>([&] { gen.uniform(0, inf); }), Contains("finite"));
+  CHECK_THAT(message_of<std::invalid_argument>([&] { gen.normal(0, -1); }),
+             Contains("Generator::normal") && Contains("stddev -1"));
+  CHECK_THAT(message_of<std::invalid_argument>([&] { gen.normal(NAN, 1); }), Contains("mean nan"));
+  const double wide = gen.uniform(-1e308, 1e308);  // wider than the largest double: still a number in range
+  CHECK((wide >= -1e308 && wide < 1e308));
   // Filled in place now (no vector of doubles beside the tensor): the same numbers for a seed.
   Generator a(3), b(3);
   const Tensor u = uniform({3}, -1, 1, a, f64);

@@ -167,7 +167,11 @@ TEST_CASE("errors: backward on a non-scalar output needs a seed", "[autograd][er
   CHECK_THAT(bad_dtype, Contains("backward") && Contains("float32") && Contains("float64"));
 
   const std::string functional = message_of<std::invalid_argument>([&] { grad({y}, {x}); });
-  CHECK_THAT(functional, Contains("grad") && Contains("[2, 3]") && Contains("seed"));
+  CHECK_THAT(functional, Contains("grad") && Contains("[2, 3]") && Contains("pass grad_outputs"));
+  // The fused step has no seed parameter: its message says what to do instead.
+  const std::string fused = message_of<std::invalid_argument>([&] { backward_and_update(y, {}); });
+  CHECK_THAT(fused, Contains("backward_and_update: the output has shape [2, 3]") &&
+                        Contains("reduce the loss to one element first") && !Contains("pass one"));
 
   const std::string no_grad = message_of<std::logic_error>([] { f64({1}).backward(); });
   CHECK_THAT(no_grad, Contains("backward") && Contains("does not require grad") && Contains("[1]"));
@@ -324,6 +328,9 @@ TEST_CASE("errors: functional grad misuse", "[autograd][errors]") {
     CHECK_THAT(constant, Contains("grad") && Contains("output 0") && Contains("does not require grad"));
     const std::string input = message_of<std::invalid_argument>([&] { grad({y}, {Scalar(1.0)}); });
     CHECK_THAT(input, Contains("grad") && Contains("input 0") && Contains("does not require grad"));
+    // No inputs: refused before the sweep (it freed the graph and returned nothing).
+    CHECK_THROWS_WITH(grad({y}, {}), Contains("grad: no inputs given"));
+    CHECK(grad({y}, {a})[0].value() == 3.0);
   }
   SECTION("Tensor") {
     Tensor a = f64({2}, true), b = f64({3}, true);
@@ -336,6 +343,8 @@ TEST_CASE("errors: functional grad misuse", "[autograd][errors]") {
     CHECK_THAT(input, Contains("grad") && Contains("input 0") && Contains("does not require grad"));
     const std::string none = message_of<std::invalid_argument>([&] { grad(std::vector<Tensor>{}, {a}); });
     CHECK_THAT(none, Contains("grad") && Contains("no outputs"));
+    CHECK_THROWS_WITH(grad({y}, std::vector<Tensor>{}), Contains("grad: no inputs given"));
+    CHECK(grad({y}, {a})[0].to_vector() == std::vector<double>{3, 3});
   }
 }
 

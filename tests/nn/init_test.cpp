@@ -129,6 +129,10 @@ TEST_CASE("nn: initialisers reject bad arguments and shapes, naming them") {
   Tensor big = zeros({3, 2});
   CHECK_THROWS_WITH(nn::Init::xavier_uniform(1e308).apply(big, gen), Contains("is not finite"));
   CHECK(big.to_vector() == std::vector<double>(6, 0.0));
+  CHECK_THROWS_WITH(nn::Init::constant(NAN), Contains("Init::constant: the value must be finite, got nan"));
+  Tensor f32 = zeros({2});  // float32: 1e300 would be inf
+  CHECK_THROWS_WITH(nn::Init::constant(1e300).apply(f32, gen), Contains("is not finite in float32"));
+  CHECK(f32.to_vector() == std::vector<double>(2, 0.0));
   CHECK_THROWS_WITH(nn::Init::torch_default().apply(big, gen, nn::Fans{-4, 0}), Contains("the fan is -4"));
 }
 
