@@ -6,7 +6,8 @@
 //
 //   {
 //     chainrule::DetectAnomalyGuard anomaly;
-//     auto y = log(x);   // x == 0 -> AnomalyError: "log produced -inf ... recorded at model.cpp:12"
+//     auto y = log(x);   // x == 0 -> AnomalyError:
+//                        //   "anomaly: the forward of 'log' (recorded at model.cpp:12) produced -inf"
 //   }
 #include <stdexcept>
 #include <string>

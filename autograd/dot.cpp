@@ -11,6 +11,7 @@
 
 #include "autograd/anomaly.h"
 #include "autograd/tensor_impl.h"
+#include "autograd/text_file.h"
 #include "autograd/trace_detail.h"
 
 namespace chainrule {
@@ -193,6 +194,13 @@ std::string to_dot(const Tensor& root, const DotOptions& options) {
   return out + footer(options,
                       "boxes: recorded ops with their output shape; blue: parameters; grey: constants (no "
                       "gradient); orange: output\nedge label: the shape of the tensor that flows");
+}
+
+void write_dot(const std::filesystem::path& path, const Scalar& root, const DotOptions& options) {
+  detail::write_text_file(path, to_dot(root, options), "write_dot");
+}
+void write_dot(const std::filesystem::path& path, const Tensor& root, const DotOptions& options) {
+  detail::write_text_file(path, to_dot(root, options), "write_dot");
 }
 
 }  // namespace chainrule

@@ -14,8 +14,9 @@
 // (from DotOptions::names) and a summary of their values and gradient.
 //
 //   C.backward();
-//   std::ofstream("observation1.dot") << to_dot(C, {.title = "observation 1"});
+//   write_dot("observation1.dot", C, {.title = "observation 1"});
 //   // $ dot -Tsvg observation1.dot -o observation1.svg
+#include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
@@ -40,6 +41,10 @@ struct DotOptions {
 // (the numbers of that backward); values always. Throws std::invalid_argument for a bad rankdir.
 std::string to_dot(const Scalar& root, const DotOptions& options = {});
 std::string to_dot(const Tensor& root, const DotOptions& options = {});
+// to_dot's text written to `path`; std::runtime_error naming the path and the system's reason when
+// it cannot be written.
+void write_dot(const std::filesystem::path& path, const Scalar& root, const DotOptions& options = {});
+void write_dot(const std::filesystem::path& path, const Tensor& root, const DotOptions& options = {});
 
 // Quotes `text` as a DOT string: "..." with backslashes, quotes and line breaks escaped.
 std::string dot_quote(const std::string& text);

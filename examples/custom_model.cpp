@@ -19,6 +19,7 @@
 
 #include "nn/batches.h"
 #include "nn/data.h"
+#include "examples/cli.h"
 #include "nn/nn.h"
 #include "optim/optim.h"
 #include "optim/trainer.h"
@@ -71,7 +72,8 @@ class ResidualClassifier : public nn::Module {
 
 }  // namespace
 
-int main() try {
+int main(int argc, char** argv) try {
+  if (const int stop = examples::no_arguments(argc, argv, "custom_model", "Trains a small ReZero residual network (nn::Module subclasses) on a spiral and prints its learnt alphas."); stop >= 0) return stop;
   Generator gen(11);
   auto model = std::make_shared<ResidualClassifier>(2, 16, 3, 2, gen);
   fmt::print("{}\n\nnamed parameters:\n", model->to_string());

@@ -14,7 +14,6 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -193,6 +192,12 @@ Args parse(int argc, char** argv) {
     else if (arg == "--dot") a.dot = argv[++i];
     else throw std::invalid_argument(fmt::format("unknown argument '{}'\n{}", arg, kUsage));
   }
+  // The CSV goes beside the plot, with .csv for its extension: it must not be the plot itself.
+  if (!a.plot.empty() && std::filesystem::path(a.plot).replace_extension(".csv") == a.plot)
+    throw std::invalid_argument(fmt::format(
+        "--plot {}: the loss table is written beside the plot as FILE.csv, so the plot cannot be a .csv "
+        "(e.g. --plot loss.svg)\n{}",
+        a.plot, kUsage));
   return a;
 }
 
@@ -210,7 +215,7 @@ int main(int argc, char** argv) try {
     ScalarNet fresh;
     const Observation o = lecture::forward(fresh, d.z[0][0], d.z[0][1], d.y[0]);
     o.half_cost.backward({.retain_graph = true});
-    std::ofstream(args.dot) << to_dot(o.half_cost, {.title = "observation 1: C = 1/2 (Output - Y)^2"});
+    write_dot(args.dot, o.half_cost, {.title = "observation 1: C = 1/2 (Output - Y)^2"});
     fmt::print("wrote {} (render: dot -Tsvg {} -o observation1.svg)\n\n", args.dot, args.dot);
   }
   if (!args.compact) {

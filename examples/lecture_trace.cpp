@@ -15,10 +15,9 @@
 
 #include <charconv>
 #include <cmath>
-#include <cstring>
-#include <span>
-#include <fstream>
 #include <iostream>
+#include <span>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -118,30 +117,40 @@ int main(int argc, char** argv) {
   bool markdown = false, tensors = false, custom = false, input_gradients = false;
   TraceOptions format;
   std::string dot_path;
-  auto usage = [] {
-    std::cerr << "usage: lecture_trace [--markdown] [--fixed DECIMALS (0 to 30)] [--dot FILE] [--tensor] [--custom-op] "
-                 "[--input-gradients]\n";
+  constexpr const char* kUsage =
+      "usage: lecture_trace [--markdown] [--fixed DECIMALS (0 to 30)] [--dot FILE] [--tensor] [--custom-op] "
+      "[--input-gradients]\n";
+  auto bad = [&](const std::string& what) {
+    std::cerr << "lecture_trace: " << what << "\n" << kUsage;
     return 2;
   };
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--markdown") == 0) {
+    const std::string arg = argv[i];
+    const bool has_value = i + 1 < argc;
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      return 0;
+    } else if (arg == "--markdown") {
       markdown = true;
-    } else if (std::strcmp(argv[i], "--fixed") == 0 && i + 1 < argc) {
+    } else if (arg == "--fixed") {
+      if (!has_value) return bad("--fixed needs a number of decimals");
       const std::string decimals = argv[++i];
       int n = -1;
       const auto [end, error] = std::from_chars(decimals.data(), decimals.data() + decimals.size(), n);
-      if (error != std::errc() || end != decimals.data() + decimals.size() || n < 0 || n > 30) return usage();
+      if (error != std::errc() || end != decimals.data() + decimals.size() || n < 0 || n > 30)
+        return bad("--fixed " + decimals + ": the number of decimals must be a whole number from 0 to 30");
       format = {n, true};
-    } else if (std::strcmp(argv[i], "--dot") == 0 && i + 1 < argc) {
+    } else if (arg == "--dot") {
+      if (!has_value) return bad("--dot needs a file name");
       dot_path = argv[++i];
-    } else if (std::strcmp(argv[i], "--tensor") == 0) {
+    } else if (arg == "--tensor") {
       tensors = true;
-    } else if (std::strcmp(argv[i], "--custom-op") == 0) {
+    } else if (arg == "--custom-op") {
       custom = true;
-    } else if (std::strcmp(argv[i], "--input-gradients") == 0) {
+    } else if (arg == "--input-gradients") {
       input_gradients = true;
     } else {
-      return usage();
+      return bad("unknown argument '" + arg + "'");
     }
   }
 
@@ -152,9 +161,14 @@ int main(int argc, char** argv) {
   std::cout << (markdown ? t.to_markdown(format) : t.to_text(format));
 
   if (!dot_path.empty()) {
-    std::ofstream(dot_path) << to_dot(c, {.title = "The lecture's network on observation 1: C = 1/2 (ON - y)^2",
-                                          .digits = format.digits,
-                                          .fixed = format.fixed});
+    try {
+      write_dot(dot_path, c, {.title = "The lecture's network on observation 1: C = 1/2 (ON - y)^2",
+                              .digits = format.digits,
+                              .fixed = format.fixed});
+    } catch (const std::runtime_error& e) {
+      std::cerr << "lecture_trace: " << e.what() << "\n";
+      return 2;
+    }
     std::cout << "\nwrote " << dot_path << " (render: dot -Tsvg " << dot_path << " -o picture.svg)\n";
   }
 

@@ -32,12 +32,17 @@ namespace {
 constexpr std::size_t kBatchSize = 16;
 constexpr std::size_t kPatience = 50;
 
+constexpr const char* kUsage = "usage: regression [--plot FILE.svg]";
+struct Help {};  // --help: the usage, exit 0
+
 std::string parse_plot(int argc, char** argv) {
   std::string plot;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--plot" && i + 1 < argc) plot = argv[++i];
-    else throw std::invalid_argument(fmt::format("unknown argument '{}' (use --plot FILE)", arg));
+    if (arg == "--help" || arg == "-h") throw Help();
+    else if (arg == "--plot" && i + 1 < argc) plot = argv[++i];
+    else if (arg == "--plot") throw std::invalid_argument(fmt::format("--plot needs a file name\n{}", kUsage));
+    else throw std::invalid_argument(fmt::format("unknown argument '{}'\n{}", arg, kUsage));
   }
   return plot;
 }
@@ -127,6 +132,9 @@ int main(int argc, char** argv) try {
     optim::write_loss_svg(plot, result.losses, {.title = "y = sin(x) + noise: MSE per epoch"}, result.validation_losses);
     fmt::print("\nwrote {}\n", plot);
   }
+  return 0;
+} catch (const Help&) {
+  std::cout << kUsage << "\n";
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "regression: " << e.what() << "\n";

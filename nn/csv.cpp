@@ -1,8 +1,10 @@
 #include "nn/csv.h"
 
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <fstream>
 #include <sstream>
@@ -48,8 +50,11 @@ std::string join_names(const std::vector<std::string>& names) {
 
 // At most max_bytes bytes: a source that never ends (a FIFO, /dev/zero) stops there.
 std::string read_file(const std::filesystem::path& path, std::size_t max_bytes) {
+  errno = 0;
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(fmt::format("read_csv: cannot open '{}'", path.string()));
+  if (!in)
+    throw std::runtime_error(fmt::format("read_csv: cannot open '{}': {}", path.string(),
+                                         errno ? std::strerror(errno) : "unknown reason"));
   // libstdc++'s filebuf throws std::ios_base::failure ("basic_filebuf::underflow error reading the
   // file") for a read error such as EISDIR, which opening a directory does not report; say which
   // file and which operation.

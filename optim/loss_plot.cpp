@@ -2,10 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <stdexcept>
 
 #include <fmt/format.h>
+
+#include "autograd/text_file.h"
 
 namespace chainrule::optim {
 namespace {
@@ -15,14 +16,6 @@ void check_histories(const char* function, const std::vector<double>& losses, co
   if (!validation.empty() && validation.size() != losses.size())
     throw std::invalid_argument(fmt::format("{}: {} training losses but {} validation losses; expected equal lengths",
                                             function, losses.size(), validation.size()));
-}
-
-void write_text(const std::filesystem::path& path, const std::string& text, const char* function) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw std::runtime_error(fmt::format("{}: cannot open '{}' for writing", function, path.string()));
-  out << text;
-  out.close();
-  if (!out) throw std::runtime_error(fmt::format("{}: error writing '{}'", function, path.string()));
 }
 
 struct Point {
@@ -260,7 +253,7 @@ void write_loss_csv(const std::filesystem::path& path, const std::vector<double>
     if (with_validation) text += fmt::format(",{}", validation_losses[i]);
     text += '\n';
   }
-  write_text(path, text, "write_loss_csv");
+  detail::write_text_file(path, text, "write_loss_csv");
 }
 
 void write_loss_svg(const std::filesystem::path& path, const std::vector<double>& losses,
@@ -271,7 +264,7 @@ void write_loss_svg(const std::filesystem::path& path, const std::vector<double>
                                             options.width, options.height));
   if (options.max_points < 2)
     throw std::invalid_argument(fmt::format("write_loss_svg: max_points must be >= 2, got {}", options.max_points));
-  write_text(path, render_svg(losses, validation_losses, options), "write_loss_svg");
+  detail::write_text_file(path, render_svg(losses, validation_losses, options), "write_loss_svg");
 }
 
 }  // namespace chainrule::optim

@@ -51,7 +51,29 @@ TEST_CASE("lecture and lecture_trace: bad arguments print the usage and exit wit
     const Run r = run(std::string(CHAINRULE_LECTURE_TRACE) + " --fixed " + bad);
     INFO(bad);
     CHECK(r.status == 2);
-    CHECK_THAT(r.out, Catch::StartsWith("usage: lecture_trace"));
+    CHECK_THAT(r.out, Catch::StartsWith(std::string("lecture_trace: --fixed ") + bad + ": the number of decimals") &&
+                          Catch::Contains("usage: lecture_trace"));
+  }
+  const Run trace_help = run(std::string(CHAINRULE_LECTURE_TRACE) + " --help");
+  CHECK(trace_help.status == 0);
+  CHECK_THAT(trace_help.out, Catch::StartsWith("usage: lecture_trace"));
+  const Run unknown = run(std::string(CHAINRULE_LECTURE_TRACE) + " --bogus");
+  CHECK(unknown.status == 2);
+  CHECK_THAT(unknown.out, Catch::StartsWith("lecture_trace: unknown argument '--bogus'"));
+  // The CSV beside the plot is FILE.csv: a .csv plot would have been overwritten by it.
+  const Run csv_plot = run(std::string(CHAINRULE_LECTURE) + " --compact --plot loss.csv");
+  CHECK(csv_plot.status == 2);
+  CHECK_THAT(csv_plot.out, Catch::Contains("--plot loss.csv: the loss table is written beside the plot"));
+}
+
+// A DOT file that cannot be written: an error and exit code 2 (both programs said "wrote" and exited 0).
+TEST_CASE("lecture and lecture_trace: an unwritable --dot path is an error", "[examples]") {
+  for (const std::string program : {CHAINRULE_LECTURE, CHAINRULE_LECTURE_TRACE}) {
+    INFO(program);
+    const Run r = run(program + " --dot /nonexistent-dir/graph.dot");
+    CHECK(r.status == 2);
+    CHECK_THAT(r.out, Catch::Contains("write_dot: cannot open '/nonexistent-dir/graph.dot' for writing: No such file"));
+    CHECK_THAT(r.out, !Catch::Contains("wrote /nonexistent-dir"));
   }
 }
 #endif
