@@ -181,7 +181,8 @@ GradcheckReport gradcheck(const TensorFunction& f, const std::vector<Tensor>& in
 // Second derivatives: checks the gradient of f, itself computed with create_graph, against central
 // differences of that gradient. Scalars: every entry of the Hessian. Tensors: the Hessian-vector
 // product along a random vector u (seeded), i.e. gradcheck of x -> <u, grad(<r, f(x)>, x)>.
-// Custom ops have first-order backwards only: a graph through one throws std::logic_error.
+// Scalar custom ops have first-order backwards only: a graph through one throws std::logic_error;
+// a Tensor custom op's backward, written with Tensor ops, is differentiated again.
 GradcheckReport gradgradcheck(const ScalarFunction& f, const std::vector<Scalar>& inputs,
                               GradcheckOptions options = {});
 GradcheckReport gradgradcheck(const TensorFunction& f, const std::vector<Tensor>& inputs,

@@ -219,6 +219,14 @@ void Tensor::set(std::initializer_list<int64_t> index, double value) {
         "Tensor::set: a leaf tensor that requires grad (shape {}) cannot be changed in place while "
         "recording; wrap the change in NoGradGuard",
         t.shape.str()));
+  // An op's result: the write is not recorded, so the graph would still say the element depends on
+  // the op's inputs, and their gradients would be silently wrong.
+  if (t.requires_grad && t.grad_fn && GradMode::enabled())
+    throw std::logic_error(fmt::format(
+        "Tensor::set: the tensor (shape {}) is the result of a recorded op ('{}'); setting an element is not "
+        "recorded, so gradients through it would be wrong. Build the new value with ops (a mask, concat), "
+        "or write it under NoGradGuard (the graph then keeps the old dependence, as PyTorch under no_grad)",
+        t.shape.str(), t.grad_fn->name));
   if (t.dtype == DType::float32) t.data<float>()[i] = static_cast<float>(value);
   else t.data<double>()[i] = value;
   ++t.storage->version;

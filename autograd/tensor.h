@@ -126,7 +126,9 @@ class Tensor {
   int64_t size(int64_t d) const;
   int64_t numel() const;
 
-  // Element access (bounds-checked, std::out_of_range). set() changes the tensor in place.
+  // Element access (bounds-checked, std::out_of_range). set() changes the tensor in place;
+  // std::logic_error while recording on a tensor that requires grad (a leaf, or an op's result:
+  // the write is not recorded).
   double item() const;  // one-element tensors only
   double at(std::initializer_list<int64_t> index) const;
   void set(std::initializer_list<int64_t> index, double value);

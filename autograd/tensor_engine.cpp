@@ -252,8 +252,15 @@ void Sweep::give_leaf_grads(bool create_graph) {
     // (add's), or the seed itself, and an in-place change of one leaf's .grad (clipping it) must
     // not change another's, nor the caller's seed.
     const bool alone = g.impl()->refs == 1 && g.impl()->storage->refs == 1;
-    Tensor sum = leaf->grad              ? Tensor(leaf->grad) + g
-                 : sole_owner(g)         ? g
+    if (leaf->grad) {
+      // A .grad recorded by an earlier create_graph backward keeps its history when a plain
+      // backward adds to it (the new part a constant), as PyTorch's in-place accumulation does.
+      const Tensor old(leaf->grad);
+      GradModeGuard keep_history(create_graph || old.requires_grad());
+      leaf->grad = (old + g).impl_ref();
+      continue;
+    }
+    Tensor sum = sole_owner(g)           ? g
                  : !create_graph         ? g.detach()
                  : alone                 ? g
                                          : g.clone();

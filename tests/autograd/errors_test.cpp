@@ -293,6 +293,19 @@ TEST_CASE("errors: in place on a leaf that requires grad while recording", "[aut
 
   const std::string non_leaf = message_of<std::logic_error>([&] { (w * 2.0).set_requires_grad(false); });
   CHECK_THAT(non_leaf, Contains("set_requires_grad") && Contains("mul"));
+
+  // set() on an op's result while recording was not recorded: the gradient still flowed through the
+  // overwritten element (x.grad [20, 16] for y = 2x; y[0] = 5; sum(y * y), instead of [0, 16]).
+  Tensor x = tensor({1.0, 2.0}, TensorOptions(DType::float64).requires_grad(true));
+  Tensor y = x * 2.0;
+  const std::string result = message_of<std::logic_error>([&] { y.set({0}, 5.0); });
+  CHECK_THAT(result, Contains("Tensor::set") && Contains("result of a recorded op ('mul')") && Contains("[2]"));
+  CHECK(y.to_vector() == std::vector<double>{2.0, 4.0});  // untouched
+  {
+    NoGradGuard no_grad;  // allowed, as PyTorch under no_grad: the graph keeps y = 2x
+    y.set({0}, 5.0);
+  }
+  CHECK(y.to_vector() == std::vector<double>{5.0, 4.0});
 }
 
 TEST_CASE("errors: Scalar misuse", "[autograd][errors]") {

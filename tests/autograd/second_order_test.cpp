@@ -481,6 +481,19 @@ TEST_CASE("second order: the recorded gradient is the whole gradient, whichever 
   }
 }
 
+// Tensors the same: a plain backward after a create_graph one replaced the recorded .grad with an
+// unrecorded sum (right number, no history: differentiating it threw).
+TEST_CASE("second order: a plain backward adds to a recorded Tensor .grad and keeps its history",
+          "[autograd][second_order][tensor]") {
+  Tensor w = tensor({2.0}, TensorOptions(DType::float64).requires_grad(true));
+  sum(w * w * w).backward({.create_graph = true});  // 3 w^2 = 12, recorded
+  sum(w * w).backward();                            // + 2 w = 4, plain
+  CHECK(w.grad().item() == 16.0);
+  REQUIRE(w.grad().requires_grad());
+  const std::vector<Tensor> d = grad({sum(w.grad())}, {w});  // d/dw 3 w^2 = 6 w; the plain part is a constant
+  CHECK(d[0].item() == 12.0);
+}
+
 TEST_CASE("second order: a recorded backward that throws leaves every gradient as it was",
           "[autograd][second_order][scalar]") {
   // Under anomaly mode, summing v's recorded gradient overflows (1e308 + 1e308) and throws; w's
