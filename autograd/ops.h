@@ -15,13 +15,14 @@
 //   sqrt:    y = sqrt x             dx = grad / (2 * result)
 //   sigmoid: y = 1 / (1 + e^-x)     dx = grad * result * (1 - result)
 //   tanh:    y = tanh x             dx = grad * (1 - result^2)
-//   relu:    y = max(x, 0)          dx = grad * step(x)            relu'(0) = 0, as PyTorch
+//   relu:    y = max(x, 0)          dx = grad * step(x)            relu'(0) = 0, NaN passes, as PyTorch
 //   abs:     y = |x|                dx = grad * sign(x)            abs'(0) = 0, as PyTorch
 //   add:     y = a + b              da = grad                  db = grad
 //   sub:     y = a - b              da = grad                  db = -grad
 //   mul:     y = a * b              da = grad * b              db = grad * a
 //   div:     y = a / b              da = grad / b              db = -grad * result / b
-//   pow:     y = a ^ b              da = grad * b * a^(b-1)    db = grad * result * ln a  (0 where a == 0)
+//   pow:     y = a ^ b              da = grad * b * a^(b-1)    db = grad * result * ln a
+//            (as PyTorch: da = 0 where b == 0; db = 0 where a == 0 and b >= 0)
 //
 // Scalar-only ops (n-ary: one node for a whole weighted sum, as Stan Math's dot_product; Tensors
 // have matmul and linear for this):
@@ -64,15 +65,20 @@ struct Uses {
 // float has its own: through the double overload, a float32 loop converts each element to double
 // and back, and GCC then compiles relu's backward to a branch per element (mispredicted half the
 // time on a ReLU layer's mixed signs) instead of a vector select.
-inline double step(double x) { return x > 0 ? 1.0 : 0.0; }
-inline float step(float x) { return x > 0 ? 1.0f : 0.0f; }
+// step: 0 where x <= 0, else 1; NaN gives 1, so that relu passes a NaN's gradient on (PyTorch's
+// threshold_backward: zero where x <= 0).
+inline double step(double x) { return x <= 0 ? 0.0 : 1.0; }
+inline float step(float x) { return x <= 0 ? 0.0f : 1.0f; }
 inline double sign(double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); }
 inline float sign(float x) { return x > 0 ? 1.0f : (x < 0 ? -1.0f : 0.0f); }
-inline double log_or_zero_at_zero(double a) { return a == 0 ? 0.0 : std::log(a); }
-// a^(b-1), except 0 at a = b = 0, where d/da a^b = b a^(b-1) would be 0 * inf (PyTorch gives 0).
-// The float overload computes in double, as the rule did before it existed.
-inline double pow_minus_one_or_zero(double a, double b) { return a == 0 && b == 0 ? 0.0 : std::pow(a, b - 1.0); }
-inline double pow_minus_one_or_zero(float a, float b) { return a == 0 && b == 0 ? 0.0 : std::pow(a, b - 1.0); }
+// ln a for d/db a^b = a^b ln a, except 0 where a == 0 and b >= 0 (there a^b is 0 or 1 and the limit
+// is 0; PyTorch's rule). At a == 0, b < 0 it stays ln 0 = -inf: the derivative is -inf, not NaN.
+inline double log_base_or_zero(double a, double b) { return a == 0 && b >= 0 ? 0.0 : std::log(a); }
+// a^(b-1) for d/da a^b = b a^(b-1), except 0 where b == 0 (a^0 is constant in a; PyTorch's rule):
+// not 0 * inf at a == 0, nor NaN at a = NaN or where a^(b-1) overflows. The float overload computes
+// in double, as the rule did before it existed.
+inline double pow_minus_one_or_zero(double a, double b) { return b == 0 ? 0.0 : std::pow(a, b - 1.0); }
+inline double pow_minus_one_or_zero(float a, float b) { return b == 0 ? 0.0 : std::pow(a, b - 1.0); }
 
 struct Neg {
   static constexpr std::string_view name = "neg";
@@ -134,7 +140,7 @@ struct Tanh {
 struct Relu {
   static constexpr std::string_view name = "relu";
   static constexpr Uses uses{.a = true};
-  template <class R> static R f(R x) { return x > 0 ? x : R(0); }
+  template <class R> static R f(R x) { return x <= 0 ? R(0) : x; }  // NaN stays NaN (as PyTorch)
   // relu'(0) = 0 (PyTorch's convention): the subgradient that keeps dead units dead.
   template <class G, class V> static G dx(const G& grad, const V& x, const V&) { return grad * step(x); }
 };
@@ -178,16 +184,16 @@ struct Div {
 };
 struct Pow {
   static constexpr std::string_view name = "pow";
-  static constexpr Uses uses_da{.a = true, .b = true}, uses_db{.a = true, .result = true},
+  static constexpr Uses uses_da{.a = true, .b = true}, uses_db{.a = true, .b = true, .result = true},
       uses = uses_da | uses_db;
   template <class R> static R f(R a, R b) { using std::pow; return pow(a, b); }
-  // d/da a^b = b a^(b-1); at a = b = 0 the limit used is 0 (PyTorch's convention), not 0 * inf.
+  // d/da a^b = b a^(b-1); 0 where b == 0 (PyTorch's convention; at a = b = 0 not 0 * inf).
   template <class G, class V> static G da(const G& grad, const V& a, const V& b, const V&) {
     return grad * b * pow_minus_one_or_zero(a, b);
   }
-  // d/db a^b = a^b ln a. At a == 0 the limit used is 0 (PyTorch's convention), not NaN.
-  template <class G, class V> static G db(const G& grad, const V& a, const V&, const V& result) {
-    return grad * result * log_or_zero_at_zero(a);
+  // d/db a^b = a^b ln a; 0 where a == 0 and b >= 0 (PyTorch's convention), not 0 * -inf.
+  template <class G, class V> static G db(const G& grad, const V& a, const V& b, const V& result) {
+    return grad * result * log_base_or_zero(a, b);
   }
 };
 

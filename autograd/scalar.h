@@ -237,13 +237,16 @@ inline bool operator<=(const Scalar& a, const Scalar& b) { return a.value() <= b
 inline bool operator>=(const Scalar& a, const Scalar& b) { return a.value() >= b.value(); }
 
 // Masks used by derivative rules at kinks: constants, no gradient flows through them.
-inline Scalar step(const Scalar& x) { return x.value() > 0 ? 1.0 : 0.0; }
+inline Scalar step(const Scalar& x) { return ops::step(x.value()); }
 inline Scalar sign(const Scalar& x) { return x.value() > 0 ? 1.0 : (x.value() < 0 ? -1.0 : 0.0); }
-// ln a, except 0 at a == 0 (d/db a^b's convention); differentiable where a != 0.
-inline Scalar log_or_zero_at_zero(const Scalar& a) { return a.value() == 0 ? Scalar(0.0) : log(a); }
-// a^(b-1), except 0 at a = b = 0 (d/da a^b's convention); differentiable elsewhere.
+// ln a, except 0 where a == 0 and b >= 0 (d/db a^b's convention, ops::log_base_or_zero);
+// differentiable elsewhere.
+inline Scalar log_base_or_zero(const Scalar& a, const Scalar& b) {
+  return a.value() == 0 && b.value() >= 0 ? Scalar(0.0) : log(a);
+}
+// a^(b-1), except 0 where b == 0 (d/da a^b's convention); differentiable elsewhere.
 inline Scalar pow_minus_one_or_zero(const Scalar& a, const Scalar& b) {
-  return a.value() == 0 && b.value() == 0 ? Scalar(0.0) : pow(a, b - 1.0);
+  return b.value() == 0 ? Scalar(0.0) : pow(a, b - 1.0);
 }
 
 // Functional gradient: d(sum_i grad_outputs[i] * outputs[i]) / d inputs, without touching any .grad.

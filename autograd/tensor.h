@@ -219,13 +219,13 @@ Tensor relu(const Tensor& x, Where where = Where::current());  // relu'(0) = 0
 Tensor abs(const Tensor& x, Where where = Where::current());   // abs'(0) = 0
 
 // Non-differentiable masks (results never require grad).
-Tensor step(const Tensor& x);                  // 1 where x > 0, else 0
+Tensor step(const Tensor& x);                  // 0 where x <= 0, else 1 (NaN: 1)
 Tensor sign(const Tensor& x);                  // -1, 0, 1
 Tensor equal(const Tensor& a, const Tensor& b);  // 1 where a == b (broadcasting), else 0
 Tensor isnan(const Tensor& x);                 // 1 where x is NaN, else 0
-Tensor log_or_zero_at_zero(const Tensor& a);   // ln a, 0 where a == 0 (differentiable where a != 0)
-Tensor pow_minus_one_or_zero(const Tensor& a, const Tensor& b);  // a^(b-1), 0 where a == b == 0
-                                                                 // (differentiable elsewhere)
+// The rules of pow at its edges (autograd/ops.h), differentiable away from them:
+Tensor log_base_or_zero(const Tensor& a, const Tensor& b);       // ln a, 0 where a == 0 and b >= 0
+Tensor pow_minus_one_or_zero(const Tensor& a, const Tensor& b);  // a^(b-1), 0 where b == 0
 
 // Reductions. `dims` empty = all elements. Negative dims count from the end. Over no elements
 // (a 0 in a reduced dim), as PyTorch: sum gives 0, mean NaN, and max throws std::invalid_argument.

@@ -142,7 +142,7 @@ Tensor abs(const Tensor& x, Where w) { return unary<ops::Abs>(x, w); }
 // ---- masks: never recorded ----
 
 Tensor step(const Tensor& x) {
-  return binary_kernel(x, Tensor(0.0), "step", [](auto v, auto) { return v > 0 ? decltype(v)(1) : decltype(v)(0); });
+  return binary_kernel(x, Tensor(0.0), "step", [](auto v, auto) { return ops::step(v); });
 }
 Tensor sign(const Tensor& x) {
   return binary_kernel(x, Tensor(0.0), "sign", [](auto v, auto) {
@@ -156,15 +156,15 @@ Tensor equal(const Tensor& a, const Tensor& b) {
 Tensor isnan(const Tensor& x) {
   return binary_kernel(x, Tensor(0.0), "isnan", [](auto v, auto) { return v != v ? decltype(v)(1) : decltype(v)(0); });
 }
-Tensor log_or_zero_at_zero(const Tensor& a) {
-  // ln(a + [a == 0]) * [a != 0]: 0 where a == 0, ln a elsewhere, differentiable where a != 0.
-  const Tensor zero_mask = equal(a, Tensor(0.0));
-  return log(a + zero_mask) * (1.0 - zero_mask);
+Tensor log_base_or_zero(const Tensor& a, const Tensor& b) {
+  // ln(a + m) * (1 - m) with the constant mask m = [a == 0 and b >= 0] (b >= 0: not step(-b)).
+  const Tensor m = equal(a, Tensor(0.0)) * (1.0 - step(-b));
+  return log(a + m) * (1.0 - m);
 }
 Tensor pow_minus_one_or_zero(const Tensor& a, const Tensor& b) {
-  // a^(b-1) where a or b is nonzero; (1)^(-1) * 0 where both are 0.
-  const Tensor both_zero = equal(a, Tensor(0.0)) * equal(b, Tensor(0.0));
-  return pow(a + both_zero, b - 1.0) * (1.0 - both_zero);
+  // (a (1 - m) + m)^(b-1) (1 - m) with the constant mask m = [b == 0]: 1^-1 * 0 where b == 0.
+  const Tensor m = equal(b, Tensor(0.0));
+  return pow(a * (1.0 - m) + m, b - 1.0) * (1.0 - m);
 }
 
 // ---- in-place updates ----

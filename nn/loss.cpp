@@ -102,7 +102,8 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
   // gradient is sigmoid(0) - y = 1/2 - y, not -y.
   const Tensor m = constant([&] { return step(input.detach()); });
   const Tensor z_abs = input * (m * 2.0 - 1.0);
-  Tensor l = input * m - input * target + log(exp(-z_abs) + 1.0);
+  // z (m - y), not z m - z y: at z = +inf with y < 1 that is inf - inf = NaN (PyTorch gives inf).
+  Tensor l = input * (m - target) + log(exp(-z_abs) + 1.0);
   return reduce(l, options.reduction());
 }
 
@@ -141,8 +142,6 @@ Tensor cross_entropy(const Tensor& input, const std::vector<int64_t>& target, co
     throw std::invalid_argument(fmt::format("CrossEntropyLoss: input {} holds {} sample(s) but {} class indices were "
                                             "given",
                                             input.shape().str(), s.n, target.size()));
-  // No gather op in autograd: select x_n[c_n] with a constant one-hot mask and a sum, which has
-  // the same gradient (1 at the selected entry, 0 elsewhere).
   std::vector<double> one_hot(static_cast<size_t>(s.n * s.c), 0.0);
   for (int64_t i = 0; i < s.n; ++i) {
     const int64_t k = target[static_cast<size_t>(i)];
@@ -152,7 +151,26 @@ Tensor cross_entropy(const Tensor& input, const std::vector<int64_t>& target, co
                                           k, i, s.c, s.c - 1));
     one_hot[static_cast<size_t>(i * s.c + k)] = 1.0;
   }
-  return from_probabilities(input, from_vector(one_hot, input.shape(), input.dtype()), s, options.reduction());
+  // One node: l_n = -log_softmax(x_n)[c_n], read at the index (a one-hot mask times log_softmax
+  // gave 0 * -inf = NaN for a logit of -inf in another class, the masking idiom, where PyTorch's
+  // gather gives a number), with the rule dl_n/dx_n = softmax(x_n) - onehot_n written as Tensor
+  // ops, so that create_graph differentiates it again.
+  const int64_t dim = s.single ? 0 : 1;
+  const Tensor mask = from_vector(one_hot, input.shape(), input.dtype());
+  const Tensor l = custom_op(
+      "cross_entropy", {input},
+      [dim, s, target](const std::vector<Tensor>& in) {  // by value: kept for gradcheck's replays
+        const std::vector<double> log_p = log_softmax(in[0], dim).to_vector();
+        std::vector<double> picked(static_cast<size_t>(s.n));
+        for (int64_t i = 0; i < s.n; ++i)
+          picked[static_cast<size_t>(i)] = -log_p[static_cast<size_t>(i * s.c + target[static_cast<size_t>(i)])];
+        return from_vector(picked, s.single ? Shape{} : Shape{s.n}, in[0].dtype());
+      },
+      [dim, single = s.single, n = s.n, mask](const Tensor& grad, const std::vector<Tensor>& in, const Tensor&) {
+        const Tensor g = single ? grad : reshape(grad, {n, 1});
+        return std::vector<Tensor>{(softmax(in[0], dim) - mask) * g};
+      });
+  return reduce(l, options.reduction());
 }
 
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntropyLossOptions& options) {

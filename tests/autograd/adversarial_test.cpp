@@ -267,3 +267,49 @@ TEST_CASE("adversarial: pow's gradient at 0^0 is 0, not NaN", "[autograd][advers
     }
   }
 }
+
+// Edges where the rules gave NaN and PyTorch 1.13 gives a number (found by a differential probe
+// against LibTorch): relu dropped a NaN (0 forward, 0 gradient); pow's derivatives were 0 * inf.
+TEST_CASE("adversarial: relu and pow at NaN, zero bases and zero exponents agree with PyTorch",
+          "[autograd][adversarial]") {
+  const double nan = NAN, inf = INFINITY;
+  SECTION("relu passes NaN on, value and gradient") {
+    Tensor x = tensor({nan, -1.0, 2.0, 0.0}, f64_grad());
+    const Tensor y = relu(x);
+    CHECK(std::isnan(y.at({0})));
+    CHECK(y.to_vector()[1] == 0.0);
+    sum(y).backward();
+    CHECK(x.grad().to_vector() == std::vector<double>{1, 0, 1, 0});  // relu'(0) = 0 still
+    Scalar s = Scalar::leaf(nan);
+    const Scalar r = relu(s);
+    CHECK(std::isnan(r.value()));
+    r.backward();
+    CHECK(s.grad() == 1.0);
+  }
+  SECTION("pow: d/da is 0 where b == 0; d/db is -inf at a == 0, b < 0") {
+    Tensor a = tensor({0.0, nan, 1e-310, 0.0, 2.0}, f64_grad()), b = tensor({-1.0, 0.0, 0.0, 2.0, 3.0}, f64_grad());
+    sum(pow(a, b)).backward();
+    const std::vector<double> da = a.grad().to_vector(), db = b.grad().to_vector();
+    CHECK(da[0] == -inf);
+    CHECK(da[1] == 0.0);
+    CHECK(da[2] == 0.0);
+    CHECK(da[3] == 0.0);  // 2 * 0^1
+    CHECK(da[4] == 12.0);
+    CHECK(db[0] == -inf);
+    CHECK(std::isnan(db[1]));  // NaN^0 ln NaN, as PyTorch
+    CHECK(db[2] == Approx(std::log(1e-310)));
+    CHECK(db[3] == 0.0);
+    CHECK(db[4] == Approx(8.0 * std::log(2.0)));
+    Scalar sa = Scalar::leaf(0.0), sb = Scalar::leaf(-1.0);
+    pow(sa, sb).backward();
+    CHECK(sa.grad() == -inf);
+    CHECK(sb.grad() == -inf);
+  }
+  SECTION("the recorded rules (create_graph) give the same first derivatives") {
+    Tensor a = tensor({0.0, 1e-310, 2.0}, f64_grad()), b = tensor({-1.0, 0.0, 3.0}, f64_grad());
+    const std::vector<Tensor> g = grad({sum(pow(a, b))}, {a, b}, {}, {.create_graph = true});
+    CHECK(g[0].to_vector() == std::vector<double>{-inf, 0.0, 12.0});
+    CHECK(g[1].to_vector()[0] == -inf);
+    CHECK(g[1].to_vector()[1] == Approx(std::log(1e-310)));
+  }
+}

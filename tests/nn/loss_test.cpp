@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "autograd/gradcheck.h"
 #include "nn/nn.h"
 
 using namespace chainrule;
@@ -146,6 +147,38 @@ TEST_CASE("nn: CrossEntropyLoss is stable on logits of 1000") {
     l.backward();
     CHECK(all_finite(x.grad()));
   }
+}
+
+// A logit of -inf masks a class out (a common idiom). The one-hot mask times log_softmax gave
+// 0 * -inf = NaN there; PyTorch's gather gives a number, and so does the loss now.
+TEST_CASE("nn: CrossEntropyLoss with class indices is finite when another class's logit is -inf") {
+  Tensor x = tensor({{1.0, -INFINITY, 0.5}}, TensorOptions(DType::float64).requires_grad(true));
+  const Tensor l = nn::cross_entropy(x, {0});
+  CHECK(l.item() == Approx(std::log(1.0 + std::exp(-0.5))));  // PyTorch 1.13: 0.4741
+  l.backward();
+  const std::vector<double> g = x.grad().to_vector();
+  CHECK(g[0] == Approx(-1.0 / (1.0 + std::exp(0.5))));
+  CHECK(g[1] == 0.0);
+  CHECK(g[2] == Approx(1.0 / (1.0 + std::exp(0.5))));
+  // The target class itself at -inf: an infinite loss, as PyTorch.
+  CHECK(nn::cross_entropy(tensor({{-INFINITY, 0.0}}, DType::float64), {0}).item() == INFINITY);
+}
+
+// The rule is written with Tensor ops: second derivatives through it check out.
+TEST_CASE("nn: CrossEntropyLoss with class indices differentiates twice") {
+  const Tensor x = tensor({{0.3, -1.2, 0.4}, {0.8, 0.05, -0.7}}, TensorOptions(DType::float64).requires_grad(true));
+  using V = const std::vector<Tensor>&;
+  const GradcheckReport r = gradgradcheck([](V in) { return nn::cross_entropy(in[0], {2, 0}); }, {x});
+  INFO(r);
+  CHECK(r.passed);
+}
+
+// BCE with logits at z = +inf and y < 1 gave inf - inf = NaN (PyTorch: inf).
+TEST_CASE("nn: BCEWithLogitsLoss of an infinite logit is infinite, not NaN") {
+  const Tensor l = nn::binary_cross_entropy_with_logits(tensor({INFINITY, INFINITY}, DType::float64),
+                                                        tensor({0.0, 0.5}, DType::float64),
+                                                        nn::BCELossOptions().reduction(nn::Reduction::None));
+  CHECK(l.to_vector() == std::vector<double>{INFINITY, INFINITY});
 }
 
 TEST_CASE("nn: CrossEntropyLoss errors name the index, the classes and the shapes") {
