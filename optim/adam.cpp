@@ -14,7 +14,9 @@ void check(const char* name, std::pair<double, double> betas, double eps, double
     throw std::invalid_argument(fmt::format("{}: beta1 must be in [0, 1), got {}", name, betas.first));
   if (!(betas.second >= 0.0 && betas.second < 1.0))
     throw std::invalid_argument(fmt::format("{}: beta2 must be in [0, 1), got {}", name, betas.second));
-  if (!(eps > 0.0)) throw std::invalid_argument(fmt::format("{}: eps must be > 0, got {}", name, eps));
+  // An infinite eps makes every update 0: training would silently stand still.
+  if (!(eps > 0.0 && std::isfinite(eps)))
+    throw std::invalid_argument(fmt::format("{}: eps must be finite and > 0, got {}", name, eps));
   if (!(weight_decay >= 0.0 && std::isfinite(weight_decay)))
     throw std::invalid_argument(fmt::format("{}: weight_decay must be finite and >= 0, got {}", name, weight_decay));
 }

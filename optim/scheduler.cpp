@@ -30,10 +30,13 @@ const ReduceLROnPlateauOptions& checked(const ReduceLROnPlateauOptions& o) {
     throw std::invalid_argument(fmt::format("{}: factor must be in (0, 1), got {}", n, o.factor()));
   if (o.patience() < 0) throw std::invalid_argument(fmt::format("{}: patience must be >= 0, got {}", n, o.patience()));
   if (o.cooldown() < 0) throw std::invalid_argument(fmt::format("{}: cooldown must be >= 0, got {}", n, o.cooldown()));
-  if (!(o.threshold() >= 0.0))
-    throw std::invalid_argument(fmt::format("{}: threshold must be >= 0, got {}", n, o.threshold()));
-  if (!(o.min_lr() >= 0.0)) throw std::invalid_argument(fmt::format("{}: min_lr must be >= 0, got {}", n, o.min_lr()));
-  if (!(o.eps() >= 0.0)) throw std::invalid_argument(fmt::format("{}: eps must be >= 0, got {}", n, o.eps()));
+  // Infinite ones would make no epoch an improvement (threshold), or no reduction take (min_lr, eps).
+  if (!(o.threshold() >= 0.0 && std::isfinite(o.threshold())))
+    throw std::invalid_argument(fmt::format("{}: threshold must be finite and >= 0, got {}", n, o.threshold()));
+  if (!(o.min_lr() >= 0.0 && std::isfinite(o.min_lr())))
+    throw std::invalid_argument(fmt::format("{}: min_lr must be finite and >= 0, got {}", n, o.min_lr()));
+  if (!(o.eps() >= 0.0 && std::isfinite(o.eps())))
+    throw std::invalid_argument(fmt::format("{}: eps must be finite and >= 0, got {}", n, o.eps()));
   return o;
 }
 

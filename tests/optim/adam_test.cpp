@@ -146,8 +146,9 @@ TEST_CASE("optim: Adam and AdamW options are validated with the bad value in the
   CHECK_THROWS_WITH(optim::Adam({p}, optim::AdamOptions(-1e-3)), Contains("learning rate must be finite and >= 0, got -0.001"));
   CHECK_THROWS_WITH(optim::Adam({p}, optim::AdamOptions().betas({1.0, 0.999})), Contains("beta1 must be in [0, 1), got 1"));
   CHECK_THROWS_WITH(optim::Adam({p}, optim::AdamOptions().betas({0.9, -0.1})), Contains("beta2 must be in [0, 1), got -0.1"));
-  CHECK_THROWS_WITH(optim::Adam({p}, optim::AdamOptions().eps(0)), Contains("eps must be > 0, got 0"));
-  CHECK_THROWS_WITH(optim::AdamW({p}, optim::AdamWOptions().eps(-1e-8)), Contains("AdamW: eps must be > 0"));
+  CHECK_THROWS_WITH(optim::Adam({p}, optim::AdamOptions().eps(0)), Contains("eps must be finite and > 0, got 0"));
+  CHECK_THROWS_WITH(optim::AdamW({p}, optim::AdamWOptions().eps(-1e-8)), Contains("AdamW: eps must be finite and > 0"));
+  CHECK_THROWS_WITH(optim::Adam({p}, optim::AdamOptions().eps(INFINITY)), Contains("got inf"));
   CHECK_THROWS_WITH(optim::AdamW({p}, optim::AdamWOptions().weight_decay(-0.01)),
                     Contains("weight_decay must be finite and >= 0, got -0.01"));
   CHECK(optim::AdamWOptions().weight_decay() == 0.01);

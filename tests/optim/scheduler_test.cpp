@@ -119,8 +119,10 @@ TEST_CASE("optim: scheduler options are validated with the bad value in the mess
   CHECK_THROWS_WITH(optim::ReduceLROnPlateau(opt, O().factor(1.0)), Contains("factor must be in (0, 1), got 1"));
   CHECK_THROWS_WITH(optim::ReduceLROnPlateau(opt, O().patience(-1)), Contains("patience must be >= 0, got -1"));
   CHECK_THROWS_WITH(optim::ReduceLROnPlateau(opt, O().cooldown(-2)), Contains("cooldown must be >= 0, got -2"));
-  CHECK_THROWS_WITH(optim::ReduceLROnPlateau(opt, O().min_lr(-0.1)), Contains("min_lr must be >= 0, got -0.1"));
-  CHECK_THROWS_WITH(optim::ReduceLROnPlateau(opt, O().threshold(-1e-4)), Contains("threshold must be >= 0"));
+  CHECK_THROWS_WITH(optim::ReduceLROnPlateau(opt, O().min_lr(-0.1)), Contains("min_lr must be finite and >= 0, got -0.1"));
+  CHECK_THROWS_WITH(optim::ReduceLROnPlateau(opt, O().threshold(-1e-4)), Contains("threshold must be finite and >= 0"));
+  CHECK_THROWS_WITH(optim::ReduceLROnPlateau(opt, O().threshold(INFINITY)), Contains("threshold must be finite"));
+  CHECK_THROWS_WITH(optim::ReduceLROnPlateau(opt, O().min_lr(INFINITY)), Contains("min_lr must be finite"));
   CHECK_THROWS_WITH(optim::StepLR(opt, 0), Contains("step_size must be >= 1, got 0"));
   CHECK_THROWS_WITH(optim::StepLR(opt, 10, -0.5), Contains("gamma must be finite and > 0, got -0.5"));
   CHECK_THROWS_WITH(optim::StepLR(opt, 10, INFINITY), Contains("gamma must be finite and > 0, got inf"));
