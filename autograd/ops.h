@@ -15,7 +15,7 @@
 //   sqrt:    y = sqrt x             dx = grad / (2 * result)
 //   sigmoid: y = 1 / (1 + e^-x)     dx = grad * result * (1 - result)
 //   tanh:    y = tanh x             dx = grad * (1 - result^2)
-//   relu:    y = max(x, 0)          dx = grad * step(x)            relu'(0) = 0, NaN passes, as PyTorch
+//   relu:    y = max(x, 0)          dx = grad where x > 0, else 0  relu'(0) = 0, NaN passes, as PyTorch
 //   abs:     y = |x|                dx = grad * sign(x)            abs'(0) = 0, as PyTorch
 //   add:     y = a + b              da = grad                  db = grad
 //   sub:     y = a - b              da = grad                  db = -grad
@@ -71,14 +71,27 @@ inline double step(double x) { return x <= 0 ? 0.0 : 1.0; }
 inline float step(float x) { return x <= 0 ? 0.0f : 1.0f; }
 inline double sign(double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); }
 inline float sign(float x) { return x > 0 ? 1.0f : (x < 0 ? -1.0f : 0.0f); }
-// ln a for d/db a^b = a^b ln a, except 0 where a == 0 and b >= 0 (there a^b is 0 or 1 and the limit
-// is 0; PyTorch's rule). At a == 0, b < 0 it stays ln 0 = -inf: the derivative is -inf, not NaN.
-inline double log_base_or_zero(double a, double b) { return a == 0 && b >= 0 ? 0.0 : std::log(a); }
-// a^(b-1) for d/da a^b = b a^(b-1), except 0 where b == 0 (a^0 is constant in a; PyTorch's rule):
-// not 0 * inf at a == 0, nor NaN at a = NaN or where a^(b-1) overflows. The float overload computes
-// in double, as the rule did before it existed.
-inline double pow_minus_one_or_zero(double a, double b) { return b == 0 ? 0.0 : std::pow(a, b - 1.0); }
-inline double pow_minus_one_or_zero(float a, float b) { return b == 0 ? 0.0 : std::pow(a, b - 1.0); }
+// The rules whose value is exactly 0 on part of the domain select 0 there instead of multiplying
+// the incoming gradient by 0 (an infinite or NaN gradient times 0 is NaN; PyTorch's rules select).
+// For numbers here; Scalar and Tensor overloads sit beside their masks.
+//   relu_grad:  grad where x > 0 (or NaN), else 0 (PyTorch's threshold_backward).
+//   pow_grad_a: grad b a^(b-1), 0 where b == 0 (a^0 is constant in a: not 0 * inf at a == 0, nor
+//               NaN at a = NaN or where a^(b-1) overflows).
+//   pow_grad_b: grad a^b ln a, 0 where a == 0 and b >= 0 (a^b is 0 or 1 there); at a == 0, b < 0 it
+//               is -inf (times grad), not NaN.
+// The float overloads compute the powers and logs in double, as the rules did before.
+template <class G> G relu_grad(const G& grad, double x) { return x <= 0 ? G(0) : grad; }
+template <class G> G relu_grad(const G& grad, float x) { return x <= 0 ? G(0) : grad; }
+template <class G> G pow_grad_a(const G& grad, double a, double b) { return b == 0 ? G(0) : grad * b * std::pow(a, b - 1.0); }
+template <class G> G pow_grad_a(const G& grad, float a, float b) {
+  return b == 0 ? G(0) : grad * b * std::pow(double(a), double(b) - 1.0);
+}
+template <class G> G pow_grad_b(const G& grad, double a, double b, double result) {
+  return a == 0 && b >= 0 ? G(0) : grad * result * std::log(a);
+}
+template <class G> G pow_grad_b(const G& grad, float a, float b, float result) {
+  return a == 0 && b >= 0 ? G(0) : grad * result * std::log(double(a));
+}
 
 struct Neg {
   static constexpr std::string_view name = "neg";
@@ -142,7 +155,7 @@ struct Relu {
   static constexpr Uses uses{.a = true};
   template <class R> static R f(R x) { return x <= 0 ? R(0) : x; }  // NaN stays NaN (as PyTorch)
   // relu'(0) = 0 (PyTorch's convention): the subgradient that keeps dead units dead.
-  template <class G, class V> static G dx(const G& grad, const V& x, const V&) { return grad * step(x); }
+  template <class G, class V> static G dx(const G& grad, const V& x, const V&) { return relu_grad(grad, x); }
 };
 struct Abs {
   static constexpr std::string_view name = "abs";
@@ -189,11 +202,11 @@ struct Pow {
   template <class R> static R f(R a, R b) { using std::pow; return pow(a, b); }
   // d/da a^b = b a^(b-1); 0 where b == 0 (PyTorch's convention; at a = b = 0 not 0 * inf).
   template <class G, class V> static G da(const G& grad, const V& a, const V& b, const V&) {
-    return grad * b * pow_minus_one_or_zero(a, b);
+    return pow_grad_a(grad, a, b);
   }
   // d/db a^b = a^b ln a; 0 where a == 0 and b >= 0 (PyTorch's convention), not 0 * -inf.
   template <class G, class V> static G db(const G& grad, const V& a, const V& b, const V& result) {
-    return grad * result * log_base_or_zero(a, b);
+    return pow_grad_b(grad, a, b, result);
   }
 };
 
@@ -203,7 +216,7 @@ struct Dot {
   static constexpr std::string_view name = "dot";
   // Over its operands in recorded order: a_0 b_0 a_1 b_1 ... and c if their count is odd.
   static double f(std::span<const double> x) {
-    double y = 0.0;
+    double y = -0.0;  // the identity of +: a lone -0 product (or c) stays -0, as written out
     for (std::size_t k = 0; k + 1 < x.size(); k += 2) y += x[k] * x[k + 1];
     if (x.size() % 2 == 1) y += x.back();
     return y;

@@ -141,7 +141,7 @@ Scalar detail::ScalarAccess::dot(std::span<const Scalar> a, std::span<const B> b
   const Scalar* const pa = a.data();
   const B* const pb = b.data();
   const std::size_t n = a.size();
-  double y = 0.0;  // ops::Dot::f, on the operands in place
+  double y = -0.0;  // ops::Dot::f, on the operands in place (-0: the identity of +)
   bool any = false;
   for (std::size_t i = 0; i < n; ++i) {
     y += pa[i].value() * value_of(pb[i]);

@@ -236,18 +236,16 @@ inline bool operator>(const Scalar& a, const Scalar& b) { return a.value() > b.v
 inline bool operator<=(const Scalar& a, const Scalar& b) { return a.value() <= b.value(); }
 inline bool operator>=(const Scalar& a, const Scalar& b) { return a.value() >= b.value(); }
 
-// Masks used by derivative rules at kinks: constants, no gradient flows through them.
-inline Scalar step(const Scalar& x) { return ops::step(x.value()); }
+// The rules at kinks and edges (autograd/ops.h: relu_grad, pow_grad_a, pow_grad_b) on Scalars:
+// where the rule is 0 they select a constant 0; elsewhere the recorded formula.
+inline Scalar relu_grad(const Scalar& grad, const Scalar& x) { return x.value() <= 0 ? Scalar(0.0) : grad; }
+inline Scalar pow_grad_a(const Scalar& grad, const Scalar& a, const Scalar& b) {
+  return b.value() == 0 ? Scalar(0.0) : grad * b * pow(a, b - 1.0);
+}
+inline Scalar pow_grad_b(const Scalar& grad, const Scalar& a, const Scalar& b, const Scalar& result) {
+  return a.value() == 0 && b.value() >= 0 ? Scalar(0.0) : grad * result * log(a);
+}
 inline Scalar sign(const Scalar& x) { return x.value() > 0 ? 1.0 : (x.value() < 0 ? -1.0 : 0.0); }
-// ln a, except 0 where a == 0 and b >= 0 (d/db a^b's convention, ops::log_base_or_zero);
-// differentiable elsewhere.
-inline Scalar log_base_or_zero(const Scalar& a, const Scalar& b) {
-  return a.value() == 0 && b.value() >= 0 ? Scalar(0.0) : log(a);
-}
-// a^(b-1), except 0 where b == 0 (d/da a^b's convention); differentiable elsewhere.
-inline Scalar pow_minus_one_or_zero(const Scalar& a, const Scalar& b) {
-  return b.value() == 0 ? Scalar(0.0) : pow(a, b - 1.0);
-}
 
 // Functional gradient: d(sum_i grad_outputs[i] * outputs[i]) / d inputs, without touching any .grad.
 // grad_outputs defaults to ones. An input the outputs do not depend on is an error unless

@@ -223,9 +223,11 @@ Tensor step(const Tensor& x);                  // 0 where x <= 0, else 1 (NaN: 1
 Tensor sign(const Tensor& x);                  // -1, 0, 1
 Tensor equal(const Tensor& a, const Tensor& b);  // 1 where a == b (broadcasting), else 0
 Tensor isnan(const Tensor& x);                 // 1 where x is NaN, else 0
-// The rules of pow at its edges (autograd/ops.h), differentiable away from them:
-Tensor log_base_or_zero(const Tensor& a, const Tensor& b);       // ln a, 0 where a == 0 and b >= 0
-Tensor pow_minus_one_or_zero(const Tensor& a, const Tensor& b);  // a^(b-1), 0 where b == 0
+// The rules at kinks and edges (autograd/ops.h: relu_grad, pow_grad_a, pow_grad_b) on Tensors,
+// for create_graph: constant masks times the recorded formula (0 where the rule is 0).
+Tensor relu_grad(const Tensor& grad, const Tensor& x);
+Tensor pow_grad_a(const Tensor& grad, const Tensor& a, const Tensor& b);
+Tensor pow_grad_b(const Tensor& grad, const Tensor& a, const Tensor& b, const Tensor& result);
 
 // Reductions. `dims` empty = all elements. Negative dims count from the end. Over no elements
 // (a 0 in a reduced dim), as PyTorch: sum gives 0, mean NaN, and max throws std::invalid_argument.

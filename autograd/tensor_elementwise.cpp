@@ -156,15 +156,16 @@ Tensor equal(const Tensor& a, const Tensor& b) {
 Tensor isnan(const Tensor& x) {
   return binary_kernel(x, Tensor(0.0), "isnan", [](auto v, auto) { return v != v ? decltype(v)(1) : decltype(v)(0); });
 }
-Tensor log_base_or_zero(const Tensor& a, const Tensor& b) {
-  // ln(a + m) * (1 - m) with the constant mask m = [a == 0 and b >= 0] (b >= 0: not step(-b)).
-  const Tensor m = equal(a, Tensor(0.0)) * (1.0 - step(-b));
-  return log(a + m) * (1.0 - m);
-}
-Tensor pow_minus_one_or_zero(const Tensor& a, const Tensor& b) {
-  // (a (1 - m) + m)^(b-1) (1 - m) with the constant mask m = [b == 0]: 1^-1 * 0 where b == 0.
+Tensor relu_grad(const Tensor& grad, const Tensor& x) { return grad * step(x); }
+Tensor pow_grad_a(const Tensor& grad, const Tensor& a, const Tensor& b) {
+  // grad b (a (1 - m) + m)^(b-1) (1 - m) with the constant mask m = [b == 0]: 1^-1 * 0 where b == 0.
   const Tensor m = equal(b, Tensor(0.0));
-  return pow(a * (1.0 - m) + m, b - 1.0) * (1.0 - m);
+  return grad * b * pow(a * (1.0 - m) + m, b - 1.0) * (1.0 - m);
+}
+Tensor pow_grad_b(const Tensor& grad, const Tensor& a, const Tensor& b, const Tensor& result) {
+  // grad a^b ln(a + m) (1 - m) with the constant mask m = [a == 0 and b >= 0] (b >= 0: not step(-b)).
+  const Tensor m = equal(a, Tensor(0.0)) * (1.0 - step(-b));
+  return grad * result * log(a + m) * (1.0 - m);
 }
 
 // ---- in-place updates ----

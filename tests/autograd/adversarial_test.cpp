@@ -305,6 +305,28 @@ TEST_CASE("adversarial: relu and pow at NaN, zero bases and zero exponents agree
     CHECK(sa.grad() == -inf);
     CHECK(sb.grad() == -inf);
   }
+  SECTION("where a rule is 0 it stays 0 under an infinite or NaN incoming gradient (a select, not grad * 0)") {
+    Scalar x = Scalar::leaf(-1.8);
+    sqrt(relu(x)).backward();  // sqrt'(0) = inf reaches relu at x < 0
+    CHECK(x.grad() == 0.0);
+    Scalar a = Scalar::leaf(1.5), w = Scalar::leaf(inf), b = Scalar::leaf(0.0);
+    (pow(a, b) * w).backward();
+    CHECK(a.grad() == 0.0);
+    Scalar z = Scalar::leaf(0.0), e = Scalar::leaf(2.0);
+    (pow(z, e) * w).backward();  // d/de 0^2 = 0 even times inf
+    CHECK(e.grad() == 0.0);
+    Tensor t = tensor({-1.0, 2.0}, f64_grad());
+    sum(sqrt(relu(t))).backward();
+    CHECK(t.grad().to_vector()[0] == 0.0);
+  }
+  SECTION("dot keeps a lone -0 as the binary ops written out do") {
+    const Scalar a = Scalar::leaf(-1.0), b = Scalar::leaf(0.0);
+    const std::vector<Scalar> av{a}, bv{b};
+    const Scalar d = dot(av, bv);
+    CHECK(std::signbit(d.value()));
+    CHECK(std::signbit((a * b).value()));
+    CHECK(1.0 / d.value() == -inf);
+  }
   SECTION("the recorded rules (create_graph) give the same first derivatives") {
     Tensor a = tensor({0.0, 1e-310, 2.0}, f64_grad()), b = tensor({-1.0, 0.0, 3.0}, f64_grad());
     const std::vector<Tensor> g = grad({sum(pow(a, b))}, {a, b}, {}, {.create_graph = true});
