@@ -197,6 +197,15 @@ std::vector<Scalar> ScalarTape::functional_grad(const std::vector<Scalar>& outpu
   return gradients(seeds, wrt, options);
 }
 
+bool ScalarTape::backward_started_at(const Scalar& root) const {
+  if (root.leaf_ || root.record_ == Scalar::kNoRecord || root.generation_ != state_.generation) return false;
+  const uint16_t sweep = record(root.record_).sweep;
+  for (const BackwardSeeds& b : backward_seeds_)
+    if (b.generation == state_.generation && b.sweep == sweep && sweep != 0)
+      return std::find(b.records.begin(), b.records.end(), root.record_) != b.records.end();
+  return false;
+}
+
 std::vector<ScalarNodeView> ScalarTape::view(const Scalar& root) {
   std::vector<ScalarNodeView> out;
   if (root.leaf_ || root.record_ == Scalar::kNoRecord) {
@@ -258,6 +267,9 @@ std::vector<ScalarNodeView> ScalarTape::view(const Scalar& root) {
     v.local = local_derivatives(i);
     v.where = where_of(i);
     v.is_leaf = n.op == ScalarOp::Leaf;
+    // A leaf whose requires_grad was turned off since takes no gradient (see set_requires_grad):
+    // shown as an input, not as a parameter with the gradient the sweep did not give it.
+    v.is_constant = v.is_leaf && !state_.leaves[n.a]->requires_grad;
     if (n.op == ScalarOp::Custom) v.forward = customs_[n.a].forward;
     out.push_back(std::move(v));
   }

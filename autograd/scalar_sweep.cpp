@@ -234,6 +234,11 @@ void ScalarTape::backward(std::span<const Seed> seeds, BackwardOptions options) 
     std::optional<KeepInteriorGrads> until_done;
     if (!one_pass) until_done.emplace(*this);
     const uint32_t top = begin_sweep(seeds);
+    BackwardSeeds& known = backward_seeds_[backward_seeds_next_++ % backward_seeds_.size()];
+    known.generation = state_.generation;
+    known.sweep = state_.sweep;
+    known.records.clear();
+    for (const Seed& s : seeds) known.records.push_back(s.record);
     if (one_pass) {
       if (free_graph) {
         if (fresh) sweep_one_pass<true, true>(top);

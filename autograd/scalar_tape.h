@@ -14,6 +14,7 @@
 // Every sweep starts at its highest seed and stops once no reached record is left below it, so its
 // cost is the size of the graph it walks, not the size of the tape; except the first one-pass sweep
 // after a reset, which knows every adjoint is 0 and walks down to record 0 instead of counting.
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -98,6 +99,10 @@ class ScalarTape {
   std::vector<double> local_derivatives(uint32_t record) const;
   Scalar handle_to(uint32_t record);  // a handle naming an existing record (for recorded sweeps)
   std::vector<ScalarNodeView> view(const Scalar& root);
+  // Did the backward() whose gradients root's record holds start at root (is root's gradient that
+  // backward's seed)? False for a leaf, for a root reached by a backward that started elsewhere, and
+  // when the sweep is no longer known (a functional grad() since, or many backwards).
+  bool backward_started_at(const Scalar& root) const;
 
   // Sweeps. Seeds are (record, seed) pairs.
   // A seed: d(output)/d(output) as a number, and as a Scalar for a recorded sweep when the caller
@@ -182,6 +187,14 @@ class ScalarTape {
   std::unique_ptr<ForeignInbox> inbox_;  // where other threads put them (registered by block)
   std::vector<std::pair<uint32_t, double>>* undo_ = nullptr;  // see KeepInteriorGrads
   uint32_t pending_ = 0;           // reached records the current sweep has not processed yet
+  // The seeds of the last few backward() sweeps, by sweep id (see backward_started_at).
+  struct BackwardSeeds {
+    uint64_t generation = kNoGeneration;
+    uint16_t sweep = 0;
+    std::vector<uint32_t> records;
+  };
+  std::array<BackwardSeeds, 8> backward_seeds_;
+  std::size_t backward_seeds_next_ = 0;
 };
 
 }  // namespace chainrule::detail

@@ -8,6 +8,7 @@
 #include <ostream>
 #include <stdexcept>
 
+#include "autograd/scalar_tape.h"
 #include "autograd/trace_detail.h"
 
 namespace chainrule {
@@ -55,6 +56,7 @@ std::vector<std::string> node_names(const std::vector<ScalarNodeView>& view) {
         compound[n.id] = true;
       } else if (n.op == "neg" && n.inputs.size() == 1) {
         expression = fmt::format("-{}", operand(0, true));
+        compound[n.id] = true;  // (-x) ^ 2, not -x ^ 2
       } else {
         std::vector<std::string> args;
         for (std::size_t k = 0; k < n.inputs.size(); ++k) args.push_back(operand(k, false));
@@ -74,6 +76,8 @@ std::vector<std::string> node_names(const std::vector<ScalarNodeView>& view) {
 
 namespace detail {
 
+bool backward_started_at(const Scalar& root) { return ScalarTape::current().backward_started_at(root); }
+
 std::string format_number(double value, const TraceOptions& options) {
   if (options.digits < 0 || options.digits > 30)
     throw std::invalid_argument(
@@ -89,6 +93,7 @@ ChainRuleTrace build_trace(const Scalar& root, bool require_backward) {
   ChainRuleTrace t;
   const ScalarNodeView& top = view.back();
   t.seed = top.is_constant ? 0.0 : top.grad;
+  t.from_root = detail::backward_started_at(root);
   if (require_backward && top.is_constant)
     throw std::logic_error("trace: the root is a constant: no gradient flows through it");
   if (require_backward && t.seed == 0)
@@ -125,26 +130,35 @@ ChainRuleTrace build_trace(const Scalar& root, bool require_backward) {
     }
     if (is_activation(n.op) && n.inputs.size() == 1) {
       const double derivative = n.local.empty() ? 0.0 : n.local[0];
-      // Backprop Err is dC/dz, z's own gradient: Err x f'(z) when a is z's only consumer (every
-      // neuron of the lecture), more when z also feeds something else (and then what to_dot shows).
-      t.neurons.push_back({names[i], i, n.inputs[0], n.value, t.nodes[i].grad, derivative, t.nodes[n.inputs[0]].grad});
+      t.neurons.push_back({names[i], i, n.inputs[0], n.value, t.nodes[i].grad, derivative, 0.0});
     }
   }
+  // Backprop Err is dC/dz, z's own gradient, complete only once every consumer of z has sent its
+  // share (some may come after a in backward order): Err x f'(z) when a is z's only consumer (every
+  // neuron of the lecture), more when z also feeds something else (and then what to_dot shows).
+  for (TraceNeuron& neuron : t.neurons) neuron.bpe = t.nodes[neuron.input].grad;
   return t;
 }
 
 // A fixed-width table for the terminal; the first row is the header.
 std::string text_table(const std::vector<std::vector<std::string>>& rows) {
+  // Columns are padded by characters shown, not bytes: a UTF-8 character's continuation bytes
+  // (10xxxxxx) take no column of their own (a label such as "θ1").
+  auto shown = [](const std::string& s) {
+    return static_cast<std::size_t>(std::count_if(s.begin(), s.end(), [](char ch) {
+      return (static_cast<unsigned char>(ch) & 0xC0) != 0x80;
+    }));
+  };
   std::vector<std::size_t> width;
   for (const auto& row : rows)
     for (std::size_t c = 0; c < row.size(); ++c) {
       if (width.size() <= c) width.push_back(0);
-      width[c] = std::max(width[c], row[c].size());
+      width[c] = std::max(width[c], shown(row[c]));
     }
   std::string out;
   for (const auto& row : rows) {
     std::string line = " ";
-    for (std::size_t c = 0; c < row.size(); ++c) line += " " + row[c] + std::string(width[c] - row[c].size(), ' ');
+    for (std::size_t c = 0; c < row.size(); ++c) line += " " + row[c] + std::string(width[c] - shown(row[c]), ' ');
     while (!line.empty() && line.back() == ' ') line.pop_back();
     out += line + "\n";
   }
@@ -205,7 +219,9 @@ std::string render(const ChainRuleTrace& t, const TraceOptions& options, bool ma
   auto num = [&](double v) { return detail::format_number(v, options); };
   auto name = [&](std::size_t id) {
     const std::string n = detail::one_line(t.nodes[id].name);
-    return markdown ? "`" + n + "`" : n;
+    if (!markdown) return n;
+    // A code span; a name holding a backtick needs a longer fence (CommonMark).
+    return n.find('`') == std::string::npos ? "`" + n + "`" : "`` " + n + " ``";
   };
   const char* times = markdown ? " × " : " x ";
   auto term = [&](const TraceTerm& e) {
@@ -214,11 +230,20 @@ std::string render(const ChainRuleTrace& t, const TraceOptions& options, bool ma
   if (t.nodes.empty()) return "(an empty chain-rule trace: made by trace(root), not by hand)\n";
   const std::size_t root = t.nodes.size() - 1;
   // The root's symbol in dC/dnode: its name when that is one word ("C"), else "(root)".
-  const std::string c = t.nodes[root].name.find(' ') == std::string::npos ? t.nodes[root].name : "(root)";
+  // When the backward started elsewhere, every gradient is d(that output)/d node: "(output)".
+  const std::string root_name = detail::one_line(t.nodes[root].name);
+  const std::string c = !t.from_root                                 ? "(output)"
+                        : root_name.find(' ') == std::string::npos ? root_name
+                                                                    : "(root)";
   std::string out;
   const std::string bold = markdown ? "**" : "";
-  out += fmt::format("{0}Chain-rule trace of {1} = {2}{0} (backward seed d{3}/d{3} = {4})\n{5}", bold, name(root),
-                     num(t.nodes[root].value), c, num(t.seed), markdown ? "\n" : "");
+  if (t.from_root)
+    out += fmt::format("{0}Chain-rule trace of {1} = {2}{0} (backward seed d{3}/d{3} = {4})\n{5}", bold, name(root),
+                       num(t.nodes[root].value), c, num(t.seed), markdown ? "\n" : "");
+  else
+    out += fmt::format("{0}Chain-rule trace of {1} = {2}{0} (the gradients of a backward that did not start here: "
+                       "each is d(output)/d(node) for the output it started at; {1}'s own is {3})\n{4}",
+                       bold, name(root), num(t.nodes[root].value), num(t.seed), markdown ? "\n" : "");
   out += fmt::format("Each term is upstream gradient{}local derivative (consumer); a node's gradient is the sum of its "
                      "terms.\n\n",
                      times);

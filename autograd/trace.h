@@ -87,7 +87,10 @@ class ChainRuleTrace {
   std::vector<TraceNode> nodes;              // creation order: inputs before their consumers
   std::vector<std::size_t> backward_order;   // ids, root first (the order backward visits them)
   std::vector<TraceNeuron> neurons;          // sigmoid, tanh and relu nodes, in backward order
-  double seed = 1;                           // d root / d root of the backward that was traced
+  double seed = 1;                           // root's gradient in the backward that was traced: 1 when
+                                             // that backward started at the root
+  bool from_root = true;                     // it started at the root (else every gradient shown is
+                                             // d(the output it started at)/d node)
 
   // By name; std::out_of_range listing the known names if there is none.
   const TraceNode& node(std::string_view name) const;

@@ -16,6 +16,9 @@ namespace chainrule::detail {
 // `require_backward`, and otherwise returns the graph with every gradient 0.
 ChainRuleTrace build_trace(const Scalar& root, bool require_backward);
 
+// Did the backward whose gradients root's graph holds start at root? (ScalarTape::backward_started_at)
+bool backward_started_at(const Scalar& root);
+
 // A number as traces and pictures print it (significant digits, or fixed decimals); never "-0".
 std::string format_number(double value, const TraceOptions& options);
 

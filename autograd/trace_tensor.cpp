@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <ostream>
 #include <stdexcept>
@@ -27,13 +28,23 @@ std::string summarise(const Tensor& t, const TraceOptions& f) {
     for (double x : v) s.push_back(num(x));
     return fmt::format("[{}]", fmt::join(s, ", "));
   }
-  double sum = 0, lo = v[0], hi = v[0];
+  // The range of the numbers, and how many NaNs beside it (std::min and max skip a NaN unless it
+  // comes first, which hid the finite values or the NaNs).
+  double sum = 0, lo = INFINITY, hi = -INFINITY;
+  std::size_t nans = 0;
   for (double x : v) {
     sum += x;
+    if (std::isnan(x)) {
+      ++nans;
+      continue;
+    }
     lo = std::min(lo, x);
     hi = std::max(hi, x);
   }
-  return fmt::format("mean {}, range [{}, {}]", num(sum / static_cast<double>(v.size())), num(lo), num(hi));
+  const std::string mean = num(sum / static_cast<double>(v.size()));
+  if (nans == v.size()) return fmt::format("all {} NaN", nans);
+  if (nans > 0) return fmt::format("mean {}, range [{}, {}] and {} NaN", mean, num(lo), num(hi), nans);
+  return fmt::format("mean {}, range [{}, {}]", mean, num(lo), num(hi));
 }
 
 }  // namespace detail

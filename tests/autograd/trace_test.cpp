@@ -1,5 +1,6 @@
 // Chain-rule traces (autograd/trace.h): the lecture's observation 1 reads like the slides (Err and
 // Backprop Err per node), every term is upstream x local, and nodes with several consumers sum them.
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -8,6 +9,8 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include "autograd/dot.h"
+#include "autograd/tensor.h"
 #include "autograd/trace.h"
 
 using namespace chainrule;
@@ -263,4 +266,77 @@ TEST_CASE("trace: a Tensor used by several ops sums what their backwards sent", 
   CHECK_THAT(t.to_text(), Contains("(sum of 3 terms)"));
   CHECK_THROWS_AS(t.node("nope"), std::out_of_range);
   CHECK_THROWS_AS(trace_backward(a), std::invalid_argument);  // a leaf: nothing recorded
+}
+
+// Found by a probe that re-did every trace's arithmetic from its printed numbers.
+TEST_CASE("trace: Backprop Err is complete when z's other consumer comes before a", "[autograd][trace]") {
+  Scalar x = Scalar::leaf(0.5).set_label("x");
+  Scalar z = (x * 2.0).set_label("z");
+  Scalar w = (z * 3.0).set_label("w");  // recorded before a: processed after it in backward order
+  Scalar a = sigmoid(z).set_label("a");
+  Scalar c = (a + w).set_label("c");
+  c.backward();
+  const ChainRuleTrace t = trace(c);
+  CHECK(t.neuron("a").bpe == Approx(z.grad()));  // 3.197, not a's share 0.1966 alone
+  CHECK(t.neuron("a").bpe == Approx(3.0 + 0.19661193));
+}
+
+TEST_CASE("trace: a root the backward did not start at says so", "[autograd][trace]") {
+  Scalar x = Scalar::leaf(2.0).set_label("x");
+  Scalar y = (x * x).set_label("y");
+  Scalar z = (y * 3.0).set_label("z");
+  z.backward();
+  const ChainRuleTrace ty = trace(y);
+  CHECK_FALSE(ty.from_root);
+  CHECK(ty.seed == 3.0);  // dz/dy, not dy/dy
+  CHECK_THAT(ty.to_text(), Contains("did not start here") && Contains("y's own is 3") && !Contains("dy/dy"));
+  const ChainRuleTrace tz = trace(z);
+  CHECK(tz.from_root);
+  CHECK_THAT(tz.to_text(), Contains("(backward seed dz/dz = 1)"));
+}
+
+TEST_CASE("trace: a parameter switched off after recording shows no gradient", "[autograd][trace]") {
+  Scalar x = Scalar::leaf(2.0).set_label("x");
+  Scalar z = (x * 3.0).set_label("z");
+  x.set_requires_grad(false);
+  z.backward();
+  const ChainRuleTrace t = trace(z);
+  CHECK(t.node("x").is_constant);
+  CHECK(t.node("x").terms.empty());
+  CHECK(x.grad() == 0.0);
+}
+
+TEST_CASE("trace: labels with line breaks, backticks and non-ASCII letters keep the tables whole",
+          "[autograd][trace]") {
+  Scalar p = Scalar::leaf(1.0).set_label("a`b");
+  Scalar q = Scalar::leaf(2.0).set_label("θ₁");
+  Scalar r = (p * q).set_label("C\n2");
+  r.backward();
+  const ChainRuleTrace t = trace(r);
+  const std::string text = t.to_text(), markdown = t.to_markdown();
+  CHECK(text.substr(0, text.find('\n')).find("C 2") != std::string::npos);  // the header on one line
+  CHECK(text.find("dC\n") == std::string::npos);
+  CHECK_THAT(markdown, Contains("`` a`b ``"));
+  // The op column starts at the same character in both parameter rows.
+  auto op_column = [&](const std::string& name) {
+    const std::size_t line = text.find("\n  " + name + " ") + 1;
+    const std::string row = text.substr(line, text.find('\n', line) - line);
+    const std::size_t bytes = row.find("parameter");
+    return std::count_if(row.begin(), row.begin() + static_cast<std::ptrdiff_t>(bytes),
+                         [](char ch) { return (static_cast<unsigned char>(ch) & 0xC0) != 0x80; });
+  };
+  CHECK(op_column("a`b") == op_column("θ₁"));
+}
+
+TEST_CASE("trace: a negated operand of ^ is bracketed", "[autograd][trace]") {
+  Scalar x = Scalar::leaf(2.0).set_label("x");
+  Scalar y = pow(-x, 2.0);
+  y.backward();
+  CHECK(trace(y).nodes.back().name == "(-x) ^ 2");
+}
+
+TEST_CASE("trace: Tensor summaries count NaNs beside the range of the numbers", "[autograd][trace]") {
+  Tensor a = tensor({NAN, 2.0, 3.0, 4.0, 5.0}, TensorOptions(DType::float64).requires_grad(true));
+  const std::string dot = to_dot(sum(a * 2.0), {.names = {{"a", a}}});  // the parameter's values, summarised
+  CHECK_THAT(dot, Contains("range [2, 5] and 1 NaN"));
 }
