@@ -5,8 +5,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <ostream>
 #include <stdexcept>
+#include <unordered_map>
 
 #include "autograd/scalar_tape.h"
 #include "autograd/trace_detail.h"
@@ -69,6 +71,13 @@ std::vector<std::string> node_names(const std::vector<ScalarNodeView>& view) {
       names[n.id] = std::move(expression);
     }
   }
+  // Two unlabelled nodes computing the same expression (tanh(x) twice) get their ids, so that a
+  // term's "(consumer)" and node(name) tell them apart.
+  std::unordered_map<std::string, int> count;
+  for (const ScalarNodeView& n : view) ++count[names[n.id]];
+  for (const ScalarNodeView& n : view)
+    if (n.label.empty() && !n.is_constant && !n.is_leaf && count[names[n.id]] > 1 && names[n.id].find('#') == std::string::npos)
+      names[n.id] += fmt::format("#{}", n.id);
   return names;
 }
 
@@ -82,6 +91,7 @@ std::string format_number(double value, const TraceOptions& options) {
   if (options.digits < 0 || options.digits > 30)
     throw std::invalid_argument(
         fmt::format("trace and to_dot: digits (TraceOptions, DotOptions) must be in [0, 30], got {}", options.digits));
+  if (std::isnan(value)) return "nan";  // not "-nan" for a NaN with its sign bit set
   std::string s = options.fixed ? fmt::format("{:.{}f}", value, options.digits)
                                 : fmt::format("{:.{}g}", value, options.digits);
   if (s.starts_with("-") && s.find_first_not_of("-0.") == std::string::npos) s.erase(0, 1);

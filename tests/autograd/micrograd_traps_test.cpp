@@ -78,7 +78,7 @@ bool agree(double x, double reference) { return std::abs(x - reference) <= 1e-12
 
 }  // namespace
 
-TEST_CASE("micrograd traps: b = a + a; c = b + b gives dc/da = 4", "[autograd][micrograd]") {
+TEST_CASE("micrograd traps: b = a + a, c = b + b gives dc/da = 4", "[autograd][micrograd]") {
   SECTION("Scalar") {
     Scalar a = Scalar::leaf(3.0);
     Scalar b = a + a;

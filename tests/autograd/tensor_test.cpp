@@ -289,7 +289,7 @@ TEST_CASE("Tensor: relu and abs backward in float32 match float64, kinks include
   }
 }
 
-TEST_CASE("Tensor: retain_graph allows a second backward; the graph is freed otherwise", "[autograd][tensor]") {
+TEST_CASE("Tensor: retain_graph allows a second backward, the graph is freed otherwise", "[autograd][tensor]") {
   Tensor x = tensor({1, 2}, kLeaf64);
   const Tensor y = sum(exp(x) * x);
   y.backward({.retain_graph = true});

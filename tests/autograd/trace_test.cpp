@@ -340,3 +340,23 @@ TEST_CASE("trace: Tensor summaries count NaNs beside the range of the numbers", 
   const std::string dot = to_dot(sum(a * 2.0), {.names = {{"a", a}}});  // the parameter's values, summarised
   CHECK_THAT(dot, Contains("range [2, 5] and 1 NaN"));
 }
+
+TEST_CASE("trace: two nodes computing the same expression are told apart, and NaN prints as nan", "[autograd][trace]") {
+  Scalar x = Scalar::leaf(0.5).set_label("x");
+  Scalar y = tanh(x) + tanh(x) * 2.0;
+  y.backward();
+  const ChainRuleTrace t = trace(y);
+  std::vector<std::string> tanhs;
+  for (const TraceNode& n : t.nodes)
+    if (n.op == "tanh") tanhs.push_back(n.name);
+  REQUIRE(tanhs.size() == 2);
+  CHECK(tanhs[0] != tanhs[1]);
+  CHECK_THAT(tanhs[0], Catch::Matchers::StartsWith("tanh(x)#"));
+  const double g0 = t.node(tanhs[0]).grad, g1 = t.node(tanhs[1]).grad;  // 1 and 2, in either order
+  CHECK(std::min(g0, g1) == Approx(1.0));
+  CHECK(std::max(g0, g1) == Approx(2.0));
+  Scalar n = Scalar::leaf(-NAN).set_label("n");
+  Scalar m = (n * 1.0).set_label("m");
+  m.backward();
+  CHECK_THAT(trace(m).to_text(), Contains("nan") && !Contains("-nan"));
+}

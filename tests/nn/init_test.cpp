@@ -136,7 +136,7 @@ TEST_CASE("nn: initialisers reject bad arguments and shapes, naming them") {
   CHECK_THROWS_WITH(nn::Init::torch_default().apply(big, gen, nn::Fans{-4, 0}), Contains("the fan is -4"));
 }
 
-TEST_CASE("nn: initialisation is reproducible: same seed, same values; another seed, others") {
+TEST_CASE("nn: initialisation is reproducible: same seed, same values, another seed, others") {
   for (const nn::Init& init : {nn::Init::uniform(-1, 1), nn::Init::normal(0, 1), nn::Init::xavier_normal(),
                                nn::Init::kaiming_uniform()}) {
     INFO(init.to_string());

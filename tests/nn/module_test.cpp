@@ -163,7 +163,7 @@ TEST_CASE("nn: zero_grad drops every parameter's gradient") {
   for (const Tensor& p : m.parameters()) CHECK_FALSE(p.grad().defined());
 }
 
-TEST_CASE("nn: to(float64) converts parameters in place; handles held by the module stay valid") {
+TEST_CASE("nn: to(float64) converts parameters in place, handles held by the module stay valid") {
   TwoLayer m;
   const std::vector<double> before = m.parameters()[1].to_vector();
   const Tensor scale_handle = m.scale();

@@ -125,7 +125,7 @@ TEST_CASE("backward_and_update: the weight is also the input (linear(w, w)): not
   check_close(w, want, 1e-12);
 }
 
-TEST_CASE("backward_and_update: an accumulated .grad is part of the update; an unreached parameter") {
+TEST_CASE("backward_and_update: an accumulated .grad is part of the update, an unreached parameter") {
   const TensorOptions opts = TensorOptions(DType::float64).requires_grad();
   const Tensor x = tensor({{1.0, 2.0}, {-1.0, 0.5}, {0.0, 3.0}}, DType::float64);
   const Tensor w = tensor({{0.1, 0.2}, {0.3, -0.4}}, opts);
