@@ -12,8 +12,9 @@
 // recording one costs an 8-byte append and a sweep neither visits it nor loads anything to know
 // that no gradient flows there.
 // Recording is an append (an op checks once, against TapeState::cold_at, that its records fit);
-// backward is one reverse loop; the array is reused (not freed) once no graph on it is alive, so a
-// training loop runs with no allocation per node and flat memory.
+// backward is one reverse loop; the array is reused (not freed; shrunk after a huge graph, see
+// ScalarTape::reset) once no graph on it is alive, so a training loop runs with no allocation per
+// node and flat memory.
 //
 // The hot part of the tape (the array and the counters below) is a constant-initialised, trivially
 // destructible thread_local, so reading it is one thread-pointer-relative load. The cold part (leaf

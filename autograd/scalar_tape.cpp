@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -234,6 +235,23 @@ ScalarTape::~ScalarTape() {
 // (backward with create_graph) whose handle would otherwise reach back into the tape being reset.
 void ScalarTape::reset() {
   TapeState& t = state_;
+  // The array only grew: one huge graph kept its memory for the thread's life. When the graphs of
+  // the last kShrinkWindow resets all used under a quarter of a large array, it is swapped for one
+  // twice the largest of them (no record is alive now: nothing to copy).
+  window_max_ = std::max(window_max_, t.size);
+  if (++window_resets_ >= kShrinkWindow) {
+    if (t.capacity > kShrinkAbove && window_max_ < t.capacity / 4) {
+      const uint64_t next = std::max<uint64_t>(1024, std::bit_ceil(uint64_t{window_max_} * 2));
+      void* p = std::aligned_alloc(64, next * sizeof(ScalarRecord));
+      if (p) {  // no memory for the smaller array: keep the large one
+        std::free(t.records);
+        t.records = static_cast<ScalarRecord*>(p);
+        t.capacity = static_cast<uint32_t>(next);
+      }
+    }
+    window_max_ = 0;
+    window_resets_ = 0;
+  }
   t.size = 0;
   t.constant_count = 0;
   t.list_count = 0;

@@ -187,6 +187,12 @@ class ScalarTape {
   std::unique_ptr<ForeignInbox> inbox_;  // where other threads put them (registered by block)
   std::vector<std::pair<uint32_t, double>>* undo_ = nullptr;  // see KeepInteriorGrads
   uint32_t pending_ = 0;           // reached records the current sweep has not processed yet
+  // Shrinking the record array after a huge graph (see reset): the largest graph of the current
+  // window of resets, and how many resets it has seen.
+  static constexpr uint32_t kShrinkWindow = 64;
+  static constexpr uint32_t kShrinkAbove = uint32_t{1} << 16;  // records (2 MiB); smaller arrays stay
+  uint32_t window_max_ = 0;
+  uint32_t window_resets_ = 0;
   // The seeds of the last few backward() sweeps, by sweep id (see backward_started_at).
   struct BackwardSeeds {
     uint64_t generation = kNoGeneration;

@@ -359,6 +359,26 @@ TEST_CASE("flat memory: the tape's array for graphs near its size", "[autograd][
   }
 }
 
+// The array only grew: after one huge graph a thread kept it (32 bytes a record) for its life.
+TEST_CASE("flat memory: after a huge graph, small ones give the array back", "[autograd][memory]") {
+  std::size_t huge = 0, after = 0;
+  double grad = 0.0;
+  std::thread([&] {  // a fresh tape
+    Scalar x = Scalar::leaf(0.5);
+    {
+      const Scalar y = chain(x, 300000);
+      y.backward();
+      huge = detail::scalar_tape_stats().capacity;
+    }
+    for (int i = 0; i < 200; ++i) chain(x, 700).backward();
+    after = detail::scalar_tape_stats().capacity;
+    grad = x.grad();
+  }).join();
+  CHECK(huge >= 300000);
+  CHECK(after <= 2048);  // twice the largest recent graph, rounded up to a power of 2
+  CHECK(grad != 0.0);
+}
+
 TEST_CASE("flat memory: second-order loops with zero_grad reuse the tape", "[autograd][memory]") {
   // backward(create_graph) leaves each leaf a recorded gradient that keeps its graph alive (as in
   // PyTorch); zero_grad() lets it go, and the tape is reused.
