@@ -80,12 +80,14 @@ class CellSplitter {
  public:
   CellSplitter(const std::filesystem::path& path, char delimiter) : path_(path), delimiter_(delimiter) {}
 
-  // A tab is padding unless it is the delimiter itself (TSV).
-  bool is_space(char c) const { return c == ' ' || (c == '\t' && delimiter_ != '\t'); }
+  // Spaces and tabs are padding unless they are the delimiter itself (TSV, or ' '): a space
+  // delimiter taken as padding merged "1  2 3" into three cells, its empty one dropped and the
+  // next values moved into the wrong columns.
+  bool is_space(char c) const { return c != delimiter_ && (c == ' ' || c == '\t'); }
 
-  bool is_blank(std::string_view line) const {
+  bool is_blank(std::string_view line) const {  // skipped, whatever the delimiter
     for (char c : line)
-      if (!is_space(c)) return false;
+      if (c != ' ' && c != '\t') return false;
     return true;
   }
 

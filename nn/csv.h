@@ -51,7 +51,8 @@ struct CsvTable {
 };
 
 struct CsvOptions {
-  // Cell separator: ',' for CSV, ';' for European Excel exports, '\t' for TSV.
+  // Cell separator: ',' for CSV, ';' for European Excel exports, '\t' for TSV. With ' ' or '\t'
+  // every one separates (runs are not merged: two in a row enclose an empty cell, an error).
   char delimiter = ',';
   // Columns to keep, in the order given here (not the file's order). Empty keeps every column
   // in file order. A name missing from the header throws std::out_of_range; a name listed

@@ -347,7 +347,9 @@ void save_safetensors(const fs::path& path, const StFile& file) { save(path, fil
 StFile load_safetensors(const fs::path& path) {
   constexpr std::string_view fn = "load_safetensors";
   const std::string what = path.string();
-  FdGuard in{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  // O_NONBLOCK: opening a FIFO with no writer would wait forever before the regular-file check
+  // below could refuse it (reads of a regular file ignore the flag).
+  FdGuard in{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)};
   if (in.fd < 0) system_fail(fn, path, "cannot open", errno);
   struct stat st {};
   if (::fstat(in.fd, &st) != 0) system_fail(fn, path, "cannot stat", errno);

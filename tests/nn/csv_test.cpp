@@ -251,3 +251,17 @@ TEST_CASE("csv: more bytes than max_bytes is a length_error naming the path and 
                Catch::Contains("'/dev/zero' holds more than 1048576 bytes"));
   }
 }
+
+// With ' ' as the delimiter, spaces were also padding: "1  2 3" read as three cells, the empty one
+// dropped and 2 and 3 moved into the wrong columns (tabs as delimiter were already refused).
+TEST_CASE("csv: a space delimiter separates at every space, as a tab does", "[nn][csv]") {
+  const fs::path path = fs::temp_directory_path() / "chainrule_csv_space_test.csv";
+  std::ofstream(path) << "a b c\n1 2 3\n  \n1  2 3\n";
+  const std::string message = message_of<std::invalid_argument>([&] { read_csv(path, {.delimiter = ' '}); });
+  fs::remove(path);
+  CHECK_THAT(message, Catch::Contains("chainrule_csv_space_test.csv:4: expected 3 cells (a, b, c), found 4"));
+  std::ofstream(path) << "a b c\n1 2 3\n\n4 5 6\n";
+  const CsvTable t = read_csv(path, {.delimiter = ' '});
+  fs::remove(path);
+  CHECK(t.rows.size() == 2);
+}

@@ -2,7 +2,13 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <memory>
 #include <cmath>
 #include <fstream>
 #include <iterator>
@@ -11,6 +17,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -337,6 +344,22 @@ TEST_CASE("safetensors: save and load through a file") {
   CHECK_THROWS_WITH(load_safetensors(dir.path() / "missing.safetensors"),
                     Contains("load_safetensors: ") && Contains("missing.safetensors: cannot open"));
   CHECK_THROWS_WITH(load_safetensors(dir.path()), Contains("not a regular file"));
+  // A FIFO with no writer: opening it waited forever before the check could refuse it. Loaded on a
+  // detached thread, so that a regression fails here instead of hanging the suite.
+  const std::filesystem::path fifo = dir.path() / "fifo.safetensors";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  auto refused = std::make_shared<std::promise<std::string>>();
+  std::future<std::string> message = refused->get_future();
+  std::thread([refused, fifo] {
+    try {
+      load_safetensors(fifo);
+      refused->set_value("(loaded)");
+    } catch (const std::exception& e) {
+      refused->set_value(e.what());
+    }
+  }).detach();
+  REQUIRE(message.wait_for(std::chrono::seconds(20)) == std::future_status::ready);
+  CHECK_THAT(message.get(), Contains("fifo.safetensors: not a regular file"));
   std::ofstream(dir.path() / "short.safetensors", std::ios::binary) << "abc";
   CHECK_THROWS_WITH(load_safetensors(dir.path() / "short.safetensors"),
                     Contains("load_safetensors: ") && Contains("short.safetensors: truncated"));
