@@ -72,6 +72,7 @@ class Dense : public Module {
   // The parameters (handles: set_values(weight(), ...) changes the layer's weights).
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }  // undefined without bias
+  // As the layer was built: after Module::to, the parameters' dtype is weight().dtype().
   const DenseOptions& options() const { return options_; }
 
   // "in_features=2, out_features=3, bias=true" (and ", dtype=float64" when not float32).
