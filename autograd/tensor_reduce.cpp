@@ -151,7 +151,10 @@ Tensor expand(const Tensor& x, const Shape& shape, Where where) {
   if (!(b == shape))
     throw std::invalid_argument(fmt::format("expand: shape {} cannot be expanded to {}", x.shape().str(),
                                             shape.str()));
-  if (x.shape() == shape) return x;
+  // Nothing to do: while recording, x itself (as PyTorch; a graph is one thread's); otherwise a
+  // copy, since copying x's handle writes its count, which a model evaluated under NoGradGuard
+  // from several threads would race on.
+  if (x.shape() == shape) return detail::should_record({&x}) ? x : x.detach();
   Tensor out = detail::empty(shape, x.dtype());
   detail::dispatch(x.dtype(), [&]<class T>() {
     const T* px = x.impl()->data<T>();
@@ -172,7 +175,7 @@ Tensor expand(const Tensor& x, const Shape& shape, Where where) {
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   if (!x.defined()) throw std::invalid_argument("sum_to: the tensor is undefined");
   const Shape& s = x.shape();
-  if (s == shape) return x;
+  if (s == shape) return detail::should_record({&x}) ? x : x.detach();  // as expand
   if (!(broadcast_shapes(shape, s, "sum_to") == s))
     throw std::invalid_argument(fmt::format("sum_to: shape {} does not broadcast to {}", shape.str(), s.str()));
   std::vector<int64_t> dims;

@@ -307,7 +307,8 @@ Tensor stack(const std::vector<Tensor>& xs, int64_t dim, Where where) {
 
 Tensor Tensor::to(DType dtype, Where where) const {
   check_defined(*this, "cast");
-  if (this->dtype() == dtype) return *this;
+  // Already that dtype: itself while recording (as PyTorch), else a copy (see expand).
+  if (this->dtype() == dtype) return detail::should_record({this}) ? *this : detach();
   Tensor result = detail::empty(shape(), dtype);
   detail::dispatch(this->dtype(), [&]<class S>() {
     detail::dispatch(dtype, [&]<class D>() {

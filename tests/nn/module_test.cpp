@@ -311,3 +311,30 @@ TEST_CASE("module: one model evaluated from two threads at once under NoGradGuar
   for (const auto& m : {trunk, classes, log_classes, binary})
     for (const Tensor& p : m->parameters()) CHECK_FALSE(p.grad().defined());
 }
+
+// to(its own dtype), expand(x, x.shape()) and sum_to(x, x.shape()) returned x's own handle: copying
+// it wrote the shared parameter's count from both threads (TSan; the count ended at 13,184 for 1,
+// or the pool's memory corrupted). Not recording they return a copy now; recording, x itself.
+TEST_CASE("module: no-op casts and expands of a shared parameter under NoGradGuard write nothing shared",
+          "[nn][module][threads]") {
+  const Tensor w = ones({2, 2}, TensorOptions(DType::float64).requires_grad(true));
+  auto use = [&](double& out) {
+    NoGradGuard no_grad;
+    for (int i = 0; i < 2000; ++i)
+      out += sum(expand(w, w.shape()) + w.to(DType::float64) + sum_to(w, w.shape())).item();
+  };
+  {
+    NoGradGuard no_grad;
+    CHECK(expand(w, w.shape()).impl() != w.impl());
+    CHECK(w.to(DType::float64).impl() != w.impl());
+    CHECK(sum_to(w, w.shape()).impl() != w.impl());
+  }
+  CHECK(expand(w, w.shape()).impl() == w.impl());  // recording: w itself, as PyTorch's
+  double a = 0.0, b = 0.0;
+  std::thread ta([&] { use(a); }), tb([&] { use(b); });
+  ta.join();
+  tb.join();
+  CHECK(a == 2000 * 12.0);
+  CHECK(b == a);
+  CHECK(w.impl()->refs == 1);
+}
