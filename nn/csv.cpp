@@ -178,11 +178,23 @@ std::size_t CsvTable::index_of(std::string_view name) const {
       fmt::format("CsvTable: no column named '{}'; available columns: {}", shown(name), join_names(columns)));
 }
 
+namespace {
+// A CsvTable built by hand may be ragged (read_csv's never is): a short row is named, not read past.
+void check_row(const CsvTable& t, std::size_t r, const char* who) {
+  if (t.rows[r].size() != t.columns.size())
+    throw std::invalid_argument(fmt::format("{}: row {} has {} values but the table has {} columns ({})", who, r,
+                                            t.rows[r].size(), t.columns.size(), join_names(t.columns)));
+}
+}  // namespace
+
 std::vector<double> CsvTable::column(std::string_view name) const {
   const std::size_t c = index_of(name);
   std::vector<double> values;
   values.reserve(rows.size());
-  for (const auto& row : rows) values.push_back(row.at(c));
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    check_row(*this, r, "CsvTable::column");
+    values.push_back(rows[r][c]);
+  }
   return values;
 }
 
@@ -273,12 +285,14 @@ Dataset select(const CsvTable& table, const std::vector<std::string>& features,
   data.target_names = targets;
   data.features.reserve(table.rows.size());
   data.targets.reserve(table.rows.size());
-  for (const auto& row : table.rows) {
+  for (std::size_t r = 0; r < table.rows.size(); ++r) {
+    check_row(table, r, "select");
+    const std::vector<double>& row = table.rows[r];
     std::vector<double> f, t;
     f.reserve(fi.size());
     t.reserve(ti.size());
-    for (std::size_t c : fi) f.push_back(row.at(c));
-    for (std::size_t c : ti) t.push_back(row.at(c));
+    for (std::size_t c : fi) f.push_back(row[c]);
+    for (std::size_t c : ti) t.push_back(row[c]);
     data.features.push_back(std::move(f));
     data.targets.push_back(std::move(t));
   }

@@ -190,6 +190,14 @@ void save(const fs::path& path, const StFile& file, std::optional<std::size_t> f
   if (path.filename().empty())
     throw std::invalid_argument(fmt::format("{}: {}: the path names no file", fn, path.string()));
   const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  // The rename below replaces whatever the path names. A regular file or a symlink is what a save
+  // replaces; a FIFO or a device node (/dev/null, as root) is not a model file: refused, untouched.
+  struct stat existing {};
+  if (::lstat(path.c_str(), &existing) == 0 && !S_ISREG(existing.st_mode) && !S_ISLNK(existing.st_mode) &&
+      !S_ISDIR(existing.st_mode))
+    throw std::runtime_error(fmt::format("{}: {}: exists and is not a regular file (a FIFO, socket or device); "
+                                         "refusing to replace it",
+                                         fn, path.string()));
 
   static std::atomic<unsigned> counter{0};
   FdGuard out;

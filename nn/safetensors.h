@@ -127,7 +127,8 @@ StFile decode_safetensors(std::span<const std::byte> bytes, std::string_view wha
 // the directory is synced. Readers see the old file or the new one, never a mix. On any failure
 // the temporary file is removed, `path` is left as it was, and std::runtime_error names the path
 // and the system error. (A process killed mid-save leaves its temporary file behind; the target
-// is still intact.) A symlink at `path` is replaced, not followed. POSIX only.
+// is still intact.) A symlink at `path` is replaced, not followed; a FIFO, socket or device node
+// there is refused (std::runtime_error), not replaced. POSIX only.
 void save_safetensors(const std::filesystem::path& path, const StFile& file);
 
 // Reads and decodes the file at `path` (decode_safetensors' rules). The prefix and the header are

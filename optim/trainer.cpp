@@ -23,7 +23,9 @@ std::string describe(StopReason reason) {
 
 double grad_norm(const std::vector<Tensor>& params) {
   double sq = 0.0;
-  for (const Tensor& p : params) {
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const Tensor& p = params[i];
+    if (!p.defined()) throw std::invalid_argument(fmt::format("grad_norm: parameter {} is undefined", i));
     const Tensor g = p.grad();
     if (!g.defined()) continue;
     for (double v : g.to_vector()) sq += v * v;

@@ -322,3 +322,11 @@ TEST_CASE("training: bad fit options throw before any epoch runs, naming the val
              }),
              Contains("loss_fn must return a one-element tensor, got shape [2]"));
 }
+
+// grad_norm of an undefined parameter threw Tensor::grad's message, naming neither grad_norm nor
+// which parameter.
+TEST_CASE("training: grad_norm names an undefined parameter by its index", "[optim]") {
+  const Tensor w = ones({2}, TensorOptions(DType::float64).requires_grad(true));
+  CHECK_THROWS_WITH(optim::grad_norm({w, Tensor()}), Catch::Contains("grad_norm: parameter 1 is undefined"));
+  CHECK(optim::grad_norm({w}) == 0.0);  // no gradient yet
+}

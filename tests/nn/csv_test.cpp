@@ -265,3 +265,12 @@ TEST_CASE("csv: a space delimiter separates at every space, as a tab does", "[nn
   fs::remove(path);
   CHECK(t.rows.size() == 2);
 }
+
+// CsvTable is a public aggregate: a hand-built ragged one threw libstdc++'s bare vector::at message.
+TEST_CASE("csv: select and column on a hand-built ragged table name the row", "[nn][csv]") {
+  const CsvTable t{{"a", "b"}, {{1.0, 2.0}, {3.0}}};
+  CHECK_THAT(message_of<std::invalid_argument>([&] { select(t, {"b"}, {}); }),
+             Catch::Contains("select: row 1 has 1 values but the table has 2 columns (a, b)"));
+  CHECK_THAT(message_of<std::invalid_argument>([&] { (void)t.column("a"); }),
+             Catch::Contains("CsvTable::column: row 1 has 1 values"));
+}

@@ -360,6 +360,11 @@ TEST_CASE("safetensors: save and load through a file") {
   }).detach();
   REQUIRE(message.wait_for(std::chrono::seconds(20)) == std::future_status::ready);
   CHECK_THAT(message.get(), Contains("fifo.safetensors: not a regular file"));
+  // Saving over the FIFO replaced it with a regular file (as root, over /dev/null too): refused.
+  CHECK_THROWS_WITH(save_safetensors(fifo, g), Contains("fifo.safetensors: exists and is not a regular file"));
+  struct stat after {};
+  REQUIRE(::lstat(fifo.c_str(), &after) == 0);
+  CHECK(S_ISFIFO(after.st_mode));
   std::ofstream(dir.path() / "short.safetensors", std::ios::binary) << "abc";
   CHECK_THROWS_WITH(load_safetensors(dir.path() / "short.safetensors"),
                     Contains("load_safetensors: ") && Contains("short.safetensors: truncated"));
