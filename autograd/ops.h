@@ -44,8 +44,9 @@
 // reshapes, softmax / log_softmax / losses in nn/.
 #include <array>
 #include <bit>
-#include <cstdint>
 #include <cmath>
+#include <concepts>
+#include <cstdint>
 #include <span>
 #include <string_view>
 #include <type_traits>
@@ -65,8 +66,9 @@ struct Uses {
 // float has its own: through the double overload, a float32 loop converts each element to double
 // and back, and GCC then compiles relu's backward to a branch per element (mispredicted half the
 // time on a ReLU layer's mixed signs) instead of a vector select.
-// step: 0 where x <= 0, else 1; NaN gives 1, so that relu passes a NaN's gradient on (PyTorch's
-// threshold_backward: zero where x <= 0).
+// step: 0 where x <= 0, else 1; NaN gives 1, as relu_grad passes a NaN's gradient on (PyTorch's
+// threshold_backward: zero where x <= 0). The Tensor step mask (relu's rule under create_graph,
+// BCE's mask) computes it.
 inline double step(double x) { return x <= 0 ? 0.0 : 1.0; }
 inline float step(float x) { return x <= 0 ? 0.0f : 1.0f; }
 inline double sign(double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); }
@@ -80,16 +82,13 @@ inline float sign(float x) { return x > 0 ? 1.0f : (x < 0 ? -1.0f : 0.0f); }
 //   pow_grad_b: grad a^b ln a, 0 where a == 0 and b >= 0 (a^b is 0 or 1 there); at a == 0, b < 0 it
 //               is -inf (times grad), not NaN.
 // The float overloads compute the powers and logs in double, as the rules did before.
-template <class G> G relu_grad(const G& grad, double x) { return x <= 0 ? G(0) : grad; }
-template <class G> G relu_grad(const G& grad, float x) { return x <= 0 ? G(0) : grad; }
-template <class G> G pow_grad_a(const G& grad, double a, double b) { return b == 0 ? G(0) : grad * b * std::pow(a, b - 1.0); }
-template <class G> G pow_grad_a(const G& grad, float a, float b) {
+// (One template per rule for float and double: V is the element type, never converted, so that a
+// float32 ReLU backward stays a vector select, as the note on float overloads above says.)
+template <class G, std::floating_point V> G relu_grad(const G& grad, V x) { return x <= 0 ? G(0) : grad; }
+template <class G, std::floating_point V> G pow_grad_a(const G& grad, V a, V b) {
   return b == 0 ? G(0) : grad * b * std::pow(double(a), double(b) - 1.0);
 }
-template <class G> G pow_grad_b(const G& grad, double a, double b, double result) {
-  return a == 0 && b >= 0 ? G(0) : grad * result * std::log(a);
-}
-template <class G> G pow_grad_b(const G& grad, float a, float b, float result) {
+template <class G, std::floating_point V> G pow_grad_b(const G& grad, V a, V b, V result) {
   return a == 0 && b >= 0 ? G(0) : grad * result * std::log(double(a));
 }
 
