@@ -6,12 +6,14 @@
 
 namespace chainrule::examples {
 
+inline bool is_help(const std::string& arg) { return arg == "--help" || arg == "-h"; }
+
 // For a program that takes no arguments: returns the exit code when main should stop now (0 after
 // --help, 2 for anything else), -1 to run.
 inline int no_arguments(int argc, char** argv, const char* name, const char* about) {
   if (argc < 2) return -1;
   const std::string arg = argv[1];
-  if (arg == "--help" || arg == "-h") {
+  if (is_help(arg)) {
     std::cout << "usage: " << name << "\n" << about << "\n";
     return 0;
   }

@@ -17,9 +17,9 @@
 #include <memory>
 #include <string>
 
+#include "examples/cli.h"
 #include "nn/batches.h"
 #include "nn/data.h"
-#include "examples/cli.h"
 #include "nn/nn.h"
 #include "optim/optim.h"
 #include "optim/trainer.h"
@@ -73,7 +73,9 @@ class ResidualClassifier : public nn::Module {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  if (const int stop = examples::no_arguments(argc, argv, "custom_model", "Trains a small ReZero residual network (nn::Module subclasses) on a spiral and prints its learnt alphas."); stop >= 0) return stop;
+  constexpr const char* kAbout =
+      "Trains a small ReZero residual network (nn::Module subclasses) on a spiral and prints its learnt alphas.";
+  if (const int stop = examples::no_arguments(argc, argv, "custom_model", kAbout); stop >= 0) return stop;
   Generator gen(11);
   auto model = std::make_shared<ResidualClassifier>(2, 16, 3, 2, gen);
   fmt::print("{}\n\nnamed parameters:\n", model->to_string());

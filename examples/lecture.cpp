@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "autograd/dot.h"
+#include "examples/cli.h"
 #include "examples/lecture_net.h"
 #include "nn/csv.h"
 #include "nn/nn.h"
@@ -184,7 +185,7 @@ Args parse(int argc, char** argv) {
     const std::string arg = argv[i];
     const bool has_value = i + 1 < argc;
     if (arg == "--compact") a.compact = true;
-    else if (arg == "--help" || arg == "-h") a.help = true;
+    else if (examples::is_help(arg)) a.help = true;
     else if ((arg == "--plot" || arg == "--data" || arg == "--dot") && !has_value)
       throw std::invalid_argument(fmt::format("{} needs a file name\n{}", arg, kUsage));
     else if (arg == "--plot") a.plot = argv[++i];

@@ -24,6 +24,7 @@
 #include "autograd/dot.h"
 #include "autograd/gradcheck.h"
 #include "autograd/trace.h"
+#include "examples/cli.h"
 
 using namespace chainrule;
 
@@ -127,7 +128,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     const bool has_value = i + 1 < argc;
-    if (arg == "--help" || arg == "-h") {
+    if (examples::is_help(arg)) {
       std::cout << kUsage;
       return 0;
     } else if (arg == "--markdown") {

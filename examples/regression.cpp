@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "examples/cli.h"
 #include "nn/batches.h"
 #include "nn/data.h"
 #include "nn/nn.h"
@@ -33,24 +34,33 @@ constexpr std::size_t kBatchSize = 16;
 constexpr std::size_t kPatience = 50;
 
 constexpr const char* kUsage = "usage: regression [--plot FILE.svg]";
-struct Help {};  // --help: the usage, exit 0
 
-std::string parse_plot(int argc, char** argv) {
+struct Args {
+  bool help = false;
   std::string plot;
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") throw Help();
-    else if (arg == "--plot" && i + 1 < argc) plot = argv[++i];
+    if (examples::is_help(arg)) a.help = true;
+    else if (arg == "--plot" && i + 1 < argc) a.plot = argv[++i];
     else if (arg == "--plot") throw std::invalid_argument(fmt::format("--plot needs a file name\n{}", kUsage));
     else throw std::invalid_argument(fmt::format("unknown argument '{}'\n{}", arg, kUsage));
   }
-  return plot;
+  return a;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) try {
-  const std::string plot = parse_plot(argc, argv);
+  const Args args = parse(argc, argv);
+  if (args.help) {
+    fmt::print("{}\n", kUsage);
+    return 0;
+  }
+  const std::string& plot = args.plot;
   const nn::Dataset data = nn::make_noisy_sine({.n = 200, .low = -3, .high = 3, .noise = 0.1, .seed = 1});
   const auto split = nn::train_validation_split(data.features.size(), 0.2, 2);
   const Tensor x = nn::rows_to_tensor(data.features, DType::float64), y = nn::rows_to_tensor(data.targets, DType::float64);
@@ -132,9 +142,6 @@ int main(int argc, char** argv) try {
     optim::write_loss_svg(plot, result.losses, {.title = "y = sin(x) + noise: MSE per epoch"}, result.validation_losses);
     fmt::print("\nwrote {}\n", plot);
   }
-  return 0;
-} catch (const Help&) {
-  std::cout << kUsage << "\n";
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "regression: " << e.what() << "\n";

@@ -11,9 +11,9 @@
 #include <memory>
 #include <string>
 
+#include "examples/cli.h"
 #include "nn/batches.h"
 #include "nn/data.h"
-#include "examples/cli.h"
 #include "nn/nn.h"
 #include "optim/optim.h"
 #include "optim/trainer.h"
@@ -50,7 +50,9 @@ void print_map(nn::Module& model, const nn::Dataset& data, const std::vector<std
 }  // namespace
 
 int main(int argc, char** argv) try {
-  if (const int stop = examples::no_arguments(argc, argv, "spiral", "Trains a 2-32-32-2 tanh classifier on a two-arm spiral; exits 1 if the held-out accuracy is below 95%."); stop >= 0) return stop;
+  constexpr const char* kAbout =
+      "Trains a 2-32-32-2 tanh classifier on a two-arm spiral; exits 1 if the held-out accuracy is below 95%.";
+  if (const int stop = examples::no_arguments(argc, argv, "spiral", kAbout); stop >= 0) return stop;
   const nn::Dataset data = nn::make_spiral({.points_per_class = 200, .turns = 1.5, .noise = 0.04, .seed = 1});
   const auto split = nn::train_validation_split(data.features.size(), 0.25, 2);
   const Tensor x = nn::rows_to_tensor(data.features, DType::float64);

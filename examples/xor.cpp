@@ -17,7 +17,9 @@
 using namespace chainrule;
 
 int main(int argc, char** argv) try {
-  if (const int stop = examples::no_arguments(argc, argv, "xor", "Trains a 2-4-1 network on XOR with Adam; exits 0 when all four rows are classified right."); stop >= 0) return stop;
+  constexpr const char* kAbout =
+      "Trains a 2-4-1 network on XOR with Adam; exits 0 when all four rows are classified right.";
+  if (const int stop = examples::no_arguments(argc, argv, "xor", kAbout); stop >= 0) return stop;
   const Tensor x = tensor({{0, 0}, {0, 1}, {1, 0}, {1, 1}}, DType::float64);
   const Tensor y = tensor({{0}, {1}, {1}, {0}}, DType::float64);
 
