@@ -1,5 +1,5 @@
 // The JSON side of the safetensors format: the header's grammar, read strictly, and the string
-// escaping the writer uses. Internal to nn/safetensors.cpp and nn/serialize.cpp (namespace
+// escaping the writer uses. Internal to nn/safetensors*.cpp and nn/serialize.cpp (namespace
 // detail): the public API is nn/safetensors.h, which documents the rules enforced here.
 //
 // The header is one JSON object (layout in nn/safetensors.h):
