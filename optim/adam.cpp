@@ -42,7 +42,7 @@ AdamW::AdamW(std::vector<Tensor> params, const AdamWOptions& o)
     : Adam(std::move(params), o.lr(), o.betas(), o.eps(), o.weight_decay(), o.amsgrad(), true, "AdamW") {}
 
 const Adam::State& Adam::state(size_t i) const {
-  if (i >= state_.size()) throw std::out_of_range(fmt::format("{}::state: parameter {} of {}", name_, i, state_.size()));
+  check_index(i, "state");
   return state_[i];
 }
 

@@ -64,4 +64,9 @@ void Optimizer::check_state(size_t i, const Tensor& state, const char* what) con
                                             name_, i, dtype_name(p.dtype()), what, dtype_name(state.dtype())));
 }
 
+void Optimizer::check_index(size_t i, const char* accessor) const {
+  if (i >= params_.size())
+    throw std::out_of_range(fmt::format("{}::{}: parameter {} of {}", name_, accessor, i, params_.size()));
+}
+
 }  // namespace chainrule::optim

@@ -64,6 +64,9 @@ class Optimizer {
   // has its dtype. Optimizers run every check before their first write, so that a step that throws
   // changes no parameter and no state.
   void check_state(size_t i, const Tensor& state, const char* what) const;
+  // Per-parameter state accessors (`accessor`: "state", "momentum_buffer"): std::out_of_range
+  // naming the call, i and the parameter count when i is past the last parameter.
+  void check_index(size_t i, const char* accessor) const;
 
   std::vector<Tensor> params_;
   double lr_;

@@ -30,8 +30,7 @@ SGD::SGD(std::vector<Tensor> params, const SGDOptions& options)
     : Optimizer(std::move(params), options.lr(), "SGD"), options_(checked(options)), buffers_(params_.size()) {}
 
 const Tensor& SGD::momentum_buffer(size_t i) const {
-  if (i >= buffers_.size())
-    throw std::out_of_range(fmt::format("SGD::momentum_buffer: parameter {} of {}", i, buffers_.size()));
+  check_index(i, "momentum_buffer");
   return buffers_[i];
 }
 
