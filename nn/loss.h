@@ -126,6 +126,8 @@ class BCEWithLogitsLoss {
 //       std::out_of_range naming the index and C;
 //     * class probabilities: a Tensor of the input's shape (rows summing to 1).
 //   Mean divides by N. Computed through log_softmax (max subtracted), so logits of 1000 are fine.
+//   With class indices the loss and its reduction are one graph node, "cross_entropy" (its plain
+//   backward reads the softmax its forward kept); with probabilities, Tensor ops.
 //
 //   nn::CrossEntropyLoss ce;
 //   Tensor loss = ce(logits, std::vector<int64_t>{0, 2, 1});   // logits [3, C]

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "autograd/gradcheck.h"
+#include "autograd/tensor_impl.h"
+#include "autograd/tensor_record.h"
 #include "nn/nn.h"
 
 using namespace chainrule;
@@ -197,6 +199,80 @@ TEST_CASE("nn: CrossEntropyLoss errors name the index, the classes and the shape
   CHECK_THROWS_WITH(nn::cross_entropy(x, tensor({0.0, 0.5})), Contains("target 1 is 0.5"));
   CHECK_THROWS_WITH(nn::cross_entropy(zeros({2, 3, 4}), {0, 1}), Contains("[N, C] or [C], got [2, 3, 4]"));
 }
+
+// The indexed loss is one node whose plain backward reads the softmax its forward kept, and whose
+// recorded backward (create_graph) is Tensor ops: the two agree, for every reduction, for one
+// sample as [C], in float32, and with a seed per sample (reduction none).
+TEST_CASE("nn: CrossEntropyLoss with class indices: the plain and the recorded backward agree") {
+  using R = nn::Reduction;
+  const std::vector<double> v{0.3, -1.2, 0.4, 0.8, 0.05, -0.7, 2.0, 1.0, -3.0};
+  for (DType d : {DType::float64, DType::float32}) {
+    for (R r : {R::Mean, R::Sum, R::None}) {
+      for (bool single : {false, true}) {
+        CAPTURE(dtype_name(d), nn::reduction_name(r), single);
+        const Shape shape = single ? Shape{3} : Shape{3, 3};
+        const std::vector<double> values(v.begin(), v.begin() + (single ? 3 : 9));
+        const std::vector<int64_t> target = single ? std::vector<int64_t>{1} : std::vector<int64_t>{2, 0, 1};
+        const auto options = nn::CrossEntropyLossOptions().reduction(r);
+        Tensor x = from_vector(values, shape, TensorOptions(d).requires_grad(true));
+        const Tensor l = nn::cross_entropy(x, target, options);
+        const bool per_sample = r == R::None && !single;
+        const Tensor seed = per_sample ? from_vector({0.5, -2.0, 3.0}, {3}, TensorOptions(d)) : ones(l.shape(), TensorOptions(d));
+        const Tensor recorded = grad({l}, {x}, {seed}, {.retain_graph = true, .create_graph = true})[0];
+        l.backward(seed);
+        const std::vector<double> a = x.grad().to_vector(), b = recorded.to_vector();
+        REQUIRE(a.size() == b.size());
+        const double tol = d == DType::float32 ? 1e-6 : 1e-14;
+        for (size_t i = 0; i < a.size(); ++i) CHECK(a[i] == Approx(b[i]).margin(tol));
+        // Against the rule computed here: s_n (softmax(x_n) - onehot_n).
+        const int64_t n = single ? 1 : 3;
+        for (int64_t row = 0; row < n; ++row) {
+          double total = 0;
+          for (int j = 0; j < 3; ++j) total += std::exp(values[static_cast<size_t>(row * 3 + j)]);
+          const double s = (r == R::Mean ? 1.0 / static_cast<double>(n) : 1.0) *
+                           (per_sample ? std::vector<double>{0.5, -2.0, 3.0}[static_cast<size_t>(row)] : 1.0);
+          for (int j = 0; j < 3; ++j) {
+            const size_t k = static_cast<size_t>(row * 3 + j);
+            const double want = s * (std::exp(values[k]) / total - (j == target[static_cast<size_t>(row)] ? 1.0 : 0.0));
+            CHECK(a[k] == Approx(want).margin(tol));
+          }
+        }
+      }
+    }
+  }
+}
+
+// Gradcheck's localisation replays a recorded op's forward on other values; the softmax that the
+// recorded forward kept for the plain backward must stay that of the recorded input.
+TEST_CASE("nn: CrossEntropyLoss's replays leave the recorded backward alone") {
+  Tensor x = leaf({{0.3, -1.2, 0.4}, {0.8, 0.05, -0.7}});
+  Tensor l;
+  {
+    const detail::ReplayGuard replays;
+    l = nn::cross_entropy(x, {2, 0});
+  }
+  const detail::Node& node = *l.impl()->grad_fn;
+  REQUIRE(node.has_replay());
+  const Tensor other = f64({{5.0, -2.0, 1.0}, {-3.0, 4.0, 0.5}});
+  const Tensor replayed = node.replay({other});
+  CHECK(replayed.item() == Approx(nn::cross_entropy(other, {2, 0}).item()));
+  CHECK(replayed.item() != Approx(l.item()));
+  l.backward();
+  const Tensor p = nn::softmax(x.detach(), 1);
+  CHECK(x.grad().at({0, 2}) == Approx((p.at({0, 2}) - 1) / 2));
+  CHECK(x.grad().at({1, 1}) == Approx(p.at({1, 1}) / 2));
+  CHECK(x.grad().at({1, 0}) == Approx((p.at({1, 0}) - 1) / 2));
+}
+
+// A NaN logit makes its sample's loss NaN (as PyTorch), and only its own.
+TEST_CASE("nn: CrossEntropyLoss with a NaN logit is NaN for that sample") {
+  const Tensor x = f64({{0.3, NAN, 0.4}, {0.8, 0.05, -0.7}});
+  const Tensor per = nn::cross_entropy(x, {2, 0}, nn::CrossEntropyLossOptions().reduction(nn::Reduction::None));
+  CHECK(std::isnan(per.at({0})));
+  CHECK(per.at({1}) == Approx(-0.8 + std::log(std::exp(0.8) + std::exp(0.05) + std::exp(-0.7))));
+  CHECK(std::isnan(nn::cross_entropy(f64({{NAN, 0.3}}), {1}).item()));
+}
+
 
 TEST_CASE("nn: every loss passes the finite-difference check") {
   Tensor a = leaf({{0.3, -1.2}, {0.8, 0.05}});
