@@ -109,10 +109,15 @@ bool refuse_nondeterministic(GradcheckReport& report, double first, double secon
       (std::isnan(first) && std::isnan(second)))
     return false;
   report.passed = false;
-  report.notes.push_back(fmt::format(
+  report.refused = fmt::format(
       "f gave {} and then {} at the same point: a random or stateful function cannot be checked by "
       "differences (fix its seed, or check the deterministic part)",
-      first, second));
+      first, second);
+  report.worst.clear();
+  report.failures.clear();
+  report.at_kinks.clear();
+  report.non_differentiable.clear();
+  report.parameters.clear();
   return true;
 }
 
@@ -260,7 +265,9 @@ std::string element_table(const std::vector<GradcheckElement>& elements, std::si
 std::string GradcheckReport::to_string() const {
   std::string out;
   const std::string unit = checked == 1 ? "element" : "elements";
-  if (passed) {
+  if (!refused.empty()) {
+    out += fmt::format("{}: REFUSED: {}\n", what, refused);
+  } else if (passed) {
     out += fmt::format("{}: passed: {} {} checked, none fails (eps {}, atol {}, rtol {})\n", what, checked, unit,
                        num(eps), num(atol), num(rtol));
   } else {

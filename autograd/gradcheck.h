@@ -21,8 +21,8 @@
 //   r.passed;                          // false
 //   r.localisation.faulty->op;         // "cube"
 //   std::cout << r;                    // the table of the worst elements, then
-//                                      // "first op whose backward disagrees: 'cube' recorded at
-//                                      //  model.cpp:12 ..."
+//                                      // "localisation: the first op whose backward disagrees
+//                                      //  with its own forward is 'cube', recorded at model.cpp:12"
 //
 // Points where f is not differentiable (relu or abs at 0, or any op whose input sits within eps of
 // a kink) are detected and reported as "not differentiable at ...", not as failures: at a kink the
@@ -139,6 +139,9 @@ struct GradcheckReport {
   Localisation localisation;
   std::vector<ParameterCheck> parameters;    // gradcheck_model: one entry per parameter
   std::vector<std::string> notes;            // e.g. "input 1 is float32: checked in a float64 copy"
+  // Not checked, and why (passed is false): f gave two values at one point (random, stateful,
+  // dropout in training mode), so no difference of it means anything. Empty when checked.
+  std::string refused;
   double eps = 0, atol = 0, rtol = 0;        // what was used
 
   explicit operator bool() const { return passed; }
@@ -173,6 +176,7 @@ GradcheckReport gradcheck(const ScalarFunction& f, const std::vector<Scalar>& in
 // every output element (or a random projection: options.project_outputs / directions). float32
 // inputs are checked in float64 copies. f receives leaves for the analytic pass and tensors that do
 // not require grad (under NoGradGuard) for the finite differences.
+//   Tensor x = uniform({4, 3}, -1, 1, gen, TensorOptions(DType::float64));  // x [4, 3]: held constant
 //   Tensor w = uniform({3, 2}, -1, 1, gen, TensorOptions(DType::float64).requires_grad());
 //   gradcheck([](const std::vector<Tensor>& x) { return sigmoid(matmul(x[0], x[1])); }, {x, w});
 GradcheckReport gradcheck(const TensorFunction& f, const std::vector<Tensor>& inputs,
@@ -193,7 +197,7 @@ GradcheckReport gradgradcheck(const TensorFunction& f, const std::vector<Tensor>
 // changed in place for the finite differences and restored exactly; their .grad is not touched.
 // float32 parameters are checked with options.float32_eps/atol/rtol (stated in the report).
 // With options.directions = k, each parameter is checked along k random directions of its own.
-//   auto report = gradcheck_model([&] { return mse(model->forward(x), y); }, model->named_parameters());
+//   auto report = gradcheck_model([&] { return nn::mse_loss(model->forward(x), y); }, model->named_parameters());
 GradcheckReport gradcheck_model(const std::function<Tensor()>& loss,
                                 const std::vector<std::pair<std::string, Tensor>>& named_parameters,
                                 GradcheckOptions options = {});

@@ -2,8 +2,11 @@
 // Internal to gradcheck (autograd/gradcheck*.cpp): the comparison rule, the classification of a
 // disagreement (wrong derivative, or a kink), the table of built-in Scalar forwards, and the Tensor
 // localisation. Not part of the public API.
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <functional>
+#include <limits>
 #include <span>
 #include <string>
 #include <string_view>
@@ -50,15 +53,26 @@ Verdict classify(double analytic, const Differences& d, const Tolerance& tol);
 // however large it is where f curves sharply (log near 0).
 bool gap_persists(const Differences& d, const Differences& small, const Tolerance& tol);
 
-// The differences of g (t -> Probe, g(0) = at) at a step of about `eps`: doubled while rounding
-// eats more than half of it on either side, divided by the steps actually taken.
+// The differences of g (t -> Probe, g(0) = at) at a step of about `eps`, divided by the steps
+// actually taken, and doubled while either
+//   - rounding of the input eats more than half of it on either side (at |x| = 3e10, x + 1e-6 is
+//     x), or
+//   - rounding of g's values, at least a unit in the last place of a double, divided by the step,
+//     exceeds a quarter of what the comparison resolves (tol.bound): at g = 3x, x = 3e10 one unit of
+//     g (1.5e-5) over a step of 7.6e-6 reads as a slope of 2 against the true 3.
+// A smooth function's truncation error stays far below the tolerance at the steps this reaches
+// (its values must be large against its derivative for the second rule to widen at all).
 template <class G>
-Differences probe_differences(G&& g, double at, double eps) {
+Differences probe_differences(G&& g, double at, double eps, const Tolerance& tol) {
   double h = eps;
   for (int widen = 0;; ++widen) {
     const Probe plus = g(h), minus = g(-h);
-    if ((plus.step >= 0.5 * h && -minus.step >= 0.5 * h) || widen == 64)
-      return differences(minus.value, at, plus.value, -minus.step, plus.step);
+    if ((plus.step >= 0.5 * h && -minus.step >= 0.5 * h) || widen == 64) {
+      const Differences d = differences(minus.value, at, plus.value, -minus.step, plus.step);
+      const double magnitude = std::max({std::abs(plus.value), std::abs(minus.value), std::abs(at)});
+      const double rounding = 4 * std::numeric_limits<double>::epsilon() * magnitude / (plus.step - minus.step);
+      if (!(rounding > 0.25 * tol.bound(d.central)) || widen == 64) return d;  // NaN and inf: as they are
+    }
     h *= 2;
   }
 }
@@ -69,10 +83,10 @@ Differences probe_differences(G&& g, double at, double eps) {
 // differ by the same jump (a kink), or it is wrong (their gap shrank: f is smooth there).
 template <class G>
 Verdict judge(double analytic, double at, const Tolerance& tol, G&& g, Differences& d) {
-  d = probe_differences(g, at, tol.eps);
+  d = probe_differences(g, at, tol.eps, tol);
   const Verdict v = classify(analytic, d, tol);
   if (v != Verdict::kink) return v;
-  const Differences small = probe_differences(g, at, tol.eps / 10);
+  const Differences small = probe_differences(g, at, tol.eps / 10, tol);
   if (tol.close(analytic, small.central)) {
     d = small;
     return Verdict::agrees;
@@ -98,7 +112,9 @@ void fail_excused_kinks(GradcheckReport& report);
 
 // When f gave two different values at the same point (the analytic pass and the first numeric
 // one): it is random or keeps state (dropout in training mode), so no difference of it means
-// anything. Fails the report with a note saying so; returns whether it did. `rel`: how far apart
+// anything. Refuses the report (GradcheckReport::refused, with the reason; the compared elements,
+// kinks and per-parameter counts are dropped, and the callers skip the kink scan and the
+// localisation); returns whether it did. `rel`: how far apart
 // two evaluations may be from rounding alone (the recorded and the unrecorded pass may take
 // different kernels).
 bool refuse_nondeterministic(GradcheckReport& report, double first, double second, double rel = 1e-9);

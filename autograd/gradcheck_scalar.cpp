@@ -70,7 +70,7 @@ std::optional<FaultyOp> recheck_ops(const std::vector<ScalarNodeView>& view, con
         // one-sided slopes then differ by the same jump at eps and at eps / 10, where a smooth
         // function's differ ten times less.
         // (judge may have agreed at a tenth of the step: compare the gaps at eps and eps / 10.)
-        kink = gap_persists(probe_differences(g, f0, tol.eps), probe_differences(g, f0, tol.eps / 10), tol);
+        kink = gap_persists(probe_differences(g, f0, tol.eps, tol), probe_differences(g, f0, tol.eps / 10, tol), tol);
       }
       if (kink) out.kinks.push_back({node.op, node.where, k, "", at[k], d.left, d.right, analytic});
       if (v == Verdict::disagrees && !faulty) faulty = FaultyOp{node.op, node.where, k, "", analytic, d.central, at};
@@ -171,7 +171,7 @@ GradcheckReport assemble(std::string what, Collected c, const Tolerance& tol, co
   for (NonDifferentiablePoint& p : c.kinks) add_kink(report, std::move(p));
   for (const auto& [first, second] : c.nondeterministic)
     if (refuse_nondeterministic(report, first, second)) break;
-  if (!report.passed && options.localise) {
+  if (!report.passed && options.localise && report.refused.empty()) {
     report.localisation.ran = true;
     report.localisation.faulty = std::move(c.faulty);
     report.localisation.ops_checked = c.ops_checked;

@@ -179,7 +179,7 @@ GradcheckReport check_tensor_function(const TensorFunction& f, const std::vector
   for (std::size_t i = 0; i < y0.size() && i < y_first.size(); ++i)
     if (refuse_nondeterministic(report, y_first[i], y0[i])) break;
 
-  if (y.requires_grad()) {
+  if (y.requires_grad() && report.refused.empty()) {
     scan_tensor_kinks(y, tol, report);
     if (options.localise && (!report.passed || !report.at_kinks.empty())) {
       localise_tensor(y, tol, options, report);

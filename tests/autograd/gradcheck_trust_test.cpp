@@ -72,6 +72,27 @@ TEST_CASE("gradcheck: at large values the differences divide by the steps actual
   const GradcheckReport tensor = gradcheck([](V in) { return sum(in[0] * 2.0); }, {big});
   INFO(tensor);
   CHECK(tensor.passed);
+  // And the step grows until f's own rounding is small against the tolerance: at 3e10, 3x moves
+  // by one unit in the last place (1.5e-5) over a step of 7.6e-6 (numeric 4 against 3, and mul
+  // was blamed), x * x read 6.87e10 against 6e10; a large constant beside a small slope likewise.
+  for (double c : {3.0, 7.0, -0.1}) {
+    const GradcheckReport r = gradcheck([c](S x) { return x[0] * c; }, {Scalar(3e10)});
+    INFO(r);
+    CHECK(r.passed);
+  }
+  const GradcheckReport square = gradcheck([](S x) { return x[0] * x[0]; }, {Scalar(3e10)});
+  INFO(square);
+  CHECK(square.passed);
+  const GradcheckReport offset = gradcheck([](V in) { return sum(in[0] * in[0] + 1e12); }, {from_vector({1.0, -2.0}, Shape{2}, TensorOptions(DType::float64).requires_grad())});
+  INFO(offset);
+  CHECK(offset.passed);
+  const GradcheckReport big3 = gradcheck([](V in) { return sum(in[0] * 3.0); }, {big});
+  INFO(big3);
+  CHECK(big3.passed);
+  // A wrong derivative at those magnitudes still fails.
+  auto wrong = [](double g, std::span<const double>, double) { return std::vector<double>{g * 2.9}; };
+  auto triple = [](std::span<const double> x) { return 3 * x[0]; };
+  CHECK_FALSE(gradcheck([&](S x) { return custom_op("triple", {x[0]}, triple, wrong); }, {Scalar(3e10)}).passed);
   // float32 parameters near 1000: x + 1e-3 rounds to x + 9.77e-4 (numeric 1.953 against 2).
   Tensor w = from_vector({1000.0, -999.0}, Shape{2}, TensorOptions(DType::float32).requires_grad());
   const GradcheckReport model = gradcheck_model([&] { return sum(w * 2.0); }, {{"w", w}});
@@ -156,6 +177,16 @@ TEST_CASE("gradcheck: a function that gives two values at one point is refused, 
       gradcheck_model([&] { return sum(w * 3.0) + static_cast<double>(++calls); }, {{"w", w}});
   CHECK_FALSE(model.passed);
   CHECK_THAT(model.to_string(), Contains("random or stateful"));
+  // Refused, not checked: no table, no kinks (a linear function read as one), no localisation.
+  for (const GradcheckReport* r : {&scalar, &tensor, &model}) {
+    CHECK_THAT(r->to_string(), Catch::StartsWith(r->what + ": REFUSED: f gave "));
+    CHECK_FALSE(r->refused.empty());
+    CHECK(r->worst.empty());
+    CHECK(r->at_kinks.empty());
+    CHECK(r->non_differentiable.empty());
+    CHECK_FALSE(r->localisation.ran);
+    CHECK_THAT(r->to_string(), !Contains("kink") && !Contains("localisation"));
+  }
   // A deterministic one is not refused.
   CHECK(gradcheck([](S v) { return v[0] * 2.0 + 1.0; }, {1.0}).passed);
 }
