@@ -41,7 +41,7 @@ enum class StopReason {
   ValidationNotImproving,
   LossNotFinite,
 };
-// "maximum number of epochs reached", "loss below threshold", ...
+// "maximum number of epochs reached", "loss below the threshold", ...
 std::string describe(StopReason reason);
 
 struct FitOptions {
