@@ -51,16 +51,30 @@ void save(const fs::path& path, const StFile& file, std::optional<std::size_t> f
                                          "refusing to replace it",
                                          fn, path.string()));
 
+  // The temporary file's name: the file's own, cut to 100 bytes (at a UTF-8 character's start)
+  // so that any name the filesystem takes (up to 255 bytes) leaves room for the suffix.
+  std::string stem = path.filename().string();
+  if (stem.size() > 100) {
+    std::size_t cut = 100;
+    while (cut > 0 && (static_cast<unsigned char>(stem[cut]) & 0xC0) == 0x80) --cut;
+    stem.resize(cut);
+  }
   static std::atomic<unsigned> counter{0};
   FdGuard out;
   fs::path tmp;
   for (int attempt = 0; out.fd < 0; ++attempt) {  // O_EXCL: never write into a temp another save owns
-    tmp = dir / fmt::format(".{}.tmp.{}.{}", path.filename().string(), ::getpid(), counter++);
+    tmp = dir / fmt::format(".{}.tmp.{}.{}", stem, ::getpid(), counter++);
     out.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (out.fd < 0 && (errno != EEXIST || attempt == 100))
       system_fail(fn, path, fmt::format("cannot create {}", tmp.string()), errno);
   }
   try {
+    // A file replaced keeps its permissions (a private model stays private); a new one gets
+    // 0666 less the umask, as any file.
+    struct stat replaced {};
+    if (::stat(path.c_str(), &replaced) == 0 && S_ISREG(replaced.st_mode) &&
+        ::fchmod(out.fd, replaced.st_mode & 07777) != 0)
+      system_fail(fn, path, fmt::format("setting the mode of {}", tmp.string()), errno);
     const std::size_t limit = fail_after ? std::min(*fail_after, bytes.size()) : bytes.size();
     for (std::size_t done = 0; done < limit;) {
       const ssize_t w = ::write(out.fd, bytes.data() + done, std::min<std::size_t>(limit - done, 1 << 30));

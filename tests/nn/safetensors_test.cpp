@@ -401,6 +401,35 @@ TEST_CASE("safetensors: an interrupted save leaves the previous file byte-identi
   CHECK(read_bytes(path) == encode_safetensors(new_file));
 }
 
+// Found by the file-format probe: the temporary file's name was the file's own with a suffix, so a
+// legal name of 240-255 bytes could never be saved ("File name too long"); and a replaced file
+// took the new file's default mode (a chmod 600 model became 644 under umask 022).
+TEST_CASE("safetensors: a long file name saves, and a replaced file keeps its mode") {
+  TempDir dir;
+  const StFile file = sample_file();
+  std::string accented(99, 'a');  // the 100-byte cut falls inside an e-acute (2 bytes in UTF-8)
+  for (int i = 0; i < 20; ++i) accented += "\xC3\xA9";
+  for (const std::string& valid : {std::string(255, 'n'), accented}) {
+    const fs::path path = dir.path() / valid;
+    INFO(valid.size());
+    save_safetensors(path, file);
+    CHECK(read_bytes(path) == encode_safetensors(file));
+    save_safetensors(path, file);  // replacing it too
+    CHECK(read_bytes(path) == encode_safetensors(file));
+    fs::remove(path);
+    CHECK(dir.listing().empty());
+  }
+  const fs::path path = dir.path() / "private.safetensors";
+  save_safetensors(path, file);
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
+  save_safetensors(path, file);
+  CHECK((fs::status(path).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
+  save_safetensors(path, file);
+  CHECK((fs::status(path).permissions() & fs::perms::all) ==
+        (fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read));
+}
+
 // Found by a hand-crafted fuzz case: load_safetensors allocated and read the whole file before
 // looking at its header, so a 4 TiB sparse file with a 4-byte tensor died of std::bad_alloc (an
 // ASan abort under sanitizers) instead of being refused for its 4 TiB of unaccounted bytes.
