@@ -19,18 +19,12 @@ namespace chainrule::nn {
 namespace {
 
 using detail::put_json_string;
+using detail::shape_shown;
 using detail::shown;
 using detail::valid_utf8;
 
 constexpr std::uint64_t kMaxHeader = 100'000'000;  // the reference implementation's limit
 constexpr std::uint64_t kMaxDim = std::numeric_limits<std::int64_t>::max();
-
-template <typename Int>
-std::string shape_str(const std::vector<Int>& shape) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) out += fmt::format("{}{}", i ? ", " : "", shape[i]);
-  return out + "]";
-}
 
 // element_size * product(shape), or nothing if that overflows 64 bits. Dimensions are >= 0.
 template <typename Int>
@@ -55,7 +49,7 @@ void to_little_endian(std::vector<std::byte>& data, std::size_t element_size) {
 template <typename T>
 StEntry make_entry(std::string name, std::vector<std::int64_t> shape, std::span<const T> values) {
   const auto fail = [&](std::string_view why) {
-    throw std::invalid_argument(fmt::format("make_st_entry: {}: shape {} {}", shown(name), shape_str(shape), why));
+    throw std::invalid_argument(fmt::format("make_st_entry: {}: shape {} {}", shown(name), shape_shown(shape), why));
   };
   if (std::any_of(shape.begin(), shape.end(), [](std::int64_t d) { return d < 0; })) fail("has a negative dimension");
   const auto bytes = byte_size(shape, sizeof(T));
@@ -122,14 +116,14 @@ Layout check_layout(std::string_view header_text, std::uint64_t size, std::strin
     }
     dtypes.push_back(t.dtype == "F64" ? StDType::F64 : StDType::F32);
     for (std::uint64_t d : t.shape)
-      if (d > kMaxDim) bad(fmt::format("tensor {}: dimension {} in shape {} is over 2^63 - 1", name, d, shape_str(t.shape)));
+      if (d > kMaxDim) bad(fmt::format("tensor {}: dimension {} in shape {} is over 2^63 - 1", name, d, shape_shown(t.shape)));
     const auto need = byte_size(t.shape, st_dtype_size(dtypes.back()));
-    if (!need) bad(fmt::format("tensor {}: the size of shape {} overflows 64 bits", name, shape_str(t.shape)));
+    if (!need) bad(fmt::format("tensor {}: the size of shape {} overflows 64 bits", name, shape_shown(t.shape)));
     const std::uint64_t begin = t.offsets[0], end = t.offsets[1];
     if (begin > end) bad(fmt::format("tensor {}: data_offsets [{}, {}] end before they begin", name, begin, end));
     if (end - begin != *need)
       bad(fmt::format("tensor {}: data_offsets [{}, {}] hold {} bytes, but dtype {} with shape {} needs {}", name,
-                      begin, end, end - begin, t.dtype, shape_str(t.shape), *need));
+                      begin, end, end - begin, t.dtype, shape_shown(t.shape), *need));
     ranges.push_back({begin, end, i});
   }
 
@@ -203,11 +197,11 @@ std::vector<std::byte> encode_safetensors(const StFile& file) {
     if (!valid_utf8(e.name)) bad(fmt::format("tensor name {} is not valid UTF-8", shown(e.name)));
     if (!names.insert(e.name).second) bad(fmt::format("duplicate tensor name {}", shown(e.name)));
     for (std::int64_t d : e.shape)
-      if (d < 0) bad(fmt::format("tensor {}: negative dimension in shape {}", shown(e.name), shape_str(e.shape)));
+      if (d < 0) bad(fmt::format("tensor {}: negative dimension in shape {}", shown(e.name), shape_shown(e.shape)));
     const auto need = byte_size(e.shape, st_dtype_size(e.dtype));
     if (!need || *need != e.data.size())
       bad(fmt::format("tensor {}: dtype {} with shape {} needs {} bytes, data has {}", shown(e.name),
-                      st_dtype_name(e.dtype), shape_str(e.shape), maybe_huge(need), e.data.size()));
+                      st_dtype_name(e.dtype), shape_shown(e.shape), maybe_huge(need), e.data.size()));
     order.push_back(&e);
   }
   for (const auto& [key, value] : file.metadata)

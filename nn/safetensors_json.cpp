@@ -226,4 +226,18 @@ StHeader parse_st_header(std::string_view text, std::string_view fn, std::string
   return HeaderParser(text, fn, what).parse();
 }
 
+namespace {
+template <typename Int>
+std::string shape_text(std::span<const Int> shape) {
+  constexpr std::size_t kShown = 8;
+  std::string out = "[";
+  for (std::size_t i = 0; i < shape.size() && i < kShown; ++i) out += fmt::format("{}{}", i ? ", " : "", shape[i]);
+  if (shape.size() > kShown) out += fmt::format(", ... ({} dims)", shape.size());
+  return out + "]";
+}
+}  // namespace
+
+std::string shape_shown(std::span<const std::int64_t> shape) { return shape_text(shape); }
+std::string shape_shown(std::span<const std::uint64_t> shape) { return shape_text(shape); }
+
 }  // namespace chainrule::nn::detail

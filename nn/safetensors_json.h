@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,5 +62,10 @@ void put_json_string(std::string& out, std::string_view s);
 // control characters), cut to 80 bytes with "..." after if longer. shown("0.weight") is
 // "\"0.weight\"".
 std::string shown(std::string_view s);
+
+// A shape as error messages show it: "[2, 3]"; past 8 dimensions the first 8 and how many there
+// are (a file's shape may list a million), "[1, 1, 1, 1, 1, 1, 1, 1, ... (500000 dims)]".
+std::string shape_shown(std::span<const std::int64_t> shape);
+std::string shape_shown(std::span<const std::uint64_t> shape);
 
 }  // namespace chainrule::nn::detail

@@ -22,6 +22,7 @@ namespace chainrule::nn {
 namespace {
 
 namespace fs = std::filesystem;
+using detail::shape_shown;
 using detail::shown;
 
 constexpr std::string_view kReserved = "standardizer.";
@@ -33,12 +34,6 @@ constexpr std::size_t kMaxProblems = 10;
 bool reserved(std::string_view name) { return name.starts_with(kReserved); }
 
 StDType st_dtype(DType d) { return d == DType::float64 ? StDType::F64 : StDType::F32; }
-
-std::string shape_str(std::span<const std::int64_t> shape) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) out += fmt::format("{}{}", i ? ", " : "", shape[i]);
-  return out + "]";
-}
 
 StEntry entry_of(std::string name, const Tensor& t) {
   if (!t.defined()) throw std::invalid_argument(fmt::format("nn::save: tensor {} is undefined", shown(name)));
@@ -123,13 +118,13 @@ std::optional<Standardizer> read_standardizer(const StFile& file, const StEntry*
   }
   const std::size_t known = problems.size();
   if (mean->shape.size() != 1 || mean->shape[0] < 1)
-    problems.add(fmt::format("{}: shape {}, expected [D] with D >= 1", shown(kMeanName), shape_str(mean->shape)));
+    problems.add(fmt::format("{}: shape {}, expected [D] with D >= 1", shown(kMeanName), shape_shown(mean->shape)));
   else if (sd->shape != mean->shape)
-    problems.add(fmt::format("{}: shape {} differs from {}'s {}", shown(kStdName), shape_str(sd->shape),
-                             shown(kMeanName), shape_str(mean->shape)));
+    problems.add(fmt::format("{}: shape {} differs from {}'s {}", shown(kStdName), shape_shown(sd->shape),
+                             shown(kMeanName), shape_shown(mean->shape)));
   else if (current.fitted() && static_cast<std::size_t>(mean->shape[0]) != current.width())
     problems.add(fmt::format("{}: shape {} in the file vs [{}] in the standardizer", shown(kMeanName),
-                             shape_str(mean->shape), current.width()));
+                             shape_shown(mean->shape), current.width()));
   Standardizer::Options fitted_with;
   if (const auto it = file.metadata.find(std::string(kDdofKey)); it != file.metadata.end()) {
     const std::string& text = it->second;
@@ -209,8 +204,8 @@ void load(Module& module, const fs::path& path, Standardizer* scaler, LoadOption
     used.insert(e->name);
     const std::vector<std::int64_t> shape = param.shape().to_vector();
     if (e->shape != shape) {
-      problems.add(fmt::format("{}: shape {} in the file vs {} in the model", shown(name), shape_str(e->shape),
-                               shape_str(shape)));
+      problems.add(fmt::format("{}: shape {} in the file vs {} in the model", shown(name), shape_shown(e->shape),
+                               shape_shown(shape)));
       continue;
     }
     if (auto values = values_as(*e, st_dtype(param.dtype()), options, "model", problems))
@@ -256,7 +251,7 @@ std::map<std::string, Tensor> load_tensors(const fs::path& path) {
       if (d != 0 && __builtin_mul_overflow(stride, d, &stride))
         throw std::runtime_error(fmt::format("nn::load_tensors: {}: tensor {} has shape {}, whose non-zero dimensions "
                                              "multiply to over 2^63 - 1 (a tensor's strides would overflow)",
-                                             path.string(), shown(e.name), shape_str(e.shape)));
+                                             path.string(), shown(e.name), shape_shown(e.shape)));
   }
   std::map<std::string, Tensor> out;
   for (const StEntry& e : file.tensors) {

@@ -430,6 +430,22 @@ TEST_CASE("safetensors: a long file name saves, and a replaced file keeps its mo
         (fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read));
 }
 
+// Found by the file-format probe: messages printed a file's whole shape, so a 1 MB file whose
+// shape listed 500,000 dims made a 1.5 MB exception message. Past 8 dims the count is shown.
+TEST_CASE("safetensors: a shape of many dims is shown cut in messages") {
+  std::string dims = "1";
+  for (int i = 1; i < 100000; ++i) dims += ",1";
+  const std::string header = R"({"a":{"dtype":"F32","shape":[)" + dims + R"(],"data_offsets":[0,8]}})";
+  try {
+    decode_header(header, "abcdefgh");
+    FAIL("decoded a tensor whose offsets do not fit its shape");
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    CHECK(what.size() < 400);
+    CHECK_THAT(what, Contains("[1, 1, 1, 1, 1, 1, 1, 1, ... (100000 dims)]"));
+  }
+}
+
 // Found by a hand-crafted fuzz case: load_safetensors allocated and read the whole file before
 // looking at its header, so a 4 TiB sparse file with a 4-byte tensor died of std::bad_alloc (an
 // ASan abort under sanitizers) instead of being refused for its 4 TiB of unaccounted bytes.
