@@ -203,7 +203,7 @@ void Sweep::run_nodes() {
   }
 }
 
-void Sweep::run(const std::vector<Root>& roots, bool retain) {
+void Sweep::run(const std::vector<Root>& roots) {
   GradModeGuard recording(create_graph_);
   if (wanted_) mark_needed(roots);
   for (const Root& r : roots) {
@@ -218,11 +218,13 @@ void Sweep::run(const std::vector<Root>& roots, bool retain) {
 
   if (own_state_) run_nodes<true>();
   else run_nodes<false>();
-  if (!retain) {
-    for (Node* n : ran_) {
-      n->release_saved();
-      n->freed = true;
-    }
+}
+
+void Sweep::free_graph(bool retain) {
+  if (retain) return;
+  for (Node* n : ran_) {
+    n->release_saved();
+    n->freed = true;
   }
 }
 
@@ -240,10 +242,11 @@ void Sweep::check_leaf_grads() const {
   }
 }
 
-void Sweep::give_leaf_grads(bool create_graph) {
+std::vector<Ref<TensorImpl>> Sweep::new_leaf_grads(bool create_graph) const {
   GradModeGuard recording(create_graph);
+  std::vector<Ref<TensorImpl>> out(leaf_grads.size());
   for (size_t i = fused_; i < leaf_grads.size(); ++i) {
-    auto& [leaf, g] = leaf_grads[i];
+    const auto& [leaf, g] = leaf_grads[i];
     // A leaf whose requires_grad was turned off after this graph was recorded takes nothing (as
     // PyTorch's AccumulateGrad).
     if (!g.defined() || !leaf->requires_grad) continue;
@@ -257,15 +260,22 @@ void Sweep::give_leaf_grads(bool create_graph) {
       // backward adds to it (the new part a constant), as PyTorch's in-place accumulation does.
       const Tensor old(leaf->grad);
       GradModeGuard keep_history(create_graph || old.requires_grad());
-      leaf->grad = (old + g).impl_ref();
+      out[i] = (old + g).impl_ref();
       continue;
     }
+    // (sole_owner: no other handle, this sweep's own list holds the only one.)
     Tensor sum = sole_owner(g)           ? g
                  : !create_graph         ? g.detach()
                  : alone                 ? g
                                          : g.clone();
-    leaf->grad = sum.impl_ref();
+    out[i] = sum.impl_ref();
   }
+  return out;
+}
+
+void Sweep::set_leaf_grads(std::vector<Ref<TensorImpl>> grads) noexcept {
+  for (size_t i = fused_; i < leaf_grads.size() && i < grads.size(); ++i)
+    if (grads[i]) leaf_grads[i].first->grad = std::move(grads[i]);
 }
 
 Tensor default_seed(const Tensor& y, const char* op, const char* remedy) {
@@ -297,9 +307,11 @@ void Tensor::backward(const Tensor& seed, BackwardOptions options) const {
   check_requires_grad(*this, "backward");
   check_seed(*this, seed, "backward");
   Sweep sweep(options.create_graph, nullptr);
-  sweep.run({{*this, seed}}, options.retain_graph || options.create_graph);
+  sweep.run({{*this, seed}});
   sweep.check_leaf_grads();
-  sweep.give_leaf_grads(options.create_graph);
+  std::vector<Ref<TensorImpl>> grads = sweep.new_leaf_grads(options.create_graph);
+  sweep.free_graph(options.retain_graph || options.create_graph);
+  sweep.set_leaf_grads(std::move(grads));
 }
 
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
@@ -329,19 +341,25 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
     keys.push_back(key);
   }
   Sweep sweep(options.create_graph, &wanted);
-  sweep.run(roots, options.retain_graph || options.create_graph);
+  sweep.run(roots);
+  // An unused input throws before the graph is freed: the call can be repeated (allow_unused).
+  auto used = [&](size_t k) {
+    auto it = sweep.captured.find(keys[k]);
+    return it != sweep.captured.end() && it->second.defined();
+  };
+  for (size_t k = 0; k < inputs.size() && !options.allow_unused; ++k)
+    if (!used(k))
+      throw std::invalid_argument(fmt::format(
+          "grad: input {} (shape {}) is not used to compute the outputs (pass allow_unused = true "
+          "to get zeros)",
+          k, inputs[k].shape().str()));
   std::vector<Tensor> out;
   for (size_t k = 0; k < inputs.size(); ++k) {
-    auto it = sweep.captured.find(keys[k]);
-    if (it == sweep.captured.end() || !it->second.defined()) {
-      if (!options.allow_unused)
-        throw std::invalid_argument(fmt::format(
-            "grad: input {} (shape {}) is not used to compute the outputs (pass allow_unused = true "
-            "to get zeros)",
-            k, inputs[k].shape().str()));
+    if (!used(k)) {
       out.push_back(zeros(inputs[k].shape(), inputs[k].dtype()));
       continue;
     }
+    auto it = sweep.captured.find(keys[k]);
     const Tensor& captured = it->second;
     // As for backward's leaves: with create_graph, a gradient held elsewhere too (by another input's
     // result, the caller's grad_outputs) is cloned, so that changing one result in place changes
@@ -356,6 +374,7 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
     }
     out.push_back(options.create_graph ? g : g.detach());
   }
+  sweep.free_graph(options.retain_graph || options.create_graph);
   return out;
 }
 

@@ -45,7 +45,11 @@ class Sweep final : public GradSink {
 
   std::unordered_map<const void*, Tensor> captured;            // grad(): keyed by leaf impl or node
 
-  void run(const std::vector<Root>& roots, bool retain);
+  // Runs the reached nodes. The graph is not freed here: free_graph() does that once everything
+  // that can throw after the sweep (the leaves' checks, their new .grad, the updates' checks) has
+  // succeeded, so that a throw leaves the graph as it was and the call can be repeated.
+  void run(const std::vector<Root>& roots);
+  void free_graph(bool retain);
 
   // backward_and_update: the parameters take leaf_grads' first slots, in the order given, before
   // the sweep runs, so that defer() knows them by their slot.
@@ -54,10 +58,12 @@ class Sweep final : public GradSink {
   // After run() succeeded: checks every parameter's gradients, then writes the updates (see
   // backward_and_update) and drops the parameters' .grad.
   void apply_updates(const std::vector<ParamUpdate>& updates);
-  // Hands every other leaf reached its gradient, as backward() does. check_leaf_grads first (it
-  // throws before any leaf is written, so that a throw changes no .grad).
+  // Hands every other leaf reached its gradient, as backward() does, in two steps so that a throw
+  // changes no .grad: check_leaf_grads and new_leaf_grads compute (and may throw: a dtype changed
+  // since the graph was recorded; anomaly mode on .grad + g), set_leaf_grads only assigns.
   void check_leaf_grads() const;
-  void give_leaf_grads(bool create_graph);
+  std::vector<Ref<TensorImpl>> new_leaf_grads(bool create_graph) const;
+  void set_leaf_grads(std::vector<Ref<TensorImpl>> grads) noexcept;
 
   void add(Edge& e, const Tensor& g) override {
     if (!g.defined() || !e.defined()) return;

@@ -95,10 +95,12 @@ void backward_and_update(const Tensor& y, const std::vector<ParamUpdate>& update
       y, "backward_and_update", "a fused step takes no seed: reduce the loss to one element first (sum or mean)");
   detail::Sweep sweep(false, nullptr);
   sweep.fuse(updates);
-  sweep.run({{y, seed}}, false);
+  sweep.run({{y, seed}});
   sweep.check_leaf_grads();
-  sweep.apply_updates(updates);
-  sweep.give_leaf_grads(false);
+  auto grads = sweep.new_leaf_grads(false);
+  sweep.apply_updates(updates);  // checks every parameter before its first write
+  sweep.free_graph(false);
+  sweep.set_leaf_grads(std::move(grads));
 }
 
 }  // namespace chainrule

@@ -102,16 +102,22 @@ void Module::zero_grad() {
 }
 
 void Module::to(DType dtype) {
-  for (Tensor& p : parameters()) {
-    if (p.dtype() == dtype) continue;
+  // Every parameter is converted before the first is changed: a conversion that throws (anomaly
+  // mode on a float64 value beyond float32's range) leaves the whole model as it was.
+  std::vector<Tensor> params = parameters();
+  std::vector<Tensor> converted(params.size());
+  for (size_t i = 0; i < params.size(); ++i)
+    if (params[i].dtype() != dtype) converted[i] = params[i].detach().to(dtype);
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (!converted[i].defined()) continue;
     // The autograd API has no way to change a tensor's dtype in place (torch's param.data = ...),
     // and replacing the handle would leave subclasses' members pointing at the old tensor. So the
     // converted storage is moved into the parameter's own TensorImpl. Its version continues from the
     // old one, so that a graph that saved the parameter refuses to run backward afterwards.
-    Tensor converted = p.detach().to(dtype);
+    const Tensor& p = params[i];
     detail::TensorImpl* impl = p.impl();
     const uint32_t version = impl->storage->version;
-    impl->storage = converted.impl()->storage;
+    impl->storage = converted[i].impl()->storage;
     impl->storage->version = version + 1;
     impl->dtype = dtype;
     impl->grad.reset();

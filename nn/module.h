@@ -103,10 +103,13 @@ class Module {
     return module;
   }
 
+  // Throws std::invalid_argument (naming `what`) unless `name` is non-empty, has no '.' and is not
+  // a parameter's or a child's name here yet.
+  void check_new_name(const std::string& name, const char* what) const;
+
  private:
   void add_child(std::string name, std::shared_ptr<Module> module);
   bool contains(const Module* m) const;  // m is a child of this, or of a child, at any depth
-  void check_new_name(const std::string& name, const char* what) const;
   void append_named(const std::string& prefix, std::vector<NamedTensor>& out, bool recurse) const;
   void print(std::string& out, int indent) const;
 

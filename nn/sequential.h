@@ -49,6 +49,8 @@ class Sequential : public Module {
   template <class M>
     requires(std::is_base_of_v<Module, std::decay_t<M>> && !std::is_lvalue_reference_v<M>)
   void push_back(M&& module) {
+    // The name is checked before the module is moved from: a throw leaves the caller's module whole.
+    check_new_name(std::to_string(size()), "register_module");
     push_back(std::shared_ptr<Module>(std::make_shared<std::decay_t<M>>(std::forward<M>(module))));
   }
   template <class M>

@@ -46,15 +46,28 @@ const Adam::State& Adam::state(size_t i) const {
   return state_[i];
 }
 
+void Adam::check_states() const {
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (state_[i].step != 0) check_state(i, state_[i].exp_avg, "state");
+}
+
 void Adam::step() {
   NoGradGuard no_grad;
-  const auto [beta1, beta2] = betas_;
   for (size_t i = 0; i < params_.size(); ++i) {  // every check first (see Optimizer::check_state)
     const Tensor g = params_[i].grad();
     if (!g.defined()) continue;
     check_grad(i, g);
     if (state_[i].step != 0) check_state(i, state_[i].exp_avg, "state");
   }
+  update_or_undo(state_, [this] { update(); }, [](const State& s, auto add) {
+    add(s.exp_avg);
+    add(s.exp_avg_sq);
+    add(s.max_exp_avg_sq);
+  });
+}
+
+void Adam::update() {
+  const auto [beta1, beta2] = betas_;
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i];
     Tensor g = p.grad();

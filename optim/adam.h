@@ -72,6 +72,7 @@ class Adam : public Optimizer {
   const State& state(size_t i) const;
 
  protected:
+  void check_states() const override;
   // The shared implementation: `decoupled` selects AdamW's decay.
   Adam(std::vector<Tensor> params, double lr, std::pair<double, double> betas, double eps, double weight_decay,
        bool amsgrad, bool decoupled, const char* name);
@@ -81,6 +82,8 @@ class Adam : public Optimizer {
   double eps_, weight_decay_;
   bool amsgrad_, decoupled_;
   std::vector<State> state_;
+
+  void update();  // step()'s writes, after its checks
 };
 
 class AdamW : public Adam {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 
 namespace chainrule::optim {
@@ -41,6 +42,7 @@ void Optimizer::zero_grad() {
 }
 
 void Optimizer::backward_and_step(const Tensor& loss) {
+  check_states();
   loss.backward();
   step();
   zero_grad();
@@ -62,6 +64,21 @@ void Optimizer::check_state(size_t i, const Tensor& state, const char* what) con
     throw std::invalid_argument(fmt::format("{}: parameter {} is now {} but its {} is {}; build the optimizer "
                                             "after converting the model",
                                             name_, i, dtype_name(p.dtype()), what, dtype_name(state.dtype())));
+}
+
+void Optimizer::Snapshot::add(const Tensor& t) {
+  if (!t.defined()) return;
+  const detail::Storage& s = *t.impl()->storage;
+  const auto* data = static_cast<const std::byte*>(s.data);
+  saved_.push_back({t, std::vector<std::byte>(data, data + t.numel() * dtype_size(t.dtype())), s.version});
+}
+
+void Optimizer::Snapshot::restore() noexcept {
+  for (Saved& s : saved_) {
+    detail::Storage& storage = *s.tensor.impl()->storage;
+    std::memcpy(storage.data, s.bytes.data(), s.bytes.size());
+    storage.version = s.version;
+  }
 }
 
 void Optimizer::check_index(size_t i, const char* accessor) const {

@@ -20,9 +20,12 @@
 // or, when nothing reads the gradients between backward and step (no clipping, no logging of
 // them), the same loop with `opt.backward_and_step(criterion(model->forward(x), y));` as its body,
 // which SGD runs fused (fewer passes over memory; see backward_and_step).
+#include <cstddef>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "autograd/anomaly.h"
 #include "autograd/tensor.h"
 
 namespace chainrule::optim {
@@ -40,7 +43,8 @@ class Optimizer {
   virtual void step() = 0;
   // loss.backward(), step() and zero_grad() in one call: the update uses the gradients of this
   // backward plus any the parameters had accumulated, and leaves every parameter's grad()
-  // undefined. Optimizers that can do better override it: SGD without momentum adds each
+  // undefined. A state that no longer fits its parameter (check_states) throws before the
+  // backward, so that the call changes nothing. Optimizers that can do better override it: SGD without momentum adds each
   // product-shaped gradient (a Dense layer's weight) straight into the parameter during the
   // sweep's last stage, never storing it (see backward_and_update in autograd/tensor.h); the
   // results equal the three calls to rounding. loss must be a one-element tensor.
@@ -67,6 +71,47 @@ class Optimizer {
   // Per-parameter state accessors (`accessor`: "state", "momentum_buffer"): std::out_of_range
   // naming the call, i and the parameter count when i is past the last parameter.
   void check_index(size_t i, const char* accessor) const;
+  // check_state for every parameter that has a state (backward_and_step runs it before the
+  // backward; step() checks those it updates).
+  virtual void check_states() const {}
+
+  // Runs update(), step()'s writes after its checks. Anomaly mode checks every op of an update, so
+  // an update may throw part-way (a value that overflowed to inf): under it, the parameters' and
+  // the state's tensors (`tensors(entry, add)` calls add on each tensor of one state entry) are
+  // kept, bytes and version counters, with a copy of `state`, and put back if it throws. Without
+  // anomaly mode the update runs as it is (nothing in it throws once the checks passed).
+  template <class State, class Tensors>
+  void update_or_undo(std::vector<State>& state, const std::function<void()>& update, Tensors tensors) {
+    if (!AnomalyMode::enabled()) return update();
+    Snapshot written;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      written.add(params_[i]);
+      tensors(state[i], [&](const Tensor& t) { written.add(t); });
+    }
+    const std::vector<State> saved = state;
+    try {
+      update();
+    } catch (...) {
+      state = saved;
+      written.restore();
+      throw;
+    }
+  }
+
+  // Bytes and version counters of tensors, put back by restore().
+  class Snapshot {
+   public:
+    void add(const Tensor& t);  // undefined tensors are skipped
+    void restore() noexcept;
+
+   private:
+    struct Saved {
+      Tensor tensor;
+      std::vector<std::byte> bytes;
+      uint32_t version;
+    };
+    std::vector<Saved> saved_;
+  };
 
   std::vector<Tensor> params_;
   double lr_;

@@ -34,15 +34,24 @@ const Tensor& SGD::momentum_buffer(size_t i) const {
   return buffers_[i];
 }
 
+void SGD::check_states() const {
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (buffers_[i].defined()) check_state(i, buffers_[i], "momentum buffer");
+}
+
 void SGD::step() {
   NoGradGuard no_grad;
-  const double momentum = options_.momentum(), dampening = options_.dampening(), wd = options_.weight_decay();
   for (size_t i = 0; i < params_.size(); ++i) {  // every check first (see Optimizer::check_state)
     const Tensor g = params_[i].grad();
     if (!g.defined()) continue;
     check_grad(i, g);
-    if (momentum != 0.0 && buffers_[i].defined()) check_state(i, buffers_[i], "momentum buffer");
+    if (options_.momentum() != 0.0 && buffers_[i].defined()) check_state(i, buffers_[i], "momentum buffer");
   }
+  update_or_undo(buffers_, [this] { update(); }, [](const Tensor& b, auto add) { add(b); });
+}
+
+void SGD::update() {
+  const double momentum = options_.momentum(), dampening = options_.dampening(), wd = options_.weight_decay();
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i];
     Tensor g = p.grad();

@@ -57,9 +57,14 @@ class SGD : public Optimizer {
   // std::out_of_range naming i and the parameter count past the last parameter.
   const Tensor& momentum_buffer(size_t i) const;
 
+ protected:
+  void check_states() const override;
+
  private:
   SGDOptions options_;
   std::vector<Tensor> buffers_;
+
+  void update();  // step()'s writes, after its checks
 };
 
 }  // namespace chainrule::optim

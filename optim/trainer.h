@@ -19,7 +19,12 @@
 // loss that the threshold sees is the epoch's forward loss, measured before its update, as the
 // slides' tables are. Without a grad-norm rule nothing reads the gradients between backward and
 // step, so the epoch is optimizer.backward_and_step(loss) (fused for SGD without momentum), and
-// the parameters' grad() is undefined after fit.
+// the parameters' grad() is undefined after fit. An epoch whose loss is not finite has still been
+// stepped when fit stops (the stop is read from the loss the step used, as a hand-written loop's
+// check after optimizer.step() would): its parameters hold the diverged update.
+// fit is a loop of steps, not one transaction: an exception from loss_fn, validation_loss or a step
+// propagates with the parameters (and the optimizer's state) as the steps completed before it left
+// them, the gradients dropped (each epoch starts with zero_grad), and no FitResult.
 #include <cstddef>
 #include <functional>
 #include <limits>
