@@ -242,14 +242,17 @@ void Sweep::check_leaf_grads() const {
   }
 }
 
-std::vector<Ref<TensorImpl>> Sweep::new_leaf_grads(bool create_graph) const {
+void Sweep::new_leaf_grads(bool create_graph) {
   GradModeGuard recording(create_graph);
-  std::vector<Ref<TensorImpl>> out(leaf_grads.size());
   for (size_t i = fused_; i < leaf_grads.size(); ++i) {
-    const auto& [leaf, g] = leaf_grads[i];
+    auto& [leaf, g] = leaf_grads[i];
     // A leaf whose requires_grad was turned off after this graph was recorded takes nothing (as
     // PyTorch's AccumulateGrad).
-    if (!g.defined() || !leaf->requires_grad) continue;
+    if (!g.defined()) continue;
+    if (!leaf->requires_grad) {
+      g = Tensor();
+      continue;
+    }
     // A gradient the sweep alone holds becomes .grad as it is; others are copied (detach), or with
     // create_graph copied as recorded (clone): a rule may hand the same tensor to several inputs
     // (add's), or the seed itself, and an in-place change of one leaf's .grad (clipping it) must
@@ -260,22 +263,17 @@ std::vector<Ref<TensorImpl>> Sweep::new_leaf_grads(bool create_graph) const {
       // backward adds to it (the new part a constant), as PyTorch's in-place accumulation does.
       const Tensor old(leaf->grad);
       GradModeGuard keep_history(create_graph || old.requires_grad());
-      out[i] = (old + g).impl_ref();
+      g = old + g;
       continue;
     }
-    // (sole_owner: no other handle, this sweep's own list holds the only one.)
-    Tensor sum = sole_owner(g)           ? g
-                 : !create_graph         ? g.detach()
-                 : alone                 ? g
-                                         : g.clone();
-    out[i] = sum.impl_ref();
+    if (sole_owner(g)) continue;
+    g = !create_graph ? g.detach() : alone ? g : g.clone();
   }
-  return out;
 }
 
-void Sweep::set_leaf_grads(std::vector<Ref<TensorImpl>> grads) noexcept {
-  for (size_t i = fused_; i < leaf_grads.size() && i < grads.size(); ++i)
-    if (grads[i]) leaf_grads[i].first->grad = std::move(grads[i]);
+void Sweep::set_leaf_grads() noexcept {
+  for (size_t i = fused_; i < leaf_grads.size(); ++i)
+    if (leaf_grads[i].second.defined()) leaf_grads[i].first->grad = leaf_grads[i].second.impl_ref();
 }
 
 Tensor default_seed(const Tensor& y, const char* op, const char* remedy) {
@@ -309,9 +307,9 @@ void Tensor::backward(const Tensor& seed, BackwardOptions options) const {
   Sweep sweep(options.create_graph, nullptr);
   sweep.run({{*this, seed}});
   sweep.check_leaf_grads();
-  std::vector<Ref<TensorImpl>> grads = sweep.new_leaf_grads(options.create_graph);
+  sweep.new_leaf_grads(options.create_graph);
   sweep.free_graph(options.retain_graph || options.create_graph);
-  sweep.set_leaf_grads(std::move(grads));
+  sweep.set_leaf_grads();
 }
 
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,

@@ -58,12 +58,13 @@ class Sweep final : public GradSink {
   // After run() succeeded: checks every parameter's gradients, then writes the updates (see
   // backward_and_update) and drops the parameters' .grad.
   void apply_updates(const std::vector<ParamUpdate>& updates);
-  // Hands every other leaf reached its gradient, as backward() does, in two steps so that a throw
+  // Hands every other leaf reached its gradient, as backward() does, in steps so that a throw
   // changes no .grad: check_leaf_grads and new_leaf_grads compute (and may throw: a dtype changed
-  // since the graph was recorded; anomaly mode on .grad + g), set_leaf_grads only assigns.
+  // since the graph was recorded; anomaly mode on .grad + g; each list entry becomes the leaf's new
+  // .grad, or undefined), set_leaf_grads only assigns.
   void check_leaf_grads() const;
-  std::vector<Ref<TensorImpl>> new_leaf_grads(bool create_graph) const;
-  void set_leaf_grads(std::vector<Ref<TensorImpl>> grads) noexcept;
+  void new_leaf_grads(bool create_graph);
+  void set_leaf_grads() noexcept;
 
   void add(Edge& e, const Tensor& g) override {
     if (!g.defined() || !e.defined()) return;

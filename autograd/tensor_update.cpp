@@ -97,10 +97,10 @@ void backward_and_update(const Tensor& y, const std::vector<ParamUpdate>& update
   sweep.fuse(updates);
   sweep.run({{y, seed}});
   sweep.check_leaf_grads();
-  auto grads = sweep.new_leaf_grads(false);
+  sweep.new_leaf_grads(false);
   sweep.apply_updates(updates);  // checks every parameter before its first write
   sweep.free_graph(false);
-  sweep.set_leaf_grads(std::move(grads));
+  sweep.set_leaf_grads();
 }
 
 }  // namespace chainrule
