@@ -127,7 +127,9 @@ class BCEWithLogitsLoss {
 //     * class probabilities: a Tensor of the input's shape (rows summing to 1).
 //   Mean divides by N. Computed through log_softmax (max subtracted), so logits of 1000 are fine.
 //   With class indices the loss and its reduction are one graph node, "cross_entropy" (its plain
-//   backward reads the softmax its forward kept); with probabilities, Tensor ops.
+//   backward reads the softmax its forward kept); with probabilities, Tensor ops. The node saves
+//   its input (create_graph differentiates through it), so changing the logits in place before
+//   backward makes backward throw, where PyTorch's keeps only its own log-probabilities.
 //
 //   nn::CrossEntropyLoss ce;
 //   Tensor loss = ce(logits, std::vector<int64_t>{0, 2, 1});   // logits [3, C]
