@@ -146,5 +146,20 @@ TEST_CASE("a 0-d tensor takes dim 0 and -1 in reductions and transpose, as in Py
   CHECK_THAT(testing::message_of<std::out_of_range>([&] { transpose(x, 0, -2); }), Catch::Contains("transpose: dim -2"));
 }
 
+// Found by a check of float32 sums over long dims: they accumulated in float, one element after
+// another into each output, so five million 0.1s summed over a dim gave 478,275 instead of 500,000
+// (4% short; a whole-tensor sum, in 8 partial sums, was closer but not exact). Sums accumulate in
+// double now, whatever the dtype, as PyTorch's cascade keeps float32 sums near exact.
+TEST_CASE("Tensor: float32 sums over long dims stay accurate", "[tensor][reduce]") {
+  const int64_t n = 5'000'000;
+  const double exact = 0.1f * static_cast<double>(n / 4);  // the float32 nearest 0.1, n / 4 times
+  const Tensor cols = full({n / 4, 4}, 0.1, TensorOptions(DType::float32));
+  for (double v : sum(cols, {0}).to_vector()) CHECK(v == Approx(exact).epsilon(1e-6));
+  const Tensor rows = full({4, n / 4}, 0.1, TensorOptions(DType::float32));
+  for (double v : sum(rows, {1}).to_vector()) CHECK(v == Approx(exact).epsilon(1e-6));
+  CHECK(sum(rows).item() == Approx(4 * exact).epsilon(1e-6));
+  CHECK(mean(cols, {0}).to_vector()[0] == Approx(0.1f).epsilon(1e-6));
+}
+
 }  // namespace
 }  // namespace chainrule
