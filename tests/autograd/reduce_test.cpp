@@ -161,5 +161,24 @@ TEST_CASE("Tensor: float32 sums over long dims stay accurate", "[tensor][reduce]
   CHECK(mean(cols, {0}).to_vector()[0] == Approx(0.1f).epsilon(1e-6));
 }
 
+// Found by the precision probe, beside the sum above: the fast sweep's un-broadcast (a bias added
+// to [N, C] gets its gradient summed over N) and linear's bias gradient added float32 rows one
+// after another (a million rows of 0.1: 100,958 against 100,000); a float64 sum of ten million
+// 0.1s was off by 2e-11 (now a cascade, as PyTorch's).
+TEST_CASE("Tensor: gradients summed over a million rows, and float64 sums, stay accurate", "[tensor][reduce]") {
+  const int64_t n = 1'000'000;
+  const double exact = 0.1f * static_cast<double>(n);
+  const Tensor seed = full({n, 4}, 0.1, TensorOptions(DType::float32));
+  Tensor b = zeros({4}, TensorOptions(DType::float32).requires_grad(true));
+  (zeros({n, 4}, TensorOptions(DType::float32)) + b).backward(seed);  // broadcast: summed over n
+  for (double v : b.grad().to_vector()) CHECK(v == Approx(exact).epsilon(1e-6));
+  Tensor w = zeros({4, 3}, TensorOptions(DType::float32).requires_grad(true));
+  Tensor bias = zeros({4}, TensorOptions(DType::float32).requires_grad(true));
+  linear(zeros({n, 3}, TensorOptions(DType::float32)), w, bias).backward(seed);
+  for (double v : bias.grad().to_vector()) CHECK(v == Approx(exact).epsilon(1e-6));
+  const Tensor tenth = full({10'000'000}, 0.1, TensorOptions(DType::float64));
+  CHECK(std::abs(sum(tenth).item() - 1e6) < 1e-8);  // within about 1e-14 relative (was 2e-11)
+}
+
 }  // namespace
 }  // namespace chainrule
