@@ -258,6 +258,9 @@ std::vector<Scalar> grad(const std::vector<Scalar>& outputs, const std::vector<S
 // one (first order: a create_graph sweep that reaches it throws). `backward` receives the
 // upstream gradient, the input values and the result, and returns one partial contribution
 // (grad * d result / d input_i) per input. Check it with gradcheck (autograd/gradcheck.h).
+// The tape keeps the two functions until its memory is reused (traces of a swept graph call the
+// backward), so capture numbers or leaves in them: a captured interior Scalar keeps its own graph,
+// and so the tape, alive for good (the tape then grows with every op).
 //
 //   auto cube = [](std::span<const double> x) { return x[0] * x[0] * x[0]; };
 //   auto d_cube = [](double grad, std::span<const double> x, double) {
@@ -309,6 +312,7 @@ struct ScalarTapeStats {
   std::size_t constants;    // constant operands in use (8 bytes each, beside the records)
   std::size_t live_records; // unfreed records that a live handle names (0: no graph is alive, and
                             // the next op that needs room reuses the array; a full scan, for tests)
+  std::size_t foreign_counts;  // handle counts from other threads waiting in this tape's inbox
 };
 ScalarTapeStats scalar_tape_stats();
 

@@ -280,7 +280,7 @@ ScalarTapeStats scalar_tape_stats() {
   const ScalarTape& t = ScalarTape::current();
   std::size_t live = 0;
   for (uint32_t i = 0; i < t.size(); ++i) live += named_unfreed(t.record(i));
-  return {t.size(), t.capacity(), sizeof(ScalarRecord), tape_state.constant_count, live};
+  return {t.size(), t.capacity(), sizeof(ScalarRecord), tape_state.constant_count, live, t.foreign_counts()};
 }
 
 }  // namespace chainrule::detail

@@ -52,6 +52,7 @@ struct ForeignCount {
 struct ForeignInbox {
   std::mutex mutex;
   std::vector<ForeignCount> counts;
+  std::size_t compact_at = 1024;     // counts.size() that triggers the next compaction
   std::atomic<bool> pending{false};  // counts wait here
 };
 
@@ -84,12 +85,38 @@ void count_foreign(uint64_t generation, uint32_t record, int32_t delta) noexcept
     } else {
       inbox.counts.push_back({generation, record, delta});
     }
+    // Handles copied here and dropped in the same order (a vector of them: +a +b -a -b) do not
+    // cancel against the last entry: once the inbox has grown to compact_at, the counts of each
+    // (generation, record) are summed and those that cancel dropped, so that an owner that
+    // records nothing (and so never applies its inbox) holds one entry per record at most. The
+    // owner adds the counts up, so their order does not matter.
+    if (inbox.counts.size() >= inbox.compact_at) {
+      auto& c = inbox.counts;
+      std::sort(c.begin(), c.end(), [](const ForeignCount& a, const ForeignCount& b) {
+        return a.generation != b.generation ? a.generation < b.generation : a.record < b.record;
+      });
+      std::size_t kept = 0;
+      for (std::size_t i = 0; i < c.size();) {
+        ForeignCount sum = c[i];
+        for (++i; i < c.size() && c[i].generation == sum.generation && c[i].record == sum.record; ++i)
+          sum.delta += c[i].delta;
+        if (sum.delta != 0) c[kept++] = sum;
+      }
+      c.resize(kept);
+      inbox.compact_at = std::max<std::size_t>(1024, 2 * kept);
+    }
     inbox.pending.store(true, std::memory_order_release);
   } catch (...) {
     // Out of memory or a failing mutex: the owner keeps a count too many (its array is then reused
     // only once its other handles are all gone) or too few (a graph of it may go stale early: a
     // backward through it throws). Nothing reads freed memory either way.
   }
+}
+
+std::size_t ScalarTape::foreign_counts() const {
+  if (!inbox_) return 0;
+  const std::lock_guard lock(inbox_->mutex);
+  return inbox_->counts.size();
 }
 
 void ScalarTape::apply_foreign_counts() {

@@ -103,6 +103,8 @@ class ScalarTape {
   // backward's seed)? False for a leaf, for a root reached by a backward that started elsewhere, and
   // when the sweep is no longer known (a functional grad() since, or many backwards).
   bool backward_started_at(const Scalar& root) const;
+  // Handle counts other threads left in this tape's inbox, not applied yet (scalar_tape_stats).
+  std::size_t foreign_counts() const;
 
   // Sweeps. Seeds are (record, seed) pairs.
   // A seed: d(output)/d(output) as a number, and as a Scalar for a recorded sweep when the caller
