@@ -90,6 +90,19 @@ Tensor reduce_kernel(const Tensor& x, const Reduction& r, double init, F fold) {
       po[0] = static_cast<T>(fold_all(px, x.numel(), static_cast<Acc>(init), fold));
       return;
     }
+    // Only trailing dims reduced (sizes of 1 aside: softmax's sums over the last dim): each output
+    // folds a contiguous run of r.count elements, in lanes and a cascade as above.
+    bool trailing = true, reduced = false;
+    for (int i = 0; i < x.shape().size(); ++i) {
+      if (x.shape()[i] == 1) continue;
+      if (r.kept[i] == 1) reduced = true;
+      else if (reduced) trailing = false;
+    }
+    if (trailing) {
+      for (int64_t o = 0; o < out.numel(); ++o)
+        po[o] = static_cast<T>(fold_all(px + o * r.count, r.count, static_cast<Acc>(init), fold));
+      return;
+    }
     if constexpr (std::is_same_v<Acc, T>) {
       std::fill(po, po + out.numel(), static_cast<T>(init));
       detail::for_each_broadcast(x.shape(), x.shape(), r.kept,
