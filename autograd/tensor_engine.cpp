@@ -340,25 +340,25 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
   }
   Sweep sweep(options.create_graph, &wanted);
   sweep.run(roots);
-  // An unused input throws before the graph is freed: the call can be repeated (allow_unused).
-  auto used = [&](size_t k) {
+  // Each input's gradient (null: unused). An unused input throws before the graph is freed: the
+  // call can be repeated (allow_unused).
+  std::vector<const Tensor*> found(inputs.size(), nullptr);
+  for (size_t k = 0; k < inputs.size(); ++k) {
     auto it = sweep.captured.find(keys[k]);
-    return it != sweep.captured.end() && it->second.defined();
-  };
-  for (size_t k = 0; k < inputs.size() && !options.allow_unused; ++k)
-    if (!used(k))
+    if (it != sweep.captured.end() && it->second.defined()) found[k] = &it->second;
+    else if (!options.allow_unused)
       throw std::invalid_argument(fmt::format(
           "grad: input {} (shape {}) is not used to compute the outputs (pass allow_unused = true "
           "to get zeros)",
           k, inputs[k].shape().str()));
+  }
   std::vector<Tensor> out;
   for (size_t k = 0; k < inputs.size(); ++k) {
-    if (!used(k)) {
+    if (!found[k]) {
       out.push_back(zeros(inputs[k].shape(), inputs[k].dtype()));
       continue;
     }
-    auto it = sweep.captured.find(keys[k]);
-    const Tensor& captured = it->second;
+    const Tensor& captured = *found[k];
     // As for backward's leaves: with create_graph, a gradient held elsewhere too (by another input's
     // result, the caller's grad_outputs) is cloned, so that changing one result in place changes
     // nothing else.

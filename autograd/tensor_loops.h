@@ -1,8 +1,10 @@
 #pragma once
 // Internal: what the Tensor kernels share besides the graph (autograd/tensor_impl.h): the
 // broadcast element loop, and the dispatch from a DType to the element type it stores.
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
+#include <vector>
 
 #include "autograd/shape.h"
 #include "autograd/tensor.h"
@@ -37,6 +39,27 @@ void for_each_broadcast(const Shape& out, const Shape& a, const Shape& b, F&& f)
       ib -= sb[d] * (out[d] - 1);
       idx[d] = 0;
     }
+  }
+}
+
+// dst (+)= src summed down to dst's shape: dst (shape `to`, which broadcasts to src's shape `from`)
+// gets, at each element, the sum of the src elements that broadcast from it; `add`: onto what dst
+// holds, else over it. float32 sums in double and rounds once (float32 adding a million rows one
+// after another is 1% off); float64 adds in place. The reductions' strided path (sum over leading
+// dims), the sweep's un-broadcast and linear's bias gradient over many rows share it.
+template <class T>
+void sum_onto(const T* src, const Shape& from, T* dst, const Shape& to, bool add) {
+  const int64_t n = to.numel();
+  if constexpr (std::is_same_v<T, double>) {
+    if (!add) std::fill(dst, dst + n, 0.0);
+    for_each_broadcast(from, from, to, [&](int64_t i, int64_t, int64_t j) { dst[j] += src[i]; });
+  } else {
+    double small[64];
+    std::vector<double> big;
+    double* acc = n <= 64 ? small : (big.resize(static_cast<size_t>(n)), big.data());
+    for (int64_t j = 0; j < n; ++j) acc[j] = add ? dst[j] : 0.0;
+    for_each_broadcast(from, from, to, [&](int64_t i, int64_t, int64_t j) { acc[j] += src[i]; });
+    for (int64_t j = 0; j < n; ++j) dst[j] = static_cast<T>(acc[j]);
   }
 }
 

@@ -76,9 +76,10 @@ Acc fold_all(const T* px, int64_t n, Acc init, F fold) {
   return acc;
 }
 
-// out[kept index] = fold over the reduced elements, starting from `init`. kWide: the fold runs in
-// double whatever the dtype (sums: float32's 24 bits, adding five million 0.1s one after another,
-// end 4% short; PyTorch sums float32 in a cascade); else in the tensor's type (max).
+// out[kept index] = fold over the reduced elements, starting from `init`. kWide: a sum (init 0),
+// folded in double whatever the dtype (float32's 24 bits, adding five million 0.1s one after
+// another, end 4% short; PyTorch sums float32 in a cascade), over leading dims by sum_onto; else
+// in the tensor's type (max).
 template <bool kWide, class F>
 Tensor reduce_kernel(const Tensor& x, const Reduction& r, double init, F fold) {
   Tensor out = detail::empty(r.result, x.dtype());
@@ -103,16 +104,12 @@ Tensor reduce_kernel(const Tensor& x, const Reduction& r, double init, F fold) {
         po[o] = static_cast<T>(fold_all(px + o * r.count, r.count, static_cast<Acc>(init), fold));
       return;
     }
-    if constexpr (std::is_same_v<Acc, T>) {
+    if constexpr (kWide) {  // a sum (init 0)
+      detail::sum_onto(px, x.shape(), po, r.kept, false);
+    } else {
       std::fill(po, po + out.numel(), static_cast<T>(init));
       detail::for_each_broadcast(x.shape(), x.shape(), r.kept,
                                  [&](int64_t i, int64_t, int64_t o) { po[o] = fold(po[o], px[i]); });
-    } else {
-      std::vector<Acc> acc(static_cast<size_t>(out.numel()), static_cast<Acc>(init));
-      detail::for_each_broadcast(x.shape(), x.shape(), r.kept, [&](int64_t i, int64_t, int64_t o) {
-        acc[static_cast<size_t>(o)] = fold(acc[static_cast<size_t>(o)], static_cast<Acc>(px[i]));
-      });
-      std::transform(acc.begin(), acc.end(), po, [](Acc v) { return static_cast<T>(v); });
     }
   });
   return out;

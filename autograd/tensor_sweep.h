@@ -3,7 +3,6 @@
 // itself, backward() and grad()) and autograd/tensor_update.cpp (backward_and_update: a sweep with
 // the parameters' updates fused in). How a sweep runs: autograd/tensor_engine.cpp.
 #include <cstdint>
-#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -133,22 +132,7 @@ class Sweep final : public GradSink {
     const Target t = target(e, nullptr);
     if (!t.data) return true;
     detail::dispatch(gi.dtype, [&]<class T>() {
-      T* dst = static_cast<T*>(t.data);
-      const T* src = gi.data<T>();
-      const int64_t n = e.shape().numel();
-      if (!t.add) std::fill(dst, dst + n, T(0));
-      if constexpr (std::is_same_v<T, double>) {
-        detail::for_each_broadcast(gi.shape, gi.shape, e.shape(), [&](int64_t o, int64_t, int64_t j) { dst[j] += src[o]; });
-      } else {
-        // Summed in double and rounded once, as sum() does: float32 adding a million rows of a
-        // bias's gradient one after another was 1% off.
-        double small[64];
-        std::vector<double> big;
-        double* acc = n <= 64 ? small : (big.resize(static_cast<size_t>(n)), big.data());
-        for (int64_t j = 0; j < n; ++j) acc[j] = dst[j];
-        detail::for_each_broadcast(gi.shape, gi.shape, e.shape(), [&](int64_t o, int64_t, int64_t j) { acc[j] += src[o]; });
-        for (int64_t j = 0; j < n; ++j) dst[j] = static_cast<T>(acc[j]);
-      }
+      detail::sum_onto(gi.data<T>(), gi.shape, static_cast<T*>(t.data), e.shape(), t.add);
     });
     return true;
   }
