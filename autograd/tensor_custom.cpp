@@ -40,7 +40,7 @@ Tensor custom_op(std::string_view name, const std::vector<Tensor>& inputs, Tenso
     return out;
   }
   std::vector<SavedTensor> saved;
-  for (const Tensor& t : inputs) saved.push_back(SavedTensor::input(t));
+  for (uint32_t i = 0; i < inputs.size(); ++i) saved.push_back(SavedTensor::input(inputs[i], i));
   auto rule = [saved, result = SavedTensor::output(out), backward, n = inputs.size(), op = std::string(name)](
                   const Tensor& grad, detail::Node& self) {
     std::vector<Tensor> in;

@@ -41,14 +41,14 @@ struct NotSaved {};
 template <bool Used>
 using SavedIf = std::conditional_t<Used, SavedTensor, NotSaved>;
 
-// What the node keeps of input t (or of the output, with output = true), built in place in the
+// What the node keeps of input `index` t (or of the output, with index -1), built in place in the
 // node's member (a prvalue: no SavedTensor is made and then moved). `needed`: the rules of the
 // inputs that need a gradient read it (else an empty SavedTensor).
 template <bool Used>
-SavedIf<Used> save_if(const Tensor* t, bool output, bool needed) {
+SavedIf<Used> save_if(const Tensor* t, int index, bool needed) {
   if constexpr (Used) {
     if (!needed) return {};
-    return output ? SavedTensor::output(*t) : SavedTensor::input(*t);
+    return index < 0 ? SavedTensor::output(*t) : SavedTensor::input(*t, static_cast<uint32_t>(index));
   } else {
     return {};
   }
@@ -110,18 +110,18 @@ struct ElementwiseNode final : Node {
   }
 
   void release_saved() override {
-    if constexpr (Op::uses.a) a.template reset_as<false>();
-    if constexpr (Op::uses.b) b.template reset_as<false>();
-    if constexpr (Op::uses.result) result.template reset_as<true>();
+    if constexpr (Op::uses.a) a.reset();
+    if constexpr (Op::uses.b) b.reset();
+    if constexpr (Op::uses.result) result.reset();
   }
 
  private:
   // `needed`: reads() for the inputs that need a gradient (the edges are added after this).
   ElementwiseNode(const Tensor& out, const Tensor& x, const Tensor* y, const Where& where, ops::Uses needed)
       : Node(out.impl()->shape, out.impl()->dtype, Op::name, where),
-        a(save_if<Op::uses.a>(&x, false, needed.a)),
-        b(save_if<Op::uses.b>(y, false, needed.b)),
-        result(save_if<Op::uses.result>(&out, true, needed.result)) {}
+        a(save_if<Op::uses.a>(&x, 0, needed.a)),
+        b(save_if<Op::uses.b>(y, 1, needed.b)),
+        result(save_if<Op::uses.result>(&out, -1, needed.result)) {}
 
   // Input i's derivative at one element.
   template <int I, class T>
@@ -135,7 +135,7 @@ struct ElementwiseNode final : Node {
   // holding its one value converted (a plain number of the other dtype; apply_fast checked it).
   template <class T>
   const T* values(const SavedTensor& s, T& number) const {
-    const void* p = s.storage_as<false>(*this).data;
+    const void* p = s.storage(*this).data;
     const DType d = s.dtype(*this);
     if (d == dtype_of<T>()) return static_cast<const T*>(p);
     number = d == DType::float32 ? static_cast<T>(*static_cast<const float*>(p))
@@ -171,7 +171,7 @@ struct ElementwiseNode final : Node {
     if constexpr (Op::uses.b)
       if (b.saved()) y = *values(b, number);
     if constexpr (Op::uses.result)
-      if (result.saved()) r = *static_cast<const T*>(result.template storage_as<true>(*this).data);
+      if (result.saved()) r = *static_cast<const T*>(result.storage(*this).data);
     const T gv = *g.data<T>();
     const bool need0 = needs(0);
     const T v0 = need0 ? rule<0>(gv, x, y, r) : T(0);

@@ -95,81 +95,63 @@ struct Edge {
   inline const Shape& shape() const;
 };
 
-// A tensor kept for a backward rule. Inputs are kept as they are; the op's own output is kept
-// without history (so that a node never owns itself) and gets it back on unpack: only its bytes
-// are kept, its shape and dtype are the node's (Node::shape, Node::dtype).
+// A tensor kept for a backward rule: its bytes (the Storage, counted) and the version they had,
+// never its TensorImpl. Input k of the op keeps only that: its shape, dtype and history are those
+// of the node's edge k (Node::next[k]), so unpack() gives back the input as it was when saved. A
+// kept TensorImpl would tie the node to the tensor's later history: an in-place update of the input
+// (`y *= log(y)`, `c *= w * c`) makes the tensor's new grad_fn reach this node, a cycle of counted
+// references that is never freed (the graph leaked whenever it was dropped without a backward).
+// The op's own output is kept the same way, its shape and dtype being the node's (Node::shape,
+// Node::dtype); unpack gives it this node as its history, for create_graph.
 class SavedTensor {
  public:
   SavedTensor() = default;
-  SavedTensor(const SavedTensor& o) : p_(o.p_), version_(o.version_), output_(o.output_) { retain(); }
+  SavedTensor(const SavedTensor& o) : p_(o.p_), version_(o.version_), what_(o.what_) {
+    if (p_) ++p_->refs;
+  }
   SavedTensor(SavedTensor&& o) noexcept
-      : p_(std::exchange(o.p_, nullptr)), version_(o.version_), output_(o.output_) {}
+      : p_(std::exchange(o.p_, nullptr)), version_(o.version_), what_(o.what_) {}
   SavedTensor& operator=(SavedTensor o) noexcept {
     std::swap(p_, o.p_);
     std::swap(version_, o.version_);
-    std::swap(output_, o.output_);
+    std::swap(what_, o.what_);
     return *this;
   }
   ~SavedTensor() { reset(); }
-  static SavedTensor input(const Tensor& t) {
-    TensorImpl* impl = t.impl();
-    ++impl->refs;
-    return SavedTensor(impl, impl->storage->version, false);
+  // t, which is input `index` of the op (its edge in the node's `next`; added after this).
+  static SavedTensor input(const Tensor& t, uint32_t index) {
+    assert(index < kWrapped);
+    const TensorImpl* impl = t.impl();
+    return SavedTensor(impl->storage.get(), index | (impl->wrapped_number ? kWrapped : 0));
   }
-  static SavedTensor output(const Tensor& t) {
-    Storage* storage = t.impl()->storage.get();
-    ++storage->refs;
-    return SavedTensor(storage, storage->version, true);
-  }
+  static SavedTensor output(const Tensor& t) { return SavedTensor(t.impl()->storage.get(), kOutput); }
   bool saved() const { return p_ != nullptr; }
   void reset() {
     if (!p_) return;  // first: a node's destructor finds its saved tensors already released
-    if (output_) reset_as<true>();
-    else reset_as<false>();
+    if (--p_->refs == 0) Storage::destroy(p_);
+    p_ = nullptr;
   }
   // Throws std::logic_error naming `node` (the node that saved it) if the tensor was modified in
   // place since it was saved.
   Tensor unpack(Node& node) const;
   // The saved bytes, after the same check as unpack (for rules that run on plain numbers).
-  const Storage& storage(const Node& node) const { return output_ ? storage_as<true>(node) : storage_as<false>(node); }
+  const Storage& storage(const Node& node) const {
+    if (p_->version != version_) throw_modified(node);
+    return *p_;
+  }
   inline const Shape& shape(const Node& node) const;
-  inline int64_t numel(const Node& node) const;
+  inline int64_t numel(const Node& node) const { return shape(node).numel(); }
   inline DType dtype(const Node& node) const;
-  // For a holder that knows which kind it saved (kOutput: the op's output), such as an elementwise
-  // node: reset() and storage() without the test of which kind it is.
-  template <bool kOutput>
-  void reset_as() {
-    if (!p_) return;
-    assert(output_ == kOutput);
-    if constexpr (kOutput) {
-      if (Storage* s = saved_storage(); --s->refs == 0) Storage::destroy(s);
-    } else if (TensorImpl* t = input_impl(); --t->refs == 0) {
-      TensorImpl::destroy(t);
-    }
-    p_ = nullptr;
-  }
-  template <bool kOutput>
-  const Storage& storage_as(const Node& node) const {
-    assert(output_ == kOutput);
-    const Storage& s = kOutput ? *saved_storage() : *input_impl()->storage;
-    if (s.version != version_) throw_modified(node);
-    return s;
-  }
 
  private:
-  // One counted reference in one word (a node saves up to three of these): the input's
-  // TensorImpl, or for the output (output_) its Storage. Null when nothing is saved.
-  void* p_ = nullptr;
+  static constexpr uint32_t kOutput = UINT32_MAX;
+  static constexpr uint32_t kWrapped = uint32_t{1} << 31;  // an input made from a plain number
+  Storage* p_ = nullptr;  // one counted reference; null when nothing is saved
   uint32_t version_ = 0;
-  bool output_ = false;
-  SavedTensor(void* p, uint32_t version, bool output) : p_(p), version_(version), output_(output) {}  // adopts p
-  TensorImpl* input_impl() const { return static_cast<TensorImpl*>(p_); }
-  Storage* saved_storage() const { return static_cast<Storage*>(p_); }
-  void retain() const {
-    if (!p_) return;
-    if (output_) ++saved_storage()->refs;
-    else ++input_impl()->refs;
-  }
+  uint32_t what_ = kOutput;  // kOutput, or the input's edge index (| kWrapped)
+  SavedTensor(Storage* s, uint32_t what) : p_(s), version_(s->version), what_(what) { ++s->refs; }
+  bool is_output() const { return what_ == kOutput; }
+  uint32_t edge() const { return what_ & ~kWrapped; }
   [[noreturn]] void throw_modified(const Node& node) const;
 };
 
@@ -254,12 +236,9 @@ struct FunctionNode final : Node {
 inline const Shape& Edge::shape() const { return fn ? fn->shape : leaf ? leaf->shape : *constant_shape; }
 
 inline const Shape& SavedTensor::shape(const Node& node) const {
-  return output_ ? node.shape : input_impl()->shape;
+  return is_output() ? node.shape : node.next[edge()].shape();
 }
-inline int64_t SavedTensor::numel(const Node& node) const {
-  return output_ ? node.shape.numel() : input_impl()->numel;
-}
-inline DType SavedTensor::dtype(const Node& node) const { return output_ ? node.dtype : input_impl()->dtype; }
+inline DType SavedTensor::dtype(const Node& node) const { return is_output() ? node.dtype : node.next[edge()].dtype; }
 
 // Nobody but the holder can see t's values: a sweep may change them in place.
 inline bool sole_owner(const Tensor& t) {

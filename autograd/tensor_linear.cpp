@@ -186,8 +186,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Where w
     return result;
   }
   // dx needs w and dw needs x; db needs neither.
-  Ref<detail::Node> node(new LinearNode(weight.requires_grad() ? detail::SavedTensor::input(x) : detail::SavedTensor(),
-                                        x.requires_grad() ? detail::SavedTensor::input(weight) : detail::SavedTensor(),
+  Ref<detail::Node> node(new LinearNode(weight.requires_grad() ? detail::SavedTensor::input(x, 0) : detail::SavedTensor(),
+                                        x.requires_grad() ? detail::SavedTensor::input(weight, 1) : detail::SavedTensor(),
                                         rows, in, out));
   node->name = "linear";
   node->where = where;

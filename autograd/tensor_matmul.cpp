@@ -225,8 +225,8 @@ Tensor matmul(const Tensor& a, const Tensor& b, Where where) {
     return result;
   }
   // da needs b and db needs a: keep only what a gradient will read.
-  Ref<detail::Node> node(new MatmulNode(b.requires_grad() ? detail::SavedTensor::input(a) : detail::SavedTensor(),
-                                        a.requires_grad() ? detail::SavedTensor::input(b) : detail::SavedTensor(),
+  Ref<detail::Node> node(new MatmulNode(b.requires_grad() ? detail::SavedTensor::input(a, 0) : detail::SavedTensor(),
+                                        a.requires_grad() ? detail::SavedTensor::input(b, 1) : detail::SavedTensor(),
                                         a_vec, b_vec, a2, b2, out2, batch, n, m, k));
   node->name = "matmul";
   node->where = where;

@@ -29,21 +29,35 @@ void Node::destroy_all(Node* n) {
 }
 
 void SavedTensor::throw_modified(const Node& node) const {
-  const Storage* storage = output_ ? saved_storage() : input_impl()->storage.get();
   throw std::logic_error(fmt::format(
       "backward of '{}': a tensor it saved (shape {}) was modified in place after it was saved "
       "(version {}, expected {}). Use an out-of-place op, or clone() the tensor before changing it.",
-      node.name, shape(node).str(), storage->version, version_));
+      node.name, shape(node).str(), p_->version, version_));
 }
 
 Tensor SavedTensor::unpack(Node& node) const {
   storage(node);  // the version check
-  if (!output_) return Tensor(Ref<TensorImpl>(input_impl()));
-  // The op's own output: the same bytes, with its history (this node) back, for create_graph.
-  Ref<TensorImpl> impl(new TensorImpl(node.dtype, node.shape, node.shape.numel()));
-  impl->storage = Ref<Storage>(saved_storage());
-  impl->grad_fn = Ref<Node>(&node);
-  impl->requires_grad = true;
+  Ref<TensorImpl> impl;
+  if (is_output()) {
+    // The op's own output: the same bytes, with its history (this node) back, for create_graph.
+    impl = Ref<TensorImpl>(new TensorImpl(node.dtype, node.shape, node.shape.numel()));
+    impl->grad_fn = Ref<Node>(&node);
+  } else {
+    const Edge& e = node.next[edge()];
+    // A leaf is itself (a gradient taken through it under create_graph reaches it); its bytes are
+    // the saved ones unless Module::to gave it new ones, which also moved the saved bytes' version.
+    if (e.leaf) {
+      assert(e.leaf->storage.get() == p_);
+      return Tensor(e.leaf);
+    }
+    // Another input: its bytes with the history it had when saved (none for a constant).
+    const Shape& s = e.shape();
+    impl = Ref<TensorImpl>(new TensorImpl(e.dtype, s, s.numel()));
+    impl->grad_fn = e.fn;
+    impl->wrapped_number = (what_ & kWrapped) != 0;
+  }
+  impl->storage = Ref<Storage>(p_);
+  impl->requires_grad = static_cast<bool>(impl->grad_fn);
   return Tensor(std::move(impl));
 }
 

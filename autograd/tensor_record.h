@@ -104,7 +104,7 @@ void attach_node(Tensor& result, Ref<Node> node, const std::vector<Tensor>& inpu
 // gradient per input). Call only when should_record(inputs).
 //   Tensor out = ...forward...;
 //   if (should_record({&a, &b}))
-//     record(out, "mul", {&a, &b}, [sa = SavedTensor::input(a), ...](const Tensor& grad, Node& self) {
+//     record(out, "mul", {&a, &b}, [sa = SavedTensor::input(a, 0), ...](const Tensor& grad, Node& self) {
 //       return std::vector<Tensor>{...};
 //     });
 template <class F>

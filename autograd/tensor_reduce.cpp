@@ -158,7 +158,7 @@ Tensor max(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, Wher
                              [](auto acc, auto v) { return v > acc || v != v ? v : acc; });
   if (detail::should_record({&x})) {
     detail::record(out, "max", {&x},
-                   [sx = SavedTensor::input(x), so = SavedTensor::output(out), kept = r.kept, dims, r](
+                   [sx = SavedTensor::input(x, 0), so = SavedTensor::output(out), kept = r.kept, dims, r](
                        const Tensor& grad, detail::Node& self) {
                      const Tensor X = sx.unpack(self);
                      const Tensor best = expand(reshape(so.unpack(self).detach(), dims_of(kept)), X.shape());

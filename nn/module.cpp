@@ -112,13 +112,13 @@ void Module::to(DType dtype) {
     if (!converted[i].defined()) continue;
     // The autograd API has no way to change a tensor's dtype in place (torch's param.data = ...),
     // and replacing the handle would leave subclasses' members pointing at the old tensor. So the
-    // converted storage is moved into the parameter's own TensorImpl. Its version continues from the
-    // old one, so that a graph that saved the parameter refuses to run backward afterwards.
+    // converted storage is moved into the parameter's own TensorImpl. Its version and the old bytes'
+    // (which a graph may have saved) move on, so that such a graph refuses to run backward afterwards.
     const Tensor& p = params[i];
     detail::TensorImpl* impl = p.impl();
-    const uint32_t version = impl->storage->version;
+    const uint32_t version = ++impl->storage->version;  // the old bytes too: graphs saved them
     impl->storage = converted[i].impl()->storage;
-    impl->storage->version = version + 1;
+    impl->storage->version = version;
     impl->dtype = dtype;
     impl->grad.reset();
   }

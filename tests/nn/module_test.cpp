@@ -217,6 +217,17 @@ TEST_CASE("nn: a graph recorded before to() throws before it writes any gradient
   CHECK_FALSE(other.grad().defined());
 }
 
+TEST_CASE("nn: a graph that saved a parameter before to() refuses backward") {
+  // The graph keeps the parameter's float32 bytes (an op saves bytes, not the tensor); to() moves
+  // their version on as well as giving the parameter new ones.
+  nn::Dense d(nn::DenseOptions(2, 3));
+  const Tensor x = tensor({{1.0, 2.0}}, TensorOptions().requires_grad(true));
+  const Tensor old_loss = sum(d.forward(x));  // linear saved the weight for x's gradient
+  d.to(DType::float64);
+  CHECK_THROWS_WITH(old_loss.backward(), Contains("linear") && Contains("modified in place"));
+  CHECK_FALSE(x.grad().defined());
+}
+
 TEST_CASE("nn: a module prints one line per layer, children indented") {
   nn::Sequential net(std::make_shared<nn::Dense>(nn::DenseOptions(2, 3)), nn::Sigmoid(),
                      std::make_shared<nn::Dense>(nn::DenseOptions(3, 1).bias(false).dtype(DType::float64)),
