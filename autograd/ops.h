@@ -15,12 +15,12 @@
 //   sqrt:    y = sqrt x             dx = grad / (2 * result)
 //   sigmoid: y = 1 / (1 + e^-x)     dx = grad * result * (1 - result)
 //   tanh:    y = tanh x             dx = grad * (1 - result^2)
-//   relu:    y = max(x, 0)          dx = grad where x > 0, else 0  relu'(0) = 0, NaN passes, as PyTorch
+//   relu:    y = max(x, 0)          dx = grad where y > 0, else 0  relu'(0) = 0, NaN passes, as PyTorch
 //   abs:     y = |x|                dx = grad * sign(x)            abs'(0) = 0, as PyTorch
 //   add:     y = a + b              da = grad                  db = grad
 //   sub:     y = a - b              da = grad                  db = -grad
 //   mul:     y = a * b              da = grad * b              db = grad * a
-//   div:     y = a / b              da = grad / b              db = -grad * result / b
+//   div:     y = a / b              da = grad / b              db = -grad * (a / b) / b
 //   pow:     y = a ^ b              da = grad * b * a^(b-1)    db = grad * result * ln a
 //            (as PyTorch: da = 0 where b == 0; db = 0 where a == 0 and b >= 0)
 //
@@ -151,10 +151,12 @@ struct Tanh {
 };
 struct Relu {
   static constexpr std::string_view name = "relu";
-  static constexpr Uses uses{.a = true};
+  static constexpr Uses uses{.result = true};
   template <class R> static R f(R x) { return x <= 0 ? R(0) : x; }  // NaN stays NaN (as PyTorch)
-  // relu'(0) = 0 (PyTorch's convention): the subgradient that keeps dead units dead.
-  template <class G, class V> static G dx(const G& grad, const V& x, const V&) { return relu_grad(grad, x); }
+  // relu'(0) = 0 (PyTorch's convention): the subgradient that keeps dead units dead. Read from the
+  // result (result > 0 exactly where x > 0, NaN where x is NaN), which is what PyTorch saves: x
+  // may then change in place after the op (`y += relu(y)`), as in PyTorch.
+  template <class G, class V> static G dx(const G& grad, const V&, const V& result) { return relu_grad(grad, result); }
 };
 struct Abs {
   static constexpr std::string_view name = "abs";
@@ -187,11 +189,13 @@ struct Mul {
 };
 struct Div {
   static constexpr std::string_view name = "div";
-  static constexpr Uses uses_da{.b = true}, uses_db{.b = true, .result = true}, uses = uses_da | uses_db;
+  // db from a and b, not from the result (PyTorch's -grad * (a / b) / b): the op saves what
+  // PyTorch's saves, so the result may change in place after it (`q = a / b; q *= 2`).
+  static constexpr Uses uses_da{.b = true}, uses_db{.a = true, .b = true}, uses = uses_da | uses_db;
   template <class R> static R f(R a, R b) { return a / b; }
   template <class G, class V> static G da(const G& grad, const V&, const V& b, const V&) { return grad / b; }
-  template <class G, class V> static G db(const G& grad, const V&, const V& b, const V& result) {
-    return -grad * result / b;
+  template <class G, class V> static G db(const G& grad, const V& a, const V& b, const V&) {
+    return -grad * (a / b) / b;
   }
 };
 struct Pow {

@@ -422,6 +422,29 @@ TEST_CASE("Tensor: in-place updates and version counters", "[autograd][tensor]")
     z += z * w;
     CHECK_THROWS_WITH(sum(z).backward(), Catch::Contains("mul") && Catch::Contains("modified in place"));
   }
+  SECTION("relu and div save what PyTorch's do: y += relu(y) and q = a / b; q *= 2 run") {
+    // relu keeps its result (not x), div its operands (not the result), as PyTorch's: an in-place
+    // change PyTorch accepts is accepted here too (before, both threw "modified in place").
+    const Tensor x = tensor({1, -2}, kLeaf64);
+    Tensor y = x * 2.0;
+    y += relu(y);  // 2x + relu(2x)
+    sum(y).backward();
+    CHECK(x.grad().to_vector() == Values{4, 2});
+    const Tensor a = tensor({1, 2}, kLeaf64), b = tensor({3, 4}, kLeaf64);
+    Tensor q = a / b;
+    q *= 2.0;
+    sum(q).backward();
+    const Values db = b.grad().to_vector(), da = a.grad().to_vector();
+    CHECK(db[0] == Approx(-2.0 / 9));
+    CHECK(db[1] == Approx(-4.0 / 16));
+    CHECK(da[0] == Approx(2.0 / 3));
+    CHECK(da[1] == Approx(2.0 / 4));
+    // Changing what they do keep is still caught.
+    Tensor r = x * 2.0;
+    Tensor s = relu(r);
+    s *= 2.0;
+    CHECK_THROWS_WITH(sum(s).backward(), Catch::Contains("relu") && Catch::Contains("modified in place"));
+  }
   SECTION("an op saved the tensor, then the tensor is changed in place: no cycle, backward throws") {
     // The op keeps the tensor's bytes and the history it had, not its TensorImpl: y's new history
     // reaches that op, so a kept TensorImpl was a cycle of counted references (every such graph
