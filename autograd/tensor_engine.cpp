@@ -189,15 +189,17 @@ void Sweep::run_nodes() {
   // Tensor rules.
   const bool fast = !create_graph_ && !AnomalyMode::enabled() && !detail::BackwardObserver::current;
   while (Node* n = take_latest()) {
+    Tensor g = std::move(node_grad<kOwnState>(n));
+    if (wanted_) {
+      if (g.defined() && wanted_->count(n)) accumulate(captured[n], g);
+      // No wanted input lies below n: it is neither run nor checked, nor are the nodes below it
+      // (grad() with respect to h needs nothing of h's producer, which a backward may have freed).
+      if (!needed_.count(n)) continue;
+    }
     if (n->freed) throw_freed(*n);
     for (Edge& e : n->next)
       if (e.fn) reach<kOwnState>(e.fn.get());
-    Tensor g = std::move(node_grad<kOwnState>(n));
     if (!g.defined()) continue;
-    if (wanted_) {
-      if (wanted_->count(n)) accumulate(captured[n], g);
-      if (!needed_.count(n)) continue;
-    }
     ran_.push_back(n);
     if (!fast || !n->apply_fast(g, *this)) run_rule(*n, g);
   }

@@ -171,3 +171,18 @@ TEST_CASE("tensor engine: a grad() in a custom backward that frees a shared node
   CHECK_THROWS_WITH(y.backward(), Catch::Contains("second time") && Catch::Contains("'mul'"));
   CHECK_FALSE(x.grad().defined());
 }
+
+TEST_CASE("tensor engine: grad() with respect to a tensor whose producer a backward freed", "[autograd][engine]") {
+  // grad() runs only the nodes that lead to a wanted input: h's producer (freed by the first
+  // backward) is not one of them, so it is neither run nor reported as freed (as in PyTorch).
+  const auto p = TensorOptions(DType::float64).requires_grad(true);
+  const Tensor x = from_vector({0.5, -1.0}, {2}, p);
+  const Tensor h = tanh(x);
+  sum(h).backward();
+  const std::vector<Tensor> g = grad({sum(h * h)}, {h});
+  const std::vector<double> hv = h.to_vector(), gv = g[0].to_vector();
+  CHECK(gv[0] == Approx(2 * hv[0]));
+  CHECK(gv[1] == Approx(2 * hv[1]));
+  // With respect to x the freed tanh node is needed: that still throws.
+  CHECK_THROWS_WITH(grad({sum(h * h)}, {x}), Catch::Contains("tanh") && Catch::Contains("freed"));
+}
