@@ -39,6 +39,8 @@
 //   slice:     y = x[start:stop] along dim        dx = zeros with grad in [start:stop]
 //   concat:    y = [x0, x1, ...] along dim        dxi = grad sliced at xi's range
 //   cast:      y = x converted to a dtype         dx = grad converted back
+//   where:     y = x where c != 0, else z         dx = grad where c != 0, else 0   dz = grad where c == 0, else 0
+//              (c a constant; the gradient is selected, not multiplied by a mask: inf * 0 is no NaN)
 //
 // Composed (no derivative of their own): mean = sum / n, transpose = permute, stack = concat of
 // reshapes, softmax / log_softmax / losses in nn/.
@@ -234,7 +236,7 @@ struct Dot {
 inline constexpr std::array<std::string_view, 13> elementwise_ops = {
     "neg", "exp", "log", "sqrt", "sigmoid", "tanh", "relu", "abs", "add", "sub", "mul", "div", "pow"};
 inline constexpr std::array<std::string_view, 1> scalar_ops = {"dot"};
-inline constexpr std::array<std::string_view, 10> tensor_ops = {
-    "sum", "max", "matmul", "linear", "permute", "reshape", "expand", "slice", "concat", "cast"};
+inline constexpr std::array<std::string_view, 11> tensor_ops = {
+    "sum", "max", "matmul", "linear", "permute", "reshape", "expand", "slice", "concat", "cast", "where"};
 
 }  // namespace chainrule::ops

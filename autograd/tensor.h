@@ -223,8 +223,14 @@ Tensor step(const Tensor& x);                  // 0 where x <= 0, else 1 (NaN: 1
 Tensor sign(const Tensor& x);                  // -1, 0, 1
 Tensor equal(const Tensor& a, const Tensor& b);  // 1 where a == b (broadcasting), else 0
 Tensor isnan(const Tensor& x);                 // 1 where x is NaN, else 0
+// Select (torch.where): x where condition != 0, else y, broadcasting all three (a plain number for
+// x or y adopts the other's dtype). Differentiable in x and y, never in condition; the gradient is
+// selected, not multiplied by a mask, so an infinite or NaN gradient in the branch not taken gives
+// 0, not NaN. (A NaN or infinity inside the untaken branch's own derivative still propagates, as
+// in PyTorch and JAX: make that branch's input safe with where as well.)
+Tensor where(const Tensor& condition, const Tensor& x, const Tensor& y, Where at = Where::current());
 // The rules at kinks and edges (autograd/ops.h: relu_grad, pow_grad_a, pow_grad_b) on Tensors,
-// for create_graph: constant masks times the recorded formula (0 where the rule is 0).
+// for create_graph: where() selects 0 where the rule is 0, and the recorded formula elsewhere.
 Tensor relu_grad(const Tensor& grad, const Tensor& x);
 Tensor pow_grad_a(const Tensor& grad, const Tensor& a, const Tensor& b);
 Tensor pow_grad_b(const Tensor& grad, const Tensor& a, const Tensor& b, const Tensor& result);

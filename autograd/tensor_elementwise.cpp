@@ -156,16 +156,55 @@ Tensor equal(const Tensor& a, const Tensor& b) {
 Tensor isnan(const Tensor& x) {
   return binary_kernel(x, Tensor(0.0), "isnan", [](auto v, auto) { return v != v ? decltype(v)(1) : decltype(v)(0); });
 }
-Tensor relu_grad(const Tensor& grad, const Tensor& x) { return grad * step(x); }
+
+Tensor where(const Tensor& condition, const Tensor& x, const Tensor& y, Where at) {
+  check_defined(condition, "where");
+  check_defined(x, "where");
+  check_defined(y, "where");
+  const DType d = detail::result_dtype(x, y, "where");
+  const Shape shape = broadcast_shapes(broadcast_shapes(condition.shape(), x.shape(), "where"), y.shape(), "where");
+  // The condition's values in the select's own tensor (a later change to condition cannot change
+  // the backward), in the result's dtype.
+  Tensor c = condition.shape() == shape ? condition.detach().clone() : expand(condition.detach(), shape);
+  if (c.dtype() != d) c = c.to(d);
+  // Each operand broadcast (recorded: expand's backward sums the gradient back to its shape).
+  auto operand = [&](const Tensor& t) { return expand(t.dtype() == d ? t : t.to(d), shape, at); };
+  const Tensor xs = operand(x), ys = operand(y);
+  Tensor out = detail::empty(shape, d);
+  detail::dispatch(d, [&]<class T>() {
+    const T *pc = c.impl()->data<T>(), *px = xs.impl()->data<T>(), *py = ys.impl()->data<T>();
+    T* po = out.impl()->data<T>();
+    for (int64_t i = 0, n = out.numel(); i < n; ++i) po[i] = pc[i] != 0 ? px[i] : py[i];
+  });
+  // A select between plain numbers stays one (it adopts another operand's dtype later), as the
+  // other ops' results do.
+  out.impl()->wrapped_number = x.impl()->wrapped_number && y.impl()->wrapped_number;
+  if (!detail::should_record({&xs, &ys})) {
+    detail::check_forward(out, "where", at);
+    return out;
+  }
+  detail::record(out, "where", {&xs, &ys}, [c](const Tensor& grad, detail::Node& self) {
+    const Tensor zero(0.0);
+    return std::vector<Tensor>{self.needs(0) ? where(c, grad, zero) : Tensor(),
+                               self.needs(1) ? where(c, zero, grad) : Tensor()};
+  }, at);
+  detail::set_replay(out, {xs, ys}, [c, at](const std::vector<Tensor>& in) { return where(c, in[0], in[1], at); });
+  return out;
+}
+
+// Each selects where the rule is 0, so that neither an infinite incoming gradient nor a NaN in the
+// formula there turns into NaN; pow's formula also takes a safe base there (1), so that the
+// derivative of the untaken branch is finite too.
+Tensor relu_grad(const Tensor& grad, const Tensor& x) { return where(step(x), grad, Tensor(0.0)); }
 Tensor pow_grad_a(const Tensor& grad, const Tensor& a, const Tensor& b) {
-  // grad b (a (1 - m) + m)^(b-1) (1 - m) with the constant mask m = [b == 0]: 1^-1 * 0 where b == 0.
-  const Tensor m = equal(b, Tensor(0.0));
-  return grad * b * pow(a * (1.0 - m) + m, b - 1.0) * (1.0 - m);
+  const Tensor m = equal(b, Tensor(0.0));  // b == 0: a^0 is constant in a
+  const Tensor safe_a = where(m, Tensor(1.0), a);
+  return where(m, Tensor(0.0), grad * b * pow(safe_a, b - 1.0));
 }
 Tensor pow_grad_b(const Tensor& grad, const Tensor& a, const Tensor& b, const Tensor& result) {
-  // grad a^b ln(a + m) (1 - m) with the constant mask m = [a == 0 and b >= 0] (b >= 0: not step(-b)).
-  const Tensor m = equal(a, Tensor(0.0)) * (1.0 - step(-b));
-  return grad * result * log(a + m) * (1.0 - m);
+  const Tensor m = equal(a, Tensor(0.0)) * (1.0 - step(-b));  // a == 0 and b >= 0: a^b is 0 or 1
+  const Tensor safe_a = where(m, Tensor(1.0), a);
+  return where(m, Tensor(0.0), grad * result * log(safe_a));
 }
 
 // ---- in-place updates ----

@@ -270,6 +270,21 @@ const std::map<std::string_view, std::vector<TensorCase>>& tensor_table() {
            {"[2, 2, 1] [2, 2, 2] along -1", {{{2, 2, 1}}, {{2, 2, 2}}}, [](V x) { return concat({x[0], x[1]}, -1); }},
            {"[3] alone along 0", {{{3}}}, [](V x) { return concat({x[0]}, 0); }},
        }},
+      {"where",
+       {
+           {"[2, 3] [2, 3] by a [2, 3] condition",
+            {{{2, 3}}, {{2, 3}}},
+            [](V x) { return where(tensor({{1, 0, 1}, {0, 0, 1}}, DType::float64), x[0], x[1]); }},
+           {"[3] [2, 1] by a [2, 3] condition (both broadcast)",
+            {{{3}}, {{2, 1}}},
+            [](V x) { return where(tensor({{1, 0, 1}, {0, 1, 1}}, DType::float64), x[0], x[1]); }},
+           {"[2, 3] and a plain number by a [3] condition",
+            {{{2, 3}}},
+            [](V x) { return where(tensor({0, 1, 1}, DType::float64), x[0], Tensor(2.5)); }},
+           {"[2, 3] (no grad) [2, 3] by a [2, 1] condition",
+            {{{2, 3}, Domain::any, false}, {{2, 3}}},
+            [](V x) { return where(tensor({{1}, {0}}, DType::float64), x[0], x[1]); }},
+       }},
       // Through float32 the values carry ~1e-7 relative rounding, so the steps are larger and the
       // check looser: it establishes the gradient's dtype (the input's) and its values roughly.
       {"cast",

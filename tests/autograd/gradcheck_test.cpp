@@ -107,6 +107,8 @@ const std::map<std::string_view, std::vector<TensorCase>>& tensor_cases() {
     c["expand"] = {{[](V x) { return expand(x[0], {2, 3, 4}); }, {input({3, 1}, Domain::any, 19)}}};
     c["slice"] = {{[](V x) { return slice(x[0], 1, 1, 3); }, {input({2, 4}, Domain::any, 20)}}};
     c["concat"] = {{[](V x) { return concat({x[0], x[1]}, 1); }, {input({2, 1}, Domain::any, 21), input({2, 3}, Domain::any, 22)}}};
+    c["where"] = {{[](V x) { return where(tensor({{1, 0, 0}, {0, 1, 1}}, DType::float64), x[0], x[1]); },
+                   {input({2, 3}, Domain::any, 27), input({3}, Domain::any, 28)}}};
     // Through float32 the values carry ~1e-7 relative rounding: a larger step and looser bounds.
     c["cast"] = {{[](V x) { return x[0].to(DType::float32); }, {input({2, 3}, Domain::any, 23)},
                   GradcheckOptions{.eps = 1e-2, .atol = 1e-4, .rtol = 1e-3}}};

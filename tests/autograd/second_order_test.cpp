@@ -344,6 +344,11 @@ TEST_CASE("second order: Hessian-vector products through every tensor op", "[aut
       {"concat",
        {{"cubic(concat)", {{{2, 1}, Domain::any}, {{2, 2}, Domain::any}},
          [](V x) { return cubic(concat({x[0], x[1] * x[1]}, 1)); }}}},
+      {"where",
+       {{"cubic(where(c, x, y)), y broadcast", {{{2, 3}, Domain::any}, {{3}, Domain::any}},
+         [](V x) { return cubic(where(tensor({{1, 0, 1}, {0, 1, 0}}, DType::float64), x[0], x[1])); }},
+        {"where(c, x * x, x) * x", {{{4}, Domain::any}},
+         [](V x) { return sum(where(tensor({1, 0, 0, 1}, DType::float64), x[0] * x[0], x[0]) * x[0]); }}}},
       // Through float32 the gradient carries ~1e-7 rounding: larger steps, looser bounds.
       {"cast",
        {{"cubic(cast to float32 and back)", {{{2, 3}, Domain::any}},
