@@ -517,3 +517,23 @@ TEST_CASE("second order: a recorded backward that throws leaves every gradient a
   CHECK(w.grad_scalar().value() == 1.0);
   CHECK(v.grad_scalar().value() == 1e308);
 }
+
+TEST_CASE("second order: a leaf whose value changed between two uses (two Leaf records)", "[autograd][second_order][scalar]") {
+  // y = x^2 recorded at x = 2, then x = 3 and w = y + x^3: the recorded gradient is
+  // 2 x_then + 3 x_now^2 (31), and both terms are functions of x: its derivative is 2 + 6 x_now (20).
+  // A sweep that kept only one of the leaf's records in the recorded gradient still read 31
+  // (grad_scalar tops the value up with a constant) but 2 as the second derivative.
+  Scalar x = Scalar::leaf(2.0);
+  const Scalar y = x * x;
+  x.set_value(3.0);
+  const Scalar w = y + x * x * x;
+  w.backward({.create_graph = true});
+  CHECK(x.grad() == Approx(31.0));
+  const Scalar g = x.grad_scalar();
+  CHECK(g.value() == Approx(31.0));
+  CHECK(grad({g}, {x}, {}, {.retain_graph = true})[0].value() == Approx(20.0));
+  // The functional form sums the records too.
+  const Scalar g2 = grad({w}, {x}, {}, {.create_graph = true})[0];
+  CHECK(g2.value() == Approx(31.0));
+  CHECK(grad({g2}, {x})[0].value() == Approx(20.0));
+}

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "autograd/anomaly.h"
 #include "autograd/tensor.h"
 #include "tests/autograd/testing.h"
 
@@ -85,11 +86,18 @@ TEST_CASE("linear: forward and gradients equal matmul(x, transpose(w)) + b") {
       const auto plain = grad({y}, wrt, {seed});
       const auto reference = grad({want}, wrt, {seed});
       const auto recorded = grad({linear(x, w, b)}, wrt, {seed}, GradOptions{.create_graph = true});
+      // Anomaly mode (and traces) run the rule that is neither fast nor recorded.
+      std::vector<Tensor> unrecorded;
+      {
+        DetectAnomalyGuard anomaly;
+        unrecorded = grad({linear(x, w, b)}, wrt, {seed});
+      }
       for (size_t i = 0; i < wrt.size(); ++i) {
         INFO("input " << i);
         CHECK_FALSE(plain[i].requires_grad());
         check_close(plain[i], reference[i], tol);
         check_close(recorded[i], reference[i], tol);
+        check_close(unrecorded[i], reference[i], tol);
       }
     }
   }

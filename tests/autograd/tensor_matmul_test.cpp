@@ -6,6 +6,7 @@
 #include <functional>
 #include <vector>
 
+#include "autograd/anomaly.h"
 #include "autograd/tensor.h"
 #include "tests/autograd/testing.h"
 
@@ -173,12 +174,22 @@ TEST_CASE("matmul: the plain backward (transposed gemms) equals the recorded one
       const Tensor w = uniform(y.shape(), -1, 1, gen, dtype);
       const auto plain = grad({sum(y * w)}, {a, b});
       const auto recorded = grad({sum(matmul(a, b) * w)}, {a, b}, {}, GradOptions{.create_graph = true});
+      // Anomaly mode (and traces) run the third rule: neither fast nor recorded.
+      std::vector<Tensor> unrecorded;
+      {
+        DetectAnomalyGuard anomaly;
+        unrecorded = grad({sum(matmul(a, b) * w)}, {a, b});
+      }
       for (size_t i = 0; i < 2; ++i) {
         REQUIRE(plain[i].shape() == recorded[i].shape());
+        REQUIRE(unrecorded[i].shape() == recorded[i].shape());
         CHECK(plain[i].dtype() == dtype);
         CHECK_FALSE(plain[i].requires_grad());
-        const std::vector<double> p = plain[i].to_vector(), r = recorded[i].to_vector();
-        for (size_t j = 0; j < p.size(); ++j) CHECK(std::abs(p[j] - r[j]) <= 1e-6 * (1 + std::abs(r[j])));
+        const std::vector<double> p = plain[i].to_vector(), r = recorded[i].to_vector(), u = unrecorded[i].to_vector();
+        for (size_t j = 0; j < p.size(); ++j) {
+          CHECK(std::abs(p[j] - r[j]) <= 1e-6 * (1 + std::abs(r[j])));
+          CHECK(std::abs(u[j] - r[j]) <= 1e-6 * (1 + std::abs(r[j])));
+        }
       }
     }
   }

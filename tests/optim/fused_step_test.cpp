@@ -52,6 +52,7 @@ const std::vector<Case> cases = {
     {{5, 3}, 4, true},   {{5, 3}, 4, false}, {{2, 5, 3}, 4, true}, {{3}, 4, true},     {{1, 7}, 2, true},
     {{0, 3}, 4, true},   {{5, 0}, 4, true},  {{5, 3}, 0, true},    {{2, 1, 3}, 1, false}, {{1, 1, 7}, 3, false},
     {{16, 4}, 64, true}, {{2, 5}, 8, true},  {{40, 9}, 6, true},
+    {{4, 3}, 4, true},  // out == rows: a missing transpose of the gradient would still fit
 };
 
 }  // namespace
@@ -254,6 +255,8 @@ const std::vector<MatmulCase> matmul_cases = {
     {{0, 3}, {3, 4}, 1},    {{0, 3}, {3, 4}, 0},    {{5, 0}, {0, 4}, 1},    {{5, 0}, {0, 4}, 0},
     {{5, 3}, {3, 0}, 1},    {{5, 3}, {3, 0}, 0},    {{5, 3}, {2, 3, 4}, 0}, {{2, 5, 3}, {2, 3, 4}, 1},
     {{16, 4}, {4, 64}, 1},  {{40, 9}, {9, 6}, 2},
+    // Square operands: a product missing a transpose would still fit (k == m, rows == k).
+    {{4, 3}, {3, 3}, 0},    {{3, 3}, {3, 4}, 1},
 };
 
 }  // namespace
