@@ -139,7 +139,10 @@ class Tensor {
   // Autograd.
   bool requires_grad() const;
   // Leaves only. Turned off, the leaf takes no gradient from any backward from then on, of graphs
-  // recorded before included (as PyTorch's AccumulateGrad).
+  // recorded before included (as PyTorch's AccumulateGrad). Turned on, it takes gradients from ops
+  // recorded from then on: an op recorded before used it as a constant, and so does that op's
+  // backward under create_graph (PyTorch's saved tensor would be the tensor as it is now, so a
+  // second-order gradient through that op reaches it there and not here).
   Tensor& set_requires_grad(bool on);
   bool is_leaf() const;
   Tensor grad() const;  // undefined until a backward reaches this leaf

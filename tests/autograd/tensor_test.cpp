@@ -519,3 +519,18 @@ TEST_CASE("Tensor: graphs on several threads at once", "[autograd][tensor]") {
   CHECK(a == serial_a);
   CHECK(b == serial_b);
 }
+
+TEST_CASE("Tensor: a saved tensor is what it was when saved, in the create_graph backward too", "[autograd][tensor]") {
+  // c was a constant when x * x * c saved it: the recorded gradient 2 x c treats it as one, so
+  // nothing reaches c.grad (PyTorch hands back c as it is now and gives c.grad = 2x). The price
+  // of keeping bytes instead of the tensor, which is what frees graphs like y *= log(y).
+  const Tensor x = tensor({1, 2}, TensorOptions(DType::float64).requires_grad());
+  Tensor c = tensor({3, 4}, DType::float64);
+  const Tensor y = sum(x * x * c);
+  c.set_requires_grad(true);
+  const std::vector<Tensor> g = grad({y}, {x}, {}, {.create_graph = true});
+  CHECK(g[0].to_vector() == std::vector<double>{6, 16});
+  sum(g[0]).backward();
+  CHECK(x.grad().to_vector() == std::vector<double>{6, 8});
+  CHECK_FALSE(c.grad().defined());
+}
