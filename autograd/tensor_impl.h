@@ -120,9 +120,10 @@ class SavedTensor {
   ~SavedTensor() { reset(); }
   // t, which is input `index` of the op (its edge in the node's `next`; added after this).
   static SavedTensor input(const Tensor& t, uint32_t index) {
-    assert(index < kWrapped);
+    assert(index < kFloat64);
     const TensorImpl* impl = t.impl();
-    return SavedTensor(impl->storage.get(), index | (impl->wrapped_number ? kWrapped : 0));
+    return SavedTensor(impl->storage.get(), index | (impl->wrapped_number ? kWrapped : 0) |
+                                                (impl->dtype == DType::float64 ? kFloat64 : 0));
   }
   static SavedTensor output(const Tensor& t) { return SavedTensor(t.impl()->storage.get(), kOutput); }
   bool saved() const { return p_ != nullptr; }
@@ -146,12 +147,14 @@ class SavedTensor {
  private:
   static constexpr uint32_t kOutput = UINT32_MAX;
   static constexpr uint32_t kWrapped = uint32_t{1} << 31;  // an input made from a plain number
+  static constexpr uint32_t kFloat64 = uint32_t{1} << 30;  // an input's dtype (the edge's too, kept
+                                                           // here: a tiny op's rule reads it)
   Storage* p_ = nullptr;  // one counted reference; null when nothing is saved
   uint32_t version_ = 0;
-  uint32_t what_ = kOutput;  // kOutput, or the input's edge index (| kWrapped)
+  uint32_t what_ = kOutput;  // kOutput, or the input's edge index | kWrapped | kFloat64
   SavedTensor(Storage* s, uint32_t what) : p_(s), version_(s->version), what_(what) { ++s->refs; }
   bool is_output() const { return what_ == kOutput; }
-  uint32_t edge() const { return what_ & ~kWrapped; }
+  uint32_t edge() const { return what_ & ~(kWrapped | kFloat64); }
   [[noreturn]] void throw_modified(const Node& node) const;
 };
 
@@ -238,7 +241,10 @@ inline const Shape& Edge::shape() const { return fn ? fn->shape : leaf ? leaf->s
 inline const Shape& SavedTensor::shape(const Node& node) const {
   return is_output() ? node.shape : node.next[edge()].shape();
 }
-inline DType SavedTensor::dtype(const Node& node) const { return is_output() ? node.dtype : node.next[edge()].dtype; }
+inline DType SavedTensor::dtype(const Node& node) const {
+  if (is_output()) return node.dtype;
+  return (what_ & kFloat64) != 0 ? DType::float64 : DType::float32;
+}
 
 // Nobody but the holder can see t's values: a sweep may change them in place.
 inline bool sole_owner(const Tensor& t) {
