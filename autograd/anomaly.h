@@ -3,6 +3,8 @@
 // gradient computed on that thread is checked for NaN and infinity, and the first bad one throws an
 // AnomalyError naming the op and the source line where it was recorded (for gradients: which op's
 // backward produced it). Off by default; when off it costs one predictable branch per op.
+// Stricter than PyTorch's detect_anomaly, which flags NaN only: an infinite gradient that the
+// plain sweep would carry to a finite answer (sqrt at 0 under relu's zero) throws here too.
 //
 //   {
 //     chainrule::DetectAnomalyGuard anomaly;
