@@ -7,6 +7,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -344,24 +345,29 @@ TEST_CASE("adversarial: relu and pow at NaN, zero bases and zero exponents agree
 // LibTorch: [0, 0.25]), and none of the three other sweeps was checked at a kink.
 TEST_CASE("adversarial: kink conventions and infinite gradients agree in every sweep", "[autograd][adversarial]") {
   using Values = std::vector<double>;
-  using F = std::function<Tensor(const Tensor&, const Tensor&)>;
+  // Each expression is written once (a generic lambda) and run on Tensors of three elements and on
+  // Scalars, one element at a time.
   struct Case {
     const char* name;
     Values a, b;
-    F f;
+    std::function<Tensor(const Tensor&, const Tensor&)> on_tensors;
+    std::function<Scalar(const Scalar&, const Scalar&)> on_scalars;
     Values da, db;
-    bool finite = true;  // no infinite gradient on the way (anomaly mode refuses those)
+    bool finite;  // no infinite gradient on the way (anomaly mode refuses those)
+  };
+  auto make = [](const char* name, Values a, Values b, auto expr, Values da, Values db, bool finite = true) {
+    return Case{name, std::move(a), std::move(b), expr, expr, std::move(da), std::move(db), finite};
   };
   const std::vector<Case> cases = {
-      {"relu at 0", {0, -1, 2}, {0, 0, 0}, [](const Tensor& a, const Tensor&) { return sum(relu(a)); }, {0, 0, 1}, {}},
-      {"abs at 0", {0, -1, 2}, {0, 0, 0}, [](const Tensor& a, const Tensor&) { return sum(abs(a)); }, {0, -1, 1}, {}},
-      {"pow at 0^0, 0^2, 2^0", {0, 0, 2}, {0, 2, 0}, [](const Tensor& a, const Tensor& b) { return sum(pow(a, b)); },
-       {0, 0, 0}, {0, 0, std::log(2.0)}},
-      {"sqrt(relu(a)): an infinite gradient where relu's is 0", {-1, 4, 0}, {0, 0, 0},
-       [](const Tensor& a, const Tensor&) { return sum(sqrt(relu(a))); }, {0, 0.25, 0}, {}, false},
-      {"sqrt(a^b - 1): an infinite gradient where b == 0", {2, 4, 3}, {0, 2, 0},
-       [](const Tensor& a, const Tensor& b) { return sum(sqrt(pow(a, b) - 1.0)); }, {0, 4 / std::sqrt(15.0), 0}, {},
-       false},
+      make("relu at 0", {0, -1, 2}, {0, 0, 0}, [](const auto& a, const auto&) { return relu(a); }, {0, 0, 1}, {}),
+      make("abs at 0", {0, -1, 2}, {0, 0, 0}, [](const auto& a, const auto&) { return abs(a); }, {0, -1, 1}, {}),
+      make("pow at 0^0, 0^2, 2^0", {0, 0, 2}, {0, 2, 0}, [](const auto& a, const auto& b) { return pow(a, b); },
+           {0, 0, 0}, {0, 0, std::log(2.0)}),
+      make("sqrt(relu(a)): an infinite gradient where relu's is 0", {-1, 4, 0}, {0, 0, 0},
+           [](const auto& a, const auto&) { return sqrt(relu(a)); }, {0, 0.25, 0}, {}, false),
+      make("sqrt(a^b - 1): an infinite gradient where b == 0", {2, 4, 3}, {0, 2, 0},
+           [](const auto& a, const auto& b) { return sqrt(pow(a, b) - 1.0); }, {0, 4 / std::sqrt(15.0), 0}, {},
+           false),
   };
   for (const Case& c : cases) {
     INFO(c.name);
@@ -371,9 +377,9 @@ TEST_CASE("adversarial: kink conventions and infinite gradients agree in every s
       std::vector<Tensor> g;
       if (sweep == 2) {
         DetectAnomalyGuard anomaly;
-        g = grad({c.f(a, b)}, {a, b}, {}, {.allow_unused = true});
+        g = grad({sum(c.on_tensors(a, b))}, {a, b}, {}, {.allow_unused = true});
       } else {
-        g = grad({c.f(a, b)}, {a, b}, {}, {.create_graph = sweep == 1, .allow_unused = true});
+        g = grad({sum(c.on_tensors(a, b))}, {a, b}, {}, {.create_graph = sweep == 1, .allow_unused = true});
       }
       const Values da = g[0].to_vector(), db = g[1].to_vector();
       for (size_t i = 0; i < 3; ++i) {
@@ -386,16 +392,8 @@ TEST_CASE("adversarial: kink conventions and infinite gradients agree in every s
       INFO("Scalar, create_graph " << create_graph);
       for (size_t i = 0; i < 3; ++i) {
         const Scalar a = Scalar::leaf(c.a[i]), b = Scalar::leaf(c.b[i]);
-        const Tensor ta = from_vector({c.a[i]}, {1}, f64), tb = from_vector({c.b[i]}, {1}, f64);
-        // The same expression on Scalars: the Tensor one on one element, rebuilt by name.
-        Scalar y;
-        const std::string name = c.name;
-        if (name == "relu at 0") y = relu(a);
-        else if (name == "abs at 0") y = abs(a);
-        else if (name.rfind("pow", 0) == 0) y = pow(a, b);
-        else if (name.rfind("sqrt(relu", 0) == 0) y = sqrt(relu(a));
-        else y = sqrt(pow(a, b) - 1.0);
-        const std::vector<Scalar> g = grad({y}, {a, b}, {}, {.create_graph = create_graph, .allow_unused = true});
+        const std::vector<Scalar> g =
+            grad({c.on_scalars(a, b)}, {a, b}, {}, {.create_graph = create_graph, .allow_unused = true});
         CHECK(g[0].value() == Approx(c.da[i]));
         if (!c.db.empty()) CHECK(g[1].value() == Approx(c.db[i]));
       }
