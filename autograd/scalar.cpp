@@ -27,7 +27,7 @@ Scalar Scalar::leaf(double value, bool requires_grad) {
 double Scalar::interior_grad() const {
   if (record_ == kNoRecord) return 0.0;
   const detail::TapeState& tape = detail::tape_state;
-  if (generation_ != tape.generation)
+  if (!attached())
     throw std::logic_error(
         "Scalar::grad: this interior node's graph was released (backward() freed it and a new graph "
         "has been recorded since), or it was recorded on another thread. Read interior gradients right "
@@ -80,7 +80,7 @@ void Scalar::backward(double seed, BackwardOptions options) const {
     throw std::logic_error(
         "Scalar::backward: this Scalar does not require grad: it is a constant (no leaf with "
         "requires_grad contributed to it, or it was computed under NoGradGuard)");
-  if (generation_ != detail::tape_state.generation)
+  if (!attached())
     throw std::logic_error(
         "Scalar::backward: trying to backward through the graph a second time: this graph was freed "
         "by an earlier backward(). Pass BackwardOptions{.retain_graph = true} to the first backward() "
@@ -94,7 +94,7 @@ void Scalar::backward(double seed, BackwardOptions options) const {
 Scalar& Scalar::set_label(std::string label) {
   if (leaf_) {
     leaf_->label = std::move(label);
-  } else if (on_tape(detail::tape_state)) {
+  } else if (attached()) {
     ScalarTape::current().set_label(record_, std::move(label));
   } else {
     throw std::logic_error("Scalar::set_label: constants and released nodes cannot be labelled");
@@ -104,7 +104,7 @@ Scalar& Scalar::set_label(std::string label) {
 
 std::string Scalar::label() const {
   if (leaf_) return leaf_->label;
-  if (on_tape(detail::tape_state)) return ScalarTape::current().label_of(record_);
+  if (attached()) return ScalarTape::current().label_of(record_);
   return {};
 }
 

@@ -140,6 +140,13 @@ class Scalar {
   // An interior node of the thread's current tape: one compare, since only interior handles carry
   // a generation (see generation_).
   bool on_tape(const detail::TapeState& t) const { return generation_ == t.generation; }
+  // An interior node of this thread's current tape, following the handle to its record's new place
+  // when a compaction moved it (see ScalarTape::compact; the handle is updated in place). The slow
+  // paths ask this; the inline ones ask on_tape and leave moved handles to count_foreign/operand.
+  bool attached() const {
+    return on_tape(detail::tape_state) ||
+           (!leaf_ && record_ != kNoRecord && detail::tape_state.moved != 0 && detail::follow_move(*this));
+  }
   void acquire() noexcept {
     detail::TapeState& t = detail::tape_state;
     if (on_tape(t)) {
@@ -171,9 +178,11 @@ class Scalar {
 
   double value_ = 0.0;                // the number (cached for interior nodes, authoritative for constants)
   detail::LeafCell* leaf_ = nullptr;  // set for leaves
-  uint32_t record_ = kNoRecord;       // tape record for interior nodes
-  uint64_t generation_ = 0;           // tape generation the record belongs to (0, which no tape
-                                      // generation is, for leaves, constants and moved-from handles)
+  // Mutable: a compaction moves records, and a handle that names one is updated where it is first
+  // used after (detail::follow_move), through const references too.
+  mutable uint32_t record_ = kNoRecord;  // tape record for interior nodes
+  mutable uint64_t generation_ = 0;      // tape generation the record belongs to (0, which no tape
+                                         // generation is, for leaves, constants and moved-from handles)
 };
 
 // Located<Scalar>: the right operand of a Scalar operator, either a Scalar or a plain number, with
@@ -260,7 +269,7 @@ std::vector<Scalar> grad(const std::vector<Scalar>& outputs, const std::vector<S
 // (grad * d result / d input_i) per input. Check it with gradcheck (autograd/gradcheck.h).
 // The tape keeps the two functions until its memory is reused (traces of a swept graph call the
 // backward), so capture numbers or leaves in them: a captured interior Scalar keeps its own graph,
-// and so the tape, alive for good (the tape then grows with every op).
+// for as long as the custom op's record is kept (the tape compacts around it, see README).
 //
 //   auto cube = [](std::span<const double> x) { return x[0] * x[0] * x[0]; };
 //   auto d_cube = [](double grad, std::span<const double> x, double) {
@@ -313,8 +322,13 @@ struct ScalarTapeStats {
   std::size_t live_records; // unfreed records that a live handle names (0: no graph is alive, and
                             // the next op that needs room reuses the array; a full scan, for tests)
   std::size_t foreign_counts;  // handle counts from other threads waiting in this tape's inbox
+  std::size_t compactions;     // times the array was compacted under a live graph (ScalarTape::compact)
+  std::size_t moved_handles;   // handles a compaction moved that have not been used since
 };
 ScalarTapeStats scalar_tape_stats();
+// Compacts this thread's tape now, however little that frees (the tape does it by itself when its
+// array is full and a graph on it is alive); false while a sweep runs or when it is empty. For tests.
+bool compact_scalar_tape();
 
 // TrackLocationsGuards alive on this thread (while > 0, kTrackLocations is set in thread_mode).
 inline constinit thread_local int track_locations = 0;

@@ -178,7 +178,7 @@ std::vector<Scalar> ScalarTape::functional_grad(const std::vector<Scalar>& outpu
     if (!grad_outputs.empty()) seed.scalar = &grad_outputs[i];
     if (y.leaf_) {
       seed.record = ScalarAccess::operand(y);
-    } else if (y.generation_ != state_.generation) {
+    } else if (!y.attached()) {
       throw_released("output", i);
     } else {
       seed.record = y.record_;
@@ -191,14 +191,14 @@ std::vector<Scalar> ScalarTape::functional_grad(const std::vector<Scalar>& outpu
     if (!x.requires_grad())
       throw std::invalid_argument(fmt::format(
           "grad: input {} does not require grad (a constant, or a leaf with requires_grad = false)", k));
-    if (!x.leaf_ && x.generation_ != state_.generation) throw_released("input", k);
+    if (!x.leaf_ && !x.attached()) throw_released("input", k);
     wrt.push_back({x.leaf_ ? Scalar::kNoRecord : x.record_, x.leaf_});
   }
   return gradients(seeds, wrt, options);
 }
 
 bool ScalarTape::backward_started_at(const Scalar& root) const {
-  if (root.leaf_ || root.record_ == Scalar::kNoRecord || root.generation_ != state_.generation) return false;
+  if (root.leaf_ || root.record_ == Scalar::kNoRecord || !root.attached()) return false;
   const uint16_t sweep = record(root.record_).sweep;
   for (const BackwardSeeds& b : backward_seeds_)
     if (b.generation == state_.generation && b.sweep == sweep && sweep != 0)
@@ -214,7 +214,7 @@ std::vector<ScalarNodeView> ScalarTape::view(const Scalar& root) {
     out.push_back(std::move(v));
     return out;
   }
-  if (root.generation_ != state_.generation)
+  if (!root.attached())
     throw std::logic_error("graph_view: the graph of this Scalar was released (see Scalar::grad)");
   // A custom op's backward (local_derivatives runs it) may record ops; with the graph freed by a
   // backward, the first of them would reset the tape (and destroy that backward) mid-view.
@@ -276,11 +276,14 @@ std::vector<ScalarNodeView> ScalarTape::view(const Scalar& root) {
   return out;
 }
 
+bool compact_scalar_tape() { return ScalarTape::current().compact_now(); }
+
 ScalarTapeStats scalar_tape_stats() {
   const ScalarTape& t = ScalarTape::current();
   std::size_t live = 0;
   for (uint32_t i = 0; i < t.size(); ++i) live += named_unfreed(t.record(i));
-  return {t.size(), t.capacity(), sizeof(ScalarRecord), tape_state.constant_count, live, t.foreign_counts()};
+  return {t.size(),           t.capacity(),       sizeof(ScalarRecord), tape_state.constant_count, live,
+          t.foreign_counts(), t.compactions(), t.moved_handles()};
 }
 
 }  // namespace chainrule::detail

@@ -28,6 +28,7 @@ struct ScalarAccess {
       return c->cached_generation == t.generation ? c->cached_record : enter_leaf(c);
     }
     if (x.record_ == Scalar::kNoRecord) return append_constant(x.value_);
+    if (t.moved != 0 && follow_move(x)) return x.record_;
     return enter_stale(x.value_);
   }
   // Records an op's result and returns the one handle naming it. `reserved`: after begin_op and at

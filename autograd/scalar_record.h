@@ -95,6 +95,9 @@ struct TapeState {
   uint32_t* lists = nullptr;    // n-ary ops' operands (records or tagged constants), in creation
   uint32_t list_count = 0;      // order: a Dot record's are a_0 b_0 a_1 b_1 ... and c if it has one
   uint32_t list_capacity = 0;
+  uint32_t moved = 0;           // records a compaction moved whose old handles are not all updated
+                                // yet (ScalarTape::compact): while 0, a handle of an older
+                                // generation is stale without a look-up
 };
 inline constinit thread_local TapeState tape_state;
 
@@ -131,6 +134,9 @@ uint32_t enter_leaf(LeafCell* cell);
 // this thread's own older generation, or of a thread that has ended, changes nothing.
 void count_foreign(uint64_t generation, uint32_t record, int32_t delta) noexcept;
 uint32_t enter_stale(double value);    // a handle from a released graph: a Freed record
+// A handle of an older generation whose record a compaction moved: updated to name it (true), or
+// stale (false). Only while TapeState::moved != 0.
+bool follow_move(const Scalar& handle);
 void destroy_cell(LeafCell* cell) noexcept;
 
 inline void release_cell(LeafCell* cell) noexcept {

@@ -81,6 +81,15 @@ class ScalarTape {
   uint32_t enter_stale(double value);
   void note_location(ScalarOp op, uint32_t a, double value, const Where& where);
   uint32_t add_custom(CustomOpEntry entry);
+  // Handles of records that a compaction moved (see compact): follow(h) updates h to name its
+  // record's new place and returns true, or returns false (h is stale); count_moved applies a copy
+  // (+1) or a drop (-1) of such a handle, here or reported by another thread, to the record's count
+  // and returns true, or returns false when the handle is not one of them.
+  bool follow(const Scalar& handle);
+  bool count_moved(uint64_t generation, uint32_t record, int32_t delta);
+  std::size_t compactions() const { return compactions_; }
+  bool compact_now() { return compact(true); }  // for tests: whatever it frees
+  std::size_t moved_handles() const;
 
   // Reading the graph.
   ScalarRecord& record(uint32_t i) { return state_.records[i]; }
@@ -178,6 +187,24 @@ class ScalarTape {
   std::vector<Where> where_;       // per record, while location tracking is on
   std::unordered_map<uint32_t, std::string> labels_;
   uint64_t next_generation();
+  bool compact(bool force = false);  // see there
+  // Where the records a compaction moved went, by (generation, record) of the handles that still
+  // name the old place, and how many of those handles are left (see compact).
+  struct OldPlace {
+    uint64_t generation;
+    uint32_t record;
+    bool operator==(const OldPlace&) const = default;
+  };
+  struct OldPlaceHash {
+    std::size_t operator()(const OldPlace& p) const { return std::hash<uint64_t>()(p.generation * 0x9E3779B97F4A7C15ull ^ p.record); }
+  };
+  struct NewPlace {
+    uint32_t record;     // in the current generation
+    uint32_t handles;    // handles still naming the old place
+  };
+  std::unordered_map<OldPlace, NewPlace, OldPlaceHash> moves_;
+  void forget_moves();
+  std::size_t compactions_ = 0;
   uint64_t generation_next_ = 0, generation_end_ = 0;  // this thread's block of generations
   void apply_foreign_counts();     // count_foreign's changes to this tape, in the order made
   bool graph_alive();              // does a handle name an unfreed record? (see prepare_op)
