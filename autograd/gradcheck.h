@@ -161,6 +161,8 @@ class GradcheckError : public std::runtime_error {
   GradcheckReport report_;
 };
 
+// The checks return their verdict ([[nodiscard]]: a check whose report is dropped checks nothing),
+// or throw GradcheckError with options.throw_on_failure.
 using ScalarFunction = std::function<Scalar(const std::vector<Scalar>&)>;
 using TensorFunction = std::function<Tensor(const std::vector<Tensor>&)>;
 
@@ -169,7 +171,7 @@ using TensorFunction = std::function<Tensor(const std::vector<Tensor>&)>;
 // difference, so it must build its result from its argument (and may label its intermediates).
 // Inputs are named by their labels, or "x[i]".
 //   gradcheck([](const std::vector<Scalar>& x) { return sigmoid(x[0] * x[1]); }, {0.3, -1.2});
-GradcheckReport gradcheck(const ScalarFunction& f, const std::vector<Scalar>& inputs,
+[[nodiscard]] GradcheckReport gradcheck(const ScalarFunction& f, const std::vector<Scalar>& inputs,
                           GradcheckOptions options = {});
 
 // Tensors: checks every input that requires grad (others are held constant), every element, and
@@ -179,7 +181,7 @@ GradcheckReport gradcheck(const ScalarFunction& f, const std::vector<Scalar>& in
 //   Tensor x = uniform({4, 3}, -1, 1, gen, TensorOptions(DType::float64));  // x [4, 3]: held constant
 //   Tensor w = uniform({3, 2}, -1, 1, gen, TensorOptions(DType::float64).requires_grad());
 //   gradcheck([](const std::vector<Tensor>& x) { return sigmoid(matmul(x[0], x[1])); }, {x, w});
-GradcheckReport gradcheck(const TensorFunction& f, const std::vector<Tensor>& inputs,
+[[nodiscard]] GradcheckReport gradcheck(const TensorFunction& f, const std::vector<Tensor>& inputs,
                           GradcheckOptions options = {});
 
 // Second derivatives: checks the gradient of f, itself computed with create_graph, against central
@@ -187,9 +189,9 @@ GradcheckReport gradcheck(const TensorFunction& f, const std::vector<Tensor>& in
 // product along a random vector u (seeded), i.e. gradcheck of x -> <u, grad(<r, f(x)>, x)>.
 // Scalar custom ops have first-order backwards only: a graph through one throws std::logic_error;
 // a Tensor custom op's backward, written with Tensor ops, is differentiated again.
-GradcheckReport gradgradcheck(const ScalarFunction& f, const std::vector<Scalar>& inputs,
+[[nodiscard]] GradcheckReport gradgradcheck(const ScalarFunction& f, const std::vector<Scalar>& inputs,
                               GradcheckOptions options = {});
-GradcheckReport gradgradcheck(const TensorFunction& f, const std::vector<Tensor>& inputs,
+[[nodiscard]] GradcheckReport gradgradcheck(const TensorFunction& f, const std::vector<Tensor>& inputs,
                               GradcheckOptions options = {});
 
 // A whole model in one call: checks d loss() / d parameter for every named parameter (as
@@ -198,17 +200,17 @@ GradcheckReport gradgradcheck(const TensorFunction& f, const std::vector<Tensor>
 // float32 parameters are checked with options.float32_eps/atol/rtol (stated in the report).
 // With options.directions = k, each parameter is checked along k random directions of its own.
 //   auto report = gradcheck_model([&] { return nn::mse_loss(model->forward(x), y); }, model->named_parameters());
-GradcheckReport gradcheck_model(const std::function<Tensor()>& loss,
+[[nodiscard]] GradcheckReport gradcheck_model(const std::function<Tensor()>& loss,
                                 const std::vector<std::pair<std::string, Tensor>>& named_parameters,
                                 GradcheckOptions options = {});
 
 // A custom op's backward in one call: records custom_op(name, inputs, forward, backward) at the
 // given input values and gradchecks it; a wrong backward is named in report.localisation.
 //   check_custom_op("cube", cube, d_cube, {1.5});
-GradcheckReport check_custom_op(std::string_view name, ScalarForward forward, ScalarBackward backward,
+[[nodiscard]] GradcheckReport check_custom_op(std::string_view name, ScalarForward forward, ScalarBackward backward,
                                 const std::vector<double>& inputs, GradcheckOptions options = {},
                                 Where where = Where::current());
-GradcheckReport check_custom_op(std::string_view name, TensorForward forward, TensorBackward backward,
+[[nodiscard]] GradcheckReport check_custom_op(std::string_view name, TensorForward forward, TensorBackward backward,
                                 const std::vector<Tensor>& inputs, GradcheckOptions options = {},
                                 Where where = Where::current());
 

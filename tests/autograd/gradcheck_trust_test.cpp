@@ -216,3 +216,72 @@ TEST_CASE("gradcheck_model: a loss that throws part-way leaves the parameters ex
   CHECK_THROWS_WITH(gradcheck_model(loss, {{"w", w}}), Contains("data loader failed"));
   CHECK(w.to_vector() == std::vector<double>{1.0, 2.0});
 }
+
+TEST_CASE("gradcheck: a Scalar custom op whose backward ignores the upstream gradient is named",
+          "[autograd][gradcheck]") {
+  // Re-checked with an upstream gradient of 1, such a backward agreed with its own forward: the
+  // check failed naming no op, and beside a kink (abs at 0) the wrong value sat between the
+  // one-sided slopes and the verdict was "passed, not differentiable at abs".
+  auto fsin = [](std::span<const double> x) { return std::sin(x[0]); };
+  auto forgot_grad = [](double, std::span<const double> x, double) { return std::vector<double>{std::cos(x[0])}; };
+  auto f = [&](S x) { return abs(x[0]) + 0.3 * custom_op("mysin", {x[0]}, fsin, forgot_grad); };
+  for (double at : {0.0, 0.5}) {
+    const GradcheckReport r = gradcheck(f, {at});
+    INFO(r);
+    CHECK_FALSE(r.passed);
+    REQUIRE(r.localisation.faulty);
+    CHECK(r.localisation.faulty->op == "mysin");
+  }
+  // The right backward, at the kink: excused there, as before.
+  auto right = [](double g, std::span<const double> x, double) { return std::vector<double>{g * std::cos(x[0])}; };
+  const GradcheckReport ok = gradcheck([&](S x) { return abs(x[0]) + 0.3 * custom_op("mysin", {x[0]}, fsin, right); }, {0.0});
+  INFO(ok);
+  CHECK(ok.passed);
+  CHECK_FALSE(ok.non_differentiable.empty());
+}
+
+TEST_CASE("gradcheck_model: float32's loose tolerances do not pass a wrong op, nor loosen float64 parameters",
+          "[autograd][gradcheck]") {
+  // float32_atol (1e-3) is absolute: with a mean-reduced, down-weighted loss every gradient was
+  // below it, and a tanh whose backward has the wrong sign passed. The ops are now re-checked in
+  // float64 whenever float32's tolerances were used.
+  auto fw = [](V in) { return tanh(in[0]); };
+  auto wrong_sign = [](const Tensor& g, V, const Tensor& r) { return std::vector<Tensor>{-(g * (1.0 - r * r))}; };
+  auto right = [](const Tensor& g, V, const Tensor& r) { return std::vector<Tensor>{g * (1.0 - r * r)}; };
+  for (bool wrong : {true, false}) {
+    Generator gen(3);
+    const auto f32 = TensorOptions(DType::float32);
+    Tensor x = uniform({64, 10}, -1, 1, gen, f32), y = uniform({64, 4}, -1, 1, gen, f32);
+    Tensor w = uniform({10, 4}, -0.3, 0.3, gen, TensorOptions(DType::float32).requires_grad());
+    Tensor b = zeros({4}, TensorOptions(DType::float32).requires_grad());
+    auto loss = [&] {
+      const Tensor h = custom_op("my_tanh", {matmul(x, w) + b}, fw, wrong ? TensorBackward(wrong_sign) : TensorBackward(right));
+      const Tensor d = h - y;
+      return mean(d * d) * 0.005;
+    };
+    const GradcheckReport r = gradcheck_model(loss, {{"w", w}, {"b", b}});
+    INFO(r);
+    CHECK(r.passed == !wrong);
+    if (wrong) {
+      REQUIRE(r.localisation.faulty);
+      CHECK(r.localisation.faulty->op == "my_tanh");
+    }
+  }
+}
+
+TEST_CASE("gradcheck_model: a float32 parameter does not loosen the check of a float64 one", "[autograd][gradcheck]") {
+  // A float64 parameter whose backward is 0.5% too large fails, also beside a float32 one (whose
+  // presence used to give every parameter float32's rtol of 1%).
+  auto scale = [](V in) { return in[0] * 2.0; };
+  auto off = [](const Tensor& g, V, const Tensor&) { return std::vector<Tensor>{g * 2.01}; };
+  Tensor v = from_vector({0.7, -0.2}, Shape{2}, TensorOptions(DType::float64).requires_grad());
+  Tensor u = from_vector({0.3}, Shape{1}, TensorOptions(DType::float32).requires_grad());
+  const GradcheckReport mixed = gradcheck_model(
+      [&] { return sum(custom_op("scale", {v}, scale, off) * 3.0) + sum(u * u).to(DType::float64); },
+      {{"v", v}, {"u", u}}, {.localise = false});
+  INFO(mixed);
+  CHECK_FALSE(mixed.passed);
+  REQUIRE(mixed.parameters.size() == 2);
+  CHECK_FALSE(mixed.parameters[0].passed);
+  CHECK(mixed.parameters[1].passed);
+}
