@@ -38,7 +38,8 @@ bool gap_persists(const Differences& d, const Differences& small, const Toleranc
 }
 
 Verdict classify(double analytic, const Differences& d, const Tolerance& tol) {
-  if (tol.close(analytic, d.central)) return Verdict::agrees;
+  // Written so that a NaN on either side fails. d.rounding: what the step could not resolve.
+  if (std::abs(analytic - d.central) <= tol.bound(d.central) + d.rounding) return Verdict::agrees;
   // At a kink the two one-sided slopes differ by a finite jump (for a smooth function they differ
   // by about eps * f'', far below the tolerance), and a correct backward returns one of them or a
   // value in between (relu'(0) = 0, abs'(0) = 0): that is not a wrong derivative.
@@ -60,6 +61,7 @@ GradcheckElement element(std::string input, std::string index, double analytic, 
   e.rel_error = d.central != 0 ? e.abs_error / std::abs(d.central)
                                : (e.abs_error == 0 ? 0.0 : std::numeric_limits<double>::infinity());
   e.passed = verdict != Verdict::disagrees;
+  e.rounding = d.rounding;
   return e;
 }
 
@@ -78,6 +80,19 @@ void file_elements(GradcheckReport& report, std::vector<GradcheckElement> elemen
   for (std::size_t k = 0; k < order.size() && report.worst.size() < max_rows; ++k)
     report.worst.push_back(elements[order[k]]);
   report.passed = report.failures.empty();
+  std::size_t unresolved = 0;
+  double largest = 0;
+  for (const GradcheckElement& e : elements)
+    if (e.rounding > 0) {
+      ++unresolved;
+      largest = std::max(largest, e.rounding);
+    }
+  if (unresolved > 0)
+    report.notes.push_back(fmt::format(
+        "{} element(s) could not be resolved to the tolerance: the rounding of f's values over the widest step "
+        "tried (64x eps) stays above it (up to {:.3g}), and was allowed; f's values are large against these "
+        "derivatives (another input, or a float32 loss)",
+        unresolved, largest));
   report.eps = tol.eps;
   report.atol = tol.atol;
   report.rtol = tol.rtol;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <set>
 #include <unordered_set>
 
@@ -51,7 +52,8 @@ bool recheck_input(Node& n, std::size_t k, const std::vector<Tensor>& inputs64, 
   // An op that computes in float32 whatever its inputs (a cast to it) is compared with float32's
   // step and tolerances: at float64's, its rounding swamps the differences.
   const Tolerance tol = y0.dtype() == DType::float32
-                            ? Tolerance{options.float32_eps, options.float32_atol, options.float32_rtol}
+                            ? Tolerance{options.float32_eps, options.float32_atol, options.float32_rtol,
+                                        std::numeric_limits<float>::epsilon()}
                             : tol64;
   const double v0 = dot(r, y0.to_vector());
   auto check = [&](std::string index, double a, double at, auto&& g) {

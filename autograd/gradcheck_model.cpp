@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <limits>
 #include <stdexcept>
 
 #include "autograd/gradcheck.h"
@@ -35,7 +36,7 @@ GradcheckReport gradcheck_model(const std::function<Tensor()>& loss,
     float32 = float32 || p.dtype() == DType::float32;
   }
   if (params.empty()) throw std::invalid_argument("gradcheck_model: no parameter that requires grad was given");
-  const Tolerance tol32{options.float32_eps, options.float32_atol, options.float32_rtol};
+  Tolerance tol32{options.float32_eps, options.float32_atol, options.float32_rtol};
   const Tolerance tol64{options.eps, options.atol, options.rtol};
 
   std::vector<std::vector<double>> analytic;
@@ -53,6 +54,7 @@ GradcheckReport gradcheck_model(const std::function<Tensor()>& loss,
                                               l.defined() ? l.shape().str() : "undefined"));
     l_first = l.item();
     loss32 = l.dtype() == DType::float32;
+    if (loss32) tol32.unit = std::numeric_limits<float>::epsilon();  // its values round as float32
     if (l.requires_grad()) {
       for (const Tensor& g : grad({l}, params, {}, {.retain_graph = true, .allow_unused = true}))
         analytic.push_back(g.to_vector());

@@ -285,3 +285,41 @@ TEST_CASE("gradcheck_model: a float32 parameter does not loosen the check of a f
   CHECK_FALSE(mixed.parameters[0].passed);
   CHECK(mixed.parameters[1].passed);
 }
+
+TEST_CASE("gradcheck: a large term in f does not widen a small derivative's step into f's curvature",
+          "[autograd][gradcheck]") {
+  // The step widens while the rounding of f's values swamps the tolerance. When f is large for
+  // another input's sake (x0^6 at 1000 is 1e18) it widened to 1e8 for x1 at 1e-3, where x1^3's
+  // curvature ruled: numeric 18014 against 3e-6, a false failure, and the Tensor localisation
+  // blamed a correct pow instead of a wrong custom op recorded after it.
+  auto sixth = [](S x) {
+    const Scalar a = x[0] * x[0] * x[0];
+    return a * a + x[1] * x[1] * x[1];
+  };
+  const GradcheckReport a = gradcheck(sixth, {1000.0, 1e-3});
+  INFO(a);
+  CHECK(a.passed);
+  const GradcheckReport milder = gradcheck([](S x) { return 1e8 * x[0] + x[1] * x[1] * x[1]; }, {1.0, 1e-3});
+  INFO(milder);
+  CHECK(milder.passed);
+  auto cube = [](V x) { return sum(pow(x[0] * x[0] + 1.0, full({}, 3.0, DType::float64))); };
+  const Tensor x = from_vector({1000.0, 1e-7}, Shape{2}, TensorOptions(DType::float64).requires_grad());
+  const GradcheckReport b = gradcheck(cube, {x});
+  INFO(b);
+  CHECK(b.passed);
+  auto square = [](V in) { return in[0] * in[0]; };
+  auto bad = [](const Tensor& g, V in, const Tensor&) { return std::vector<Tensor>{g * 2.2 * in[0]}; };
+  auto both = [&](V in) {
+    return cube({in[0]}) + sum(custom_op("square_bad", {in[1]}, square, bad));
+  };
+  const Tensor w = from_vector({0.5, -0.7}, Shape{2}, TensorOptions(DType::float64).requires_grad());
+  const GradcheckReport c = gradcheck(both, {x, w});
+  INFO(c);
+  CHECK_FALSE(c.passed);
+  REQUIRE(c.localisation.faulty);
+  CHECK(c.localisation.faulty->op == "square_bad");
+  // A wrong derivative where the widening does resolve f (a linear f at 3e10) still fails.
+  auto wrong = [](double g, std::span<const double>, double) { return std::vector<double>{g * 2.97}; };
+  auto triple = [](std::span<const double> v) { return 3 * v[0]; };
+  CHECK_FALSE(gradcheck([&](S v) { return custom_op("triple", {v[0]}, triple, wrong); }, {Scalar(3e10)}).passed);
+}
