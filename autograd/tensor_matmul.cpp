@@ -203,7 +203,9 @@ Tensor matmul(const Tensor& a, const Tensor& b, Where where) {
     throw std::invalid_argument(fmt::format("matmul: batch dimensions cannot be broadcast: {} @ {} ({} vs {})",
                                             as.str(), bs.str(), a_batch.str(), b_batch.str()));
   }
-  if (std::max({n, k, m}) > INT_MAX)
+  // Only a product that reaches BLAS is limited by its int dimensions: an empty one (a zero among
+  // n, m, k or the batch) is empty or zeros, as LibTorch returns it.
+  if (std::max({n, k, m}) > INT_MAX && n > 0 && m > 0 && k > 0 && batch.numel() > 0)
     throw std::invalid_argument(
         fmt::format("matmul: {} @ {} exceeds the dimensions BLAS can index", as.str(), bs.str()));
 

@@ -131,6 +131,15 @@ TEST_CASE("matmul: empty dimensions give zeros or empty results") {
   sum(matmul(a, b)).backward();
   CHECK(a.grad().shape() == Shape{2, 0});
   CHECK(b.grad().shape() == Shape{0, 3});
+
+  // Dimensions past what BLAS indexes (int) are no obstacle when nothing reaches BLAS (as LibTorch;
+  // they were refused before the empty product was looked at).
+  constexpr int64_t kHuge = int64_t{1} << 40;
+  CHECK(matmul(zeros({0, kHuge}, f64), zeros({kHuge, 0}, f64)).shape() == Shape{0, 0});
+  CHECK(matmul(zeros({int64_t{1} << 31, 0}, f64), zeros({0, 0}, f64)).shape() == Shape{int64_t{1} << 31, 0});
+  const Tensor wide = zeros({0, kHuge}, TensorOptions(f64).requires_grad());
+  sum(matmul(wide, zeros({kHuge, 0}, TensorOptions(f64).requires_grad()))).backward();
+  CHECK(wide.grad().shape() == Shape{0, kHuge});
 }
 
 TEST_CASE("matmul: gradients match central differences") {
