@@ -190,6 +190,8 @@ Tolerance tolerance(const GradcheckOptions& o) { return {o.eps, o.atol, o.rtol};
 
 GradcheckReport gradcheck(const ScalarFunction& f, const std::vector<Scalar>& inputs, GradcheckOptions options) {
   validate(options, static_cast<bool>(f), "gradcheck");
+  // As the Tensor checks: a check of nothing would pass and say so.
+  if (inputs.empty()) throw std::invalid_argument("gradcheck: no inputs given");
   const Tolerance tol = tolerance(options);
   const std::vector<std::string> names = input_names(inputs);
   Collected c;
@@ -204,6 +206,8 @@ GradcheckReport gradcheck(const ScalarFunction& f, const std::vector<Scalar>& in
 
 GradcheckReport gradgradcheck(const ScalarFunction& f, const std::vector<Scalar>& inputs, GradcheckOptions options) {
   validate(options, static_cast<bool>(f), "gradgradcheck");
+  // As the Tensor checks: a check of nothing would pass and say so.
+  if (inputs.empty()) throw std::invalid_argument("gradgradcheck: no inputs given");
   const Tolerance tol = tolerance(options);
   const std::vector<std::string> names = input_names(inputs);
   Collected c;

@@ -203,6 +203,10 @@ TEST_CASE("gradcheck: options that cannot work and empty functions are refused b
   CHECK_THROWS_WITH(gradcheck_model(std::function<Tensor()>{}, {}), Contains("gradcheck_model: the function"));
   const Tensor x = from_vector({1.0}, Shape{1}, TensorOptions(DType::float64).requires_grad());
   CHECK_THROWS_WITH(gradgradcheck([](V v) { return v[0]; }, {x}, {.rtol = INFINITY}), Contains("gradgradcheck: rtol"));
+  // No inputs: refused, Scalars as Tensors (a Scalar check of nothing used to pass).
+  CHECK_THROWS_WITH(gradcheck([](S) { return Scalar(1.0); }, {}), Contains("gradcheck: no inputs given"));
+  CHECK_THROWS_WITH(gradgradcheck([](S) { return Scalar(1.0); }, {}), Contains("gradgradcheck: no inputs given"));
+  CHECK_THROWS_WITH(gradcheck([](V) { return Tensor(1.0); }, std::vector<Tensor>{}), Contains("gradcheck: no inputs given"));
 }
 
 TEST_CASE("gradcheck_model: a loss that throws part-way leaves the parameters exactly as they were",
