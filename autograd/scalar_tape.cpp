@@ -151,7 +151,17 @@ uint64_t ScalarTape::next_generation() {
     {
       const std::lock_guard lock(registry_mutex);
       if (!inbox_) inbox_ = std::make_unique<ForeignInbox>();
-      if (generation_end_ != 0) registry().erase(block_of(generation_next_ - 1));
+      if (generation_end_ != 0) {
+        // The block ends. Handles of it that a compaction moved may still be copied or dropped on
+        // other threads: it stays registered until moves_ names none of its generations (the
+        // callers run release_blocks after this).
+        const uint64_t old = block_of(generation_next_ - 1);
+        try {
+          retained_blocks_.push_back(old);
+        } catch (...) {
+          registry().erase(old);
+        }
+      }
       registry()[block] = inbox_.get();
     }
     generation_next_ = block * kBlock + 1;  // never 0
@@ -233,14 +243,16 @@ void ScalarTape::prepare_op() {
 // Handles carry the record's index, so the records move under a new generation, and the handles
 // that name a moved record are followed from their old place (generation, record) to the new one
 // in moves_, each updated in place at its first use (follow) and counted when copied or dropped
-// before that (count_moved); a place is forgotten once no handle names it. Handles of dropped
+// before that (count_moved); a place no handle names any more is forgotten at the next compaction
+// (which applies the inbox first: a copy made on another thread may still be on its way). Handles of dropped
 // records (freed, and read by no kept record) become stale, as at a reset: their value is a number,
 // a backward through them throws. Leaves' caches name the old generation, so a leaf enters the new
 // part of the array anew (a leaf behind two Leaf records, as after set_value).
 bool ScalarTape::compact(bool force) {
   TapeState& t = state_;
+  if (t.size == 0 || t.sweeping != 0) return false;  // a sweep holds record indices
+  apply_foreign_counts();  // copies made on other threads keep their records too
   const uint32_t n = t.size;
-  if (n == 0 || t.sweeping != 0) return false;  // a sweep holds record indices
   std::vector<uint8_t> keep(n, 0);
   uint32_t kept = 0;
   auto mark = [&](uint32_t operand) {
@@ -351,6 +363,7 @@ bool ScalarTape::compact(bool force) {
   decltype(moves_) moves;
   std::vector<uint32_t> followed(kept, 0);  // new record -> its handles at older places
   for (const auto& [place, to] : moves_) {
+    if (to.handles == 0) continue;  // no handle names the old place any more
     if (to.record >= n || moved[to.record] == kGone) continue;  // its handles are stale now
     moves.emplace(place, NewPlace{moved[to.record], to.handles});
     followed[moved[to.record]] += to.handles;
@@ -359,7 +372,19 @@ bool ScalarTape::compact(bool force) {
     if (records[k].handles > followed[k]) moves.emplace(OldPlace{t.generation, origin[k]}, NewPlace{k, records[k].handles - followed[k]});
   std::vector<CustomOpEntry> dropped;  // destroyed last: their functions may hold handles
   dropped.reserve(customs_.size() - custom_kept.size());
+  // The seeds of recent backwards (trace's "did the backward start here"), moved along.
+  std::array<BackwardSeeds, 8> seeds = backward_seeds_;
+  for (BackwardSeeds& b : seeds) {
+    if (b.generation != t.generation) continue;
+    std::vector<uint32_t> records;
+    for (uint32_t r : b.records)
+      if (r < n && moved[r] != kGone) records.push_back(moved[r]);
+    b.records.swap(records);
+  }
+  const uint64_t old_generation = t.generation;
   const uint64_t generation = next_generation();
+  for (BackwardSeeds& b : seeds)
+    if (b.generation == old_generation) b.generation = generation;
 
   // Then the commit, which cannot throw.
   std::copy(records.begin(), records.end(), t.records);
@@ -387,10 +412,22 @@ bool ScalarTape::compact(bool force) {
   t.irregular = irregular;
   t.generation = generation;
   t.moved = static_cast<uint32_t>(moves_.size());
+  backward_seeds_.swap(seeds);
+  // A leaf whose Leaf record moved goes on entering through it (as without the move), so that its
+  // gradient sums in the same order: one record, not a second one for the ops recorded from now.
+  for (uint32_t k = 0; k < kept; ++k) {
+    if (records[k].op != ScalarOp::Leaf) continue;
+    LeafCell* c = t.leaves[records[k].a];
+    if (c->cached_generation == old_generation && c->cached_record == origin[k]) {
+      c->cached_generation = generation;
+      c->cached_record = k;
+    }
+  }
   swept_ = true;  // kept records keep their adjoints: the next sweep is not a fresh one
   seeking_ = false;
   dead_below_ = 0;
   ++compactions_;
+  release_blocks();
   // Last, with the moves known: dropping a cell may drop a recorded gradient's handle, and a
   // dropped custom op's functions may hold handles; both are followed to their records' new places.
   for (LeafCell* c : released) release_cell(c);
@@ -403,8 +440,8 @@ bool ScalarTape::follow(const Scalar& handle) {
   if (it == moves_.end()) return false;
   handle.record_ = it->second.record;
   handle.generation_ = state_.generation;
-  if (--it->second.handles == 0) moves_.erase(it);
-  state_.moved = static_cast<uint32_t>(moves_.size());
+  // Kept at 0 until the next compaction: a copy made on another thread may still be on its way.
+  if (it->second.handles > 0) --it->second.handles;
   return true;
 }
 
@@ -413,8 +450,9 @@ bool ScalarTape::count_moved(uint64_t generation, uint32_t record, int32_t delta
   if (it == moves_.end()) return false;
   state_.records[it->second.record].handles += static_cast<uint32_t>(delta);  // mod 2^32
   if (delta > 0) dead_below_ = std::min(dead_below_, it->second.record);     // (see graph_alive)
-  if ((it->second.handles += static_cast<uint32_t>(delta)) == 0) moves_.erase(it);
-  state_.moved = static_cast<uint32_t>(moves_.size());
+  // At 0 the place is kept until the next compaction, which applies the inbox first: a copy made
+  // on another thread before this drop may still be waiting there.
+  if (delta > 0 || it->second.handles > 0) it->second.handles += static_cast<uint32_t>(delta);
   return true;
 }
 
@@ -427,6 +465,27 @@ std::size_t ScalarTape::moved_handles() const {
 void ScalarTape::forget_moves() {
   moves_.clear();
   state_.moved = 0;
+  release_blocks();
+}
+
+// Ended blocks of generations stay registered while a moved handle of theirs may still report a
+// copy or a drop from another thread; once moves_ names none of them, they go.
+// (No allocation: it runs where a handle is dropped, which cannot throw. A failing lock keeps the
+// blocks registered, which costs nothing but their entries.)
+void ScalarTape::release_blocks() noexcept {
+  if (retained_blocks_.empty()) return;
+  auto unused = [this](uint64_t block) {
+    return std::none_of(moves_.begin(), moves_.end(), [block](const auto& m) { return block_of(m.first.generation) == block; });
+  };
+  if (std::none_of(retained_blocks_.begin(), retained_blocks_.end(), unused)) return;
+  try {
+    const std::lock_guard lock(registry_mutex);
+    for (uint64_t block : retained_blocks_)
+      if (unused(block)) registry().erase(block);
+  } catch (...) {
+    return;
+  }
+  retained_blocks_.erase(std::remove_if(retained_blocks_.begin(), retained_blocks_.end(), unused), retained_blocks_.end());
 }
 
 bool follow_move(const Scalar& handle) { return ScalarTape::current().follow(handle); }
@@ -458,6 +517,8 @@ ScalarTape::~ScalarTape() {
   if (inbox_) {
     const std::lock_guard lock(registry_mutex);
     registry().erase(block_of(generation_next_ - 1));
+    for (uint64_t block : retained_blocks_) registry().erase(block);
+    retained_blocks_.clear();
   }
   std::free(state_.records);
   state_.records = nullptr;
@@ -501,6 +562,7 @@ void ScalarTape::reset() {
   t.irregular = 0;
   forget_moves();  // every handle of this tape is stale now
   t.generation = next_generation();
+  release_blocks();
   customs_.clear();
   where_.clear();
   if (!labels_.empty()) labels_.clear();

@@ -204,6 +204,8 @@ class ScalarTape {
   };
   std::unordered_map<OldPlace, NewPlace, OldPlaceHash> moves_;
   void forget_moves();
+  void release_blocks() noexcept;
+  std::vector<uint64_t> retained_blocks_;  // ended blocks of generations still registered (see there)
   std::size_t compactions_ = 0;
   uint64_t generation_next_ = 0, generation_end_ = 0;  // this thread's block of generations
   void apply_foreign_counts();     // count_foreign's changes to this tape, in the order made
