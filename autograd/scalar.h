@@ -17,8 +17,9 @@
 // topological order), so backward is one reverse loop and never recursive. backward() frees the graph
 // it swept (unless retain_graph): a second backward through it throws. Interior values stay readable
 // forever; interior gradients are readable after backward() until a new graph is recorded on the
-// thread while no unfreed graph is alive, at which point the tape's memory is reused. A graph belongs
-// to the thread that recorded it.
+// thread while no unfreed graph is alive, at which point the tape's memory is reused (or the tape
+// is compacted around the graphs still alive, which may drop a freed one). A graph belongs to the
+// thread that recorded it.
 #include <cstdint>
 #include <functional>
 #include <initializer_list>

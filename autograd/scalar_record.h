@@ -13,8 +13,9 @@
 // that no gradient flows there.
 // Recording is an append (an op checks once, against TapeState::cold_at, that its records fit);
 // backward is one reverse loop; the array is reused (not freed; shrunk after a huge graph, see
-// ScalarTape::reset) once no graph on it is alive, so a training loop runs with no allocation per
-// node and flat memory.
+// ScalarTape::reset) once no graph on it is alive, or compacted around the graphs still alive when
+// it is full (ScalarTape::compact), so a training loop runs with no allocation per node and flat
+// memory.
 //
 // The hot part of the tape (the array and the counters below) is a constant-initialised, trivially
 // destructible thread_local, so reading it is one thread-pointer-relative load. The cold part (leaf
