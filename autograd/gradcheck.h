@@ -82,8 +82,9 @@ struct GradcheckElement {
   double rel_error = 0;  // abs_error / |numeric| (inf when numeric is 0 and abs_error is not)
   bool passed = true;
   bool at_kink = false;  // disagrees only because the central difference straddles a kink
-  // > 0: f's values round by more than the tolerance resolves even over the widest step tried (64x
-  // eps), by about this much in the numeric derivative; the comparison allowed it (see notes).
+  // > 0: f's values round by more than the tolerance resolves even over the widest step that still
+  // measures a slope (a wider one shows f's curvature), by about this much in the numeric
+  // derivative; the comparison allowed it (see notes).
   double rounding = 0;
 };
 

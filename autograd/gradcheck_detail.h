@@ -23,7 +23,9 @@ struct Tolerance {
   // float32 (a float32 loss), so that its noise is seen (see probe_differences).
   double unit = std::numeric_limits<double>::epsilon();
   double bound(double numeric) const;  // atol + rtol * |numeric|
-  bool close(double analytic, double numeric) const;
+  // |analytic - numeric| <= bound(numeric) + allowance (the rounding a step could not resolve,
+  // Differences::rounding); a NaN on either side fails.
+  bool close(double analytic, double numeric, double allowance = 0) const;
 };
 
 // Central and one-sided differences of a function of one number t around t = 0, for a step eps:
@@ -111,7 +113,7 @@ Verdict judge(double analytic, double at, const Tolerance& tol, G&& g, Differenc
   const Verdict v = classify(analytic, d, tol);
   if (v != Verdict::kink) return v;
   const Differences small = probe_differences(g, at, tol.eps / 10, tol);
-  if (std::abs(analytic - small.central) <= tol.bound(small.central) + small.rounding) {
+  if (tol.close(analytic, small.central, small.rounding)) {
     d = small;
     return Verdict::agrees;
   }

@@ -69,9 +69,9 @@ GradcheckReport gradcheck_model(const std::function<Tensor()>& loss,
   // float32 parameter does not loosen the check of the others.
   const Tolerance tol = float32 || loss32 ? tol32 : tol64;  // the loosest used: reported
   std::vector<std::string> checked32;
-  auto tolerance_of = [&](const Tensor& p) { return p.dtype() == DType::float32 || loss32 ? tol32 : tol64; };
+  auto uses32 = [&](const Tensor& p) { return p.dtype() == DType::float32 || loss32; };
   for (std::size_t k = 0; k < params.size(); ++k)
-    if (params[k].dtype() == DType::float32 || loss32) checked32.push_back(names[k]);
+    if (uses32(params[k])) checked32.push_back(names[k]);
   if (!checked32.empty())
     report.notes.push_back(fmt::format(
         "float32 parameters{}: {} checked with float32's eps {}, atol {}, rtol {}{}; model->to(DType::float64) "
@@ -100,7 +100,7 @@ GradcheckReport gradcheck_model(const std::function<Tensor()>& loss,
     ParameterCheck summary;
     summary.name = names[k];
     summary.shape = p.shape().str();
-    const Tolerance tol_k = tolerance_of(p);
+    const Tolerance tol_k = uses32(p) ? tol32 : tol64;
     auto add = [&](std::string index, double a, auto&& g) {
       Differences d;
       const Verdict v = judge(a, l0, tol_k, g, d);
