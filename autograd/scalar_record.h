@@ -117,7 +117,7 @@ inline double operand_value(const TapeState& t, uint32_t operand) {
 // Freed records and its own (begin_op leaves one more spare).
 inline constexpr uint32_t kOpRoom = 4;
 
-// The cold paths (autograd/scalar_tape.cpp).
+// The cold paths (autograd/scalar_tape.cpp; follow_move in autograd/scalar_compact.cpp).
 // begin_op's slow path: applies other threads' counts, resets the array if no graph on it is alive
 // (no handle names an unfreed record; every record handle becomes stale), makes room for an op's
 // records.
