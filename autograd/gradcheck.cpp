@@ -118,6 +118,23 @@ void fail_excused_kinks(GradcheckReport& report) {
   report.passed = false;
 }
 
+bool backwards_differ(double first, double second, double nondet_tol) {
+  if (std::isnan(first) || std::isnan(second)) return std::isnan(first) != std::isnan(second);
+  return first != second && !(std::abs(first - second) <= nondet_tol);
+}
+
+void file_nondeterministic(GradcheckReport& report, std::vector<NondeterministicGradient> found, double nondet_tol) {
+  report.nondet_tol = nondet_tol;
+  if (found.empty()) return;
+  auto gap = [](const NondeterministicGradient& g) {
+    const double d = std::abs(g.first - g.second);
+    return std::isnan(d) ? std::numeric_limits<double>::infinity() : d;
+  };
+  std::stable_sort(found.begin(), found.end(), [&](const auto& a, const auto& b) { return gap(a) > gap(b); });
+  report.nondeterministic = std::move(found);
+  report.passed = false;
+}
+
 bool refuse_nondeterministic(GradcheckReport& report, double first, double second, double rel) {
   if (first == second || std::abs(first - second) <= rel * std::max({1.0, std::abs(first), std::abs(second)}) ||
       (std::isnan(first) && std::isnan(second)))
@@ -131,6 +148,7 @@ bool refuse_nondeterministic(GradcheckReport& report, double first, double secon
   report.failures.clear();
   report.at_kinks.clear();
   report.non_differentiable.clear();
+  report.nondeterministic.clear();
   report.parameters.clear();
   return true;
 }
@@ -151,6 +169,7 @@ void validate(const GradcheckOptions& o, bool function_set, const char* what) {
   tolerance("rtol", o.rtol);
   tolerance("float32_atol", o.float32_atol);
   tolerance("float32_rtol", o.float32_rtol);
+  tolerance("nondet_tol", o.nondet_tol);
   if (o.directions > (std::size_t{1} << 20))
     throw std::invalid_argument(
         fmt::format("{}: directions must be at most 2^20 (0 checks every element), got {}", what, o.directions));
@@ -284,9 +303,28 @@ std::string GradcheckReport::to_string() const {
   } else if (passed) {
     out += fmt::format("{}: passed: {} {} checked, none fails (eps {}, atol {}, rtol {})\n", what, checked, unit,
                        num(eps), num(atol), num(rtol));
+  } else if (failures.empty() && !nondeterministic.empty()) {
+    out += fmt::format("{}: FAILED: the backward is not deterministic ({} {} checked against differences, none "
+                       "disagrees; eps {}, atol {}, rtol {})\n",
+                       what, checked, unit, num(eps), num(atol), num(rtol));
   } else {
     out += fmt::format("{}: FAILED: {} of {} {} {} (eps {}, atol {}, rtol {})\n", what, failures.size(), checked,
                        unit, failures.size() == 1 ? "disagrees" : "disagree", num(eps), num(atol), num(rtol));
+  }
+  if (!nondeterministic.empty()) {
+    out += fmt::format("not deterministic: two backward passes through the same graph gave different gradients for "
+                       "{} {} (nondet_tol {}):\n",
+                       nondeterministic.size(), nondeterministic.size() == 1 ? "element" : "elements", num(nondet_tol));
+    bool indexed = false;
+    for (const NondeterministicGradient& g : nondeterministic) indexed = indexed || !g.index.empty();
+    std::vector<std::vector<std::string>> rows = {{"input", "index", "first", "second", "difference"}};
+    for (std::size_t i = 0; i < nondeterministic.size() && i < 4; ++i) {
+      const NondeterministicGradient& g = nondeterministic[i];
+      rows.push_back({g.input, g.index, num(g.first), num(g.second), num(std::abs(g.first - g.second))});
+    }
+    if (!indexed)
+      for (auto& row : rows) row.erase(row.begin() + 1);
+    out += table(rows, "  ");
   }
   if (!parameters.empty()) {
     std::vector<std::vector<std::string>> rows = {{"parameter", "shape", "checked", "failures", "max abs err", ""}};
@@ -296,7 +334,7 @@ std::string GradcheckReport::to_string() const {
     out += "per parameter:\n" + table(rows, "  ");
   }
   if (!worst.empty()) {
-    out += passed ? "worst elements:\n" : "worst elements (a failure: |analytic - numeric| > atol + rtol * |numeric|):\n";
+    out += failures.empty() ? "worst elements:\n" : "worst elements (a failure: |analytic - numeric| > atol + rtol * |numeric|):\n";
     out += element_table(worst, worst.size());
   }
   if (localisation.ran) {
@@ -319,6 +357,10 @@ std::string GradcheckReport::to_string() const {
     if (localisation.faulty)
       out += fmt::format("  ({} {} re-checked in recording order)\n", localisation.ops_checked,
                          localisation.ops_checked == 1 ? "op" : "ops");
+    if (const auto& n = localisation.nondeterministic)
+      out += fmt::format("localisation: the first op whose backward is not deterministic is '{}', recorded at {}: "
+                         "asked twice with the same inputs and upstream gradient, it gave {} and then {} for input {}\n",
+                         n->op, where_string(n->where), num(n->first), num(n->second), n->operand);
     if (!localisation.not_rechecked.empty())
       out += fmt::format("  not re-checkable (no replay of their forward): {}\n", fmt::join(localisation.not_rechecked, "; "));
   }

@@ -67,6 +67,12 @@ struct GradcheckOptions {
   // On failure, re-check each recorded op to name the faulty one (costs one more forward of f plus
   // a few evaluations of each op's forward per input element).
   bool localise = true;
+  // The analytic gradient is computed twice, by two backward passes through the same graph, and
+  // every element of the two must agree within this (absolute) tolerance, as PyTorch's gradcheck
+  // (`nondet_tol`, whose check that "backward is reentrant" this is): a backward that keeps state,
+  // draws random numbers or races gives the gradient the check compared once and others in
+  // training. 0: bit for bit (chainrule's own backwards are deterministic).
+  double nondet_tol = 0.0;
   std::size_t max_rows = 8;        // rows in the report's table of worst elements
   bool throw_on_failure = false;   // throw GradcheckError (carrying the report) instead
 };
@@ -86,6 +92,25 @@ struct GradcheckElement {
   // measures a slope (a wider one shows f's curvature), by about this much in the numeric
   // derivative; the comparison allowed it (see notes).
   double rounding = 0;
+};
+
+// An element whose two backward passes at the same point gave different gradients (see
+// GradcheckOptions::nondet_tol).
+struct NondeterministicGradient {
+  std::string input;  // as in GradcheckElement
+  std::string index;
+  double first = 0;   // the first backward's gradient
+  double second = 0;  // the second's
+};
+
+// An op whose backward gave two different local derivatives for the same inputs and the same
+// incoming gradient (Scalars; see Localisation::nondeterministic).
+struct NondeterministicOp {
+  std::string op;
+  Where where;
+  std::size_t operand = 0;  // which of its inputs
+  double first = 0;
+  double second = 0;
 };
 
 // The op the localisation blames: its derivative disagrees with its own forward's finite difference.
@@ -118,6 +143,9 @@ struct Localisation {
   // Tensor ops that keep no replay of their forward (see detail::ReplayGuard) and so could not be
   // re-checked, as "matmul at tensor_matmul.cpp:110", one entry per op and line.
   std::vector<std::string> not_rechecked;
+  // When the backward was not deterministic (GradcheckReport::nondeterministic), Scalars: the first
+  // op, in recording order, whose backward gave two different local derivatives when asked twice.
+  std::optional<NondeterministicOp> nondeterministic;
 };
 
 // Per parameter, for gradcheck_model.
@@ -140,6 +168,9 @@ struct GradcheckReport {
   // not count as failures.
   std::vector<GradcheckElement> at_kinks;
   std::vector<NonDifferentiablePoint> non_differentiable;
+  // Elements whose two backward passes disagreed (beyond options.nondet_tol), largest difference
+  // first: the backward is not deterministic, and the check fails whatever the differences say.
+  std::vector<NondeterministicGradient> nondeterministic;
   Localisation localisation;
   std::vector<ParameterCheck> parameters;    // gradcheck_model: one entry per parameter
   std::vector<std::string> notes;            // e.g. "input 1 is float32: checked in a float64 copy"
@@ -147,6 +178,7 @@ struct GradcheckReport {
   // dropout in training mode), so no difference of it means anything. Empty when checked.
   std::string refused;
   double eps = 0, atol = 0, rtol = 0;        // what was used
+  double nondet_tol = 0;
 
   explicit operator bool() const { return passed; }
   // A readable summary: verdict, the table of worst elements (input, index, analytic, numeric,

@@ -136,6 +136,13 @@ void file_elements(GradcheckReport& report, std::vector<GradcheckElement> elemen
 // sum, so a kink excuses a disagreement only when every op checks out.
 void fail_excused_kinks(GradcheckReport& report);
 
+// Do two backward passes' gradients for one element differ beyond nondet_tol (see
+// GradcheckOptions::nondet_tol)? NaN in both is the same; NaN in one only differs.
+bool backwards_differ(double first, double second, double nondet_tol);
+// Files the elements whose two backward passes differed (largest difference first) and fails the
+// report when there are any; records nondet_tol in the report. After file_elements.
+void file_nondeterministic(GradcheckReport& report, std::vector<NondeterministicGradient> found, double nondet_tol);
+
 // When f gave two different values at the same point (the analytic pass and the first numeric
 // one): it is random or keeps state (dropout in training mode), so no difference of it means
 // anything. Refuses the report (GradcheckReport::refused, with the reason; the compared elements,

@@ -89,6 +89,18 @@ bool recheck_input(Node& n, std::size_t k, const std::vector<Tensor>& inputs64, 
   return true;
 }
 
+// The first element where two answers of n's backward to the same upstream gradient differ.
+std::optional<NondeterministicOp> differing(const Node& n, const std::vector<Tensor>& first,
+                                            const std::vector<Tensor>& second, const GradcheckOptions& options) {
+  for (std::size_t k = 0; k < first.size() && k < second.size(); ++k) {
+    if (!first[k].defined() || !second[k].defined()) continue;
+    const std::vector<double> a = first[k].to_vector(), b = second[k].to_vector();
+    for (std::size_t j = 0; j < a.size() && j < b.size(); ++j)
+      if (backwards_differ(a[j], b[j], options.nondet_tol)) return NondeterministicOp{std::string(n.name), n.where, k, a[j], b[j]};
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 void localise_tensor(const Tensor& root, const Tolerance& tol, const GradcheckOptions& options,
@@ -110,7 +122,11 @@ void localise_tensor(const Tensor& root, const Tolerance& tol, const GradcheckOp
       Generator gen(node_seed++);
       r.resize(static_cast<std::size_t>(y.numel()));
       for (double& v : r) v = gen.normal(0, 1);
-      grads = n->apply(from_vector(r, y.shape(), y.dtype()));
+      const Tensor seed = from_vector(r, y.shape(), y.dtype());
+      grads = n->apply(seed);
+      // The backward was not deterministic: is it this op's? Asked twice with the same upstream
+      // gradient, it must answer the same.
+      if (!report.nondeterministic.empty() && !loc.nondeterministic) loc.nondeterministic = differing(*n, grads, n->apply(seed), options);
     } catch (const std::exception& e) {
       const std::string why = fmt::format("{} (re-running it threw: {})", describe(*n), e.what());
       if (unchecked.insert(why).second) loc.not_rechecked.push_back(why);

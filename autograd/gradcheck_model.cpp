@@ -40,6 +40,7 @@ GradcheckReport gradcheck_model(const std::function<Tensor()>& loss,
   const Tolerance tol64{options.eps, options.atol, options.rtol};
 
   std::vector<std::vector<double>> analytic;
+  std::vector<NondeterministicGradient> differed;
   double l_first = 0;
   bool loss32 = false;
   {
@@ -58,6 +59,16 @@ GradcheckReport gradcheck_model(const std::function<Tensor()>& loss,
     if (l.requires_grad()) {
       for (const Tensor& g : grad({l}, params, {}, {.retain_graph = true, .allow_unused = true}))
         analytic.push_back(g.to_vector());
+      // Twice through the same graph: a backward must give the same gradient every time it runs
+      // (GradcheckOptions::nondet_tol).
+      const std::vector<Tensor> again = grad({l}, params, {}, {.retain_graph = true, .allow_unused = true});
+      for (std::size_t k = 0; k < params.size(); ++k) {
+        const std::vector<double> second = again[k].to_vector();
+        for (std::size_t j = 0; j < second.size(); ++j)
+          if (backwards_differ(analytic[k][j], second[j], options.nondet_tol))
+            differed.push_back({names[k], index_string(params[k].shape(), static_cast<int64_t>(j)), analytic[k][j],
+                                second[j]});
+      }
       scan_tensor_kinks(l, float32 || loss32 ? tol32 : tol64, report);  // before the parameters change below
     } else {
       for (const Tensor& p : params) analytic.emplace_back(static_cast<std::size_t>(p.numel()), 0.0);
@@ -142,6 +153,7 @@ GradcheckReport gradcheck_model(const std::function<Tensor()>& loss,
     report.notes.push_back(fmt::format("each parameter checked along {} random unit directions (seed {})",
                                        options.directions, options.seed));
   file_elements(report, std::move(elements), kink, tol, options.max_rows);
+  file_nondeterministic(report, std::move(differed), options.nondet_tol);
   refuse_nondeterministic(report, l_first, l0, float32 || loss32 ? 1e-5 : 1e-9);
 
   // float32's tolerances are loose against small gradients (atol 1e-3 passes a wrong sign on a

@@ -24,6 +24,8 @@ struct Collected {
   std::vector<std::string> not_rechecked;
   std::vector<NonDifferentiablePoint> kinks;
   std::vector<std::pair<double, double>> nondeterministic;  // (first, second) value at one point
+  std::vector<NondeterministicGradient> backwards_differ;     // two backward passes disagreed
+  std::optional<NondeterministicOp> nondeterministic_op;
 };
 
 // Element names: (input, index) of element i, or of direction i.
@@ -79,6 +81,19 @@ std::optional<FaultyOp> recheck_ops(const std::vector<ScalarNodeView>& view, con
   return faulty;
 }
 
+// The first op whose local derivatives differ between two views of one graph (each view asks
+// every custom op's backward anew; built-in rules are deterministic).
+std::optional<NondeterministicOp> nondeterministic_op(const std::vector<ScalarNodeView>& first,
+                                                      const std::vector<ScalarNodeView>& second, double nondet_tol) {
+  for (std::size_t j = 0; j < first.size() && j < second.size(); ++j) {
+    const ScalarNodeView& a = first[j];
+    const ScalarNodeView& b = second[j];
+    for (std::size_t k = 0; k < a.local.size() && k < b.local.size(); ++k)
+      if (backwards_differ(a.local[k], b.local[k], nondet_tol)) return NondeterministicOp{a.op, a.where, k, a.local[k], b.local[k]};
+  }
+  return std::nullopt;
+}
+
 // Checks one scalar-valued function of `values` and appends what it finds to `out`.
 void check_function(const ScalarFunction& f, const std::vector<Scalar>& inputs, const Namer& name,
                     const Tolerance& tol, const GradcheckOptions& options, Collected& out) {
@@ -98,11 +113,21 @@ void check_function(const ScalarFunction& f, const std::vector<Scalar>& inputs, 
     GradModeGuard recording(true);
     y = f(leaves);
   }
-  std::vector<double> analytic(n, 0.0);
+  // Twice through the same graph: a backward must give the same gradient every time it runs
+  // (GradcheckOptions::nondet_tol).
+  std::vector<double> analytic(n, 0.0), again(n, 0.0);
   if (y.requires_grad()) {
-    const std::vector<Scalar> g = grad({y}, leaves, {}, {.retain_graph = true, .allow_unused = true});
-    for (std::size_t i = 0; i < n; ++i) analytic[i] = g[i].value();
+    for (std::vector<double>* into : {&analytic, &again}) {
+      const std::vector<Scalar> g = grad({y}, leaves, {}, {.retain_graph = true, .allow_unused = true});
+      for (std::size_t i = 0; i < n; ++i) (*into)[i] = g[i].value();
+    }
   }
+  const std::size_t differed = out.backwards_differ.size();
+  auto compare_backwards = [&](std::size_t i, double first, double second) {
+    if (!backwards_differ(first, second, options.nondet_tol)) return;
+    auto [input, index] = name(i);
+    out.backwards_differ.push_back({std::move(input), std::move(index), first, second});
+  };
 
   // Leaves rather than constants, recorded: model code often labels its intermediates
   // (set_label), which a constant cannot carry. Each graph is released on return.
@@ -124,6 +149,7 @@ void check_function(const ScalarFunction& f, const std::vector<Scalar>& inputs, 
   };
   if (options.directions == 0) {
     for (std::size_t i = 0; i < n; ++i) {
+      compare_backwards(i, analytic[i], again[i]);
       add(i, analytic[i], [&](double t) {
         std::vector<double> xt = x;
         xt[i] += t;
@@ -133,8 +159,12 @@ void check_function(const ScalarFunction& f, const std::vector<Scalar>& inputs, 
   } else {
     const auto dirs = random_directions(options.directions, n, options.seed);
     for (std::size_t k = 0; k < dirs.size(); ++k) {
-      double a = 0;
-      for (std::size_t i = 0; i < n; ++i) a += analytic[i] * dirs[k][i];
+      double a = 0, a_again = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        a += analytic[i] * dirs[k][i];
+        a_again += again[i] * dirs[k][i];
+      }
+      compare_backwards(k, a, a_again);
       add(k, a, [&](double t) {
         std::vector<double> xt = x;
         for (std::size_t i = 0; i < n; ++i) xt[i] += t * dirs[k][i];
@@ -148,7 +178,10 @@ void check_function(const ScalarFunction& f, const std::vector<Scalar>& inputs, 
     failed = failed || !out.elements[i].passed;
     kinks = kinks || out.kink[i];
   }
-  std::optional<FaultyOp> faulty = recheck_ops(graph_view(y), tol, out);
+  const std::vector<ScalarNodeView> view = graph_view(y);
+  std::optional<FaultyOp> faulty = recheck_ops(view, tol, out);
+  if (out.backwards_differ.size() > differed && !out.nondeterministic_op)
+    out.nondeterministic_op = nondeterministic_op(view, graph_view(y), options.nondet_tol);
   // A kink excuses a disagreement only when every op's own derivative checks out: in a direction,
   // or in a sum, a kink in one input widens the interval enough to hide another input's wrong
   // derivative. An op that disagrees makes the excused elements failures.
@@ -168,6 +201,7 @@ GradcheckReport assemble(std::string what, Collected c, const Tolerance& tol, co
   GradcheckReport report;
   report.what = std::move(what);
   file_elements(report, std::move(c.elements), c.kink, tol, options.max_rows);
+  file_nondeterministic(report, std::move(c.backwards_differ), options.nondet_tol);
   for (NonDifferentiablePoint& p : c.kinks) add_kink(report, std::move(p));
   for (const auto& [first, second] : c.nondeterministic)
     if (refuse_nondeterministic(report, first, second)) break;
@@ -176,6 +210,7 @@ GradcheckReport assemble(std::string what, Collected c, const Tolerance& tol, co
     report.localisation.faulty = std::move(c.faulty);
     report.localisation.ops_checked = c.ops_checked;
     report.localisation.not_rechecked = std::move(c.not_rechecked);
+    report.localisation.nondeterministic = std::move(c.nondeterministic_op);
   }
   if (options.directions > 0)
     report.notes.push_back(fmt::format("checked along {} random unit directions (seed {})", options.directions,

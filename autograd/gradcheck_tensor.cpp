@@ -84,15 +84,28 @@ GradcheckReport check_tensor_function(const TensorFunction& f, const std::vector
     seeds.push_back(m == 1 ? std::vector<double>{1.0} : random_normal(static_cast<std::size_t>(m), options.seed + 7));
     if (m > 1) report.notes.push_back(fmt::format("the {} output elements are projected on a random vector", m));
   }
-  // analytic[s][w]: the gradient of <seed s, y> with respect to checked input w.
+  // analytic[s][w]: the gradient of <seed s, y> with respect to checked input w. Each is computed
+  // twice through the same graph: a backward must give the same gradient every time it runs
+  // (GradcheckOptions::nondet_tol).
   std::vector<std::vector<std::vector<double>>> analytic(seeds.size());
+  std::vector<NondeterministicGradient> differed;
   for (std::size_t s = 0; s < seeds.size(); ++s) {
     for (std::size_t w = 0; w < wrt.size(); ++w)
       analytic[s].emplace_back(static_cast<std::size_t>(wrt[w].numel()), 0.0);
     if (!y.requires_grad()) continue;
     const Tensor seed = from_vector(seeds[s], y.shape(), y.dtype());
     const std::vector<Tensor> g = grad({y}, wrt, {seed}, {.retain_graph = true, .allow_unused = true});
-    for (std::size_t w = 0; w < wrt.size(); ++w) analytic[s][w] = g[w].to_vector();
+    const std::vector<Tensor> again = grad({y}, wrt, {seed}, {.retain_graph = true, .allow_unused = true});
+    for (std::size_t w = 0; w < wrt.size(); ++w) {
+      analytic[s][w] = g[w].to_vector();
+      const std::vector<double> second = again[w].to_vector();
+      for (std::size_t j = 0; j < second.size(); ++j) {
+        if (!backwards_differ(analytic[s][w][j], second[j], options.nondet_tol)) continue;
+        std::string index = index_string(wrt[w].shape(), static_cast<int64_t>(j));
+        if (per_output) index += " -> out " + index_string(y.shape(), static_cast<int64_t>(s));
+        differed.push_back({fmt::format("input {}", wrt_input[w]), std::move(index), analytic[s][w][j], second[j]});
+      }
+    }
   }
 
   std::vector<Tensor> work;
@@ -176,6 +189,7 @@ GradcheckReport check_tensor_function(const TensorFunction& f, const std::vector
                                        options.seed));
   }
   file_elements(report, std::move(elements), kink, tol, options.max_rows);
+  file_nondeterministic(report, std::move(differed), options.nondet_tol);
   for (std::size_t i = 0; i < y0.size() && i < y_first.size(); ++i)
     if (refuse_nondeterministic(report, y_first[i], y0[i])) break;
 

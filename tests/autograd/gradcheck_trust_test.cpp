@@ -328,3 +328,60 @@ TEST_CASE("gradcheck: a large term in f does not widen a small derivative's step
   auto triple = [](std::span<const double> v) { return 3 * v[0]; };
   CHECK_FALSE(gradcheck([&](S v) { return custom_op("triple", {v[0]}, triple, wrong); }, {Scalar(3e10)}).passed);
 }
+
+TEST_CASE("gradcheck: a backward that gives two gradients at one point fails, and its op is named",
+          "[autograd][gradcheck]") {
+  // A custom op's backward that keeps state (here: every other call 30% off) agreed with the
+  // differences on the one call the check compared, and the check passed while training got the
+  // wrong gradient on every other step. The gradient is now computed twice through the same graph
+  // (PyTorch's "backward is not reentrant" check, GradcheckOptions::nondet_tol).
+  int calls = 0;
+  auto square = [](std::span<const double> x) { return x[0] * x[0]; };
+  auto stateful = [&](double g, std::span<const double> x, double) {
+    return std::vector<double>{g * 2 * x[0] * (++calls % 2 ? 1.0 : 1.3)};
+  };
+  auto f = [&](S x) { return custom_op("square", {x[0]}, square, stateful) * x[1]; };
+  const GradcheckReport r = gradcheck(f, {1.5, -0.7});
+  INFO(r);
+  CHECK_FALSE(r.passed);
+  CHECK(r.failures.empty());  // every compared element agreed with the differences
+  REQUIRE(r.nondeterministic.size() == 1);
+  CHECK(r.nondeterministic[0].input == "x[0]");
+  CHECK(r.nondeterministic[0].first != r.nondeterministic[0].second);
+  REQUIRE(r.localisation.nondeterministic);
+  CHECK(r.localisation.nondeterministic->op == "square");
+  CHECK_THAT(r.to_string(), Contains("the backward is not deterministic") && Contains("'square'"));
+  // Within a tolerance that covers the difference (0.3 * 2 * 1.5 * 0.7 = 0.63): passes.
+  CHECK(gradcheck(f, {1.5, -0.7}, {.nondet_tol = 0.7}).passed);
+  CHECK_THROWS_WITH(gradcheck(f, {1.5, -0.7}, {.nondet_tol = -1}), Contains("nondet_tol must be finite and >= 0"));
+  // The same backward without the state passes.
+  auto right = [](double g, std::span<const double> x, double) { return std::vector<double>{g * 2 * x[0]}; };
+  const GradcheckReport ok = gradcheck([&](S x) { return custom_op("square", {x[0]}, square, right) * x[1]; }, {1.5, -0.7});
+  CHECK(ok.passed);
+  CHECK(ok.nondeterministic.empty());
+
+  // Tensors and whole models, through a Tensor custom op whose backward draws its scale anew.
+  int tensor_calls = 0;
+  auto tsquare = [](V in) { return in[0] * in[0]; };
+  auto tstateful = [&](const Tensor& g, V in, const Tensor&) {
+    return std::vector<Tensor>{g * 2.0 * in[0] * (++tensor_calls % 2 ? 1.0 : 1.3)};
+  };
+  const Tensor x = from_vector({0.5, -1.0}, Shape{2}, TensorOptions(DType::float64).requires_grad());
+  const GradcheckReport tensor = gradcheck([&](V in) { return sum(custom_op("tsquare", {in[0]}, tsquare, tstateful)); }, {x});
+  INFO(tensor);
+  CHECK_FALSE(tensor.passed);
+  REQUIRE(tensor.nondeterministic.size() == 2);
+  CHECK(tensor.nondeterministic[0].input == "input 0");
+  REQUIRE(tensor.localisation.nondeterministic);
+  CHECK(tensor.localisation.nondeterministic->op == "tsquare");
+  Tensor w = from_vector({0.5, -1.0}, Shape{2}, TensorOptions(DType::float64).requires_grad());
+  const GradcheckReport model = gradcheck_model([&] { return sum(custom_op("tsquare", {w}, tsquare, tstateful)); }, {{"w", w}});
+  INFO(model);
+  CHECK_FALSE(model.passed);
+  REQUIRE_FALSE(model.nondeterministic.empty());
+  CHECK(model.nondeterministic[0].input == "w");
+  CHECK(model.nondeterministic[0].index == "[1]");  // the larger difference first (|w| = 1)
+  REQUIRE(model.localisation.nondeterministic);
+  CHECK(model.localisation.nondeterministic->op == "tsquare");
+  CHECK(w.to_vector() == std::vector<double>{0.5, -1.0});
+}
