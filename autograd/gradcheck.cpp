@@ -92,6 +92,14 @@ void file_elements(GradcheckReport& report, std::vector<GradcheckElement> elemen
         "that still measures a slope (wider ones show f's curvature) stays above it (up to {:.3g}), and was "
         "allowed; f's values are large against these derivatives (another input, or a float32 loss)",
         unresolved, largest));
+  std::size_t undefined = 0;
+  for (const GradcheckElement& e : elements) undefined += std::isfinite(e.numeric) ? 0 : 1;
+  if (undefined > 0)
+    report.notes.push_back(fmt::format(
+        "{} element(s) have no finite central difference (numeric nan or inf), so nothing checks them and they "
+        "fail: f is not finite within the step of the point (an op at the edge of its domain: log or sqrt near 0), "
+        "or the step (eps {}) does not move the input; no op is blamed for them",
+        undefined, tol.eps));
   report.eps = tol.eps;
   report.atol = tol.atol;
   report.rtol = tol.rtol;
@@ -135,22 +143,51 @@ void file_nondeterministic(GradcheckReport& report, std::vector<Nondeterministic
   report.passed = false;
 }
 
-bool refuse_nondeterministic(GradcheckReport& report, double first, double second, double rel) {
-  if (first == second || std::abs(first - second) <= rel * std::max({1.0, std::abs(first), std::abs(second)}) ||
-      (std::isnan(first) && std::isnan(second)))
-    return false;
+namespace {
+
+void refuse(GradcheckReport& report, std::string reason) {
   report.passed = false;
-  report.refused = fmt::format(
-      "f gave {} and then {} at the same point: a random or stateful function cannot be checked by "
-      "differences (fix its seed, or check the deterministic part)",
-      first, second);
+  report.refused = std::move(reason);
   report.worst.clear();
   report.failures.clear();
   report.at_kinks.clear();
   report.non_differentiable.clear();
   report.nondeterministic.clear();
   report.parameters.clear();
+}
+
+}  // namespace
+
+bool refuse_nondeterministic(GradcheckReport& report, double first, double second, double rel) {
+  if (first == second || std::abs(first - second) <= rel * std::max({1.0, std::abs(first), std::abs(second)}) ||
+      (std::isnan(first) && std::isnan(second)))
+    return false;
+  refuse(report, fmt::format("f gave {} and then {} at the same point: a random or stateful function cannot be "
+                             "checked by differences (fix its seed, or check the deterministic part)",
+                             first, second));
   return true;
+}
+
+void check_finite_input(const char* what, std::string_view input, double value) {
+  if (std::isfinite(value)) return;
+  throw std::invalid_argument(fmt::format("{}: {} is {}: a gradient cannot be checked at a point that is not finite",
+                                          what, input, value));
+}
+
+std::string anomaly_in(const std::function<void()>& evaluate) {
+  try {
+    const DetectAnomalyGuard anomaly;
+    evaluate();
+  } catch (const AnomalyError& e) {
+    return e.what();
+  }
+  return {};
+}
+
+void refuse_not_finite(GradcheckReport& report, std::string_view output, double value, const std::string& anomaly) {
+  refuse(report, fmt::format("f{} is {} at this point, so no difference of it means anything{}", output, value,
+                             anomaly.empty() ? " (an op outside its domain: log or sqrt of a negative number?)"
+                                             : fmt::format("; DetectAnomalyGuard: {}", anomaly)));
 }
 
 void validate(const GradcheckOptions& o, bool function_set, const char* what) {

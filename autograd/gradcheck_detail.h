@@ -152,6 +152,16 @@ void file_nondeterministic(GradcheckReport& report, std::vector<Nondeterministic
 // different kernels).
 bool refuse_nondeterministic(GradcheckReport& report, double first, double second, double rel = 1e-9);
 
+// Throws std::invalid_argument naming the check, the input (or element) and its value when the
+// value is NaN or infinite: there is no gradient to check at such a point.
+void check_finite_input(const char* what, std::string_view input, double value);
+// Runs `evaluate` (f at the checked point) under DetectAnomalyGuard: the message of the first NaN
+// or infinity it meets, naming the op and its line, or "" when none shows.
+std::string anomaly_in(const std::function<void()>& evaluate);
+// When f is not finite at the checked point (log of a negative number): refuses the report, with
+// the output element ("" for one), the value and what anomaly_in found.
+void refuse_not_finite(GradcheckReport& report, std::string_view output, double value, const std::string& anomaly);
+
 // Throws std::invalid_argument naming `what` and the option when an option cannot work (a step
 // that is not finite and > 0, a negative or non-finite tolerance, more random directions than
 // 2^20), or when the function to check is empty.

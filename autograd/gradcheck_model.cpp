@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cmath>
 #include <limits>
 #include <stdexcept>
 
@@ -31,6 +32,11 @@ GradcheckReport gradcheck_model(const std::function<Tensor()>& loss,
       report.notes.push_back(fmt::format("parameter '{}' skipped: it is not a leaf that requires grad", name));
       continue;
     }
+    const std::vector<double> values = p.to_vector();
+    for (std::size_t j = 0; j < values.size(); ++j)
+      check_finite_input("gradcheck_model",
+                         fmt::format("parameter '{}' element {}", name, index_string(p.shape(), static_cast<int64_t>(j))),
+                         values[j]);
     names.push_back(name);
     params.push_back(p);
     float32 = float32 || p.dtype() == DType::float32;
@@ -54,6 +60,14 @@ GradcheckReport gradcheck_model(const std::function<Tensor()>& loss,
       throw std::invalid_argument(fmt::format("gradcheck_model: the loss must have one element, got shape {}",
                                               l.defined() ? l.shape().str() : "undefined"));
     l_first = l.item();
+    if (!std::isfinite(l_first)) {
+      refuse_not_finite(report, " (the loss)", l_first, anomaly_in([&] {
+                          GradModeGuard recording(true);
+                          (void)loss();
+                        }));
+      finish(report, options);
+      return report;
+    }
     loss32 = l.dtype() == DType::float32;
     if (loss32) tol32.unit = std::numeric_limits<float>::epsilon();  // its values round as float32
     if (l.requires_grad()) {

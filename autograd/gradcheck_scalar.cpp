@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <optional>
+#include <tuple>
 
 #include "autograd/gradcheck.h"
 #include "autograd/anomaly.h"
@@ -26,6 +27,8 @@ struct Collected {
   std::vector<std::pair<double, double>> nondeterministic;  // (first, second) value at one point
   std::vector<NondeterministicGradient> backwards_differ;     // two backward passes disagreed
   std::optional<NondeterministicOp> nondeterministic_op;
+  // The function was not finite at the point: (which, value, what anomaly mode said).
+  std::optional<std::tuple<std::string, double, std::string>> not_finite;
 };
 
 // Element names: (input, index) of element i, or of direction i.
@@ -75,7 +78,9 @@ std::optional<FaultyOp> recheck_ops(const std::vector<ScalarNodeView>& view, con
         kink = gap_persists(probe_differences(g, f0, tol.eps, tol), probe_differences(g, f0, tol.eps / 10, tol), tol);
       }
       if (kink) out.kinks.push_back({node.op, node.where, k, "", at[k], d.left, d.right, analytic});
-      if (v == Verdict::disagrees && !faulty) faulty = FaultyOp{node.op, node.where, k, "", analytic, d.central, at};
+      // No finite difference (the op's forward is not finite within the step: the edge of its
+      // domain) is no evidence against its backward.
+      if (v == Verdict::disagrees && std::isfinite(d.central) && !faulty) faulty = FaultyOp{node.op, node.where, k, "", analytic, d.central, at};
     }
   }
   return faulty;
@@ -95,8 +100,9 @@ std::optional<NondeterministicOp> nondeterministic_op(const std::vector<ScalarNo
 }
 
 // Checks one scalar-valued function of `values` and appends what it finds to `out`.
+// `which`: the function's name in a refusal ("" for f itself).
 void check_function(const ScalarFunction& f, const std::vector<Scalar>& inputs, const Namer& name,
-                    const Tolerance& tol, const GradcheckOptions& options, Collected& out) {
+                    const std::string& which, const Tolerance& tol, const GradcheckOptions& options, Collected& out) {
   const std::size_t n = inputs.size();
   std::vector<double> x(n);
   std::vector<Scalar> leaves;
@@ -112,6 +118,10 @@ void check_function(const ScalarFunction& f, const std::vector<Scalar>& inputs, 
     TrackLocationsGuard track;
     GradModeGuard recording(true);
     y = f(leaves);
+  }
+  if (!std::isfinite(y.value())) {
+    if (!out.not_finite) out.not_finite = {which, y.value(), anomaly_in([&] { (void)f(leaves); })};
+    return;
   }
   // Twice through the same graph: a backward must give the same gradient every time it runs
   // (GradcheckOptions::nondet_tol).
@@ -205,6 +215,10 @@ GradcheckReport assemble(std::string what, Collected c, const Tolerance& tol, co
   for (NonDifferentiablePoint& p : c.kinks) add_kink(report, std::move(p));
   for (const auto& [first, second] : c.nondeterministic)
     if (refuse_nondeterministic(report, first, second)) break;
+  if (c.not_finite) {
+    const auto& [which, value, anomaly] = *c.not_finite;
+    refuse_not_finite(report, which, value, anomaly);
+  }
   if (!report.passed && options.localise && report.refused.empty()) {
     report.localisation.ran = true;
     report.localisation.faulty = std::move(c.faulty);
@@ -229,13 +243,14 @@ GradcheckReport gradcheck(const ScalarFunction& f, const std::vector<Scalar>& in
   if (inputs.empty()) throw std::invalid_argument("gradcheck: no inputs given");
   const Tolerance tol = tolerance(options);
   const std::vector<std::string> names = input_names(inputs);
+  for (std::size_t i = 0; i < inputs.size(); ++i) check_finite_input("gradcheck", names[i], inputs[i].value());
   Collected c;
   check_function(f, inputs,
                  [&](std::size_t i) -> std::pair<std::string, std::string> {
                    if (options.directions > 0) return {fmt::format("direction {}", i), ""};
                    return {names[i], ""};
                  },
-                 tol, options, c);
+                 "", tol, options, c);
   return assemble("gradcheck", std::move(c), tol, options);
 }
 
@@ -245,6 +260,7 @@ GradcheckReport gradgradcheck(const ScalarFunction& f, const std::vector<Scalar>
   if (inputs.empty()) throw std::invalid_argument("gradgradcheck: no inputs given");
   const Tolerance tol = tolerance(options);
   const std::vector<std::string> names = input_names(inputs);
+  for (std::size_t i = 0; i < inputs.size(); ++i) check_finite_input("gradgradcheck", names[i], inputs[i].value());
   Collected c;
   // Row j of the Hessian is the gradient of x -> df/dx_j, itself computed with create_graph.
   for (std::size_t j = 0; j < inputs.size(); ++j) {
@@ -261,7 +277,7 @@ GradcheckReport gradgradcheck(const ScalarFunction& f, const std::vector<Scalar>
                      if (options.directions > 0) return {"df/d" + names[j], fmt::format("direction {}", i)};
                      return {"df/d" + names[j], "d/d" + names[i]};
                    },
-                   tol, options, c);
+                   "'s derivative df/d" + names[j], tol, options, c);
   }
   return assemble("gradgradcheck", std::move(c), tol, options);
 }

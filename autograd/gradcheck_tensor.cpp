@@ -3,6 +3,7 @@
 // (gradcheck_model) are in gradcheck_model.cpp.
 #include <fmt/format.h>
 
+#include <cmath>
 #include <stdexcept>
 
 #include "autograd/gradcheck.h"
@@ -55,6 +56,11 @@ GradcheckReport check_tensor_function(const TensorFunction& f, const std::vector
   std::vector<Tensor> leaves, wrt;
   std::vector<std::size_t> wrt_input;
   for (std::size_t k = 0; k < n; ++k) {
+    const std::vector<double> values = inputs[k].to_vector();
+    for (std::size_t j = 0; j < values.size(); ++j)
+      check_finite_input(report.what.c_str(),
+                         fmt::format("input {} element {}", k, index_string(inputs[k].shape(), static_cast<int64_t>(j))),
+                         values[j]);
     if (inputs[k].dtype() == DType::float32)
       report.notes.push_back(fmt::format("input {} is float32: checked in a float64 copy", k));
     leaves.push_back(float64_copy(inputs[k]).set_requires_grad(checked[k]));
@@ -73,6 +79,19 @@ GradcheckReport check_tensor_function(const TensorFunction& f, const std::vector
   }
   check_output(y, Tensor(), report.what.c_str());
   const int64_t m = y.numel();
+  {
+    const std::vector<double> values = y.to_vector();
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      if (std::isfinite(values[i])) continue;
+      const std::string which = m > 1 ? "'s element " + index_string(y.shape(), static_cast<int64_t>(i)) : "";
+      refuse_not_finite(report, which, values[i], anomaly_in([&] {
+                          GradModeGuard recording(true);
+                          (void)f(leaves);
+                        }));
+      finish(report, options);
+      return report;
+    }
+  }
   const bool per_output = options.directions == 0 && !options.project_outputs && m > 1;
   std::vector<std::vector<double>> seeds;  // one per compared output projection
   if (per_output) {

@@ -385,3 +385,54 @@ TEST_CASE("gradcheck: a backward that gives two gradients at one point fails, an
   CHECK(model.localisation.nondeterministic->op == "tsquare");
   CHECK(w.to_vector() == std::vector<double>{0.5, -1.0});
 }
+
+TEST_CASE("gradcheck: a point that is not finite is refused, and a correct op is never blamed for it",
+          "[autograd][gradcheck]") {
+  // Each used to fail with "the first op whose backward disagrees with its own forward is 'mul'"
+  // (or 'log'): a NaN input, f outside its domain, a step that cannot move the input.
+  CHECK_THROWS_WITH(gradcheck([](S x) { return x[0] * x[0] + x[1]; }, {NAN, 1.0}),
+                    "gradcheck: x[0] is nan: a gradient cannot be checked at a point that is not finite");
+  const Tensor nan_input = from_vector({NAN, 1.0}, Shape{2}, TensorOptions(DType::float64).requires_grad());
+  CHECK_THROWS_WITH(gradcheck([](V x) { return sum(x[0] * x[0]); }, {nan_input}),
+                    Contains("gradcheck: input 0 element [0] is nan"));
+  Tensor inf_param = from_vector({INFINITY}, Shape{1}, TensorOptions(DType::float64).requires_grad());
+  CHECK_THROWS_WITH(gradcheck_model([&] { return sum(inf_param); }, {{"w", inf_param}}),
+                    Contains("gradcheck_model: parameter 'w' element [0] is inf"));
+
+  // f not finite at the point: refused, with the op anomaly mode finds.
+  const GradcheckReport scalar = gradcheck([](S x) { return log(x[0]) * x[1]; }, {-1.0, 1.0});
+  INFO(scalar);
+  CHECK_FALSE(scalar.passed);
+  CHECK_THAT(scalar.refused, Contains("f is") && Contains("nan at this point") && Contains("'log'"));
+  CHECK_FALSE(scalar.localisation.ran);
+  const Tensor t = from_vector({-1.0, 1.0}, Shape{2}, TensorOptions(DType::float64).requires_grad());
+  const GradcheckReport tensor = gradcheck([](V x) { return sqrt(x[0]); }, {t});
+  CHECK_THAT(tensor.refused, Contains("f's element [0] is") && Contains("'sqrt'"));
+  const GradcheckReport second = gradgradcheck([](S x) { return sqrt(x[0]); }, {0.0});
+  CHECK_THAT(second.refused, Contains("f's derivative df/dx[0] is inf") && Contains("'sqrt'"));
+  Tensor w = from_vector({-1.0, 1.0}, Shape{2}, TensorOptions(DType::float64).requires_grad());
+  const GradcheckReport model = gradcheck_model([&] { return sum(log(w)); }, {{"w", w}});
+  CHECK_THAT(model.refused, Contains("(the loss) is") && Contains("'log'"));
+  CHECK(w.to_vector() == std::vector<double>{-1.0, 1.0});
+
+  // Within eps of the edge of log's domain, and a step too small to move the input: those
+  // elements fail (nothing checks them) and say why; no op is blamed.
+  const GradcheckReport edge = gradcheck([](S x) { return log(x[0]) * x[1]; }, {1e-7, 1.0});
+  INFO(edge);
+  CHECK_FALSE(edge.passed);
+  REQUIRE(edge.failures.size() == 1);
+  CHECK(edge.failures[0].input == "x[0]");
+  CHECK(edge.localisation.ran);
+  CHECK_FALSE(edge.localisation.faulty);
+  CHECK_THAT(edge.to_string(), Contains("no finite central difference") && Contains("no op is blamed"));
+  const GradcheckReport tiny = gradcheck([](S x) { return x[0] * x[0]; }, {1.0}, {.eps = 1e-300});
+  CHECK_FALSE(tiny.passed);
+  CHECK_FALSE(tiny.localisation.faulty);
+  CHECK_THAT(tiny.to_string(), Contains("the step (eps 1e-300) does not move the input"));
+  // A backward that gives NaN where the forward is fine is still blamed.
+  auto fsq = [](std::span<const double> x) { return x[0] * x[0]; };
+  auto nan_back = [](double, std::span<const double>, double) { return std::vector<double>{NAN}; };
+  const GradcheckReport blamed = gradcheck([&](S x) { return custom_op("sq", {x[0]}, fsq, nan_back); }, {1.0});
+  REQUIRE(blamed.localisation.faulty);
+  CHECK(blamed.localisation.faulty->op == "sq");
+}
