@@ -375,7 +375,15 @@ std::string GradcheckReport::to_string() const {
     out += element_table(worst, worst.size());
   }
   if (localisation.ran) {
-    if (const auto& f = localisation.faulty) {
+    if (const auto& f = localisation.faulty; f && f->order == 2) {
+      out += fmt::format("localisation: the first op whose backward is right but not differentiable as written is '{}', "
+                         "recorded at {}: the derivative of its backward disagrees with central differences of that "
+                         "backward (a detach, or a value taken as a plain number, inside it?)\n",
+                         f->op, where_string(f->where));
+      out += fmt::format("  the op alone, Hessian-vector product, input {}{}: create_graph gives {}, central differences "
+                         "of its backward give {}\n",
+                         f->operand, f->index.empty() ? "" : " element " + f->index, num(f->analytic), num(f->numeric));
+    } else if (f) {
       out += fmt::format("localisation: the first op whose backward disagrees with its own forward is '{}', recorded at {}\n",
                          f->op, where_string(f->where));
       std::string at;

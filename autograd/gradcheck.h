@@ -122,6 +122,11 @@ struct FaultyOp {
   double analytic = 0;      // the op's backward: d op / d operand (Tensors: projected on a random seed)
   double numeric = 0;       // central difference of the op's own forward
   std::vector<double> at;   // Scalars: the op's input values
+  // 1: the op's backward disagrees with its forward. 2 (gradgradcheck, Tensor custom ops): its
+  // backward agrees, but that backward's own derivative, which create_graph differentiates, does
+  // not (a detach or a plain number inside it); analytic and numeric are then an element of the
+  // op's own Hessian-vector product (as gradgradcheck of the op alone).
+  int order = 1;
 };
 
 // An op whose input sits within eps of a point where the op is not differentiable.

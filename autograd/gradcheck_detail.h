@@ -199,6 +199,11 @@ std::vector<std::vector<double>> random_directions(std::size_t count, std::size_
 void localise_tensor(const Tensor& root, const Tolerance& tol, const GradcheckOptions& options,
                      GradcheckReport& report);
 
+// gradgradcheck's localisation when every op's first derivative checks out: re-checks the second
+// derivatives of each custom op below `root` (recorded under ReplayGuard) alone, gradgradcheck of
+// the op at its recorded inputs, and files the first that fails as Localisation::faulty (order 2).
+void localise_second_order(const Tensor& root, const GradcheckOptions& options, GradcheckReport& report);
+
 // Lists relu and abs ops below `root` (recorded under ReplayGuard) whose input has elements within
 // eps of 0: a cheap scan run on every Tensor check, so that a kink is reported even when the
 // numbers happen to agree (abs at 0: the central difference and the sub-gradient are both 0).

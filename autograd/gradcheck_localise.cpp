@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <set>
 #include <unordered_set>
@@ -146,6 +147,35 @@ void localise_tensor(const Tensor& root, const Tolerance& tol, const GradcheckOp
       }
       if (!recheck_input(*n, k, inputs64, r, analytic, tol, options, report)) return;
     }
+  }
+}
+
+void localise_second_order(const Tensor& root, const GradcheckOptions& options, GradcheckReport& report) {
+  GradcheckOptions alone = options;
+  alone.localise = false;
+  alone.throw_on_failure = false;
+  for (Node* n : recorded_nodes(root)) {
+    if (!n->extras || !n->extras->rerecord) continue;
+    std::vector<Tensor> inputs;
+    for (std::size_t k = 0; k < n->replay_inputs().size(); ++k) {
+      const Tensor& t = n->replay_inputs()[k];
+      inputs.push_back(t.defined() ? float64_copy(t).set_requires_grad(n->needs(k)) : t);
+    }
+    GradcheckReport op;
+    try {
+      op = gradgradcheck(n->extras->rerecord, inputs, alone);
+    } catch (const std::exception& e) {
+      const std::string why = fmt::format("{} (its second derivatives: {})", describe(*n), e.what());
+      report.localisation.not_rechecked.push_back(why);
+      continue;
+    }
+    ++report.localisation.ops_checked;
+    if (op.passed || !op.refused.empty() || op.failures.empty()) continue;
+    const GradcheckElement& e = op.failures.front();
+    std::size_t operand = 0;
+    std::sscanf(e.input.c_str(), "input %zu", &operand);
+    report.localisation.faulty = FaultyOp{std::string(n->name), n->where, operand, e.index, e.analytic, e.numeric, {}, 2};
+    return;
   }
 }
 

@@ -80,6 +80,11 @@ Tensor custom_op(std::string_view name, const std::vector<Tensor>& inputs, Tenso
     NoGradGuard no_grad;
     return forward(in);
   });
+  if (detail::ReplayGuard::enabled())
+    out.impl()->grad_fn->extras_or_new().rerecord = [op = std::string(name), forward, backward,
+                                                      where](const std::vector<Tensor>& in) {
+      return custom_op(op, in, forward, backward, where);
+    };
   return out;
 }
 

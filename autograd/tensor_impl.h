@@ -163,6 +163,9 @@ class GradSink;
 struct NodeExtras {
   std::function<Tensor(const std::vector<Tensor>&)> replay;  // set only while ReplayGuard is on
   std::vector<Tensor> replay_inputs;                          // detached copies, for replay
+  // Custom ops, also only while ReplayGuard is on: the whole op again, recorded with its backward,
+  // so that gradgradcheck's localisation can check that backward's own derivatives.
+  std::function<Tensor(const std::vector<Tensor>&)> rerecord;
   std::string owned_name;                                     // custom ops: Node::name points here
 };
 

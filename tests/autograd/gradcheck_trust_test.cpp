@@ -436,3 +436,36 @@ TEST_CASE("gradcheck: a point that is not finite is refused, and a correct op is
   REQUIRE(blamed.localisation.faulty);
   CHECK(blamed.localisation.faulty->op == "sq");
 }
+
+TEST_CASE("gradgradcheck: a custom op whose backward is right but not differentiable as written is named",
+          "[autograd][gradcheck]") {
+  // A backward that detaches its input gives the right first derivative, so every op that
+  // create_graph records checks out on its own; gradgradcheck failed with "all 17 re-checked ops
+  // agree". Each custom op's second derivatives are now checked alone.
+  auto cube = [](V in) { return in[0] * in[0] * in[0]; };
+  auto detached = [](const Tensor& g, V in, const Tensor&) {
+    const Tensor x = in[0].detach();
+    return std::vector<Tensor>{g * 3.0 * x * x};
+  };
+  auto differentiable = [](const Tensor& g, V in, const Tensor&) { return std::vector<Tensor>{g * 3.0 * in[0] * in[0]}; };
+  const Tensor x = from_vector({0.5, -1.2, 0.8}, Shape{3}, TensorOptions(DType::float64).requires_grad());
+  const Tensor w = from_vector({0.3, 0.4, -0.2}, Shape{3}, TensorOptions(DType::float64).requires_grad());
+  auto model = [&](TensorBackward backward) {
+    return [&, backward](V in) { return sum(tanh(custom_op("cube", {in[0] * in[1]}, cube, backward)) * 2.0); };
+  };
+  CHECK(gradcheck(model(detached), {x, w}).passed);  // its first derivative is right
+  const GradcheckReport r = gradgradcheck(model(detached), {x, w});
+  INFO(r);
+  CHECK_FALSE(r.passed);
+  REQUIRE(r.localisation.faulty);
+  CHECK(r.localisation.faulty->op == "cube");
+  CHECK(r.localisation.faulty->order == 2);
+  CHECK(r.localisation.faulty->operand == 0);
+  CHECK(r.localisation.faulty->analytic == 0.0);  // the detached input carries no second derivative
+  CHECK(r.localisation.faulty->numeric != 0.0);
+  CHECK_THAT(r.to_string(), Contains("right but not differentiable as written is 'cube'"));
+  CHECK_THROWS_AS((void)gradgradcheck(model(detached), {x, w}, {.throw_on_failure = true}), GradcheckError);
+  const GradcheckReport ok = gradgradcheck(model(differentiable), {x, w});
+  INFO(ok);
+  CHECK(ok.passed);
+}
