@@ -383,6 +383,11 @@ std::string GradcheckReport::to_string() const {
       out += fmt::format("  the op alone, Hessian-vector product, input {}{}: create_graph gives {}, central differences "
                          "of its backward give {}\n",
                          f->operand, f->index.empty() ? "" : " element " + f->index, num(f->analytic), num(f->numeric));
+    } else if (f && !f->reads_parameter.empty()) {
+      out += fmt::format("localisation: '{}', recorded at {}, reads parameter '{}' without taking it as an input (a "
+                         "capture in its forward?): its output moves with '{}', but no gradient can reach it; pass "
+                         "it among the op's inputs and return its gradient from the backward\n",
+                         f->op, where_string(f->where), f->reads_parameter, f->reads_parameter);
     } else if (f) {
       out += fmt::format("localisation: the first op whose backward disagrees with its own forward is '{}', recorded at {}\n",
                          f->op, where_string(f->where));

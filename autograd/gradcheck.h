@@ -127,6 +127,9 @@ struct FaultyOp {
   // not (a detach or a plain number inside it); analytic and numeric are then an element of the
   // op's own Hessian-vector product (as gradgradcheck of the op alone).
   int order = 1;
+  // gradcheck_model: set when the op reads this parameter without taking it as an input (a capture
+  // in its forward): its output moves with the parameter, but no gradient can reach it.
+  std::string reads_parameter = {};
 };
 
 // An op whose input sits within eps of a point where the op is not differentiable.

@@ -204,6 +204,14 @@ void localise_tensor(const Tensor& root, const Tolerance& tol, const GradcheckOp
 // the op at its recorded inputs, and files the first that fails as Localisation::faulty (order 2).
 void localise_second_order(const Tensor& root, const GradcheckOptions& options, GradcheckReport& report);
 
+// gradcheck_model's localisation when every op's derivative checks out but parameters failed:
+// finds the first custom op below `root` (recorded under ReplayGuard) whose replayed output moves
+// when one of those parameters does, though the parameter is not among its inputs (its forward
+// captures it), and files it as Localisation::faulty (FaultyOp::reads_parameter). The parameters
+// are changed in place and put back exactly.
+void localise_captured(const Tensor& root, std::vector<std::pair<std::string, Tensor>> failing,
+                       GradcheckReport& report);
+
 // Lists relu and abs ops below `root` (recorded under ReplayGuard) whose input has elements within
 // eps of 0: a cheap scan run on every Tensor check, so that a kink is reported even when the
 // numbers happen to agree (abs at 0: the central difference and the sub-gradient are both 0).

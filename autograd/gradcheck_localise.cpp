@@ -179,6 +179,42 @@ void localise_second_order(const Tensor& root, const GradcheckOptions& options, 
   }
 }
 
+void localise_captured(const Tensor& root, std::vector<std::pair<std::string, Tensor>> failing,
+                       GradcheckReport& report) {
+  NoGradGuard no_grad;
+  for (Node* n : recorded_nodes(root)) {
+    if (!n->extras || !n->extras->rerecord) continue;  // built-in ops read only their inputs
+    std::vector<double> y0;
+    try {
+      y0 = n->replay(n->replay_inputs()).to_vector();
+    } catch (const std::exception&) {
+      continue;  // listed as not re-checkable by localise_tensor already
+    }
+    for (auto& [name, p] : failing) {
+      const std::vector<double> x = p.to_vector();
+      struct PutBack {
+        Tensor& p;
+        const std::vector<double>& x;
+        ~PutBack() {
+          for (std::size_t j = 0; j < x.size(); ++j) set_element(p, static_cast<int64_t>(j), x[j]);
+        }
+      } put_back{p, x};
+      for (std::size_t j = 0; j < x.size(); ++j)
+        set_element(p, static_cast<int64_t>(j), x[j] + 1e-3 * (1 + std::abs(x[j])));
+      std::vector<double> y1;
+      try {
+        y1 = n->replay(n->replay_inputs()).to_vector();
+      } catch (const std::exception&) {
+        continue;
+      }
+      if (y1 != y0) {
+        report.localisation.faulty = FaultyOp{std::string(n->name), n->where, 0, "", 0, 0, {}, 1, name};
+        return;
+      }
+    }
+  }
+}
+
 void scan_tensor_kinks(const Tensor& root, const Tolerance& tol, GradcheckReport& report) {
   constexpr std::size_t kPerOp = 3;  // elements listed per op; the rest are counted in a note
   for (Node* n : recorded_nodes(root)) {

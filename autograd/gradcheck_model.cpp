@@ -188,6 +188,14 @@ GradcheckReport gradcheck_model(const std::function<Tensor()>& loss,
     // The ops are re-checked in float64 copies of their inputs: float64's tolerances (an op that
     // computes in float32 whatever its inputs gets float32's, see localise_tensor).
     if (l.requires_grad()) localise_tensor(l, tol64, options, report);
+    // Every op checks out, yet parameters failed: a custom op may read one without taking it as
+    // an input.
+    if (l.requires_grad() && !report.passed && !report.localisation.faulty && report.nondeterministic.empty()) {
+      std::vector<std::pair<std::string, Tensor>> failing;
+      for (std::size_t k = 0; k < params.size(); ++k)
+        if (!report.parameters[k].passed) failing.emplace_back(names[k], params[k]);
+      localise_captured(l, std::move(failing), report);
+    }
     fail_excused_kinks(report);
     if (whole_passed && report.localisation.faulty) {
       report.passed = false;

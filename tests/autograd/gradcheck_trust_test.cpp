@@ -469,3 +469,30 @@ TEST_CASE("gradgradcheck: a custom op whose backward is right but not differenti
   INFO(ok);
   CHECK(ok.passed);
 }
+
+TEST_CASE("gradcheck_model: a custom op that reads a parameter without taking it as an input is named",
+          "[autograd][gradcheck]") {
+  // Its forward captures w, so w's gradient is 0 and the check fails, but every op's derivative
+  // with respect to its inputs is right: the localisation said "all 4 re-checked ops agree".
+  Tensor w = from_vector({0.3, 0.4}, Shape{2}, TensorOptions(DType::float64).requires_grad());
+  Tensor b = from_vector({0.1, -0.2}, Shape{2}, TensorOptions(DType::float64).requires_grad());
+  const Tensor x = from_vector({0.5, -1.2}, Shape{2}, DType::float64);
+  auto captures = [&](V in) { return in[0] * w; };
+  auto backward = [&](const Tensor& g, V, const Tensor&) { return std::vector<Tensor>{g * w.detach()}; };
+  auto loss = [&] { return sum(tanh(custom_op("scale", {x + b}, captures, backward))); };
+  const GradcheckReport r = gradcheck_model(loss, {{"w", w}, {"b", b}});
+  INFO(r);
+  CHECK_FALSE(r.passed);
+  REQUIRE(r.localisation.faulty);
+  CHECK(r.localisation.faulty->op == "scale");
+  CHECK(r.localisation.faulty->reads_parameter == "w");
+  CHECK_THAT(r.to_string(), Contains("reads parameter 'w' without taking it as an input"));
+  CHECK(w.to_vector() == std::vector<double>{0.3, 0.4});  // put back exactly
+  // Taken as an input, with its gradient returned: passes.
+  auto takes = [](V in) { return in[0] * in[1]; };
+  auto both = [](const Tensor& g, V in, const Tensor&) { return std::vector<Tensor>{g * in[1], g * in[0]}; };
+  const GradcheckReport ok =
+      gradcheck_model([&] { return sum(tanh(custom_op("scale", {x + b, w}, takes, both))); }, {{"w", w}, {"b", b}});
+  INFO(ok);
+  CHECK(ok.passed);
+}
