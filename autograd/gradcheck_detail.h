@@ -186,6 +186,23 @@ double dot(const std::vector<double>& a, const std::vector<double>& b);
 // actually took is that minus its old value).
 double set_element(Tensor& t, int64_t j, double v);
 
+// Puts every element of a tensor (a parameter changed in place) back as it was when made, exactly
+// (float32 -> double -> float32 is exact), however the scope ends.
+class PutBack {
+ public:
+  explicit PutBack(Tensor& t) : t_(t), values_(t.to_vector()) {}
+  ~PutBack() {
+    for (std::size_t j = 0; j < values_.size(); ++j) set_element(t_, static_cast<int64_t>(j), values_[j]);
+  }
+  PutBack(const PutBack&) = delete;
+  PutBack& operator=(const PutBack&) = delete;
+  const std::vector<double>& values() const { return values_; }
+
+ private:
+  Tensor& t_;
+  const std::vector<double> values_;
+};
+
 // "[1, 2]" for flat element `flat` of a row-major tensor of shape `shape` ("[]" for 0-d).
 std::string index_string(const Shape& shape, int64_t flat);
 

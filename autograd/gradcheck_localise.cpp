@@ -191,14 +191,8 @@ void localise_captured(const Tensor& root, std::vector<std::pair<std::string, Te
       continue;  // listed as not re-checkable by localise_tensor already
     }
     for (auto& [name, p] : failing) {
-      const std::vector<double> x = p.to_vector();
-      struct PutBack {
-        Tensor& p;
-        const std::vector<double>& x;
-        ~PutBack() {
-          for (std::size_t j = 0; j < x.size(); ++j) set_element(p, static_cast<int64_t>(j), x[j]);
-        }
-      } put_back{p, x};
+      const PutBack put_back(p);
+      const std::vector<double>& x = put_back.values();
       for (std::size_t j = 0; j < x.size(); ++j)
         set_element(p, static_cast<int64_t>(j), x[j] + 1e-3 * (1 + std::abs(x[j])));
       std::vector<double> y1;

@@ -113,15 +113,9 @@ GradcheckReport gradcheck_model(const std::function<Tensor()>& loss,
   std::vector<bool> kink;
   for (std::size_t k = 0; k < params.size(); ++k) {
     Tensor& p = params[k];
-    const std::vector<double> x = p.to_vector();  // float32 -> double -> float32 restores exactly
     // Every element back however the checks below end: a loss() that throws leaves p as it was.
-    struct PutBack {
-      Tensor& p;
-      const std::vector<double>& x;
-      ~PutBack() {
-        for (std::size_t j = 0; j < x.size(); ++j) set_element(p, static_cast<int64_t>(j), x[j]);
-      }
-    } put_back{p, x};
+    const PutBack put_back(p);
+    const std::vector<double>& x = put_back.values();
     ParameterCheck summary;
     summary.name = names[k];
     summary.shape = p.shape().str();
