@@ -210,8 +210,13 @@ Tensor matmul(const Tensor& a, const Tensor& b, Where where) {
         fmt::format("matmul: {} @ {} exceeds the dimensions BLAS can index", as.str(), bs.str()));
 
   Shape out2 = batch;  // the result before dropping promoted dims: batch + [n, m]
-  out2.push_back(n);
-  out2.push_back(m);
+  try {
+    out2.push_back(n);
+    out2.push_back(m);
+  } catch (const std::invalid_argument& e) {  // [2^40, 0] @ [0, 2^40]: 2^80 zeros
+    throw std::invalid_argument(fmt::format("matmul: {} @ {} gives a result too large to make ({})", as.str(),
+                                            bs.str(), e.what()));
+  }
   Shape out_shape = batch;
   if (!a_vec) out_shape.push_back(n);
   if (!b_vec) out_shape.push_back(m);

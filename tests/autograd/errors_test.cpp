@@ -103,6 +103,13 @@ TEST_CASE("errors: matmul's inner and batch dimensions", "[autograd][errors]") {
 
   const std::string zero_d = message_of<std::invalid_argument>([] { matmul(f64({}), f64({2})); });
   CHECK_THAT(zero_d, Contains("matmul") && Contains("[]"));
+
+  // An empty inner dimension between two huge outer ones: 2^80 zeros, named by matmul (it was
+  // "Shape: [...] is too large", naming no op).
+  const int64_t huge = int64_t{1} << 40;
+  const std::string too_large =
+      message_of<std::invalid_argument>([&] { matmul(zeros({huge, 0}, DType::float64), zeros({0, huge}, DType::float64)); });
+  CHECK_THAT(too_large, Catch::StartsWith("matmul: [1099511627776, 0] @ [0, 1099511627776] gives a result too large"));
 }
 
 TEST_CASE("errors: out-of-range indices and dims", "[autograd][errors]") {
