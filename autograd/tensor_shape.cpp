@@ -217,10 +217,18 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim, Where where) {
   if (xs.empty()) throw std::invalid_argument("concat: expected at least one tensor, got an empty list");
   for (size_t i = 0; i < xs.size(); ++i)
     if (!xs[i].defined()) throw std::invalid_argument(fmt::format("concat: tensor {} is undefined", i));
-  const Tensor& first = xs[0];
+  for (size_t i = 0; i < xs.size(); ++i)
+    if (xs[i].shape().size() == 0)
+      throw std::invalid_argument(
+          fmt::format("concat: tensor {} is zero-dimensional (shape []); use stack to join numbers", i));
+  // As LibTorch's cat: a 1-D empty tensor (shape [0]) joins tensors of any shape, and is skipped
+  // (an accumulator started as zeros({0})). The shapes follow the first other tensor.
+  auto legacy_empty = [](const Tensor& x) { return x.shape().size() == 1 && x.shape()[0] == 0; };
+  const auto reference = std::find_if_not(xs.begin(), xs.end(), legacy_empty);
+  const size_t r = reference == xs.end() ? 0 : static_cast<size_t>(reference - xs.begin());
+  const Tensor& first = xs[r];
   const Shape& s0 = first.shape();
-  if (s0.size() == 0)
-    throw std::invalid_argument("concat: tensor 0 is zero-dimensional (shape []); use stack to join numbers");
+  auto skipped = [&](size_t i) { return s0.size() != 1 && legacy_empty(xs[i]); };
   const int d = normalize_dim(dim, s0.size(), "concat");
   Shape out_shape = s0;
   out_shape.set(d, 0);
@@ -228,14 +236,15 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim, Where where) {
     const Shape& si = xs[i].shape();
     if (xs[i].dtype() != first.dtype())
       throw std::invalid_argument(
-          fmt::format("concat: tensor {} ({} {}) has a different dtype than tensor 0 ({} {})", i,
-                      dtype_name(xs[i].dtype()), si.str(), dtype_name(first.dtype()), s0.str()));
+          fmt::format("concat: tensor {} ({} {}) has a different dtype than tensor {} ({} {})", i,
+                      dtype_name(xs[i].dtype()), si.str(), r, dtype_name(first.dtype()), s0.str()));
+    if (skipped(i)) continue;
     bool same = si.size() == s0.size();
     for (int j = 0; same && j < si.size(); ++j) same = j == d || si[j] == s0[j];
     if (!same)
       throw std::invalid_argument(fmt::format(
-          "concat: tensor {} has shape {} but tensor 0 has shape {}: shapes must match except along dim {}", i,
-          si.str(), s0.str(), d));
+          "concat: tensor {} has shape {} but tensor {} has shape {}: shapes must match except along dim {}", i,
+          si.str(), r, s0.str(), d));
     int64_t joined = 0;
     if (__builtin_add_overflow(out_shape[d], si[d], &joined))
       throw std::invalid_argument(fmt::format("concat: the joined dim {} of tensors 0 to {} exceeds 2^63 - 1 (shape {})",
@@ -250,7 +259,9 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim, Where where) {
   const int64_t elem = dtype_size(first.dtype());
   char* dst = bytes(result);
   for (int64_t o = 0; o < outer; ++o) {
-    for (const Tensor& x : xs) {
+    for (size_t i = 0; i < xs.size(); ++i) {
+      if (skipped(i)) continue;
+      const Tensor& x = xs[i];
       const int64_t run = x.shape()[d] * inner;
       copy_elements(dst, bytes(x) + o * run * elem, run, x.dtype());
       dst += run * elem;
@@ -261,12 +272,22 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim, Where where) {
     detail::check_forward(result, "concat", where);
     return result;
   }
-  std::vector<int64_t> offsets{0};
-  for (const Tensor& x : xs) offsets.push_back(offsets.back() + x.shape()[d]);
-  detail::record(result, "concat", xs, [offsets, d](const Tensor& grad, detail::Node& self) {
-    std::vector<Tensor> grads(offsets.size() - 1);
-    for (size_t i = 0; i < grads.size(); ++i)
-      if (self.needs(i)) grads[i] = slice(grad, d, offsets[i], offsets[i + 1]);
+  // Each input's span along d in the result; a skipped one gets an empty gradient of its own shape.
+  std::vector<std::pair<int64_t, int64_t>> spans;
+  std::vector<bool> skip;
+  int64_t at = 0;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    skip.push_back(skipped(i));
+    const int64_t length = skip.back() ? 0 : xs[i].shape()[d];
+    spans.emplace_back(at, at + length);
+    at += length;
+  }
+  detail::record(result, "concat", xs, [spans, skip, d](const Tensor& grad, detail::Node& self) {
+    std::vector<Tensor> grads(spans.size());
+    for (size_t i = 0; i < grads.size(); ++i) {
+      if (!self.needs(i)) continue;
+      grads[i] = skip[i] ? zeros({0}, grad.dtype()) : slice(grad, d, spans[i].first, spans[i].second);
+    }
     return grads;
   }, where);
   detail::set_replay(result, xs, [d, where](const std::vector<Tensor>& in) { return concat(in, d, where); });

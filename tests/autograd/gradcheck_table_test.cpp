@@ -269,6 +269,9 @@ const std::map<std::string_view, std::vector<TensorCase>>& tensor_table() {
             [](V x) { return concat({x[0], x[1]}, 0); }},
            {"[2, 2, 1] [2, 2, 2] along -1", {{{2, 2, 1}}, {{2, 2, 2}}}, [](V x) { return concat({x[0], x[1]}, -1); }},
            {"[3] alone along 0", {{{3}}}, [](V x) { return concat({x[0]}, 0); }},
+           {"[0] (skipped, as LibTorch's cat) [2, 3] [0] along 1",
+            {{{0}}, {{2, 3}}, {{0}}},
+            [](V x) { return concat({x[0], x[1], x[2]}, 1); }},
        }},
       {"where",
        {

@@ -84,6 +84,20 @@ TEST_CASE("shape ops: concat and stack values by hand") {
   CHECK(cols.shape() == Shape{2, 3});
   CHECK(cols.to_vector() == Values{1, 3, 4, 2, 5, 6});
   CHECK(concat({b}, 1).to_vector() == b.to_vector());
+  // As LibTorch's cat, a 1-D empty tensor joins anything and is skipped: an accumulator started
+  // as zeros({0}). Its gradient is empty, of its shape.
+  Tensor start = zeros({0}, TensorOptions(f64).requires_grad());
+  const Tensor bg = b.detach().set_requires_grad(true);
+  const Tensor acc = concat({start, bg, zeros({0}, f64)}, 0);
+  CHECK(acc.shape() == Shape{2, 2});
+  CHECK(acc.to_vector() == b.to_vector());
+  sum(acc * 2.0).backward();
+  CHECK(start.grad().shape() == Shape{0});
+  CHECK(bg.grad().to_vector() == Values{2, 2, 2, 2});
+  CHECK(concat({zeros({0}, f64), zeros({0}, f64)}, 0).shape() == Shape{0});
+  CHECK(concat({zeros({0}, f64), tensor({7, 8}, f64)}, 0).to_vector() == Values{7, 8});
+  CHECK_THROWS_WITH(concat({zeros({0}, f64), b, zeros({3, 3}, f64)}, 0),
+                    Catch::Contains("concat: tensor 2 has shape [3, 3] but tensor 1 has shape [2, 2]"));
 
   const Tensor u = tensor({1, 2}, f64), v = tensor({3, 4}, f64);
   const Tensor s0 = stack({u, v}, 0);
