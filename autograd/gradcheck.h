@@ -5,7 +5,8 @@
 //   numeric = (f(x + eps) - f(x - eps)) / (2 eps),
 // element by element. An element passes when |analytic - numeric| <= atol + rtol * |numeric|
 // (PyTorch's criterion and defaults: eps 1e-6, atol 1e-5, rtol 1e-3, meant for float64). Tensor
-// inputs in float32 are checked in float64 copies, and the report says so.
+// inputs in float32 are checked in float64 copies (the report says so), and their gradient
+// computed in float32 is compared with the float64 one, so that float32 code is checked too.
 //
 // When the check fails, it localises the fault: it re-runs f while recording where every op was
 // called (TrackLocationsGuard for Scalars, a replay of each op's forward for Tensors), re-checks
@@ -51,8 +52,9 @@ struct GradcheckOptions {
   double eps = 1e-6;   // finite-difference step (float64)
   double atol = 1e-5;  // an element passes when |analytic - numeric| <= atol + rtol * |numeric|
   double rtol = 1e-3;
-  // gradcheck_model only, when the parameters are float32 (they are changed in place, so they
-  // cannot be copied to float64): a step and tolerances that float32 rounding allows.
+  // gradcheck_model, when the parameters are float32 (they are changed in place, so they cannot
+  // be copied to float64): a step and tolerances that float32 rounding allows. gradcheck of a
+  // Tensor function: the tolerances for float32 inputs' float32 gradients against float64's.
   double float32_eps = 1e-3;
   double float32_atol = 1e-3;
   double float32_rtol = 1e-2;
@@ -220,8 +222,11 @@ using TensorFunction = std::function<Tensor(const std::vector<Tensor>&)>;
 
 // Tensors: checks every input that requires grad (others are held constant), every element, and
 // every output element (or a random projection: options.project_outputs / directions). float32
-// inputs are checked in float64 copies. f receives leaves for the analytic pass and tensors that do
-// not require grad (under NoGradGuard) for the finite differences.
+// inputs are checked in float64 copies, and f runs once more on them as they are: each float32
+// gradient element must agree with the float64 one within float32_atol + float32_rtol * |g| (a row
+// "[j] in float32" in the report; when only those fail, the localisation re-checks the float32
+// graph's ops). f receives leaves for the analytic passes and tensors that do not require grad
+// (under NoGradGuard) for the finite differences.
 //   Tensor x = uniform({4, 3}, -1, 1, gen, TensorOptions(DType::float64));  // x [4, 3]: held constant
 //   Tensor w = uniform({3, 2}, -1, 1, gen, TensorOptions(DType::float64).requires_grad());
 //   gradcheck([](const std::vector<Tensor>& x) { return sigmoid(matmul(x[0], x[1])); }, {x, w});

@@ -450,6 +450,22 @@ TEST_CASE("gradcheck: float32 inputs are checked in float64 copies and the repor
   CHECK(r.passed);
   CHECK(contains(r.to_string(), "input 0 is float32: checked in a float64 copy"));
   CHECK_FALSE(x.grad().defined());  // the caller's tensor is not touched
+  CHECK(r.checked == 4 + 4);        // and its 4 float32 gradients against the float64 ones
+
+  // The float64 copy never ran f's float32 code: a custom op whose backward is wrong only for
+  // float32 inputs passed. The float32 gradient is now compared with the float64 one, and the
+  // localisation re-checks the float32 graph's ops.
+  auto square = [](V in) { return in[0] * in[0]; };
+  auto float32_wrong = [](const Tensor& g, V in, const Tensor&) {
+    return std::vector<Tensor>{g * (in[0].dtype() == DType::float32 ? 2.2 : 2.0) * in[0]};
+  };
+  const GradcheckReport bad = gradcheck([&](V in) { return sum(tanh(custom_op("sq", {in[0]}, square, float32_wrong))); }, {x});
+  INFO(bad);
+  CHECK_FALSE(bad.passed);
+  REQUIRE(bad.failures.size() == 4);
+  for (const GradcheckElement& e : bad.failures) CHECK(contains(e.index, "in float32"));
+  REQUIRE(bad.localisation.faulty);
+  CHECK(bad.localisation.faulty->op == "sq");
 }
 
 TEST_CASE("gradcheck: throw_on_failure throws a GradcheckError carrying the report", "[autograd][gradcheck]") {
