@@ -93,7 +93,12 @@ class CellSplitter {
 
   // Splits one line into cells, trimming spaces around each cell and removing quotes.
   // Quotes matter mostly for headers ("X1", "price, EUR"); a quoted number parses as a number.
-  std::vector<std::string> split(std::string_view line, std::size_t line_no) const {
+  // `too_many` is called, instead of splitting on, once a row has more cells than `limit`: a line
+  // of sixteen million commas would otherwise make as many strings (about 65 times the file's
+  // size) before its count is checked. `header`: an empty name fails at once, for the same reason.
+  template <class TooMany>
+  std::vector<std::string> split(std::string_view line, std::size_t line_no, bool header, std::size_t limit,
+                                 TooMany&& too_many) const {
     std::vector<std::string> cells;
     std::size_t i = 0;
     while (true) {
@@ -130,7 +135,9 @@ class CellSplitter {
         while (end > start && is_space(line[end - 1])) --end;
         cell.assign(line.substr(start, end - start));
       }
+      if (header && cell.empty()) fail(path_, line_no, fmt::format("header: column {} has an empty name", cells.size() + 1));
       cells.push_back(std::move(cell));
+      if (cells.size() > limit) too_many();
       if (i >= line.size()) break;
       ++i;  // skip the delimiter; a trailing delimiter yields a final empty cell
     }
@@ -158,7 +165,8 @@ double parse_number(std::string_view text, bool allow_non_finite, const std::fil
     const double near = std::strtod(copy.c_str(), nullptr);
     if (std::abs(near) < std::numeric_limits<double>::min()) return near;
   }
-  if (ec == std::errc::result_out_of_range)
+  // Trailing text first: "1e400x" is not a number, whatever its digits would be.
+  if (ec == std::errc::result_out_of_range && end == digits.data() + digits.size())
     fail(path, line_no, fmt::format("column '{}': '{}' is out of the range of a double", shown(column), shown(text)));
   if (ec != std::errc() || end != digits.data() + digits.size())
     fail(path, line_no, fmt::format("column '{}': '{}' is not a number", shown(column), shown(text)));
@@ -210,6 +218,7 @@ CsvTable read_csv(const std::filesystem::path& path, const CsvOptions& options) 
   std::vector<std::size_t> keep;  // file positions of the kept columns, in output order
   CsvTable table;                 // local until complete: nothing escapes on error
   std::size_t line_no = 0;
+  std::size_t blank_after_header = 0;  // a one-column table's blank line: a missing value, if a row follows
 
   while (!rest.empty()) {
     const std::size_t nl = rest.find('\n');
@@ -217,13 +226,29 @@ CsvTable read_csv(const std::filesystem::path& path, const CsvOptions& options) 
     rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (splitter.is_blank(line)) continue;
+    if (splitter.is_blank(line)) {
+      if (header.size() == 1 && blank_after_header == 0) blank_after_header = line_no;
+      continue;
+    }
+    // In a table of one column a blank line is a missing value (pandas writes NaN so), and
+    // skipping it would shift every later row against the rows of another file or column: an
+    // error, as an empty cell is, unless only blank lines follow.
+    if (blank_after_header != 0)
+      fail(path, blank_after_header,
+           fmt::format("empty line in a one-column table ({}): a missing value (missing values are not "
+                       "supported; blank lines are skipped only at the end of a one-column table)",
+                       join_names(header)));
 
-    std::vector<std::string> cells = splitter.split(line, line_no);
+    // A row may overshoot by a little and still be counted exactly in the message.
+    const std::size_t limit = header.empty() ? std::numeric_limits<std::size_t>::max() : header.size() + 1024;
+    auto too_many = [&] {
+      fail(path, line_no,
+           fmt::format("expected {} cells ({}), found more than {}", header.size(), join_names(header), limit));
+    };
+    std::vector<std::string> cells = splitter.split(line, line_no, header.empty(), limit, too_many);
     if (header.empty()) {
       std::unordered_set<std::string> seen;
       for (std::size_t c = 0; c < cells.size(); ++c) {
-        if (cells[c].empty()) fail(path, line_no, fmt::format("header: column {} has an empty name", c + 1));
         if (!seen.insert(cells[c]).second)
           fail(path, line_no, fmt::format("header: column name '{}' appears twice", shown(cells[c])));
       }

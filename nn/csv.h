@@ -16,7 +16,9 @@
 //     they almost always mean a missing or corrupt value; CsvOptions::allow_non_finite = true
 //     accepts them (e.g. to read back a loss history that diverged).
 //   - LF or CRLF line endings, with or without a final newline, and a UTF-8 byte order mark
-//     (as Excel writes) are accepted. Lines that are empty or only spaces are skipped. A carriage
+//     (as Excel writes) are accepted. Lines that are empty or only spaces are skipped, except in a
+//     table of one column, where such a line before a data row is a missing value (an error, as an
+//     empty cell is: pandas writes NaN so, and skipping it would shift the later rows). A carriage
 //     return anywhere else outside quotes is an error: CR-only line endings (classic Mac Excel's
 //     "CSV (Macintosh)") would otherwise read as one long header and no rows.
 //   - Messages quote text from the file with control characters escaped (\x0d) and cut after
@@ -62,7 +64,8 @@ struct CsvOptions {
   bool allow_non_finite = false;
   // The most bytes read_csv reads (1 GiB): a larger file, or a source that never ends (a FIFO, a
   // device such as /dev/zero), throws std::length_error once this many bytes have been read,
-  // instead of growing memory until the process is killed.
+  // instead of growing memory until the process is killed. The table takes about 56 bytes per row
+  // plus 8 per value: a file of one short number per line ("1\n") takes about 30 times its size.
   std::size_t max_bytes = std::size_t{1} << 30;
 };
 
@@ -79,6 +82,8 @@ struct CsvOptions {
 //   std::out_of_range       a column asked for in options.columns is not in the header;
 //   std::length_error       the file holds more than options.max_bytes bytes (the message names
 //                           the path and the limit).
+// A FIFO is read as a file: opening one waits for a writer (load_safetensors, which maps its file,
+// refuses FIFOs instead).
 CsvTable read_csv(const std::filesystem::path& path, const CsvOptions& options = {});
 
 // Features and targets of a supervised data set, one inner vector per observation:

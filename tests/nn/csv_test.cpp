@@ -86,6 +86,9 @@ TEST_CASE("csv: a bad cell names file, line, column and text", "[nn][csv]") {
     INFO(bad);
     CHECK_THROWS_AS(read_csv(f.path(), {.delimiter = ';'}), std::invalid_argument);
   }
+  TempCsv junk_after_huge("Y\n1e400x\n");
+  CHECK_THAT(message_of<std::invalid_argument>([&] { read_csv(junk_after_huge.path()); }),
+             Catch::Contains("'1e400x' is not a number"));
 }
 
 TEST_CASE("csv: empty cells, NaN and infinity", "[nn][csv]") {
@@ -125,6 +128,29 @@ TEST_CASE("csv: a row with the wrong number of cells", "[nn][csv]") {
   TempCsv trailing("Y,X1\n0,2,\n");
   CHECK_THAT(message_of<std::invalid_argument>([&] { read_csv(trailing.path()); }),
              Catch::Contains(":2:") && Catch::Contains("found 3"));
+
+  // A line of many delimiters is refused once it is 1,024 cells past the header, not split whole:
+  // sixteen million commas made as many strings first (about 65 times the file's size in memory).
+  TempCsv commas("a\n" + std::string(1 << 20, ',') + "\n");
+  CHECK_THAT(message_of<std::invalid_argument>([&] { read_csv(commas.path()); }),
+             Catch::Contains(":2:") && Catch::Contains("expected 1 cells (a), found more than 1025"));
+  TempCsv unnamed_commas(std::string(1 << 20, ',') + "\n1\n");
+  CHECK_THAT(message_of<std::invalid_argument>([&] { read_csv(unnamed_commas.path()); }),
+             Catch::Contains(":1:") && Catch::Contains("header: column 1 has an empty name"));
+}
+
+TEST_CASE("csv: a blank line in a one-column table is a missing value", "[nn][csv]") {
+  // pandas writes a one-column NaN as an empty line; skipping it shifted every later row.
+  TempCsv gap("y\n1\n\n3\n");
+  CHECK_THAT(message_of<std::invalid_argument>([&] { read_csv(gap.path()); }),
+             Catch::Contains("data.csv:3:") && Catch::Contains("empty line in a one-column table (y)"));
+  TempCsv spaces("y\n1\n  \r\n3\n");
+  CHECK_THROWS_AS(read_csv(spaces.path()), std::invalid_argument);
+  // At the end, and before the header, blank lines are still skipped; with several columns too.
+  TempCsv end("\ny\n1\n3\n\n\n");
+  CHECK(read_csv(end.path()).rows == std::vector<std::vector<double>>{{1}, {3}});
+  TempCsv two("y,x\n1,2\n\n3,4\n");
+  CHECK(read_csv(two.path()).rows.size() == 2);
 }
 
 TEST_CASE("csv: header problems and empty files", "[nn][csv]") {
