@@ -81,6 +81,11 @@ std::string linear_label(double v, double step) {
 
 std::vector<Tick> linear_ticks(double lo, double hi, double min_step = 0.0) {
   const double step = std::max(nice_step((hi - lo) / 5.0), min_step);
+  // A step within rounding of the values cannot count from lo to hi (past 2^53, k += 1 leaves k
+  // as it is, and the loop never ended): the two ends alone.
+  if (!(step > 0 && std::isfinite(step))) return {};  // subnormal ranges: 10^-324 is 0
+  if (!(std::max(std::abs(lo), std::abs(hi)) / step < 1e12))
+    return {{lo, fmt::format("{:g}", lo)}, {hi, fmt::format("{:g}", hi)}};
   std::vector<Tick> ticks;
   for (double k = std::ceil(lo / step - 1e-9); k * step <= hi + step * 1e-9; k += 1.0)
     ticks.push_back({k * step, linear_label(k * step, step)});
@@ -108,7 +113,9 @@ std::vector<Tick> log_ticks(double a, double b) {
     }
     if (ticks.size() >= 3 || (set.size() == 1 && ticks.size() >= 2 && last - first > 2)) return ticks;
   }
-  return linear_ticks(lo, hi);
+  std::vector<Tick> ticks = linear_ticks(lo, hi);
+  std::erase_if(ticks, [](const Tick& t) { return !(t.value > 0 && std::isfinite(t.value)); });  // a log axis's
+  return ticks;
 }
 
 std::string xml_escape(const std::string& text) {
@@ -164,16 +171,21 @@ std::string render_svg(const std::vector<double>& losses, const std::vector<doub
   // A linear axis needs hi - lo (and its padding) as a finite double.
   if (!log && !(std::isfinite(1.2 * (hi - lo)) && std::isfinite(1.2 * hi) && std::isfinite(1.2 * lo)))
     throw std::invalid_argument(fmt::format(
-        "write_loss_svg: losses from {} to {} are too far apart to plot on a linear axis", lo, hi));
+        "write_loss_svg: losses from {} to {} are too far apart or too large to plot on a linear axis (its "
+        "range and padding must be finite doubles)",
+        lo, hi));
 
   Frame f{78.0, 44.0, o.width - 20.0, o.height - 62.0, 1.0, std::max(2.0, static_cast<double>(losses.size())),
           0.0, 0.0, log};
   if (losses.size() == 1) f.x_lo = 0.0;
+  // Losses within rounding of each other (a model stuck at ln 2, one ulp apart) are drawn as one
+  // constant value: a range that small has no ticks to count.
+  const bool flat = hi - lo <= 1e-9 * std::max(std::abs(lo), std::abs(hi));
   if (log) {
-    const double a = std::log10(lo), b = std::log10(hi), pad = a == b ? 0.5 : 0.05 * (b - a);
+    const double a = std::log10(lo), b = std::log10(hi), pad = flat ? 0.5 : 0.05 * (b - a);
     f.y_lo = a - pad, f.y_hi = b + pad;
   } else {
-    const double pad = lo == hi ? (lo == 0.0 ? 1.0 : 0.1 * std::abs(lo)) : 0.05 * (hi - lo);
+    const double pad = flat ? (lo == 0.0 ? 1.0 : 0.1 * std::abs(lo)) : 0.05 * (hi - lo);
     f.y_lo = lo - pad, f.y_hi = hi + pad;
   }
   const std::vector<Tick> yt =

@@ -177,6 +177,15 @@ TEST_CASE("loss_plot: a single epoch and a constant history", "[optim][loss_plot
   CHECK(polyline_points(flat, "loss") == 3);
   CHECK(flat.find("nan") == std::string::npos);
   CHECK(flat.find("inf") == std::string::npos);
+  // Losses one ulp apart (a model stuck at ln 2): the tick loop counted from 2e16 by steps that
+  // no longer changed its counter, and never returned. Drawn as a constant now, on either axis.
+  for (bool log_y : {true, false}) {
+    write_loss_svg(dir / "ulp.svg", {0.6931471805599453, 0.6931471805599454, 0.6931471805599453}, {.log_y = log_y});
+    const std::string ulp = slurp(dir / "ulp.svg");
+    CHECK(polyline_points(ulp, "loss") == 3);
+    CHECK(ulp.find("nan") == std::string::npos);
+    CHECK(ulp.size() < 100000);
+  }
 }
 
 TEST_CASE("loss_plot: SVG argument errors", "[optim][loss_plot]") {
