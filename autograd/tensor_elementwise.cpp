@@ -235,7 +235,14 @@ Tensor& in_place(Tensor& self, const Tensor& o, const char* op, const Where& whe
   if (!recording) {
     Tensor o_converted;  // only when a number meets a tensor of the other dtype
     const Tensor& co = o.dtype() == s->dtype ? o : (o_converted = converted(o, s->dtype));
-    detail::dispatch(s->dtype, [&]<class T>() { binary_loop<T>(self, co, self, [&](T x, T y) { return kernel(x, y); }); });
+    // Anomaly mode checks the result before it overwrites anything (an optimizer's update that
+    // overflows throws with the parameters as they were, as the update's other ops do).
+    Tensor into = AnomalyMode::enabled() ? detail::empty(s->shape, s->dtype) : self;
+    detail::dispatch(s->dtype, [&]<class T>() { binary_loop<T>(self, co, into, [&](T x, T y) { return kernel(x, y); }); });
+    if (into.impl() != s) {
+      detail::check_forward(into, op, where);
+      std::memcpy(s->storage->data, into.impl()->storage->data, static_cast<size_t>(s->numel * dtype_size(s->dtype)));
+    }
     ++s->storage->version;
     return self;
   }
@@ -276,8 +283,8 @@ Tensor& Tensor::add_(const Tensor& other, double alpha, Where where) {
   // multiply and the add (one rounding instead of two).
   TensorImpl* s = impl();
   const TensorImpl* o = other.impl();
-  if (!recording && o->shape == s->shape && o->dtype == s->dtype && o->storage != s->storage &&
-      s->numel <= std::numeric_limits<blasint>::max()) {
+  if (!recording && !AnomalyMode::enabled() && o->shape == s->shape && o->dtype == s->dtype &&
+      o->storage != s->storage && s->numel <= std::numeric_limits<blasint>::max()) {
     const auto n = static_cast<blasint>(s->numel);
     if (s->dtype == DType::float32)
       cblas_saxpy(n, static_cast<float>(alpha), o->data<float>(), 1, s->data<float>(), 1);

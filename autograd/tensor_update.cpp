@@ -3,10 +3,12 @@
 #include <fmt/format.h>
 
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <utility>
 #include <vector>
 
+#include "autograd/anomaly.h"
 #include "autograd/tensor_record.h"
 #include "autograd/tensor_sweep.h"
 
@@ -68,21 +70,37 @@ void Sweep::apply_updates(const std::vector<ParamUpdate>& updates) {
   for (const Deferred& d : deferred_) has[d.slot] = 1;
 
   NoGradGuard no_grad;
+  // Anomaly mode: each parameter's new values are made in a copy and checked (add_ checks them) before
+  // any parameter is written, so a NaN or an infinity throws with every parameter and .grad as it
+  // was. (Products are deferred only by the fast sweep, which anomaly mode does not run.)
+  const bool staged = AnomalyMode::enabled();
+  std::vector<Tensor> next(updates.size());
   for (size_t i = 0; i < updates.size(); ++i) {
     if (!has[i]) continue;
     const ParamUpdate& u = updates[i];
-    Tensor param = u.param;
-    TensorImpl& p = *param.impl();
+    TensorImpl& p = *u.param.impl();
+    Tensor param = staged ? u.param.clone() : u.param;
+    TensorImpl& w = *param.impl();
     if (u.scale != 1.0)
-      detail::dispatch(p.dtype, [&]<class T>() {
-        T* w = p.data<T>();
-        for (int64_t j = 0; j < p.numel; ++j) w[j] *= static_cast<T>(u.scale);
+      detail::dispatch(w.dtype, [&]<class T>() {
+        T* v = w.data<T>();
+        for (int64_t j = 0; j < w.numel; ++j) v[j] *= static_cast<T>(u.scale);
       });
+    if (staged) check_forward(param, "backward_and_update", Where::current());
     // The gradients go in as the unfused step's do: add_ (BLAS's axpy).
-    if (p.grad) param.add_(Tensor(std::exchange(p.grad, Ref<TensorImpl>())), u.alpha);
+    if (p.grad) param.add_(staged ? Tensor(p.grad) : Tensor(std::exchange(p.grad, Ref<TensorImpl>())), u.alpha);
     if (leaf_grads[i].second.defined()) param.add_(leaf_grads[i].second, u.alpha);
-    ++p.storage->version;  // also when only deferred products follow
+    if (staged) next[i] = std::move(param);
+    else ++p.storage->version;  // also when only deferred products follow
   }
+  if (staged)
+    for (size_t i = 0; i < updates.size(); ++i) {
+      if (!next[i].defined()) continue;
+      TensorImpl& p = *updates[i].param.impl();
+      std::memcpy(p.storage->data, next[i].impl()->storage->data, static_cast<size_t>(p.numel * dtype_size(p.dtype)));
+      p.grad = Ref<TensorImpl>();
+      ++p.storage->version;
+    }
   for (const Deferred& d : deferred_)
     detail::add_product(*updates[d.slot].param.impl(), d.product, updates[d.slot].alpha);
 }

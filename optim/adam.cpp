@@ -86,14 +86,17 @@ void Adam::update() {
     s.exp_avg *= beta1;
     s.exp_avg.add_(g, 1.0 - beta1);
     s.exp_avg_sq *= beta2;
-    s.exp_avg_sq.add_(g * g, 1.0 - beta2);
+    // (1 - beta2) g first, then times g, as PyTorch's addcmul_: g * g overflows float32 for
+    // |g| > 1.8e19, and an infinite second moment froze the parameter (every later step 0).
+    s.exp_avg_sq.add_(g * (1.0 - beta2) * g);
     const double t = static_cast<double>(s.step);
     const double bias_correction1 = 1.0 - std::pow(beta1, t);
     const double bias_correction2 = 1.0 - std::pow(beta2, t);
     Tensor second = s.exp_avg_sq;
     if (amsgrad_) {
-      // max(a, b) = a + relu(b - a): autograd has no elementwise maximum.
-      s.max_exp_avg_sq += relu(s.exp_avg_sq - s.max_exp_avg_sq);
+      // The elementwise maximum, exactly (as torch.maximum): a + relu(b - a) rounded, and made NaN
+      // of two infinite moments (inf - inf), destroying the weights.
+      s.max_exp_avg_sq = where(chainrule::step(s.exp_avg_sq - s.max_exp_avg_sq), s.exp_avg_sq, s.max_exp_avg_sq);
       second = s.max_exp_avg_sq;
     }
     // PyTorch's arrangement of the same formula: lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps).

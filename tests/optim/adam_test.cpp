@@ -155,3 +155,30 @@ TEST_CASE("optim: Adam and AdamW options are validated with the bad value in the
   CHECK(optim::AdamOptions().weight_decay() == 0.0);
   CHECK(optim::AdamOptions().lr() == 0.001);
 }
+
+TEST_CASE("optim: Adam survives one huge gradient as PyTorch does, and AMSGrad keeps infinite moments without NaN") {
+  // (1 - beta2) g first, then times g (PyTorch's addcmul_): g * g overflowed float32 for |g| >
+  // 1.8e19, the second moment became inf for good and every later step was exactly 0.
+  const TensorOptions f32 = TensorOptions(DType::float32).requires_grad(true);
+  Tensor w = tensor({1.0}, f32);
+  optim::Adam adam({w}, optim::AdamOptions(0.1));
+  (sum(w * 1e20)).backward();
+  adam.step();
+  adam.zero_grad();
+  CHECK(std::isfinite(adam.state(0).exp_avg_sq.item()));
+  (sum(w * 1.0)).backward();
+  adam.step();
+  CHECK(w.item() == Approx(0.8333).epsilon(1e-3));  // LibTorch 1.13: 0.833 after these two steps
+
+  // AMSGrad's running maximum took a + relu(b - a): with both infinite that is NaN, and the weight
+  // became NaN (LibTorch keeps it: torch.maximum). Now the exact maximum.
+  Tensor u = tensor({1.0}, TensorOptions(DType::float64).requires_grad(true));
+  optim::Adam ams({u}, optim::AdamOptions(0.1).amsgrad(true));
+  for (int k = 0; k < 2; ++k) {
+    ams.zero_grad();
+    (sum(u * 1e200)).backward();
+    ams.step();
+  }
+  CHECK(std::isinf(ams.state(0).max_exp_avg_sq.item()));
+  CHECK(u.item() == 1.0);  // m / sqrt(inf) is 0, as LibTorch
+}

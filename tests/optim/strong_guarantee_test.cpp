@@ -85,7 +85,7 @@ TEST_CASE("backward under anomaly mode: an overflow while adding to .grad writes
 TEST_CASE("optimizer steps under anomaly mode: an overflow part-way writes no parameter and no state") {
   SECTION("Adam") {
     const Tensor a = tensor({1.0, 2.0}, kParam), b = tensor({3.0, 4.0}, kParam);
-    (sum(a * 1.0) + sum(b * 1e20)).backward();  // b's gradient squared overflows float32
+    (sum(a * 1.0) + sum(b * 1e30)).backward();  // (1 - beta2) g^2 = 1e57 overflows float32
     optim::Adam adam({a, b}, optim::AdamOptions(0.1));
     {
       const DetectAnomalyGuard anomaly;
@@ -158,4 +158,36 @@ TEST_CASE("Sequential::push_back(M&&): a name clash throws before the module is 
   CHECK(d.parameters().size() == 2);  // NOLINT(bugprone-use-after-move): the point of the test
   CHECK(d.weight().defined());
   CHECK(seq.size() == 2);
+}
+
+TEST_CASE("optimizer steps under anomaly mode: an in-place update that overflows throws, nothing written") {
+  // optimizer.h says anomaly mode checks every op of an update; the in-place ops (add_'s axpy,
+  // +=, *=) were not checked, and a float32 parameter at 3e38 stepped to inf silently.
+  const TensorOptions f32 = TensorOptions(DType::float32).requires_grad(true);
+  for (bool fused : {false, true}) {
+    INFO((fused ? "backward_and_step" : "step"));
+    const Tensor a = tensor({1.0, 2.0}, f32), p = tensor({3e38, 1.0}, f32);
+    optim::SGD sgd({a, p}, optim::SGDOptions(1.0));
+    const Tensor loss = sum(a * 1.0) - sum(p * 3e38);
+    {
+      const DetectAnomalyGuard anomaly;
+      if (fused) {
+        CHECK_THROWS_AS(sgd.backward_and_step(loss), AnomalyError);
+      } else {
+        loss.backward();
+        CHECK_THROWS_AS(sgd.step(), AnomalyError);
+      }
+    }
+    CHECK(values(a) == std::vector<double>{1.0, 2.0});
+    CHECK(values(p) == std::vector<double>{3e38f, 1.0});
+    if (!fused) CHECK(values(p.grad()) == std::vector<double>{-3e38f, -3e38f});
+  }
+  // Outside an optimizer too: the tensor keeps its values.
+  Tensor t = tensor({3e38, 1.0}, DType::float32);
+  {
+    const DetectAnomalyGuard anomaly;
+    CHECK_THROWS_AS(t += tensor({3e38, 1.0}, DType::float32), AnomalyError);
+    CHECK_THROWS_AS(t.add_(tensor({3e38, 1.0}, DType::float32), 2.0), AnomalyError);
+  }
+  CHECK(values(t) == std::vector<double>{3e38f, 1.0});
 }
