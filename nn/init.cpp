@@ -33,16 +33,16 @@ void write(Tensor& t, const std::vector<double>& v) {
   }
 }
 
-void fill_uniform(Tensor& t, double low, double high, Generator& gen) {
+std::vector<double> uniform_values(const Tensor& t, double low, double high, Generator& gen) {
   std::vector<double> v(static_cast<size_t>(t.numel()));
   for (double& x : v) x = gen.uniform(low, high);
-  write(t, v);
+  return v;
 }
 
-void fill_normal(Tensor& t, double mean, double stddev, Generator& gen) {
+std::vector<double> normal_values(const Tensor& t, double mean, double stddev, Generator& gen) {
   std::vector<double> v(static_cast<size_t>(t.numel()));
   for (double& x : v) x = gen.normal(mean, stddev);
-  write(t, v);
+  return v;
 }
 
 }  // namespace
@@ -162,6 +162,20 @@ void Init::apply(Tensor t, Generator& gen, Fans fans) const {
                                               to_string(), scale, dtype_name(t.dtype()), t.shape().str()));
     return scale;
   };
+  // Drawn values must be finite in the tensor's dtype too (uniform(-1e300, 1e300) or a normal's
+  // tail in float32 are infinities), checked before anything is written.
+  auto fill_checked = [&](std::vector<double> v) {
+    const double largest = t.dtype() == DType::float32 ? std::numeric_limits<float>::max()
+                                                       : std::numeric_limits<double>::max();
+    for (double x : v)
+      if (!(std::abs(x) <= largest))
+        throw std::invalid_argument(fmt::format("Init::apply({}): it drew {}, which is not finite in {} (tensor "
+                                                "shape {}); nothing was written",
+                                                to_string(), x, dtype_name(t.dtype()), t.shape().str()));
+    write(t, v);
+  };
+  auto fill_uniform = [&](Tensor&, double low, double high, Generator& g) { fill_checked(uniform_values(t, low, high, g)); };
+  auto fill_normal = [&](Tensor&, double mean, double sd, Generator& g) { fill_checked(normal_values(t, mean, sd, g)); };
   switch (kind_) {
     case Kind::Uniform: fill_uniform(t, a_, b_, gen); return;
     case Kind::Normal: fill_normal(t, a_, b_, gen); return;

@@ -20,6 +20,13 @@ const char* reduction_name(Reduction r) {
   return "?";
 }
 
+Reduction checked_reduction(Reduction r, const char* options) {
+  if (r != Reduction::None && r != Reduction::Mean && r != Reduction::Sum)
+    throw std::invalid_argument(fmt::format("{}::reduction: {} is not a Reduction (None, Mean or Sum)", options,
+                                            static_cast<int>(r)));
+  return r;
+}
+
 namespace {
 
 Tensor reduce(const Tensor& l, Reduction r) {

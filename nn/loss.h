@@ -18,6 +18,9 @@ namespace chainrule::nn {
 
 enum class Reduction { None, Mean, Sum };
 const char* reduction_name(Reduction r);  // "none", "mean", "sum"
+// r itself; std::invalid_argument naming `options` and the value when r is none of the three
+// (a cast from an integer).
+Reduction checked_reduction(Reduction r, const char* options);
 
 // ---- MSELoss ----------------------------------------------------------------------------------
 //
@@ -35,7 +38,7 @@ const char* reduction_name(Reduction r);  // "none", "mean", "sum"
 //   The 1/2 "simplifies the math": d/dy_hat 1/2 (y_hat - y)^2 = y_hat - y, the slides' "error".
 //   Reduction::None with half(true) gives the slides' per-observation cost column.
 struct MSELossOptions {
-  MSELossOptions& reduction(Reduction r) { reduction_ = r; return *this; }
+  MSELossOptions& reduction(Reduction r) { reduction_ = checked_reduction(r, "MSELossOptions"); return *this; }
   MSELossOptions& half(bool on) { half_ = on; return *this; }
   Reduction reduction() const { return reduction_; }
   bool half() const { return half_; }
@@ -71,7 +74,7 @@ class MSELoss {
 // bound; PyTorch's fused backward instead returns (p - y) / max(p (1 - p), 1e-12) there. For
 // saturating logits prefer BCEWithLogitsLoss, which never leaves the smooth region.
 struct BCELossOptions {
-  BCELossOptions& reduction(Reduction r) { reduction_ = r; return *this; }
+  BCELossOptions& reduction(Reduction r) { reduction_ = checked_reduction(r, "BCELossOptions"); return *this; }
   Reduction reduction() const { return reduction_; }
 
  private:
@@ -134,7 +137,7 @@ class BCEWithLogitsLoss {
 //   nn::CrossEntropyLoss ce;
 //   Tensor loss = ce(logits, std::vector<int64_t>{0, 2, 1});   // logits [3, C]
 struct CrossEntropyLossOptions {
-  CrossEntropyLossOptions& reduction(Reduction r) { reduction_ = r; return *this; }
+  CrossEntropyLossOptions& reduction(Reduction r) { reduction_ = checked_reduction(r, "CrossEntropyLossOptions"); return *this; }
   Reduction reduction() const { return reduction_; }
 
  private:

@@ -133,6 +133,14 @@ TEST_CASE("nn: initialisers reject bad arguments and shapes, naming them") {
   Tensor f32 = zeros({2});  // float32: 1e300 would be inf
   CHECK_THROWS_WITH(nn::Init::constant(1e300).apply(f32, gen), Contains("is not finite in float32"));
   CHECK(f32.to_vector() == std::vector<double>(2, 0.0));
+  // uniform and normal drew values that float32 cannot hold, and wrote infinities.
+  CHECK_THROWS_WITH(nn::Init::uniform(-1e300, 1e300).apply(f32, gen), Contains("is not finite in float32") &&
+                                                                        Contains("nothing was written"));
+  CHECK_THROWS_WITH(nn::Init::normal(0, 1e300).apply(f32, gen), Contains("Init::apply(normal("));
+  CHECK(f32.to_vector() == std::vector<double>(2, 0.0));
+  Tensor f64 = zeros({2}, DType::float64);
+  nn::Init::uniform(-1e300, 1e300).apply(f64, gen);  // fine in float64
+  CHECK(std::isfinite(f64.to_vector()[0]));
   CHECK_THROWS_WITH(nn::Init::torch_default().apply(big, gen, nn::Fans{-4, 0}), Contains("the fan is -4"));
 }
 

@@ -50,6 +50,11 @@ TEST_CASE("nn: MSELoss reductions and the lecture's 1/2") {
   CHECK(per.at({0, 0}) == Approx(0.0162));  // the slides' cost column: 0.02
   CHECK(nn::MSELoss(nn::MSELossOptions().reduction(R::Sum).half(true)).to_string() ==
         "MSELoss(reduction=sum, half=true)");
+  // A Reduction cast from an integer was taken as None by one loss and Sum by another.
+  CHECK_THROWS_WITH(nn::MSELossOptions().reduction(static_cast<R>(7)),
+                    Catch::Contains("MSELossOptions::reduction: 7 is not a Reduction"));
+  CHECK_THROWS_AS(nn::BCELossOptions().reduction(static_cast<R>(-1)), std::invalid_argument);
+  CHECK_THROWS_AS(nn::CrossEntropyLossOptions().reduction(static_cast<R>(3)), std::invalid_argument);
 }
 
 TEST_CASE("nn: MSELoss with sum and 1/2 has the slides' error y_hat - y as its gradient") {
