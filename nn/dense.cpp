@@ -35,6 +35,7 @@ Dense::Dense(const DenseOptions& options, Generator& gen) : Module("Dense"), opt
 
 Tensor Dense::forward(const Tensor& x) {
   if (!x.defined()) throw std::invalid_argument("Dense::forward: the input is undefined");
+  if (!weight_.defined()) throw std::logic_error("Dense::forward: this Dense has no weight (it was moved from)");
   const int64_t in = options_.in_features();
   if (x.dim() < 1 || x.size(-1) != in)
     throw std::invalid_argument(fmt::format(

@@ -126,3 +126,11 @@ TEST_CASE("nn: Dense passes the finite-difference check for its weight, bias and
   params.push_back(x);
   nn::testing::check_gradients([&] { return sum(tanh(layer.forward(x)) * w); }, params, "Dense");
 }
+
+TEST_CASE("nn: a moved-from Dense says so instead of naming an undefined tensor") {
+  nn::Dense d(nn::DenseOptions(2, 3).seed(1));
+  nn::Dense moved(std::move(d));
+  CHECK(moved.forward(zeros({1, 2})).shape() == Shape{1, 3});
+  CHECK_THROWS_WITH(d.forward(zeros({1, 2})),  // NOLINT(bugprone-use-after-move): the case tested
+                    Catch::Contains("Dense::forward: this Dense has no weight (it was moved from)"));
+}
