@@ -371,7 +371,8 @@ std::string GradcheckReport::to_string() const {
     out += "per parameter:\n" + table(rows, "  ");
   }
   if (!worst.empty()) {
-    out += failures.empty() ? "worst elements:\n" : "worst elements (a failure: |analytic - numeric| > atol + rtol * |numeric|):\n";
+    out += failures.empty() ? "worst elements:\n"
+                            : "worst elements (a failure: |analytic - numeric| > atol + rtol * |numeric|):\n";
     out += element_table(worst, worst.size());
   }
   if (localisation.ran) {

@@ -99,7 +99,8 @@ std::optional<NondeterministicOp> differing(const Node& n, const std::vector<Ten
     if (!first[k].defined() || !second[k].defined()) continue;
     const std::vector<double> a = first[k].to_vector(), b = second[k].to_vector();
     for (std::size_t j = 0; j < a.size() && j < b.size(); ++j)
-      if (backwards_differ(a[j], b[j], options.nondet_tol)) return NondeterministicOp{std::string(n.name), n.where, k, a[j], b[j]};
+      if (backwards_differ(a[j], b[j], options.nondet_tol))
+        return NondeterministicOp{std::string(n.name), n.where, k, a[j], b[j]};
   }
   return std::nullopt;
 }
@@ -129,7 +130,8 @@ void localise_tensor(const Tensor& root, const Tolerance& tol, const GradcheckOp
       grads = n->apply(seed);
       // The backward was not deterministic: is it this op's? Asked twice with the same upstream
       // gradient, it must answer the same.
-      if (!report.nondeterministic.empty() && !loc.nondeterministic) loc.nondeterministic = differing(*n, grads, n->apply(seed), options);
+      if (!report.nondeterministic.empty() && !loc.nondeterministic)
+        loc.nondeterministic = differing(*n, grads, n->apply(seed), options);
     } catch (const std::exception& e) {
       const std::string why = fmt::format("{} (re-running it threw: {})", describe(*n), e.what());
       if (unchecked.insert(why).second) loc.not_rechecked.push_back(why);
@@ -174,7 +176,8 @@ void localise_second_order(const Tensor& root, const GradcheckOptions& options, 
     const GradcheckElement& e = op.failures.front();
     std::size_t operand = 0;
     std::sscanf(e.input.c_str(), "input %zu", &operand);
-    report.localisation.faulty = FaultyOp{std::string(n->name), n->where, operand, e.index, e.analytic, e.numeric, {}, 2};
+    report.localisation.faulty =
+        FaultyOp{std::string(n->name), n->where, operand, e.index, e.analytic, e.numeric, {}, 2};
     return;
   }
 }

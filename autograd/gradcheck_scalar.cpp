@@ -80,7 +80,8 @@ std::optional<FaultyOp> recheck_ops(const std::vector<ScalarNodeView>& view, con
       if (kink) out.kinks.push_back({node.op, node.where, k, "", at[k], d.left, d.right, analytic});
       // No finite difference (the op's forward is not finite within the step: the edge of its
       // domain) is no evidence against its backward.
-      if (v == Verdict::disagrees && std::isfinite(d.central) && !faulty) faulty = FaultyOp{node.op, node.where, k, "", analytic, d.central, at};
+      if (v == Verdict::disagrees && std::isfinite(d.central) && !faulty)
+        faulty = FaultyOp{node.op, node.where, k, "", analytic, d.central, at};
     }
   }
   return faulty;
@@ -94,7 +95,8 @@ std::optional<NondeterministicOp> nondeterministic_op(const std::vector<ScalarNo
     const ScalarNodeView& a = first[j];
     const ScalarNodeView& b = second[j];
     for (std::size_t k = 0; k < a.local.size() && k < b.local.size(); ++k)
-      if (backwards_differ(a.local[k], b.local[k], nondet_tol)) return NondeterministicOp{a.op, a.where, k, a.local[k], b.local[k]};
+      if (backwards_differ(a.local[k], b.local[k], nondet_tol))
+        return NondeterministicOp{a.op, a.where, k, a.local[k], b.local[k]};
   }
   return std::nullopt;
 }
