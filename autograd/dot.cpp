@@ -13,6 +13,7 @@
 #include "autograd/tensor_impl.h"
 #include "autograd/text_file.h"
 #include "autograd/trace_detail.h"
+#include "autograd/utf8.h"
 
 namespace chainrule {
 
@@ -54,8 +55,23 @@ std::string lines(const std::vector<std::string>& parts) {
 }  // namespace
 
 std::string dot_quote(const std::string& text) {
+  // Graphviz reads a quoted string of at most 16,384 bytes (a longer label is a syntax error), and
+  // warns on bytes that are not UTF-8: a label is cut to kMaxLabel bytes (at a character's start)
+  // and its invalid bytes replaced.
+  constexpr std::size_t kMaxLabel = 2000;
+  std::string shown = detail::valid_utf8_or_replaced(text);
+  if (shown.size() > kMaxLabel) {
+    std::size_t cut = kMaxLabel;
+    while (cut > 0 && (static_cast<unsigned char>(shown[cut]) & 0xC0) == 0x80) --cut;
+    shown = shown.substr(0, cut) + "...";
+  }
   std::string out = "\"";
-  for (char c : text) {
+  for (char c : shown) {
+    // An entity (&amp;) would be decoded: the text is shown as it is.
+    if (c == '&') {
+      out += "&amp;";
+      continue;
+    }
     if (c == '"' || c == '\\') out += '\\';
     if (c == '\n') {
       out += "\\n";
@@ -74,7 +90,7 @@ std::string to_dot(const Scalar& root, const DotOptions& options) {
   const ChainRuleTrace t = detail::build_trace(root, false);
   const TraceOptions f{options.digits, options.fixed};
   auto num = [&](double x) { return detail::format_number(x, f); };
-  const bool has_gradients = t.seed != 0;
+  const bool has_gradients = t.reached;
   // A leaf that does not require grad enters the tape as a new constant at every use; its uses are
   // drawn as one node (same label, same value), as the input they are.
   std::vector<std::size_t> node_of(view.size());
@@ -117,10 +133,12 @@ std::string to_dot(const Scalar& root, const DotOptions& options) {
                          view[j].is_constant ? std::string(", ") + kNoGradient : "");
     }
   return out + footer(options,
-                      "blue: parameters; grey: inputs and constants (no gradient); orange: output\n"
-                      "edge label: local derivative d(consumer)/d(input); grad = sum over out-edges of "
-                      "consumer grad x label\n"
-                      "neurons a = f(z): Err = grad of a, BPE (backprop error) = grad of z");
+                      std::string("blue: parameters; grey: inputs and constants (no gradient); orange: output\n"
+                                  "edge label: local derivative d(consumer)/d(input); grad = sum over out-edges of "
+                                  "consumer grad x label") +
+                          (t.from_root ? "" : "\n(+ what paths to the output the backward started at that avoid this "
+                                              "graph sent: it did not start here)") +
+                          "\nneurons a = f(z): Err = grad of a, BPE (backprop error) = grad of z");
 }
 
 std::string to_dot(const Tensor& root, const DotOptions& options) {

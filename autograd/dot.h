@@ -46,7 +46,9 @@ std::string to_dot(const Tensor& root, const DotOptions& options = {});
 void write_dot(const std::filesystem::path& path, const Scalar& root, const DotOptions& options = {});
 void write_dot(const std::filesystem::path& path, const Tensor& root, const DotOptions& options = {});
 
-// Quotes `text` as a DOT string: "..." with backslashes, quotes and line breaks escaped.
+// Quotes `text` as a DOT string: "..." with backslashes, quotes and line breaks escaped, '&' as
+// &amp; (Graphviz decodes entities), bytes that are not UTF-8 replaced by U+FFFD, and cut after
+// 2,000 bytes with "..." (Graphviz refuses strings over 16,384).
 std::string dot_quote(const std::string& text);
 
 }  // namespace chainrule

@@ -209,6 +209,7 @@ Scalar custom_op(std::string_view name, const std::vector<Scalar>& inputs, Scala
                  ScalarBackward backward, Where where) {
   if (!forward || !backward)
     throw std::invalid_argument(fmt::format("custom_op '{}': forward and backward must both be set", name));
+  if (name.empty()) throw std::invalid_argument("custom_op: the name is empty (traces, pictures and gradcheck show it)");
   std::vector<double> values;
   bool any = false;
   for (const Scalar& x : inputs) {

@@ -299,6 +299,11 @@ struct ScalarNodeView {
   bool is_leaf = false, is_constant = false;
   ScalarForward forward;                 // custom ops: the user's forward (gradcheck re-runs it to
                                          // check the op's backward); empty for built-in ops
+  // The last sweep that reached this node: its adjoint there (for a leaf, that sweep's share, where
+  // grad is the accumulated .grad) and the sweep's id (0: no sweep reached it; a leaf viewed
+  // alone: 1 when it has a gradient). Traces read them.
+  double adjoint = 0;
+  uint32_t sweep = 0;
 };
 std::vector<ScalarNodeView> graph_view(const Scalar& root);
 

@@ -217,6 +217,8 @@ std::vector<ScalarNodeView> ScalarTape::view(const Scalar& root) {
   if (root.leaf_ || root.record_ == Scalar::kNoRecord) {
     ScalarNodeView v{0, root.leaf_ ? "leaf" : "constant", root.label(), root.value(), root.grad(), {}, {}, Where(),
                      root.leaf_ != nullptr, root.leaf_ == nullptr, {}};
+    v.adjoint = v.grad;
+    v.sweep = v.grad != 0 ? 1 : 0;
     out.push_back(std::move(v));
     return out;
   }
@@ -269,6 +271,8 @@ std::vector<ScalarNodeView> ScalarTape::view(const Scalar& root) {
     v.label = label_of(i);
     v.value = n.value;
     v.grad = n.op == ScalarOp::Leaf ? state_.leaves[n.a]->grad : n.grad;
+    v.adjoint = n.sweep != 0 ? n.grad : 0.0;
+    v.sweep = n.sweep;
     v.inputs = std::move(inputs);
     v.local = local_derivatives(i);
     v.where = where_of(i);

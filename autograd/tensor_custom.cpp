@@ -14,6 +14,7 @@ Tensor custom_op(std::string_view name, const std::vector<Tensor>& inputs, Tenso
                  TensorBackward backward, Where where) {
   if (!forward || !backward)
     throw std::invalid_argument(fmt::format("custom_op '{}': forward and backward must both be set", name));
+  if (name.empty()) throw std::invalid_argument("custom_op: the name is empty (traces, pictures and gradcheck show it)");
   // Every input gets an edge and a saved copy when the op records, which need a tensor.
   for (size_t i = 0; i < inputs.size(); ++i)
     if (!inputs[i].defined())

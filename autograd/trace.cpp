@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
+
 #include <algorithm>
 #include <cmath>
 #include <ostream>
@@ -71,12 +73,14 @@ std::vector<std::string> node_names(const std::vector<ScalarNodeView>& view) {
       names[n.id] = std::move(expression);
     }
   }
-  // Two unlabelled nodes computing the same expression (tanh(x) twice) get their ids, so that a
-  // term's "(consumer)" and node(name) tell them apart.
+  // Two unlabelled nodes computing the same expression (tanh(x) twice, leaf#0 * leaf#0 twice) get
+  // their ids, so that a term's "(consumer)" and node(name) tell them apart; a name that already
+  // is op#id is unique.
   std::unordered_map<std::string, int> count;
   for (const ScalarNodeView& n : view) ++count[names[n.id]];
   for (const ScalarNodeView& n : view)
-    if (n.label.empty() && !n.is_constant && !n.is_leaf && count[names[n.id]] > 1 && names[n.id].find('#') == std::string::npos)
+    if (n.label.empty() && !n.is_constant && !n.is_leaf && count[names[n.id]] > 1 &&
+        names[n.id] != fmt::format("{}#{}", n.op, n.id))
       names[n.id] += fmt::format("#{}", n.id);
   return names;
 }
@@ -103,13 +107,16 @@ ChainRuleTrace build_trace(const Scalar& root, bool require_backward) {
   ChainRuleTrace t;
   const ScalarNodeView& top = view.back();
   t.seed = top.is_constant ? 0.0 : top.grad;
-  t.from_root = detail::backward_started_at(root);
+  // A leaf alone is its own graph: its gradient is the seed.
+  t.from_root = view.size() == 1 ? true : detail::backward_started_at(root);
+  t.reached = !top.is_constant && top.sweep != 0;
   if (require_backward && top.is_constant)
     throw std::logic_error("trace: the root is a constant: no gradient flows through it");
-  if (require_backward && t.seed == 0)
+  // Reached, not a gradient != 0: relu at z < 0 passes exactly 0 and was reached all the same.
+  if (require_backward && !t.reached)
     throw std::logic_error(
-        "trace: no backward has reached this Scalar (its gradient is 0): call root.backward() first, and trace "
-        "before recording new ops (they may reuse the graph's memory)");
+        "trace: no backward has reached this Scalar: call root.backward() first, and trace before recording new ops "
+        "(they may reuse the graph's memory)");
   const std::vector<std::string> names = node_names(view);
   for (const ScalarNodeView& n : view) {
     TraceNode node;
@@ -130,6 +137,15 @@ ChainRuleTrace build_trace(const Scalar& root, bool require_backward) {
     const ScalarNodeView& n = view[i];
     if (n.is_constant) continue;
     t.backward_order.push_back(i);
+    // A backward that started at another output: a node below the root may also reach that output
+    // by paths that avoid the root, so its gradient is the one that sweep left in it (0 if it did
+    // not reach it), and what those paths sent is the difference from its terms here.
+    if (!t.from_root && i + 1 != view.size()) {
+      TraceNode& node = t.nodes[i];
+      const double swept = n.sweep == top.sweep ? n.adjoint : 0.0;
+      node.outside = swept - node.grad;
+      node.grad = swept;
+    }
     for (std::size_t k = 0; k < n.inputs.size(); ++k) {
       const std::size_t j = n.inputs[k];
       if (view[j].is_constant) continue;
@@ -181,6 +197,27 @@ std::string one_line(std::string s) {
   return s;
 }
 
+std::string code_span(const std::string& s) {
+  const std::string text = one_line(s);
+  std::size_t longest = 0, run = 0;
+  for (char c : text) {
+    run = c == '`' ? run + 1 : 0;
+    longest = std::max(longest, run);
+  }
+  if (longest == 0) return "`" + text + "`";
+  const std::string fence(longest + 1, '`');
+  return fence + " " + text + " " + fence;  // the spaces are stripped by the renderer
+}
+
+std::string markdown_text(const std::string& s) {
+  std::string out;
+  for (char c : one_line(s)) {
+    if (std::string_view("\\`*_[]<>&#!~").find(c) != std::string_view::npos) out += '\\';
+    out += c;
+  }
+  return out;
+}
+
 namespace {
 std::string markdown_cell(const std::string& s) {
   std::string out;
@@ -228,23 +265,36 @@ namespace {
 std::string render(const ChainRuleTrace& t, const TraceOptions& options, bool markdown) {
   auto num = [&](double v) { return detail::format_number(v, options); };
   auto name = [&](std::size_t id) {
-    const std::string n = detail::one_line(t.nodes[id].name);
-    if (!markdown) return n;
-    // A code span; a name holding a backtick needs a longer fence (CommonMark).
-    return n.find('`') == std::string::npos ? "`" + n + "`" : "`` " + n + " ``";
+    return markdown ? detail::code_span(t.nodes[id].name) : detail::one_line(t.nodes[id].name);
   };
   const char* times = markdown ? " × " : " x ";
   auto term = [&](const TraceTerm& e) {
     return fmt::format("{}{}{} ({})", num(e.upstream), times, num(e.local), name(e.consumer));
+  };
+  // The terms of a node, and what reached it from outside this trace (a backward that started at
+  // another output), unless that is only the rounding of a different order of summing.
+  auto parts_of = [&](const TraceNode& n) {
+    std::vector<std::string> parts;
+    double scale = std::abs(n.grad);
+    for (const TraceTerm& e : n.terms) {
+      parts.push_back(term(e));
+      scale += std::abs(e.contribution);
+    }
+    if (n.outside != 0 && std::abs(n.outside) > 1e-12 * scale)
+      parts.push_back(fmt::format("{} (from outside this trace)", num(n.outside)));
+    return parts;
   };
   if (t.nodes.empty()) return "(an empty chain-rule trace: made by trace(root), not by hand)\n";
   const std::size_t root = t.nodes.size() - 1;
   // The root's symbol in dC/dnode: its name when that is one word ("C"), else "(root)".
   // When the backward started elsewhere, every gradient is d(that output)/d node: "(output)".
   const std::string root_name = detail::one_line(t.nodes[root].name);
-  const std::string c = !t.from_root                                 ? "(output)"
-                        : root_name.find(' ') == std::string::npos ? root_name
-                                                                    : "(root)";
+  // One word of letters and digits (or UTF-8, "θ"): anything else could be Markdown or read as more
+  // than a name in dC/dC.
+  const bool word = !root_name.empty() && std::all_of(root_name.begin(), root_name.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || (static_cast<unsigned char>(ch) & 0x80) != 0;
+  });
+  const std::string c = !t.from_root ? "(output)" : word ? root_name : "(root)";
   std::string out;
   const std::string bold = markdown ? "**" : "";
   if (t.from_root)
@@ -252,7 +302,8 @@ std::string render(const ChainRuleTrace& t, const TraceOptions& options, bool ma
                        num(t.nodes[root].value), c, num(t.seed), markdown ? "\n" : "");
   else
     out += fmt::format("{0}Chain-rule trace of {1} = {2}{0} (the gradients of a backward that did not start here: "
-                       "each is d(output)/d(node) for the output it started at; {1}'s own is {3})\n{4}",
+                       "each is d(output)/d(node) for the output it started at, and a term 'from outside this trace' is what reached a "
+                       "node along paths to that output that avoid {1}; {1}'s own is {3})\n{4}",
                        bold, name(root), num(t.nodes[root].value), num(t.seed), markdown ? "\n" : "");
   out += fmt::format("Each term is upstream gradient{}local derivative (consumer); a node's gradient is the sum of its "
                      "terms.\n\n",
@@ -266,9 +317,7 @@ std::string render(const ChainRuleTrace& t, const TraceOptions& options, bool ma
     std::vector<std::vector<std::string>> rows = {
         {"neuron", "a", "Err", "terms: upstream" + std::string(times) + "local (consumer)", "f'(z)", "Backprop Err"}};
     for (const TraceNeuron& n : t.neurons) {
-      const std::vector<TraceTerm>& terms = t.nodes[n.node].terms;
-      std::vector<std::string> parts;
-      for (const TraceTerm& e : terms) parts.push_back(term(e));
+      std::vector<std::string> parts = parts_of(t.nodes[n.node]);
       if (parts.empty()) parts.push_back("(seed)");
       rows.push_back({name(n.node), num(n.value), num(n.err), fmt::format("{}", fmt::join(parts, " + ")),
                       num(n.derivative), num(n.bpe)});
@@ -280,19 +329,17 @@ std::string render(const ChainRuleTrace& t, const TraceOptions& options, bool ma
       {"node", "op", "value", "gradient", "terms: upstream" + std::string(times) + "local (consumer)"}};
   for (std::size_t id : t.backward_order) {
     const TraceNode& n = t.nodes[id];
-    const std::string op = n.is_leaf ? "parameter" : n.op;
+    const std::string op = n.is_leaf ? "parameter" : detail::op_cell(n.op, markdown);
     if (n.is_root) {
       rows.push_back({name(id), op, num(n.value), num(n.grad), "(seed)"});
-    } else if (n.terms.size() <= 1 || markdown) {
-      std::vector<std::string> parts;
-      for (const TraceTerm& e : n.terms) parts.push_back(term(e));
+    } else if (const std::vector<std::string> parts = parts_of(n); parts.size() <= 1 || markdown) {
       rows.push_back({name(id), op, num(n.value), num(n.grad), parts.empty() ? "(unused)" : fmt::format("{}", fmt::join(parts, " + "))});
     } else {
       // Several consumers: one line per term, then their sum.
-      for (std::size_t k = 0; k < n.terms.size(); ++k)
+      for (std::size_t k = 0; k < parts.size(); ++k)
         rows.push_back({k == 0 ? name(id) : "", k == 0 ? op : "", k == 0 ? num(n.value) : "", k == 0 ? num(n.grad) : "",
-                        (k == 0 ? "  " : "+ ") + term(n.terms[k])});
-      rows.push_back({"", "", "", "", "= " + num(n.grad) + " (sum of " + std::to_string(n.terms.size()) + " terms)"});
+                        (k == 0 ? "  " : "+ ") + parts[k]});
+      rows.push_back({"", "", "", "", "= " + num(n.grad) + " (sum of " + std::to_string(parts.size()) + " terms)"});
     }
   }
   out += table(rows);

@@ -64,8 +64,13 @@ struct TraceNode {
   std::string op;                    // "sigmoid", "mul", "leaf", "constant", a custom op's name
   double value = 0;
   double grad = 0;                   // d root / d node: the root's seed, or the sum of `terms`
+                                     // (+ outside)
+  // When the backward started at another output (ChainRuleTrace::from_root false): what reached
+  // this node from consumers outside this trace, along paths to that output that avoid the root
+  // (x in h = x * x, O = h + 10 x, traced at h after O.backward(): 10). 0 otherwise.
   std::vector<std::size_t> inputs;   // ids of its operands
   std::vector<TraceTerm> terms;      // one per consumer edge (constants get none: no gradient flows)
+  double outside = 0;
   bool is_leaf = false;              // a parameter (a leaf that requires grad)
   bool is_constant = false;          // a number, or a leaf that does not require grad (an input)
   bool is_root = false;
@@ -91,6 +96,7 @@ class ChainRuleTrace {
                                              // that backward started at the root
   bool from_root = true;                     // it started at the root (else every gradient shown is
                                              // d(the output it started at)/d node)
+  bool reached = false;                      // a backward reached the root (its gradient may be 0)
 
   // By name; std::out_of_range listing the known names if there is none.
   const TraceNode& node(std::string_view name) const;

@@ -47,5 +47,13 @@ std::string markdown_table(const std::vector<std::vector<std::string>>& rows);
 inline bool is_control(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
 // A node's name on one line: line breaks and other control characters in a label become spaces.
 std::string one_line(std::string s);
+// Markdown: `s` (on one line) as a code span whose fence is longer than any run of backticks in
+// it (CommonMark), so a label holding `` stays one span.
+std::string code_span(const std::string& s);
+// Markdown: `s` (on one line) as plain text, its characters with a meaning (emphasis, links, HTML,
+// entities, code) backslash-escaped; '|' is left to the table's cells.
+std::string markdown_text(const std::string& s);
+// Text or Markdown: an op's name in a table cell (custom ops are named by the user).
+inline std::string op_cell(const std::string& op, bool markdown) { return markdown ? markdown_text(op) : one_line(op); }
 
 }  // namespace chainrule::detail

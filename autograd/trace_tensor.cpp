@@ -96,8 +96,7 @@ std::string short_where(const Where& where) {
 
 std::string render(const TensorTrace& t, const TraceOptions& f, bool markdown) {
   auto name = [&](std::size_t id) {
-    const std::string n = detail::one_line(t.nodes[id].name);
-    return markdown ? fmt::format("`{}`", n) : n;
+    return markdown ? detail::code_span(t.nodes[id].name) : detail::one_line(t.nodes[id].name);
   };
   if (t.nodes.empty()) return "(an empty Tensor trace: made by trace_backward, not by hand)\n";
   std::string out;
@@ -112,16 +111,18 @@ std::string render(const TensorTrace& t, const TraceOptions& f, bool markdown) {
   for (const TensorTraceNode& n : t.nodes) {
     const std::string where = short_where(n.where);
     if (n.is_root) {
-      rows.push_back({name(n.id), n.op, n.shape.str(), where, detail::summarise(n.grad, f), "(seed)"});
+      rows.push_back({name(n.id), detail::op_cell(n.op, markdown), n.shape.str(), where, detail::summarise(n.grad, f), "(seed)"});
     } else if (n.terms.size() <= 1 || markdown) {
       std::vector<std::string> parts;
       for (const TensorTraceTerm& e : n.terms)
         parts.push_back(fmt::format("{} ({})", detail::summarise(e.contribution, f), name(e.consumer)));
-      rows.push_back({name(n.id), n.op, n.shape.str(), where, detail::summarise(n.grad, f), fmt::format("{}", fmt::join(parts, " + "))});
+      rows.push_back({name(n.id), detail::op_cell(n.op, markdown), n.shape.str(), where, detail::summarise(n.grad, f),
+                      fmt::format("{}", fmt::join(parts, " + "))});
     } else {
       for (std::size_t k = 0; k < n.terms.size(); ++k) {
         const TensorTraceTerm& e = n.terms[k];
-        rows.push_back({k == 0 ? name(n.id) : "", k == 0 ? n.op : "", k == 0 ? n.shape.str() : "", k == 0 ? where : "",
+        rows.push_back({k == 0 ? name(n.id) : "", k == 0 ? detail::op_cell(n.op, markdown) : "", k == 0 ? n.shape.str() : "",
+                        k == 0 ? where : "",
                         k == 0 ? detail::summarise(n.grad, f) : "",
                         fmt::format("{}{} ({})", k == 0 ? "  " : "+ ", detail::summarise(e.contribution, f), name(e.consumer))});
       }

@@ -186,7 +186,7 @@ Args parse(int argc, char** argv) {
     const bool has_value = i + 1 < argc;
     if (arg == "--compact") a.compact = true;
     else if (examples::is_help(arg)) a.help = true;
-    else if ((arg == "--plot" || arg == "--data" || arg == "--dot") && !has_value)
+    else if ((arg == "--plot" || arg == "--data" || arg == "--dot") && (!has_value || argv[i + 1][0] == '\0'))
       throw std::invalid_argument(fmt::format("{} needs a file name\n{}", arg, kUsage));
     else if (arg == "--plot") a.plot = argv[++i];
     else if (arg == "--data") a.data = argv[++i], a.slides = false;

@@ -142,7 +142,7 @@ int main(int argc, char** argv) {
         return bad("--fixed " + decimals + ": the number of decimals must be a whole number from 0 to 30");
       format = {n, true};
     } else if (arg == "--dot") {
-      if (!has_value) return bad("--dot needs a file name");
+      if (!has_value || argv[i + 1][0] == '\0') return bad("--dot needs a file name");
       dot_path = argv[++i];
     } else if (arg == "--tensor") {
       tensors = true;

@@ -26,6 +26,8 @@
 #include <string_view>
 #include <vector>
 
+#include "autograd/utf8.h"
+
 namespace chainrule::nn::detail {
 
 // One tensor's entry as written in the header, before its values are checked: `dtype` is the
@@ -46,12 +48,9 @@ struct StHeader {
 // std::runtime_error "<fn>: <what>: bad JSON header at byte <i> of <N> (file offset <i+8>): <why>".
 StHeader parse_st_header(std::string_view text, std::string_view fn, std::string_view what);
 
-// Length of the valid UTF-8 sequence starting at s[i] (1 to 4), or 0 if it is invalid: truncated,
-// overlong, a surrogate, or above U+10FFFF. Requires i < s.size().
-std::size_t utf8_sequence(std::string_view s, std::size_t i);
-
-// Whether all of `s` is valid UTF-8.
-bool valid_utf8(std::string_view s);
+// UTF-8 validation (autograd/utf8.h).
+using chainrule::detail::utf8_sequence;
+using chainrule::detail::valid_utf8;
 
 // Appends `s` to `out` as a JSON string, quoted and escaped exactly as serde_json (the reference
 // implementation) does: \" \\ \b \f \n \r \t, other control characters as \u00XX, the rest as is.

@@ -172,3 +172,15 @@ TEST_CASE("dot: a Tensor graph shows ops with shapes, named parameters and const
   const std::string svg = render_svg(text);
   if (!svg.empty()) CHECK(count(svg, "class=\"node\"") == 5 + 2 + 1);  // ops, parameters, x
 }
+
+TEST_CASE("dot: a very long label, an ampersand and bytes that are not UTF-8 render", "[autograd][dot]") {
+  // Graphviz refuses strings over 16,384 bytes, decodes &amp; and warns on invalid UTF-8.
+  Scalar x = Scalar::leaf(1.0).set_label(std::string(20000, 'x'));
+  Scalar y = (x * 2.0).set_label("<b>&amp;</b> \xff\xfe");
+  y.backward();
+  const std::string text = to_dot(y);
+  CHECK_THAT(text, Contains("&amp;amp;") && Contains("\xEF\xBF\xBD") && Contains("xxx..."));
+  CHECK(text.size() < 10000);
+  render_svg(text);
+  CHECK(dot_quote("a&b") == "\"a&amp;b\"");
+}

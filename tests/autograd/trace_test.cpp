@@ -2,6 +2,7 @@
 // Backprop Err per node), every term is upstream x local, and nodes with several consumers sum them.
 #include <algorithm>
 #include <cmath>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -359,4 +360,64 @@ TEST_CASE("trace: two nodes computing the same expression are told apart, and Na
   Scalar m = (n * 1.0).set_label("m");
   m.backward();
   CHECK_THAT(trace(m).to_text(), Contains("nan") && !Contains("-nan"));
+}
+
+TEST_CASE("trace: after a backward from another output, gradients are that output's, paths outside included",
+          "[autograd][trace]") {
+  // h = x * x, O = h + 10 x: dO/dx = 2x + 10 = 16. Traced at h, x showed 6 (only the paths through
+  // h), and so did to_dot.
+  Scalar x = Scalar::leaf(3.0).set_label("x");
+  Scalar h = (x * x).set_label("h");
+  Scalar o = (h + 10.0 * x).set_label("O");
+  o.backward();
+  const ChainRuleTrace t = trace(h);
+  CHECK_FALSE(t.from_root);
+  CHECK(t.node("x").grad == 16.0);
+  CHECK(t.node("x").grad == x.grad());
+  CHECK(t.node("x").outside == 10.0);
+  CHECK_THAT(t.to_text(), Contains("10 (from outside this trace)") && Contains("= 16 (sum of 3 terms)"));
+  CHECK_THAT(to_dot(h), Contains("grad 16"));
+  // From the root itself nothing comes from outside.
+  CHECK(trace(o).node("x").outside == 0.0);
+}
+
+TEST_CASE("trace: a node the backward reached with a gradient of exactly 0 is traced", "[autograd][trace]") {
+  // relu at z < 0 passes 0: trace(z) said "no backward has reached this Scalar", and to_dot left
+  // out every gradient.
+  Scalar y = Scalar::leaf(-1.0).set_label("y");
+  Scalar z = (y * 2.0).set_label("z");
+  Scalar c = (relu(z) * 3.0 + y).set_label("C");
+  c.backward();
+  const ChainRuleTrace t = trace(z);
+  CHECK(t.reached);
+  CHECK(t.seed == 0.0);
+  CHECK(t.node("y").grad == 1.0);  // from C directly
+  CHECK_THAT(to_dot(z), Contains("grad 1"));
+  Scalar fresh = (Scalar::leaf(1.0) * 2.0).set_label("fresh");
+  CHECK_THROWS_WITH(trace(fresh), Contains("no backward has reached this Scalar"));
+}
+
+TEST_CASE("trace: Markdown survives backticks, emphasis and HTML in names and custom op names", "[autograd][trace]") {
+  auto sq = [](std::span<const double> v) { return v[0] * v[0]; };
+  auto dsq = [](double g, std::span<const double> v, double) { return std::vector<double>{2 * g * v[0]}; };
+  Scalar p = Scalar::leaf(1.0).set_label("a``b");
+  Scalar q = custom_op("<img src=x>*b*|", {p}, sq, dsq).set_label("C_1");
+  q.backward();
+  const std::string md = trace(q).to_markdown();
+  CHECK_THAT(md, Contains("``` a``b ```"));               // a fence longer than the run inside
+  CHECK_THAT(md, Contains("\\<img src=x\\>\\*b\\*\\|"));  // the op cell escaped, '|' for the table
+  CHECK_THAT(md, Contains("d(root)/d(root)"));            // C_1 is not one plain word: not in dC_1/dC_1
+  CHECK_THAT(trace(q).to_text(), !Contains("\n|"));
+  CHECK_THROWS_WITH(custom_op("", {p}, sq, dsq), Contains("custom_op: the name is empty"));
+}
+
+TEST_CASE("trace: unlabelled leaves' expressions computed twice are told apart", "[autograd][trace]") {
+  Scalar x = Scalar::leaf(2.0);
+  Scalar c = x * x + x * x;
+  c.backward();
+  const ChainRuleTrace t = trace(c);
+  std::vector<std::string> names;
+  for (const TraceNode& n : t.nodes) names.push_back(n.name);
+  std::sort(names.begin(), names.end());
+  CHECK(std::adjacent_find(names.begin(), names.end()) == names.end());
 }

@@ -47,6 +47,13 @@ TEST_CASE("lecture and lecture_trace: bad arguments print the usage and exit wit
   const Run missing = run(std::string(CHAINRULE_LECTURE) + " --plot");
   CHECK(missing.status == 2);
   CHECK_THAT(missing.out, Catch::Contains("lecture: --plot needs a file name") && !Catch::Contains("lecture: lecture:"));
+  // An empty file name was taken as no option at all: exit 0 and nothing written.
+  for (const char* program : {CHAINRULE_LECTURE, CHAINRULE_LECTURE_TRACE}) {
+    const Run empty = run(std::string(program) + " --dot ''");
+    INFO(program);
+    CHECK(empty.status == 2);
+    CHECK_THAT(empty.out, Catch::Contains("--dot needs a file name"));
+  }
   for (const char* bad : {"x", "40", "-1"}) {
     const Run r = run(std::string(CHAINRULE_LECTURE_TRACE) + " --fixed " + bad);
     INFO(bad);
