@@ -42,7 +42,9 @@ struct DotOptions {
 std::string to_dot(const Scalar& root, const DotOptions& options = {});
 std::string to_dot(const Tensor& root, const DotOptions& options = {});
 // to_dot's text written to `path`; std::runtime_error naming the path and the system's reason when
-// it cannot be written.
+// it cannot be written. A FIFO is written as a file: opening one waits for a reader (so that
+// `--dot /dev/stdout | dot -Tsvg` works). A graph of many thousand nodes makes a file Graphviz
+// takes long to lay out: draw a small model, or one observation, as the lecture does.
 void write_dot(const std::filesystem::path& path, const Scalar& root, const DotOptions& options = {});
 void write_dot(const std::filesystem::path& path, const Tensor& root, const DotOptions& options = {});
 
