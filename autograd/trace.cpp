@@ -138,13 +138,13 @@ ChainRuleTrace build_trace(const Scalar& root, bool require_backward) {
     if (n.is_constant) continue;
     t.backward_order.push_back(i);
     // A backward that started at another output: a node below the root may also reach that output
-    // by paths that avoid the root, so its gradient is the one that sweep left in it (0 if it did
-    // not reach it), and what those paths sent is the difference from its terms here.
-    if (!t.from_root && i + 1 != view.size()) {
+    // by paths that avoid the root, so its gradient is the one that sweep left in it, and what
+    // those paths sent is the difference from its terms here. (A node a later backward reached
+    // again holds that one's gradient: it keeps the sum of its terms here.)
+    if (!t.from_root && i + 1 != view.size() && n.sweep == top.sweep) {
       TraceNode& node = t.nodes[i];
-      const double swept = n.sweep == top.sweep ? n.adjoint : 0.0;
-      node.outside = swept - node.grad;
-      node.grad = swept;
+      node.outside = n.adjoint - node.grad;
+      node.grad = n.adjoint;
     }
     for (std::size_t k = 0; k < n.inputs.size(); ++k) {
       const std::size_t j = n.inputs[k];

@@ -67,7 +67,8 @@ struct TraceNode {
                                      // (+ outside)
   // When the backward started at another output (ChainRuleTrace::from_root false): what reached
   // this node from consumers outside this trace, along paths to that output that avoid the root
-  // (x in h = x * x, O = h + 10 x, traced at h after O.backward(): 10). 0 otherwise.
+  // (x in h = x * x, O = h + 10 x, traced at h after O.backward(): 10). 0 otherwise, and 0 for a
+  // node a later backward reached again (its gradient there is gone: the sum of its terms shown).
   std::vector<std::size_t> inputs;   // ids of its operands
   std::vector<TraceTerm> terms;      // one per consumer edge (constants get none: no gradient flows)
   double outside = 0;

@@ -379,6 +379,20 @@ TEST_CASE("trace: after a backward from another output, gradients are that outpu
   CHECK_THAT(to_dot(h), Contains("grad 16"));
   // From the root itself nothing comes from outside.
   CHECK(trace(o).node("x").outside == 0.0);
+
+  // A node a later backward reached again (u, through P) no longer holds O's gradient: it shows
+  // the sum of its terms through g, not 0 and not P's.
+  Scalar w = Scalar::leaf(1.5).set_label("w");
+  Scalar u = (w * 2.0).set_label("u");
+  Scalar g = (u * u).set_label("g");
+  Scalar o2 = (g + u).set_label("O2");
+  o2.backward({.retain_graph = true});
+  Scalar p = (u * 3.0).set_label("P");
+  p.backward();
+  const ChainRuleTrace tg = trace(g);
+  CHECK_FALSE(tg.from_root);
+  CHECK(tg.node("u").grad == 2 * 3.0);  // dO2/dg x dg/du = 1 x 2u, u = 3
+  CHECK(tg.node("u").outside == 0.0);
 }
 
 TEST_CASE("trace: a node the backward reached with a gradient of exactly 0 is traced", "[autograd][trace]") {
