@@ -223,7 +223,9 @@ using TensorFunction = std::function<Tensor(const std::vector<Tensor>&)>;
 // Tensors: checks every input that requires grad (others are held constant), every element, and
 // every output element (or a random projection: options.project_outputs / directions). float32
 // inputs are checked in float64 copies, and f runs once more on them as they are: each float32
-// gradient element must agree with the float64 one within float32_atol + float32_rtol * |g| (a row
+// gradient element must agree with the float64 one g within float32_atol * s + float32_rtol * |g|,
+// s the largest |g| of that gradient clamped to [1e-6, 1] (float32 rounds relative to it; an
+// absolute 1e-3 would pass a wrong sign among gradients of 1e-4) (a row
 // "[j] in float32" in the report; when only those fail, the localisation re-checks the float32
 // graph's ops). f receives leaves for the analytic passes and tensors that do not require grad
 // (under NoGradGuard) for the finite differences.

@@ -466,6 +466,19 @@ TEST_CASE("gradcheck: float32 inputs are checked in float64 copies and the repor
   for (const GradcheckElement& e : bad.failures) CHECK(contains(e.index, "in float32"));
   REQUIRE(bad.localisation.faulty);
   CHECK(bad.localisation.faulty->op == "sq");
+
+  // float32_atol (1e-3) scales with the gradient's size: a mean over 10,000 elements has gradients
+  // of 1e-4, and a float32 backward with the wrong sign passed within an absolute 1e-3.
+  Generator g2(3);
+  const Tensor many = uniform({100, 100}, -1, 1, g2, TensorOptions(DType::float32).requires_grad());
+  auto identity = [](V in) { return in[0] * 1.0; };
+  auto float32_sign = [](const Tensor& g, V in, const Tensor&) {
+    return std::vector<Tensor>{in[0].dtype() == DType::float32 ? -g : g};
+  };
+  const GradcheckReport tiny =
+      gradcheck([&](V in) { return mean(custom_op("id", {in[0]}, identity, float32_sign)); }, {many}, {.directions = 2});
+  CHECK_FALSE(tiny.passed);
+  CHECK(tiny.failures.size() == 10000);
 }
 
 TEST_CASE("gradcheck: throw_on_failure throws a GradcheckError carrying the report", "[autograd][gradcheck]") {
