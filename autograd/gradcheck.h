@@ -106,7 +106,7 @@ struct NondeterministicGradient {
 };
 
 // An op whose backward gave two different local derivatives for the same inputs and the same
-// incoming gradient (Scalars; see Localisation::nondeterministic).
+// incoming gradient (see Localisation::nondeterministic).
 struct NondeterministicOp {
   std::string op;
   Where where;
@@ -153,8 +153,9 @@ struct Localisation {
   // Tensor ops that keep no replay of their forward (see detail::ReplayGuard) and so could not be
   // re-checked, as "matmul at tensor_matmul.cpp:110", one entry per op and line.
   std::vector<std::string> not_rechecked;
-  // When the backward was not deterministic (GradcheckReport::nondeterministic), Scalars: the first
-  // op, in recording order, whose backward gave two different local derivatives when asked twice.
+  // When the backward was not deterministic (GradcheckReport::nondeterministic): the first op, in
+  // recording order, whose backward gave two different local derivatives when asked twice (Tensor
+  // ops: elements of its backward applied twice to one random upstream gradient).
   std::optional<NondeterministicOp> nondeterministic;
 };
 

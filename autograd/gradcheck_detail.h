@@ -142,6 +142,11 @@ bool backwards_differ(double first, double second, double nondet_tol);
 // Files the elements whose two backward passes differed (largest difference first) and fails the
 // report when there are any; records nondet_tol in the report. After file_elements.
 void file_nondeterministic(GradcheckReport& report, std::vector<NondeterministicGradient> found, double nondet_tol);
+// Appends to `out` every element j of one tensor input whose gradients from two backward passes
+// differ, named `input` and index_string(shape, j) + `suffix`.
+void add_differing(const std::string& input, const Shape& shape, const std::string& suffix,
+                   const std::vector<double>& first, const std::vector<double>& second, double nondet_tol,
+                   std::vector<NondeterministicGradient>& out);
 
 // When f gave two different values at the same point (the analytic pass and the first numeric
 // one): it is random or keeps state (dropout in training mode), so no difference of it means
@@ -155,6 +160,8 @@ bool refuse_nondeterministic(GradcheckReport& report, double first, double secon
 // Throws std::invalid_argument naming the check, the input (or element) and its value when the
 // value is NaN or infinite: there is no gradient to check at such a point.
 void check_finite_input(const char* what, std::string_view input, double value);
+// The same for every element of `t`, named "<input> element [i, j]".
+void check_finite_input(const char* what, std::string_view input, const Tensor& t);
 // Runs `evaluate` (f at the checked point) under DetectAnomalyGuard: the message of the first NaN
 // or infinity it meets, naming the op and its line, or "" when none shows.
 std::string anomaly_in(const std::function<void()>& evaluate);

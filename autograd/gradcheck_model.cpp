@@ -32,11 +32,7 @@ GradcheckReport gradcheck_model(const std::function<Tensor()>& loss,
       report.notes.push_back(fmt::format("parameter '{}' skipped: it is not a leaf that requires grad", name));
       continue;
     }
-    const std::vector<double> values = p.to_vector();
-    for (std::size_t j = 0; j < values.size(); ++j)
-      check_finite_input("gradcheck_model",
-                         fmt::format("parameter '{}' element {}", name, index_string(p.shape(), static_cast<int64_t>(j))),
-                         values[j]);
+    check_finite_input("gradcheck_model", fmt::format("parameter '{}'", name), p);
     names.push_back(name);
     params.push_back(p);
     float32 = float32 || p.dtype() == DType::float32;
@@ -76,13 +72,8 @@ GradcheckReport gradcheck_model(const std::function<Tensor()>& loss,
       // Twice through the same graph: a backward must give the same gradient every time it runs
       // (GradcheckOptions::nondet_tol).
       const std::vector<Tensor> again = grad({l}, params, {}, {.retain_graph = true, .allow_unused = true});
-      for (std::size_t k = 0; k < params.size(); ++k) {
-        const std::vector<double> second = again[k].to_vector();
-        for (std::size_t j = 0; j < second.size(); ++j)
-          if (backwards_differ(analytic[k][j], second[j], options.nondet_tol))
-            differed.push_back({names[k], index_string(params[k].shape(), static_cast<int64_t>(j)), analytic[k][j],
-                                second[j]});
-      }
+      for (std::size_t k = 0; k < params.size(); ++k)
+        add_differing(names[k], params[k].shape(), "", analytic[k], again[k].to_vector(), options.nondet_tol, differed);
       scan_tensor_kinks(l, float32 || loss32 ? tol32 : tol64, report);  // before the parameters change below
     } else {
       for (const Tensor& p : params) analytic.emplace_back(static_cast<std::size_t>(p.numel()), 0.0);

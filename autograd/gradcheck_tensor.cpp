@@ -124,16 +124,12 @@ GradcheckReport check_tensor_function(const TensorFunction& f, const std::vector
   std::vector<Tensor> leaves, wrt;
   std::vector<std::size_t> wrt_input;
   for (std::size_t k = 0; k < n; ++k) {
-    const std::vector<double> values = inputs[k].to_vector();
-    for (std::size_t j = 0; j < values.size(); ++j)
-      check_finite_input(report.what.c_str(),
-                         fmt::format("input {} element {}", k, index_string(inputs[k].shape(), static_cast<int64_t>(j))),
-                         values[j]);
+    check_finite_input(report.what.c_str(), fmt::format("input {}", k), inputs[k]);
     if (inputs[k].dtype() == DType::float32)
       report.notes.push_back(fmt::format(
           "input {} is float32: checked in a float64 copy{}", k,
           checked[k] ? "; its gradient computed in float32 is compared with the float64 one (rows 'in float32', "
-                       "within float32_atol and float32_rtol)"
+                       "within float32_rtol, and float32_atol scaled by the gradient's size)"
                      : ""));
     leaves.push_back(float64_copy(inputs[k]).set_requires_grad(checked[k]));
     if (checked[k]) {
@@ -187,15 +183,11 @@ GradcheckReport check_tensor_function(const TensorFunction& f, const std::vector
     const Tensor seed = from_vector(seeds[s], y.shape(), y.dtype());
     const std::vector<Tensor> g = grad({y}, wrt, {seed}, {.retain_graph = true, .allow_unused = true});
     const std::vector<Tensor> again = grad({y}, wrt, {seed}, {.retain_graph = true, .allow_unused = true});
+    const std::string out = per_output ? " -> out " + index_string(y.shape(), static_cast<int64_t>(s)) : "";
     for (std::size_t w = 0; w < wrt.size(); ++w) {
       analytic[s][w] = g[w].to_vector();
-      const std::vector<double> second = again[w].to_vector();
-      for (std::size_t j = 0; j < second.size(); ++j) {
-        if (!backwards_differ(analytic[s][w][j], second[j], options.nondet_tol)) continue;
-        std::string index = index_string(wrt[w].shape(), static_cast<int64_t>(j));
-        if (per_output) index += " -> out " + index_string(y.shape(), static_cast<int64_t>(s));
-        differed.push_back({fmt::format("input {}", wrt_input[w]), std::move(index), analytic[s][w][j], second[j]});
-      }
+      add_differing(fmt::format("input {}", wrt_input[w]), wrt[w].shape(), out, analytic[s][w], again[w].to_vector(),
+                    options.nondet_tol, differed);
     }
   }
 
