@@ -237,7 +237,8 @@ Tensor& in_place(Tensor& self, const Tensor& o, const char* op, const Where& whe
     const Tensor& co = o.dtype() == s->dtype ? o : (o_converted = converted(o, s->dtype));
     // Anomaly mode checks the result before it overwrites anything (an optimizer's update that
     // overflows throws with the parameters as they were, as the update's other ops do).
-    Tensor into = AnomalyMode::enabled() ? detail::empty(s->shape, s->dtype) : self;
+    Tensor staged;  // only under anomaly mode: without it the loop writes into self, no handle copied
+    Tensor& into = AnomalyMode::enabled() ? (staged = detail::empty(s->shape, s->dtype)) : self;
     detail::dispatch(s->dtype, [&]<class T>() { binary_loop<T>(self, co, into, [&](T x, T y) { return kernel(x, y); }); });
     if (into.impl() != s) {
       detail::check_forward(into, op, where);

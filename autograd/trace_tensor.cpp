@@ -110,19 +110,18 @@ std::string render(const TensorTrace& t, const TraceOptions& f, bool markdown) {
       {"node", "op", "shape", "recorded at", "gradient", "terms: sent by (consumer)"}};
   for (const TensorTraceNode& n : t.nodes) {
     const std::string where = short_where(n.where);
+    const std::string op = detail::op_cell(n.op, markdown);
     if (n.is_root) {
-      rows.push_back({name(n.id), detail::op_cell(n.op, markdown), n.shape.str(), where, detail::summarise(n.grad, f), "(seed)"});
+      rows.push_back({name(n.id), op, n.shape.str(), where, detail::summarise(n.grad, f), "(seed)"});
     } else if (n.terms.size() <= 1 || markdown) {
       std::vector<std::string> parts;
       for (const TensorTraceTerm& e : n.terms)
         parts.push_back(fmt::format("{} ({})", detail::summarise(e.contribution, f), name(e.consumer)));
-      rows.push_back({name(n.id), detail::op_cell(n.op, markdown), n.shape.str(), where, detail::summarise(n.grad, f),
-                      fmt::format("{}", fmt::join(parts, " + "))});
+      rows.push_back({name(n.id), op, n.shape.str(), where, detail::summarise(n.grad, f), fmt::format("{}", fmt::join(parts, " + "))});
     } else {
       for (std::size_t k = 0; k < n.terms.size(); ++k) {
         const TensorTraceTerm& e = n.terms[k];
-        rows.push_back({k == 0 ? name(n.id) : "", k == 0 ? detail::op_cell(n.op, markdown) : "", k == 0 ? n.shape.str() : "",
-                        k == 0 ? where : "",
+        rows.push_back({k == 0 ? name(n.id) : "", k == 0 ? op : "", k == 0 ? n.shape.str() : "", k == 0 ? where : "",
                         k == 0 ? detail::summarise(n.grad, f) : "",
                         fmt::format("{}{} ({})", k == 0 ? "  " : "+ ", detail::summarise(e.contribution, f), name(e.consumer))});
       }

@@ -151,22 +151,22 @@ void Init::apply(Tensor t, Generator& gen, Fans fans) const {
       throw std::invalid_argument(fmt::format("Init::apply({}): the fan is {}, not > 0 (tensor shape {})", to_string(),
                                               fan, t.shape().str()));
   };
+  // The largest magnitude the tensor's dtype holds: a scale or a drawn value beyond it would be an
+  // infinite weight.
+  const double largest = t.dtype() == DType::float32 ? std::numeric_limits<float>::max()
+                                                     : std::numeric_limits<double>::max();
   // A gain large enough (1e308, or 1e38 for float32) makes the bound or the standard deviation
-  // overflow the tensor's dtype: the weights would be infinite.
+  // overflow the tensor's dtype.
   auto need_finite = [&](double scale) {
-    const double largest = t.dtype() == DType::float32 ? std::numeric_limits<float>::max()
-                                                       : std::numeric_limits<double>::max();
     if (!(std::abs(scale) <= largest))
       throw std::invalid_argument(fmt::format("Init::apply({}): the scale it gives, {}, is not finite in {} (tensor "
                                               "shape {})",
                                               to_string(), scale, dtype_name(t.dtype()), t.shape().str()));
     return scale;
   };
-  // Drawn values must be finite in the tensor's dtype too (uniform(-1e300, 1e300) or a normal's
-  // tail in float32 are infinities), checked before anything is written.
-  auto fill_checked = [&](std::vector<double> v) {
-    const double largest = t.dtype() == DType::float32 ? std::numeric_limits<float>::max()
-                                                       : std::numeric_limits<double>::max();
+  // Drawn values too (uniform(-1e300, 1e300), or a normal's tail, in float32), checked before
+  // anything is written.
+  auto fill = [&](const std::vector<double>& v) {
     for (double x : v)
       if (!(std::abs(x) <= largest))
         throw std::invalid_argument(fmt::format("Init::apply({}): it drew {}, which is not finite in {} (tensor "
@@ -174,37 +174,35 @@ void Init::apply(Tensor t, Generator& gen, Fans fans) const {
                                                 to_string(), x, dtype_name(t.dtype()), t.shape().str()));
     write(t, v);
   };
-  auto fill_uniform = [&](Tensor&, double low, double high, Generator& g) { fill_checked(uniform_values(t, low, high, g)); };
-  auto fill_normal = [&](Tensor&, double mean, double sd, Generator& g) { fill_checked(normal_values(t, mean, sd, g)); };
   switch (kind_) {
-    case Kind::Uniform: fill_uniform(t, a_, b_, gen); return;
-    case Kind::Normal: fill_normal(t, a_, b_, gen); return;
+    case Kind::Uniform: fill(uniform_values(t, a_, b_, gen)); return;
+    case Kind::Normal: fill(normal_values(t, a_, b_, gen)); return;
     case Kind::Constant: write(t, std::vector<double>(static_cast<size_t>(t.numel()), need_finite(a_))); return;
     case Kind::Values: set_values(t, values_); return;
     case Kind::XavierUniform: {
       need_positive(in + out);
       const double bound = need_finite(a_ * std::sqrt(6.0 / (in + out)));
-      fill_uniform(t, -bound, bound, gen);
+      fill(uniform_values(t, -bound, bound, gen));
       return;
     }
     case Kind::XavierNormal:
       need_positive(in + out);
-      fill_normal(t, 0.0, need_finite(a_ * std::sqrt(2.0 / (in + out))), gen);
+      fill(normal_values(t, 0.0, need_finite(a_ * std::sqrt(2.0 / (in + out))), gen));
       return;
     case Kind::KaimingUniform: {
       need_positive(kaiming_fan);
       const double bound = need_finite(calculate_gain(nonlinearity_, a_) * std::sqrt(3.0 / kaiming_fan));
-      fill_uniform(t, -bound, bound, gen);
+      fill(uniform_values(t, -bound, bound, gen));
       return;
     }
     case Kind::KaimingNormal:
       need_positive(kaiming_fan);
-      fill_normal(t, 0.0, need_finite(calculate_gain(nonlinearity_, a_) / std::sqrt(kaiming_fan)), gen);
+      fill(normal_values(t, 0.0, need_finite(calculate_gain(nonlinearity_, a_) / std::sqrt(kaiming_fan)), gen));
       return;
     case Kind::TorchDefault: {
       need_positive(in);
       const double bound = 1.0 / std::sqrt(in);
-      fill_uniform(t, -bound, bound, gen);
+      fill(uniform_values(t, -bound, bound, gen));
       return;
     }
   }
