@@ -32,7 +32,7 @@ std::string_view scalar_op_name(ScalarOp op);
 // "trying to backward through the graph a second time: the '<op>' node was freed ..."
 [[noreturn]] void throw_freed(std::string_view op);
 
-struct ForeignInbox;  // autograd/scalar_tape.cpp
+struct ForeignInbox;  // autograd/scalar_foreign.cpp
 
 struct CustomOpEntry {
   std::string name;
