@@ -240,7 +240,9 @@ using TensorFunction = std::function<Tensor(const std::vector<Tensor>&)>;
 // differences of that gradient. Scalars: every entry of the Hessian. Tensors: the Hessian-vector
 // product along a random vector u (seeded), i.e. gradcheck of x -> <u, grad(<r, f(x)>, x)>.
 // Scalar custom ops have first-order backwards only: a graph through one throws std::logic_error;
-// a Tensor custom op's backward, written with Tensor ops, is differentiated again.
+// a Tensor custom op's backward, written with Tensor ops, is differentiated again. float32 inputs
+// as in gradcheck: the differences in float64 copies, and the Hessian-vector product computed in
+// float32 compared with float64's (rows "[j] in float32").
 [[nodiscard]] GradcheckReport gradgradcheck(const ScalarFunction& f, const std::vector<Scalar>& inputs,
                               GradcheckOptions options = {});
 [[nodiscard]] GradcheckReport gradgradcheck(const TensorFunction& f, const std::vector<Tensor>& inputs,

@@ -496,3 +496,33 @@ TEST_CASE("gradcheck_model: a custom op that reads a parameter without taking it
   INFO(ok);
   CHECK(ok.passed);
 }
+
+TEST_CASE("gradgradcheck: float32 inputs differentiate f's float32 backward too", "[autograd][gradcheck]") {
+  // float32 inputs were checked in float64 copies only, so a backward whose float32 branch is not
+  // differentiable as written (it detaches its input) passed. g now also runs on the inputs as
+  // they are, and its float32 gradient (the Hessian-vector product) is compared with float64's.
+  auto cube = [](V in) { return in[0] * in[0] * in[0]; };
+  auto float32_detached = [](const Tensor& g, V in, const Tensor&) {
+    const Tensor x = in[0].dtype() == DType::float32 ? in[0].detach() : in[0];
+    return std::vector<Tensor>{g * 3.0 * x * in[0]};
+  };
+  auto differentiable = [](const Tensor& g, V in, const Tensor&) { return std::vector<Tensor>{g * 3.0 * in[0] * in[0]}; };
+  const Tensor x = from_vector({0.5, -1.2, 0.8}, Shape{3}, TensorOptions(DType::float32).requires_grad());
+  auto model = [&](TensorBackward backward) {
+    return [&, backward](V in) { return sum(tanh(custom_op("cube", {in[0]}, cube, backward))); };
+  };
+  CHECK(gradcheck(model(float32_detached), {x}).passed);  // its first derivative is right in both
+  const GradcheckReport r = gradgradcheck(model(float32_detached), {x});
+  INFO(r);
+  CHECK_FALSE(r.passed);
+  CHECK_THAT(r.to_string(), Contains("in float32"));
+  REQUIRE(r.localisation.faulty);
+  CHECK(r.localisation.faulty->op == "cube");
+  CHECK(r.localisation.faulty->order == 2);
+  const GradcheckReport ok = gradgradcheck(model(differentiable), {x});
+  INFO(ok);
+  CHECK(ok.passed);
+  CHECK_THAT(ok.to_string(), Contains("input 0 is float32"));
+  // float64 inputs as before.
+  CHECK(gradgradcheck(model(float32_detached), {x.to(DType::float64).detach().set_requires_grad(true)}).passed);
+}
