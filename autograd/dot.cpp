@@ -145,14 +145,23 @@ std::string to_dot(const Tensor& root, const DotOptions& options) {
   if (!root.defined()) throw std::invalid_argument("to_dot: the tensor is undefined");
   std::string out = header(options);
   const TraceOptions f{options.digits, options.fixed};
-  std::unordered_map<const detail::TensorImpl*, std::string> names;
+  // Names by parameter (its impl) and by op (the node that produced the named tensor).
+  std::unordered_map<const void*, std::string> names;
   for (const auto& [name, tensor] : options.names)
-    if (tensor.defined()) names.emplace(tensor.impl(), name);
-  auto leaf_label = [&](const Tensor& t, const char* fallback) {
-    auto it = names.find(t.impl());
-    std::vector<std::string> label = {it != names.end() ? it->second : fallback, t.shape().str(),
-                                      "value " + detail::summarise(t, f)};
-    if (t.grad().defined()) label.push_back("grad " + detail::summarise(t.grad(), f));
+    if (tensor.defined())
+      names.emplace(tensor.impl()->grad_fn ? static_cast<const void*>(tensor.impl()->grad_fn.get())
+                                           : static_cast<const void*>(tensor.impl()),
+                    name);
+  // A parameter's box says it is one (a parameter may be named like an op: "sum"), and shows its
+  // .grad as accumulated (every backward since zero_grad, from whichever output), not a gradient of
+  // this root: the Tensor graph keeps no per-node gradients (trace_backward records them).
+  auto leaf_label = [&](const Tensor& t, const char* kind) {
+    std::vector<std::string> label;
+    if (auto it = names.find(t.impl()); it != names.end()) label.push_back(it->second);
+    label.push_back(kind);
+    label.push_back(t.shape().str());
+    label.push_back("value " + detail::summarise(t, f));
+    if (t.grad().defined()) label.push_back(".grad " + detail::summarise(t.grad(), f));
     return lines(label);
   };
   using detail::Node;
@@ -182,7 +191,10 @@ std::string to_dot(const Tensor& root, const DotOptions& options) {
       if (const Node* m = n->next[i].fn.get())
         if (i < n->replay_inputs().size() && n->replay_inputs()[i].defined()) value.emplace(m, n->replay_inputs()[i]);
   for (const Node* n : nodes) {
-    std::vector<std::string> label = {std::string(n->name), n->shape.str()};
+    std::vector<std::string> label;
+    if (auto it = names.find(n); it != names.end()) label.push_back(it->second);
+    label.push_back(std::string(n->name));
+    label.push_back(n->shape.str());
     if (auto it = value.find(n); it != value.end()) label.push_back("value " + detail::summarise(it->second, f));
     if (options.show_where) label.push_back(to_string(n->where));
     out += fmt::format("  n{} [label={}, {}];\n", id[n], lines(label), n == top ? kOutput : kOp);
@@ -197,7 +209,11 @@ std::string to_dot(const Tensor& root, const DotOptions& options) {
         out += fmt::format("  n{} -> n{} [label={}];\n", id[e.fn.get()], id[n], edge_label);
       } else if (e.leaf) {
         auto [it, added] = leaves.emplace(e.leaf.get(), fmt::format("p{}", leaves.size()));
-        if (added) out += fmt::format("  {} [label={}, {}];\n", it->second, leaf_label(Tensor(e.leaf), "parameter"), kParameter);
+        const Tensor leaf(e.leaf);
+        if (added)
+          out += fmt::format("  {} [label={}, {}];\n", it->second,
+                             leaf_label(leaf, leaf.requires_grad() ? "parameter" : "input (requires_grad off)"),
+                             leaf.requires_grad() ? kParameter : kConstant);
         out += fmt::format("  {} -> n{} [label={}];\n", it->second, id[n], edge_label);
       } else {
         // An input that does not require grad: the edge keeps only its shape (and its value when
@@ -211,7 +227,8 @@ std::string to_dot(const Tensor& root, const DotOptions& options) {
     }
   return out + footer(options,
                       "boxes: recorded ops with their output shape; blue: parameters; grey: constants (no "
-                      "gradient); orange: output\nedge label: the shape of the tensor that flows");
+                      "gradient); orange: output\nedge label: the shape of the tensor that flows; .grad: a "
+                      "parameter's accumulated gradient (every backward since zero_grad)");
 }
 
 void write_dot(const std::filesystem::path& path, const Scalar& root, const DotOptions& options) {

@@ -11,7 +11,10 @@
 // Tensor graphs: one box per recorded op with its output shape (and its values, summarised, where
 // known: the output, parameters, and every op's inputs when the graph was recorded under
 // detail::ReplayGuard); edges are labelled with the shape that flows. Parameters show their name
-// (from DotOptions::names) and a summary of their values and gradient.
+// (from DotOptions::names), a summary of their values, and their .grad as accumulated (every
+// backward since zero_grad, from whichever output: the graph keeps no per-node gradients; a
+// trace_backward shows the gradients of one backward). Ops show a name given to the tensor they
+// produced. Inputs that do not require grad are drawn as unnamed constants.
 //
 //   C.backward();
 //   write_dot("observation1.dot", C, {.title = "observation 1"});
@@ -33,12 +36,14 @@ struct DotOptions {
   bool legend = true;          // a line under the picture saying what shapes, colours and labels mean
   bool show_where = false;     // file:line of each op (Scalars: tracked under TrackLocationsGuard)
   std::string rankdir = "LR";  // layout direction: "LR" (inputs on the left), "TB", "RL" or "BT"
-  // Tensor graphs: names shown on these tensors' nodes, e.g. model->named_parameters().
+  // Tensor graphs: names shown on these tensors' nodes (parameters, and ops by the tensor they
+  // produced), e.g. model->named_parameters().
   std::vector<std::pair<std::string, Tensor>> names = {};
 };
 
-// The DOT text of the graph below `root`. Gradients are shown when a backward has reached `root`
-// (the numbers of that backward); values always. Throws std::invalid_argument for a bad rankdir.
+// The DOT text of the graph below `root`. Scalars: gradients are shown when a backward has reached
+// `root` (the numbers of that backward); Tensors: parameters' .grad (above). Values always.
+// Throws std::invalid_argument for a bad rankdir.
 std::string to_dot(const Scalar& root, const DotOptions& options = {});
 std::string to_dot(const Tensor& root, const DotOptions& options = {});
 // to_dot's text written to `path`; std::runtime_error naming the path and the system's reason when

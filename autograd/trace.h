@@ -128,9 +128,11 @@ struct TensorTraceTerm {
 
 struct TensorTraceNode {
   std::size_t id = 0;       // position in TensorTrace::nodes: the order the backward ran, root first
-  std::string name;         // the op ("matmul", or "add#3" when several ops share a name), a
-                            // parameter's name (from `names`), or "parameter#k"
-  std::string op;           // the op, or "parameter"
+  std::string name;         // the name given in `names` (a parameter's, or an op's output's), else
+                            // the op ("matmul", or "add#3" when several ops share a name) or
+                            // "parameter#k"; unique in the trace (a repeat is numbered on)
+  std::string op;           // the op, "parameter", or "input" for a leaf whose requires_grad was
+                            // turned off after recording (the sweep gives it nothing)
   Shape shape;              // the op's output shape, or the parameter's shape
   Where where;              // where the op was recorded (empty for parameters)
   Tensor value;             // the output where it is known: the root's, a parameter's (else undefined)
@@ -153,7 +155,8 @@ class TensorTrace {
 std::ostream& operator<<(std::ostream& os, const TensorTrace& trace);  // to_text()
 
 // Runs root.backward(options) (a one-element root, seed 1) and traces it. Leaves' gradients
-// accumulate as with backward(). `names` names parameters, e.g. model->named_parameters().
+// accumulate as with backward(). `names` names parameters, e.g. model->named_parameters(), and
+// may name ops by the tensors they produced ({"hidden", h}).
 //   TensorTrace t = trace_backward(loss, model->named_parameters());
 //   std::cout << t;
 TensorTrace trace_backward(const Tensor& root, const std::vector<std::pair<std::string, Tensor>>& names = {},

@@ -8,6 +8,7 @@
 #include <ostream>
 #include <stdexcept>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "autograd/anomaly.h"
 #include "autograd/tensor_impl.h"
@@ -140,6 +141,11 @@ TensorTrace trace_backward(const Tensor& root, const std::vector<std::pair<std::
     throw std::invalid_argument(fmt::format(
         "trace_backward: the tensor (shape {}) is not the result of a recorded op; there is no backward to trace",
         root.shape().str()));
+  if (root.numel() != 1)
+    throw std::invalid_argument(fmt::format(
+        "trace_backward: the root has shape {} ({} elements); a trace starts from a one-element output "
+        "such as a loss (trace sum(y) or mean(y) to follow every element of y)",
+        root.shape().str(), root.numel()));
   Recorder recorder;
   {
     detail::BackwardObserver* previous = detail::BackwardObserver::current;
@@ -155,15 +161,35 @@ TensorTrace trace_backward(const Tensor& root, const std::vector<std::pair<std::
   NoGradGuard no_grad;
 
   // Ids: ops in the order they ran (root first), each parameter right after its first consumer.
+  // Names are unique, so that a term's "(consumer)" and node(name) name one node: a name the
+  // caller gave (to a parameter, or to an op's output) is kept, and an op's own name or
+  // "parameter#k" that would repeat one is numbered on.
   std::unordered_map<const void*, std::size_t> id;
-  std::unordered_map<const detail::TensorImpl*, std::string> given;
-  for (const auto& [name, tensor] : names)
-    if (tensor.defined()) given.emplace(tensor.impl(), name);
+  std::unordered_map<const void*, std::string> given;  // by parameter impl or by op node
+  std::unordered_set<std::string> used;
+  for (const auto& [name, tensor] : names) {
+    if (!tensor.defined()) continue;
+    const void* key = tensor.impl()->grad_fn ? static_cast<const void*>(tensor.impl()->grad_fn.get())
+                                             : static_cast<const void*>(tensor.impl());
+    if (given.emplace(key, name).second) used.insert(name);
+  }
   std::unordered_map<std::string, std::size_t> op_count;
   for (const Ran& r : recorder.ran) ++op_count[r.op];
   std::unordered_map<std::string, std::size_t> op_seen;
+  std::unordered_set<std::string> assigned;  // given names already on a node
+  auto name_of = [&](const void* key, const std::string& base, bool numbered) {
+    if (auto it = given.find(key); it != given.end()) {
+      std::string name = it->second;
+      for (std::size_t k = 2; !assigned.insert(name).second; ++k) name = fmt::format("{}#{}", it->second, k);
+      used.insert(name);
+      return name;
+    }
+    std::string name = numbered ? fmt::format("{}#{}", base, ++op_seen[base]) : base;
+    while (used.count(name)) name = fmt::format("{}#{}", base, ++op_seen[base]);
+    used.insert(name);
+    return name;
+  };
   TensorTrace t;
-  std::size_t parameters = 0;
   auto add = [&](TensorTraceNode node, const void* key) {
     node.id = t.nodes.size();
     id[key] = node.id;
@@ -173,7 +199,7 @@ TensorTrace trace_backward(const Tensor& root, const std::vector<std::pair<std::
     if (!id.count(r.node)) {
       TensorTraceNode n;
       n.op = r.op;
-      n.name = op_count[r.op] > 1 ? fmt::format("{}#{}", r.op, ++op_seen[r.op]) : r.op;
+      n.name = name_of(r.node, r.op, op_count[r.op] > 1);
       n.where = r.where;
       n.grad = r.grad;
       n.shape = r.grad.shape();
@@ -183,12 +209,14 @@ TensorTrace trace_backward(const Tensor& root, const std::vector<std::pair<std::
     }
     for (const Ran::Input& in : r.inputs) {
       if (!in.leaf || !in.sent.defined() || id.count(in.leaf)) continue;
+      const Tensor& leaf = recorder.leaves.at(in.leaf);
       TensorTraceNode n;
-      n.op = "parameter";
-      auto it = given.find(in.leaf);
-      n.name = it != given.end() ? it->second : fmt::format("parameter#{}", ++parameters);
+      // A leaf whose requires_grad was turned off after the graph was recorded takes nothing from
+      // the sweep (as the engine gives it nothing): an input, with no gradient.
+      n.op = leaf.requires_grad() ? "parameter" : "input";
+      n.name = name_of(in.leaf, n.op, true);
       n.shape = in.sent.shape();
-      n.value = recorder.leaves.at(in.leaf).detach();
+      n.value = leaf.detach();
       n.is_leaf = true;
       add(std::move(n), in.leaf);
     }
@@ -203,6 +231,7 @@ TensorTrace trace_backward(const Tensor& root, const std::vector<std::pair<std::
       auto it = id.find(key);
       if (it == id.end()) continue;  // an op that did not run (nothing it leads to needed a gradient)
       TensorTraceNode& target = t.nodes[it->second];
+      if (target.op == "input") continue;
       target.terms.push_back({consumer, i, in.sent});
       if (target.is_leaf) target.grad = target.grad.defined() ? target.grad + in.sent : in.sent;
     }

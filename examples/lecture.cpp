@@ -273,7 +273,8 @@ int main(int argc, char** argv) try {
                                  optim::FitOptions().max_epochs(kMaxEpochs).loss_below(kGoal / 2).quiet());
   fmt::print("The same network from nn::Dense + nn::Sigmoid + MSELoss(sum, 1/2) + SGD({}):\n{}\n", kLearningRate,
              model->to_string());
-  fmt::print("  stopped after {} epochs: {} (1/2 sum (Output - Y)^2 < {})\n", result.epochs, describe(result.reason), kGoal / 2);
+  fmt::print("  stopped after {} epochs: {} (1/2 sum (Output - Y)^2 = {:.4g}, goal < {})\n", result.epochs,
+             describe(result.reason), result.losses.back(), kGoal / 2);
 
   const auto named = model->named_parameters();
   const std::vector<double> w1 = named[0].second.to_vector(), b1 = named[1].second.to_vector(),

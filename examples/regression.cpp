@@ -45,7 +45,7 @@ Args parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (examples::is_help(arg)) a.help = true;
-    else if (arg == "--plot" && i + 1 < argc) a.plot = argv[++i];
+    else if (arg == "--plot" && i + 1 < argc && argv[i + 1][0] != '\0') a.plot = argv[++i];
     else if (arg == "--plot") throw std::invalid_argument(fmt::format("--plot needs a file name\n{}", kUsage));
     else throw std::invalid_argument(fmt::format("unknown argument '{}'\n{}", arg, kUsage));
   }

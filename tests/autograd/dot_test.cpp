@@ -166,7 +166,7 @@ TEST_CASE("dot: a Tensor graph shows ops with shapes, named parameters and const
   for (const char* part : {"matmul", "add", "sigmoid", "mul", "sum", "hidden.weight", "hidden.bias", "[2, 3]", "[1, 3]",
                            "constant", "dot_test.cpp:"})
     CHECK_THAT(text, Contains(part));
-  CHECK_THAT(text, Contains("grad mean"));  // parameters show a summary of their gradient
+  CHECK_THAT(text, Contains(".grad mean"));  // parameters show a summary of their accumulated .grad
   // Every recorded op is a node: matmul, add, sigmoid, mul, sum.
   CHECK(count(text, "fillcolor=\"#ffffff\"") + count(text, "peripheries=2") == 5);
   const std::string svg = render_svg(text);
@@ -183,4 +183,28 @@ TEST_CASE("dot: a very long label, an ampersand and bytes that are not UTF-8 ren
   CHECK(text.size() < 10000);
   render_svg(text);
   CHECK(dot_quote("a&b") == "\"a&amp;b\"");
+}
+
+// Found by a probe of the Tensor pictures against an independent computation.
+TEST_CASE("dot: a Tensor picture says what a parameter's gradient is and names ops and parameters apart",
+          "[autograd][dot]") {
+  const TensorOptions param = TensorOptions(DType::float64).requires_grad();
+  const Tensor w = tensor({1.0, 2.0}, param), s = tensor({0.5, 0.5}, param);
+  const Tensor h = w * 2.0;
+  const Tensor y1 = sum(h * s), y2 = sum(w * 3.0);
+  y2.backward();
+  // No backward reached y1: w's box shows its accumulated .grad (from y2), said to be one, and no
+  // number is presented as d y1 / d w.
+  const std::string text = to_dot(y1, {.names = {{"sum", w}, {"hidden", h}}});
+  CHECK_THAT(text, Contains(".grad [3, 3]") && Contains("accumulated gradient"));
+  CHECK_THAT(text, !Contains("\\ngrad "));
+  // A parameter named like an op says that it is a parameter; an op's output can be named.
+  CHECK_THAT(text, Contains("\"sum\\nparameter\\n[2]"));
+  CHECK_THAT(text, Contains("\"hidden\\nmul\\n[2]"));
+  // A leaf whose requires_grad was turned off after recording is drawn as an input.
+  Tensor v = tensor({1.0, 1.0}, param);
+  const Tensor z = sum(w * v);
+  v.set_requires_grad(false);
+  CHECK_THAT(to_dot(z, {.names = {{"v", v}}}), Contains("\"v\\ninput (requires_grad off)"));
+  render_svg(text);
 }

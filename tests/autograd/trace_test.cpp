@@ -4,6 +4,7 @@
 #include <cmath>
 #include <span>
 #include <stdexcept>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -267,6 +268,7 @@ TEST_CASE("trace: a Tensor used by several ops sums what their backwards sent", 
   CHECK_THAT(t.to_text(), Contains("(sum of 3 terms)"));
   CHECK_THROWS_AS(t.node("nope"), std::out_of_range);
   CHECK_THROWS_AS(trace_backward(a), std::invalid_argument);  // a leaf: nothing recorded
+  CHECK_THROWS_WITH(trace_backward(b), Contains("trace_backward: the root has shape [3] (3 elements)"));
 }
 
 // Found by a probe that re-did every trace's arithmetic from its printed numbers.
@@ -434,4 +436,37 @@ TEST_CASE("trace: unlabelled leaves' expressions computed twice are told apart",
   for (const TraceNode& n : t.nodes) names.push_back(n.name);
   std::sort(names.begin(), names.end());
   CHECK(std::adjacent_find(names.begin(), names.end()) == names.end());
+}
+
+// Found by a probe of the Tensor traces against an independent computation.
+TEST_CASE("trace: Tensor node names are unique, and a leaf turned off after recording gets no gradient",
+          "[autograd][trace]") {
+  const TensorOptions param = TensorOptions(DType::float64).requires_grad();
+  const Tensor m = tensor({1.0, 2.0}, param), s = tensor({0.5}, param), u = tensor({3.0, 4.0}, param);
+  const Tensor x = tensor({1.0, -1.0}, DType::float64);
+  // Parameters named like the ops ("mul", "sum") and like the automatic names ("parameter#1").
+  const Tensor h = x * m + s;
+  const Tensor loss = sum(h * u);
+  const TensorTrace t = trace_backward(loss, {{"mul", m}, {"sum", s}, {"parameter#1", x}, {"hidden", h}});
+  std::set<std::string> seen;
+  for (const TensorTraceNode& n : t.nodes) CHECK(seen.insert(n.name).second);
+  CHECK(t.node("mul").is_leaf);  // the name the caller gave is kept
+  CHECK(t.node("sum").is_leaf);
+  CHECK(t.node("sum").grad.to_vector() == std::vector<double>{7.0});
+  CHECK(t.node("hidden").op == "add");  // an op named by the tensor it produced
+  CHECK(t.node("sum#1").op == "sum");   // the op whose name was taken is numbered
+  CHECK(t.node("mul#1").op == "mul");
+  CHECK(t.node("parameter#2").is_leaf);  // u: "parameter#1" was taken by a caller's name
+  // v's requires_grad is turned off after the graph was recorded: the engine gives it nothing,
+  // and the trace shows it as an input with no gradient.
+  Tensor v = tensor({1.0, 1.0}, param);
+  const Tensor w = tensor({1.0, 2.0}, param);
+  const Tensor l2 = sum(w * v);
+  v.set_requires_grad(false);
+  const TensorTrace t2 = trace_backward(l2, {{"w", w}, {"v", v}});
+  CHECK(t2.node("v").op == "input");
+  CHECK_FALSE(t2.node("v").grad.defined());
+  CHECK(t2.node("v").terms.empty());
+  CHECK_FALSE(v.grad().defined());
+  CHECK(t2.node("w").grad.to_vector() == std::vector<double>{1.0, 1.0});
 }

@@ -40,6 +40,17 @@ TEST_CASE("lecture: --data standardises the given rows with their own mean and s
   CHECK_THAT(r.out, !Catch::Contains("(slides"));
 }
 
+TEST_CASE("lecture: data the network cannot fit stops at the epoch limit and says the goal was missed", "[examples]") {
+  // Two rows with the same inputs and different targets: 1/2 sum (Output - Y)^2 cannot go below
+  // 0.25. The line said "(1/2 sum (Output - Y)^2 < 0.0005)" as if the goal had been met.
+  const std::string csv = "lecture_cli_test_unfit.csv";
+  std::ofstream(csv) << "Y,X1,X2\n0,1,2\n1,1,2\n0,3,1\n";
+  const Run r = run(std::string(CHAINRULE_LECTURE) + " --compact --data " + csv);
+  std::remove(csv.c_str());
+  CHECK(r.status == 0);
+  CHECK_THAT(r.out, Catch::Contains("maximum number of epochs reached (1/2 sum (Output - Y)^2 = 0.25, goal < 0.0005)"));
+}
+
 TEST_CASE("lecture and lecture_trace: bad arguments print the usage and exit with 2", "[examples]") {
   const Run help = run(std::string(CHAINRULE_LECTURE) + " --help");
   CHECK(help.status == 0);
