@@ -32,8 +32,8 @@ void throw_freed(std::string_view op) {
         "to say so, or BackwardOptions{.retain_graph = true} to keep a graph for a second backward.");
   throw std::logic_error(fmt::format(
       "backward: trying to backward through the graph a second time: the '{}' node was freed by an "
-      "earlier backward(). Pass BackwardOptions{{.retain_graph = true}} to the first backward() if "
-      "you need to sweep the same graph twice.",
+      "earlier backward() or grad(). Pass .retain_graph = true to the first one (BackwardOptions for "
+      "backward(), GradOptions for grad()) if you need to sweep the same graph twice.",
       op));
 }
 

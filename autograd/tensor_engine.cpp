@@ -37,8 +37,8 @@ namespace {
 [[noreturn]] void throw_freed(const Node& n) {
   throw std::logic_error(fmt::format(
       "backward: trying to backward through the graph a second time: the '{}' node's saved tensors "
-      "were freed by an earlier backward(). Pass BackwardOptions{{.retain_graph = true}} to the first "
-      "backward() if you need to sweep the same graph twice.",
+      "were freed by an earlier backward() or grad(). Pass .retain_graph = true to the first one "
+      "(BackwardOptions for backward(), GradOptions for grad()) if you need to sweep the same graph twice.",
       n.name));
 }
 

@@ -21,7 +21,8 @@
 
 namespace chainrule::nn {
 
-// Softmax of x over `dim` (negative dims count from the end); same shape as x.
+// Softmax of x over `dim` (negative dims count from the end); same shape as x. A 0-d x is one
+// element along dim 0 or -1 (as PyTorch): softmax 1, log_softmax 0.
 //   softmax(tensor({{1000.0, 1001.0}}), 1)  // [[0.2689, 0.7311]]
 Tensor softmax(const Tensor& x, int64_t dim);
 // log(softmax(x)) over `dim`, computed without forming softmax (no log of 0 for very negative

@@ -88,10 +88,20 @@ TEST_CASE("nn: Softmax and LogSoftmax stay finite on logits of 1000 (float32 and
   }
 }
 
-TEST_CASE("nn: Softmax rejects a bad dim and a 0-d input") {
+TEST_CASE("nn: Softmax rejects a bad dim, and takes a 0-d input as one element along dim 0 or -1") {
   CHECK_THROWS_AS(nn::softmax(zeros({2, 3}), 2), std::out_of_range);
   CHECK_THROWS_AS(nn::log_softmax(zeros({2, 3}), -3), std::out_of_range);
-  CHECK_THROWS_WITH(nn::softmax(Tensor(1.0), 0), Contains("0-d"));
+  // As PyTorch: softmax of a 0-d tensor is 1, log_softmax 0, and their gradients 0.
+  const Tensor x = tensor(2.5, TensorOptions(DType::float64).requires_grad());
+  const Tensor p = nn::softmax(x, 0), lp = nn::log_softmax(x, -1);
+  CHECK(p.dim() == 0);
+  CHECK(p.item() == 1.0);
+  CHECK(lp.dim() == 0);
+  CHECK(lp.item() == 0.0);
+  (p * 3.0 + lp * 5.0).backward();
+  CHECK(x.grad().item() == 0.0);
+  CHECK_THROWS_WITH(nn::softmax(Tensor(1.0), 1), Contains("softmax"));
+  CHECK_THROWS_AS(nn::log_softmax(Tensor(1.0), -2), std::out_of_range);
 }
 
 TEST_CASE("nn: activations print their names (and dim)") {
