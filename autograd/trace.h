@@ -129,7 +129,8 @@ struct TensorTraceTerm {
 struct TensorTraceNode {
   std::size_t id = 0;       // position in TensorTrace::nodes: the order the backward ran, root first
   std::string name;         // the name given in `names` (a parameter's, or an op's output's), else
-                            // the op ("matmul", or "add#3" when several ops share a name) or
+                            // the op ("matmul", or "add#3" when several ops share a name,
+                            // numbered in recording order: linear#1 is the first layer) or
                             // "parameter#k"; unique in the trace (a repeat is numbered on)
   std::string op;           // the op, "parameter", or "input" for a leaf whose requires_grad was
                             // turned off after recording (the sweep gives it nothing)

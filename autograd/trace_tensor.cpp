@@ -173,22 +173,32 @@ TensorTrace trace_backward(const Tensor& root, const std::vector<std::pair<std::
                                              : static_cast<const void*>(tensor.impl());
     if (given.emplace(key, name).second) used.insert(name);
   }
-  std::unordered_map<std::string, std::size_t> op_count;
-  for (const Ran& r : recorder.ran) ++op_count[r.op];
-  std::unordered_map<std::string, std::size_t> op_seen;
+  // Ops that share a name are numbered in the order they were recorded (linear#1 is the first
+  // layer), not the order the backward ran them.
+  std::unordered_map<std::string, std::vector<const Node*>> by_op;
+  for (const Ran& r : recorder.ran) by_op[r.op].push_back(r.node);
+  std::unordered_map<const Node*, std::size_t> number;
+  for (auto& [op, list] : by_op) {
+    std::sort(list.begin(), list.end(), [](const Node* a, const Node* b) { return a->sequence < b->sequence; });
+    list.erase(std::unique(list.begin(), list.end()), list.end());
+    for (std::size_t k = 0; k < list.size(); ++k) number[list[k]] = k + 1;
+  }
+  std::unordered_map<std::string, std::size_t> extra;  // numbers past the ops', for names taken
   std::unordered_set<std::string> assigned;  // given names already on a node
-  auto name_of = [&](const void* key, const std::string& base, bool numbered) {
+  auto name_of = [&](const void* key, const std::string& base, std::size_t k) {
     if (auto it = given.find(key); it != given.end()) {
       std::string name = it->second;
-      for (std::size_t k = 2; !assigned.insert(name).second; ++k) name = fmt::format("{}#{}", it->second, k);
+      for (std::size_t j = 2; !assigned.insert(name).second; ++j) name = fmt::format("{}#{}", it->second, j);
       used.insert(name);
       return name;
     }
-    std::string name = numbered ? fmt::format("{}#{}", base, ++op_seen[base]) : base;
-    while (used.count(name)) name = fmt::format("{}#{}", base, ++op_seen[base]);
+    std::string name = k > 0 ? fmt::format("{}#{}", base, k) : base;
+    const std::size_t taken = by_op.count(base) && by_op[base].size() > 1 ? by_op[base].size() : 0;
+    while (used.count(name)) name = fmt::format("{}#{}", base, taken + ++extra[base]);
     used.insert(name);
     return name;
   };
+  std::unordered_map<std::string, std::size_t> leaves;  // "parameter#k", "input#k"
   TensorTrace t;
   auto add = [&](TensorTraceNode node, const void* key) {
     node.id = t.nodes.size();
@@ -199,7 +209,7 @@ TensorTrace trace_backward(const Tensor& root, const std::vector<std::pair<std::
     if (!id.count(r.node)) {
       TensorTraceNode n;
       n.op = r.op;
-      n.name = name_of(r.node, r.op, op_count[r.op] > 1);
+      n.name = name_of(r.node, r.op, by_op[r.op].size() > 1 ? number[r.node] : 0);
       n.where = r.where;
       n.grad = r.grad;
       n.shape = r.grad.shape();
@@ -214,7 +224,7 @@ TensorTrace trace_backward(const Tensor& root, const std::vector<std::pair<std::
       // A leaf whose requires_grad was turned off after the graph was recorded takes nothing from
       // the sweep (as the engine gives it nothing): an input, with no gradient.
       n.op = leaf.requires_grad() ? "parameter" : "input";
-      n.name = name_of(in.leaf, n.op, true);
+      n.name = name_of(in.leaf, n.op, ++leaves[n.op]);
       n.shape = in.sent.shape();
       n.value = leaf.detach();
       n.is_leaf = true;

@@ -217,10 +217,12 @@ TEST_CASE("trace: a Tensor backward of the lecture's network shows Err and Backp
   const Tensor C = sum(0.5 * pow(out - 0.0, 2.0));
   const TensorTrace t = trace_backward(C, {{"W1", W1}, {"b1", b1}, {"W2", W2}, {"b2", b2}});
 
-  // The output sigmoid ran first (sigmoid#1), the hidden one after (sigmoid#2); each add before
-  // them is z, whose gradient is the Backprop Err.
-  const TensorTraceNode& output = t.node("sigmoid#1");
-  const TensorTraceNode& hidden = t.node("sigmoid#2");
+  // Ops that share a name are numbered in recording order: the hidden sigmoid is sigmoid#1, the
+  // output's sigmoid#2 (the backward ran it first). The add before each is z, whose gradient is
+  // the Backprop Err.
+  const TensorTraceNode& output = t.node("sigmoid#2");
+  const TensorTraceNode& hidden = t.node("sigmoid#1");
+  CHECK(output.id < hidden.id);  // the trace lists nodes in the order the backward ran them
   CHECK(output.shape == Shape{1, 1});
   CHECK(hidden.shape == Shape{1, 3});
   CHECK(round_to(output.grad.item(), 2) == 0.18);  // Err_ON
@@ -230,7 +232,7 @@ TEST_CASE("trace: a Tensor backward of the lecture's network shows Err and Backp
   CHECK(round_to(err[2], 3) == -0.008);
   const TensorTraceNode& z_hidden = t.nodes[hidden.id + 1];  // the add that fed it ran next
   REQUIRE(z_hidden.terms.size() == 1);
-  CHECK(t.nodes[z_hidden.terms[0].consumer].name == "sigmoid#2");
+  CHECK(t.nodes[z_hidden.terms[0].consumer].name == "sigmoid#1");
   const std::vector<double> bpe = z_hidden.grad.to_vector();
   CHECK(round_to(bpe[0], 3) == -0.003);
   CHECK(round_to(bpe[1], 3) == -0.004);
