@@ -69,10 +69,13 @@ class MSELoss {
 //   first bad value); target y: same shape, usually 0 or 1.
 //
 // As torch.nn.BCELoss, each log is clamped to >= -100, so p = 0 or 1 gives a finite loss (100 per
-// element) instead of inf. In the clamped region (p <= e^-100; in float32, p below the smallest
-// normal float 1.2e-38) the log is the constant -100 and passes no gradient, as a clamp at its
-// bound; PyTorch's fused backward instead returns (p - y) / max(p (1 - p), 1e-12) there. For
-// saturating logits prefer BCEWithLogitsLoss, which never leaves the smooth region.
+// element) instead of inf. In the clamped region (p <= e^-100; in float32, p at or below the
+// smallest normal float 1.2e-38) the log is the constant -100 and passes no gradient, as a clamp
+// at its bound; PyTorch's fused backward instead returns (p - y) / max(p (1 - p), 1e-12) there.
+// Outside it the gradient is the exact -y/p + (1 - y)/(1 - p), which PyTorch's 1e-12 caps: at
+// p = 1e-16, y = 1 it is -1e16 here and -1e12 there, and in float32 near 1e-38 it is close to the
+// float range, so an upstream gradient above a few units overflows to -inf. For saturating
+// logits prefer BCEWithLogitsLoss, which never leaves the smooth region.
 struct BCELossOptions {
   BCELossOptions& reduction(Reduction r) { reduction_ = checked_reduction(r, "BCELossOptions"); return *this; }
   Reduction reduction() const { return reduction_; }
