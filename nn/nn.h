@@ -1,5 +1,6 @@
 #pragma once
-// chainrule::nn in one include: modules, layers, activations, initialisers and losses.
+// chainrule::nn in one include: modules, layers, activations, initialisers and losses, saving and
+// loading, data (CSV, standardisation, mini-batches) and the safetensors format.
 //
 //   #include "nn/nn.h"
 //   using namespace chainrule;
@@ -7,8 +8,14 @@
 //                                               std::make_shared<nn::Sigmoid>());
 //   nn::MSELoss loss(nn::MSELossOptions().reduction(nn::Reduction::Sum).half(true));
 #include "nn/activation.h"
+#include "nn/batches.h"
+#include "nn/csv.h"
+#include "nn/data.h"
 #include "nn/dense.h"
 #include "nn/init.h"
 #include "nn/loss.h"
 #include "nn/module.h"
+#include "nn/safetensors.h"
 #include "nn/sequential.h"
+#include "nn/serialize.h"
+#include "nn/standardizer.h"

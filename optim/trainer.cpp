@@ -2,10 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
+#include <unordered_set>
+#include <vector>
 
 namespace chainrule::optim {
 
@@ -21,16 +24,58 @@ std::string describe(StopReason reason) {
   return "?";
 }
 
-double grad_norm(const std::vector<Tensor>& params) {
-  double sq = 0.0;
+namespace {
+
+// The parameters, each once (a tensor listed twice is counted and scaled once).
+std::vector<Tensor> distinct(const std::vector<Tensor>& params, const char* op) {
+  std::vector<Tensor> out;
+  std::unordered_set<const void*> seen;
   for (std::size_t i = 0; i < params.size(); ++i) {
-    const Tensor& p = params[i];
-    if (!p.defined()) throw std::invalid_argument(fmt::format("grad_norm: parameter {} is undefined", i));
+    if (!params[i].defined()) throw std::invalid_argument(fmt::format("{}: parameter {} is undefined", op, i));
+    if (seen.insert(params[i].impl()).second) out.push_back(params[i]);
+  }
+  return out;
+}
+
+// ||g||_2 over every defined gradient, summed as (m sqrt(sum (g / m)^2)) with m the largest |g|,
+// so that squares beyond the double range do not overflow.
+double gradient_norm(const std::vector<Tensor>& params) {
+  double largest = 0.0;
+  std::vector<std::vector<double>> values;
+  for (const Tensor& p : params) {
     const Tensor g = p.grad();
     if (!g.defined()) continue;
-    for (double v : g.to_vector()) sq += v * v;
+    values.push_back(g.to_vector());
+    for (double v : values.back()) {
+      if (std::isnan(v)) return v;
+      largest = std::max(largest, std::abs(v));
+    }
   }
-  return std::sqrt(sq);
+  if (largest == 0.0 || std::isinf(largest)) return largest;
+  double sq = 0.0;
+  for (const std::vector<double>& vs : values)
+    for (double v : vs) sq += (v / largest) * (v / largest);
+  return largest * std::sqrt(sq);
+}
+
+}  // namespace
+
+double grad_norm(const std::vector<Tensor>& params) { return gradient_norm(distinct(params, "grad_norm")); }
+
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
+  if (!(max_norm > 0) || !std::isfinite(max_norm))
+    throw std::invalid_argument(fmt::format("clip_grad_norm: max_norm must be positive and finite, got {}", max_norm));
+  const std::vector<Tensor> each = distinct(params, "clip_grad_norm");
+  const double norm = gradient_norm(each);
+  if (!std::isfinite(norm))
+    throw std::runtime_error(fmt::format(
+        "clip_grad_norm: the gradients' norm is {} (a gradient holds NaN or inf); nothing was scaled", norm));
+  const double scale = max_norm / (norm + 1e-6);
+  if (scale >= 1.0) return norm;
+  NoGradGuard no_grad;
+  for (const Tensor& p : each)
+    if (Tensor g = p.grad(); g.defined()) g *= scale;
+  return norm;
 }
 
 namespace {

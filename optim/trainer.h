@@ -96,7 +96,19 @@ FitResult fit(Optimizer& optimizer, const std::function<Tensor()>& loss_fn, cons
 FitResult fit_epochs(const std::function<EpochReport(std::size_t epoch)>& epoch, const FitOptions& options,
                      const std::function<double()>& validation_loss = {});
 
-// ||g||_2 over every defined gradient of `params`.
+// ||g||_2 over every defined gradient of `params`, each parameter once (scaled while summing, so
+// gradients whose squares overflow a double still give their norm).
 double grad_norm(const std::vector<Tensor>& params);
+
+// Gradient clipping, as torch.nn.utils.clip_grad_norm_: when the joint norm ||g||_2 of every
+// defined gradient of `params` exceeds max_norm, each gradient is scaled in place by
+// max_norm / (||g||_2 + 1e-6). Returns the norm before clipping. Call it between backward() and
+// step(). max_norm must be positive and finite, and a norm that is not finite (a NaN or inf in a
+// gradient) throws std::runtime_error naming it with nothing scaled (PyTorch's
+// error_if_nonfinite = true: scaling by NaN would spread it to every parameter).
+//   loss.backward();
+//   optim::clip_grad_norm(model->parameters(), 1.0);
+//   opt.step();
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
 
 }  // namespace chainrule::optim
