@@ -38,6 +38,8 @@
 //   expand:    y = x broadcast to a shape         dx = grad summed back to x's shape
 //   slice:     y = x[start:stop] along dim        dx = zeros with grad in [start:stop]
 //   concat:    y = [x0, x1, ...] along dim        dxi = grad sliced at xi's range
+//   index_select: y = x[idx] along dim            dx = index_add(zeros like x, dim, idx, grad)
+//   index_add: y = base + src added at idx        dbase = grad   dsrc = index_select(grad, dim, idx)
 //   cast:      y = x converted to a dtype         dx = grad converted back
 //   where:     y = x where c != 0, else z         dx = grad where c != 0, else 0   dz = grad where c == 0, else 0
 //              (c a constant; the gradient is selected, not multiplied by a mask: inf * 0 is no NaN)
@@ -236,7 +238,8 @@ struct Dot {
 inline constexpr std::array<std::string_view, 13> elementwise_ops = {
     "neg", "exp", "log", "sqrt", "sigmoid", "tanh", "relu", "abs", "add", "sub", "mul", "div", "pow"};
 inline constexpr std::array<std::string_view, 1> scalar_ops = {"dot"};
-inline constexpr std::array<std::string_view, 11> tensor_ops = {
-    "sum", "max", "matmul", "linear", "permute", "reshape", "expand", "slice", "concat", "cast", "where"};
+inline constexpr std::array<std::string_view, 13> tensor_ops = {
+    "sum", "max", "matmul", "linear", "permute", "reshape", "expand", "slice", "concat", "index_select", "index_add",
+    "cast", "where"};
 
 }  // namespace chainrule::ops

@@ -271,6 +271,15 @@ Tensor sum_to(const Tensor& x, const Shape& shape);  // sum broadcast dims back 
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t stop, Where where = Where::current());  // [start, stop)
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim, Where where = Where::current());
 Tensor stack(const std::vector<Tensor>& xs, int64_t dim, Where where = Where::current());
+// Index ops (as torch.index_select and torch.index_add; indices in [0, size of dim), repeats
+// allowed): index_select takes the slices at `indices` along dim, in their order (an embedding
+// lookup is index_select(table, 0, ids)); index_add returns base with source's k-th slice added at
+// indices[k] (repeated indices add up). Each is the other's gradient.
+//   Tensor rows = index_select(x, 0, {2, 0, 2});            // x [4, 3] -> [3, 3]
+//   Tensor acc = index_add(zeros({4, 3}), 0, {2, 0, 2}, rows);  // rows 0 and 2 (twice) added back
+Tensor index_select(const Tensor& x, int64_t dim, const std::vector<int64_t>& indices, Where where = Where::current());
+Tensor index_add(const Tensor& base, int64_t dim, const std::vector<int64_t>& indices, const Tensor& source,
+                 Where where = Where::current());
 
 // A user-defined op with its own forward and backward (as torch::autograd::Function): it records,
 // composes and differentiates like a built-in one. `forward` runs on the inputs' values without

@@ -259,6 +259,21 @@ const std::map<std::string_view, std::vector<TensorCase>>& tensor_table() {
            {"[3, 4, 2] dim 1 [0, 2)", {{{3, 4, 2}}}, [](V x) { return slice(x[0], 1, 0, 2); }},
            {"[3, 4, 2] dim 2 [1, 2)", {{{3, 4, 2}}}, [](V x) { return slice(x[0], 2, 1, 2); }},
        }},
+      {"index_select",
+       {
+           {"[4, 3] dim 0 {2, 0, 2}", {{{4, 3}}}, [](V x) { return index_select(x[0], 0, {2, 0, 2}); }},
+           {"[2, 5] dim -1 {4, 1}", {{{2, 5}}}, [](V x) { return index_select(x[0], -1, {4, 1}); }},
+           {"[2, 3, 2] dim 1 {1, 1, 1}", {{{2, 3, 2}}}, [](V x) { return index_select(x[0], 1, {1, 1, 1}); }},
+       }},
+      {"index_add",
+       {
+           {"[4, 3] dim 0 {2, 0, 2}, source [3, 3]", {{{4, 3}}, {{3, 3}}},
+            [](V x) { return index_add(x[0], 0, {2, 0, 2}, x[1]); }},
+           {"[2, 5] (no grad) dim -1 {4, 4}, source [2, 2]", {{{2, 5}, Domain::any, false}, {{2, 2}}},
+            [](V x) { return index_add(x[0], -1, {4, 4}, x[1]); }},
+           {"[2, 3, 2] dim 1 {0}, source [2, 1, 2] (no grad)", {{{2, 3, 2}}, {{2, 1, 2}, Domain::any, false}},
+            [](V x) { return index_add(x[0], 1, {0}, x[1]); }},
+       }},
       {"concat",
        {
            {"[2, 1] [2, 3] [2, 2] along 1",

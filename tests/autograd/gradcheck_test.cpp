@@ -107,6 +107,9 @@ const std::map<std::string_view, std::vector<TensorCase>>& tensor_cases() {
     c["expand"] = {{[](V x) { return expand(x[0], {2, 3, 4}); }, {input({3, 1}, Domain::any, 19)}}};
     c["slice"] = {{[](V x) { return slice(x[0], 1, 1, 3); }, {input({2, 4}, Domain::any, 20)}}};
     c["concat"] = {{[](V x) { return concat({x[0], x[1]}, 1); }, {input({2, 1}, Domain::any, 21), input({2, 3}, Domain::any, 22)}}};
+    c["index_select"] = {{[](V x) { return index_select(x[0], 0, {2, 0, 2}); }, {input({4, 3}, Domain::any, 81)}}};
+    c["index_add"] = {{[](V x) { return index_add(x[0], 1, {1, 1, 0}, x[1]); },
+                       {input({2, 3}, Domain::any, 82), input({2, 3}, Domain::any, 83)}}};
     c["where"] = {{[](V x) { return where(tensor({{1, 0, 0}, {0, 1, 1}}, DType::float64), x[0], x[1]); },
                    {input({2, 3}, Domain::any, 27), input({3}, Domain::any, 28)}}};
     // Through float32 the values carry ~1e-7 relative rounding: a larger step and looser bounds.
