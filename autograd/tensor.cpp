@@ -12,6 +12,7 @@
 #include <ostream>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 #include <type_traits>
 
 #include "autograd/tensor_impl.h"
@@ -246,6 +247,11 @@ bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
 bool Tensor::is_leaf() const { return !checked(impl_, "is_leaf").grad_fn; }
 
 Tensor& Tensor::set_requires_grad(bool on) {
+  std::as_const(*this).set_requires_grad(on);
+  return *this;
+}
+
+const Tensor& Tensor::set_requires_grad(bool on) const {
   TensorImpl& t = checked(impl_, "set_requires_grad");
   if (t.grad_fn)
     throw std::logic_error(fmt::format(
@@ -261,7 +267,7 @@ Tensor Tensor::grad() const {
   return t.grad ? Tensor(t.grad) : Tensor();
 }
 
-void Tensor::zero_grad() { checked(impl_, "zero_grad").grad.reset(); }
+void Tensor::zero_grad() const { checked(impl_, "zero_grad").grad.reset(); }
 
 std::string Tensor::grad_fn_name() const {
   const TensorImpl& t = checked(impl_, "grad_fn_name");

@@ -143,10 +143,13 @@ class Tensor {
   // recorded from then on: an op recorded before used it as a constant, and so does that op's
   // backward under create_graph (PyTorch's saved tensor would be the tensor as it is now, so a
   // second-order gradient through that op reaches it there and not here).
+  // A handle's methods change the tensor it names, not the handle, so they work through a const
+  // reference too (as ATen's): `dense->weight().set_requires_grad(false)` freezes a layer's weight.
   Tensor& set_requires_grad(bool on);
+  const Tensor& set_requires_grad(bool on) const;
   bool is_leaf() const;
-  Tensor grad() const;  // undefined until a backward reaches this leaf
-  void zero_grad();     // drops the accumulated gradient
+  Tensor grad() const;    // undefined until a backward reaches this leaf
+  void zero_grad() const;  // drops the accumulated gradient
   void backward(BackwardOptions options = {}) const;  // one-element tensors: seed 1
   void backward(const Tensor& seed, BackwardOptions options = {}) const;
   Tensor detach() const;  // same values, new tensor, no history

@@ -134,3 +134,18 @@ TEST_CASE("nn: a moved-from Dense says so instead of naming an undefined tensor"
   CHECK_THROWS_WITH(d.forward(zeros({1, 2})),  // NOLINT(bugprone-use-after-move): the case tested
                     Catch::Contains("Dense::forward: this Dense has no weight (it was moved from)"));
 }
+
+TEST_CASE("nn: a Dense weight is frozen through its accessor, as linear->weight.set_requires_grad(false)") {
+  // weight() returns a const reference to the handle; set_requires_grad and zero_grad change the
+  // tensor it names, so they work through it (they did not compile: a copy of the handle was needed).
+  auto d = std::make_shared<nn::Dense>(nn::DenseOptions(2, 3));
+  d->weight().set_requires_grad(false);
+  CHECK_FALSE(d->weight().requires_grad());
+  const Tensor x = ones({4, 2});
+  sum(d->forward(x)).backward();
+  CHECK_FALSE(d->weight().grad().defined());
+  REQUIRE(d->bias().grad().defined());
+  CHECK(d->bias().grad().to_vector() == std::vector<double>{4, 4, 4});
+  d->bias().zero_grad();
+  CHECK_FALSE(d->bias().grad().defined());
+}
