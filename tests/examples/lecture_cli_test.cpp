@@ -51,6 +51,14 @@ TEST_CASE("lecture: data the network cannot fit stops at the epoch limit and say
   CHECK_THAT(r.out, Catch::Contains("maximum number of epochs reached (1/2 sum (Output - Y)^2 = 0.25, goal < 0.0005)"));
 }
 
+#ifdef CHAINRULE_REGRESSION
+TEST_CASE("regression: an empty --plot file name is refused, not taken as no plot", "[examples]") {
+  const Run r = run(std::string(CHAINRULE_REGRESSION) + " --plot ''");
+  CHECK(r.status == 2);
+  CHECK_THAT(r.out, Catch::Contains("--plot needs a file name"));
+}
+#endif
+
 TEST_CASE("lecture and lecture_trace: bad arguments print the usage and exit with 2", "[examples]") {
   const Run help = run(std::string(CHAINRULE_LECTURE) + " --help");
   CHECK(help.status == 0);
