@@ -12,6 +12,7 @@
 #include "nn/csv.h"
 #include "nn/data.h"
 #include "nn/dense.h"
+#include "nn/embedding.h"
 #include "nn/init.h"
 #include "nn/loss.h"
 #include "nn/module.h"

@@ -1,0 +1,67 @@
+#pragma once
+// nn::Embedding: a lookup table of learned vectors, as torch.nn.Embedding.
+//
+//   y[..., :] = W[id, :]      ids: whole numbers in [0, num_embeddings), any shape
+//   W: [num_embeddings, embedding_dim]      y: ids' shape + [embedding_dim]
+//
+// The lookup is index_select(W, 0, ids) (autograd/tensor.h), so a backward adds each id's gradient
+// into its row (an id used twice gets both), and create_graph works.
+//
+//   auto embed = std::make_shared<nn::Embedding>(nn::EmbeddingOptions(100, 8).seed(1));
+//   Tensor v = embed->forward({3, 14, 3});                             // [3, 8]
+//   Tensor batch = embed->forward(tensor({{1.0, 2.0}, {3.0, 4.0}}));  // ids [2, 2] -> [2, 2, 8]
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nn/init.h"
+#include "nn/module.h"
+
+namespace chainrule::nn {
+
+struct EmbeddingOptions {
+  // num_embeddings, embedding_dim >= 1 (checked by Embedding, std::invalid_argument with the value).
+  EmbeddingOptions(int64_t num_embeddings, int64_t embedding_dim)
+      : num_embeddings_(num_embeddings), embedding_dim_(embedding_dim) {}
+  // The weight's initialiser (default N(0, 1), torch.nn.Embedding's).
+  EmbeddingOptions& init(Init init) { init_ = std::move(init); return *this; }
+  // The weight's dtype (default float32).
+  EmbeddingOptions& dtype(DType d) { dtype_ = d; return *this; }
+  // A seed for this layer's own Generator (else the Generator given, or default_generator()).
+  EmbeddingOptions& seed(uint64_t s) { seed_ = s; return *this; }
+
+  int64_t num_embeddings() const { return num_embeddings_; }
+  int64_t embedding_dim() const { return embedding_dim_; }
+  const Init& init() const { return init_; }
+  DType dtype() const { return dtype_; }
+  const std::optional<uint64_t>& seed() const { return seed_; }
+
+ private:
+  int64_t num_embeddings_, embedding_dim_;
+  Init init_ = Init::normal(0.0, 1.0);
+  DType dtype_ = DType::float32;
+  std::optional<uint64_t> seed_;
+};
+
+class Embedding : public Module {
+ public:
+  // Registers "weight" [num_embeddings, embedding_dim].
+  explicit Embedding(const EmbeddingOptions& options);
+  Embedding(const EmbeddingOptions& options, Generator& gen);
+  // ids as a tensor of whole numbers (any dtype; it takes no gradient): ids' shape + [dim]. An id
+  // that is not a whole number in [0, num_embeddings) is std::out_of_range naming it and its position.
+  Tensor forward(const Tensor& ids) override;
+  // ids as numbers: [ids.size(), dim].
+  Tensor forward(const std::vector<int64_t>& ids);
+  const Tensor& weight() const { return weight_; }
+  const EmbeddingOptions& options() const { return options_; }
+  // "num_embeddings=100, embedding_dim=8" (and ", dtype=float64" when not float32).
+  std::string extra_repr() const override;
+
+ private:
+  EmbeddingOptions options_;
+  Tensor weight_;
+};
+
+}  // namespace chainrule::nn

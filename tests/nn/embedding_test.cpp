@@ -1,0 +1,61 @@
+// nn::Embedding: lookups, gradients into the rows used, shapes, errors, saving.
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "autograd/gradcheck.h"
+#include "nn/nn.h"
+
+using namespace chainrule;
+using Catch::Contains;
+
+TEST_CASE("nn: Embedding looks rows up by id, and its gradient goes to the rows used") {
+  nn::Embedding e(nn::EmbeddingOptions(4, 2).dtype(DType::float64).seed(3));
+  nn::set_values(e.weight(), {{0.0, 1.0}, {10.0, 11.0}, {20.0, 21.0}, {30.0, 31.0}});
+  const Tensor v = e.forward(std::vector<int64_t>{3, 1, 3});
+  CHECK(v.shape() == Shape{3, 2});
+  CHECK(v.to_vector() == std::vector<double>{30, 31, 10, 11, 30, 31});
+  // Ids as a tensor of any shape: its shape + [embedding_dim].
+  const Tensor batch = e.forward(tensor({{1.0, 2.0}, {0.0, 3.0}}, DType::float32));
+  CHECK(batch.shape() == Shape{2, 2, 2});
+  CHECK(batch.to_vector() == std::vector<double>{10, 11, 20, 21, 0, 1, 30, 31});
+  sum(v * tensor({{1.0, 1.0}, {2.0, 2.0}, {4.0, 4.0}}, DType::float64)).backward();
+  // Row 3 was used twice (weights 1 and 4), row 1 once (2); rows 0 and 2 not at all.
+  CHECK(e.weight().grad().to_vector() == std::vector<double>{0, 0, 2, 2, 0, 0, 5, 5});
+  CHECK(e.to_string() == "Embedding(num_embeddings=4, embedding_dim=2, dtype=float64)");
+  CHECK(e.named_parameters().size() == 1);
+  CHECK(e.named_parameters()[0].first == "weight");
+}
+
+TEST_CASE("nn: Embedding's default weights are N(0, 1) and seeded, and its gradient checks out") {
+  nn::Embedding a(nn::EmbeddingOptions(50, 40).seed(7)), b(nn::EmbeddingOptions(50, 40).seed(7));
+  CHECK(a.weight().to_vector() == b.weight().to_vector());
+  double mean = 0, sq = 0;
+  for (double w : a.weight().to_vector()) mean += w, sq += w * w;
+  mean /= 2000;
+  CHECK(std::abs(mean) < 0.1);
+  CHECK(std::sqrt(sq / 2000 - mean * mean) == Approx(1.0).epsilon(0.1));
+  nn::Embedding e(nn::EmbeddingOptions(5, 3).dtype(DType::float64).seed(1));
+  const auto report = gradcheck_model([&] { return sum(tanh(e.forward(std::vector<int64_t>{4, 0, 4, 2}))); },
+                                      e.named_parameters());
+  INFO(report);
+  CHECK(report.passed);
+}
+
+TEST_CASE("nn: Embedding refuses bad sizes and ids by name") {
+  CHECK_THROWS_WITH(nn::Embedding(nn::EmbeddingOptions(0, 3)), Contains("Embedding: num_embeddings must be >= 1, got 0"));
+  CHECK_THROWS_WITH(nn::Embedding(nn::EmbeddingOptions(3, -1)), Contains("Embedding: embedding_dim must be >= 1, got -1"));
+  nn::Embedding e(nn::EmbeddingOptions(3, 2));
+  CHECK_THROWS_WITH(e.forward(std::vector<int64_t>{0, 3}),
+                    Contains("Embedding::forward: id 3 (position 1) is not in [0, 3) (num_embeddings)"));
+  CHECK_THROWS_AS(e.forward(std::vector<int64_t>{-1}), std::out_of_range);
+  CHECK_THROWS_WITH(e.forward(tensor({0.0, 1.5})),
+                    Contains("Embedding::forward: id 1.5 (element 1 of ids [2]) is not a whole number in [0, 3)"));
+  CHECK_THROWS_AS(e.forward(tensor({NAN})), std::out_of_range);
+  CHECK_THROWS_AS(e.forward(Tensor()), std::invalid_argument);
+  nn::Embedding moved = std::move(e);
+  CHECK_THROWS_WITH(e.forward(std::vector<int64_t>{0}), Contains("moved from"));  // NOLINT(bugprone-use-after-move)
+  CHECK(moved.forward(std::vector<int64_t>{2}).shape() == Shape{1, 2});
+}
