@@ -273,7 +273,8 @@ int main(int argc, char** argv) try {
                                  optim::FitOptions().max_epochs(kMaxEpochs).loss_below(kGoal / 2).quiet());
   fmt::print("The same network from nn::Dense + nn::Sigmoid + MSELoss(sum, 1/2) + SGD({}):\n{}\n", kLearningRate,
              model->to_string());
-  fmt::print("  stopped after {} epochs: {} (1/2 sum (Output - Y)^2 = {:.4g}, goal < {})\n", result.epochs,
+  // Enough digits to show a loss just below the goal as below it (0.00049996, not 0.0005).
+  fmt::print("  stopped after {} epochs: {} (1/2 sum (Output - Y)^2 = {:.6g}, goal < {})\n", result.epochs,
              describe(result.reason), result.losses.back(), kGoal / 2);
 
   const auto named = model->named_parameters();

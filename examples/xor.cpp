@@ -37,7 +37,7 @@ int main(int argc, char** argv) try {
   fmt::print("XOR with a 2-4-1 network, {} and Adam(lr 0.05):\n{}\n", criterion.to_string(), model->to_string());
   const auto result = optim::fit(adam, [&] { return criterion(model->forward(x), y); },
                                  optim::FitOptions().max_epochs(5000).loss_below(0.01).quiet());
-  fmt::print("stopped after {} epochs ({:.3f} s): {} (loss {:.4g}, goal < 0.01)\n\n", result.epochs, result.seconds,
+  fmt::print("stopped after {} epochs ({:.3f} s): {} (loss {:.6g}, goal < 0.01)\n\n", result.epochs, result.seconds,
              describe(result.reason), result.losses.back());
 
   Tensor out;
