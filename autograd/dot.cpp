@@ -145,13 +145,7 @@ std::string to_dot(const Tensor& root, const DotOptions& options) {
   if (!root.defined()) throw std::invalid_argument("to_dot: the tensor is undefined");
   std::string out = header(options);
   const TraceOptions f{options.digits, options.fixed};
-  // Names by parameter (its impl) and by op (the node that produced the named tensor).
-  std::unordered_map<const void*, std::string> names;
-  for (const auto& [name, tensor] : options.names)
-    if (tensor.defined())
-      names.emplace(tensor.impl()->grad_fn ? static_cast<const void*>(tensor.impl()->grad_fn.get())
-                                           : static_cast<const void*>(tensor.impl()),
-                    name);
+  const std::unordered_map<const void*, std::string> names = detail::names_by_node(options.names);
   // A parameter's box says it is one (a parameter may be named like an op: "sum"), and shows its
   // .grad as accumulated (every backward since zero_grad, from whichever output), not a gradient of
   // this root: the Tensor graph keeps no per-node gradients (trace_backward records them).

@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "autograd/trace.h"
@@ -25,6 +27,10 @@ std::string format_number(double value, const TraceOptions& options);
 // A tensor's values in a few characters: all of them up to 4, else mean and range; "-" when
 // undefined.
 std::string summarise(const Tensor& t, const TraceOptions& options);
+
+// Names given to tensors (a trace's or a picture's `names`), keyed by what a Tensor graph shows:
+// the op node that produced the tensor, or the leaf's TensorImpl. The first name of each wins.
+std::unordered_map<const void*, std::string> names_by_node(const std::vector<std::pair<std::string, Tensor>>& names);
 
 // The node called `name` of a trace (`who` names the lookup in the error), or std::out_of_range
 // listing the names there are.

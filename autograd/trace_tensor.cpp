@@ -48,6 +48,16 @@ std::string summarise(const Tensor& t, const TraceOptions& f) {
   return fmt::format("mean {}, range [{}, {}]", mean, num(lo), num(hi));
 }
 
+std::unordered_map<const void*, std::string> names_by_node(const std::vector<std::pair<std::string, Tensor>>& names) {
+  std::unordered_map<const void*, std::string> out;
+  for (const auto& [name, tensor] : names)
+    if (tensor.defined())
+      out.emplace(tensor.impl()->grad_fn ? static_cast<const void*>(tensor.impl()->grad_fn.get())
+                                         : static_cast<const void*>(tensor.impl()),
+                  name);
+  return out;
+}
+
 }  // namespace detail
 
 namespace {
@@ -165,23 +175,18 @@ TensorTrace trace_backward(const Tensor& root, const std::vector<std::pair<std::
   // caller gave (to a parameter, or to an op's output) is kept, and an op's own name or
   // "parameter#k" that would repeat one is numbered on.
   std::unordered_map<const void*, std::size_t> id;
-  std::unordered_map<const void*, std::string> given;  // by parameter impl or by op node
+  const std::unordered_map<const void*, std::string> given = detail::names_by_node(names);
   std::unordered_set<std::string> used;
-  for (const auto& [name, tensor] : names) {
-    if (!tensor.defined()) continue;
-    const void* key = tensor.impl()->grad_fn ? static_cast<const void*>(tensor.impl()->grad_fn.get())
-                                             : static_cast<const void*>(tensor.impl());
-    if (given.emplace(key, name).second) used.insert(name);
-  }
+  for (const auto& [key, name] : given) used.insert(name);
   // Ops that share a name are numbered in the order they were recorded (linear#1 is the first
   // layer), not the order the backward ran them.
   std::unordered_map<std::string, std::vector<const Node*>> by_op;
   for (const Ran& r : recorder.ran) by_op[r.op].push_back(r.node);
-  std::unordered_map<const Node*, std::size_t> number;
+  std::unordered_map<const Node*, std::size_t> number;  // 0 (none) for an op alone of its name
   for (auto& [op, list] : by_op) {
     std::sort(list.begin(), list.end(), [](const Node* a, const Node* b) { return a->sequence < b->sequence; });
     list.erase(std::unique(list.begin(), list.end()), list.end());
-    for (std::size_t k = 0; k < list.size(); ++k) number[list[k]] = k + 1;
+    for (std::size_t k = 0; list.size() > 1 && k < list.size(); ++k) number[list[k]] = k + 1;
   }
   std::unordered_map<std::string, std::size_t> extra;  // numbers past the ops', for names taken
   std::unordered_set<std::string> assigned;  // given names already on a node
@@ -209,7 +214,7 @@ TensorTrace trace_backward(const Tensor& root, const std::vector<std::pair<std::
     if (!id.count(r.node)) {
       TensorTraceNode n;
       n.op = r.op;
-      n.name = name_of(r.node, r.op, by_op[r.op].size() > 1 ? number[r.node] : 0);
+      n.name = name_of(r.node, r.op, number[r.node]);
       n.where = r.where;
       n.grad = r.grad;
       n.shape = r.grad.shape();
