@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -37,25 +36,29 @@ std::vector<Tensor> distinct(const std::vector<Tensor>& params, const char* op) 
   return out;
 }
 
-// ||g||_2 over every defined gradient, summed as (m sqrt(sum (g / m)^2)) with m the largest |g|,
-// so that squares beyond the double range do not overflow.
+// ||g||_2 over every defined gradient in one pass, kept as scale * sqrt(ssq) with scale the largest
+// |g| so far (BLAS's dnrm2), so that squares beyond the double range do not overflow and no copy
+// of all the gradients is held.
 double gradient_norm(const std::vector<Tensor>& params) {
-  double largest = 0.0;
-  std::vector<std::vector<double>> values;
+  double scale = 0.0, ssq = 1.0;
+  bool infinite = false;  // a NaN anywhere still makes the norm NaN
   for (const Tensor& p : params) {
     const Tensor g = p.grad();
     if (!g.defined()) continue;
-    values.push_back(g.to_vector());
-    for (double v : values.back()) {
-      if (std::isnan(v)) return v;
-      largest = std::max(largest, std::abs(v));
+    for (double v : g.to_vector()) {
+      const double a = std::abs(v);
+      if (std::isnan(a)) return a;
+      if (std::isinf(a)) {
+        infinite = true;
+      } else if (a > scale) {
+        ssq = 1.0 + ssq * (scale / a) * (scale / a);
+        scale = a;
+      } else if (a > 0.0) {
+        ssq += (a / scale) * (a / scale);
+      }
     }
   }
-  if (largest == 0.0 || std::isinf(largest)) return largest;
-  double sq = 0.0;
-  for (const std::vector<double>& vs : values)
-    for (double v : vs) sq += (v / largest) * (v / largest);
-  return largest * std::sqrt(sq);
+  return infinite ? INFINITY : scale * std::sqrt(ssq);
 }
 
 }  // namespace
