@@ -174,18 +174,15 @@ ScalarTape::~ScalarTape() {
     for (uint64_t block : retained_blocks_) registry().erase(block);
     retained_blocks_.clear();
   }
-  std::free(state_.records);
-  state_.records = nullptr;
-  state_.capacity = 0;
-  std::free(state_.leaves);
-  state_.leaves = nullptr;
-  state_.leaf_capacity = 0;
-  std::free(state_.constants);
-  state_.constants = nullptr;
-  state_.constant_capacity = 0;
-  std::free(state_.lists);
-  state_.lists = nullptr;
-  state_.list_capacity = 0;
+  auto drop = [](auto*& data, uint32_t& capacity) {
+    std::free(data);
+    data = nullptr;
+    capacity = 0;
+  };
+  drop(state_.records, state_.capacity);
+  drop(state_.leaves, state_.leaf_capacity);
+  drop(state_.constants, state_.constant_capacity);
+  drop(state_.lists, state_.list_capacity);
   rearm();
 }
 

@@ -37,15 +37,6 @@ void check_indices(const std::vector<int64_t>& idx, const Split& s, const Shape&
                                           op, idx[k], k, s.dim, s.size, shape.str()));
 }
 
-template <class T>
-const T* data(const Tensor& t) {
-  return static_cast<const T*>(t.impl()->storage->data);
-}
-template <class T>
-T* mutable_data(const Tensor& t) {
-  return static_cast<T*>(t.impl()->storage->data);
-}
-
 }  // namespace
 
 Tensor index_select(const Tensor& x, int64_t dim, const std::vector<int64_t>& indices, Where where) {
@@ -58,8 +49,8 @@ Tensor index_select(const Tensor& x, int64_t dim, const std::vector<int64_t>& in
   out_shape.set(s.dim, n);
   Tensor result = detail::empty(out_shape, x.dtype());
   detail::dispatch(x.dtype(), [&]<class T>() {
-    const T* in = data<T>(x);
-    T* out = mutable_data<T>(result);
+    const T* in = x.impl()->data<T>();
+    T* out = result.impl()->data<T>();
     for (int64_t o = 0; o < s.outer; ++o)
       for (int64_t k = 0; k < n; ++k) {
         const T* from = in + (o * s.size + indices[static_cast<std::size_t>(k)]) * s.inner;
@@ -100,9 +91,9 @@ Tensor index_add(const Tensor& base, int64_t dim, const std::vector<int64_t>& in
         base.shape().str(), n, s.dim, expected.str()));
   Tensor result = detail::empty(base.shape(), base.dtype());
   detail::dispatch(base.dtype(), [&]<class T>() {
-    const T* b = data<T>(base);
-    const T* src = data<T>(source);
-    T* out = mutable_data<T>(result);
+    const T* b = base.impl()->data<T>();
+    const T* src = source.impl()->data<T>();
+    T* out = result.impl()->data<T>();
     for (int64_t i = 0; i < base.numel(); ++i) out[i] = b[i];
     for (int64_t o = 0; o < s.outer; ++o)
       for (int64_t k = 0; k < n; ++k) {
