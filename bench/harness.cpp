@@ -226,7 +226,7 @@ bool add_thread_setter(std::string system, std::function<std::string(int)> set) 
 
 const std::vector<std::string>& system_order() {
   static const std::vector<std::string> order = {"handwritten", "cblas",  "chainrule_scalar",
-                                                 "chainrule_tensor", "bare_tape", "sacado", "adolc",
+                                                 "chainrule_tensor", "bare_tape", "bare_statement", "sacado", "adolc",
                                                  "libtorch"};
   return order;
 }

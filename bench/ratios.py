@@ -7,8 +7,9 @@
 With one JSON, for each workload: every system's median time (the `median` aggregate when the run had
 repetitions, else the single run), its spread (coefficient of variation over the repetitions), and
 its ratio to the floor (handwritten, or cblas) and to LibTorch; in mlp_b* the cblas row is a bound
-(the floor's matrix products alone), not a system, and so is bare_tape in lecture and scalar_* (one
-record per op and nothing else: bench/bare_tape.h; its ratios are printed as bounds, not targets). Workloads with their own unit get
+(the floor's matrix products alone), not a system, and so are bare_tape and bare_statement in lecture
+and scalar_* (one record per op, or one statement per assignment, and nothing else: bench/bare_tape.h,
+bench/bare_statement.h; their ratios are printed as bounds, not targets). Workloads with their own unit get
 it: `matmul` GFLOP/s per case and chainrule's share of raw CBLAS, `scalar_*` the gradient time over
 the plain-double function time (ADBench's unit), `memory` its counters. Systems that failed the
 agreement check show their error instead of a time. Then the recorded environment and the issue's
@@ -25,6 +26,7 @@ import json
 import sys
 
 SYSTEM_ORDER = ["handwritten", "cblas", "chainrule_scalar", "chainrule_scalar_dot", "chainrule_tensor", "chainrule_tensor_unfused", "bare_tape",
+                "bare_statement",
                 "sacado", "adolc", "libtorch"]
 WORKLOAD_ORDER = ["lecture", "tinyop", "mlp_b128", "mlp_b8", "mlp_b1", "matmul", "scalar_sum",
                   "scalar_logsumexp", "memory"]
@@ -315,7 +317,8 @@ TARGETS = [
 ]
 
 # Not targets: what one record per op costs by itself (bare_tape, a bound with none of chainrule's
-# safety; bench/bare_tape.h), and what chainrule_scalar pays above it.
+# safety; bench/bare_tape.h), what chainrule_scalar pays above it, and what one statement per
+# assignment costs by itself (bare_statement, bench/bare_statement.h: expression templates).
 def bound_ratio(workload, system, other, text):
     def check(rows):
         a, b = seconds(rows, workload, system), seconds(rows, workload, other)
@@ -324,7 +327,8 @@ def bound_ratio(workload, system, other, text):
 
 
 BOUNDS = [bound_ratio(w, s, o, f"{w}: {s} / {o}") for w in ("lecture", "scalar_sum", "scalar_logsumexp")
-          for s, o in (("bare_tape", "handwritten"), ("chainrule_scalar", "bare_tape"))]
+          for s, o in (("bare_tape", "handwritten"), ("chainrule_scalar", "bare_tape"),
+                       ("bare_statement", "handwritten"))]
 
 
 def across_runs(paths, metric):
@@ -401,7 +405,7 @@ def main():
         else:
             value, met = result
             print(f"- {text}: {value}, **{'met' if met else 'MISSED'}**")
-    print(f"\nBounds (not targets; bare_tape is one record per op and nothing else), {threads} thread(s):\n")
+    print(f"\nBounds (not targets; bare_tape is one record per op and nothing else, bare_statement one statement per assignment), {threads} thread(s):\n")
     for text, check in BOUNDS:
         print(f"- {text}: {check(rows) or 'not measured'}")
 
