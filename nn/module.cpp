@@ -7,6 +7,24 @@
 #include "autograd/tensor_impl.h"
 
 namespace chainrule::nn {
+namespace {
+
+// Appends `entry` unless its tensor is listed already: a layer shared by two parents is listed once,
+// under its first name (as torch's remove_duplicate=True), so that an optimizer does not step the
+// same tensor twice.
+void append_unique(std::vector<NamedTensor>& out, NamedTensor entry) {
+  for (const auto& kept : out)
+    if (kept.second.impl() == entry.second.impl()) return;
+  out.push_back(std::move(entry));
+}
+
+std::vector<Tensor> tensors_of(std::vector<NamedTensor> named) {
+  std::vector<Tensor> out;
+  for (auto& [n, t] : named) out.push_back(std::move(t));
+  return out;
+}
+
+}  // namespace
 
 Module::Module(std::string type_name) : name_(std::move(type_name)) {}
 
@@ -23,21 +41,33 @@ void Module::check_new_name(const std::string& name, const char* what) const {
   for (const auto& [n, p] : parameters_)
     if (n == name)
       throw std::invalid_argument(fmt::format("{}::{}: a parameter named '{}' already exists", name_, what, name));
+  for (const Buffer& b : buffers_)
+    if (b.name == name)
+      throw std::invalid_argument(fmt::format("{}::{}: a buffer named '{}' already exists", name_, what, name));
   for (const auto& [n, c] : children_)
     if (n == name)
       throw std::invalid_argument(fmt::format("{}::{}: a module named '{}' already exists", name_, what, name));
 }
 
-Tensor Module::register_parameter(std::string name, Tensor tensor, bool requires_grad) {
-  check_new_name(name, "register_parameter");
+void Module::check_new_tensor(const std::string& name, const Tensor& tensor, const char* what) const {
+  check_new_name(name, what);
   if (!tensor.defined())
-    throw std::invalid_argument(fmt::format("{}::register_parameter: tensor '{}' is undefined", name_, name));
+    throw std::invalid_argument(fmt::format("{}::{}: tensor '{}' is undefined", name_, what, name));
   if (!tensor.is_leaf())
-    throw std::invalid_argument(fmt::format(
-        "{}::register_parameter: tensor '{}' is the result of '{}', not a leaf; pass t.detach()", name_, name,
-        tensor.grad_fn_name()));
+    throw std::invalid_argument(fmt::format("{}::{}: tensor '{}' is the result of '{}', not a leaf; pass t.detach()",
+                                            name_, what, name, tensor.grad_fn_name()));
+}
+
+Tensor Module::register_parameter(std::string name, Tensor tensor, bool requires_grad) {
+  check_new_tensor(name, tensor, "register_parameter");
   tensor.set_requires_grad(requires_grad);
   parameters_.emplace_back(std::move(name), tensor);
+  return tensor;
+}
+
+Tensor Module::register_buffer(std::string name, Tensor tensor, bool persistent) {
+  check_new_tensor(name, tensor, "register_buffer");
+  buffers_.push_back({std::move(name), tensor, persistent});
   return tensor;
 }
 
@@ -60,29 +90,44 @@ bool Module::contains(const Module* m) const {
   return false;
 }
 
-void Module::append_named(const std::string& prefix, std::vector<NamedTensor>& out, bool recurse) const {
-  for (const auto& [n, p] : parameters_) out.emplace_back(prefix + n, p);
+template <class Keep>
+void Module::append_named(const std::string& prefix, std::vector<NamedTensor>& out, bool buffers, bool recurse,
+                          Keep keep) const {
+  if (buffers) {
+    for (const Buffer& b : buffers_)
+      if (keep(b)) out.emplace_back(prefix + b.name, b.tensor);
+  } else {
+    for (const auto& [n, p] : parameters_) out.emplace_back(prefix + n, p);
+  }
   if (!recurse) return;
-  for (const auto& [n, c] : children_) c->append_named(prefix + n + ".", out, true);
+  for (const auto& [n, c] : children_) c->append_named(prefix + n + ".", out, buffers, true, keep);
 }
 
-std::vector<NamedTensor> Module::named_parameters(bool recurse) const {
+template <class Keep>
+std::vector<NamedTensor> Module::collect(bool buffers, bool recurse, Keep keep) const {
   std::vector<NamedTensor> all;
-  append_named("", all, recurse);
-  // A layer shared by two parents is listed once, under its first name (as torch's
-  // remove_duplicate=True): an optimizer must not step the same tensor twice.
+  append_named("", all, buffers, recurse, keep);
   std::vector<NamedTensor> out;
-  for (auto& entry : all) {
-    bool seen = false;
-    for (const auto& kept : out) seen = seen || kept.second.impl() == entry.second.impl();
-    if (!seen) out.push_back(std::move(entry));
-  }
+  for (auto& entry : all) append_unique(out, std::move(entry));
   return out;
 }
 
-std::vector<Tensor> Module::parameters(bool recurse) const {
-  std::vector<Tensor> out;
-  for (auto& [n, p] : named_parameters(recurse)) out.push_back(p);
+std::vector<NamedTensor> Module::named_parameters(bool recurse) const {
+  return collect(false, recurse, [](const Buffer&) { return true; });
+}
+
+std::vector<Tensor> Module::parameters(bool recurse) const { return tensors_of(named_parameters(recurse)); }
+
+std::vector<NamedTensor> Module::named_buffers(bool recurse) const {
+  return collect(true, recurse, [](const Buffer&) { return true; });
+}
+
+std::vector<Tensor> Module::buffers(bool recurse) const { return tensors_of(named_buffers(recurse)); }
+
+std::vector<NamedTensor> Module::named_state() const {
+  std::vector<NamedTensor> out = named_parameters();
+  for (auto& entry : collect(true, true, [](const Buffer& b) { return b.persistent; }))
+    append_unique(out, std::move(entry));
   return out;
 }
 
@@ -104,7 +149,9 @@ void Module::zero_grad() {
 void Module::to(DType dtype) {
   // Every parameter is converted before the first is changed: a conversion that throws (anomaly
   // mode on a float64 value beyond float32's range) leaves the whole model as it was.
-  std::vector<Tensor> params = parameters();
+  std::vector<NamedTensor> named = named_parameters();
+  for (auto& entry : named_buffers()) append_unique(named, std::move(entry));
+  std::vector<Tensor> params = tensors_of(std::move(named));
   std::vector<Tensor> converted(params.size());
   for (size_t i = 0; i < params.size(); ++i)
     if (params[i].dtype() != dtype) converted[i] = params[i].detach().to(dtype);

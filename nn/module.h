@@ -1,6 +1,8 @@
 #pragma once
 // nn::Module: the base of every layer and model. A module owns named parameters (leaf tensors that
-// require grad) and named child modules; everything else (forward, printing) builds on that.
+// require grad), named buffers (tensors that are part of the model's state but not trained: a
+// fixed mask, running statistics, a standardiser's constants) and named child modules; everything
+// else (forward, printing, saving) builds on that.
 //
 // Modules are held by std::shared_ptr, as in LibTorch; a parameter is a Tensor handle, so the
 // tensor a module registers, the one its forward uses and the one an optimizer updates are the same
@@ -54,6 +56,13 @@ class Module {
   // The same with dotted names: "weight", "0.weight", "hidden.bias", "block.1.weight". A tensor
   // reachable twice (a layer shared by two parents) is listed once, under its first name.
   std::vector<NamedTensor> named_parameters(bool recurse = true) const;
+  // Buffers (see register_buffer), the same way: this module's, then its children's, with dotted
+  // names, a tensor reachable twice listed once. Not in parameters(), so no optimizer steps them.
+  std::vector<Tensor> buffers(bool recurse = true) const;
+  std::vector<NamedTensor> named_buffers(bool recurse = true) const;
+  // The state that nn::save writes and nn::load reads: named_parameters(), then the persistent
+  // named_buffers() (as torch's state_dict()).
+  std::vector<NamedTensor> named_state() const;
   // The direct children, in registration order.
   std::vector<std::shared_ptr<Module>> children() const;
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const {
@@ -70,9 +79,9 @@ class Module {
   // torch's zero_grad(set_to_none=True)); the next backward() starts from zero.
   void zero_grad();
 
-  // Converts every parameter to `dtype` in place: each parameter keeps its identity (handles held by
-  // the module, by subclasses and by user code stay valid) and gets the converted values; gradients
-  // are dropped. Call it before building an optimizer (whose state has the old dtype) and before
+  // Converts every parameter and buffer to `dtype` in place: each keeps its identity (handles held
+  // by the module, by subclasses and by user code stay valid) and gets the converted values;
+  // gradients are dropped. Call it before building an optimizer (whose state has the old dtype) and before
   // recording graphs: a graph recorded earlier refers to the old values (its backward throws).
   //   model->to(DType::float64);
   void to(DType dtype);
@@ -94,6 +103,12 @@ class Module {
   //   weight_ = register_parameter("weight", zeros({3, 2}));
   Tensor register_parameter(std::string name, Tensor tensor, bool requires_grad = true);
 
+  // Registers `tensor` as buffer `name` (the same naming rules; a leaf, else std::invalid_argument)
+  // and returns the same handle; its requires_grad is left as it is. A buffer is saved and loaded
+  // with the parameters unless `persistent` is false (torch's register_buffer(..., persistent)).
+  //   mask_ = register_buffer("mask", from_vector({1, 0, 1}, {3}));
+  Tensor register_buffer(std::string name, Tensor tensor, bool persistent = true);
+
   // Registers `module` as child `name` (same naming rules) and returns it, typed.
   //   hidden_ = register_module("hidden", std::make_shared<Dense>(DenseOptions(2, 3)));
   template <class M>
@@ -104,18 +119,31 @@ class Module {
   }
 
   // Throws std::invalid_argument (naming `what`) unless `name` is non-empty, has no '.' and is not
-  // a parameter's or a child's name here yet.
+  // a parameter's, a buffer's or a child's name here yet.
   void check_new_name(const std::string& name, const char* what) const;
 
  private:
+  void check_new_tensor(const std::string& name, const Tensor& tensor, const char* what) const;  // and a leaf
   void add_child(std::string name, std::shared_ptr<Module> module);
   bool contains(const Module* m) const;  // m is a child of this, or of a child, at any depth
-  void append_named(const std::string& prefix, std::vector<NamedTensor>& out, bool recurse) const;
+  struct Buffer {
+    std::string name;
+    Tensor tensor;
+    bool persistent;
+  };
+  // Appends (dotted name, tensor) for every parameter (buffers: false) or every buffer that `keep`
+  // accepts, here and (recurse) below, then drops tensors listed already.
+  template <class Keep>
+  std::vector<NamedTensor> collect(bool buffers, bool recurse, Keep keep) const;
+  template <class Keep>
+  void append_named(const std::string& prefix, std::vector<NamedTensor>& out, bool buffers, bool recurse,
+                    Keep keep) const;
   void print(std::string& out, int indent) const;
 
   std::string name_;
   bool training_ = true;
   std::vector<NamedTensor> parameters_;
+  std::vector<Buffer> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
 };
 

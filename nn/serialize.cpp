@@ -155,10 +155,10 @@ StFile to_st_file(const Module& module, const Standardizer* scaler, std::map<std
           "nn::save: metadata key {} is reserved: keys beginning with \"standardizer.\" are written by save itself",
           shown(entry.first)));
   StFile file;
-  for (const auto& [name, tensor] : module.named_parameters()) {
+  for (const auto& [name, tensor] : module.named_state()) {
     if (reserved(name))
       throw std::invalid_argument(fmt::format(
-          "nn::save: parameter {} begins with the reserved \"standardizer.\"; rename the child module", shown(name)));
+          "nn::save: parameter or buffer {} begins with the reserved \"standardizer.\"; rename the child module", shown(name)));
     file.tensors.push_back(entry_of(name, tensor));
   }
   if (scaler) {
@@ -192,10 +192,10 @@ void load(Module& module, const fs::path& path, Standardizer* scaler, LoadOption
   Problems problems;
   std::vector<std::pair<Tensor, Values>> copies;
   std::set<std::string_view> used{kMeanName, kStdName};  // the standardiser's are judged below
-  for (const auto& [name, param] : module.named_parameters()) {
+  for (const auto& [name, param] : module.named_state()) {
     if (reserved(name))
       throw std::invalid_argument(fmt::format(
-          "nn::load: parameter {} begins with the reserved \"standardizer.\"; rename the child module", shown(name)));
+          "nn::load: parameter or buffer {} begins with the reserved \"standardizer.\"; rename the child module", shown(name)));
     const StEntry* e = find(name);
     if (!e) {
       problems.add(fmt::format("missing {}", shown(name)));

@@ -1,6 +1,6 @@
-// Saving and loading a model: a module's named parameters, and optionally the Standardizer fitted
-// on its training data, in one safetensors file (format: nn/safetensors.h) that Python's
-// safetensors and PyTorch read with the same names and values.
+// Saving and loading a model: a module's named parameters and buffers, and optionally the
+// Standardizer fitted on its training data, in one safetensors file (format: nn/safetensors.h)
+// that Python's safetensors and PyTorch read with the same names and values.
 //
 //   auto model = std::make_shared<nn::Sequential>(
 //       std::make_shared<nn::Dense>(nn::DenseOptions(2, 3).dtype(DType::float64)),
@@ -16,8 +16,9 @@
 //   nn::load(*fresh, "model.safetensors", &loaded_scaler);   // fresh now predicts as model did
 //
 // What the file holds (every tensor row-major, little-endian):
-//   - each parameter under its dotted name from Module::named_parameters() ("0.weight", "0.bias",
-//     "hidden.weight"), dtype F32 or F64 as the parameter's, shape as the parameter's; a Dense's
+//   - each parameter, then each persistent buffer, under its dotted name from Module::named_state()
+//     ("0.weight", "0.bias", "hidden.weight", "mask"), dtype F32 or F64 as the tensor's, shape as
+//     the tensor's (as torch's state_dict(), so load_state_dict takes both); a Dense's
 //     weight is [out_features, in_features] as torch.nn.Linear's, so a torch.nn.Sequential of the
 //     same layers accepts the names and shapes as they are;
 //   - with a standardiser: "standardizer.mean" and "standardizer.std", F64, shape [D];
@@ -66,8 +67,8 @@ struct LoadOptions {
   bool allow_dtype_conversion = false;
 };
 
-// Writes every named parameter of `module` (and, if given, the fitted `scaler`) to `path`,
-// atomically, with `metadata` under "__metadata__" (layout above).
+// Writes every named parameter and persistent buffer of `module` (and, if given, the fitted
+// `scaler`) to `path`, atomically, with `metadata` under "__metadata__" (layout above).
 //   nn::save(*model, "model.safetensors");
 //   nn::save(*model, "model.safetensors", &scaler, {{"epochs", "1000"}});
 // Throws std::invalid_argument for an unfitted scaler, a reserved name ("standardizer." prefix) in
@@ -76,12 +77,12 @@ struct LoadOptions {
 void save(const Module& module, const std::filesystem::path& path, const Standardizer* scaler = nullptr,
           std::map<std::string, std::string> metadata = {});
 
-// Reads `path` into the parameters of `module` (in place: handles held elsewhere, for instance by
+// Reads `path` into the parameters and persistent buffers of `module` (in place: handles held elsewhere, for instance by
 // an optimizer, see the new values; each parameter's version is bumped, so a graph recorded before
 // the load refuses to backward through the old values) and, if given, into `scaler`.
 // Everything is checked before anything is written:
 //   - the file is a valid safetensors file (truncated or corrupt files are refused);
-//   - every parameter of the module is in the file ("missing \"0.weight\"");
+//   - every parameter and persistent buffer of the module is in the file ("missing \"0.weight\"");
 //   - with options.strict, the file has no other tensor ("unexpected \"foo\"");
 //   - shapes are equal ("\"0.weight\": shape [3, 2] in the file vs [2, 3] in the model");
 //   - dtypes are equal, or convertible with options.allow_dtype_conversion

@@ -18,7 +18,9 @@ namespace chainrule::optim {
 
 // Step decay (torch.optim.lr_scheduler.StepLR): the learning rate is multiplied by `gamma` every
 // `step_size` epochs. After `e` calls of step(), lr = lr_0 * gamma^floor(e / step_size), where lr_0
-// is the optimizer's learning rate when the scheduler was built.
+// is the optimizer's learning rate when the scheduler was built. That is Python's timing; LibTorch
+// 1.13's C++ torch::optim::StepLR decays one step() later (at e = step_size + 1, 2 step_size + 1,
+// ...), so a schedule ported from C++ LibTorch code shifts by one epoch.
 class StepLR {
  public:
   // step_size >= 1 and gamma > 0 (std::invalid_argument with the value otherwise).

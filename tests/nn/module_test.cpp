@@ -349,3 +349,86 @@ TEST_CASE("module: no-op casts and expands of a shared parameter under NoGradGua
   CHECK(b == a);
   CHECK(w.impl()->refs == 1);
 }
+
+namespace {
+
+// A layer with state that is not trained: a fixed mask on its inputs (a persistent buffer) and a
+// running count of the rows it has seen (a non-persistent one).
+class Masked : public nn::Module {
+ public:
+  Masked() : Module("Masked") {
+    dense_ = register_module("dense", std::make_shared<nn::Dense>(nn::DenseOptions(3, 1).seed(3)));
+    mask_ = register_buffer("mask", from_vector({1.0f, 0.0f, 1.0f}, {3}));
+    seen_ = register_buffer("seen", zeros({1}), /*persistent=*/false);
+  }
+  Tensor forward(const Tensor& x) override {
+    {
+      NoGradGuard no_grad;
+      seen_ += static_cast<double>(x.shape()[0]);
+    }
+    return dense_->forward(x * mask_);
+  }
+  const Tensor& mask() const { return mask_; }
+  const Tensor& seen() const { return seen_; }
+
+ private:
+  std::shared_ptr<nn::Dense> dense_;
+  Tensor mask_, seen_;
+};
+
+std::vector<std::string> names_of(const std::vector<nn::NamedTensor>& named) {
+  std::vector<std::string> out;
+  for (const auto& [name, t] : named) out.push_back(name);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("nn: buffers are listed apart from parameters, with dotted names, and are not trained") {
+  nn::Sequential net;
+  net.push_back("block", std::make_shared<Masked>());
+  CHECK(names_of(net.named_parameters()) == std::vector<std::string>{"block.dense.weight", "block.dense.bias"});
+  CHECK(names_of(net.named_buffers()) == std::vector<std::string>{"block.mask", "block.seen"});
+  CHECK(names_of(net.named_buffers(/*recurse=*/false)).empty());
+  CHECK(names_of(net.named_state()) ==
+        std::vector<std::string>{"block.dense.weight", "block.dense.bias", "block.mask"});  // "seen" is not persistent
+  CHECK(net.buffers().size() == 2);
+  CHECK(net.parameters().size() == 2);
+
+  // A training step changes the weights and leaves the mask as it was; the masked input's weight
+  // gets no gradient.
+  auto& masked = dynamic_cast<Masked&>(*net.named_children()[0].second);
+  const Tensor x = from_vector({1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 6.0f}, {2, 3});
+  sum(net.forward(x)).backward();
+  CHECK_FALSE(masked.mask().requires_grad());
+  CHECK_FALSE(masked.mask().grad().defined());
+  CHECK(net.parameters()[0].grad().to_vector()[1] == 0.0);
+  CHECK(masked.mask().to_vector() == std::vector<double>{1, 0, 1});
+  CHECK(masked.seen().item() == 2.0);
+}
+
+TEST_CASE("nn: register_buffer checks the name and the tensor as register_parameter does") {
+  struct Bad : nn::Module {
+    Bad() : Module("Bad") { register_parameter("w", zeros({2})); }
+    void add(const std::string& name, const Tensor& t) { register_buffer(name, t); }
+  } m;
+  CHECK_THROWS_WITH(m.add("w", zeros({1})), Contains("Bad::register_buffer: a parameter named 'w' already exists"));
+  m.add("b", zeros({1}));
+  CHECK_THROWS_WITH(m.add("b", zeros({1})), Contains("a buffer named 'b' already exists"));
+  CHECK_THROWS_WITH(m.add("x.y", zeros({1})), Contains("invalid name 'x.y'"));
+  CHECK_THROWS_WITH(m.add("u", Tensor()), Contains("Bad::register_buffer: tensor 'u' is undefined"));
+  const Tensor leaf = ones({2}, TensorOptions().requires_grad(true));
+  CHECK_THROWS_WITH(m.add("v", leaf * 2.0), Contains("tensor 'v' is the result of 'mul', not a leaf"));
+  CHECK(m.buffers().size() == 1);
+}
+
+TEST_CASE("nn: to(dtype) converts buffers in place too") {
+  Masked m;
+  const Tensor mask = m.mask();  // a handle held outside the module
+  m.to(DType::float64);
+  CHECK(mask.dtype() == DType::float64);
+  CHECK(m.seen().dtype() == DType::float64);
+  CHECK(mask.to_vector() == std::vector<double>{1, 0, 1});
+  const Tensor y = m.forward(from_vector({1.0, 2.0, 3.0}, {1, 3}, TensorOptions(DType::float64)));
+  CHECK(y.dtype() == DType::float64);
+}
