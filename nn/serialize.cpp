@@ -237,8 +237,8 @@ void save_tensors(const std::map<std::string, Tensor>& tensors, const fs::path& 
   save_safetensors(path, file);
 }
 
-std::map<std::string, Tensor> load_tensors(const fs::path& path) {
-  const StFile file = load_safetensors(path);
+std::map<std::string, Tensor> load_tensors(const fs::path& path, std::map<std::string, std::string>* metadata) {
+  StFile file = load_safetensors(path);
   for (const StEntry& e : file.tensors) {  // before allocating anything
     if (e.shape.size() > static_cast<std::size_t>(kMaxDims))
       throw std::runtime_error(fmt::format("nn::load_tensors: {}: tensor {} has {} dimensions, over chainrule's limit "
@@ -260,6 +260,7 @@ std::map<std::string, Tensor> load_tensors(const fs::path& path) {
     write_values(t, f64 ? Values(st_values_f64(e)) : Values(st_values_f32(e)));
     out.emplace(e.name, std::move(t));
   }
+  if (metadata) *metadata = std::move(file.metadata);
   return out;
 }
 

@@ -110,12 +110,13 @@ void save_tensors(const std::map<std::string, Tensor>& tensors, const std::files
                   std::map<std::string, std::string> metadata = {});
 
 // Reads every tensor of a safetensors file (F32 and F64 only) as a new tensor of the same dtype
-// and shape that does not require grad. The metadata is not returned (load_safetensors has it).
+// and shape that does not require grad, and its metadata into `*metadata` when given.
 //   auto t = nn::load_tensors("batch.safetensors");   // t.at("x")
 // Throws std::runtime_error naming the path for an unreadable or malformed file, a tensor of
 // more than kMaxDims (8) dimensions, or an empty tensor whose non-zero dimensions multiply to
 // over 2^63 - 1 (the format allows [0, 2^62, 2^62]; a Tensor's strides cannot hold it).
-std::map<std::string, Tensor> load_tensors(const std::filesystem::path& path);
+std::map<std::string, Tensor> load_tensors(const std::filesystem::path& path,
+                                           std::map<std::string, std::string>* metadata = nullptr);
 
 // What save() writes, as an StFile: save(m, p, s, md) is save_safetensors(p, to_st_file(m, s, md)).
 // For callers that want the bytes in memory (encode_safetensors) or their own way of writing them.

@@ -46,6 +46,31 @@ const Adam::State& Adam::state(size_t i) const {
   return state_[i];
 }
 
+std::vector<Optimizer::StateField> Adam::state_fields() const {
+  std::vector<StateField> fields{{"step", true}, {"exp_avg"}, {"exp_avg_sq"}};
+  if (amsgrad_) fields.push_back({"max_exp_avg_sq"});
+  return fields;
+}
+
+std::vector<Tensor> Adam::get_state(size_t i) const {
+  const State& s = state_[i];
+  if (s.step == 0) return std::vector<Tensor>(state_fields().size());
+  std::vector<Tensor> fields{full({1}, static_cast<double>(s.step), DType::float64), s.exp_avg, s.exp_avg_sq};
+  if (amsgrad_) fields.push_back(s.max_exp_avg_sq);
+  return fields;
+}
+
+void Adam::set_state(size_t i, std::vector<Tensor> fields) {
+  State s;
+  if (fields[0].defined()) {
+    s.step = static_cast<int64_t>(fields[0].item());
+    s.exp_avg = std::move(fields[1]);
+    s.exp_avg_sq = std::move(fields[2]);
+    if (amsgrad_) s.max_exp_avg_sq = std::move(fields[3]);
+  }
+  state_[i] = std::move(s);
+}
+
 void Adam::check_states() const {
   for (size_t i = 0; i < params_.size(); ++i)
     if (state_[i].step != 0) check_state(i, state_[i].exp_avg, "state");

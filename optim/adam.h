@@ -73,6 +73,9 @@ class Adam : public Optimizer {
 
  protected:
   void check_states() const override;
+  std::vector<StateField> state_fields() const override;
+  std::vector<Tensor> get_state(size_t i) const override;
+  void set_state(size_t i, std::vector<Tensor> fields) override;
   // The shared implementation: `decoupled` selects AdamW's decay.
   Adam(std::vector<Tensor> params, double lr, std::pair<double, double> betas, double eps, double weight_decay,
        bool amsgrad, bool decoupled, const char* name);

@@ -1,11 +1,12 @@
 #pragma once
-// chainrule::optim in one include: the optimizer base, SGD, Adam, AdamW, the schedulers, the
-// training loop (fit, gradient norms and clipping), progress lines and loss plots.
+// chainrule::optim in one include: the optimizer base, SGD, Adam, AdamW, saving and resuming them,
+// the schedulers, the training loop (fit, gradient norms and clipping), progress lines and loss plots.
 //
 //   #include "optim/optim.h"
 //   optim::SGD opt(model->parameters(), optim::SGDOptions(0.5).momentum(0.9));
 //   optim::StepLR schedule(opt, 100, 0.5);
 #include "optim/adam.h"
+#include "optim/checkpoint.h"
 #include "optim/loss_plot.h"
 #include "optim/optimizer.h"
 #include "optim/progress.h"

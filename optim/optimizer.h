@@ -22,6 +22,7 @@
 // which SGD runs fused (fewer passes over memory; see backward_and_step).
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -60,7 +61,36 @@ class Optimizer {
   const std::vector<Tensor>& parameters() const { return params_; }
   const std::string& name() const { return name_; }
 
+  // The optimizer's state as named tensors, each a copy (torch's optimizer.state_dict(), with the
+  // nesting spelled in the names): "lr", a one-element float64 tensor holding the current rate (a
+  // scheduler may have changed it), and each parameter's state under "<i>.<field>", i its position
+  // in parameters(): SGD "<i>.momentum_buffer"; Adam and AdamW "<i>.step" (a one-element float64
+  // tensor), "<i>.exp_avg", "<i>.exp_avg_sq" and, with amsgrad, "<i>.max_exp_avg_sq". A parameter
+  // not stepped yet has no entries. The other hyperparameters (momentum, betas, ...) are the
+  // constructor's, as are the parameters themselves (nn::save keeps those). optim::save writes
+  // this to a file, so that training resumes exactly where it stopped.
+  std::map<std::string, Tensor> state_dict() const;
+  // Replaces the rate and the whole state with copies of `state`, in state_dict()'s form (from an
+  // optimizer of the same kind over parameters of the same shapes and dtypes): a parameter with no
+  // entries starts afresh. All-or-nothing: std::invalid_argument lists every problem (a missing
+  // "lr", an unknown name, a parameter index past the last, a shape or dtype other than the
+  // parameter's, part of a parameter's fields, a rate or step out of range) and changes nothing.
+  void load_state_dict(const std::map<std::string, Tensor>& state);
+
  protected:
+  // The per-parameter state a subclass keeps (for state_dict): its fields' names, in one order,
+  // each either a tensor shaped and typed as its parameter or (counter) a step count held as a
+  // one-element float64 tensor; get_state returns parameter i's fields in that order (undefined
+  // tensors before its first step), set_state replaces them (all defined, or all undefined: start
+  // afresh) with tensors load_state_dict has checked and copied.
+  struct StateField {
+    const char* name;
+    bool counter = false;
+  };
+  virtual std::vector<StateField> state_fields() const { return {}; }
+  virtual std::vector<Tensor> get_state(size_t /*i*/) const { return {}; }
+  virtual void set_state(size_t /*i*/, std::vector<Tensor> /*fields*/) {}
+
   // Throws std::invalid_argument when a parameter's gradient no longer matches it (e.g. the model
   // was converted with to() after the optimizer was built).
   void check_grad(size_t i, const Tensor& grad) const;

@@ -59,6 +59,9 @@ class SGD : public Optimizer {
 
  protected:
   void check_states() const override;
+  std::vector<StateField> state_fields() const override { return {{"momentum_buffer"}}; }
+  std::vector<Tensor> get_state(size_t i) const override { return {buffers_[i]}; }
+  void set_state(size_t i, std::vector<Tensor> fields) override { buffers_[i] = std::move(fields[0]); }
 
  private:
   SGDOptions options_;
