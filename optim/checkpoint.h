@@ -16,8 +16,9 @@
 // "__metadata__", "format": "chainrule" and "optimizer": the optimizer's name() ("SGD", "Adam",
 // "AdamW"). Writes are atomic (nn::save_tensors); a load checks everything before it changes
 // anything (Optimizer::load_state_dict). Python reads the tensors with safetensors' load_file;
-// PyTorch's own optimizer checkpoints are pickles, which this is not. A scheduler's position
-// (StepLR's last_epoch) is not part of the state.
+// PyTorch's own optimizer checkpoints are pickles, which this is not. A scheduler's position is
+// not part of the state: give StepLR the epochs already counted (its last_epoch argument);
+// ReduceLROnPlateau's best value and counters start afresh.
 #include <filesystem>
 
 #include "optim/optimizer.h"

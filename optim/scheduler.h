@@ -23,8 +23,13 @@ namespace chainrule::optim {
 // ...), so a schedule ported from C++ LibTorch code shifts by one epoch.
 class StepLR {
  public:
-  // step_size >= 1 and gamma > 0 (std::invalid_argument with the value otherwise).
-  StepLR(Optimizer& optimizer, int64_t step_size, double gamma = 0.1);
+  // step_size >= 1, gamma > 0 and last_epoch >= 0 (std::invalid_argument with the value
+  // otherwise). `last_epoch`: epochs the schedule has already counted, to resume one; the rate is
+  // the optimizer's as it is (optim::load restores the decayed rate), and the next decay comes at
+  // the next multiple of step_size.
+  //   optim::load(opt, "optimizer.safetensors");      // saved after epoch 45
+  //   optim::StepLR decay(opt, 30, 0.1, 45);          // decays after epoch 60, as the first run would
+  StepLR(Optimizer& optimizer, int64_t step_size, double gamma = 0.1, int64_t last_epoch = 0);
   // Ends an epoch: last_epoch() += 1, and the rate is multiplied by gamma when last_epoch() is a
   // multiple of step_size (PyTorch's chainable form, so a set_lr() in between is respected).
   void step();

@@ -208,3 +208,23 @@ TEST_CASE("checkpoint: optim::load refuses another optimizer's file and a model'
   CHECK(same.state(3).step == 1);
   CHECK(same.state(3).exp_avg_sq.to_vector() == adam.state(3).exp_avg_sq.to_vector());
 }
+
+TEST_CASE("checkpoint: StepLR resumed with last_epoch decays when the uninterrupted schedule does") {
+  auto model = make_model();
+  optim::SGD straight(model->parameters(), optim::SGDOptions(1.0));
+  optim::StepLR decay(straight, 3, 0.5);
+  std::vector<double> rates;
+  for (int e = 0; e < 8; ++e) {
+    decay.step();
+    rates.push_back(straight.get_lr());
+  }
+  // Stopped after epoch 4 (rate 0.5), resumed: the same rates for epochs 5-8.
+  optim::SGD resumed(model->parameters(), optim::SGDOptions(0.5));
+  optim::StepLR again(resumed, 3, 0.5, 4);
+  for (int e = 4; e < 8; ++e) {
+    again.step();
+    CHECK(resumed.get_lr() == rates[static_cast<size_t>(e)]);
+  }
+  CHECK(rates[7] == 0.25);
+  CHECK_THROWS_WITH(optim::StepLR(resumed, 3, 0.5, -1), Contains("StepLR: last_epoch must be >= 0, got -1"));
+}
