@@ -136,7 +136,8 @@ struct TensorTraceNode {
                             // turned off after recording (the sweep gives it nothing)
   Shape shape;              // the op's output shape, or the parameter's shape
   Where where;              // where the op was recorded (empty for parameters)
-  Tensor value;             // the output where it is known: the root's, a parameter's (else undefined)
+  Tensor value;             // the output where it is known: the root's, a parameter's, an op's whose
+                            // output was named in `names` (else undefined: the graph keeps none)
   Tensor grad;              // d root / d node: the seed for the root, else the sum of the terms
   std::vector<TensorTraceTerm> terms;
   bool is_leaf = false, is_root = false;
@@ -148,8 +149,8 @@ class TensorTrace {
 
   // By name; std::out_of_range listing the known names if there is none.
   const TensorTraceNode& node(std::string_view name) const;
-  // Fixed-width table for a terminal / Markdown table: node, op, shape, recorded at, gradient, and
-  // the terms (with their sum where there are several).
+  // Fixed-width table for a terminal / Markdown table: node, op, shape, recorded at, value (where
+  // known), gradient, and the terms (with their sum where there are several).
   std::string to_text(TraceOptions options = {}) const;
   std::string to_markdown(TraceOptions options = {}) const;
 };
@@ -157,7 +158,7 @@ std::ostream& operator<<(std::ostream& os, const TensorTrace& trace);  // to_tex
 
 // Runs root.backward(options) (a one-element root, seed 1) and traces it. Leaves' gradients
 // accumulate as with backward(). `names` names parameters, e.g. model->named_parameters(), and
-// may name ops by the tensors they produced ({"hidden", h}).
+// may name ops by the tensors they produced ({"hidden", h}), whose values the trace then shows.
 //   TensorTrace t = trace_backward(loss, model->named_parameters());
 //   std::cout << t;
 TensorTrace trace_backward(const Tensor& root, const std::vector<std::pair<std::string, Tensor>>& names = {},

@@ -115,28 +115,32 @@ std::string render(const TensorTrace& t, const TraceOptions& f, bool markdown) {
   out += fmt::format("{0}Chain-rule trace of a Tensor backward from {1}{0} ({2}, value {3})\n{4}", markdown ? "**" : "",
                      name(0), root.shape.str(), detail::summarise(root.value, f),
                      markdown ? "\n" : "");
-  out += fmt::format("A node's gradient is d(root)/d(node), the sum of what its consumers' backwards sent it; tensors "
+  out += fmt::format("A node's gradient is d(root)/d(node), the sum of what its consumers' backwards sent it; values "
+                     "are shown for the root, the parameters and the ops' outputs named in the call; tensors "
                      "are summarised (all values up to 4, else mean and range).\n\n");
   std::vector<std::vector<std::string>> rows = {
-      {"node", "op", "shape", "recorded at", "gradient", "terms: sent by (consumer)"}};
+      {"node", "op", "shape", "recorded at", "value", "gradient", "terms: sent by (consumer)"}};
   for (const TensorTraceNode& n : t.nodes) {
     const std::string where = short_where(n.where);
     const std::string op = detail::op_cell(n.op, markdown);
+    const std::string value = n.value.defined() ? detail::summarise(n.value, f) : "";
     if (n.is_root) {
-      rows.push_back({name(n.id), op, n.shape.str(), where, detail::summarise(n.grad, f), "(seed)"});
+      rows.push_back({name(n.id), op, n.shape.str(), where, value, detail::summarise(n.grad, f), "(seed)"});
     } else if (n.terms.size() <= 1 || markdown) {
       std::vector<std::string> parts;
       for (const TensorTraceTerm& e : n.terms)
         parts.push_back(fmt::format("{} ({})", detail::summarise(e.contribution, f), name(e.consumer)));
-      rows.push_back({name(n.id), op, n.shape.str(), where, detail::summarise(n.grad, f), fmt::format("{}", fmt::join(parts, " + "))});
+      rows.push_back({name(n.id), op, n.shape.str(), where, value, detail::summarise(n.grad, f),
+                      fmt::format("{}", fmt::join(parts, " + "))});
     } else {
       for (std::size_t k = 0; k < n.terms.size(); ++k) {
         const TensorTraceTerm& e = n.terms[k];
-        rows.push_back({k == 0 ? name(n.id) : "", k == 0 ? op : "", k == 0 ? n.shape.str() : "", k == 0 ? where : "",
-                        k == 0 ? detail::summarise(n.grad, f) : "",
-                        fmt::format("{}{} ({})", k == 0 ? "  " : "+ ", detail::summarise(e.contribution, f), name(e.consumer))});
+        const bool first = k == 0;
+        rows.push_back({first ? name(n.id) : "", first ? op : "", first ? n.shape.str() : "", first ? where : "",
+                        first ? value : "", first ? detail::summarise(n.grad, f) : "",
+                        fmt::format("{}{} ({})", first ? "  " : "+ ", detail::summarise(e.contribution, f), name(e.consumer))});
       }
-      rows.push_back({"", "", "", "", "", fmt::format("= {} (sum of {} terms)", detail::summarise(n.grad, f), n.terms.size())});
+      rows.push_back({"", "", "", "", "", "", fmt::format("= {} (sum of {} terms)", detail::summarise(n.grad, f), n.terms.size())});
     }
   }
   return out + (markdown ? detail::markdown_table(rows) : detail::text_table(rows));
@@ -176,6 +180,11 @@ TensorTrace trace_backward(const Tensor& root, const std::vector<std::pair<std::
   // "parameter#k" that would repeat one is numbered on.
   std::unordered_map<const void*, std::size_t> id;
   const std::unordered_map<const void*, std::string> given = detail::names_by_node(names);
+  // The values of the ops' outputs the caller named (the graph keeps no op's output; these tensors
+  // are the caller's).
+  std::unordered_map<const void*, Tensor> named_values;
+  for (const auto& [name, tensor] : names)
+    if (tensor.defined() && tensor.impl()->grad_fn) named_values.emplace(tensor.impl()->grad_fn.get(), tensor.detach());
   std::unordered_set<std::string> used;
   for (const auto& [key, name] : given) used.insert(name);
   // Ops that share a name are numbered in the order they were recorded (linear#1 is the first
@@ -220,6 +229,7 @@ TensorTrace trace_backward(const Tensor& root, const std::vector<std::pair<std::
       n.shape = r.grad.shape();
       n.is_root = t.nodes.empty();
       if (n.is_root) n.value = root.detach();
+      else if (auto it = named_values.find(r.node); it != named_values.end()) n.value = it->second;
       add(std::move(n), r.node);
     }
     for (const Ran::Input& in : r.inputs) {

@@ -93,7 +93,7 @@ void tensor_trace(bool markdown, const TraceOptions& format) {
   const Tensor h = sigmoid(matmul(x, w1) + b1);
   const Tensor on = sigmoid(matmul(h, w2) + b2);
   const Tensor c = sum(0.5 * pow(on - kY, 2.0));
-  const TensorTrace t = trace_backward(c, {{"W1", w1}, {"b1", b1}, {"W2", w2}, {"b2", b2}});
+  const TensorTrace t = trace_backward(c, {{"W1", w1}, {"b1", b1}, {"W2", w2}, {"b2", b2}, {"H", h}, {"ON", on}});
   std::cout << "\n" << (markdown ? t.to_markdown(format) : t.to_text(format));
 }
 

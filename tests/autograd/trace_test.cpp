@@ -255,6 +255,33 @@ TEST_CASE("trace: a Tensor backward of the lecture's network shows Err and Backp
   CHECK_THAT(text, Contains("Chain-rule trace of a Tensor backward from sum") && Contains("[1, 3]") &&
                        Contains("trace_test.cpp:") && Contains("W1"));
   CHECK_THAT(t.to_markdown(), Contains("| `W1` | parameter | [2, 3] |"));
+  CHECK_FALSE(hidden.value.defined());  // an op's output the caller did not name: the graph keeps none
+  CHECK_THAT(text, Contains("value"));
+}
+
+TEST_CASE("trace: a Tensor trace shows the values of the ops' outputs named in the call", "[autograd][trace]") {
+  const TensorOptions param = TensorOptions(DType::float64).requires_grad();
+  const Tensor W1 = tensor({{-0.2, 0.4, -1.0}, {-0.4, -0.7, -0.8}}, param);
+  const Tensor b1 = tensor({0.1, -0.2, 0.4}, param);
+  const Tensor W2 = tensor({{-0.6}, {-0.6}, {-0.3}}, param);
+  const Tensor b2 = tensor({-0.6}, param);
+  const Tensor x = tensor({{-0.97, -0.80}}, DType::float64);
+  const Tensor h = sigmoid(matmul(x, W1) + b1);
+  const Tensor out = sigmoid(matmul(h, W2) + b2);
+  const Tensor C = sum(0.5 * pow(out - 0.0, 2.0));
+  const TensorTrace t = trace_backward(C, {{"W1", W1}, {"H", h}, {"ON", out}});
+  // The slides' hidden values 0.65 0.49 0.88 and output 0.18.
+  const std::vector<double> hv = t.node("H").value.to_vector();
+  REQUIRE(hv.size() == 3);
+  CHECK(round_to(hv[0], 2) == 0.65);
+  CHECK(round_to(hv[1], 2) == 0.49);
+  CHECK(round_to(hv[2], 2) == 0.88);
+  CHECK(round_to(t.node("ON").value.item(), 2) == 0.18);
+  CHECK(t.node("H").op == "sigmoid");
+  CHECK_FALSE(t.node("matmul#1").value.defined());
+  CHECK_THAT(t.to_text(TraceOptions{.digits = 2, .fixed = true}), Contains("[0.65, 0.49, 0.88]"));
+  CHECK_THAT(t.to_markdown(TraceOptions{.digits = 2, .fixed = true}),
+             Contains("| `ON` | sigmoid | [1, 1] | trace_test.cpp:") && Contains("| 0.18 | 0.18 | 0.18 (`sub`) |"));
 }
 
 TEST_CASE("trace: a Tensor used by several ops sums what their backwards sent", "[autograd][trace]") {
