@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -14,6 +15,9 @@ const EmbeddingOptions& checked(const EmbeddingOptions& o) {
     throw std::invalid_argument(fmt::format("Embedding: num_embeddings must be >= 1, got {}", o.num_embeddings()));
   if (o.embedding_dim() < 1)
     throw std::invalid_argument(fmt::format("Embedding: embedding_dim must be >= 1, got {}", o.embedding_dim()));
+  if (const auto& p = o.padding_idx(); p && !(*p >= -o.num_embeddings() && *p < o.num_embeddings()))
+    throw std::invalid_argument(fmt::format("Embedding: padding_idx must be in [-{0}, {0}) (num_embeddings), got {1}",
+                                            o.num_embeddings(), *p));
   return o;
 }
 
@@ -27,6 +31,13 @@ Embedding::Embedding(const EmbeddingOptions& options, Generator& gen) : Module("
   const int64_t n = options.num_embeddings(), d = options.embedding_dim();
   weight_ = register_parameter("weight", zeros({n, d}, options.dtype()));
   options.init().apply(weight_, g, compute_fans(weight_.shape()));
+  if (const auto& p = options.padding_idx()) {
+    padding_row_ = *p < 0 ? *p + n : *p;
+    std::vector<double> keep(static_cast<std::size_t>(n), 1.0);
+    keep[static_cast<std::size_t>(*padding_row_)] = 0.0;
+    NoGradGuard no_grad;
+    weight_ *= from_vector(keep, {n, 1}, weight_.dtype());
+  }
 }
 
 Tensor Embedding::forward(const std::vector<int64_t>& ids) {
@@ -36,7 +47,13 @@ Tensor Embedding::forward(const std::vector<int64_t>& ids) {
     if (ids[k] < 0 || ids[k] >= n)
       throw std::out_of_range(fmt::format("Embedding::forward: id {} (position {}) is not in [0, {}) (num_embeddings)",
                                           ids[k], k, n));
-  return index_select(weight_, 0, ids);
+  const Tensor rows = index_select(weight_, 0, ids);
+  if (!padding_row_ || std::find(ids.begin(), ids.end(), *padding_row_) == ids.end()) return rows;
+  // The padding lookups take the rows' values but pass no gradient back (selected, not multiplied:
+  // an infinite gradient there gives 0, not NaN).
+  std::vector<double> pad(ids.size());
+  for (std::size_t k = 0; k < ids.size(); ++k) pad[k] = ids[k] == *padding_row_ ? 1.0 : 0.0;
+  return where(from_vector(pad, {static_cast<int64_t>(ids.size()), 1}, rows.dtype()), rows.detach(), rows);
 }
 
 Tensor Embedding::forward(const Tensor& ids) {
@@ -60,6 +77,7 @@ Tensor Embedding::forward(const Tensor& ids) {
 
 std::string Embedding::extra_repr() const {
   std::string s = fmt::format("num_embeddings={}, embedding_dim={}", options_.num_embeddings(), options_.embedding_dim());
+  if (padding_row_) s += fmt::format(", padding_idx={}", *padding_row_);
   if (weight_.defined() && weight_.dtype() != DType::float32) s += fmt::format(", dtype={}", dtype_name(weight_.dtype()));
   return s;
 }

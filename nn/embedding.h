@@ -7,6 +7,11 @@
 // The lookup is index_select(W, 0, ids) (autograd/tensor.h), so a backward adds each id's gradient
 // into its row (an id used twice gets both), and create_graph works.
 //
+// padding_idx (torch's): that row starts at zero and takes no gradient, so it stays what it is
+// (zero unless set) through training; a lookup of it returns the row. This is deliberately not
+// the derivative of the forward (the output does depend on the row), as in torch: a gradcheck of
+// the padding row reports the difference.
+//
 //   auto embed = std::make_shared<nn::Embedding>(nn::EmbeddingOptions(100, 8).seed(1));
 //   Tensor v = embed->forward({3, 14, 3});                             // [3, 8]
 //   Tensor batch = embed->forward(tensor({{1.0, 2.0}, {3.0, 4.0}}));  // ids [2, 2] -> [2, 2, 8]
@@ -30,18 +35,23 @@ struct EmbeddingOptions {
   EmbeddingOptions& dtype(DType d) { dtype_ = d; return *this; }
   // A seed for this layer's own Generator (else the Generator given, or default_generator()).
   EmbeddingOptions& seed(uint64_t s) { seed_ = s; return *this; }
+  // The padding row (see above): in [-num_embeddings, num_embeddings), a negative one counted from
+  // the end as torch does (checked by Embedding, std::invalid_argument with the value).
+  EmbeddingOptions& padding_idx(int64_t i) { padding_idx_ = i; return *this; }
 
   int64_t num_embeddings() const { return num_embeddings_; }
   int64_t embedding_dim() const { return embedding_dim_; }
   const Init& init() const { return init_; }
   DType dtype() const { return dtype_; }
   const std::optional<uint64_t>& seed() const { return seed_; }
+  const std::optional<int64_t>& padding_idx() const { return padding_idx_; }
 
  private:
   int64_t num_embeddings_, embedding_dim_;
   Init init_ = Init::normal(0.0, 1.0);
   DType dtype_ = DType::float32;
   std::optional<uint64_t> seed_;
+  std::optional<int64_t> padding_idx_;
 };
 
 class Embedding : public Module {
@@ -56,11 +66,14 @@ class Embedding : public Module {
   Tensor forward(const std::vector<int64_t>& ids);
   const Tensor& weight() const { return weight_; }
   const EmbeddingOptions& options() const { return options_; }
-  // "num_embeddings=100, embedding_dim=8" (and ", dtype=float64" when not float32).
+  // The padding row, counted from 0 (a negative padding_idx resolved), if any.
+  std::optional<int64_t> padding_row() const { return padding_row_; }
+  // "num_embeddings=100, embedding_dim=8" (and ", padding_idx=0", ", dtype=float64" when set).
   std::string extra_repr() const override;
 
  private:
   EmbeddingOptions options_;
+  std::optional<int64_t> padding_row_;
   Tensor weight_;
 };
 

@@ -59,3 +59,27 @@ TEST_CASE("nn: Embedding refuses bad sizes and ids by name") {
   CHECK_THROWS_WITH(e.forward(std::vector<int64_t>{0}), Contains("moved from"));  // NOLINT(bugprone-use-after-move)
   CHECK(moved.forward(std::vector<int64_t>{2}).shape() == Shape{1, 2});
 }
+
+TEST_CASE("nn: Embedding's padding row starts at zero and takes no gradient, as torch's padding_idx") {
+  nn::Embedding e(nn::EmbeddingOptions(4, 2).dtype(DType::float64).seed(3).padding_idx(-3));  // row 1
+  REQUIRE(e.padding_row() == 1);
+  const std::vector<double> w = e.weight().to_vector();
+  CHECK(w[2] == 0.0);
+  CHECK(w[3] == 0.0);
+  CHECK(w[0] != 0.0);  // the other rows keep their N(0, 1) values
+  CHECK(e.to_string() == "Embedding(num_embeddings=4, embedding_dim=2, padding_idx=1, dtype=float64)");
+
+  nn::set_values(e.weight(), {{0.0, 1.0}, {10.0, 11.0}, {20.0, 21.0}, {30.0, 31.0}});  // a set row is returned
+  const Tensor v = e.forward(tensor({{1.0, 3.0}, {1.0, 0.0}}));
+  CHECK(v.to_vector() == std::vector<double>{10, 11, 30, 31, 10, 11, 0, 1});
+  sum(v * 2.0).backward();
+  CHECK(e.weight().grad().to_vector() == std::vector<double>{2, 2, 0, 0, 0, 0, 2, 2});
+  // Without the padding row among the ids the lookup is the plain one.
+  e.weight().zero_grad();
+  sum(e.forward(std::vector<int64_t>{2, 2})).backward();
+  CHECK(e.weight().grad().to_vector() == std::vector<double>{0, 0, 0, 0, 2, 2, 0, 0});
+
+  CHECK_THROWS_WITH(nn::Embedding(nn::EmbeddingOptions(4, 2).padding_idx(4)),
+                    Contains("Embedding: padding_idx must be in [-4, 4) (num_embeddings), got 4"));
+  CHECK_THROWS_WITH(nn::Embedding(nn::EmbeddingOptions(4, 2).padding_idx(-5)), Contains("got -5"));
+}
