@@ -133,7 +133,8 @@ Logits check_logits(const Tensor& input) {
   if (input.dim() == 2) return {input.size(0), input.size(1), false};
   if (input.dim() == 1) return {1, input.size(0), true};
   throw std::invalid_argument(fmt::format(
-      "CrossEntropyLoss: expected logits of shape [N, C] or [C], got {}", input.shape().str()));
+      "CrossEntropyLoss: expected logits of shape [N, C] or [C] (or [N, C, d1, ...] with a Tensor target), got {}",
+      input.shape().str()));
 }
 
 Tensor from_probabilities(const Tensor& input, const Tensor& t, const Logits& s, Reduction r) {
@@ -267,7 +268,39 @@ Tensor cross_entropy(const Tensor& input, const std::vector<int64_t>& target, co
       });
 }
 
+namespace {
+
+// Logits [N, C, d1, ..., dK] (torch's K-dimensional form, e.g. [batch, classes, time]): the class
+// dim moved last and every position made a row of [N * d1 * ... * dK, C], so Mean averages over
+// every position, as torch's does. A class-index target has shape [N, d1, ..., dK], probabilities
+// the input's; Reduction::None gives [N, d1, ..., dK].
+Tensor cross_entropy_positions(const Tensor& input, const Tensor& target, const CrossEntropyLossOptions& options) {
+  const int64_t c = input.size(1);
+  std::vector<int64_t> order{0}, positions{input.size(0)};
+  for (int64_t d = 2; d < input.dim(); ++d) {
+    order.push_back(d);
+    positions.push_back(input.size(d));
+  }
+  order.push_back(1);
+  int64_t rows = 1;
+  for (int64_t p : positions) rows *= p;
+  if (!target.defined()) throw std::invalid_argument("CrossEntropyLoss: the target is undefined");
+  Tensor flat_target;
+  if (target.shape() == input.shape()) flat_target = reshape(permute(target, order), {rows, c});
+  else if (target.shape() == Shape(positions)) flat_target = reshape(target, {rows});
+  else
+    throw std::invalid_argument(fmt::format("CrossEntropyLoss: for input {} (N, C, d1, ...) the target must be class "
+                                            "indices of shape {} or probabilities of shape {}, got {}",
+                                            input.shape().str(), Shape(positions).str(), input.shape().str(),
+                                            target.shape().str()));
+  const Tensor l = cross_entropy(reshape(permute(input, order), {rows, c}), flat_target, options);
+  return options.reduction() == Reduction::None ? reshape(l, positions) : l;
+}
+
+}  // namespace
+
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntropyLossOptions& options) {
+  if (input.defined() && input.dim() >= 3) return cross_entropy_positions(input, target, options);
   const Logits s = check_logits(input);
   if (!target.defined()) throw std::invalid_argument("CrossEntropyLoss: the target is undefined");
   if (target.shape() == input.shape()) {

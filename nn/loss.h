@@ -131,6 +131,10 @@ class BCEWithLogitsLoss {
 //       are integers (for [C] input: one index, shape [] or [1]); each in [0, C) else
 //       std::out_of_range naming the index and C;
 //     * class probabilities: a Tensor of the input's shape (rows summing to 1).
+//   With a Tensor target the input may also be [N, C, d1, ..., dK] (torch's K-dimensional form,
+//   e.g. [batch, classes, time]): class indices of shape [N, d1, ..., dK] or probabilities of the
+//   input's shape; every position is a sample (Mean divides by N * d1 * ... * dK, None gives
+//   [N, d1, ..., dK]), and an index error names its position counted row-major over them.
 //   Mean divides by N. Computed through log_softmax (max subtracted), so logits of 1000 are fine.
 //   With class indices the loss and its reduction are one graph node, "cross_entropy" (its plain
 //   backward reads the softmax its forward kept); with probabilities, Tensor ops. The node saves

@@ -202,7 +202,8 @@ TEST_CASE("nn: CrossEntropyLoss errors name the index, the classes and the shape
   CHECK_THROWS_WITH(nn::cross_entropy(x, {0, 1, 2}), Contains("[2, 3] holds 2 sample(s) but 3 class indices"));
   CHECK_THROWS_WITH(nn::cross_entropy(x, zeros({2, 2})), Contains("[2, 3]") && Contains("got [2, 2]"));
   CHECK_THROWS_WITH(nn::cross_entropy(x, tensor({0.0, 0.5})), Contains("target 1 is 0.5"));
-  CHECK_THROWS_WITH(nn::cross_entropy(zeros({2, 3, 4}), {0, 1}), Contains("[N, C] or [C], got [2, 3, 4]"));
+  CHECK_THROWS_WITH(nn::cross_entropy(zeros({2, 3, 4}), {0, 1}),
+                    Contains("[N, C] or [C] (or [N, C, d1, ...] with a Tensor target), got [2, 3, 4]"));
 }
 
 // The indexed loss is one node whose plain backward reads the softmax its forward kept, and whose
@@ -307,4 +308,47 @@ TEST_CASE("nn: every loss passes the finite-difference check") {
   nn::testing::check_gradients([&] { return nn::mse_loss(a, target); }, {a, target}, "MSELoss (target)");
   nn::testing::check_gradients([&] { return nn::binary_cross_entropy(sigmoid(a), target); }, {a, target},
                                "BCELoss (target)");
+}
+
+// torch's K-dimensional form: logits [N, C, d1, ...], every position a sample.
+TEST_CASE("nn: CrossEntropyLoss over [N, C, T] logits averages every position, as torch's") {
+  const int64_t N = 2, C = 3, T = 4;
+  std::vector<double> x(static_cast<size_t>(N * C * T));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(1.7 * static_cast<double>(i)) * 2.0;
+  const std::vector<double> idx = {0, 2, 1, 1, 2, 0, 0, 1};  // [N, T]
+  const Tensor logits = from_vector(x, {N, C, T}, TensorOptions(DType::float64).requires_grad(true));
+  const Tensor target = from_vector(idx, {N, T}, DType::float64);
+  // By hand: -log softmax over the class dim at each (n, t).
+  std::vector<double> per(static_cast<size_t>(N * T));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t t = 0; t < T; ++t) {
+      double m = -INFINITY, z = 0;
+      for (int64_t c = 0; c < C; ++c) m = std::max(m, x[static_cast<size_t>((n * C + c) * T + t)]);
+      for (int64_t c = 0; c < C; ++c) z += std::exp(x[static_cast<size_t>((n * C + c) * T + t)] - m);
+      const int64_t k = static_cast<int64_t>(idx[static_cast<size_t>(n * T + t)]);
+      per[static_cast<size_t>(n * T + t)] = m + std::log(z) - x[static_cast<size_t>((n * C + k) * T + t)];
+    }
+  double mean = 0;
+  for (double v : per) mean += v / static_cast<double>(per.size());
+  CHECK(nn::cross_entropy(logits, target).item() == Approx(mean).epsilon(1e-14));
+  const Tensor none = nn::cross_entropy(logits, target, nn::CrossEntropyLossOptions().reduction(nn::Reduction::None));
+  CHECK(none.shape() == Shape{N, T});
+  const std::vector<double> got = none.to_vector();
+  for (size_t i = 0; i < per.size(); ++i) CHECK(got[i] == Approx(per[i]).epsilon(1e-14));
+  // Probabilities of the input's shape: one-hot ones give the same loss.
+  std::vector<double> onehot(x.size(), 0.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t t = 0; t < T; ++t)
+      onehot[static_cast<size_t>((n * C + static_cast<int64_t>(idx[static_cast<size_t>(n * T + t)])) * T + t)] = 1.0;
+  CHECK(nn::cross_entropy(logits, from_vector(onehot, {N, C, T}, DType::float64)).item() == Approx(mean).epsilon(1e-14));
+  // Gradients, first and second order, against finite differences.
+  using V = const std::vector<Tensor>&;
+  const GradcheckReport r = gradgradcheck([&](V in) { return nn::cross_entropy(in[0], target); }, {logits});
+  INFO(r);
+  CHECK(r.passed);
+  CHECK_THROWS_WITH(nn::cross_entropy(logits, zeros({N, C}, DType::float64)),
+                    Contains("for input [2, 3, 4] (N, C, d1, ...) the target must be class indices of shape [2, 4] "
+                             "or probabilities of shape [2, 3, 4], got [2, 3]"));
+  CHECK_THROWS_WITH(nn::cross_entropy(logits, from_vector({0, 2, 1, 1, 2, 0, 3, 1}, {N, T}, DType::float64)),
+                    Contains("class index 3 (target 6) is out of range for 3 classes"));
 }
