@@ -21,25 +21,32 @@ void check(const char* name, std::pair<double, double> betas, double eps, double
     throw std::invalid_argument(fmt::format("{}: weight_decay must be finite and >= 0, got {}", name, weight_decay));
 }
 
-}  // namespace
-
-Adam::Adam(std::vector<Tensor> params, double lr, std::pair<double, double> betas, double eps, double weight_decay,
-           bool amsgrad, bool decoupled, const char* name)
-    : Optimizer(std::move(params), lr, name),
-      betas_(betas),
-      eps_(eps),
-      weight_decay_(weight_decay),
-      amsgrad_(amsgrad),
-      decoupled_(decoupled),
-      state_(params_.size()) {
-  check(name, betas, eps, weight_decay);
+std::vector<ParamGroup> one_group(std::vector<Tensor> params) {
+  std::vector<ParamGroup> groups;
+  groups.emplace_back(std::move(params));
+  return groups;
 }
 
-Adam::Adam(std::vector<Tensor> params, const AdamOptions& o)
-    : Adam(std::move(params), o.lr(), o.betas(), o.eps(), o.weight_decay(), o.amsgrad(), false, "Adam") {}
+}  // namespace
 
-AdamW::AdamW(std::vector<Tensor> params, const AdamWOptions& o)
-    : Adam(std::move(params), o.lr(), o.betas(), o.eps(), o.weight_decay(), o.amsgrad(), true, "AdamW") {}
+Adam::Adam(std::vector<ParamGroup> groups, double lr, std::pair<double, double> betas, double eps, double weight_decay,
+           bool amsgrad, bool decoupled, const char* name)
+    : Optimizer((check(name, betas, eps, weight_decay), std::move(groups)), lr, weight_decay, name),
+      betas_(betas),
+      eps_(eps),
+      amsgrad_(amsgrad),
+      decoupled_(decoupled),
+      state_(params_.size()) {}
+
+Adam::Adam(std::vector<Tensor> params, const AdamOptions& o) : Adam(one_group(std::move(params)), o) {}
+
+Adam::Adam(std::vector<ParamGroup> groups, const AdamOptions& o)
+    : Adam(std::move(groups), o.lr(), o.betas(), o.eps(), o.weight_decay(), o.amsgrad(), false, "Adam") {}
+
+AdamW::AdamW(std::vector<Tensor> params, const AdamWOptions& o) : AdamW(one_group(std::move(params)), o) {}
+
+AdamW::AdamW(std::vector<ParamGroup> groups, const AdamWOptions& o)
+    : Adam(std::move(groups), o.lr(), o.betas(), o.eps(), o.weight_decay(), o.amsgrad(), true, "AdamW") {}
 
 const Adam::State& Adam::state(size_t i) const {
   check_index(i, "state");
@@ -104,9 +111,10 @@ void Adam::update() {
       if (amsgrad_) s.max_exp_avg_sq = zeros_like(p);
     }
     ++s.step;
-    if (weight_decay_ != 0.0) {
-      if (decoupled_) p *= 1.0 - lr_ * weight_decay_;
-      else g = g + p * weight_decay_;
+    const double lr = lr_of(i), weight_decay = weight_decay_of(i);
+    if (weight_decay != 0.0) {
+      if (decoupled_) p *= 1.0 - lr * weight_decay;
+      else g = g + p * weight_decay;
     }
     s.exp_avg *= beta1;
     s.exp_avg.add_(g, 1.0 - beta1);
@@ -126,7 +134,7 @@ void Adam::update() {
     }
     // PyTorch's arrangement of the same formula: lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps).
     Tensor denom = sqrt(second) / std::sqrt(bias_correction2) + eps_;
-    p.add_(s.exp_avg / denom, -lr_ / bias_correction1);
+    p.add_(s.exp_avg / denom, -lr / bias_correction1);
   }
 }
 

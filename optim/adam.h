@@ -60,6 +60,8 @@ struct AdamWOptions : AdamOptionsBase<AdamWOptions> {
 class Adam : public Optimizer {
  public:
   Adam(std::vector<Tensor> params, const AdamOptions& options);
+  // Groups with their own lr and weight_decay (ParamGroup); the options give the rest.
+  Adam(std::vector<ParamGroup> groups, const AdamOptions& options);
   void step() override;
 
   // Per-parameter state: step count t and the moments m, v (and v_max with amsgrad); undefined
@@ -77,12 +79,12 @@ class Adam : public Optimizer {
   std::vector<Tensor> get_state(size_t i) const override;
   void set_state(size_t i, std::vector<Tensor> fields) override;
   // The shared implementation: `decoupled` selects AdamW's decay.
-  Adam(std::vector<Tensor> params, double lr, std::pair<double, double> betas, double eps, double weight_decay,
+  Adam(std::vector<ParamGroup> groups, double lr, std::pair<double, double> betas, double eps, double weight_decay,
        bool amsgrad, bool decoupled, const char* name);
 
  private:
   std::pair<double, double> betas_;
-  double eps_, weight_decay_;
+  double eps_;
   bool amsgrad_, decoupled_;
   std::vector<State> state_;
 
@@ -92,6 +94,7 @@ class Adam : public Optimizer {
 class AdamW : public Adam {
  public:
   AdamW(std::vector<Tensor> params, const AdamWOptions& options);
+  AdamW(std::vector<ParamGroup> groups, const AdamWOptions& options);
 };
 
 }  // namespace chainrule::optim

@@ -20,12 +20,27 @@ double checked_lr(double lr, const std::string& name) {
 
 }  // namespace
 
-Optimizer::Optimizer(std::vector<Tensor> params, double lr, std::string name)
-    : params_(std::move(params)), lr_(checked_lr(lr, name)), name_(std::move(name)) {
-  if (params_.empty())
-    throw std::invalid_argument(fmt::format("{}: got an empty parameter list (did the model register its "
-                                            "parameters?)",
-                                            name_));
+Optimizer::Optimizer(std::vector<ParamGroup> groups, double lr, double weight_decay, std::string name)
+    : name_(std::move(name)) {
+  checked_lr(lr, name_);
+  if (groups.empty()) throw std::invalid_argument(fmt::format("{}: got no parameter groups", name_));
+  for (size_t g = 0; g < groups.size(); ++g) {
+    ParamGroup& group = groups[g];
+    if (group.params.empty())
+      throw std::invalid_argument(fmt::format("{}: got an empty parameter list{} (did the model register its "
+                                              "parameters?)",
+                                              name_, groups.size() > 1 ? fmt::format(" in group {}", g) : ""));
+    const double group_lr = group.lr().value_or(lr), group_decay = group.weight_decay().value_or(weight_decay);
+    checked_lr(group_lr, groups.size() > 1 ? fmt::format("{} group {}", name_, g) : name_);
+    if (!(group_decay >= 0.0 && std::isfinite(group_decay)))
+      throw std::invalid_argument(fmt::format("{}: weight_decay must be finite and >= 0, got {}{}", name_, group_decay,
+                                              groups.size() > 1 ? fmt::format(" (group {})", g) : ""));
+    groups_.push_back({group_lr, group_decay});
+    for (Tensor& p : group.params) {
+      params_.push_back(std::move(p));
+      group_of_.push_back(g);
+    }
+  }
   for (size_t i = 0; i < params_.size(); ++i) {
     if (!params_[i].defined())
       throw std::invalid_argument(fmt::format("{}: parameter {} is undefined", name_, i));
@@ -50,7 +65,35 @@ void Optimizer::backward_and_step(const Tensor& loss) {
   zero_grad();
 }
 
-void Optimizer::set_lr(double lr) { lr_ = checked_lr(lr, name_); }
+void Optimizer::set_lr(double lr) {
+  checked_lr(lr, name_);
+  for (Group& g : groups_) g.lr = lr;
+}
+
+void Optimizer::check_group(size_t group, const char* accessor) const {
+  if (group >= groups_.size())
+    throw std::out_of_range(fmt::format("{}::{}: group {} of {}", name_, accessor, group, groups_.size()));
+}
+
+double Optimizer::get_lr(size_t group) const {
+  check_group(group, "get_lr");
+  return groups_[group].lr;
+}
+
+void Optimizer::set_lr(size_t group, double lr) {
+  check_group(group, "set_lr");
+  groups_[group].lr = checked_lr(lr, name_);
+}
+
+double Optimizer::weight_decay(size_t group) const {
+  check_group(group, "weight_decay");
+  return groups_[group].weight_decay;
+}
+
+size_t Optimizer::group_of(size_t i) const {
+  check_index(i, "group_of");
+  return group_of_[i];
+}
 
 void Optimizer::check_grad(size_t i, const Tensor& grad) const {
   const Tensor& p = params_[i];
@@ -85,7 +128,9 @@ void Optimizer::Snapshot::restore() noexcept {
 
 std::map<std::string, Tensor> Optimizer::state_dict() const {
   std::map<std::string, Tensor> out;
-  out.emplace("lr", full({1}, lr_, DType::float64));
+  std::vector<double> rates;
+  for (const Group& g : groups_) rates.push_back(g.lr);
+  out.emplace("lr", from_vector(rates, {static_cast<int64_t>(rates.size())}, DType::float64));
   const std::vector<StateField> fields = state_fields();
   for (size_t i = 0; i < params_.size(); ++i) {
     const std::vector<Tensor> values = get_state(i);
@@ -107,7 +152,8 @@ void Optimizer::load_state_dict(const std::map<std::string, Tensor>& state) {
     }
     return t.item();
   };
-  double lr = lr_;
+  std::vector<double> rates;
+  for (const Group& g : groups_) rates.push_back(g.lr);
   std::vector<std::vector<Tensor>> values(params_.size(), std::vector<Tensor>(fields.size()));
   if (!state.contains("lr")) problem("missing \"lr\"");
   for (const auto& [name, t] : state) {
@@ -115,10 +161,17 @@ void Optimizer::load_state_dict(const std::map<std::string, Tensor>& state) {
       problem(fmt::format("\"{}\" is undefined", name));
       continue;
     }
-    if (name == "lr") {
-      if (const auto v = number(name, t)) {
-        if (*v >= 0.0 && std::isfinite(*v)) lr = *v;
-        else problem(fmt::format("\"lr\" must be finite and >= 0, got {}", *v));
+    if (name == "lr") {  // one rate per group
+      if (t.dim() != 1 || t.size(0) != static_cast<int64_t>(groups_.size()) || t.dtype() != DType::float64) {
+        problem(fmt::format("\"lr\" must hold {} float64 number(s), one per group, got {} {}", groups_.size(),
+                            dtype_name(t.dtype()), t.shape().str()));
+        continue;
+      }
+      const std::vector<double> given = t.to_vector();
+      for (size_t g = 0; g < given.size(); ++g) {
+        if (given[g] >= 0.0 && std::isfinite(given[g])) rates[g] = given[g];
+        else problem(fmt::format("\"lr\" must be finite and >= 0, got {}{}", given[g],
+                                 given.size() > 1 ? fmt::format(" (group {})", g) : ""));
       }
       continue;
     }
@@ -164,7 +217,7 @@ void Optimizer::load_state_dict(const std::map<std::string, Tensor>& state) {
   if (!problems.empty())
     throw std::invalid_argument(fmt::format("{}::load_state_dict: nothing was loaded: {}", name_,
                                             fmt::join(problems, "; ")));
-  lr_ = lr;
+  for (size_t g = 0; g < groups_.size(); ++g) groups_[g].lr = rates[g];
   for (size_t i = 0; i < params_.size(); ++i) {
     for (Tensor& t : values[i])
       if (t.defined()) t = t.detach().clone();

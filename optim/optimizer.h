@@ -3,7 +3,8 @@
 // same tensors the model uses) and the learning rate; step() updates every parameter that has a
 // gradient, in place and under NoGradGuard, so the update is not recorded and handles held by the
 // model see the new values. A parameter whose grad() is undefined (it took no part in the last
-// backward) is skipped, as PyTorch does. Param groups are not supported: one learning rate for all.
+// backward) is skipped, as PyTorch does. Parameters may come in groups with their own learning
+// rate and weight decay (ParamGroup, torch's param_groups).
 //
 // The in-place updates bump the parameters' version counters: a graph recorded before step() that
 // saved a parameter refuses to run backward afterwards (std::logic_error) instead of using the new
@@ -23,6 +24,7 @@
 #include <cstddef>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,11 +33,29 @@
 
 namespace chainrule::optim {
 
+// Parameters that share a learning rate and a weight decay (torch's param_groups); unset ones are
+// the optimizer's options'. parameters() lists every group's in order.
+//   optim::AdamW opt({optim::ParamGroup(weights), optim::ParamGroup(biases).weight_decay(0.0)},
+//                    optim::AdamWOptions(1e-3));
+struct ParamGroup {
+  explicit ParamGroup(std::vector<Tensor> p) : params(std::move(p)) {}
+  ParamGroup& lr(double v) { lr_ = v; return *this; }
+  ParamGroup& weight_decay(double v) { weight_decay_ = v; return *this; }
+  const std::optional<double>& lr() const { return lr_; }
+  const std::optional<double>& weight_decay() const { return weight_decay_; }
+
+  std::vector<Tensor> params;
+
+ private:
+  std::optional<double> lr_, weight_decay_;
+};
+
 class Optimizer {
  public:
-  // `params` must be non-empty, defined leaf tensors (std::invalid_argument naming `name` and the
-  // position otherwise); `lr` >= 0 (std::invalid_argument with the value).
-  Optimizer(std::vector<Tensor> params, double lr, std::string name);
+  // Every group non-empty, of defined leaf tensors, none listed twice (std::invalid_argument naming
+  // `name` and the position in parameters() otherwise); every rate >= 0 and every weight decay
+  // finite and >= 0 (std::invalid_argument with the value and the group).
+  Optimizer(std::vector<ParamGroup> groups, double lr, double weight_decay, std::string name);
   virtual ~Optimizer() = default;
   Optimizer(const Optimizer&) = delete;
   Optimizer& operator=(const Optimizer&) = delete;
@@ -53,17 +73,25 @@ class Optimizer {
   // Drops every parameter's gradient (grad() becomes undefined, as torch's set_to_none=True).
   void zero_grad();
 
-  // The learning rate used by the next step(); schedulers change it through set_lr (>= 0, else
-  // std::invalid_argument).
-  double get_lr() const { return lr_; }
+  // The learning rate used by the next step() (the first group's); set_lr sets every group's (>= 0,
+  // else std::invalid_argument). Schedulers scale each group's rate.
+  double get_lr() const { return groups_.front().lr; }
   void set_lr(double lr);
+  // Groups (ParamGroup), in construction order: their count, each one's rate (set_lr(g, lr) as
+  // above; std::out_of_range past the last group), weight decay and parameters' positions.
+  size_t num_groups() const { return groups_.size(); }
+  double get_lr(size_t group) const;
+  void set_lr(size_t group, double lr);
+  double weight_decay(size_t group) const;
+  // The group of parameter i (std::out_of_range past the last parameter).
+  size_t group_of(size_t i) const;
 
   const std::vector<Tensor>& parameters() const { return params_; }
   const std::string& name() const { return name_; }
 
   // The optimizer's state as named tensors, each a copy (torch's optimizer.state_dict(), with the
-  // nesting spelled in the names): "lr", a one-element float64 tensor holding the current rate (a
-  // scheduler may have changed it), and each parameter's state under "<i>.<field>", i its position
+  // nesting spelled in the names): "lr", a float64 tensor of the groups' current rates (a scheduler
+  // may have changed them), one per group, and each parameter's state under "<i>.<field>", i its position
   // in parameters(): SGD "<i>.momentum_buffer"; Adam and AdamW "<i>.step" (a one-element float64
   // tensor), "<i>.exp_avg", "<i>.exp_avg_sq" and, with amsgrad, "<i>.max_exp_avg_sq". A parameter
   // not stepped yet has no entries. The other hyperparameters (momentum, betas, ...) are the
@@ -73,7 +101,7 @@ class Optimizer {
   // Replaces the rate and the whole state with copies of `state`, in state_dict()'s form (from an
   // optimizer of the same kind over parameters of the same shapes and dtypes): a parameter with no
   // entries starts afresh. All-or-nothing: std::invalid_argument lists every problem (a missing
-  // "lr", an unknown name, a parameter index past the last, a shape or dtype other than the
+  // "lr" or one of another group count, an unknown name, a parameter index past the last, a shape or dtype other than the
   // parameter's, part of a parameter's fields, a rate or step out of range) and changes nothing.
   void load_state_dict(const std::map<std::string, Tensor>& state);
 
@@ -143,9 +171,20 @@ class Optimizer {
     std::vector<Saved> saved_;
   };
 
+  // Parameter i's group's rate and weight decay.
+  double lr_of(size_t i) const { return groups_[group_of_[i]].lr; }
+  double weight_decay_of(size_t i) const { return groups_[group_of_[i]].weight_decay; }
+
   std::vector<Tensor> params_;
-  double lr_;
   std::string name_;
+
+ private:
+  struct Group {
+    double lr, weight_decay;
+  };
+  std::vector<Group> groups_;
+  std::vector<size_t> group_of_;  // per parameter
+  void check_group(size_t group, const char* accessor) const;
 };
 
 }  // namespace chainrule::optim

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <stdexcept>
+#include <vector>
 
 namespace chainrule::optim {
 
@@ -18,8 +19,18 @@ StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma, int64_t la
 }
 
 void StepLR::step() {
-  // The count moves only once set_lr accepted the new rate (an overflow to infinity throws).
-  if ((last_epoch_ + 1) % step_size_ == 0) optimizer_.set_lr(optimizer_.get_lr() * gamma_);
+  // The count moves only once every group's new rate is accepted (an overflow to infinity throws),
+  // and no group changes unless all can.
+  if ((last_epoch_ + 1) % step_size_ == 0) {
+    std::vector<double> rates;
+    for (size_t g = 0; g < optimizer_.num_groups(); ++g) rates.push_back(optimizer_.get_lr(g) * gamma_);
+    for (double r : rates)
+      if (!std::isfinite(r))
+        throw std::invalid_argument(fmt::format("{}: learning rate must be finite and >= 0, got {} (StepLR: a rate "
+                                                "times gamma {} overflows)",
+                                                optimizer_.name(), r, gamma_));
+    for (size_t g = 0; g < rates.size(); ++g) optimizer_.set_lr(g, rates[g]);
+  }
   ++last_epoch_;
 }
 
@@ -73,12 +84,16 @@ bool ReduceLROnPlateau::step(double metric) {
   if (num_bad_epochs_ <= options_.patience()) return false;
   cooldown_counter_ = options_.cooldown();
   num_bad_epochs_ = 0;
-  const double old_lr = optimizer_.get_lr();
-  const double new_lr = std::max(old_lr * options_.factor(), options_.min_lr());
-  // As PyTorch: a change smaller than eps is not applied (the rate has reached min_lr).
-  if (old_lr - new_lr <= options_.eps()) return false;
-  optimizer_.set_lr(new_lr);
-  return true;
+  // Each group as PyTorch's: a change smaller than eps is not applied (the rate has reached min_lr).
+  bool reduced = false;
+  for (size_t g = 0; g < optimizer_.num_groups(); ++g) {
+    const double old_lr = optimizer_.get_lr(g);
+    const double new_lr = std::max(old_lr * options_.factor(), options_.min_lr());
+    if (old_lr - new_lr <= options_.eps()) continue;
+    optimizer_.set_lr(g, new_lr);
+    reduced = true;
+  }
+  return reduced;
 }
 
 }  // namespace chainrule::optim

@@ -16,8 +16,8 @@
 
 namespace chainrule::optim {
 
-// Step decay (torch.optim.lr_scheduler.StepLR): the learning rate is multiplied by `gamma` every
-// `step_size` epochs. After `e` calls of step(), lr = lr_0 * gamma^floor(e / step_size), where lr_0
+// Step decay (torch.optim.lr_scheduler.StepLR): the learning rate (every group's) is multiplied by
+// `gamma` every `step_size` epochs. After `e` calls of step(), lr = lr_0 * gamma^floor(e / step_size), where lr_0
 // is the optimizer's learning rate when the scheduler was built. That is Python's timing; LibTorch
 // 1.13's C++ torch::optim::StepLR decays one step() later (at e = step_size + 1, 2 step_size + 1,
 // ...), so a schedule ported from C++ LibTorch code shifts by one epoch.
@@ -44,8 +44,8 @@ class StepLR {
   int64_t last_epoch_ = 0;
 };
 
-// Reduce-on-plateau (torch.optim.lr_scheduler.ReduceLROnPlateau): multiplies the learning rate by
-// `factor` once the monitored metric has not improved for more than `patience` epochs.
+// Reduce-on-plateau (torch.optim.lr_scheduler.ReduceLROnPlateau): multiplies the learning rate (each
+// group's, as below) by `factor` once the monitored metric has not improved for more than `patience` epochs.
 //
 //   improved (mode Min, threshold_mode Rel): metric < best * (1 - threshold)
 //            (mode Min, Abs): metric < best - threshold; (Max, Rel): metric > best * (1 + threshold);

@@ -27,7 +27,12 @@ const SGDOptions& checked(const SGDOptions& o) {
 }  // namespace
 
 SGD::SGD(std::vector<Tensor> params, const SGDOptions& options)
-    : Optimizer(std::move(params), options.lr(), "SGD"), options_(checked(options)), buffers_(params_.size()) {}
+    : SGD(std::vector<ParamGroup>{ParamGroup(std::move(params))}, options) {}
+
+SGD::SGD(std::vector<ParamGroup> groups, const SGDOptions& options)
+    : Optimizer(std::move(groups), checked(options).lr(), options.weight_decay(), "SGD"),
+      options_(options),
+      buffers_(params_.size()) {}
 
 const Tensor& SGD::momentum_buffer(size_t i) const {
   check_index(i, "momentum_buffer");
@@ -51,11 +56,12 @@ void SGD::step() {
 }
 
 void SGD::update() {
-  const double momentum = options_.momentum(), dampening = options_.dampening(), wd = options_.weight_decay();
+  const double momentum = options_.momentum(), dampening = options_.dampening();
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i];
     Tensor g = p.grad();
     if (!g.defined()) continue;
+    const double wd = weight_decay_of(i);
     // Out of place: the gradient tensor belongs to the user (it is read again after step()).
     if (wd != 0.0) g = g + p * wd;
     if (momentum != 0.0) {
@@ -68,7 +74,7 @@ void SGD::update() {
       }
       g = options_.nesterov() ? g + b * momentum : b;
     }
-    p.add_(g, -lr_);
+    p.add_(g, -lr_of(i));
   }
 }
 
@@ -78,7 +84,8 @@ void SGD::backward_and_step(const Tensor& loss) {
   if (!fusable) return Optimizer::backward_and_step(loss);
   std::vector<ParamUpdate> updates;
   updates.reserve(params_.size());
-  for (const Tensor& p : params_) updates.push_back({p, -lr_, 1.0 - lr_ * options_.weight_decay()});
+  for (size_t i = 0; i < params_.size(); ++i)
+    updates.push_back({params_[i], -lr_of(i), 1.0 - lr_of(i) * weight_decay_of(i)});
   backward_and_update(loss, updates);
 }
 

@@ -46,12 +46,14 @@ struct SGDOptions {
 class SGD : public Optimizer {
  public:
   SGD(std::vector<Tensor> params, const SGDOptions& options);
+  // Groups with their own lr and weight_decay (ParamGroup); the options give the rest.
+  SGD(std::vector<ParamGroup> groups, const SGDOptions& options);
   void step() override;
   // Fused (see Optimizer::backward_and_step) when there is no momentum and every parameter
   // requires grad: parameter = (1 - lr * weight_decay) * parameter - lr * gradient, with a Dense
   // weight's gradient product added into the parameter by one gemm. Otherwise the three calls.
   void backward_and_step(const Tensor& loss) override;
-  // The options, with lr() the current learning rate.
+  // The options, with lr() the current learning rate (the first group's; see get_lr(group)).
   SGDOptions options() const { return SGDOptions(options_).lr(get_lr()); }
   // The momentum buffer b of parameter i (undefined before its first step with momentum).
   // std::out_of_range naming i and the parameter count past the last parameter.

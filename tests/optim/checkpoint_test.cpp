@@ -181,7 +181,7 @@ TEST_CASE("checkpoint: a malformed state is refused, naming each problem, and no
   refused(s, "\"lr\" must be finite and >= 0, got -1");
   s = good;
   s["lr"] = full({2}, 0.1, DType::float64);
-  refused(s, "\"lr\" must be one float64 number, got float64 [2]");
+  refused(s, "\"lr\" must hold 1 float64 number(s), one per group, got float64 [2]");
 }
 
 TEST_CASE("checkpoint: optim::load refuses another optimizer's file and a model's file, naming the path") {

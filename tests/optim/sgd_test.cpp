@@ -71,7 +71,7 @@ TEST_CASE("optim: SGD options are validated with the bad value in the message") 
   CHECK_THROWS_WITH(optim::SGD({p}, optim::SGDOptions(0.1).nesterov(true)), Contains("nesterov needs momentum > 0"));
   CHECK_THROWS_WITH(optim::SGD({p}, optim::SGDOptions(0.1).momentum(0.9).dampening(0.1).nesterov(true)),
                     Contains("dampening=0.1"));
-  CHECK_THROWS_WITH(optim::SGD({}, optim::SGDOptions(0.1)), Contains("empty parameter list"));
+  CHECK_THROWS_WITH(optim::SGD(std::vector<Tensor>{}, optim::SGDOptions(0.1)), Contains("empty parameter list"));
   CHECK_THROWS_WITH(optim::SGD({p * 2.0}, optim::SGDOptions(0.1)), Contains("not a leaf"));
   CHECK_THROWS_WITH(optim::SGD({p, p}, optim::SGDOptions(0.1)), Contains("parameter 1 appears twice"));
   optim::SGD ok({p}, optim::SGDOptions(0.1));
