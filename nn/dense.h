@@ -71,6 +71,10 @@ class Dense : public Module {
 
   // The parameters (handles: set_values(weight(), ...) changes the layer's weights).
   const Tensor& weight() const { return weight_; }
+  // Makes `w` this layer's weight ([out_features, in_features], the weight's dtype; see
+  // Module::replace_parameter): weight tying, e.g. a language model's output layer sharing its
+  // embedding table, decoder->set_weight(embedding->weight()).
+  void set_weight(const Tensor& w) { weight_ = replace_parameter("weight", w); }
   const Tensor& bias() const { return bias_; }  // undefined without bias
   // As the layer was built: after Module::to, the parameters' dtype is weight().dtype().
   const DenseOptions& options() const { return options_; }

@@ -65,6 +65,9 @@ class Embedding : public Module {
   // ids as numbers: [ids.size(), dim].
   Tensor forward(const std::vector<int64_t>& ids);
   const Tensor& weight() const { return weight_; }
+  // Makes `w` this table ([num_embeddings, embedding_dim], the weight's dtype; see
+  // Module::replace_parameter and Dense::set_weight). The padding row is not zeroed again.
+  void set_weight(const Tensor& w) { weight_ = replace_parameter("weight", w); }
   const EmbeddingOptions& options() const { return options_; }
   // The padding row, counted from 0 (a negative padding_idx resolved), if any.
   std::optional<int64_t> padding_row() const { return padding_row_; }

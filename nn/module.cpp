@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <ostream>
 
 #include "autograd/tensor_impl.h"
@@ -62,6 +63,25 @@ Tensor Module::register_parameter(std::string name, Tensor tensor, bool requires
   check_new_tensor(name, tensor, "register_parameter");
   tensor.set_requires_grad(requires_grad);
   parameters_.emplace_back(std::move(name), tensor);
+  return tensor;
+}
+
+Tensor Module::replace_parameter(const std::string& name, const Tensor& tensor) {
+  auto it = std::find_if(parameters_.begin(), parameters_.end(), [&](const NamedTensor& p) { return p.first == name; });
+  if (it == parameters_.end())
+    throw std::invalid_argument(fmt::format("{}::replace_parameter: no parameter named '{}'", name_, name));
+  if (!tensor.defined())
+    throw std::invalid_argument(fmt::format("{}::replace_parameter: the tensor for '{}' is undefined", name_, name));
+  if (!tensor.is_leaf())
+    throw std::invalid_argument(fmt::format("{}::replace_parameter: the tensor for '{}' is the result of '{}', not a "
+                                            "leaf",
+                                            name_, name, tensor.grad_fn_name()));
+  const Tensor& old = it->second;
+  if (!(tensor.shape() == old.shape()) || tensor.dtype() != old.dtype())
+    throw std::invalid_argument(fmt::format("{}::replace_parameter: '{}' is {} {}, the tensor given is {} {}", name_,
+                                            name, dtype_name(old.dtype()), old.shape().str(),
+                                            dtype_name(tensor.dtype()), tensor.shape().str()));
+  it->second = tensor;
   return tensor;
 }
 

@@ -109,6 +109,12 @@ class Module {
   //   mask_ = register_buffer("mask", from_vector({1, 0, 1}, {3}));
   Tensor register_buffer(std::string name, Tensor tensor, bool persistent = true);
 
+  // Replaces this module's parameter `name` by `tensor`, a defined leaf of the same shape and dtype
+  // (std::invalid_argument naming the module, the parameter and the shapes otherwise), and returns
+  // it: two modules then share one tensor (weight tying), listed once by parameters(). A subclass
+  // that keeps the parameter in a member updates it too (Dense::set_weight).
+  Tensor replace_parameter(const std::string& name, const Tensor& tensor);
+
   // Registers `module` as child `name` (same naming rules) and returns it, typed.
   //   hidden_ = register_module("hidden", std::make_shared<Dense>(DenseOptions(2, 3)));
   template <class M>

@@ -83,3 +83,41 @@ TEST_CASE("nn: Embedding's padding row starts at zero and takes no gradient, as 
                     Contains("Embedding: padding_idx must be in [-4, 4) (num_embeddings), got 4"));
   CHECK_THROWS_WITH(nn::Embedding(nn::EmbeddingOptions(4, 2).padding_idx(-5)), Contains("got -5"));
 }
+
+TEST_CASE("nn: weight tying: a Dense layer sharing an Embedding's table gets both uses' gradients") {
+  // A language model's ends: ids -> embedding [V, D] -> ... -> logits = h W^T with W the same table.
+  auto model = std::make_shared<nn::Sequential>();
+  auto embed = std::make_shared<nn::Embedding>(nn::EmbeddingOptions(5, 3).dtype(DType::float64).seed(1));
+  auto decode = std::make_shared<nn::Dense>(nn::DenseOptions(3, 5).bias(false).dtype(DType::float64).seed(2));
+  model->push_back("embed", embed);
+  model->push_back("decode", decode);
+  decode->set_weight(embed->weight());
+  CHECK(decode->weight().impl() == embed->weight().impl());
+  REQUIRE(model->parameters().size() == 1);  // listed once, under its first name
+  CHECK(model->named_parameters()[0].first == "embed.weight");
+
+  const std::vector<int64_t> ids{4, 0, 4};
+  const Tensor target = tensor({1.0, -2.0, 0.5, 3.0, 0.0}, DType::float64);
+  const auto loss = [&](const Tensor& table_in, const Tensor& table_out) {
+    const Tensor h = index_select(table_in, 0, ids);
+    return sum(pow(matmul(h, transpose(table_out, 0, 1)) - target, 2.0));
+  };
+  loss(embed->weight(), decode->weight()).backward();
+  // The same two uses through separate copies of the table: the tied gradient is their sum.
+  const Tensor in = embed->weight().detach().clone().set_requires_grad(true);
+  const Tensor out = embed->weight().detach().clone().set_requires_grad(true);
+  loss(in, out).backward();
+  const std::vector<double> tied = embed->weight().grad().to_vector(), a = in.grad().to_vector(),
+                            b = out.grad().to_vector();
+  for (size_t i = 0; i < tied.size(); ++i) CHECK(tied[i] == Approx(a[i] + b[i]).epsilon(1e-14));
+  // Through the layers' forwards too.
+  embed->weight().zero_grad();
+  sum(pow(decode->forward(embed->forward(ids)) - target, 2.0)).backward();
+  const std::vector<double> again = embed->weight().grad().to_vector();
+  for (size_t i = 0; i < tied.size(); ++i) CHECK(again[i] == Approx(tied[i]).epsilon(1e-14));
+
+  CHECK_THROWS_WITH(decode->set_weight(zeros({3, 5}, DType::float64)),
+                    Contains("Dense::replace_parameter: 'weight' is float64 [5, 3], the tensor given is float64 [3, 5]"));
+  CHECK_THROWS_WITH(decode->set_weight(embed->weight() * 2.0), Contains("is the result of 'mul', not a leaf"));
+  CHECK(decode->weight().impl() == embed->weight().impl());  // unchanged after the refusals
+}
