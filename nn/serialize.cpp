@@ -57,11 +57,12 @@ class Problems {
   void add(std::string problem) { list_.push_back(std::move(problem)); }
   bool empty() const { return list_.empty(); }
   std::size_t size() const { return list_.size(); }
-  [[noreturn]] void raise(const fs::path& path) const {
+  // `source`: "nn::load: <path>" or "nn::load_state_dict".
+  [[noreturn]] void raise(const std::string& source) const {
     std::string all;
     for (std::size_t i = 0; i < list_.size() && i < kMaxProblems; ++i) all += (i ? "; " : "") + list_[i];
     if (list_.size() > kMaxProblems) all += fmt::format("; and {} more", list_.size() - kMaxProblems);
-    throw std::runtime_error(fmt::format("nn::load: {}: nothing was loaded: {}", path.string(), all));
+    throw std::runtime_error(fmt::format("{}: nothing was loaded: {}", source, all));
   }
 
  private:
@@ -180,8 +181,12 @@ void save(const Module& module, const fs::path& path, const Standardizer* scaler
   save_safetensors(path, to_st_file(module, scaler, std::move(metadata)));
 }
 
-void load(Module& module, const fs::path& path, Standardizer* scaler, LoadOptions options) {
-  const StFile file = load_safetensors(path);
+namespace {
+
+// load()'s checks and copies on a file's contents. `function` names the call in errors, `source`
+// the call and the file ("nn::load: model.safetensors").
+void load_entries(Module& module, const StFile& file, Standardizer* scaler, LoadOptions options, const char* function,
+                  const std::string& source) {
   std::map<std::string_view, const StEntry*> in_file;
   for (const StEntry& e : file.tensors) in_file.emplace(e.name, &e);
   const auto find = [&](std::string_view name) -> const StEntry* {
@@ -195,7 +200,8 @@ void load(Module& module, const fs::path& path, Standardizer* scaler, LoadOption
   for (const auto& [name, param] : module.named_state()) {
     if (reserved(name))
       throw std::invalid_argument(fmt::format(
-          "nn::load: parameter or buffer {} begins with the reserved \"standardizer.\"; rename the child module", shown(name)));
+          "{}: parameter or buffer {} begins with the reserved \"standardizer.\"; rename the child module", function,
+          shown(name)));
     const StEntry* e = find(name);
     if (!e) {
       problems.add(fmt::format("missing {}", shown(name)));
@@ -222,11 +228,34 @@ void load(Module& module, const fs::path& path, Standardizer* scaler, LoadOption
   if (options.strict)
     for (const StEntry& e : file.tensors)
       if (!used.contains(e.name)) problems.add(fmt::format("unexpected {}", shown(e.name)));
-  if (!problems.empty()) problems.raise(path);
+  if (!problems.empty()) problems.raise(source);
 
   NoGradGuard no_grad;
   for (auto& [param, values] : copies) write_values(param, values);
   if (scaler) *scaler = std::move(*new_scaler);
+}
+
+}  // namespace
+
+void load(Module& module, const fs::path& path, Standardizer* scaler, LoadOptions options) {
+  load_entries(module, load_safetensors(path), scaler, options, "nn::load", fmt::format("nn::load: {}", path.string()));
+}
+
+std::map<std::string, Tensor> state_dict(const Module& module) {
+  NoGradGuard no_grad;
+  std::map<std::string, Tensor> out;
+  for (const auto& [name, tensor] : module.named_state()) out.emplace(name, tensor.detach().clone());
+  return out;
+}
+
+void load_state_dict(Module& module, const std::map<std::string, Tensor>& state, LoadOptions options) {
+  StFile entries;
+  for (const auto& [name, tensor] : state) {
+    if (!tensor.defined())
+      throw std::invalid_argument(fmt::format("nn::load_state_dict: the tensor {} is undefined", shown(name)));
+    entries.tensors.push_back(entry_of(name, tensor));
+  }
+  load_entries(module, entries, nullptr, options, "nn::load_state_dict", "nn::load_state_dict");
 }
 
 void save_tensors(const std::map<std::string, Tensor>& tensors, const fs::path& path,

@@ -101,6 +101,17 @@ void save(const Module& module, const std::filesystem::path& path, const Standar
 void load(Module& module, const std::filesystem::path& path, Standardizer* scaler = nullptr,
           LoadOptions options = {});
 
+// The model's state in memory (torch's model.state_dict()): every parameter and persistent buffer
+// under its dotted name (Module::named_state), each a copy, so that later training does not change
+// it; and load_state_dict, which copies such a map back with load()'s checks and options (names,
+// shapes, dtypes; all or nothing: std::runtime_error "nn::load_state_dict: nothing was loaded: ..."
+// listing the problems; std::invalid_argument for an undefined tensor). For the best model so far:
+//   if (val_loss < best_loss) best = nn::state_dict(*model);
+//   ...
+//   nn::load_state_dict(*model, best);
+std::map<std::string, Tensor> state_dict(const Module& module);
+void load_state_dict(Module& module, const std::map<std::string, Tensor>& state, LoadOptions options = {});
+
 // Writes plain tensors under their map keys (any non-empty UTF-8 names but "__metadata__"),
 // atomically; each keeps its dtype and shape.
 //   nn::save_tensors({{"x", x}, {"y", y}}, "batch.safetensors");

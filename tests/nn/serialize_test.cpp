@@ -461,3 +461,43 @@ TEST_CASE("serialize: persistent buffers are saved and loaded with the parameter
   CHECK_THROWS_WITH(load(fresh, path), Contains("missing \"offset\""));
   CHECK(fresh.offset().item() == before);
 }
+
+TEST_CASE("serialize: state_dict and load_state_dict keep the best model in memory, with load's checks") {
+  WithBuffers model(3);
+  const auto best = state_dict(model);
+  std::vector<std::string> names;
+  for (const auto& [name, t] : best) names.push_back(name);
+  CHECK(names == std::vector<std::string>{"dense.bias", "dense.weight", "offset"});
+  const auto best_values = values_of(model);
+  // Training moves on (a step of plain gradient descent); the snapshot is a copy and stays.
+  sum(model.forward(from_vector({1.0, 2.0}, {1, 2}))).backward();
+  {
+    NoGradGuard no_grad;
+    for (Tensor& p : model.parameters()) p -= p.grad() * 0.5;
+    Tensor offset = model.offset();
+    offset += 1.0;
+  }
+  CHECK(values_of(model) != best_values);
+  CHECK(best.at("offset").item() == 3.0);
+  load_state_dict(model, best);
+  CHECK(values_of(model) == best_values);
+  CHECK(model.offset().item() == 3.0);
+
+  // Every problem at once, and nothing changes.
+  auto wrong = best;
+  wrong.erase("offset");
+  wrong["dense.weight"] = zeros({2, 1});
+  wrong["extra"] = zeros({1});
+  const auto before = snapshot(model);
+  CHECK_THROWS_WITH(load_state_dict(model, wrong),
+                    Contains("nn::load_state_dict: nothing was loaded: ") &&
+                        Contains("\"dense.weight\": shape [2, 1] in the file vs [1, 2] in the model") &&
+                        Contains("missing \"offset\"") && Contains("unexpected \"extra\""));
+  CHECK(snapshot(model) == before);
+  wrong = best;
+  wrong["extra"] = zeros({1});
+  load_state_dict(model, wrong, {.strict = false});
+  CHECK(values_of(model) == best_values);
+  wrong["dense.bias"] = Tensor();
+  CHECK_THROWS_WITH(load_state_dict(model, wrong), Contains("nn::load_state_dict: the tensor \"dense.bias\" is undefined"));
+}
