@@ -9,7 +9,8 @@ namespace chainrule::optim {
 
 namespace {
 
-void check(const char* name, std::pair<double, double> betas, double eps, double weight_decay) {
+// The options only Adam has (the rate and weight decay are checked per group by Optimizer).
+void check(const char* name, std::pair<double, double> betas, double eps) {
   if (!(betas.first >= 0.0 && betas.first < 1.0))
     throw std::invalid_argument(fmt::format("{}: beta1 must be in [0, 1), got {}", name, betas.first));
   if (!(betas.second >= 0.0 && betas.second < 1.0))
@@ -17,33 +18,27 @@ void check(const char* name, std::pair<double, double> betas, double eps, double
   // An infinite eps makes every update 0: training would silently stand still.
   if (!(eps > 0.0 && std::isfinite(eps)))
     throw std::invalid_argument(fmt::format("{}: eps must be finite and > 0, got {}", name, eps));
-  if (!(weight_decay >= 0.0 && std::isfinite(weight_decay)))
-    throw std::invalid_argument(fmt::format("{}: weight_decay must be finite and >= 0, got {}", name, weight_decay));
-}
-
-std::vector<ParamGroup> one_group(std::vector<Tensor> params) {
-  std::vector<ParamGroup> groups;
-  groups.emplace_back(std::move(params));
-  return groups;
 }
 
 }  // namespace
 
 Adam::Adam(std::vector<ParamGroup> groups, double lr, std::pair<double, double> betas, double eps, double weight_decay,
            bool amsgrad, bool decoupled, const char* name)
-    : Optimizer((check(name, betas, eps, weight_decay), std::move(groups)), lr, weight_decay, name),
+    : Optimizer((check(name, betas, eps), std::move(groups)), lr, weight_decay, name),
       betas_(betas),
       eps_(eps),
       amsgrad_(amsgrad),
       decoupled_(decoupled),
       state_(params_.size()) {}
 
-Adam::Adam(std::vector<Tensor> params, const AdamOptions& o) : Adam(one_group(std::move(params)), o) {}
+Adam::Adam(std::vector<Tensor> params, const AdamOptions& o)
+    : Adam(std::vector<ParamGroup>{ParamGroup(std::move(params))}, o) {}
 
 Adam::Adam(std::vector<ParamGroup> groups, const AdamOptions& o)
     : Adam(std::move(groups), o.lr(), o.betas(), o.eps(), o.weight_decay(), o.amsgrad(), false, "Adam") {}
 
-AdamW::AdamW(std::vector<Tensor> params, const AdamWOptions& o) : AdamW(one_group(std::move(params)), o) {}
+AdamW::AdamW(std::vector<Tensor> params, const AdamWOptions& o)
+    : AdamW(std::vector<ParamGroup>{ParamGroup(std::move(params))}, o) {}
 
 AdamW::AdamW(std::vector<ParamGroup> groups, const AdamWOptions& o)
     : Adam(std::move(groups), o.lr(), o.betas(), o.eps(), o.weight_decay(), o.amsgrad(), true, "AdamW") {}

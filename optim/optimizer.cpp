@@ -65,10 +65,7 @@ void Optimizer::backward_and_step(const Tensor& loss) {
   zero_grad();
 }
 
-void Optimizer::set_lr(double lr) {
-  checked_lr(lr, name_);
-  for (Group& g : groups_) g.lr = lr;
-}
+void Optimizer::set_lr(double lr) { set_lr(std::vector<double>(groups_.size(), lr)); }
 
 void Optimizer::check_group(size_t group, const char* accessor) const {
   if (group >= groups_.size())
@@ -83,6 +80,20 @@ double Optimizer::get_lr(size_t group) const {
 void Optimizer::set_lr(size_t group, double lr) {
   check_group(group, "set_lr");
   groups_[group].lr = checked_lr(lr, name_);
+}
+
+void Optimizer::set_lr(const std::vector<double>& rates) {
+  if (rates.size() != groups_.size())
+    throw std::invalid_argument(fmt::format("{}::set_lr: {} rate(s) for {} group(s)", name_, rates.size(),
+                                            groups_.size()));
+  for (double lr : rates) checked_lr(lr, name_);
+  for (size_t g = 0; g < groups_.size(); ++g) groups_[g].lr = rates[g];
+}
+
+std::vector<double> Optimizer::get_lrs() const {
+  std::vector<double> rates;
+  for (const Group& g : groups_) rates.push_back(g.lr);
+  return rates;
 }
 
 double Optimizer::weight_decay(size_t group) const {
@@ -128,8 +139,7 @@ void Optimizer::Snapshot::restore() noexcept {
 
 std::map<std::string, Tensor> Optimizer::state_dict() const {
   std::map<std::string, Tensor> out;
-  std::vector<double> rates;
-  for (const Group& g : groups_) rates.push_back(g.lr);
+  const std::vector<double> rates = get_lrs();
   out.emplace("lr", from_vector(rates, {static_cast<int64_t>(rates.size())}, DType::float64));
   const std::vector<StateField> fields = state_fields();
   for (size_t i = 0; i < params_.size(); ++i) {
@@ -152,8 +162,7 @@ void Optimizer::load_state_dict(const std::map<std::string, Tensor>& state) {
     }
     return t.item();
   };
-  std::vector<double> rates;
-  for (const Group& g : groups_) rates.push_back(g.lr);
+  std::vector<double> rates = get_lrs();
   std::vector<std::vector<Tensor>> values(params_.size(), std::vector<Tensor>(fields.size()));
   if (!state.contains("lr")) problem("missing \"lr\"");
   for (const auto& [name, t] : state) {
@@ -217,7 +226,7 @@ void Optimizer::load_state_dict(const std::map<std::string, Tensor>& state) {
   if (!problems.empty())
     throw std::invalid_argument(fmt::format("{}::load_state_dict: nothing was loaded: {}", name_,
                                             fmt::join(problems, "; ")));
-  for (size_t g = 0; g < groups_.size(); ++g) groups_[g].lr = rates[g];
+  set_lr(rates);
   for (size_t i = 0; i < params_.size(); ++i) {
     for (Tensor& t : values[i])
       if (t.defined()) t = t.detach().clone();

@@ -82,6 +82,10 @@ class Optimizer {
   size_t num_groups() const { return groups_.size(); }
   double get_lr(size_t group) const;
   void set_lr(size_t group, double lr);
+  // Every group's rate at once, in group order; set_lr(rates) takes one per group, each >= 0 and
+  // finite, all checked before any is set, so a throw changes nothing (std::invalid_argument).
+  std::vector<double> get_lrs() const;
+  void set_lr(const std::vector<double>& rates);
   double weight_decay(size_t group) const;
   // The group of parameter i (std::out_of_range past the last parameter).
   size_t group_of(size_t i) const;

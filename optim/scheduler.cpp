@@ -19,17 +19,12 @@ StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma, int64_t la
 }
 
 void StepLR::step() {
-  // The count moves only once every group's new rate is accepted (an overflow to infinity throws),
-  // and no group changes unless all can.
+  // The count moves only once the optimizer accepted every group's new rate (an overflow to
+  // infinity throws, and then no group changes).
   if ((last_epoch_ + 1) % step_size_ == 0) {
-    std::vector<double> rates;
-    for (size_t g = 0; g < optimizer_.num_groups(); ++g) rates.push_back(optimizer_.get_lr(g) * gamma_);
-    for (double r : rates)
-      if (!std::isfinite(r))
-        throw std::invalid_argument(fmt::format("{}: learning rate must be finite and >= 0, got {} (StepLR: a rate "
-                                                "times gamma {} overflows)",
-                                                optimizer_.name(), r, gamma_));
-    for (size_t g = 0; g < rates.size(); ++g) optimizer_.set_lr(g, rates[g]);
+    std::vector<double> rates = optimizer_.get_lrs();
+    for (double& r : rates) r *= gamma_;
+    optimizer_.set_lr(rates);
   }
   ++last_epoch_;
 }

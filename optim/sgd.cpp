@@ -10,13 +10,12 @@ namespace chainrule::optim {
 
 namespace {
 
+// The options only SGD has (the rate and weight decay are checked per group by Optimizer).
 const SGDOptions& checked(const SGDOptions& o) {
   if (!(o.momentum() >= 0.0 && o.momentum() < 1.0))
     throw std::invalid_argument(fmt::format("SGD: momentum must be in [0, 1), got {}", o.momentum()));
   if (!(o.dampening() >= 0.0 && o.dampening() <= 1.0))
     throw std::invalid_argument(fmt::format("SGD: dampening must be in [0, 1], got {}", o.dampening()));
-  if (!(o.weight_decay() >= 0.0 && std::isfinite(o.weight_decay())))
-    throw std::invalid_argument(fmt::format("SGD: weight_decay must be finite and >= 0, got {}", o.weight_decay()));
   if (o.nesterov() && (o.momentum() <= 0.0 || o.dampening() != 0.0))
     throw std::invalid_argument(fmt::format("SGD: nesterov needs momentum > 0 and dampening = 0, got momentum={} "
                                             "dampening={}",
