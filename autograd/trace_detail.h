@@ -28,8 +28,11 @@ std::string format_number(double value, const TraceOptions& options);
 // undefined.
 std::string summarise(const Tensor& t, const TraceOptions& options);
 
-// Names given to tensors (a trace's or a picture's `names`), keyed by what a Tensor graph shows:
-// the op node that produced the tensor, or the leaf's TensorImpl. The first name of each wins.
+// What a Tensor graph shows for a (defined) tensor: the op node that produced it, or a leaf's
+// TensorImpl.
+const void* node_key(const Tensor& tensor);
+// Names given to tensors (a trace's or a picture's `names`), by node_key. The first name of each
+// wins.
 std::unordered_map<const void*, std::string> names_by_node(const std::vector<std::pair<std::string, Tensor>>& names);
 
 // The node called `name` of a trace (`who` names the lookup in the error), or std::out_of_range

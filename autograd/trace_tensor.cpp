@@ -48,13 +48,15 @@ std::string summarise(const Tensor& t, const TraceOptions& f) {
   return fmt::format("mean {}, range [{}, {}]", mean, num(lo), num(hi));
 }
 
+const void* node_key(const Tensor& tensor) {
+  return tensor.impl()->grad_fn ? static_cast<const void*>(tensor.impl()->grad_fn.get())
+                                : static_cast<const void*>(tensor.impl());
+}
+
 std::unordered_map<const void*, std::string> names_by_node(const std::vector<std::pair<std::string, Tensor>>& names) {
   std::unordered_map<const void*, std::string> out;
   for (const auto& [name, tensor] : names)
-    if (tensor.defined())
-      out.emplace(tensor.impl()->grad_fn ? static_cast<const void*>(tensor.impl()->grad_fn.get())
-                                         : static_cast<const void*>(tensor.impl()),
-                  name);
+    if (tensor.defined()) out.emplace(node_key(tensor), name);
   return out;
 }
 
@@ -184,7 +186,7 @@ TensorTrace trace_backward(const Tensor& root, const std::vector<std::pair<std::
   // are the caller's).
   std::unordered_map<const void*, Tensor> named_values;
   for (const auto& [name, tensor] : names)
-    if (tensor.defined() && tensor.impl()->grad_fn) named_values.emplace(tensor.impl()->grad_fn.get(), tensor.detach());
+    if (tensor.defined() && tensor.impl()->grad_fn) named_values.emplace(detail::node_key(tensor), tensor.detach());
   std::unordered_set<std::string> used;
   for (const auto& [key, name] : given) used.insert(name);
   // Ops that share a name are numbered in the order they were recorded (linear#1 is the first

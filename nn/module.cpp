@@ -50,8 +50,7 @@ void Module::check_new_name(const std::string& name, const char* what) const {
       throw std::invalid_argument(fmt::format("{}::{}: a module named '{}' already exists", name_, what, name));
 }
 
-void Module::check_new_tensor(const std::string& name, const Tensor& tensor, const char* what) const {
-  check_new_name(name, what);
+void Module::check_leaf(const std::string& name, const Tensor& tensor, const char* what) const {
   if (!tensor.defined())
     throw std::invalid_argument(fmt::format("{}::{}: tensor '{}' is undefined", name_, what, name));
   if (!tensor.is_leaf())
@@ -60,7 +59,8 @@ void Module::check_new_tensor(const std::string& name, const Tensor& tensor, con
 }
 
 Tensor Module::register_parameter(std::string name, Tensor tensor, bool requires_grad) {
-  check_new_tensor(name, tensor, "register_parameter");
+  check_new_name(name, "register_parameter");
+  check_leaf(name, tensor, "register_parameter");
   tensor.set_requires_grad(requires_grad);
   parameters_.emplace_back(std::move(name), tensor);
   return tensor;
@@ -70,12 +70,7 @@ Tensor Module::replace_parameter(const std::string& name, const Tensor& tensor) 
   auto it = std::find_if(parameters_.begin(), parameters_.end(), [&](const NamedTensor& p) { return p.first == name; });
   if (it == parameters_.end())
     throw std::invalid_argument(fmt::format("{}::replace_parameter: no parameter named '{}'", name_, name));
-  if (!tensor.defined())
-    throw std::invalid_argument(fmt::format("{}::replace_parameter: the tensor for '{}' is undefined", name_, name));
-  if (!tensor.is_leaf())
-    throw std::invalid_argument(fmt::format("{}::replace_parameter: the tensor for '{}' is the result of '{}', not a "
-                                            "leaf",
-                                            name_, name, tensor.grad_fn_name()));
+  check_leaf(name, tensor, "replace_parameter");
   const Tensor& old = it->second;
   if (!(tensor.shape() == old.shape()) || tensor.dtype() != old.dtype())
     throw std::invalid_argument(fmt::format("{}::replace_parameter: '{}' is {} {}, the tensor given is {} {}", name_,
@@ -86,7 +81,8 @@ Tensor Module::replace_parameter(const std::string& name, const Tensor& tensor) 
 }
 
 Tensor Module::register_buffer(std::string name, Tensor tensor, bool persistent) {
-  check_new_tensor(name, tensor, "register_buffer");
+  check_new_name(name, "register_buffer");
+  check_leaf(name, tensor, "register_buffer");
   buffers_.push_back({std::move(name), tensor, persistent});
   return tensor;
 }
@@ -110,44 +106,40 @@ bool Module::contains(const Module* m) const {
   return false;
 }
 
-template <class Keep>
-void Module::append_named(const std::string& prefix, std::vector<NamedTensor>& out, bool buffers, bool recurse,
-                          Keep keep) const {
-  if (buffers) {
-    for (const Buffer& b : buffers_)
-      if (keep(b)) out.emplace_back(prefix + b.name, b.tensor);
-  } else {
+void Module::append_named(const std::string& prefix, std::vector<NamedTensor>& out, Which which, bool recurse) const {
+  if (which == Which::parameters) {
     for (const auto& [n, p] : parameters_) out.emplace_back(prefix + n, p);
+  } else {
+    for (const Buffer& b : buffers_)
+      if (which == Which::buffers || b.persistent) out.emplace_back(prefix + b.name, b.tensor);
   }
   if (!recurse) return;
-  for (const auto& [n, c] : children_) c->append_named(prefix + n + ".", out, buffers, true, keep);
+  for (const auto& [n, c] : children_) c->append_named(prefix + n + ".", out, which, true);
 }
 
-template <class Keep>
-std::vector<NamedTensor> Module::collect(bool buffers, bool recurse, Keep keep) const {
+std::vector<NamedTensor> Module::collect(Which which, bool recurse) const {
   std::vector<NamedTensor> all;
-  append_named("", all, buffers, recurse, keep);
+  append_named("", all, which, recurse);
   std::vector<NamedTensor> out;
   for (auto& entry : all) append_unique(out, std::move(entry));
   return out;
 }
 
 std::vector<NamedTensor> Module::named_parameters(bool recurse) const {
-  return collect(false, recurse, [](const Buffer&) { return true; });
+  return collect(Which::parameters, recurse);
 }
 
 std::vector<Tensor> Module::parameters(bool recurse) const { return tensors_of(named_parameters(recurse)); }
 
 std::vector<NamedTensor> Module::named_buffers(bool recurse) const {
-  return collect(true, recurse, [](const Buffer&) { return true; });
+  return collect(Which::buffers, recurse);
 }
 
 std::vector<Tensor> Module::buffers(bool recurse) const { return tensors_of(named_buffers(recurse)); }
 
 std::vector<NamedTensor> Module::named_state() const {
   std::vector<NamedTensor> out = named_parameters();
-  for (auto& entry : collect(true, true, [](const Buffer& b) { return b.persistent; }))
-    append_unique(out, std::move(entry));
+  for (auto& entry : collect(Which::persistent_buffers, true)) append_unique(out, std::move(entry));
   return out;
 }
 

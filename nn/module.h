@@ -129,7 +129,8 @@ class Module {
   void check_new_name(const std::string& name, const char* what) const;
 
  private:
-  void check_new_tensor(const std::string& name, const Tensor& tensor, const char* what) const;  // and a leaf
+  // Throws std::invalid_argument (naming `what` and `name`) unless `tensor` is a defined leaf.
+  void check_leaf(const std::string& name, const Tensor& tensor, const char* what) const;
   void add_child(std::string name, std::shared_ptr<Module> module);
   bool contains(const Module* m) const;  // m is a child of this, or of a child, at any depth
   struct Buffer {
@@ -137,13 +138,10 @@ class Module {
     Tensor tensor;
     bool persistent;
   };
-  // Appends (dotted name, tensor) for every parameter (buffers: false) or every buffer that `keep`
-  // accepts, here and (recurse) below, then drops tensors listed already.
-  template <class Keep>
-  std::vector<NamedTensor> collect(bool buffers, bool recurse, Keep keep) const;
-  template <class Keep>
-  void append_named(const std::string& prefix, std::vector<NamedTensor>& out, bool buffers, bool recurse,
-                    Keep keep) const;
+  enum class Which { parameters, buffers, persistent_buffers };
+  // (dotted name, tensor) of `which`, here and (recurse) below; collect then lists each tensor once.
+  std::vector<NamedTensor> collect(Which which, bool recurse) const;
+  void append_named(const std::string& prefix, std::vector<NamedTensor>& out, Which which, bool recurse) const;
   void print(std::string& out, int indent) const;
 
   std::string name_;

@@ -202,14 +202,23 @@ TEST_CASE("trace: names, seeds and mistakes", "[autograd][trace]") {
   CHECK_THAT(t.to_text(), Contains("Chain-rule trace of (x - 1) * (x + 2) = -1.25 (backward seed d(root)/d(root) = 2)"));
 }
 
+namespace {
+
+// The lecture's network as Tensors: the slides' weights and observation 1.
+struct LectureTensors {
+  TensorOptions param = TensorOptions(DType::float64).requires_grad();
+  Tensor W1 = tensor({{-0.2, 0.4, -1.0}, {-0.4, -0.7, -0.8}}, param);
+  Tensor b1 = tensor({0.1, -0.2, 0.4}, param);
+  Tensor W2 = tensor({{-0.6}, {-0.6}, {-0.3}}, param);
+  Tensor b2 = tensor({-0.6}, param);
+  Tensor x = tensor({{-0.97, -0.80}}, DType::float64);
+};
+
+}  // namespace
+
 TEST_CASE("trace: a Tensor backward of the lecture's network shows Err and Backprop Err as gradients",
           "[autograd][trace]") {
-  const TensorOptions param = TensorOptions(DType::float64).requires_grad();
-  const Tensor W1 = tensor({{-0.2, 0.4, -1.0}, {-0.4, -0.7, -0.8}}, param);
-  const Tensor b1 = tensor({0.1, -0.2, 0.4}, param);
-  const Tensor W2 = tensor({{-0.6}, {-0.6}, {-0.3}}, param);
-  const Tensor b2 = tensor({-0.6}, param);
-  const Tensor x = tensor({{-0.97, -0.80}}, DType::float64);
+  const auto [param, W1, b1, W2, b2, x] = LectureTensors();
   const Tensor z_h = matmul(x, W1) + b1;
   const Tensor h = sigmoid(z_h);
   const Tensor z_on = matmul(h, W2) + b2;
@@ -260,12 +269,7 @@ TEST_CASE("trace: a Tensor backward of the lecture's network shows Err and Backp
 }
 
 TEST_CASE("trace: a Tensor trace shows the values of the ops' outputs named in the call", "[autograd][trace]") {
-  const TensorOptions param = TensorOptions(DType::float64).requires_grad();
-  const Tensor W1 = tensor({{-0.2, 0.4, -1.0}, {-0.4, -0.7, -0.8}}, param);
-  const Tensor b1 = tensor({0.1, -0.2, 0.4}, param);
-  const Tensor W2 = tensor({{-0.6}, {-0.6}, {-0.3}}, param);
-  const Tensor b2 = tensor({-0.6}, param);
-  const Tensor x = tensor({{-0.97, -0.80}}, DType::float64);
+  const auto [param, W1, b1, W2, b2, x] = LectureTensors();
   const Tensor h = sigmoid(matmul(x, W1) + b1);
   const Tensor out = sigmoid(matmul(h, W2) + b2);
   const Tensor C = sum(0.5 * pow(out - 0.0, 2.0));
