@@ -1,6 +1,7 @@
 #pragma once
-// chainrule::nn in one include: modules, layers, activations, initialisers and losses, saving and
-// loading, data (CSV, standardisation, mini-batches) and the safetensors format.
+// chainrule::nn in one include: modules, layers (dense, embedding, normalisation, dropout),
+// activations, initialisers and losses, saving and loading, data (CSV, standardisation,
+// mini-batches) and the safetensors format.
 //
 //   #include "nn/nn.h"
 //   using namespace chainrule;
@@ -12,10 +13,12 @@
 #include "nn/csv.h"
 #include "nn/data.h"
 #include "nn/dense.h"
+#include "nn/dropout.h"
 #include "nn/embedding.h"
 #include "nn/init.h"
 #include "nn/loss.h"
 #include "nn/module.h"
+#include "nn/normalization.h"
 #include "nn/safetensors.h"
 #include "nn/sequential.h"
 #include "nn/serialize.h"

@@ -1,0 +1,116 @@
+#pragma once
+// Normalisation layers, as torch.nn's: LayerNorm and BatchNorm1d. Both are compositions of autograd
+// ops (mean, subtraction, multiplication, sqrt; no derivative is defined here), so create_graph and
+// gradcheck work through them as through any other graph.
+//
+//   LayerNorm over the last dims D (normalized_shape), per sample:
+//     y = (x - E[x]) / sqrt(Var[x] + eps) * weight + bias      E, Var over D; Var biased (divides by |D|)
+//     weight (ones) and bias (zeros) have shape D; elementwise_affine(false) leaves them out.
+//
+//   BatchNorm1d over the batch, per channel c, input [N, C] or [N, C, L]:
+//     training:  y = (x - mean_B) / sqrt(var_B + eps) * weight[c] + bias[c]
+//                mean_B, var_B over N (and L), var_B biased; then, without recording,
+//                running_mean = (1 - momentum) * running_mean + momentum * mean_B
+//                running_var  = (1 - momentum) * running_var  + momentum * var_B * n / (n - 1)
+//                (n = N * L values per channel: the running variance is the unbiased one, as torch)
+//     evaluation (eval()): y = (x - running_mean) / sqrt(running_var + eps) * weight[c] + bias[c]
+//     running_mean (zeros) and running_var (ones) are persistent buffers: nn::save writes them.
+//     Unlike torch, there is no num_batches_tracked buffer (it only serves momentum = None, the
+//     cumulative average, which is not offered), and track_running_stats cannot be turned off.
+//
+//   auto norm = std::make_shared<nn::LayerNorm>(nn::LayerNormOptions({8}));
+//   auto bn = std::make_shared<nn::BatchNorm1d>(nn::BatchNorm1dOptions(16).momentum(0.1));
+//   bn->eval();  // running statistics from now on
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nn/module.h"
+
+namespace chainrule::nn {
+
+// The functional form: normalises x over its last normalized_shape.size() dims, which must equal
+// normalized_shape (std::invalid_argument naming both shapes); weight and bias may be undefined
+// (no affine step), else of shape normalized_shape.
+Tensor layer_norm(const Tensor& x, const std::vector<int64_t>& normalized_shape, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
+
+struct LayerNormOptions {
+  // The trailing dims normalised over: each >= 1, at least one (checked by LayerNorm).
+  explicit LayerNormOptions(std::vector<int64_t> normalized_shape) : normalized_shape_(std::move(normalized_shape)) {}
+  LayerNormOptions& eps(double e) { eps_ = e; return *this; }  // > 0 (default 1e-5)
+  LayerNormOptions& elementwise_affine(bool on) { elementwise_affine_ = on; return *this; }  // default true
+  LayerNormOptions& bias(bool on) { bias_ = on; return *this; }  // the affine step's bias (default true)
+  LayerNormOptions& dtype(DType d) { dtype_ = d; return *this; }  // of weight and bias (default float32)
+
+  const std::vector<int64_t>& normalized_shape() const { return normalized_shape_; }
+  double eps() const { return eps_; }
+  bool elementwise_affine() const { return elementwise_affine_; }
+  bool bias() const { return bias_; }
+  DType dtype() const { return dtype_; }
+
+ private:
+  std::vector<int64_t> normalized_shape_;
+  double eps_ = 1e-5;
+  bool elementwise_affine_ = true;
+  bool bias_ = true;
+  DType dtype_ = DType::float32;
+};
+
+class LayerNorm : public Module {
+ public:
+  // Registers "weight" (ones) and "bias" (zeros) of normalized_shape, unless turned off.
+  explicit LayerNorm(const LayerNormOptions& options);
+  Tensor forward(const Tensor& x) override;
+  const Tensor& weight() const { return weight_; }  // undefined without elementwise_affine
+  const Tensor& bias() const { return bias_; }      // undefined without it or without bias
+  const LayerNormOptions& options() const { return options_; }
+  std::string extra_repr() const override;  // "[8], eps=1e-05, elementwise_affine=true"
+
+ private:
+  LayerNormOptions options_;
+  Tensor weight_, bias_;
+};
+
+struct BatchNorm1dOptions {
+  explicit BatchNorm1dOptions(int64_t num_features) : num_features_(num_features) {}  // >= 1
+  BatchNorm1dOptions& eps(double e) { eps_ = e; return *this; }            // > 0 (default 1e-5)
+  BatchNorm1dOptions& momentum(double m) { momentum_ = m; return *this; }  // in [0, 1] (default 0.1)
+  BatchNorm1dOptions& affine(bool on) { affine_ = on; return *this; }      // weight and bias (default true)
+  BatchNorm1dOptions& dtype(DType d) { dtype_ = d; return *this; }          // parameters and buffers (float32)
+
+  int64_t num_features() const { return num_features_; }
+  double eps() const { return eps_; }
+  double momentum() const { return momentum_; }
+  bool affine() const { return affine_; }
+  DType dtype() const { return dtype_; }
+
+ private:
+  int64_t num_features_;
+  double eps_ = 1e-5;
+  double momentum_ = 0.1;
+  bool affine_ = true;
+  DType dtype_ = DType::float32;
+};
+
+class BatchNorm1d : public Module {
+ public:
+  // Registers "weight" (ones) and "bias" (zeros) of [num_features] unless affine is off, and the
+  // buffers "running_mean" (zeros) and "running_var" (ones).
+  explicit BatchNorm1d(const BatchNorm1dOptions& options);
+  // x: [N, C] or [N, C, L] with C = num_features (std::invalid_argument naming the shape); in
+  // training, more than one value per channel (N * L > 1), as the variance needs two.
+  Tensor forward(const Tensor& x) override;
+  const Tensor& weight() const { return weight_; }
+  const Tensor& bias() const { return bias_; }
+  const Tensor& running_mean() const { return running_mean_; }
+  const Tensor& running_var() const { return running_var_; }
+  const BatchNorm1dOptions& options() const { return options_; }
+  std::string extra_repr() const override;  // "16, eps=1e-05, momentum=0.1, affine=true"
+
+ private:
+  BatchNorm1dOptions options_;
+  Tensor weight_, bias_, running_mean_, running_var_;
+};
+
+}  // namespace chainrule::nn
