@@ -44,8 +44,10 @@
 //   where:     y = x where c != 0, else z         dx = grad where c != 0, else 0   dz = grad where c == 0, else 0
 //              (c a constant; the gradient is selected, not multiplied by a mask: inf * 0 is no NaN)
 //
-// Composed (no derivative of their own): mean = sum / n, transpose = permute, stack = concat of
-// reshapes, softmax / log_softmax / losses in nn/.
+// Composed (no derivative of their own): mean = sum / n, min = -max(-x), var and std of mean,
+// sum and sqrt, clamp = where() with masks, transpose = permute, squeeze / unsqueeze / stack of
+// reshape and concat; in nn/: softmax, log_softmax, the piecewise activations (where()), the
+// normalisation layers and the losses.
 #include <array>
 #include <bit>
 #include <cmath>

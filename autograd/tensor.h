@@ -22,6 +22,7 @@
 // tensor too large to allocate throws std::bad_alloc whose what() names its dtype, shape and bytes.
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string_view>
 #include <iosfwd>
 #include <random>
@@ -235,6 +236,11 @@ Tensor isnan(const Tensor& x);                 // 1 where x is NaN, else 0
 // 0, not NaN. (A NaN or infinity inside the untaken branch's own derivative still propagates, as
 // in PyTorch and JAX: make that branch's input safe with where as well.)
 Tensor where(const Tensor& condition, const Tensor& x, const Tensor& y, Where at = Where::current());
+// Clamps into [min, max] (either bound may be absent, not both: std::invalid_argument), as
+// torch.clamp: min(max(x, min), max), so min > max gives max everywhere; NaN stays NaN. Composed
+// of where(): the gradient passes where min <= x <= max (bounds included, as PyTorch) and is 0
+// elsewhere.
+Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max, Where where = Where::current());
 // The rules at kinks and edges (autograd/ops.h: relu_grad, pow_grad_a, pow_grad_b) on Tensors,
 // for create_graph: where() selects 0 where the rule is 0, and the recorded formula elsewhere.
 Tensor relu_grad(const Tensor& grad, const Tensor& x);
@@ -251,6 +257,19 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = fa
 // maximum of a slice holding NaN is NaN, and its gradient is shared among the NaNs (as PyTorch).
 Tensor max(const Tensor& x, Where where = Where::current());
 Tensor max(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false, Where where = Where::current());
+// Minimum, composed: -max(-x), so the same rules (ties share the gradient; NaN propagates).
+Tensor min(const Tensor& x, Where where = Where::current());
+Tensor min(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false, Where where = Where::current());
+// Variance, composed: sum((x - mean)^2) / (n - correction), n the elements reduced into each
+// result; correction 1 (the default, as torch.var) is the unbiased estimate, 0 the biased one.
+// n <= correction divides by zero or less, giving NaN or inf, as PyTorch (which also warns).
+// std = sqrt(var): its gradient where the variance is 0 is NaN (0 / 0), as PyTorch's.
+Tensor var(const Tensor& x, Where where = Where::current());
+Tensor var(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false, double correction = 1,
+           Where where = Where::current());
+Tensor std(const Tensor& x, Where where = Where::current());
+Tensor std(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false, double correction = 1,
+           Where where = Where::current());
 
 // Linear algebra: 2-D [n,k]@[k,m] -> [n,m]; batched over leading dims (broadcast), CBLAS underneath.
 // 1-D operands are promoted as in NumPy ([k] @ [k,m] -> [m]).
@@ -274,6 +293,12 @@ Tensor sum_to(const Tensor& x, const Shape& shape);  // sum broadcast dims back 
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t stop, Where where = Where::current());  // [start, stop)
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim, Where where = Where::current());
 Tensor stack(const std::vector<Tensor>& xs, int64_t dim, Where where = Where::current());
+// Reshapes that drop a dim of size 1 (squeeze(x, dim); a dim of another size is kept, as
+// torch.squeeze; squeeze(x): every dim of size 1) or insert one at `dim` in [-(n + 1), n]
+// (unsqueeze; negative counts from the end of the result).
+Tensor squeeze(const Tensor& x, Where where = Where::current());
+Tensor squeeze(const Tensor& x, int64_t dim, Where where = Where::current());
+Tensor unsqueeze(const Tensor& x, int64_t dim, Where where = Where::current());
 // Index ops (as torch.index_select and torch.index_add; indices in [0, size of dim), repeats
 // allowed): index_select takes the slices at `indices` along dim, in their order (an embedding
 // lookup is index_select(table, 0, ids)); index_add returns base with source's k-th slice added at

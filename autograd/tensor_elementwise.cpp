@@ -301,4 +301,19 @@ Tensor& Tensor::add_(const Tensor& other, double alpha, Where where) {
                             [&](const Tensor& t) { return t * Located<Tensor>(alpha, where); });
 }
 
+Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max, Where at) {
+  check_defined(x, "clamp");
+  if (!min && !max) throw std::invalid_argument("clamp: at least one of min and max must be given");
+  // Where bound b applies to y (below a min, above a max): step(sign * (b - y)), 0 where y is
+  // NaN (step(NaN) is 1), so NaN stays NaN; a NaN bound applies everywhere. Not recorded.
+  const auto applies = [](double sign, double bound, const Tensor& y) {
+    NoGradGuard no_grad;
+    return step((Tensor(bound) - y) * sign) - isnan(y);
+  };
+  Tensor y = x;
+  if (min) y = where(applies(1, *min, y), Tensor(*min), y, at);
+  if (max) y = where(applies(-1, *max, y), Tensor(*max), y, at);
+  return y;
+}
+
 }  // namespace chainrule

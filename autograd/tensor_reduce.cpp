@@ -1,4 +1,4 @@
-// Reductions (sum, max; mean composed) and broadcasting (expand, sum_to), each rule next to its
+// Reductions (sum, max; mean, min, var and std composed) and broadcasting (expand, sum_to), each rule next to its
 // forward.
 #include <fmt/format.h>
 
@@ -173,6 +173,31 @@ Tensor max(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, Wher
     });
   }
   return out;
+}
+
+Tensor min(const Tensor& x, Where where) { return min(x, {}, false, where); }
+
+Tensor min(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, Where where) {
+  const Reduction r = plan(x, dims, keepdim, "min");
+  if (r.count == 0)
+    throw std::invalid_argument(fmt::format("min: no elements to take the minimum of (shape {})",
+                                            x.shape().str()));
+  return -Located<Tensor>(max(-Located<Tensor>(x, where), dims, keepdim, where), where);
+}
+
+Tensor var(const Tensor& x, Where where) { return var(x, {}, false, 1, where); }
+
+Tensor var(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, double correction, Where where) {
+  const Reduction r = plan(x, dims, keepdim, "var");
+  const Tensor centred = x - Located<Tensor>(mean(x, dims, true, where), where);
+  return sum(centred * Located<Tensor>(centred, where), dims, keepdim, where) /
+         Located<Tensor>(static_cast<double>(r.count) - correction, where);
+}
+
+Tensor std(const Tensor& x, Where where) { return std(x, {}, false, 1, where); }
+
+Tensor std(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, double correction, Where where) {
+  return sqrt(var(x, dims, keepdim, correction, where), where);
 }
 
 Tensor expand(const Tensor& x, const Shape& shape, Where where) {

@@ -350,4 +350,31 @@ Tensor Tensor::to(DType dtype, Where where) const {
   return result;
 }
 
+Tensor squeeze(const Tensor& x, Where where) {
+  check_defined(x, "squeeze");
+  std::vector<int64_t> shape;
+  for (int64_t d : x.shape())
+    if (d != 1) shape.push_back(d);
+  return reshape(x, shape, where);
+}
+
+Tensor squeeze(const Tensor& x, int64_t dim, Where where) {
+  check_defined(x, "squeeze");
+  const int d = normalize_dim_or_scalar(dim, x.dim(), "squeeze");
+  std::vector<int64_t> shape = x.shape().to_vector();
+  if (x.dim() > 0 && shape[d] == 1) shape.erase(shape.begin() + d);
+  return reshape(x, shape, where);
+}
+
+Tensor unsqueeze(const Tensor& x, int64_t dim, Where where) {
+  check_defined(x, "unsqueeze");
+  const int d = normalize_dim(dim, x.dim() + 1, "unsqueeze");
+  if (x.dim() == kMaxDims)
+    throw std::invalid_argument(fmt::format("unsqueeze: {} already has the most dimensions supported ({})",
+                                            x.shape().str(), kMaxDims));
+  std::vector<int64_t> shape = x.shape().to_vector();
+  shape.insert(shape.begin() + d, 1);
+  return reshape(x, shape, where);
+}
+
 }  // namespace chainrule

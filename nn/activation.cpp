@@ -42,6 +42,55 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
   });
 }
 
+namespace {
+
+void check_input(const Tensor& x, const char* op) {
+  if (!x.defined()) throw std::invalid_argument(fmt::format("{}: the input is undefined", op));
+}
+
+// 1 where x > above or x is NaN (so NaN takes the identity branch and stays NaN), else 0; not
+// recorded.
+Tensor positive(const Tensor& x, double above = 0) {
+  NoGradGuard no_grad;
+  return step(above == 0 ? x : x - above);
+}
+
+}  // namespace
+
+Tensor leaky_relu(const Tensor& x, double negative_slope) {
+  check_input(x, "leaky_relu");
+  return where(positive(x), x, x * negative_slope);
+}
+
+Tensor elu(const Tensor& x, double alpha) {
+  check_input(x, "elu");
+  const Tensor pos = positive(x);
+  const Tensor negative_part = where(pos, Tensor(0.0), x);  // <= 0: e^x never overflows
+  return where(pos, x, (exp(negative_part) - 1.0) * alpha);
+}
+
+Tensor softplus(const Tensor& x, double beta, double threshold) {
+  check_input(x, "softplus");
+  if (!(beta > 0)) throw std::invalid_argument(fmt::format("softplus: beta must be > 0, got {}", beta));
+  const Tensor z = x * beta;
+  // ln(1 + e^z) = z + ln(1 + e^-z) for z > 0, so each branch takes e^ of a number <= 0.
+  const Tensor pos = positive(z);
+  const Tensor zp = where(pos, z, Tensor(0.0)), zn = where(pos, Tensor(0.0), z);
+  const Tensor soft = where(pos, zp + log(exp(-zp) + 1.0), log(exp(zn) + 1.0)) / beta;
+  return where(positive(z, threshold), x, soft);
+}
+
+Tensor silu(const Tensor& x) {
+  check_input(x, "silu");
+  return x * sigmoid(x);
+}
+
+Tensor gelu(const Tensor& x) {
+  check_input(x, "gelu");
+  const double k = 0.7978845608028654;  // sqrt(2 / pi)
+  return x * 0.5 * (tanh((x + x * x * x * 0.044715) * k) + 1.0);
+}
+
 Tensor Sigmoid::forward(const Tensor& x) { return sigmoid(x); }
 Tensor Tanh::forward(const Tensor& x) { return tanh(x); }
 Tensor ReLU::forward(const Tensor& x) { return relu(x); }
@@ -51,5 +100,22 @@ std::string Softmax::extra_repr() const { return fmt::format("dim={}", dim_); }
 
 Tensor LogSoftmax::forward(const Tensor& x) { return log_softmax(x, dim_); }
 std::string LogSoftmax::extra_repr() const { return fmt::format("dim={}", dim_); }
+
+Tensor LeakyReLU::forward(const Tensor& x) { return leaky_relu(x, negative_slope_); }
+std::string LeakyReLU::extra_repr() const { return fmt::format("negative_slope={}", negative_slope_); }
+
+Tensor ELU::forward(const Tensor& x) { return elu(x, alpha_); }
+std::string ELU::extra_repr() const { return fmt::format("alpha={}", alpha_); }
+
+Softplus::Softplus(double beta, double threshold) : Module("Softplus"), beta_(beta), threshold_(threshold) {
+  if (!(beta > 0)) throw std::invalid_argument(fmt::format("Softplus: beta must be > 0, got {}", beta));
+}
+Tensor Softplus::forward(const Tensor& x) { return softplus(x, beta_, threshold_); }
+std::string Softplus::extra_repr() const { return fmt::format("beta={}, threshold={}", beta_, threshold_); }
+
+Tensor SiLU::forward(const Tensor& x) { return silu(x); }
+
+Tensor GELU::forward(const Tensor& x) { return gelu(x); }
+std::string GELU::extra_repr() const { return "approximate='tanh'"; }
 
 }  // namespace chainrule::nn

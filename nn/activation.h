@@ -7,6 +7,17 @@
 //   ReLU:       y = max(x, 0), relu'(0) = 0            elementwise, any shape
 //   Softmax:    y_i = e^(x_i - m) / sum_j e^(x_j - m)  over `dim`, m = max_j x_j
 //   LogSoftmax: y_i = x_i - m - ln sum_j e^(x_j - m)   over `dim`
+//   LeakyReLU:  y = x where x > 0, else slope * x       y'(0) = slope (as PyTorch); slope 0.01
+//   ELU:        y = x where x > 0, else alpha (e^x - 1)  y'(0) = alpha (as PyTorch); alpha 1
+//   Softplus:   y = ln(1 + e^(beta x)) / beta, and x where beta x > threshold (PyTorch's
+//               linear region; beta 1, threshold 20); computed without overflow for any x
+//   SiLU:       y = x sigmoid(x)                        (swish)
+//   GELU:       y = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))   PyTorch's approximate='tanh'
+//               (the exact form needs erf, which chainrule has no op for)
+//
+// The piecewise ones select their branches with where() (the gradient is selected, not masked)
+// and give each branch an input on which it is finite, so a large |x| in the branch not taken
+// makes no inf or NaN (e^1000 in ELU's negative branch at x = 1000). NaN passes through each.
 //
 // Softmax and LogSoftmax subtract the maximum along `dim` first, so e^(...) <= 1 never overflows
 // (logits 1000 and 1001 give 0.269 and 0.731). The maximum is detached: softmax(x - c) = softmax(x)
@@ -28,6 +39,12 @@ Tensor softmax(const Tensor& x, int64_t dim);
 // log(softmax(x)) over `dim`, computed without forming softmax (no log of 0 for very negative
 // logits); same shape as x.
 Tensor log_softmax(const Tensor& x, int64_t dim);
+
+Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+Tensor elu(const Tensor& x, double alpha = 1.0);
+Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0);  // beta > 0
+Tensor silu(const Tensor& x);
+Tensor gelu(const Tensor& x);  // the tanh approximation
 
 class Sigmoid : public Module {
  public:
@@ -68,6 +85,50 @@ class LogSoftmax : public Module {
 
  private:
   int64_t dim_;
+};
+
+class LeakyReLU : public Module {
+ public:
+  explicit LeakyReLU(double negative_slope = 0.01) : Module("LeakyReLU"), negative_slope_(negative_slope) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;  // "negative_slope=0.01"
+
+ private:
+  double negative_slope_;
+};
+
+class ELU : public Module {
+ public:
+  explicit ELU(double alpha = 1.0) : Module("ELU"), alpha_(alpha) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;  // "alpha=1"
+
+ private:
+  double alpha_;
+};
+
+class Softplus : public Module {
+ public:
+  // beta > 0 (std::invalid_argument with the value).
+  explicit Softplus(double beta = 1.0, double threshold = 20.0);
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;  // "beta=1, threshold=20"
+
+ private:
+  double beta_, threshold_;
+};
+
+class SiLU : public Module {
+ public:
+  SiLU() : Module("SiLU") {}
+  Tensor forward(const Tensor& x) override;
+};
+
+class GELU : public Module {
+ public:
+  GELU() : Module("GELU") {}
+  Tensor forward(const Tensor& x) override;  // the tanh approximation
+  std::string extra_repr() const override;    // "approximate='tanh'"
 };
 
 }  // namespace chainrule::nn

@@ -17,6 +17,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "autograd/gradcheck.h"
 #include "autograd/scalar.h"
 #include "autograd/tensor.h"
 
@@ -169,5 +170,15 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// gradcheck and gradgradcheck of f at `inputs`, each report shown when its check fails.
+inline void check_first_and_second_order(const TensorFunction& f, const std::vector<Tensor>& inputs) {
+  const GradcheckReport first = gradcheck(f, inputs);
+  INFO(first);
+  CHECK(first.passed);
+  const GradcheckReport second = gradgradcheck(f, inputs);
+  INFO(second);
+  CHECK(second.passed);
+}
 
 }  // namespace chainrule::testing

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "autograd/gradcheck.h"
+#include "tests/autograd/testing.h"
 #include "nn/activation.h"
 
 using namespace chainrule;
@@ -127,4 +129,93 @@ TEST_CASE("nn: activations pass the finite-difference check") {
   Tensor tied = leaf({{2.0, 2.0, -1.0}});
   nn::testing::check_gradients([&] { return sum(nn::LogSoftmax(1).forward(tied) * w.detach()); }, {tied},
                                "LogSoftmax with tied maxima");
+}
+
+namespace {
+
+// The formulas on one double, for the tensor versions to match.
+double leaky(double x, double s) { return x > 0 ? x : s * x; }
+double elu_of(double x, double a) { return x > 0 ? x : a * std::expm1(x); }
+double softplus_of(double x, double beta, double threshold) {
+  return beta * x > threshold ? x : std::log1p(std::exp(beta * x)) / beta;
+}
+double silu_of(double x) { return x / (1 + std::exp(-x)); }
+double gelu_of(double x) { return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x))); }
+
+}  // namespace
+
+TEST_CASE("nn: LeakyReLU, ELU, Softplus, SiLU and GELU match their formulas") {
+  const std::vector<double> xs = {-30.0, -2.5, -0.4, 0.0, 0.3, 1.0, 4.0, 25.0};
+  const Tensor x = from_vector(xs, {8}, DType::float64);
+  const std::vector<double> lr = nn::LeakyReLU(0.2).forward(x).to_vector(), el = nn::ELU(1.5).forward(x).to_vector(),
+                            sp = nn::Softplus().forward(x).to_vector(), sp2 = nn::Softplus(2, 5).forward(x).to_vector(),
+                            si = nn::SiLU().forward(x).to_vector(), ge = nn::GELU().forward(x).to_vector();
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    INFO("x = " << xs[i]);
+    CHECK(lr[i] == Approx(leaky(xs[i], 0.2)).epsilon(1e-14));
+    CHECK(el[i] == Approx(elu_of(xs[i], 1.5)).epsilon(1e-14).margin(1e-16));
+    CHECK(sp[i] == Approx(softplus_of(xs[i], 1, 20)).epsilon(1e-13).margin(1e-15));
+    CHECK(sp2[i] == Approx(softplus_of(xs[i], 2, 5)).epsilon(1e-13).margin(1e-15));
+    CHECK(si[i] == Approx(silu_of(xs[i])).epsilon(1e-14).margin(1e-16));
+    CHECK(ge[i] == Approx(gelu_of(xs[i])).epsilon(1e-14).margin(1e-16));
+  }
+  CHECK(nn::leaky_relu(x).to_vector()[1] == Approx(-0.025));  // the default slope, 0.01
+  CHECK(nn::LeakyReLU().to_string() == "LeakyReLU(negative_slope=0.01)");
+  CHECK(nn::ELU().to_string() == "ELU(alpha=1)");
+  CHECK(nn::Softplus(2, 5).to_string() == "Softplus(beta=2, threshold=5)");
+  CHECK(nn::SiLU().to_string() == "SiLU()");
+  CHECK(nn::GELU().to_string() == "GELU(approximate='tanh')");
+  CHECK_THROWS_WITH(nn::Softplus(0), Contains("Softplus: beta must be > 0, got 0"));
+  CHECK_THROWS_WITH(nn::softplus(x, -1), Contains("softplus: beta must be > 0, got -1"));
+  CHECK_THROWS_WITH(nn::elu(Tensor()), Contains("elu: the input is undefined"));
+}
+
+TEST_CASE("nn: the piecewise activations' gradients at 0, at large |x| and at NaN") {
+  const auto grad_at = [](const std::function<Tensor(const Tensor&)>& f, double v) {
+    const Tensor x = leaf({v});
+    sum(f(x)).backward();
+    return x.grad().item();
+  };
+  // At the kink, PyTorch's conventions: the negative branch's slope.
+  CHECK(grad_at([](const Tensor& x) { return nn::leaky_relu(x, 0.2); }, 0.0) == Approx(0.2));
+  CHECK(grad_at([](const Tensor& x) { return nn::elu(x, 1.5); }, 0.0) == Approx(1.5));
+  CHECK(grad_at([](const Tensor& x) { return nn::softplus(x); }, 0.0) == Approx(0.5));
+  // Large |x|: finite values and gradients (the untaken branch is never fed e^1000).
+  for (double v : {-1000.0, 1000.0}) {
+    INFO("x = " << v);
+    const std::vector<std::pair<std::function<Tensor(const Tensor&)>, double>> cases = {
+        {[](const Tensor& x) { return nn::elu(x); }, 0.0},
+        {[](const Tensor& x) { return nn::softplus(x); }, 0.0},
+        {[](const Tensor& x) { return nn::softplus(x, 0.5, 1e6); }, 0.0},  // no linear region
+        {[](const Tensor& x) { return nn::silu(x); }, 0.0},
+        {[](const Tensor& x) { return nn::gelu(x); }, 0.0},
+        {[](const Tensor& x) { return nn::leaky_relu(x); }, 0.01}};
+    for (const auto& [f, negative] : cases) {
+      const double g = grad_at(f, v);
+      CHECK(std::isfinite(g));
+      CHECK(g == Approx(v > 0 ? 1.0 : negative).margin(1e-200));  // softplus(beta 0.5): e^-500
+    }
+  }
+  // NaN passes through each.
+  const Tensor nan = tensor({NAN}, DType::float64);
+  for (const Tensor& y : {nn::leaky_relu(nan), nn::elu(nan), nn::softplus(nan), nn::silu(nan), nn::gelu(nan)})
+    CHECK(std::isnan(y.item()));
+}
+
+TEST_CASE("nn: LeakyReLU, ELU, Softplus, SiLU and GELU pass the finite-difference checks, twice") {
+  // Away from the kinks at 0 (differences straddling one see both slopes).
+  const Tensor x = leaf({{-2.1, -0.3, 0.4}, {1.7, -0.8, 3.2}});
+  const Tensor w = tensor({{0.3, -1.0, 2.0}, {1.5, 0.5, -0.25}}, DType::float64);
+  using V = const std::vector<Tensor>&;
+  const std::vector<std::pair<const char*, std::function<Tensor(const Tensor&)>>> cases = {
+      {"leaky_relu", [](const Tensor& t) { return nn::leaky_relu(t, 0.1); }},
+      {"elu", [](const Tensor& t) { return nn::elu(t, 0.7); }},
+      {"softplus", [](const Tensor& t) { return nn::softplus(t, 1.5, 4); }},  // 3.2 is in the linear region
+      {"silu", [](const Tensor& t) { return nn::silu(t); }},
+      {"gelu", [](const Tensor& t) { return nn::gelu(t); }}};
+  for (const auto& [name, f] : cases) {
+    INFO(name);
+    const auto g = [&, f = f](V in) { return sum(f(in[0]) * w); };
+    testing::check_first_and_second_order(g, {x});
+  }
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "autograd/gradcheck.h"
+#include "tests/autograd/testing.h"
 #include "nn/dropout.h"
 #include "nn/normalization.h"
 #include "nn/serialize.h"
@@ -84,12 +85,7 @@ TEST_CASE("nn: LayerNorm's gradients pass the finite-difference checks, first an
   const Tensor w = input({4}, 3, true), b = input({4}, 4, true);
   const Tensor r = input({3, 4}, 5);  // a weighted sum: the plain sum of a normalised row is constant
   const auto f = [&](V in) { return sum(nn::layer_norm(in[0], {4}, in[1], in[2]) * r); };
-  const GradcheckReport first = gradcheck(f, {x, w, b});
-  INFO(first);
-  CHECK(first.passed);
-  const GradcheckReport second = gradgradcheck(f, {x, w, b});
-  INFO(second);
-  CHECK(second.passed);
+  testing::check_first_and_second_order(f, {x, w, b});
   // The module's parameters, by name.
   auto norm = std::make_shared<nn::LayerNorm>(nn::LayerNormOptions({4}).dtype(DType::float64));
   const GradcheckReport model =
@@ -191,12 +187,7 @@ TEST_CASE("nn: BatchNorm1d's gradients pass the finite-difference checks in both
       bn->train(training);
       const Tensor x = input(shape, 43, true), r = input(shape, 44);
       const auto f = [&](V in) { return sum(bn->forward(in[0]) * r); };
-      const GradcheckReport first = gradcheck(f, {x});
-      INFO(first);
-      CHECK(first.passed);
-      const GradcheckReport second = gradgradcheck(f, {x});
-      INFO(second);
-      CHECK(second.passed);
+      testing::check_first_and_second_order(f, {x});
       const GradcheckReport model =
           gradcheck_model([&] { return sum(bn->forward(x.detach()) * r); }, bn->named_parameters());
       INFO(model);
