@@ -20,6 +20,7 @@
 // Broadcasting follows NumPy for every elementwise op. Errors throw std::invalid_argument (shapes,
 // dtypes), std::out_of_range (indices, dims) or std::logic_error (graph misuse), naming the op; a
 // tensor too large to allocate throws std::bad_alloc whose what() names its dtype, shape and bytes.
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -308,6 +309,28 @@ Tensor unsqueeze(const Tensor& x, int64_t dim, Where where = Where::current());
 Tensor index_select(const Tensor& x, int64_t dim, const std::vector<int64_t>& indices, Where where = Where::current());
 Tensor index_add(const Tensor& base, int64_t dim, const std::vector<int64_t>& indices, const Tensor& source,
                  Where where = Where::current());
+
+// Sliding windows over images (torch.nn.functional.unfold and fold, im2col and col2im): the
+// building block of convolution and pooling (nn/conv.h). Each is the other's gradient.
+//   x [N, C, H, W] -> unfold -> [N, C * kh * kw, L]: column l holds the window at output position
+//   l = oh * OW + ow, row (c * kh + i) * kw + j its element (c, oh * sh - ph + i * dh,
+//   ow * sw - pw + j * dw), 0 where that falls in the padding;
+//   OH = (H + 2 ph - dh (kh - 1) - 1) / sh + 1 (floor), OW likewise.
+//   fold is the adjoint: [N, C * kh * kw, L] -> [N, C, H, W], each column element added back to
+//   the pixel it came from (overlapping windows add up; padding is dropped).
+// Sizes: kernel and dilation >= 1, stride >= 1, padding >= 0, at least one window (std::invalid_argument
+// naming the op, the shapes and the window otherwise). Batched input only ([N, C, H, W]).
+//   Tensor cols = unfold(x, {.kernel = {3, 3}, .padding = {1, 1}});
+struct Window2d {
+  std::array<int64_t, 2> kernel;
+  std::array<int64_t, 2> stride{1, 1};
+  std::array<int64_t, 2> padding{0, 0};
+  std::array<int64_t, 2> dilation{1, 1};
+  std::string str() const;  // "kernel [3, 3], stride [1, 1], padding [1, 1], dilation [1, 1]"
+};
+Tensor unfold(const Tensor& x, const Window2d& window, Where where = Where::current());
+Tensor fold(const Tensor& columns, std::array<int64_t, 2> output_size, const Window2d& window,
+            Where where = Where::current());
 
 // A user-defined op with its own forward and backward (as torch::autograd::Function): it records,
 // composes and differentiates like a built-in one. `forward` runs on the inputs' values without

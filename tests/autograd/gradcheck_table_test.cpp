@@ -274,6 +274,21 @@ const std::map<std::string_view, std::vector<TensorCase>>& tensor_table() {
            {"[2, 3, 2] dim 1 {0}, source [2, 1, 2] (no grad)", {{{2, 3, 2}}, {{2, 1, 2}, Domain::any, false}},
             [](V x) { return index_add(x[0], 1, {0}, x[1]); }},
        }},
+      {"unfold",
+       {
+           {"[2, 2, 4, 5] kernel 2x3", {{{2, 2, 4, 5}}}, [](V x) { return unfold(x[0], {.kernel = {2, 3}}); }},
+           {"[1, 1, 5, 5] kernel 3x3 stride 2 padding 1", {{{1, 1, 5, 5}}},
+            [](V x) { return unfold(x[0], {.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}}); }},
+           {"[1, 2, 5, 4] kernel 2x2 dilation 2x1", {{{1, 2, 5, 4}}},
+            [](V x) { return unfold(x[0], {.kernel = {2, 2}, .dilation = {2, 1}}); }},
+       }},
+      {"fold",
+       {
+           {"[2, 6, 9] into [2, 1, 4, 5] kernel 2x3", {{{2, 6, 9}}},
+            [](V x) { return fold(x[0], {4, 5}, {.kernel = {2, 3}}); }},
+           {"[1, 9, 9] into [1, 1, 5, 5] kernel 3x3 stride 2 padding 1", {{{1, 9, 9}}},
+            [](V x) { return fold(x[0], {5, 5}, {.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}}); }},
+       }},
       {"concat",
        {
            {"[2, 1] [2, 3] [2, 2] along 1",

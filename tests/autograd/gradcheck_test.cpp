@@ -110,6 +110,9 @@ const std::map<std::string_view, std::vector<TensorCase>>& tensor_cases() {
     c["index_select"] = {{[](V x) { return index_select(x[0], 0, {2, 0, 2}); }, {input({4, 3}, Domain::any, 81)}}};
     c["index_add"] = {{[](V x) { return index_add(x[0], 1, {1, 1, 0}, x[1]); },
                        {input({2, 3}, Domain::any, 82), input({2, 3}, Domain::any, 83)}}};
+    c["unfold"] = {{[](V x) { return unfold(x[0], {.kernel = {2, 2}, .stride = {1, 2}, .padding = {1, 0}}); },
+                    {input({1, 2, 3, 4}, Domain::any, 84)}}};
+    c["fold"] = {{[](V x) { return fold(x[0], {3, 3}, {.kernel = {2, 2}}); }, {input({2, 4, 4}, Domain::any, 85)}}};
     c["where"] = {{[](V x) { return where(tensor({{1, 0, 0}, {0, 1, 1}}, DType::float64), x[0], x[1]); },
                    {input({2, 3}, Domain::any, 27), input({3}, Domain::any, 28)}}};
     // Through float32 the values carry ~1e-7 relative rounding: a larger step and looser bounds.

@@ -1,0 +1,144 @@
+// Sliding-window ops: unfold (im2col) copies each window of an image into a column, fold (col2im)
+// adds columns back into an image. Each is the other's rule, so a recorded backward (create_graph)
+// works to any order:
+//   unfold:  y = columns of x's windows          dx = fold(grad, x's size)
+//   fold:    y = columns added back per pixel     dcolumns = unfold(grad)
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+#include "autograd/tensor_impl.h"
+#include "autograd/tensor_loops.h"
+#include "autograd/tensor_record.h"
+
+namespace chainrule {
+
+std::string Window2d::str() const {
+  return fmt::format("kernel [{}, {}], stride [{}, {}], padding [{}, {}], dilation [{}, {}]", kernel[0], kernel[1],
+                     stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]);
+}
+
+namespace {
+
+// The geometry of one unfold/fold: image [n, c, h, w], windows [oh, ow], rows c * kh * kw.
+struct Geometry {
+  int64_t n, c, h, w, oh, ow;
+  Window2d win;
+  int64_t rows() const { return c * win.kernel[0] * win.kernel[1]; }
+  int64_t length() const { return oh * ow; }
+};
+
+// Checks the window and the image size; returns the geometry (n and c are the caller's).
+Geometry geometry(int64_t n, int64_t c, int64_t h, int64_t w, const Window2d& win, const char* op,
+                  const std::string& what) {
+  for (int k = 0; k < 2; ++k)
+    if (win.kernel[k] < 1 || win.stride[k] < 1 || win.padding[k] < 0 || win.dilation[k] < 1)
+      throw std::invalid_argument(fmt::format(
+          "{}: kernel, stride and dilation must be >= 1 and padding >= 0, got {}", op, win.str()));
+  Geometry g{n, c, h, w, 0, 0, win};
+  int64_t out[2];
+  const int64_t size[2] = {h, w};
+  for (int k = 0; k < 2; ++k) {
+    const int64_t span = win.dilation[k] * (win.kernel[k] - 1) + 1;
+    const int64_t padded = size[k] + 2 * win.padding[k];
+    if (padded < span)
+      throw std::invalid_argument(fmt::format(
+          "{}: {} is smaller than the window ({}): the padded size {} of dim {} is below the dilated kernel's {}", op,
+          what, win.str(), padded, k + 2, span));
+    out[k] = (padded - span) / win.stride[k] + 1;
+  }
+  g.oh = out[0];
+  g.ow = out[1];
+  return g;
+}
+
+// Calls f(image offset, column offset) for every (window element, output position) whose image
+// pixel is inside the image (not in the padding), one batch item and channel at a time.
+template <class F>
+void for_each_tap(const Geometry& g, F&& f) {
+  const auto [kh, kw] = g.win.kernel;
+  for (int64_t b = 0; b < g.n; ++b)
+    for (int64_t ch = 0; ch < g.c; ++ch) {
+      const int64_t image = (b * g.c + ch) * g.h * g.w;
+      for (int64_t i = 0; i < kh; ++i)
+        for (int64_t j = 0; j < kw; ++j) {
+          const int64_t row = (ch * kh + i) * kw + j;
+          const int64_t column = (b * g.rows() + row) * g.length();
+          for (int64_t y = 0; y < g.oh; ++y) {
+            const int64_t py = y * g.win.stride[0] - g.win.padding[0] + i * g.win.dilation[0];
+            if (py < 0 || py >= g.h) continue;
+            for (int64_t x = 0; x < g.ow; ++x) {
+              const int64_t px = x * g.win.stride[1] - g.win.padding[1] + j * g.win.dilation[1];
+              if (px < 0 || px >= g.w) continue;
+              f(image + py * g.w + px, column + y * g.ow + x);
+            }
+          }
+        }
+    }
+}
+
+}  // namespace
+
+Tensor unfold(const Tensor& x, const Window2d& window, Where where) {
+  if (!x.defined()) throw std::invalid_argument("unfold: the tensor is undefined");
+  if (x.dim() != 4)
+    throw std::invalid_argument(
+        fmt::format("unfold: expected an image batch [N, C, H, W], got {}", x.shape().str()));
+  const Geometry g = geometry(x.size(0), x.size(1), x.size(2), x.size(3), window, "unfold",
+                              fmt::format("the input {}", x.shape().str()));
+  Tensor result = detail::empty(Shape{g.n, g.rows(), g.length()}, x.dtype());
+  detail::dispatch(x.dtype(), [&]<class T>() {
+    const T* in = x.impl()->data<T>();
+    T* out = result.impl()->data<T>();
+    for (int64_t i = 0; i < result.numel(); ++i) out[i] = T(0);  // the padding's taps
+    for_each_tap(g, [&](int64_t from, int64_t to) { out[to] = in[from]; });
+  });
+  if (!detail::should_record({&x})) {
+    detail::check_forward(result, "unfold", where);
+    return result;
+  }
+  const std::array<int64_t, 2> size{g.h, g.w};
+  detail::record(result, "unfold", {&x}, [size, window](const Tensor& grad, detail::Node&) {
+    return std::vector<Tensor>{fold(grad, size, window)};
+  }, where);
+  detail::set_replay(result, {x}, [window, where](const std::vector<Tensor>& in) { return unfold(in[0], window, where); });
+  return result;
+}
+
+Tensor fold(const Tensor& columns, std::array<int64_t, 2> output_size, const Window2d& window, Where where) {
+  if (!columns.defined()) throw std::invalid_argument("fold: the tensor is undefined");
+  const int64_t taps = window.kernel[0] * window.kernel[1];
+  if (columns.dim() != 3 || taps < 1 || columns.size(1) % taps != 0)
+    throw std::invalid_argument(fmt::format(
+        "fold: expected columns [N, C * {} * {}, L] (the kernel's size), got {}", window.kernel[0], window.kernel[1],
+        columns.shape().str()));
+  if (output_size[0] < 0 || output_size[1] < 0)
+    throw std::invalid_argument(
+        fmt::format("fold: the output size [{}, {}] is negative", output_size[0], output_size[1]));
+  const Geometry g = geometry(columns.size(0), columns.size(1) / taps, output_size[0], output_size[1], window, "fold",
+                              fmt::format("the output size [{}, {}]", output_size[0], output_size[1]));
+  if (columns.size(2) != g.length())
+    throw std::invalid_argument(fmt::format(
+        "fold: columns {} hold {} windows, but an output [{}, {}] with {} has {} x {} = {}", columns.shape().str(),
+        columns.size(2), g.h, g.w, window.str(), g.oh, g.ow, g.length()));
+  Tensor result = detail::empty(Shape{g.n, g.c, g.h, g.w}, columns.dtype());
+  detail::dispatch(columns.dtype(), [&]<class T>() {
+    const T* in = columns.impl()->data<T>();
+    T* out = result.impl()->data<T>();
+    for (int64_t i = 0; i < result.numel(); ++i) out[i] = T(0);
+    for_each_tap(g, [&](int64_t to, int64_t from) { out[to] += in[from]; });
+  });
+  if (!detail::should_record({&columns})) {
+    detail::check_forward(result, "fold", where);
+    return result;
+  }
+  detail::record(result, "fold", {&columns}, [window](const Tensor& grad, detail::Node&) {
+    return std::vector<Tensor>{unfold(grad, window)};
+  }, where);
+  detail::set_replay(result, {columns}, [output_size, window, where](const std::vector<Tensor>& in) {
+    return fold(in[0], output_size, window, where);
+  });
+  return result;
+}
+
+}  // namespace chainrule

@@ -1,0 +1,67 @@
+// unfold (im2col) and fold (col2im): their layout against PyTorch's, by hand; fold as unfold's
+// adjoint (<unfold(x), c> = <x, fold(c)>); and their errors. The finite-difference checks are in
+// the op tables (gradcheck_table_test.cpp, second_order_test.cpp, gradcheck_test.cpp).
+#include <vector>
+
+#include "tests/autograd/testing.h"
+
+namespace chainrule {
+namespace {
+
+using Catch::Contains;
+
+TEST_CASE("unfold lays windows out as PyTorch's: rows (c, i, j), columns row-major output positions", "[tensor][window]") {
+  const Tensor x = reshape(arange(1, 17, 1, DType::float64), {1, 1, 4, 4});
+  // [[1 2 3 4] [5 6 7 8] [9 10 11 12] [13 14 15 16]], windows 2x2 at stride 2.
+  const Tensor c = unfold(x, {.kernel = {2, 2}, .stride = {2, 2}});
+  REQUIRE(c.shape() == Shape{1, 4, 4});
+  CHECK(c.to_vector() == std::vector<double>{1, 3, 9, 11, 2, 4, 10, 12, 5, 7, 13, 15, 6, 8, 14, 16});
+  // Non-overlapping windows: fold puts every element back.
+  CHECK(fold(c, {4, 4}, {.kernel = {2, 2}, .stride = {2, 2}}).to_vector() == x.to_vector());
+  // Padding 1, kernel 3, stride 3 on a 2x2 image: one window, the image in its middle-to-corner.
+  const Tensor p = unfold(reshape(arange(1, 5, 1, DType::float64), {1, 1, 2, 2}), {.kernel = {3, 3}, .stride = {3, 3}, .padding = {1, 1}});
+  CHECK(p.shape() == Shape{1, 9, 1});
+  CHECK(p.to_vector() == std::vector<double>{0, 0, 0, 0, 1, 2, 0, 3, 4});
+  // Dilation 2 on one row: taps 0 and 2 of each window.
+  const Tensor d = unfold(reshape(arange(0, 5, 1, DType::float64), {1, 1, 1, 5}), {.kernel = {1, 2}, .dilation = {1, 2}});
+  CHECK(d.to_vector() == std::vector<double>{0, 1, 2, 2, 3, 4});
+  // Two channels: channel 1's rows follow channel 0's.
+  const Tensor two = unfold(reshape(arange(0, 8, 1, DType::float64), {1, 2, 2, 2}), {.kernel = {2, 2}});
+  CHECK(two.to_vector() == std::vector<double>{0, 1, 2, 3, 4, 5, 6, 7});
+}
+
+TEST_CASE("fold adds overlapping windows, and is unfold's adjoint", "[tensor][window]") {
+  const Window2d win{.kernel = {2, 2}};
+  const Tensor counts = fold(unfold(ones({1, 1, 3, 3}, DType::float64), win), {3, 3}, win);
+  CHECK(counts.to_vector() == std::vector<double>{1, 2, 1, 2, 4, 2, 1, 2, 1});
+  testing::Numbers rng(7);
+  for (const Window2d& w : {Window2d{.kernel = {2, 3}, .stride = {2, 1}, .padding = {1, 1}},
+                            Window2d{.kernel = {3, 2}, .dilation = {2, 1}}}) {
+    INFO(w.str());
+    const Tensor x = from_vector(rng.uniform_vector(2 * 3 * 5 * 4, -1, 1), {2, 3, 5, 4}, DType::float64);
+    const Tensor u = unfold(x, w);
+    const Tensor c = from_vector(rng.uniform_vector(static_cast<std::size_t>(u.numel()), -1, 1), u.shape(), DType::float64);
+    CHECK(sum(u * c).item() == Approx(sum(x * fold(c, {5, 4}, w)).item()).epsilon(1e-12));
+  }
+  CHECK(unfold(ones({1, 1, 3, 3}), win).dtype() == DType::float32);
+}
+
+TEST_CASE("unfold and fold name the shapes and the window in their errors", "[tensor][window]") {
+  CHECK_THROWS_WITH(unfold(zeros({3, 4, 4}), {.kernel = {2, 2}}),
+                    Contains("unfold: expected an image batch [N, C, H, W], got [3, 4, 4]"));
+  CHECK_THROWS_WITH(unfold(zeros({1, 1, 4, 4}), {.kernel = {0, 2}}),
+                    Contains("unfold: kernel, stride and dilation must be >= 1 and padding >= 0, got kernel [0, 2]"));
+  CHECK_THROWS_WITH(unfold(zeros({1, 1, 4, 4}), {.kernel = {2, 2}, .padding = {-1, 0}}), Contains("padding [-1, 0]"));
+  CHECK_THROWS_WITH(unfold(zeros({1, 1, 2, 4}), {.kernel = {3, 3}}),
+                    Contains("unfold: the input [1, 1, 2, 4] is smaller than the window (kernel [3, 3], stride [1, 1], "
+                             "padding [0, 0], dilation [1, 1]): the padded size 2 of dim 2 is below the dilated kernel's 3"));
+  CHECK_THROWS_WITH(fold(zeros({1, 5, 4}), {3, 3}, {.kernel = {2, 2}}),
+                    Contains("fold: expected columns [N, C * 2 * 2, L] (the kernel's size), got [1, 5, 4]"));
+  CHECK_THROWS_WITH(fold(zeros({1, 4, 5}), {3, 3}, {.kernel = {2, 2}}),
+                    Contains("fold: columns [1, 4, 5] hold 5 windows, but an output [3, 3] with kernel [2, 2]"));
+  CHECK_THROWS_WITH(fold(zeros({1, 4, 4}), {-3, 3}, {.kernel = {2, 2}}), Contains("fold: the output size [-3, 3] is negative"));
+  CHECK_THROWS_WITH(unfold(Tensor(), {.kernel = {1, 1}}), Contains("unfold: the tensor is undefined"));
+}
+
+}  // namespace
+}  // namespace chainrule
