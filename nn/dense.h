@@ -23,38 +23,15 @@
 
 namespace chainrule::nn {
 
-struct DenseOptions {
+struct DenseOptions : WeightBiasOptions<DenseOptions> {
   // in_features, out_features >= 1 (checked by Dense, std::invalid_argument with the value).
   DenseOptions(int64_t in_features, int64_t out_features) : in_features_(in_features), out_features_(out_features) {}
 
-  // Whether the layer adds a bias b (default true).
-  DenseOptions& bias(bool on) { bias_ = on; return *this; }
-  // The weight's initialiser (default Init::torch_default(), torch.nn.Linear's U(+-1/sqrt(in))).
-  DenseOptions& init(Init init) { init_ = std::move(init); return *this; }
-  // The bias's initialiser (default Init::torch_default() with the weight's fan_in, as
-  // torch.nn.Linear). Fan-based initialisers use the weight's fans.
-  DenseOptions& bias_init(Init init) { bias_init_ = std::move(init); return *this; }
-  // The parameters' dtype (default float32).
-  DenseOptions& dtype(DType d) { dtype_ = d; return *this; }
-  // A seed for this layer's own Generator; without one, the layer draws from the Generator passed
-  // to Dense's constructor, or from default_generator().
-  DenseOptions& seed(uint64_t s) { seed_ = s; return *this; }
-
   int64_t in_features() const { return in_features_; }
   int64_t out_features() const { return out_features_; }
-  bool bias() const { return bias_; }
-  const Init& init() const { return init_; }
-  const Init& bias_init() const { return bias_init_; }
-  DType dtype() const { return dtype_; }
-  const std::optional<uint64_t>& seed() const { return seed_; }
 
  private:
   int64_t in_features_, out_features_;
-  bool bias_ = true;
-  Init init_ = Init::torch_default();
-  Init bias_init_ = Init::torch_default();
-  DType dtype_ = DType::float32;
-  std::optional<uint64_t> seed_;
 };
 
 class Dense : public Module {

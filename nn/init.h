@@ -15,6 +15,7 @@
 //   Init::kaiming_uniform().apply(w, gen);              // U(-sqrt(6/2), sqrt(6/2))
 //   set_values(w, {{-0.2, -0.4}, {0.4, -0.7}, {-1.0, -0.8}});  // the lecture's exact weights
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "autograd/tensor.h"
@@ -98,5 +99,38 @@ class Init {
 // std::invalid_argument naming both shapes). Works on parameters that require grad (no recording).
 //   set_values(dense->weight(), {{-0.2, -0.4}, {0.4, -0.7}, {-1.0, -0.8}});
 void set_values(Tensor param, const NestedList& values);
+
+// The options of a layer with a weight and a bias (Dense, Conv2d), as a base of its options
+// struct (Self), so that each setter returns the layer's own options for chaining.
+template <class Self>
+struct WeightBiasOptions {
+  // Whether the layer adds a bias (default true).
+  Self& bias(bool on) { bias_ = on; return self(); }
+  // The weight's initialiser (default Init::torch_default(): U(+-1/sqrt(fan_in)), torch's for
+  // Linear and Conv2d).
+  Self& init(Init init) { init_ = std::move(init); return self(); }
+  // The bias's initialiser (default Init::torch_default() with the weight's fan_in, as torch).
+  // Fan-based initialisers use the weight's fans.
+  Self& bias_init(Init init) { bias_init_ = std::move(init); return self(); }
+  // The parameters' dtype (default float32).
+  Self& dtype(DType d) { dtype_ = d; return self(); }
+  // A seed for the layer's own Generator; without one, the layer draws from the Generator passed
+  // to its constructor, or from default_generator().
+  Self& seed(uint64_t s) { seed_ = s; return self(); }
+
+  bool bias() const { return bias_; }
+  const Init& init() const { return init_; }
+  const Init& bias_init() const { return bias_init_; }
+  DType dtype() const { return dtype_; }
+  const std::optional<uint64_t>& seed() const { return seed_; }
+
+ private:
+  Self& self() { return static_cast<Self&>(*this); }
+  bool bias_ = true;
+  Init init_ = Init::torch_default();
+  Init bias_init_ = Init::torch_default();
+  DType dtype_ = DType::float32;
+  std::optional<uint64_t> seed_;
+};
 
 }  // namespace chainrule::nn

@@ -1,7 +1,7 @@
 #pragma once
-// chainrule::nn in one include: modules, layers (dense, embedding, normalisation, dropout),
-// activations, initialisers and losses, saving and loading, data (CSV, standardisation,
-// mini-batches) and the safetensors format.
+// chainrule::nn in one include: modules, layers (dense, convolution and pooling, embedding,
+// normalisation, dropout), activations, initialisers and losses, saving and loading, data (CSV,
+// standardisation, mini-batches) and the safetensors format.
 //
 //   #include "nn/nn.h"
 //   using namespace chainrule;
@@ -10,6 +10,7 @@
 //   nn::MSELoss loss(nn::MSELossOptions().reduction(nn::Reduction::Sum).half(true));
 #include "nn/activation.h"
 #include "nn/batches.h"
+#include "nn/conv.h"
 #include "nn/csv.h"
 #include "nn/data.h"
 #include "nn/dense.h"

@@ -1,0 +1,186 @@
+#include "nn/conv.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <vector>
+
+namespace chainrule::nn {
+
+namespace {
+
+std::string pair_str(const std::array<int64_t, 2>& p) { return fmt::format("[{}, {}]", p[0], p[1]); }
+
+void check_image(const Tensor& x, const char* op) {
+  if (!x.defined()) throw std::invalid_argument(fmt::format("{}: the input is undefined", op));
+  if (x.dim() != 4)
+    throw std::invalid_argument(fmt::format("{}: expected an image batch [N, C, H, W], got {}", op, x.shape().str()));
+}
+
+// A pooling window: stride defaults to the kernel; padding at most half the kernel (torch's rule:
+// a window never lies in the padding alone).
+Window2d pool_window(std::array<int64_t, 2> kernel, std::optional<std::array<int64_t, 2>> stride,
+                     std::array<int64_t, 2> padding, const char* op) {
+  const Window2d w{.kernel = kernel, .stride = stride.value_or(kernel), .padding = padding};
+  for (int k = 0; k < 2; ++k) {
+    if (w.kernel[k] < 1 || w.stride[k] < 1 || w.padding[k] < 0)
+      throw std::invalid_argument(fmt::format("{}: kernel and stride must be >= 1 and padding >= 0, got kernel {}, "
+                                              "stride {}, padding {}",
+                                              op, pair_str(w.kernel), pair_str(w.stride), pair_str(w.padding)));
+    if (w.padding[k] > w.kernel[k] / 2)
+      throw std::invalid_argument(fmt::format("{}: padding {} must be at most half the kernel {}", op,
+                                              pair_str(w.padding), pair_str(w.kernel)));
+  }
+  return w;
+}
+
+// Each channel's windows as columns: [N * C, kh * kw, OH * OW], with the output's shape.
+struct Pooled {
+  Tensor columns;
+  std::vector<int64_t> shape;  // [N, C, OH, OW]
+};
+Pooled pool_columns(const Tensor& x, const Window2d& w) {
+  const int64_t n = x.size(0), c = x.size(1);
+  const Tensor columns = unfold(reshape(x, {n * c, 1, x.size(2), x.size(3)}), w);
+  const int64_t oh = (x.size(2) + 2 * w.padding[0] - w.kernel[0]) / w.stride[0] + 1;
+  return {columns, {n, c, oh, columns.size(2) / oh}};
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::array<int64_t, 2> stride,
+              std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation) {
+  check_image(x, "conv2d");
+  if (!weight.defined() || weight.dim() != 4)
+    throw std::invalid_argument(fmt::format("conv2d: expected a weight [O, C, kh, kw], got {}",
+                                            weight.defined() ? weight.shape().str() : "an undefined tensor"));
+  const int64_t o = weight.size(0), c = weight.size(1);
+  if (x.size(1) != c)
+    throw std::invalid_argument(fmt::format("conv2d: the input {} has {} channels but the weight {} expects {}",
+                                            x.shape().str(), x.size(1), weight.shape().str(), c));
+  if (bias.defined() && bias.shape() != Shape{o})
+    throw std::invalid_argument(fmt::format("conv2d: bias has shape {}, expected [{}] (the weight's out channels)",
+                                            bias.shape().str(), o));
+  for (const Tensor* t : {&weight, &bias})
+    if (t->defined() && t->dtype() != x.dtype())
+      throw std::invalid_argument(fmt::format("conv2d: the input is {} but the {} is {}; convert one with .to()",
+                                              dtype_name(x.dtype()), t == &weight ? "weight" : "bias",
+                                              dtype_name(t->dtype())));
+  const Window2d w{.kernel = {weight.size(2), weight.size(3)}, .stride = stride, .padding = padding, .dilation = dilation};
+  const Tensor columns = unfold(x, w);  // [N, C * kh * kw, OH * OW]; checks the window
+  Tensor y = matmul(reshape(weight, {o, -1}), columns);  // [N, O, OH * OW]
+  if (bias.defined()) y = y + reshape(bias, {o, 1});
+  const int64_t oh = (x.size(2) + 2 * padding[0] - dilation[0] * (w.kernel[0] - 1) - 1) / stride[0] + 1;
+  return reshape(y, {x.size(0), o, oh, columns.size(2) / oh});
+}
+
+Tensor max_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::optional<std::array<int64_t, 2>> stride,
+                  std::array<int64_t, 2> padding) {
+  check_image(x, "max_pool2d");
+  Window2d w = pool_window(kernel, stride, padding, "max_pool2d");
+  Tensor padded = x;
+  if (padding[0] > 0 || padding[1] > 0) {
+    // -inf borders, so that the padding is never a window's maximum (unfold pads with zeros).
+    const double inf = std::numeric_limits<double>::infinity();
+    const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
+    if (padding[0] > 0) {
+      const Tensor rows = full({n, c, padding[0], wd}, -inf, x.dtype());
+      padded = concat({rows, padded, rows}, 2);
+    }
+    if (padding[1] > 0) {
+      const Tensor cols = full({n, c, h + 2 * padding[0], padding[1]}, -inf, x.dtype());
+      padded = concat({cols, padded, cols}, 3);
+    }
+    w.padding = {0, 0};
+  }
+  const Pooled p = pool_columns(padded, w);
+  return reshape(max(p.columns, {1}), p.shape);
+}
+
+Tensor avg_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::optional<std::array<int64_t, 2>> stride,
+                  std::array<int64_t, 2> padding) {
+  check_image(x, "avg_pool2d");
+  const Pooled p = pool_columns(x, pool_window(kernel, stride, padding, "avg_pool2d"));
+  return reshape(mean(p.columns, {1}), p.shape);
+}
+
+Conv2d::Conv2d(const Conv2dOptions& options) : Conv2d(options, default_generator()) {}
+
+Conv2d::Conv2d(const Conv2dOptions& options, Generator& gen) : Module("Conv2d"), options_(options) {
+  const int64_t in = options.in_channels(), out = options.out_channels();
+  const auto [kh, kw] = options.kernel_size();
+  if (in < 1 || out < 1 || kh < 1 || kw < 1)
+    throw std::invalid_argument(fmt::format("Conv2d: in_channels, out_channels and the kernel size must be >= 1, got "
+                                            "{}, {} and {}",
+                                            in, out, pair_str(options.kernel_size())));
+  // The window's other sizes are checked here too, not at the first forward.
+  const Window2d w{.kernel = options.kernel_size(), .stride = options.stride(), .padding = options.padding(),
+                   .dilation = options.dilation()};
+  for (int k = 0; k < 2; ++k)
+    if (w.stride[k] < 1 || w.padding[k] < 0 || w.dilation[k] < 1)
+      throw std::invalid_argument(fmt::format("Conv2d: stride and dilation must be >= 1 and padding >= 0, got {}", w.str()));
+  Generator own(options.seed().value_or(0));
+  Generator& g = options.seed() ? own : gen;
+  weight_ = register_parameter("weight", zeros({out, in, kh, kw}, options.dtype()));
+  const Fans fans = compute_fans(weight_.shape());
+  options.init().apply(weight_, g, fans);
+  if (options.bias()) {
+    bias_ = register_parameter("bias", zeros({out}, options.dtype()));
+    options.bias_init().apply(bias_, g, fans);
+  }
+}
+
+Tensor Conv2d::forward(const Tensor& x) {
+  check_image(x, "Conv2d::forward");
+  if (x.size(1) != options_.in_channels())
+    throw std::invalid_argument(fmt::format("Conv2d::forward: expected an input [N, {}, H, W] (in_channels={}), got {}",
+                                            options_.in_channels(), options_.in_channels(), x.shape().str()));
+  if (x.dtype() != weight_.dtype())
+    throw std::invalid_argument(fmt::format(
+        "Conv2d::forward: the input is {} but the layer's parameters are {}; convert with x.to(DType::{}) or "
+        "module->to(DType::{})",
+        dtype_name(x.dtype()), dtype_name(weight_.dtype()), dtype_name(weight_.dtype()), dtype_name(x.dtype())));
+  return conv2d(x, weight_, bias_, options_.stride(), options_.padding(), options_.dilation());
+}
+
+std::string Conv2d::extra_repr() const {
+  std::string s = fmt::format("{}, {}, kernel_size={}, stride={}", options_.in_channels(), options_.out_channels(),
+                              pair_str(options_.kernel_size()), pair_str(options_.stride()));
+  if (options_.padding() != std::array<int64_t, 2>{0, 0}) s += ", padding=" + pair_str(options_.padding());
+  if (options_.dilation() != std::array<int64_t, 2>{1, 1}) s += ", dilation=" + pair_str(options_.dilation());
+  if (!options_.bias()) s += ", bias=false";
+  if (weight_.defined() && weight_.dtype() != DType::float32) s += fmt::format(", dtype={}", dtype_name(weight_.dtype()));
+  return s;
+}
+
+Pool2d::Pool2d(const char* name, Size2d kernel_size, std::optional<Size2d> stride, Size2d padding)
+    : Module(name), kernel_(kernel_size.v), stride_(stride ? stride->v : kernel_size.v), padding_(padding.v) {
+  pool_window(kernel_, stride_, padding_, name);
+}
+std::string Pool2d::extra_repr() const {
+  return fmt::format("kernel_size={}, stride={}, padding={}", pair_str(kernel_), pair_str(stride_), pair_str(padding_));
+}
+
+Tensor MaxPool2d::forward(const Tensor& x) { return max_pool2d(x, kernel_, stride_, padding_); }
+Tensor AvgPool2d::forward(const Tensor& x) { return avg_pool2d(x, kernel_, stride_, padding_); }
+
+Tensor Flatten::forward(const Tensor& x) {
+  if (!x.defined()) throw std::invalid_argument("Flatten::forward: the input is undefined");
+  if (x.dim() == 0) return reshape(x, {1});  // as torch.flatten of a 0-d tensor
+  const int start = normalize_dim(start_, x.dim(), "Flatten::forward"), end = normalize_dim(end_, x.dim(), "Flatten::forward");
+  if (start > end)
+    throw std::invalid_argument(fmt::format("Flatten::forward: start_dim {} comes after end_dim {} for an input {}",
+                                            start_, end_, x.shape().str()));
+  std::vector<int64_t> shape;
+  for (int i = 0; i < start; ++i) shape.push_back(x.size(i));
+  int64_t merged = 1;
+  for (int i = start; i <= end; ++i) merged *= x.size(i);
+  shape.push_back(merged);
+  for (int i = end + 1; i < x.dim(); ++i) shape.push_back(x.size(i));
+  return reshape(x, shape);
+}
+std::string Flatten::extra_repr() const { return fmt::format("start_dim={}, end_dim={}", start_, end_); }
+
+}  // namespace chainrule::nn

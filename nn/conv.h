@@ -1,0 +1,121 @@
+#pragma once
+// Convolution and pooling over images [N, C, H, W], as torch.nn's Conv2d, MaxPool2d and AvgPool2d,
+// and Flatten. Compositions of autograd ops (unfold, matmul, max, mean, reshape, concat; see
+// autograd/ops.h): no derivative is defined here, so gradcheck and create_graph work through them.
+//
+//   conv2d:     y[n, o] = bias[o] + sum_c,i,j weight[o, c, i, j] * x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw]
+//               (cross-correlation, as every framework's "convolution"): matmul(weight as [O, C*kh*kw],
+//               unfold(x)) -> [N, O, OH * OW], reshaped; OH = (H + 2 ph - dh (kh - 1) - 1) / sh + 1
+//   max_pool2d: the maximum of each window (per channel); padding counts as -inf (never chosen).
+//               Ties share the gradient equally (max's rule), where PyTorch gives it to the first.
+//   avg_pool2d: the mean of each window, padding's zeros included (torch's count_include_pad=True).
+//   Flatten:    dims start_dim..end_dim into one (default 1..-1: [N, C, H, W] -> [N, C*H*W]).
+//
+//   auto net = std::make_shared<nn::Sequential>(
+//       std::make_shared<nn::Conv2d>(nn::Conv2dOptions(1, 8, 3).padding(1)), std::make_shared<nn::ReLU>(),
+//       std::make_shared<nn::MaxPool2d>(2), std::make_shared<nn::Flatten>(),
+//       std::make_shared<nn::Dense>(nn::DenseOptions(8 * 14 * 14, 10)));
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "nn/init.h"
+#include "nn/module.h"
+
+namespace chainrule::nn {
+
+// x [N, C, H, W], weight [O, C, kh, kw], bias [O] or undefined; stride, padding and dilation as
+// Window2d's (autograd/tensor.h). std::invalid_argument naming conv2d and the shapes for a
+// mismatch of channels, ranks or dtypes.
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), std::array<int64_t, 2> stride = {1, 1},
+              std::array<int64_t, 2> padding = {0, 0}, std::array<int64_t, 2> dilation = {1, 1});
+// stride defaults to the kernel (as torch's); padding at most half the kernel (torch's rule).
+Tensor max_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::optional<std::array<int64_t, 2>> stride = {},
+                  std::array<int64_t, 2> padding = {0, 0});
+Tensor avg_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::optional<std::array<int64_t, 2>> stride = {},
+                  std::array<int64_t, 2> padding = {0, 0});
+
+// A size given as one number (square) or as {rows, columns}.
+struct Size2d {
+  Size2d(int64_t n) : v{n, n} {}  // NOLINT(google-explicit-constructor)
+  Size2d(int64_t rows, int64_t columns) : v{rows, columns} {}
+  std::array<int64_t, 2> v;
+};
+
+// Conv2dOptions(in, out, kernel).stride(2).padding(1).dilation(1), and the weight and bias
+// options of every such layer (bias, init, bias_init, dtype, seed; nn/init.h).
+struct Conv2dOptions : WeightBiasOptions<Conv2dOptions> {
+  // in_channels, out_channels >= 1 and kernel sizes >= 1 (checked by Conv2d, with the values).
+  Conv2dOptions(int64_t in_channels, int64_t out_channels, Size2d kernel_size)
+      : in_(in_channels), out_(out_channels), kernel_(kernel_size.v) {}
+  Conv2dOptions& stride(Size2d s) { stride_ = s.v; return *this; }      // default 1
+  Conv2dOptions& padding(Size2d p) { padding_ = p.v; return *this; }    // default 0 (zeros)
+  Conv2dOptions& dilation(Size2d d) { dilation_ = d.v; return *this; }  // default 1
+
+  int64_t in_channels() const { return in_; }
+  int64_t out_channels() const { return out_; }
+  const std::array<int64_t, 2>& kernel_size() const { return kernel_; }
+  const std::array<int64_t, 2>& stride() const { return stride_; }
+  const std::array<int64_t, 2>& padding() const { return padding_; }
+  const std::array<int64_t, 2>& dilation() const { return dilation_; }
+
+ private:
+  int64_t in_, out_;
+  std::array<int64_t, 2> kernel_, stride_{1, 1}, padding_{0, 0}, dilation_{1, 1};
+};
+
+class Conv2d : public Module {
+ public:
+  // Registers "weight" [out_channels, in_channels, kh, kw] and "bias" [out_channels].
+  explicit Conv2d(const Conv2dOptions& options);
+  Conv2d(const Conv2dOptions& options, Generator& gen);
+  Tensor forward(const Tensor& x) override;  // [N, in_channels, H, W] -> [N, out_channels, OH, OW]
+  const Tensor& weight() const { return weight_; }
+  const Tensor& bias() const { return bias_; }
+  const Conv2dOptions& options() const { return options_; }
+  // "1, 8, kernel_size=[3, 3], stride=[1, 1]" and padding, dilation, bias=false, dtype when not defaults.
+  std::string extra_repr() const override;
+
+ private:
+  Conv2dOptions options_;
+  Tensor weight_, bias_;
+};
+
+// The pooling layers' shared part: the window, checked at construction (std::invalid_argument);
+// stride defaults to the kernel.
+class Pool2d : public Module {
+ public:
+  std::string extra_repr() const override;  // "kernel_size=[2, 2], stride=[2, 2], padding=[0, 0]"
+
+ protected:
+  Pool2d(const char* name, Size2d kernel_size, std::optional<Size2d> stride, Size2d padding);
+  std::array<int64_t, 2> kernel_, stride_, padding_;
+};
+
+class MaxPool2d : public Pool2d {
+ public:
+  explicit MaxPool2d(Size2d kernel_size, std::optional<Size2d> stride = {}, Size2d padding = 0)
+      : Pool2d("MaxPool2d", kernel_size, stride, padding) {}
+  Tensor forward(const Tensor& x) override;
+};
+
+class AvgPool2d : public Pool2d {
+ public:
+  explicit AvgPool2d(Size2d kernel_size, std::optional<Size2d> stride = {}, Size2d padding = 0)
+      : Pool2d("AvgPool2d", kernel_size, stride, padding) {}
+  Tensor forward(const Tensor& x) override;
+};
+
+class Flatten : public Module {
+ public:
+  explicit Flatten(int64_t start_dim = 1, int64_t end_dim = -1) : Module("Flatten"), start_(start_dim), end_(end_dim) {}
+  // std::out_of_range for a dim outside x's, std::invalid_argument when start_dim comes after end_dim.
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;  // "start_dim=1, end_dim=-1"
+
+ private:
+  int64_t start_, end_;
+};
+
+}  // namespace chainrule::nn

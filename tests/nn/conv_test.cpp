@@ -1,0 +1,198 @@
+// Conv2d, MaxPool2d, AvgPool2d and Flatten: values against plain loops, PyTorch's conventions
+// (cross-correlation, -inf padding for max, zeros counted for average, default initialiser bounds),
+// errors, and the finite-difference checks of first and second derivatives.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "autograd/gradcheck.h"
+#include "nn/activation.h"
+#include "nn/conv.h"
+#include "nn/data.h"
+#include "nn/dense.h"
+#include "nn/loss.h"
+#include "nn/sequential.h"
+#include "optim/sgd.h"
+#include "tests/autograd/testing.h"
+
+using namespace chainrule;
+using Catch::Contains;
+
+namespace {
+
+using V = const std::vector<Tensor>&;
+
+Tensor numbers(const Shape& shape, uint64_t seed, bool requires_grad = false) {
+  testing::Numbers rng(seed);
+  return from_vector(rng.uniform_vector(static_cast<std::size_t>(shape.numel()), -1, 1), shape,
+                     TensorOptions(DType::float64).requires_grad(requires_grad));
+}
+
+// The definition, one output element at a time.
+std::vector<double> conv_by_loops(const Tensor& x, const Tensor& w, const Tensor& b, std::array<int64_t, 2> s,
+                                  std::array<int64_t, 2> p, std::array<int64_t, 2> d, int64_t oh, int64_t ow) {
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3), o = w.size(0), kh = w.size(2), kw = w.size(3);
+  const std::vector<double> xs = x.to_vector(), ws = w.to_vector(), bs = b.defined() ? b.to_vector() : std::vector<double>(o, 0.0);
+  std::vector<double> out;
+  for (int64_t bi = 0; bi < n; ++bi)
+    for (int64_t oc = 0; oc < o; ++oc)
+      for (int64_t y = 0; y < oh; ++y)
+        for (int64_t z = 0; z < ow; ++z) {
+          double acc = bs[oc];
+          for (int64_t ci = 0; ci < c; ++ci)
+            for (int64_t i = 0; i < kh; ++i)
+              for (int64_t j = 0; j < kw; ++j) {
+                const int64_t py = y * s[0] - p[0] + i * d[0], px = z * s[1] - p[1] + j * d[1];
+                if (py < 0 || py >= h || px < 0 || px >= wd) continue;
+                acc += ws[((oc * c + ci) * kh + i) * kw + j] * xs[((bi * c + ci) * h + py) * wd + px];
+              }
+          out.push_back(acc);
+        }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("nn: conv2d is the cross-correlation of the definition, with stride, padding and dilation") {
+  struct Case {
+    Shape x, w;
+    std::array<int64_t, 2> stride, padding, dilation;
+    Shape out;
+  };
+  for (const Case& c : {Case{{2, 3, 5, 6}, {4, 3, 3, 2}, {1, 1}, {0, 0}, {1, 1}, {2, 4, 3, 5}},
+                        Case{{1, 2, 7, 7}, {3, 2, 3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 3, 4, 4}},
+                        Case{{1, 1, 6, 5}, {2, 1, 2, 2}, {1, 2}, {0, 1}, {2, 1}, {1, 2, 4, 3}}}) {
+    INFO("x " << c.x.str() << " w " << c.w.str());
+    const Tensor x = numbers(c.x, 1), w = numbers(c.w, 2), b = numbers({c.w[0]}, 3);
+    const Tensor y = nn::conv2d(x, w, b, c.stride, c.padding, c.dilation);
+    REQUIRE(y.shape() == c.out);
+    const std::vector<double> want = conv_by_loops(x, w, b, c.stride, c.padding, c.dilation, c.out[2], c.out[3]);
+    const std::vector<double> got = y.to_vector();
+    for (std::size_t i = 0; i < want.size(); ++i) CHECK(got[i] == Approx(want[i]).epsilon(1e-12).margin(1e-14));
+    CHECK(nn::conv2d(x, w, Tensor(), c.stride, c.padding, c.dilation).shape() == c.out);
+  }
+}
+
+TEST_CASE("nn: conv2d's gradients pass the finite-difference checks, first and second order") {
+  const Tensor x = numbers({2, 2, 4, 4}, 4, true), w = numbers({3, 2, 2, 3}, 5, true), b = numbers({3}, 6, true);
+  testing::check_first_and_second_order(
+      [](V in) { return nn::conv2d(in[0], in[1], in[2], {2, 1}, {1, 1}); }, {x, w, b});
+}
+
+TEST_CASE("nn: max_pool2d and avg_pool2d take each window's maximum and mean") {
+  const Tensor x = reshape(tensor({1.0, 5, 2, 0, -1, 3, 4, 8, 7, 6, -2, -3, 0, 9, 1, 2}, DType::float64), {1, 1, 4, 4});
+  CHECK(nn::max_pool2d(x, {2, 2}).to_vector() == std::vector<double>{5, 8, 9, 2});
+  CHECK(nn::avg_pool2d(x, {2, 2}).to_vector() == std::vector<double>{2, 3.5, 5.5, -0.5});
+  CHECK(nn::max_pool2d(x, {3, 3}, std::array<int64_t, 2>{1, 1}).to_vector() == std::vector<double>{7, 8, 9, 9});
+  // Padding: -inf for max (an all-negative image keeps its values), zeros counted for average.
+  const Tensor neg = full({1, 1, 2, 2}, -3.0, DType::float64);
+  CHECK(nn::max_pool2d(neg, {2, 2}, std::array<int64_t, 2>{1, 1}, {1, 1}).to_vector() == std::vector<double>(9, -3.0));
+  CHECK(nn::avg_pool2d(neg, {2, 2}, std::array<int64_t, 2>{2, 2}, {1, 1}).to_vector() ==
+        std::vector<double>{-0.75, -0.75, -0.75, -0.75});
+  // Channels and batch items pool apart.
+  const Tensor many = numbers({2, 3, 4, 6}, 7);
+  const Tensor pooled = nn::MaxPool2d(2).forward(many);
+  REQUIRE(pooled.shape() == Shape{2, 3, 2, 3});
+  CHECK(pooled.at({1, 2, 1, 2}) == std::max({many.at({1, 2, 2, 4}), many.at({1, 2, 2, 5}), many.at({1, 2, 3, 4}), many.at({1, 2, 3, 5})}));
+  // The gradient of max goes to each window's maximum.
+  const Tensor leaf_x = x.detach().set_requires_grad(true);
+  sum(nn::max_pool2d(leaf_x, {2, 2})).backward();
+  CHECK(leaf_x.grad().to_vector() == std::vector<double>{0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1});
+}
+
+TEST_CASE("nn: pooling's gradients pass the finite-difference checks, first and second order") {
+  const Tensor x = numbers({1, 2, 5, 5}, 8, true);  // continuous values: no ties in a window
+  testing::check_first_and_second_order([](V in) { return nn::max_pool2d(in[0], {3, 3}, std::array<int64_t, 2>{2, 2}, {1, 1}); }, {x});
+  testing::check_first_and_second_order([](V in) { return nn::avg_pool2d(in[0], {2, 3}, std::array<int64_t, 2>{1, 2}, {1, 1}); }, {x});
+}
+
+TEST_CASE("nn: Conv2d registers torch's parameters and initialises them within torch's bound") {
+  nn::Conv2d conv(nn::Conv2dOptions(3, 8, {3, 5}).padding(1).seed(4));
+  CHECK(conv.weight().shape() == Shape{8, 3, 3, 5});
+  CHECK(conv.bias().shape() == Shape{8});
+  const double bound = 1 / std::sqrt(3.0 * 3 * 5);
+  for (const Tensor& t : {conv.weight(), conv.bias()}) {
+    const std::vector<double> v = t.to_vector();
+    CHECK(*std::max_element(v.begin(), v.end()) <= bound);
+    CHECK(*std::min_element(v.begin(), v.end()) >= -bound);
+    CHECK(*std::max_element(v.begin(), v.end()) > bound / 2);  // spread out, not all near 0
+  }
+  CHECK(conv.to_string() == "Conv2d(3, 8, kernel_size=[3, 5], stride=[1, 1], padding=[1, 1])");
+  CHECK(conv.forward(zeros({2, 3, 6, 6})).shape() == Shape{2, 8, 6, 4});
+  CHECK(nn::Conv2d(nn::Conv2dOptions(1, 2, 3).bias(false).dilation(2).dtype(DType::float64)).to_string() ==
+        "Conv2d(1, 2, kernel_size=[3, 3], stride=[1, 1], dilation=[2, 2], bias=false, dtype=float64)");
+  CHECK(nn::MaxPool2d(2).to_string() == "MaxPool2d(kernel_size=[2, 2], stride=[2, 2], padding=[0, 0])");
+  CHECK(nn::AvgPool2d({3, 2}, nn::Size2d(1), 1).to_string() == "AvgPool2d(kernel_size=[3, 2], stride=[1, 1], padding=[1, 1])");
+  CHECK(nn::Flatten().to_string() == "Flatten(start_dim=1, end_dim=-1)");
+}
+
+TEST_CASE("nn: Flatten merges dims start_dim..end_dim") {
+  const Tensor x = zeros({2, 3, 4, 5});
+  CHECK(nn::Flatten().forward(x).shape() == Shape{2, 60});
+  CHECK(nn::Flatten(0).forward(x).shape() == Shape{120});
+  CHECK(nn::Flatten(1, 2).forward(x).shape() == Shape{2, 12, 5});
+  CHECK(nn::Flatten(-2).forward(x).shape() == Shape{2, 3, 20});
+  CHECK(nn::Flatten().forward(Tensor(2.0)).shape() == Shape{1});
+  CHECK_THROWS_WITH(nn::Flatten(2, 1).forward(x), Contains("Flatten::forward: start_dim 2 comes after end_dim 1 for an input [2, 3, 4, 5]"));
+  CHECK_THROWS_AS(nn::Flatten(4).forward(x), std::out_of_range);
+}
+
+TEST_CASE("nn: convolution and pooling errors name the op, the shapes and the sizes") {
+  const Tensor x = zeros({2, 3, 8, 8});
+  CHECK_THROWS_WITH(nn::conv2d(zeros({3, 8, 8}), zeros({4, 3, 3, 3})),
+                    Contains("conv2d: expected an image batch [N, C, H, W], got [3, 8, 8]"));
+  CHECK_THROWS_WITH(nn::conv2d(x, zeros({4, 2, 3, 3})),
+                    Contains("conv2d: the input [2, 3, 8, 8] has 3 channels but the weight [4, 2, 3, 3] expects 2"));
+  CHECK_THROWS_WITH(nn::conv2d(x, zeros({4, 3, 3})), Contains("conv2d: expected a weight [O, C, kh, kw], got [4, 3, 3]"));
+  CHECK_THROWS_WITH(nn::conv2d(x, zeros({4, 3, 3, 3}), zeros({3})),
+                    Contains("conv2d: bias has shape [3], expected [4] (the weight's out channels)"));
+  CHECK_THROWS_WITH(nn::conv2d(x, zeros({4, 3, 3, 3}, DType::float64)), Contains("conv2d: the input is float32 but the weight is float64"));
+  CHECK_THROWS_WITH(nn::conv2d(x, zeros({4, 3, 9, 3})), Contains("unfold: the input [2, 3, 8, 8] is smaller than the window"));
+  nn::Conv2d conv(nn::Conv2dOptions(3, 4, 3));
+  CHECK_THROWS_WITH(conv.forward(zeros({2, 1, 8, 8})),
+                    Contains("Conv2d::forward: expected an input [N, 3, H, W] (in_channels=3), got [2, 1, 8, 8]"));
+  CHECK_THROWS_WITH(conv.forward(zeros({2, 3, 8, 8}, DType::float64)),
+                    Contains("Conv2d::forward: the input is float64 but the layer's parameters are float32"));
+  CHECK_THROWS_WITH(nn::Conv2d(nn::Conv2dOptions(0, 4, 3)),
+                    Contains("Conv2d: in_channels, out_channels and the kernel size must be >= 1, got 0, 4 and [3, 3]"));
+  CHECK_THROWS_WITH(nn::Conv2d(nn::Conv2dOptions(1, 4, 3).stride(0)), Contains("Conv2d: stride and dilation must be >= 1"));
+  CHECK_THROWS_WITH(nn::MaxPool2d(2, nn::Size2d(2), 2), Contains("MaxPool2d: padding [2, 2] must be at most half the kernel [2, 2]"));
+  CHECK_THROWS_WITH(nn::AvgPool2d(0), Contains("AvgPool2d: kernel and stride must be >= 1 and padding >= 0, got kernel [0, 0]"));
+  CHECK_THROWS_WITH(nn::max_pool2d(zeros({1, 1, 1, 1}), {2, 2}), Contains("unfold: the input [1, 1, 1, 1] is smaller than the window"));
+}
+
+TEST_CASE("nn: a small CNN learns to tell a vertical bar from a horizontal one") {
+  // 6x6 images with one bright row (label 0) or column (label 1) at a random place, plus noise.
+  Generator gen(11);
+  const int64_t n = 32;
+  std::vector<double> pixels(static_cast<std::size_t>(n * 36));
+  std::vector<int64_t> labels(static_cast<std::size_t>(n));
+  for (int64_t k = 0; k < n; ++k) {
+    labels[static_cast<std::size_t>(k)] = k % 2;
+    const auto line = static_cast<int64_t>(gen.uniform(0, 6));
+    for (int64_t i = 0; i < 6; ++i)
+      for (int64_t j = 0; j < 6; ++j)
+        pixels[static_cast<std::size_t>(k * 36 + i * 6 + j)] = ((k % 2 ? j : i) == line ? 1.0 : 0.0) + gen.uniform(-0.1, 0.1);
+  }
+  const Tensor x = from_vector(pixels, {n, 1, 6, 6}, DType::float64);
+  nn::manual_seed(3);
+  auto net = std::make_shared<nn::Sequential>(
+      std::make_shared<nn::Conv2d>(nn::Conv2dOptions(1, 4, 3).padding(1).dtype(DType::float64)),
+      std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2), std::make_shared<nn::Flatten>(),
+      std::make_shared<nn::Dense>(nn::DenseOptions(4 * 3 * 3, 2).dtype(DType::float64)));
+  optim::SGD opt(net->parameters(), optim::SGDOptions(0.1).momentum(0.9));
+  double first = 0, last = 0;
+  for (int step = 0; step < 60; ++step) {
+    opt.zero_grad();
+    const Tensor loss = nn::cross_entropy(net->forward(x), labels);
+    loss.backward();
+    opt.step();
+    (step == 0 ? first : last) = loss.item();
+  }
+  CHECK(last < first / 10);
+  CHECK(nn::accuracy(nn::argmax_labels(net->forward(x)), labels) == 1.0);
+}
