@@ -47,20 +47,43 @@ void for_each_broadcast(const Shape& out, const Shape& a, const Shape& b, F&& f)
 // holds, else over it. float32 sums in double and rounds once (float32 adding a million rows one
 // after another is 1% off); float64 adds in place. The reductions' strided path (sum over leading
 // dims), the sweep's un-broadcast and linear's bias gradient over many rows share it.
+// When the innermost dim is summed away (a bias's gradient over [out, rows] broadcast as
+// [out, 1], a convolution's over its positions), each row is one sum, folded in 8 interleaved
+// lanes: one running sum per row waits on every add before the next.
+template <class T>
+double row_sum(const T* p, int64_t n) {
+  double lane[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; ++k) lane[k] += p[i + k];
+  for (int k = 0; i < n; ++i, ++k) lane[k] += p[i];
+  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
 template <class T>
 void sum_onto(const T* src, const Shape& from, T* dst, const Shape& to, bool add) {
   const int64_t n = to.numel();
+  double small[64];
+  std::vector<double> big;
+  double* acc = nullptr;
   if constexpr (std::is_same_v<T, double>) {
     if (!add) std::fill(dst, dst + n, 0.0);
-    for_each_broadcast(from, from, to, [&](int64_t i, int64_t, int64_t j) { dst[j] += src[i]; });
+    acc = dst;
   } else {
-    double small[64];
-    std::vector<double> big;
-    double* acc = n <= 64 ? small : (big.resize(static_cast<size_t>(n)), big.data());
+    acc = n <= 64 ? small : (big.resize(static_cast<size_t>(n)), big.data());
     for (int64_t j = 0; j < n; ++j) acc[j] = add ? dst[j] : 0.0;
-    for_each_broadcast(from, from, to, [&](int64_t i, int64_t, int64_t j) { acc[j] += src[i]; });
-    for (int64_t j = 0; j < n; ++j) dst[j] = static_cast<T>(acc[j]);
   }
+  const int64_t row = from.size() > 0 ? from[from.size() - 1] : 1;
+  if (row > 1 && (to.size() == 0 || to[to.size() - 1] == 1)) {
+    Shape outer, kept;
+    for (int i = 0; i + 1 < from.size(); ++i) outer.push_back(from[i]);
+    for (int i = 0; i + 1 < to.size(); ++i) kept.push_back(to[i]);
+    for_each_broadcast(outer, outer, kept, [&](int64_t i, int64_t, int64_t j) { acc[j] += row_sum(src + i * row, row); });
+  } else {
+    for_each_broadcast(from, from, to, [&](int64_t i, int64_t, int64_t j) { acc[j] += src[i]; });
+  }
+  if constexpr (!std::is_same_v<T, double>)
+    for (int64_t j = 0; j < n; ++j) dst[j] = static_cast<T>(acc[j]);
 }
 
 // The DType of float (float32) and double (float64).

@@ -5,6 +5,7 @@
 //   fold:    y = columns added back per pixel     dcolumns = unfold(grad)
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "autograd/tensor_impl.h"
@@ -90,7 +91,7 @@ Tensor unfold(const Tensor& x, const Window2d& window, Where where) {
   detail::dispatch(x.dtype(), [&]<class T>() {
     const T* in = x.impl()->data<T>();
     T* out = result.impl()->data<T>();
-    for (int64_t i = 0; i < result.numel(); ++i) out[i] = T(0);  // the padding's taps
+    std::fill(out, out + result.numel(), T(0));  // the padding's taps
     for_each_tap(g, [&](int64_t from, int64_t to) { out[to] = in[from]; });
   });
   if (!detail::should_record({&x})) {
@@ -125,7 +126,7 @@ Tensor fold(const Tensor& columns, std::array<int64_t, 2> output_size, const Win
   detail::dispatch(columns.dtype(), [&]<class T>() {
     const T* in = columns.impl()->data<T>();
     T* out = result.impl()->data<T>();
-    for (int64_t i = 0; i < result.numel(); ++i) out[i] = T(0);
+    std::fill(out, out + result.numel(), T(0));
     for_each_tap(g, [&](int64_t to, int64_t from) { out[to] += in[from]; });
   });
   if (!detail::should_record({&columns})) {

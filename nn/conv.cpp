@@ -70,10 +70,14 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::ar
                                               dtype_name(t->dtype())));
   const Window2d w{.kernel = {weight.size(2), weight.size(3)}, .stride = stride, .padding = padding, .dilation = dilation};
   const Tensor columns = unfold(x, w);  // [N, C * kh * kw, OH * OW]; checks the window
-  Tensor y = matmul(reshape(weight, {o, -1}), columns);  // [N, O, OH * OW]
-  if (bias.defined()) y = y + reshape(bias, {o, 1});
+  const int64_t n = x.size(0), k = columns.size(1), l = columns.size(2);
   const int64_t oh = (x.size(2) + 2 * padding[0] - dilation[0] * (w.kernel[0] - 1) - 1) / stride[0] + 1;
-  return reshape(y, {x.size(0), o, oh, columns.size(2) / oh});
+  // One product over the whole batch, [O, K] @ [K, N * L], rather than N products against the
+  // broadcast weight: its backward is then one product for the weight's gradient too, where the
+  // batched form makes N of them and sums them.
+  Tensor y = matmul(reshape(weight, {o, k}), reshape(permute(columns, {1, 0, 2}), {k, n * l}));  // [O, N * L]
+  if (bias.defined()) y = y + reshape(bias, {o, 1});
+  return permute(reshape(y, {o, n, oh, l / oh}), {1, 0, 2, 3});
 }
 
 Tensor max_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::optional<std::array<int64_t, 2>> stride,
