@@ -28,7 +28,7 @@ import sys
 SYSTEM_ORDER = ["handwritten", "cblas", "chainrule_scalar", "chainrule_scalar_dot", "chainrule_tensor", "chainrule_tensor_unfused", "bare_tape",
                 "bare_statement",
                 "sacado", "adolc", "libtorch"]
-WORKLOAD_ORDER = ["lecture", "tinyop", "mlp_b128", "mlp_b8", "mlp_b1", "matmul", "scalar_sum",
+WORKLOAD_ORDER = ["lecture", "tinyop", "mlp_b128", "mlp_b8", "mlp_b1", "cnn_b32", "matmul", "scalar_sum",
                   "scalar_logsumexp", "memory"]
 FLOORS = ("handwritten", "cblas")
 PEER = "libtorch"
@@ -39,6 +39,8 @@ WHAT = {
     "mlp_b128": "time per training step, 784-256-256-10 ReLU MLP, float32, batch 128, cross-entropy, SGD",
     "mlp_b8": "time per training step, 784-256-256-10 ReLU MLP, float32, batch 8, cross-entropy, SGD",
     "mlp_b1": "time per training step, 784-256-256-10 ReLU MLP, float32, batch 1, cross-entropy, SGD",
+    "cnn_b32": "time per training step, 2-conv CNN (3x3, 16 and 32 channels, max pooling) + dense, float32, "
+               "batch 32 of 28x28, cross-entropy, SGD (no floor: chainrule_tensor is the reference)",
     "matmul": "square products; GFLOP/s over the table's time measure (forward 2n^3 flops; forward + "
               "backward 6n^3)",
     "scalar_sum": "gradient of sum x_i (ADBench sum_iter), N = 16384; handwritten is the plain-double "
