@@ -42,6 +42,7 @@
 //   index_add: y = base + src added at idx        dbase = grad   dsrc = index_select(grad, dim, idx)
 //   unfold:    y = x's sliding windows as columns dx = fold(grad) (im2col; autograd/tensor_window.cpp)
 //   fold:      y = columns added back per pixel   dcolumns = unfold(grad) (col2im)
+//   max_pool2d: y = each window's maximum         dx = grad added at each window's first maximum
 //   cast:      y = x converted to a dtype         dx = grad converted back
 //   where:     y = x where c != 0, else z         dx = grad where c != 0, else 0   dz = grad where c == 0, else 0
 //              (c a constant; the gradient is selected, not multiplied by a mask: inf * 0 is no NaN)
@@ -242,8 +243,8 @@ struct Dot {
 inline constexpr std::array<std::string_view, 13> elementwise_ops = {
     "neg", "exp", "log", "sqrt", "sigmoid", "tanh", "relu", "abs", "add", "sub", "mul", "div", "pow"};
 inline constexpr std::array<std::string_view, 1> scalar_ops = {"dot"};
-inline constexpr std::array<std::string_view, 15> tensor_ops = {
+inline constexpr std::array<std::string_view, 16> tensor_ops = {
     "sum", "max", "matmul", "linear", "permute", "reshape", "expand", "slice", "concat", "index_select", "index_add",
-    "unfold", "fold", "cast", "where"};
+    "unfold", "fold", "max_pool2d", "cast", "where"};
 
 }  // namespace chainrule::ops

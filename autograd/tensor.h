@@ -331,6 +331,11 @@ struct Window2d {
 Tensor unfold(const Tensor& x, const Window2d& window, Where where = Where::current());
 Tensor fold(const Tensor& columns, std::array<int64_t, 2> output_size, const Window2d& window,
             Where where = Where::current());
+// The maximum of each window, per channel (torch.nn.functional.max_pool2d): x [N, C, H, W] ->
+// [N, C, OH, OW], OH as unfold's. The padding counts as -inf (never chosen) and may be at most half
+// the kernel (PyTorch's rule). The gradient goes to the window's first maximum, as PyTorch's (a
+// tie is not shared, unlike max's rule); a NaN in a window is its maximum.
+Tensor max_pool2d(const Tensor& x, const Window2d& window, Where where = Where::current());
 
 // A user-defined op with its own forward and backward (as torch::autograd::Function): it records,
 // composes and differentiates like a built-in one. `forward` runs on the inputs' values without

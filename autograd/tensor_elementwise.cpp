@@ -27,7 +27,8 @@ Tensor converted(const Tensor& t, DType d) {
     detail::dispatch(d, [&]<class D>() {
       const S* src = t.impl()->data<S>();
       D* dst = out.impl()->data<D>();
-      for (int64_t i = 0; i < t.numel(); ++i) dst[i] = static_cast<D>(src[i]);
+      const int64_t n = t.numel();  // once: numel() is out of line
+      for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<D>(src[i]);
     });
   });
   return out;

@@ -5,6 +5,7 @@
 //   index_add:     y = base, with src[k] added at idx[k]  dbase = grad   dsrc = index_select(grad, dim, idx)
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "autograd/tensor_impl.h"
@@ -94,7 +95,7 @@ Tensor index_add(const Tensor& base, int64_t dim, const std::vector<int64_t>& in
     const T* b = base.impl()->data<T>();
     const T* src = source.impl()->data<T>();
     T* out = result.impl()->data<T>();
-    for (int64_t i = 0; i < base.numel(); ++i) out[i] = b[i];
+    std::copy(b, b + base.numel(), out);
     for (int64_t o = 0; o < s.outer; ++o)
       for (int64_t k = 0; k < n; ++k) {
         T* to = out + (o * s.size + indices[static_cast<std::size_t>(k)]) * s.inner;

@@ -83,7 +83,8 @@ NodeExtras& Node::extras_or_new() {
 bool all_finite(const Tensor& t) {
   return dispatch(t.dtype(), [&]<class T>() {
     const T* p = t.impl()->data<T>();
-    for (int64_t i = 0; i < t.numel(); ++i)
+    const int64_t n = t.numel();  // once: numel() is out of line
+    for (int64_t i = 0; i < n; ++i)
       if (!std::isfinite(p[i])) return false;
     return true;
   });

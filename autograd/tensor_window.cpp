@@ -1,12 +1,19 @@
 // Sliding-window ops: unfold (im2col) copies each window of an image into a column, fold (col2im)
-// adds columns back into an image. Each is the other's rule, so a recorded backward (create_graph)
-// works to any order:
-//   unfold:  y = columns of x's windows          dx = fold(grad, x's size)
-//   fold:    y = columns added back per pixel     dcolumns = unfold(grad)
+// adds columns back into an image, max_pool2d keeps each window's maximum. Each rule is written
+// with ops, so a recorded backward (create_graph) works to any order:
+//   unfold:      y = columns of x's windows          dx = fold(grad, x's size)
+//   fold:        y = columns added back per pixel     dcolumns = unfold(grad)
+//   max_pool2d:  y = each window's maximum           dx = grad added at each maximum's place
+//                                                    (index_add into zeros; its rule is index_select)
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <type_traits>
+#include <limits>
 #include <stdexcept>
+#include <vector>
 
 #include "autograd/tensor_impl.h"
 #include "autograd/tensor_loops.h"
@@ -139,6 +146,105 @@ Tensor fold(const Tensor& columns, std::array<int64_t, 2> output_size, const Win
   detail::set_replay(result, {columns}, [output_size, window, where](const std::vector<Tensor>& in) {
     return fold(in[0], output_size, window, where);
   });
+  return result;
+}
+
+namespace {
+
+// Each window's maximum into out and its flat index in `in` into place (-1 for a window wholly in
+// the padding); returns whether every window had one. Per output row, tap by tap ((i, j) in order,
+// so the first maximum wins ties as in PyTorch), across the row's outputs: the selects then run
+// without a data-dependent branch (on real data `v > best` goes either way, and a mispredicted
+// branch per tap cost more than the rest of the loop).
+template <class T>
+bool max_pool_kernel(const Geometry& g, const T* in, T* out, int64_t* place) {
+  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  const int64_t h = g.h, wd = g.w, oh = g.oh, ow = g.ow;
+  const auto [kh, kw] = g.win.kernel;
+  const auto [sh, sw] = g.win.stride;
+  const auto [ph, pw] = g.win.padding;
+  const auto [dh, dw] = g.win.dilation;
+  bool found = true;
+  for (int64_t plane = 0; plane < g.n * g.c; ++plane) {
+    const T* image = in + plane * h * wd;
+    for (int64_t y = 0; y < oh; ++y) {
+      T* best = out + (plane * oh + y) * ow;
+      int64_t* at = place + (plane * oh + y) * ow;
+      std::fill(best, best + ow, -std::numeric_limits<T>::infinity());
+      std::fill(at, at + ow, int64_t{-1});
+      for (int64_t i = 0; i < kh; ++i) {
+        const int64_t py = y * sh - ph + i * dh;
+        if (py < 0 || py >= h) continue;
+        const T* row = image + py * wd;
+        const int64_t base = plane * h * wd + py * wd;
+        for (int64_t j = 0; j < kw; ++j) {
+          const int64_t offset = j * dw - pw;  // px = z * sw + offset, in [0, wd) for z in [lo, hi)
+          const int64_t lo = offset >= 0 ? 0 : (-offset + sw - 1) / sw;
+          const int64_t hi = std::min(ow, offset >= wd ? 0 : (wd - 1 - offset) / sw + 1);
+          for (int64_t z = lo; z < hi; ++z) {
+            const int64_t px = z * sw + offset;
+            const T v = row[px], b = best[z];
+            const bool take = (v > b) | (v != v) | (at[z] < 0);  // the first maximum, or a NaN
+            // Selected by masks: written as `take ? v : b`, GCC branches (and stores conditionally).
+            const Bits keep = Bits(take) - 1;  // all ones where the old values stay
+            best[z] = std::bit_cast<T>((std::bit_cast<Bits>(v) & ~keep) | (std::bit_cast<Bits>(b) & keep));
+            const auto keep_at = static_cast<int64_t>(keep);
+            at[z] = ((base + px) & ~keep_at) | (at[z] & keep_at);
+          }
+        }
+      }
+      for (int64_t z = 0; z < ow; ++z) found = found && at[z] >= 0;
+    }
+  }
+  return found;
+}
+
+}  // namespace
+
+Tensor max_pool2d(const Tensor& x, const Window2d& window, Where where) {
+  if (!x.defined()) throw std::invalid_argument("max_pool2d: the tensor is undefined");
+  if (x.dim() != 4)
+    throw std::invalid_argument(
+        fmt::format("max_pool2d: expected an image batch [N, C, H, W], got {}", x.shape().str()));
+  const Geometry g = geometry(x.size(0), x.size(1), x.size(2), x.size(3), window, "max_pool2d",
+                              fmt::format("the input {}", x.shape().str()));
+  for (int k = 0; k < 2; ++k)
+    if (window.padding[k] > window.kernel[k] / 2)
+      throw std::invalid_argument(fmt::format("max_pool2d: the padding must be at most half the kernel, got {}",
+                                              window.str()));
+  Tensor result = detail::empty(Shape{g.n, g.c, g.oh, g.ow}, x.dtype());
+  // Where each maximum came from, as a flat index into x (-1: a window wholly in the padding).
+  std::vector<int64_t> from(static_cast<std::size_t>(result.numel()));
+  bool all_found = true;
+  detail::dispatch(x.dtype(), [&]<class T>() {
+    all_found = max_pool_kernel(g, x.impl()->data<T>(), result.impl()->data<T>(), from.data());
+  });
+  if (!detail::should_record({&x})) {
+    detail::check_forward(result, "max_pool2d", where);
+    return result;
+  }
+  // The outputs that have a maximum, and their places: a window wholly in the padding (possible
+  // with dilation) passes no gradient.
+  std::vector<int64_t> outputs;
+  if (!all_found) {
+    std::vector<int64_t> places;
+    for (std::size_t k = 0; k < from.size(); ++k)
+      if (from[k] >= 0) {
+        outputs.push_back(static_cast<int64_t>(k));
+        places.push_back(from[k]);
+      }
+    from = std::move(places);
+  }
+  detail::record(result, "max_pool2d", {&x},
+                 [shape = x.shape(), from = std::move(from), outputs = std::move(outputs), all_found](
+                     const Tensor& grad, detail::Node&) {
+                   Tensor flat = reshape(grad, {-1});
+                   if (!all_found) flat = index_select(flat, 0, outputs);
+                   return std::vector<Tensor>{
+                       reshape(index_add(zeros({shape.numel()}, grad.dtype()), 0, from, flat), shape.to_vector())};
+                 },
+                 where);
+  detail::set_replay(result, {x}, [window, where](const std::vector<Tensor>& in) { return max_pool2d(in[0], window, where); });
   return result;
 }
 

@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <cmath>
-#include <limits>
 #include <stdexcept>
 #include <vector>
 
@@ -34,18 +32,6 @@ Window2d pool_window(std::array<int64_t, 2> kernel, std::optional<std::array<int
                                               pair_str(w.padding), pair_str(w.kernel)));
   }
   return w;
-}
-
-// Each channel's windows as columns: [N * C, kh * kw, OH * OW], with the output's shape.
-struct Pooled {
-  Tensor columns;
-  std::vector<int64_t> shape;  // [N, C, OH, OW]
-};
-Pooled pool_columns(const Tensor& x, const Window2d& w) {
-  const int64_t n = x.size(0), c = x.size(1);
-  const Tensor columns = unfold(reshape(x, {n * c, 1, x.size(2), x.size(3)}), w);
-  const int64_t oh = (x.size(2) + 2 * w.padding[0] - w.kernel[0]) / w.stride[0] + 1;
-  return {columns, {n, c, oh, columns.size(2) / oh}};
 }
 
 }  // namespace
@@ -83,31 +69,18 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::ar
 Tensor max_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::optional<std::array<int64_t, 2>> stride,
                   std::array<int64_t, 2> padding) {
   check_image(x, "max_pool2d");
-  Window2d w = pool_window(kernel, stride, padding, "max_pool2d");
-  Tensor padded = x;
-  if (padding[0] > 0 || padding[1] > 0) {
-    // -inf borders, so that the padding is never a window's maximum (unfold pads with zeros).
-    const double inf = std::numeric_limits<double>::infinity();
-    const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
-    if (padding[0] > 0) {
-      const Tensor rows = full({n, c, padding[0], wd}, -inf, x.dtype());
-      padded = concat({rows, padded, rows}, 2);
-    }
-    if (padding[1] > 0) {
-      const Tensor cols = full({n, c, h + 2 * padding[0], padding[1]}, -inf, x.dtype());
-      padded = concat({cols, padded, cols}, 3);
-    }
-    w.padding = {0, 0};
-  }
-  const Pooled p = pool_columns(padded, w);
-  return reshape(max(p.columns, {1}), p.shape);
+  return chainrule::max_pool2d(x, pool_window(kernel, stride, padding, "max_pool2d"));
 }
 
 Tensor avg_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::optional<std::array<int64_t, 2>> stride,
                   std::array<int64_t, 2> padding) {
   check_image(x, "avg_pool2d");
-  const Pooled p = pool_columns(x, pool_window(kernel, stride, padding, "avg_pool2d"));
-  return reshape(mean(p.columns, {1}), p.shape);
+  const Window2d w = pool_window(kernel, stride, padding, "avg_pool2d");
+  // Each channel's windows as columns, [N * C, kh * kw, OH * OW], averaged over each column.
+  const int64_t n = x.size(0), c = x.size(1);
+  const Tensor columns = unfold(reshape(x, {n * c, 1, x.size(2), x.size(3)}), w);
+  const int64_t oh = (x.size(2) + 2 * w.padding[0] - w.kernel[0]) / w.stride[0] + 1;
+  return reshape(mean(columns, {1}), {n, c, oh, columns.size(2) / oh});
 }
 
 Conv2d::Conv2d(const Conv2dOptions& options) : Conv2d(options, default_generator()) {}

@@ -1,13 +1,13 @@
 #pragma once
 // Convolution and pooling over images [N, C, H, W], as torch.nn's Conv2d, MaxPool2d and AvgPool2d,
-// and Flatten. Compositions of autograd ops (unfold, matmul, max, mean, reshape, concat; see
-// autograd/ops.h): no derivative is defined here, so gradcheck and create_graph work through them.
+// and Flatten. Compositions of autograd ops (unfold, matmul, max_pool2d, mean, reshape, permute;
+// see autograd/ops.h): no derivative is defined here, so gradcheck and create_graph work through them.
 //
 //   conv2d:     y[n, o] = bias[o] + sum_c,i,j weight[o, c, i, j] * x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw]
 //               (cross-correlation, as every framework's "convolution"): matmul(weight as [O, C*kh*kw],
 //               unfold(x)) -> [N, O, OH * OW], reshaped; OH = (H + 2 ph - dh (kh - 1) - 1) / sh + 1
-//   max_pool2d: the maximum of each window (per channel); padding counts as -inf (never chosen).
-//               Ties share the gradient equally (max's rule), where PyTorch gives it to the first.
+//   max_pool2d: the maximum of each window (per channel; autograd's max_pool2d op); padding counts
+//               as -inf (never chosen); the gradient goes to the first maximum, as PyTorch's.
 //   avg_pool2d: the mean of each window, padding's zeros included (torch's count_include_pad=True).
 //   Flatten:    dims start_dim..end_dim into one (default 1..-1: [N, C, H, W] -> [N, C*H*W]).
 //

@@ -282,6 +282,14 @@ const std::map<std::string_view, std::vector<TensorCase>>& tensor_table() {
            {"[1, 2, 5, 4] kernel 2x2 dilation 2x1", {{{1, 2, 5, 4}}},
             [](V x) { return unfold(x[0], {.kernel = {2, 2}, .dilation = {2, 1}}); }},
        }},
+      {"max_pool2d",
+       {
+           {"[2, 2, 4, 6] kernel 2x2", {{{2, 2, 4, 6}}}, [](V x) { return max_pool2d(x[0], {.kernel = {2, 2}, .stride = {2, 2}}); }},
+           {"[1, 1, 5, 5] kernel 3x3 stride 2 padding 1", {{{1, 1, 5, 5}}},
+            [](V x) { return max_pool2d(x[0], {.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}}); }},
+           {"[1, 2, 5, 4] kernel 2x2 dilation 2x1 (overlapping)", {{{1, 2, 5, 4}}},
+            [](V x) { return max_pool2d(x[0], {.kernel = {2, 2}, .dilation = {2, 1}}); }},
+       }},
       {"fold",
        {
            {"[2, 6, 9] into [2, 1, 4, 5] kernel 2x3", {{{2, 6, 9}}},

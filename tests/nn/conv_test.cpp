@@ -102,6 +102,17 @@ TEST_CASE("nn: max_pool2d and avg_pool2d take each window's maximum and mean") {
   const Tensor leaf_x = x.detach().set_requires_grad(true);
   sum(nn::max_pool2d(leaf_x, {2, 2})).backward();
   CHECK(leaf_x.grad().to_vector() == std::vector<double>{0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1});
+  // Ties: the first maximum of the window takes the whole gradient (PyTorch's), and a NaN wins.
+  const Tensor tied = ones({1, 1, 2, 2}, TensorOptions(DType::float64).requires_grad(true));
+  sum(nn::max_pool2d(tied, {2, 2})).backward();
+  CHECK(tied.grad().to_vector() == std::vector<double>{1, 0, 0, 0});
+  CHECK(std::isnan(nn::max_pool2d(tensor({{{{1.0, NAN}, {3.0, 2.0}}}}), {2, 2}).item()));
+  // With dilation a window can lie wholly in the padding: -inf there, and no gradient.
+  const Tensor row = tensor({{{{1.0, 2.0, 3.0}}}}, TensorOptions(DType::float64).requires_grad(true));
+  const Tensor dilated = max_pool2d(row, {.kernel = {1, 2}, .stride = {1, 1}, .padding = {0, 1}, .dilation = {1, 4}});
+  CHECK(dilated.to_vector() == std::vector<double>{-INFINITY});  // taps at -1 and 3 of a row of 3
+  sum(dilated).backward();
+  CHECK(row.grad().to_vector() == std::vector<double>{0, 0, 0});
 }
 
 TEST_CASE("nn: pooling's gradients pass the finite-difference checks, first and second order") {
@@ -162,7 +173,9 @@ TEST_CASE("nn: convolution and pooling errors name the op, the shapes and the si
   CHECK_THROWS_WITH(nn::Conv2d(nn::Conv2dOptions(1, 4, 3).stride(0)), Contains("Conv2d: stride and dilation must be >= 1"));
   CHECK_THROWS_WITH(nn::MaxPool2d(2, nn::Size2d(2), 2), Contains("MaxPool2d: padding [2, 2] must be at most half the kernel [2, 2]"));
   CHECK_THROWS_WITH(nn::AvgPool2d(0), Contains("AvgPool2d: kernel and stride must be >= 1 and padding >= 0, got kernel [0, 0]"));
-  CHECK_THROWS_WITH(nn::max_pool2d(zeros({1, 1, 1, 1}), {2, 2}), Contains("unfold: the input [1, 1, 1, 1] is smaller than the window"));
+  CHECK_THROWS_WITH(nn::max_pool2d(zeros({1, 1, 1, 1}), {2, 2}), Contains("max_pool2d: the input [1, 1, 1, 1] is smaller than the window"));
+  CHECK_THROWS_WITH(max_pool2d(zeros({1, 1, 4, 4}), {.kernel = {2, 2}, .padding = {2, 0}}),
+                    Contains("max_pool2d: the padding must be at most half the kernel, got kernel [2, 2], stride [1, 1], padding [2, 0]"));
 }
 
 TEST_CASE("nn: a small CNN learns to tell a vertical bar from a horizontal one") {
