@@ -44,11 +44,18 @@ Geometry geometry(int64_t n, int64_t c, int64_t h, int64_t w, const Window2d& wi
       throw std::invalid_argument(fmt::format(
           "{}: kernel, stride and dilation must be >= 1 and padding >= 0, got {}", op, win.str()));
   Geometry g{n, c, h, w, 0, 0, win};
+  // Sizes no tensor can have would overflow int64 on the way (undefined behaviour): refused first.
+  const auto overflow = [&] {
+    return std::invalid_argument(fmt::format("{}: the window's sizes overflow 64-bit arithmetic: {} with {}", op,
+                                             win.str(), what));
+  };
   int64_t out[2];
   const int64_t size[2] = {h, w};
   for (int k = 0; k < 2; ++k) {
-    const int64_t span = win.dilation[k] * (win.kernel[k] - 1) + 1;
-    const int64_t padded = size[k] + 2 * win.padding[k];
+    int64_t span = 0, padded = 0;
+    if (__builtin_mul_overflow(win.dilation[k], win.kernel[k] - 1, &span) || __builtin_add_overflow(span, 1, &span) ||
+        __builtin_mul_overflow(win.padding[k], 2, &padded) || __builtin_add_overflow(padded, size[k], &padded))
+      throw overflow();
     if (padded < span)
       throw std::invalid_argument(fmt::format(
           "{}: {} is smaller than the window ({}): the padded size {} of dim {} is below the dilated kernel's {}", op,
@@ -57,6 +64,11 @@ Geometry geometry(int64_t n, int64_t c, int64_t h, int64_t w, const Window2d& wi
   }
   g.oh = out[0];
   g.ow = out[1];
+  int64_t total = 0;  // the columns' elements: n * c * kh * kw * oh * ow
+  if (__builtin_mul_overflow(n, c, &total) || __builtin_mul_overflow(total, win.kernel[0], &total) ||
+      __builtin_mul_overflow(total, win.kernel[1], &total) || __builtin_mul_overflow(total, g.oh, &total) ||
+      __builtin_mul_overflow(total, g.ow, &total))
+    throw overflow();
   return g;
 }
 

@@ -61,6 +61,13 @@ TEST_CASE("unfold and fold name the shapes and the window in their errors", "[te
                     Contains("fold: columns [1, 4, 5] hold 5 windows, but an output [3, 3] with kernel [2, 2]"));
   CHECK_THROWS_WITH(fold(zeros({1, 4, 4}), {-3, 3}, {.kernel = {2, 2}}), Contains("fold: the output size [-3, 3] is negative"));
   CHECK_THROWS_WITH(unfold(Tensor(), {.kernel = {1, 1}}), Contains("unfold: the tensor is undefined"));
+  // Sizes that would overflow int64 on the way are refused, not computed.
+  const int64_t huge = int64_t{1} << 62;
+  CHECK_THROWS_WITH(unfold(zeros({1, 1, 4, 4}), {.kernel = {3, 3}, .dilation = {huge, 1}}),
+                    Contains("unfold: the window's sizes overflow 64-bit arithmetic"));
+  CHECK_THROWS_WITH(unfold(zeros({1, 1, 4, 4}), {.kernel = {1, 1}, .padding = {huge, 0}}), Contains("overflow"));
+  CHECK_THROWS_WITH(fold(zeros({1, 4, 4}), {huge, huge}, {.kernel = {2, 2}, .stride = {1, 1}}), Contains("overflow"));
+  CHECK_THROWS_WITH(max_pool2d(zeros({1, 1, 4, 4}), {.kernel = {huge, 2}}), Contains("max_pool2d"));
 }
 
 }  // namespace
