@@ -11,17 +11,32 @@
 //     decay.step();                                     // or: plateau.step(validation_loss);
 //   }
 #include <cstdint>
+#include <map>
+#include <string>
 
 #include "optim/optimizer.h"
 
 namespace chainrule::optim {
+
+// What the schedulers share for checkpoints (optim::save / optim::load, optim/checkpoint.h): a
+// name and the schedule's position as named numbers (torch's scheduler.state_dict(), without the
+// options, which the constructor takes again).
+class Scheduler {
+ public:
+  virtual ~Scheduler() = default;
+  virtual std::string name() const = 0;  // "StepLR", "ReduceLROnPlateau"
+  virtual std::map<std::string, double> state_dict() const = 0;
+  // Restores state_dict()'s numbers. std::invalid_argument naming the scheduler and the entry for a
+  // missing, unknown or invalid one (a count that is not a whole number >= 0); nothing changes then.
+  virtual void load_state_dict(const std::map<std::string, double>& state) = 0;
+};
 
 // Step decay (torch.optim.lr_scheduler.StepLR): the learning rate (every group's) is multiplied by
 // `gamma` every `step_size` epochs. After `e` calls of step(), lr = lr_0 * gamma^floor(e / step_size), where lr_0
 // is the optimizer's learning rate when the scheduler was built. That is Python's timing; LibTorch
 // 1.13's C++ torch::optim::StepLR decays one step() later (at e = step_size + 1, 2 step_size + 1,
 // ...), so a schedule ported from C++ LibTorch code shifts by one epoch.
-class StepLR {
+class StepLR : public Scheduler {
  public:
   // step_size >= 1, gamma > 0 and last_epoch >= 0 (std::invalid_argument with the value
   // otherwise). `last_epoch`: epochs the schedule has already counted, to resume one; the rate is
@@ -36,6 +51,9 @@ class StepLR {
   int64_t last_epoch() const { return last_epoch_; }
   // The learning rate the last step() left (the optimizer's current rate).
   double get_last_lr() const { return optimizer_.get_lr(); }
+  std::string name() const override { return "StepLR"; }
+  std::map<std::string, double> state_dict() const override;  // {"last_epoch"}
+  void load_state_dict(const std::map<std::string, double>& state) override;
 
  private:
   Optimizer& optimizer_;
@@ -88,7 +106,7 @@ struct ReduceLROnPlateauOptions {
   double eps_ = 1e-8;
 };
 
-class ReduceLROnPlateau {
+class ReduceLROnPlateau : public Scheduler {
  public:
   explicit ReduceLROnPlateau(Optimizer& optimizer, ReduceLROnPlateauOptions options = {});
   // Ends an epoch whose monitored value (e.g. the validation loss) was `metric`. Returns true when
@@ -102,6 +120,10 @@ class ReduceLROnPlateau {
   int64_t last_epoch() const { return last_epoch_; }
   double get_last_lr() const { return optimizer_.get_lr(); }
   const ReduceLROnPlateauOptions& options() const { return options_; }
+  std::string name() const override { return "ReduceLROnPlateau"; }
+  // {"best", "cooldown_counter", "last_epoch", "num_bad_epochs"}; best may be +-inf (no epoch yet).
+  std::map<std::string, double> state_dict() const override;
+  void load_state_dict(const std::map<std::string, double>& state) override;
 
  private:
   bool is_better(double metric) const;

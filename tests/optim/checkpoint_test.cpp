@@ -228,3 +228,80 @@ TEST_CASE("checkpoint: StepLR resumed with last_epoch decays when the uninterrup
   CHECK(rates[7] == 0.25);
   CHECK_THROWS_WITH(optim::StepLR(resumed, 3, 0.5, -1), Contains("StepLR: last_epoch must be >= 0, got -1"));
 }
+
+TEST_CASE("checkpoint: a scheduler saved with its optimizer resumes where it stopped") {
+  TempDir dir;
+  auto model = make_model();
+  // StepLR: the uninterrupted rates, then 4 epochs, save, a fresh optimizer and scheduler, load.
+  optim::SGD straight(model->parameters(), optim::SGDOptions(1.0));
+  optim::StepLR decay(straight, 3, 0.5);
+  std::vector<double> rates;
+  for (int e = 0; e < 8; ++e) {
+    decay.step();
+    rates.push_back(straight.get_lr());
+  }
+  optim::SGD first(model->parameters(), optim::SGDOptions(1.0));
+  optim::StepLR first_decay(first, 3, 0.5);
+  for (int e = 0; e < 4; ++e) first_decay.step();
+  optim::save(first, dir / "step.safetensors", &first_decay);
+  optim::SGD second(model->parameters(), optim::SGDOptions(1.0));
+  optim::StepLR second_decay(second, 3, 0.5);
+  optim::load(second, dir / "step.safetensors", &second_decay);
+  CHECK(second_decay.last_epoch() == 4);
+  for (int e = 4; e < 8; ++e) {
+    second_decay.step();
+    CHECK(second.get_lr() == rates[static_cast<size_t>(e)]);
+  }
+  // The same file without a scheduler: the optimizer alone.
+  optim::SGD alone(model->parameters(), optim::SGDOptions(1.0));
+  optim::load(alone, dir / "step.safetensors");
+  CHECK(alone.get_lr() == 0.5);
+
+  // ReduceLROnPlateau: best, counters and epoch come back; the next bad epoch reduces as before.
+  optim::SGD p1(model->parameters(), optim::SGDOptions(1.0));
+  optim::ReduceLROnPlateau plateau(p1, optim::ReduceLROnPlateauOptions().patience(2).cooldown(1));
+  for (double metric : {3.0, 2.0, 2.5, 2.5}) plateau.step(metric);
+  CHECK(plateau.num_bad_epochs() == 2);
+  optim::save(p1, dir / "plateau.safetensors", &plateau);
+  optim::SGD p2(model->parameters(), optim::SGDOptions(1.0));
+  optim::ReduceLROnPlateau resumed(p2, optim::ReduceLROnPlateauOptions().patience(2).cooldown(1));
+  optim::load(p2, dir / "plateau.safetensors", &resumed);
+  CHECK(resumed.state_dict() == plateau.state_dict());
+  CHECK(resumed.best() == 2.0);
+  CHECK(resumed.step(2.5) == plateau.step(2.5));
+  CHECK(p2.get_lr() == p1.get_lr());
+  CHECK(p2.get_lr() == Approx(0.1));
+}
+
+TEST_CASE("checkpoint: a scheduler's file is checked, naming the problem, and nothing changes") {
+  TempDir dir;
+  auto model = make_model();
+  optim::SGD opt(model->parameters(), optim::SGDOptions(1.0));
+  optim::StepLR decay(opt, 3, 0.5);
+  decay.step();
+  optim::save(opt, dir / "plain.safetensors");
+  optim::save(opt, dir / "step.safetensors", &decay);
+  optim::SGD target(model->parameters(), optim::SGDOptions(0.25));
+  optim::StepLR target_decay(target, 3, 0.5);
+  optim::ReduceLROnPlateau plateau(target);
+  CHECK_THROWS_WITH(optim::load(target, dir / "plain.safetensors", &target_decay),
+                    Contains("plain.safetensors: the file holds no scheduler, loading into StepLR"));
+  CHECK_THROWS_WITH(optim::load(target, dir / "step.safetensors", &plateau),
+                    Contains("step.safetensors: the scheduler was StepLR, loading into ReduceLROnPlateau"));
+  // A hand-edited count, and an optimizer state that does not fit: nothing changes in either.
+  std::map<std::string, std::string> metadata;
+  std::map<std::string, Tensor> state = nn::load_tensors(dir / "step.safetensors", &metadata);
+  state["scheduler.last_epoch"] = full({}, 2.5, DType::float64);
+  nn::save_tensors(state, dir / "bad.safetensors", metadata);
+  CHECK_THROWS_WITH(optim::load(target, dir / "bad.safetensors", &target_decay),
+                    Contains("StepLR::load_state_dict: \"last_epoch\" must be a whole number >= 0, got 2.5"));
+  state["scheduler.last_epoch"] = full({}, 7.0, DType::float64);
+  state["lr"] = full({2}, 0.5, DType::float64);  // two groups' rates for a one-group optimizer
+  nn::save_tensors(state, dir / "bad_lr.safetensors", metadata);
+  CHECK_THROWS(optim::load(target, dir / "bad_lr.safetensors", &target_decay));
+  CHECK(target_decay.last_epoch() == 0);
+  CHECK(target.get_lr() == 0.25);
+  CHECK_THROWS_WITH(target_decay.load_state_dict({{"last_epoch", 1}, {"extra", 2}}),
+                    Contains("StepLR::load_state_dict: unknown entry \"extra\""));
+  CHECK_THROWS_WITH(plateau.load_state_dict({{"best", 1}}), Contains("ReduceLROnPlateau::load_state_dict: the entry \"cooldown_counter\" is missing"));
+}
