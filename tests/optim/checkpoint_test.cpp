@@ -209,15 +209,21 @@ TEST_CASE("checkpoint: optim::load refuses another optimizer's file and a model'
   CHECK(same.state(3).exp_avg_sq.to_vector() == adam.state(3).exp_avg_sq.to_vector());
 }
 
-TEST_CASE("checkpoint: StepLR resumed with last_epoch decays when the uninterrupted schedule does") {
-  auto model = make_model();
-  optim::SGD straight(model->parameters(), optim::SGDOptions(1.0));
+// The rates of 8 epochs of StepLR(step 3, gamma 0.5) from 1, uninterrupted.
+std::vector<double> step_lr_rates(nn::Module& model) {
+  optim::SGD straight(model.parameters(), optim::SGDOptions(1.0));
   optim::StepLR decay(straight, 3, 0.5);
   std::vector<double> rates;
   for (int e = 0; e < 8; ++e) {
     decay.step();
     rates.push_back(straight.get_lr());
   }
+  return rates;
+}
+
+TEST_CASE("checkpoint: StepLR resumed with last_epoch decays when the uninterrupted schedule does") {
+  auto model = make_model();
+  const std::vector<double> rates = step_lr_rates(*model);
   // Stopped after epoch 4 (rate 0.5), resumed: the same rates for epochs 5-8.
   optim::SGD resumed(model->parameters(), optim::SGDOptions(0.5));
   optim::StepLR again(resumed, 3, 0.5, 4);
@@ -233,13 +239,7 @@ TEST_CASE("checkpoint: a scheduler saved with its optimizer resumes where it sto
   TempDir dir;
   auto model = make_model();
   // StepLR: the uninterrupted rates, then 4 epochs, save, a fresh optimizer and scheduler, load.
-  optim::SGD straight(model->parameters(), optim::SGDOptions(1.0));
-  optim::StepLR decay(straight, 3, 0.5);
-  std::vector<double> rates;
-  for (int e = 0; e < 8; ++e) {
-    decay.step();
-    rates.push_back(straight.get_lr());
-  }
+  const std::vector<double> rates = step_lr_rates(*model);
   optim::SGD first(model->parameters(), optim::SGDOptions(1.0));
   optim::StepLR first_decay(first, 3, 0.5);
   for (int e = 0; e < 4; ++e) first_decay.step();
