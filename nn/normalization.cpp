@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -87,12 +88,13 @@ std::string LayerNorm::extra_repr() const {
   return s;
 }
 
-BatchNorm1d::BatchNorm1d(const BatchNorm1dOptions& options) : Module("BatchNorm1d"), options_(options) {
+BatchNorm::BatchNorm(const char* name, const BatchNormOptions& options, std::vector<int> ranks, const char* shapes)
+    : Module(name), options_(options), ranks_(std::move(ranks)), shapes_(shapes) {
   const int64_t c = options.num_features();
-  if (c < 1) throw std::invalid_argument(fmt::format("BatchNorm1d: num_features must be >= 1, got {}", c));
-  check_eps("BatchNorm1d", options.eps());
+  if (c < 1) throw std::invalid_argument(fmt::format("{}: num_features must be >= 1, got {}", name, c));
+  check_eps(name, options.eps());
   if (!(options.momentum() >= 0 && options.momentum() <= 1))
-    throw std::invalid_argument(fmt::format("BatchNorm1d: momentum must be in [0, 1], got {}", options.momentum()));
+    throw std::invalid_argument(fmt::format("{}: momentum must be in [0, 1], got {}", name, options.momentum()));
   if (options.affine()) {
     weight_ = register_parameter("weight", ones({c}, options.dtype()));
     bias_ = register_parameter("bias", zeros({c}, options.dtype()));
@@ -101,25 +103,31 @@ BatchNorm1d::BatchNorm1d(const BatchNorm1dOptions& options) : Module("BatchNorm1
   running_var_ = register_buffer("running_var", ones({c}, options.dtype()));
 }
 
-Tensor BatchNorm1d::forward(const Tensor& x) {
-  check_input("BatchNorm1d::forward", x, running_mean_);
+Tensor BatchNorm::forward(const Tensor& x) {
+  const std::string op = name() + "::forward";
+  check_input(op.c_str(), x, running_mean_);
   const int64_t c = options_.num_features();
-  if (!((x.dim() == 2 || x.dim() == 3) && x.size(1) == c))
-    throw std::invalid_argument(fmt::format(
-        "BatchNorm1d::forward: expected an input of shape [N, {0}] or [N, {0}, L] (num_features={0}), got {1}", c,
-        x.shape().str()));
-  // Per-channel tensors ([C]) broadcast against [N, C] as they are, against [N, C, L] as [C, 1].
-  const bool has_length = x.dim() == 3;
-  const auto per_channel = [&](const Tensor& t) { return has_length ? reshape(t, {c, 1}) : t; };
+  if (std::find(ranks_.begin(), ranks_.end(), x.dim()) == ranks_.end() || x.size(1) != c)
+    throw std::invalid_argument(fmt::format("{}: expected an input of shape {} (num_features={}), got {}", op,
+                                            fmt::format(fmt::runtime(shapes_), c), c, x.shape().str()));
+  // Per-channel tensors ([C]) broadcast against [N, C] as they are, against [N, C, ...] as
+  // [C, 1, ...]; the statistics are over every dim but the channels'.
+  std::vector<int64_t> channel_shape{c}, dims{0};
+  int64_t n = x.size(0);
+  for (int d = 2; d < x.dim(); ++d) {
+    channel_shape.push_back(1);
+    dims.push_back(d);
+    n *= x.size(d);
+  }
+  const auto per_channel = [&](const Tensor& t) { return x.dim() > 2 ? reshape(t, channel_shape) : t; };
   Tensor y;
   if (is_training()) {
-    const int64_t n = x.size(0) * (has_length ? x.size(2) : 1);
     if (n < 2)
       throw std::invalid_argument(fmt::format(
-          "BatchNorm1d::forward: training needs more than one value per channel to estimate a variance, got input {} "
-          "(use eval() for single samples)",
-          x.shape().str()));
-    Normalised z = normalise(x, has_length ? std::vector<int64_t>{0, 2} : std::vector<int64_t>{0}, options_.eps());
+          "{}: training needs more than one value per channel to estimate a variance, got input {} (use eval() for "
+          "single samples)",
+          op, x.shape().str()));
+    Normalised z = normalise(x, dims, options_.eps());
     y = z.y;
     NoGradGuard no_grad;
     const double m = options_.momentum();
@@ -135,7 +143,7 @@ Tensor BatchNorm1d::forward(const Tensor& x) {
   return y;
 }
 
-std::string BatchNorm1d::extra_repr() const {
+std::string BatchNorm::extra_repr() const {
   std::string s = fmt::format("{}, eps={}, momentum={}, affine={}", options_.num_features(), options_.eps(),
                               options_.momentum(), options_.affine());
   if (running_mean_.defined() && running_mean_.dtype() != DType::float32)

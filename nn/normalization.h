@@ -1,5 +1,5 @@
 #pragma once
-// Normalisation layers, as torch.nn's: LayerNorm and BatchNorm1d. Both are compositions of autograd
+// Normalisation layers, as torch.nn's: LayerNorm, BatchNorm1d and BatchNorm2d. Compositions of autograd
 // ops (mean, subtraction, multiplication, sqrt; no derivative is defined here), so create_graph and
 // gradcheck work through them as through any other graph.
 //
@@ -15,6 +15,7 @@
 //                (n = N * L values per channel: the running variance is the unbiased one, as torch)
 //     evaluation (eval()): y = (x - running_mean) / sqrt(running_var + eps) * weight[c] + bias[c]
 //     running_mean (zeros) and running_var (ones) are persistent buffers: nn::save writes them.
+//   BatchNorm2d: the same per channel of images [N, C, H, W], over N, H and W.
 //     Unlike torch, there is no num_batches_tracked buffer (it only serves momentum = None, the
 //     cumulative average, which is not offered), and track_running_stats cannot be turned off.
 //
@@ -72,12 +73,13 @@ class LayerNorm : public Module {
   Tensor weight_, bias_;
 };
 
-struct BatchNorm1dOptions {
-  explicit BatchNorm1dOptions(int64_t num_features) : num_features_(num_features) {}  // >= 1
-  BatchNorm1dOptions& eps(double e) { eps_ = e; return *this; }            // > 0 (default 1e-5)
-  BatchNorm1dOptions& momentum(double m) { momentum_ = m; return *this; }  // in [0, 1] (default 0.1)
-  BatchNorm1dOptions& affine(bool on) { affine_ = on; return *this; }      // weight and bias (default true)
-  BatchNorm1dOptions& dtype(DType d) { dtype_ = d; return *this; }          // parameters and buffers (float32)
+// BatchNorm1d's and BatchNorm2d's options.
+struct BatchNormOptions {
+  explicit BatchNormOptions(int64_t num_features) : num_features_(num_features) {}  // >= 1
+  BatchNormOptions& eps(double e) { eps_ = e; return *this; }            // > 0 (default 1e-5)
+  BatchNormOptions& momentum(double m) { momentum_ = m; return *this; }  // in [0, 1] (default 0.1)
+  BatchNormOptions& affine(bool on) { affine_ = on; return *this; }      // weight and bias (default true)
+  BatchNormOptions& dtype(DType d) { dtype_ = d; return *this; }          // parameters and buffers (float32)
 
   int64_t num_features() const { return num_features_; }
   double eps() const { return eps_; }
@@ -92,25 +94,45 @@ struct BatchNorm1dOptions {
   bool affine_ = true;
   DType dtype_ = DType::float32;
 };
+using BatchNorm1dOptions = BatchNormOptions;
+using BatchNorm2dOptions = BatchNormOptions;
 
-class BatchNorm1d : public Module {
+// The batch normalisation both layers run: per channel (dim 1), over every other dim.
+class BatchNorm : public Module {
  public:
-  // Registers "weight" (ones) and "bias" (zeros) of [num_features] unless affine is off, and the
-  // buffers "running_mean" (zeros) and "running_var" (ones).
-  explicit BatchNorm1d(const BatchNorm1dOptions& options);
-  // x: [N, C] or [N, C, L] with C = num_features (std::invalid_argument naming the shape); in
-  // training, more than one value per channel (N * L > 1), as the variance needs two.
+  // In training, more than one value per channel (N * L, N * H * W > 1), as the variance needs
+  // two; an input of another rank or channel count is std::invalid_argument naming the shape.
   Tensor forward(const Tensor& x) override;
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }
   const Tensor& running_mean() const { return running_mean_; }
   const Tensor& running_var() const { return running_var_; }
-  const BatchNorm1dOptions& options() const { return options_; }
+  const BatchNormOptions& options() const { return options_; }
   std::string extra_repr() const override;  // "16, eps=1e-05, momentum=0.1, affine=true"
 
+ protected:
+  // Registers "weight" (ones) and "bias" (zeros) of [num_features] unless affine is off, and the
+  // buffers "running_mean" (zeros) and "running_var" (ones). `ranks`: the input ranks accepted,
+  // `shapes` how the message names them ("[N, C] or [N, C, L]").
+  BatchNorm(const char* name, const BatchNormOptions& options, std::vector<int> ranks, const char* shapes);
+
  private:
-  BatchNorm1dOptions options_;
+  BatchNormOptions options_;
+  std::vector<int> ranks_;
+  const char* shapes_;
   Tensor weight_, bias_, running_mean_, running_var_;
+};
+
+// Over [N, C] or [N, C, L] (torch.nn.BatchNorm1d).
+class BatchNorm1d : public BatchNorm {
+ public:
+  explicit BatchNorm1d(const BatchNormOptions& options) : BatchNorm("BatchNorm1d", options, {2, 3}, "[N, {0}] or [N, {0}, L]") {}
+};
+
+// Over images [N, C, H, W], per channel over N, H and W (torch.nn.BatchNorm2d).
+class BatchNorm2d : public BatchNorm {
+ public:
+  explicit BatchNorm2d(const BatchNormOptions& options) : BatchNorm("BatchNorm2d", options, {4}, "[N, {0}, H, W]") {}
 };
 
 }  // namespace chainrule::nn

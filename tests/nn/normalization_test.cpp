@@ -250,3 +250,40 @@ TEST_CASE("nn: Dropout is the identity in evaluation and at p = 0, and zero at p
   CHECK_THROWS_WITH(nn::Dropout(-0.1), Contains("Dropout: p must be in [0, 1], got -0.1"));
   CHECK_THROWS_WITH(nn::Dropout(NAN), Contains("Dropout: p must be in [0, 1], got nan"));
 }
+
+TEST_CASE("nn: BatchNorm2d normalises each channel of images over N, H and W") {
+  nn::BatchNorm2d bn(nn::BatchNorm2dOptions(3).dtype(DType::float64).momentum(0.5));
+  CHECK(bn.to_string() == "BatchNorm2d(3, eps=1e-05, momentum=0.5, affine=true, dtype=float64)");
+  Tensor(bn.weight()).mutable_data<double>()[2] = 2.0;
+  const Tensor x = input({2, 3, 2, 3}, 60);
+  const std::vector<double> xs = x.to_vector(), ys = bn.forward(x).to_vector();
+  for (std::size_t c = 0; c < 3; ++c) {
+    std::vector<double> group;
+    std::vector<std::size_t> at;
+    for (std::size_t n = 0; n < 2; ++n)
+      for (std::size_t k = 0; k < 6; ++k) {
+        at.push_back(n * 18 + c * 6 + k);
+        group.push_back(xs[at.back()]);
+      }
+    const std::vector<double> want = normalised(group, 1e-5);
+    for (std::size_t i = 0; i < group.size(); ++i) CHECK(ys[at[i]] == Approx(want[i] * (c == 2 ? 2.0 : 1.0)).epsilon(1e-12));
+    double mean = 0, var = 0;
+    for (double v : group) mean += v;
+    mean /= 12;
+    for (double v : group) var += (v - mean) * (v - mean);
+    CHECK(bn.running_mean().to_vector()[c] == Approx(0.5 * mean).epsilon(1e-12));
+    CHECK(bn.running_var().to_vector()[c] == Approx(0.5 + 0.5 * var / 11).epsilon(1e-12));
+  }
+  for (bool training : {true, false}) {
+    INFO("training " << training);
+    bn.train(training);
+    const Tensor xi = input({2, 3, 2, 2}, 61, true), r = input({2, 3, 2, 2}, 62);
+    testing::check_first_and_second_order([&](V in) { return sum(bn.forward(in[0]) * r); }, {xi});
+  }
+  CHECK_THROWS_WITH(bn.forward(zeros({2, 3, 4}, DType::float64)),
+                    Contains("BatchNorm2d::forward: expected an input of shape [N, 3, H, W] (num_features=3), got [2, 3, 4]"));
+  bn.train();
+  CHECK_THROWS_WITH(bn.forward(zeros({1, 3, 1, 1}, DType::float64)),
+                    Contains("BatchNorm2d::forward: training needs more than one value per channel"));
+  CHECK_THROWS_WITH(nn::BatchNorm2d(nn::BatchNorm2dOptions(0)), Contains("BatchNorm2d: num_features must be >= 1, got 0"));
+}
