@@ -9,7 +9,9 @@
 //   p = 0 and evaluation are the identity; p = 1 gives zeros (and zero gradients).
 //
 // The mask comes from the layer's own Generator when a seed is given (reproducible runs), else from
-// default_generator() (seeded by manual_seed()).
+// default_generator() (seeded by manual_seed()). A finite-difference check (gradcheck,
+// gradcheck_model) of a model in training mode sees a new mask at every evaluation and fails, as
+// PyTorch's does: check it after eval(), where Dropout is the identity.
 //
 //   auto drop = std::make_shared<nn::Dropout>(nn::DropoutOptions(0.2).seed(7));
 //   Tensor h = drop->forward(x);  // training: about a fifth of h is 0, the rest x / 0.8

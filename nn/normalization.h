@@ -15,6 +15,8 @@
 //                (n = N * L values per channel: the running variance is the unbiased one, as torch)
 //     evaluation (eval()): y = (x - running_mean) / sqrt(running_var + eps) * weight[c] + bias[c]
 //     running_mean (zeros) and running_var (ones) are persistent buffers: nn::save writes them.
+//     Every training-mode forward updates them, a finite-difference check's evaluations included:
+//     snapshot with nn::state_dict and restore with nn::load_state_dict around such a check.
 //   BatchNorm2d: the same per channel of images [N, C, H, W], over N, H and W.
 //     Unlike torch, there is no num_batches_tracked buffer (it only serves momentum = None, the
 //     cumulative average, which is not offered), and track_running_stats cannot be turned off.
