@@ -114,11 +114,7 @@ Tensor Conv2d::forward(const Tensor& x) {
   if (x.size(1) != options_.in_channels())
     throw std::invalid_argument(fmt::format("Conv2d::forward: expected an input [N, {}, H, W] (in_channels={}), got {}",
                                             options_.in_channels(), options_.in_channels(), x.shape().str()));
-  if (x.dtype() != weight_.dtype())
-    throw std::invalid_argument(fmt::format(
-        "Conv2d::forward: the input is {} but the layer's parameters are {}; convert with x.to(DType::{}) or "
-        "module->to(DType::{})",
-        dtype_name(x.dtype()), dtype_name(weight_.dtype()), dtype_name(weight_.dtype()), dtype_name(x.dtype())));
+  check_input_dtype("Conv2d::forward", x, weight_);
   return conv2d(x, weight_, bias_, options_.stride(), options_.padding(), options_.dilation());
 }
 

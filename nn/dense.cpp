@@ -40,11 +40,7 @@ Tensor Dense::forward(const Tensor& x) {
   if (x.dim() < 1 || x.size(-1) != in)
     throw std::invalid_argument(fmt::format(
         "Dense::forward: expected an input of shape [..., {}] (in_features={}), got {}", in, in, x.shape().str()));
-  if (x.dtype() != weight_.dtype())
-    throw std::invalid_argument(fmt::format(
-        "Dense::forward: the input is {} but the layer's parameters are {}; convert with x.to(DType::{}) or "
-        "module->to(DType::{})",
-        dtype_name(x.dtype()), dtype_name(weight_.dtype()), dtype_name(weight_.dtype()), dtype_name(x.dtype())));
+  check_input_dtype("Dense::forward", x, weight_);
   return linear(x, weight_, bias_);  // bias_ undefined: no bias
 }
 

@@ -207,4 +207,12 @@ std::string Module::to_string() const {
 
 std::ostream& operator<<(std::ostream& os, const Module& module) { return os << module.to_string(); }
 
+void check_input_dtype(const char* op, const Tensor& x, const Tensor& parameter) {
+  if (parameter.defined() && x.dtype() != parameter.dtype())
+    throw std::invalid_argument(fmt::format(
+        "{}: the input is {} but the layer's parameters are {}; convert with x.to(DType::{}) or module->to(DType::{})",
+        op, dtype_name(x.dtype()), dtype_name(parameter.dtype()), dtype_name(parameter.dtype()),
+        dtype_name(x.dtype())));
+}
+
 }  // namespace chainrule::nn

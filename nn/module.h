@@ -154,4 +154,8 @@ class Module {
 // Prints module.to_string().
 std::ostream& operator<<(std::ostream& os, const Module& module);
 
+// For a layer's forward (`op`, e.g. "Dense::forward"): std::invalid_argument saying how to convert
+// when x's dtype is not the layer's parameter's (nothing to check when the parameter is undefined).
+void check_input_dtype(const char* op, const Tensor& x, const Tensor& parameter);
+
 }  // namespace chainrule::nn

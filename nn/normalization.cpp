@@ -18,11 +18,7 @@ void check_eps(const char* layer, double eps) {
 
 void check_input(const char* op, const Tensor& x, const Tensor& parameter) {
   if (!x.defined()) throw std::invalid_argument(fmt::format("{}: the input is undefined", op));
-  if (parameter.defined() && x.dtype() != parameter.dtype())
-    throw std::invalid_argument(fmt::format(
-        "{}: the input is {} but the layer's parameters are {}; convert with x.to(DType::{}) or module->to(DType::{})",
-        op, dtype_name(x.dtype()), dtype_name(parameter.dtype()), dtype_name(parameter.dtype()),
-        dtype_name(x.dtype())));
+  check_input_dtype(op, x, parameter);
 }
 
 // (x - mean) / sqrt(var + eps) over `dims` (kept), var biased; also returns the mean and the
