@@ -327,6 +327,12 @@ struct Window2d {
   std::array<int64_t, 2> padding{0, 0};
   std::array<int64_t, 2> dilation{1, 1};
   std::string str() const;  // "kernel [3, 3], stride [1, 1], padding [1, 1], dilation [1, 1]"
+  // std::invalid_argument "<op>: kernel, stride and dilation must be >= 1 and padding >= 0, got
+  // <str()>" for a window no op takes (the ops below check it; a layer checks it when built).
+  void check(const char* op) const;
+  // [OH, OW], the windows over an image [h, w] (the formula above); std::invalid_argument for a
+  // bad window, an image smaller than the window, or sizes that overflow.
+  std::array<int64_t, 2> output_size(int64_t h, int64_t w) const;
 };
 Tensor unfold(const Tensor& x, const Window2d& window, Where where = Where::current());
 Tensor fold(const Tensor& columns, std::array<int64_t, 2> output_size, const Window2d& window,

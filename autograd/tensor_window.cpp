@@ -26,7 +26,41 @@ std::string Window2d::str() const {
                      stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]);
 }
 
+void Window2d::check(const char* op) const {
+  for (int k = 0; k < 2; ++k)
+    if (kernel[k] < 1 || stride[k] < 1 || padding[k] < 0 || dilation[k] < 1)
+      throw std::invalid_argument(
+          fmt::format("{}: kernel, stride and dilation must be >= 1 and padding >= 0, got {}", op, str()));
+}
+
 namespace {
+
+// Sizes no tensor can have would overflow int64 on the way (undefined behaviour): refused first,
+// with this error.
+std::invalid_argument overflow_error(const Window2d& win, const char* op, const std::string& what) {
+  return std::invalid_argument(
+      fmt::format("{}: the window's sizes overflow 64-bit arithmetic: {} with {}", op, win.str(), what));
+}
+
+// The windows along each dim of an image [h, w], after check(): [OH, OW]. `what` names the image
+// in the errors ("the input [1, 1, 2, 4]").
+std::array<int64_t, 2> windows(const Window2d& win, int64_t h, int64_t w, const char* op, const std::string& what) {
+  win.check(op);
+  std::array<int64_t, 2> out;
+  const int64_t size[2] = {h, w};
+  for (int k = 0; k < 2; ++k) {
+    int64_t span = 0, padded = 0;
+    if (__builtin_mul_overflow(win.dilation[k], win.kernel[k] - 1, &span) || __builtin_add_overflow(span, 1, &span) ||
+        __builtin_mul_overflow(win.padding[k], 2, &padded) || __builtin_add_overflow(padded, size[k], &padded))
+      throw overflow_error(win, op, what);
+    if (padded < span)
+      throw std::invalid_argument(fmt::format(
+          "{}: {} is smaller than the window ({}): the padded size {} of dim {} is below the dilated kernel's {}", op,
+          what, win.str(), padded, k + 2, span));
+    out[k] = (padded - span) / win.stride[k] + 1;
+  }
+  return out;
+}
 
 // The geometry of one unfold/fold: image [n, c, h, w], windows [oh, ow], rows c * kh * kw.
 struct Geometry {
@@ -39,38 +73,22 @@ struct Geometry {
 // Checks the window and the image size; returns the geometry (n and c are the caller's).
 Geometry geometry(int64_t n, int64_t c, int64_t h, int64_t w, const Window2d& win, const char* op,
                   const std::string& what) {
-  for (int k = 0; k < 2; ++k)
-    if (win.kernel[k] < 1 || win.stride[k] < 1 || win.padding[k] < 0 || win.dilation[k] < 1)
-      throw std::invalid_argument(fmt::format(
-          "{}: kernel, stride and dilation must be >= 1 and padding >= 0, got {}", op, win.str()));
-  Geometry g{n, c, h, w, 0, 0, win};
-  // Sizes no tensor can have would overflow int64 on the way (undefined behaviour): refused first.
-  const auto overflow = [&] {
-    return std::invalid_argument(fmt::format("{}: the window's sizes overflow 64-bit arithmetic: {} with {}", op,
-                                             win.str(), what));
-  };
-  int64_t out[2];
-  const int64_t size[2] = {h, w};
-  for (int k = 0; k < 2; ++k) {
-    int64_t span = 0, padded = 0;
-    if (__builtin_mul_overflow(win.dilation[k], win.kernel[k] - 1, &span) || __builtin_add_overflow(span, 1, &span) ||
-        __builtin_mul_overflow(win.padding[k], 2, &padded) || __builtin_add_overflow(padded, size[k], &padded))
-      throw overflow();
-    if (padded < span)
-      throw std::invalid_argument(fmt::format(
-          "{}: {} is smaller than the window ({}): the padded size {} of dim {} is below the dilated kernel's {}", op,
-          what, win.str(), padded, k + 2, span));
-    out[k] = (padded - span) / win.stride[k] + 1;
-  }
-  g.oh = out[0];
-  g.ow = out[1];
+  const auto [oh, ow] = windows(win, h, w, op, what);
   int64_t total = 0;  // the columns' elements: n * c * kh * kw * oh * ow
   if (__builtin_mul_overflow(n, c, &total) || __builtin_mul_overflow(total, win.kernel[0], &total) ||
-      __builtin_mul_overflow(total, win.kernel[1], &total) || __builtin_mul_overflow(total, g.oh, &total) ||
-      __builtin_mul_overflow(total, g.ow, &total))
-    throw overflow();
-  return g;
+      __builtin_mul_overflow(total, win.kernel[1], &total) || __builtin_mul_overflow(total, oh, &total) ||
+      __builtin_mul_overflow(total, ow, &total))
+    throw overflow_error(win, op, what);
+  return {n, c, h, w, oh, ow, win};
 }
+
+}  // namespace
+
+std::array<int64_t, 2> Window2d::output_size(int64_t h, int64_t w) const {
+  return windows(*this, h, w, "Window2d::output_size", fmt::format("the image [{}, {}]", h, w));
+}
+
+namespace {
 
 // Calls f(image offset, column offset) for every (window element, output position) whose image
 // pixel is inside the image (not in the padding), one batch item and channel at a time.
@@ -97,15 +115,18 @@ void for_each_tap(const Geometry& g, F&& f) {
     }
 }
 
+// The geometry of an op on an image batch x [N, C, H, W] (checked: defined, 4-D, the window).
+Geometry image_geometry(const Tensor& x, const Window2d& window, const char* op) {
+  if (!x.defined()) throw std::invalid_argument(fmt::format("{}: the tensor is undefined", op));
+  if (x.dim() != 4)
+    throw std::invalid_argument(fmt::format("{}: expected an image batch [N, C, H, W], got {}", op, x.shape().str()));
+  return geometry(x.size(0), x.size(1), x.size(2), x.size(3), window, op, fmt::format("the input {}", x.shape().str()));
+}
+
 }  // namespace
 
 Tensor unfold(const Tensor& x, const Window2d& window, Where where) {
-  if (!x.defined()) throw std::invalid_argument("unfold: the tensor is undefined");
-  if (x.dim() != 4)
-    throw std::invalid_argument(
-        fmt::format("unfold: expected an image batch [N, C, H, W], got {}", x.shape().str()));
-  const Geometry g = geometry(x.size(0), x.size(1), x.size(2), x.size(3), window, "unfold",
-                              fmt::format("the input {}", x.shape().str()));
+  const Geometry g = image_geometry(x, window, "unfold");
   Tensor result = detail::empty(Shape{g.n, g.rows(), g.length()}, x.dtype());
   detail::dispatch(x.dtype(), [&]<class T>() {
     const T* in = x.impl()->data<T>();
@@ -164,19 +185,18 @@ Tensor fold(const Tensor& columns, std::array<int64_t, 2> output_size, const Win
 namespace {
 
 // Each window's maximum into out and its flat index in `in` into place (-1 for a window wholly in
-// the padding); returns whether every window had one. Per output row, tap by tap ((i, j) in order,
+// the padding). Per output row, tap by tap ((i, j) in order,
 // so the first maximum wins ties as in PyTorch), across the row's outputs: the selects then run
 // without a data-dependent branch (on real data `v > best` goes either way, and a mispredicted
 // branch per tap cost more than the rest of the loop).
 template <class T>
-bool max_pool_kernel(const Geometry& g, const T* in, T* out, int64_t* place) {
+void max_pool_kernel(const Geometry& g, const T* in, T* out, int64_t* place) {
   using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
   const int64_t h = g.h, wd = g.w, oh = g.oh, ow = g.ow;
   const auto [kh, kw] = g.win.kernel;
   const auto [sh, sw] = g.win.stride;
   const auto [ph, pw] = g.win.padding;
   const auto [dh, dw] = g.win.dilation;
-  bool found = true;
   for (int64_t plane = 0; plane < g.n * g.c; ++plane) {
     const T* image = in + plane * h * wd;
     for (int64_t y = 0; y < oh; ++y) {
@@ -205,21 +225,14 @@ bool max_pool_kernel(const Geometry& g, const T* in, T* out, int64_t* place) {
           }
         }
       }
-      for (int64_t z = 0; z < ow; ++z) found = found && at[z] >= 0;
     }
   }
-  return found;
 }
 
 }  // namespace
 
 Tensor max_pool2d(const Tensor& x, const Window2d& window, Where where) {
-  if (!x.defined()) throw std::invalid_argument("max_pool2d: the tensor is undefined");
-  if (x.dim() != 4)
-    throw std::invalid_argument(
-        fmt::format("max_pool2d: expected an image batch [N, C, H, W], got {}", x.shape().str()));
-  const Geometry g = geometry(x.size(0), x.size(1), x.size(2), x.size(3), window, "max_pool2d",
-                              fmt::format("the input {}", x.shape().str()));
+  const Geometry g = image_geometry(x, window, "max_pool2d");
   for (int k = 0; k < 2; ++k)
     if (window.padding[k] > window.kernel[k] / 2)
       throw std::invalid_argument(fmt::format("max_pool2d: the padding must be at most half the kernel, got {}",
@@ -227,9 +240,8 @@ Tensor max_pool2d(const Tensor& x, const Window2d& window, Where where) {
   Tensor result = detail::empty(Shape{g.n, g.c, g.oh, g.ow}, x.dtype());
   // Where each maximum came from, as a flat index into x (-1: a window wholly in the padding).
   std::vector<int64_t> from(static_cast<std::size_t>(result.numel()));
-  bool all_found = true;
   detail::dispatch(x.dtype(), [&]<class T>() {
-    all_found = max_pool_kernel(g, x.impl()->data<T>(), result.impl()->data<T>(), from.data());
+    max_pool_kernel(g, x.impl()->data<T>(), result.impl()->data<T>(), from.data());
   });
   if (!detail::should_record({&x})) {
     detail::check_forward(result, "max_pool2d", where);
@@ -237,6 +249,7 @@ Tensor max_pool2d(const Tensor& x, const Window2d& window, Where where) {
   }
   // The outputs that have a maximum, and their places: a window wholly in the padding (possible
   // with dilation) passes no gradient.
+  const bool all_found = std::find(from.begin(), from.end(), int64_t{-1}) == from.end();
   std::vector<int64_t> outputs;
   if (!all_found) {
     std::vector<int64_t> places;

@@ -22,15 +22,11 @@ void check_image(const Tensor& x, const char* op) {
 Window2d pool_window(std::array<int64_t, 2> kernel, std::optional<std::array<int64_t, 2>> stride,
                      std::array<int64_t, 2> padding, const char* op) {
   const Window2d w{.kernel = kernel, .stride = stride.value_or(kernel), .padding = padding};
-  for (int k = 0; k < 2; ++k) {
-    if (w.kernel[k] < 1 || w.stride[k] < 1 || w.padding[k] < 0)
-      throw std::invalid_argument(fmt::format("{}: kernel and stride must be >= 1 and padding >= 0, got kernel {}, "
-                                              "stride {}, padding {}",
-                                              op, pair_str(w.kernel), pair_str(w.stride), pair_str(w.padding)));
+  w.check(op);
+  for (int k = 0; k < 2; ++k)
     if (w.padding[k] > w.kernel[k] / 2)
       throw std::invalid_argument(fmt::format("{}: padding {} must be at most half the kernel {}", op,
                                               pair_str(w.padding), pair_str(w.kernel)));
-  }
   return w;
 }
 
@@ -57,19 +53,19 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::ar
   const Window2d w{.kernel = {weight.size(2), weight.size(3)}, .stride = stride, .padding = padding, .dilation = dilation};
   const Tensor columns = unfold(x, w);  // [N, C * kh * kw, OH * OW]; checks the window
   const int64_t n = x.size(0), k = columns.size(1), l = columns.size(2);
-  const int64_t oh = (x.size(2) + 2 * padding[0] - dilation[0] * (w.kernel[0] - 1) - 1) / stride[0] + 1;
+  const auto [oh, ow] = w.output_size(x.size(2), x.size(3));
   // One product over the whole batch, [O, K] @ [K, N * L], rather than N products against the
   // broadcast weight: its backward is then one product for the weight's gradient too, where the
   // batched form makes N of them and sums them.
   Tensor y = matmul(reshape(weight, {o, k}), reshape(permute(columns, {1, 0, 2}), {k, n * l}));  // [O, N * L]
   if (bias.defined()) y = y + reshape(bias, {o, 1});
-  return permute(reshape(y, {o, n, oh, l / oh}), {1, 0, 2, 3});
+  return permute(reshape(y, {o, n, oh, ow}), {1, 0, 2, 3});
 }
 
 Tensor max_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::optional<std::array<int64_t, 2>> stride,
                   std::array<int64_t, 2> padding) {
-  check_image(x, "max_pool2d");
-  return chainrule::max_pool2d(x, pool_window(kernel, stride, padding, "max_pool2d"));
+  // The op checks the input and the window (its padding rule included).
+  return chainrule::max_pool2d(x, {.kernel = kernel, .stride = stride.value_or(kernel), .padding = padding});
 }
 
 Tensor avg_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::optional<std::array<int64_t, 2>> stride,
@@ -79,8 +75,8 @@ Tensor avg_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::optional<
   // Each channel's windows as columns, [N * C, kh * kw, OH * OW], averaged over each column.
   const int64_t n = x.size(0), c = x.size(1);
   const Tensor columns = unfold(reshape(x, {n * c, 1, x.size(2), x.size(3)}), w);
-  const int64_t oh = (x.size(2) + 2 * w.padding[0] - w.kernel[0]) / w.stride[0] + 1;
-  return reshape(mean(columns, {1}), {n, c, oh, columns.size(2) / oh});
+  const auto [oh, ow] = w.output_size(x.size(2), x.size(3));
+  return reshape(mean(columns, {1}), {n, c, oh, ow});
 }
 
 Conv2d::Conv2d(const Conv2dOptions& options) : Conv2d(options, default_generator()) {}
@@ -93,11 +89,9 @@ Conv2d::Conv2d(const Conv2dOptions& options, Generator& gen) : Module("Conv2d"),
                                             "{}, {} and {}",
                                             in, out, pair_str(options.kernel_size())));
   // The window's other sizes are checked here too, not at the first forward.
-  const Window2d w{.kernel = options.kernel_size(), .stride = options.stride(), .padding = options.padding(),
-                   .dilation = options.dilation()};
-  for (int k = 0; k < 2; ++k)
-    if (w.stride[k] < 1 || w.padding[k] < 0 || w.dilation[k] < 1)
-      throw std::invalid_argument(fmt::format("Conv2d: stride and dilation must be >= 1 and padding >= 0, got {}", w.str()));
+  Window2d{.kernel = options.kernel_size(), .stride = options.stride(), .padding = options.padding(),
+           .dilation = options.dilation()}
+      .check("Conv2d");
   Generator own(options.seed().value_or(0));
   Generator& g = options.seed() ? own : gen;
   weight_ = register_parameter("weight", zeros({out, in, kh, kw}, options.dtype()));

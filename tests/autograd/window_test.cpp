@@ -30,6 +30,16 @@ TEST_CASE("unfold lays windows out as PyTorch's: rows (c, i, j), columns row-maj
   CHECK(two.to_vector() == std::vector<double>{0, 1, 2, 3, 4, 5, 6, 7});
 }
 
+TEST_CASE("Window2d::output_size is unfold's window count per dim", "[tensor][window]") {
+  const Window2d w{.kernel = {3, 2}, .stride = {2, 1}, .padding = {1, 0}, .dilation = {1, 2}};
+  CHECK(w.output_size(7, 6) == std::array<int64_t, 2>{4, 4});
+  CHECK(unfold(zeros({1, 1, 7, 6}), w).size(2) == 16);
+  CHECK_THROWS_WITH(w.output_size(7, 1), Contains("Window2d::output_size: the image [7, 1] is smaller than the window"));
+  const Window2d bad{.kernel = {1, 1}, .stride = {0, 1}};
+  CHECK_THROWS_WITH(bad.check("MyLayer"),
+                    Contains("MyLayer: kernel, stride and dilation must be >= 1 and padding >= 0, got kernel [1, 1], stride [0, 1]"));
+}
+
 TEST_CASE("fold adds overlapping windows, and is unfold's adjoint", "[tensor][window]") {
   const Window2d win{.kernel = {2, 2}};
   const Tensor counts = fold(unfold(ones({1, 1, 3, 3}, DType::float64), win), {3, 3}, win);

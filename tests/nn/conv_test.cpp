@@ -170,9 +170,9 @@ TEST_CASE("nn: convolution and pooling errors name the op, the shapes and the si
                     Contains("Conv2d::forward: the input is float64 but the layer's parameters are float32"));
   CHECK_THROWS_WITH(nn::Conv2d(nn::Conv2dOptions(0, 4, 3)),
                     Contains("Conv2d: in_channels, out_channels and the kernel size must be >= 1, got 0, 4 and [3, 3]"));
-  CHECK_THROWS_WITH(nn::Conv2d(nn::Conv2dOptions(1, 4, 3).stride(0)), Contains("Conv2d: stride and dilation must be >= 1"));
+  CHECK_THROWS_WITH(nn::Conv2d(nn::Conv2dOptions(1, 4, 3).stride(0)), Contains("Conv2d: kernel, stride and dilation must be >= 1 and padding >= 0, got kernel [3, 3], stride [0, 0]"));
   CHECK_THROWS_WITH(nn::MaxPool2d(2, nn::Size2d(2), 2), Contains("MaxPool2d: padding [2, 2] must be at most half the kernel [2, 2]"));
-  CHECK_THROWS_WITH(nn::AvgPool2d(0), Contains("AvgPool2d: kernel and stride must be >= 1 and padding >= 0, got kernel [0, 0]"));
+  CHECK_THROWS_WITH(nn::AvgPool2d(0), Contains("AvgPool2d: kernel, stride and dilation must be >= 1 and padding >= 0, got kernel [0, 0], stride [0, 0]"));
   CHECK_THROWS_WITH(nn::max_pool2d(zeros({1, 1, 1, 1}), {2, 2}), Contains("max_pool2d: the input [1, 1, 1, 1] is smaller than the window"));
   CHECK_THROWS_WITH(max_pool2d(zeros({1, 1, 4, 4}), {.kernel = {2, 2}, .padding = {2, 0}}),
                     Contains("max_pool2d: the padding must be at most half the kernel, got kernel [2, 2], stride [1, 1], padding [2, 0]"));
