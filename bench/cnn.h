@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "bench/harness.h"
+#include "bench/training.h"
 
 namespace chainrule::bench::cnn {
 
@@ -35,29 +36,16 @@ struct Problem {
 };
 const Problem& problem();
 
-// Net: explicit Net(const Problem&); double step(); std::vector<std::vector<float>> params() const.
+// Net: explicit Net(const Problem&), and bench/training.h's step() and params().
 template <class Net>
 bool add(std::string system) {
   auto check = [] {
     Net net(problem());
-    Outcome out;
-    for (int s = 1; s <= kCheckSteps; ++s) out.emplace_back("loss[step " + std::to_string(s) + "]", net.step());
-    static constexpr const char* names[6] = {"sum W1", "sum b1", "sum W2", "sum b2", "sum W3", "sum b3"};
-    const auto p = net.params();
-    for (size_t k = 0; k < p.size() && k < 6; ++k) {
-      double total = 0.0;
-      for (float v : p[k]) total += v;
-      out.emplace_back(names[k], total);
-    }
-    return out;
+    return training_outcome(net, kCheckSteps);
   };
   auto run = [](benchmark::State& state) {
     Net net(problem());
-    for (auto _ : state) {
-      double loss = net.step();
-      benchmark::DoNotOptimize(loss);
-    }
-    state.SetItemsProcessed(state.iterations() * kBatch);
+    run_training(state, net, kBatch);
   };
   return add_system({kWorkload, std::move(system), check, run});
 }

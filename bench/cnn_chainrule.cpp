@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "bench/cnn.h"
+#include "bench/training_chainrule.h"
 #include "nn/activation.h"
 #include "nn/conv.h"
 #include "nn/dense.h"
@@ -48,7 +49,7 @@ class ChainruleCnn {
             std::make_shared<nn::Dense>(nn::DenseOptions(kFlat, kOut)))),
         x_(from_vector(std::vector<double>(p.x.begin(), p.x.end()), {kBatch, 1, kSide, kSide})),
         labels_(p.labels),
-        opt_(load(net_->parameters(), p.params), optim::SGDOptions(kLearningRate)) {}
+        opt_(load_params(net_->parameters(), p.params, "cnn"), optim::SGDOptions(kLearningRate)) {}
 
   double step() {
     opt_.zero_grad();
@@ -58,22 +59,9 @@ class ChainruleCnn {
     return loss.item();
   }
 
-  std::vector<std::vector<float>> params() const {
-    std::vector<std::vector<float>> out;
-    for (const Tensor& t : net_->parameters()) out.emplace_back(t.data<float>(), t.data<float>() + t.numel());
-    return out;
-  }
+  std::vector<std::vector<float>> params() const { return float_params(net_->parameters()); }
 
  private:
-  static std::vector<Tensor> load(std::vector<Tensor> params, const std::vector<std::vector<float>>& values) {
-    for (size_t k = 0; k < params.size(); ++k) {
-      if (static_cast<size_t>(params[k].numel()) != values.at(k).size())
-        throw std::logic_error("cnn: parameter " + std::to_string(k) + " has an unexpected size");
-      std::copy(values[k].begin(), values[k].end(), params[k].mutable_data<float>());
-    }
-    return params;
-  }
-
   std::shared_ptr<nn::Sequential> net_;
   Tensor x_;
   std::vector<int64_t> labels_;

@@ -23,6 +23,7 @@
 
 #include "bench/harness.h"
 #include "bench/memory.h"
+#include "bench/training.h"
 
 namespace chainrule::bench::mlp {
 
@@ -50,14 +51,8 @@ struct Problem {
 // The problem of batch size `batch` (built once per batch size, then shared).
 const Problem& problem(int batch);
 
-// A system's network. Net must provide:
-//   explicit Net(const Problem&)           loads problem.params as its initial weights
-//   double step()                          one training step; returns the loss of its forward
-//   std::vector<std::vector<float>> params() const    the current parameters, in Problem's order
-template <class Net>
-[[gnu::noinline]] double timed_step(Net& net) {
-  return net.step();
-}
+// A system's network: explicit Net(const Problem&), which loads problem.params as its initial
+// weights, and bench/training.h's step() and params() (in Problem's order).
 
 inline std::string workload_name(int batch) { return "mlp_b" + std::to_string(batch); }
 
@@ -66,24 +61,11 @@ template <class Net>
 bool add(std::string system, int batch, bool bound = false) {
   auto check = [batch] {
     Net net(problem(batch));
-    Outcome out;
-    for (int s = 1; s <= kCheckSteps; ++s) out.emplace_back("loss[step " + std::to_string(s) + "]", net.step());
-    static constexpr const char* names[6] = {"sum W1", "sum b1", "sum W2", "sum b2", "sum W3", "sum b3"};
-    const auto p = net.params();
-    for (size_t k = 0; k < p.size() && k < 6; ++k) {
-      double total = 0.0;
-      for (float v : p[k]) total += v;
-      out.emplace_back(names[k], total);
-    }
-    return out;
+    return training_outcome(net, kCheckSteps);
   };
   auto run = [batch](benchmark::State& state) {
     Net net(problem(batch));
-    for (auto _ : state) {
-      double loss = timed_step(net);
-      benchmark::DoNotOptimize(loss);
-    }
-    state.SetItemsProcessed(state.iterations() * batch);  // samples
+    run_training(state, net, batch);
   };
   System s{workload_name(batch), std::move(system), check, run};
   s.bound = bound;

@@ -15,6 +15,7 @@
 
 #include "autograd/tensor.h"
 #include "bench/mlp.h"
+#include "bench/training_chainrule.h"
 #include "nn/activation.h"
 #include "nn/dense.h"
 #include "nn/loss.h"
@@ -39,7 +40,7 @@ class ChainruleMlp {
       : net_(make_net()),
         x_(from_vector(std::vector<double>(p.x.begin(), p.x.end()), {p.batch, kIn})),
         labels_(p.labels),
-        opt_(load(net_->parameters(), p.params), optim::SGDOptions(kLearningRate)) {}
+        opt_(load_params(net_->parameters(), p.params, "mlp"), optim::SGDOptions(kLearningRate)) {}
 
   double step() {
     if constexpr (kFused) {
@@ -55,22 +56,9 @@ class ChainruleMlp {
     }
   }
 
-  std::vector<std::vector<float>> params() const {
-    std::vector<std::vector<float>> out;
-    for (const Tensor& t : net_->parameters()) out.emplace_back(t.data<float>(), t.data<float>() + t.numel());
-    return out;
-  }
+  std::vector<std::vector<float>> params() const { return float_params(net_->parameters()); }
 
  private:
-  static std::vector<Tensor> load(std::vector<Tensor> params, const std::vector<std::vector<float>>& values) {
-    for (size_t k = 0; k < params.size(); ++k) {
-      if (static_cast<size_t>(params[k].numel()) != values.at(k).size())
-        throw std::logic_error("mlp: parameter " + std::to_string(k) + " has an unexpected size");
-      std::copy(values[k].begin(), values[k].end(), params[k].mutable_data<float>());
-    }
-    return params;
-  }
-
   std::shared_ptr<nn::Sequential> net_;
   Tensor x_;
   std::vector<int64_t> labels_;

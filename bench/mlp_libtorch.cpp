@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "bench/mlp.h"
+#include "bench/training_libtorch.h"
 
 namespace chainrule::bench::mlp {
 namespace {
@@ -15,7 +16,7 @@ class TorchMlp {
              torch::nn::ReLU(), torch::nn::Linear(kHidden, kOut)),
         x_(torch::from_blob(const_cast<float*>(p.x.data()), {p.batch, kIn}, torch::kFloat32).clone()),
         labels_(torch::from_blob(const_cast<int64_t*>(p.labels.data()), {p.batch}, torch::kInt64).clone()),
-        opt_(load(net_->parameters(), p.params), torch::optim::SGDOptions(kLearningRate)) {}
+        opt_(load_params(net_->parameters(), p.params), torch::optim::SGDOptions(kLearningRate)) {}
 
   double step() {
     opt_.zero_grad();
@@ -25,26 +26,9 @@ class TorchMlp {
     return loss.item<double>();
   }
 
-  std::vector<std::vector<float>> params() const {
-    std::vector<std::vector<float>> out;
-    for (const torch::Tensor& t : net_->parameters()) {
-      const torch::Tensor c = t.detach().contiguous();
-      out.emplace_back(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-    }
-    return out;
-  }
+  std::vector<std::vector<float>> params() const { return float_params(net_->parameters()); }
 
  private:
-  static std::vector<torch::Tensor> load(std::vector<torch::Tensor> params,
-                                         const std::vector<std::vector<float>>& values) {
-    torch::NoGradGuard no_grad;
-    for (size_t k = 0; k < params.size(); ++k) {
-      const auto n = static_cast<int64_t>(values.at(k).size());
-      params[k].copy_(torch::from_blob(const_cast<float*>(values[k].data()), {n}, torch::kFloat32).view_as(params[k]));
-    }
-    return params;
-  }
-
   torch::nn::Sequential net_;
   torch::Tensor x_, labels_;
   torch::optim::SGD opt_;
