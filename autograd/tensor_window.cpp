@@ -184,14 +184,59 @@ Tensor fold(const Tensor& columns, std::array<int64_t, 2> output_size, const Win
 
 namespace {
 
+// Selects without a data-dependent branch: on real data `v > best` goes either way, and a
+// mispredicted branch per tap costs more than the rest of the loop (GCC branches on `take ? v : b`).
+template <class T>
+struct MaxSelect {
+  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  // The new value when `take`, else the old one; the same for the place.
+  static void take_if(bool take, T v, int64_t v_at, T& best, int64_t& at) {
+    const Bits keep = Bits(take) - 1;  // all ones where the old values stay
+    best = std::bit_cast<T>((std::bit_cast<Bits>(v) & ~keep) | (std::bit_cast<Bits>(best) & keep));
+    const auto keep_at = static_cast<int64_t>(keep);
+    at = (v_at & ~keep_at) | (at & keep_at);
+  }
+};
+
+// max_pool_kernel without padding: every window lies wholly in the image, so each output's
+// maximum is found in registers, window by window, starting from the window's first tap. KH and
+// KW fix the kernel at compile time (0: the window's own), so that a 2x2 window is four loads and
+// three selects. The same choices as max_pool_kernel: the first maximum in (i, j) order, or the
+// last NaN.
+template <class T, int64_t KH, int64_t KW>
+void max_pool_inside(const Geometry& g, const T* in, T* out, int64_t* place) {
+  const int64_t h = g.h, wd = g.w, oh = g.oh, ow = g.ow;
+  const int64_t kh = KH ? KH : g.win.kernel[0], kw = KW ? KW : g.win.kernel[1];
+  const auto [sh, sw] = g.win.stride;
+  const auto [dh, dw] = g.win.dilation;
+  for (int64_t plane = 0; plane < g.n * g.c; ++plane) {
+    for (int64_t y = 0; y < oh; ++y) {
+      const int64_t top = plane * h * wd + y * sh * wd;  // the windows' first row, flat in `in`
+      T* best = out + (plane * oh + y) * ow;
+      int64_t* where = place + (plane * oh + y) * ow;
+      for (int64_t z = 0; z < ow; ++z) {
+        const int64_t first = top + z * sw;
+        T b = in[first];
+        int64_t at = first;
+        for (int64_t i = 0; i < kh; ++i)
+          for (int64_t j = 0; j < kw; ++j) {
+            if (i == 0 && j == 0) continue;
+            const int64_t p = first + i * dh * wd + j * dw;
+            const T v = in[p];
+            MaxSelect<T>::take_if((v > b) | (v != v), v, p, b, at);
+          }
+        best[z] = b;
+        where[z] = at;
+      }
+    }
+  }
+}
+
 // Each window's maximum into out and its flat index in `in` into place (-1 for a window wholly in
-// the padding). Per output row, tap by tap ((i, j) in order,
-// so the first maximum wins ties as in PyTorch), across the row's outputs: the selects then run
-// without a data-dependent branch (on real data `v > best` goes either way, and a mispredicted
-// branch per tap cost more than the rest of the loop).
+// the padding). Per output row, tap by tap ((i, j) in order, so the first maximum wins ties as in
+// PyTorch), across the row's outputs, which clips each tap's range to the image once.
 template <class T>
 void max_pool_kernel(const Geometry& g, const T* in, T* out, int64_t* place) {
-  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
   const int64_t h = g.h, wd = g.w, oh = g.oh, ow = g.ow;
   const auto [kh, kw] = g.win.kernel;
   const auto [sh, sw] = g.win.stride;
@@ -215,13 +260,9 @@ void max_pool_kernel(const Geometry& g, const T* in, T* out, int64_t* place) {
           const int64_t hi = std::min(ow, offset >= wd ? 0 : (wd - 1 - offset) / sw + 1);
           for (int64_t z = lo; z < hi; ++z) {
             const int64_t px = z * sw + offset;
-            const T v = row[px], b = best[z];
-            const bool take = (v > b) | (v != v) | (at[z] < 0);  // the first maximum, or a NaN
-            // Selected by masks: written as `take ? v : b`, GCC branches (and stores conditionally).
-            const Bits keep = Bits(take) - 1;  // all ones where the old values stay
-            best[z] = std::bit_cast<T>((std::bit_cast<Bits>(v) & ~keep) | (std::bit_cast<Bits>(b) & keep));
-            const auto keep_at = static_cast<int64_t>(keep);
-            at[z] = ((base + px) & ~keep_at) | (at[z] & keep_at);
+            const T v = row[px];
+            // The first maximum, or a NaN.
+            MaxSelect<T>::take_if((v > best[z]) | (v != v) | (at[z] < 0), v, base + px, best[z], at[z]);
           }
         }
       }
@@ -241,7 +282,14 @@ Tensor max_pool2d(const Tensor& x, const Window2d& window, Where where) {
   // Where each maximum came from, as a flat index into x (-1: a window wholly in the padding).
   std::vector<int64_t> from(static_cast<std::size_t>(result.numel()));
   detail::dispatch(x.dtype(), [&]<class T>() {
-    max_pool_kernel(g, x.impl()->data<T>(), result.impl()->data<T>(), from.data());
+    const T* in = x.impl()->data<T>();
+    T* out = result.impl()->data<T>();
+    if (window.padding != std::array<int64_t, 2>{0, 0})
+      max_pool_kernel(g, in, out, from.data());
+    else if (window.kernel == std::array<int64_t, 2>{2, 2})
+      max_pool_inside<T, 2, 2>(g, in, out, from.data());
+    else
+      max_pool_inside<T, 0, 0>(g, in, out, from.data());
   });
   if (!detail::should_record({&x})) {
     detail::check_forward(result, "max_pool2d", where);

@@ -56,6 +56,63 @@ TEST_CASE("fold adds overlapping windows, and is unfold's adjoint", "[tensor][wi
   CHECK(unfold(ones({1, 1, 3, 3}), win).dtype() == DType::float32);
 }
 
+// max_pool2d's windows one by one, as its documentation says: padding never chosen, the first
+// maximum in (i, j) order, a NaN over any number (the last NaN). Returns the maxima and, per output,
+// the flat index of its place (-1 for a window wholly in the padding).
+std::pair<std::vector<double>, std::vector<int64_t>> reference_max_pool(const std::vector<double>& x, const Shape& s,
+                                                                        const Window2d& w) {
+  const auto [oh, ow] = w.output_size(s[2], s[3]);
+  std::vector<double> best;
+  std::vector<int64_t> places;
+  for (int64_t plane = 0; plane < s[0] * s[1]; ++plane)
+    for (int64_t y = 0; y < oh; ++y)
+      for (int64_t z = 0; z < ow; ++z) {
+        double b = -INFINITY;
+        int64_t at = -1;
+        for (int64_t i = 0; i < w.kernel[0]; ++i)
+          for (int64_t j = 0; j < w.kernel[1]; ++j) {
+            const int64_t py = y * w.stride[0] - w.padding[0] + i * w.dilation[0];
+            const int64_t px = z * w.stride[1] - w.padding[1] + j * w.dilation[1];
+            if (py < 0 || py >= s[2] || px < 0 || px >= s[3]) continue;
+            const int64_t p = (plane * s[2] + py) * s[3] + px;
+            if (at < 0 || x[p] > b || std::isnan(x[p])) b = x[p], at = p;
+          }
+        best.push_back(b);
+        places.push_back(at);
+      }
+  return {best, places};
+}
+
+TEST_CASE("max_pool2d's kernels choose as the reference: ties to the first, NaN wins, padding never", "[tensor][window]") {
+  testing::Numbers rng(11);
+  const Shape s{2, 3, 7, 8};
+  std::vector<double> x;
+  for (double v : rng.uniform_vector(static_cast<std::size_t>(s.numel()), 0, 3)) x.push_back(std::floor(v));  // ties
+  for (std::size_t p : {5u, 6u, 40u, 41u, 200u}) x[p] = NAN;
+  for (DType dtype : {DType::float32, DType::float64})
+    for (const Window2d& w : {Window2d{.kernel = {2, 2}, .stride = {2, 2}}, Window2d{.kernel = {3, 3}},
+                              Window2d{.kernel = {2, 3}, .stride = {1, 2}, .dilation = {2, 1}},
+                              Window2d{.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}},
+                              Window2d{.kernel = {2, 2}, .padding = {1, 1}}}) {
+      INFO(w.str() << ", " << dtype_name(dtype));
+      const auto [best, places] = reference_max_pool(x, s, w);
+      const Tensor leaf = from_vector(x, s, TensorOptions(dtype).requires_grad(true));
+      const Tensor y = max_pool2d(leaf, w);
+      const std::vector<double> got = y.to_vector();
+      REQUIRE(got.size() == best.size());
+      for (std::size_t k = 0; k < got.size(); ++k) {
+        INFO("output " << k);
+        CHECK((std::isnan(best[k]) ? std::isnan(got[k]) : got[k] == best[k]));
+      }
+      // Output k sends k + 1 to its place: each input's gradient names the outputs that chose it.
+      y.backward(reshape(arange(1, static_cast<double>(y.numel()) + 1, 1, dtype), y.shape().to_vector()));
+      std::vector<double> expected(x.size(), 0.0);
+      for (std::size_t k = 0; k < places.size(); ++k)
+        if (places[k] >= 0) expected[static_cast<std::size_t>(places[k])] += static_cast<double>(k + 1);
+      CHECK(leaf.grad().to_vector() == expected);
+    }
+}
+
 TEST_CASE("unfold and fold name the shapes and the window in their errors", "[tensor][window]") {
   CHECK_THROWS_WITH(unfold(zeros({3, 4, 4}), {.kernel = {2, 2}}),
                     Contains("unfold: expected an image batch [N, C, H, W], got [3, 4, 4]"));
