@@ -54,9 +54,11 @@ Tensor drop_promoted_dim(const Tensor& t, int dim_from_end) {
 //   da [rows, k] = grad @ b^T,  db [k, m] = a^T @ grad (the rows summed inside the gemm)
 // are written into the sweep's buffers (beta = 1 where a gradient is already there). Each is first
 // offered to the sink as a product (GradSink::defer): db for x @ W, da for W @ x. When a and b have
-// the same batch dims (no broadcast), the same is done per batch matrix, without deferring. Other
-// shapes (a gradient summed over a broadcast batch) take apply(): fresh buffers when not recorded,
-// Tensor ops (differentiable again) under create_graph.
+// the same batch dims (no broadcast), the same is done per batch matrix, without deferring; so too
+// when a has no batch and b has all of it (W @ x over a batch of x, as a convolution's product),
+// where da is the sum of the batch's products, accumulated in place. Other shapes (a gradient
+// summed over a partly broadcast batch) take apply(): fresh buffers when not recorded, Tensor ops
+// (differentiable again) under create_graph.
 struct MatmulNode final : detail::Node {
   MatmulNode(detail::SavedTensor saved_a, detail::SavedTensor saved_b, bool av, bool bv, Shape as, Shape bs,
              Shape os, Shape bt, int64_t n_, int64_t m_, int64_t k_)
@@ -72,8 +74,10 @@ struct MatmulNode final : detail::Node {
   bool apply_fast(Tensor& grad, detail::GradSink& sink) override {
     const Shape b_batch = batch_of(b2);
     const bool folded = b_batch.numel() == 1;                               // one b for every row
-    const bool paired = !folded && b_batch == batch && batch_of(a2) == batch;  // one b per a matrix
-    if (!folded && !paired) return false;
+    // One a for every b (an empty batch goes to apply(): its da is zeros, which no product writes).
+    const bool a_shared = !folded && batch_of(a2).numel() == 1 && b_batch == batch && batch.numel() > 0;
+    const bool paired = !folded && !a_shared && b_batch == batch && batch_of(a2) == batch;  // one b per a
+    if (!folded && !a_shared && !paired) return false;
     const int64_t count = folded ? 1 : batch.numel();     // products
     const int64_t rows = folded ? batch.numel() * n : n;  // rows of each
     if (rows > INT_MAX || grad.dtype() != dtype || grad.numel() != count * rows * m) return false;
@@ -82,7 +86,7 @@ struct MatmulNode final : detail::Node {
     const Tensor bv = needs(0) ? sb.unpack(*this) : Tensor();
     const Tensor av = needs(1) ? sa.unpack(*this) : Tensor();
     if ((bv.defined() && (bv.dtype() != dtype || bv.numel() != count * k * m)) ||
-        (av.defined() && (av.dtype() != dtype || av.numel() != count * rows * k)))
+        (av.defined() && (av.dtype() != dtype || av.numel() != (a_shared ? 1 : count) * rows * k)))
       return false;
     const bool deferrable = folded && rows > 0 && k > 0 && m > 0;  // BLAS is never given an empty dim
     bool da_deferred = false, db_deferred = false;
@@ -107,10 +111,14 @@ struct MatmulNode final : detail::Node {
       T* db = static_cast<T*>(tb.data);
       const T* b = da ? bv.impl()->data<T>() : nullptr;
       const T* a = db ? av.impl()->data<T>() : nullptr;
+      // A shared a gets one gradient, the sum of every batch's: the first product writes it (or
+      // adds to what is there), the others add.
+      const int64_t a_step = a_shared ? 0 : rows * k;
       for (int64_t i = 0; i < count; ++i) {
         // da [rows, k] = grad [rows, m] @ b^T;  db [k, m] = a^T @ grad
-        if (da) product<T>(false, true, g + i * rows * m, b + i * k * m, da + i * rows * k, rows, k, m, 1.0, ta.add);
-        if (db) product<T>(true, false, a + i * rows * k, g + i * rows * m, db + i * k * m, k, m, rows, 1.0, tb.add);
+        if (da) product<T>(false, true, g + i * rows * m, b + i * k * m, da + i * a_step, rows, k, m, 1.0,
+                           ta.add || (a_shared && i > 0));
+        if (db) product<T>(true, false, a + i * a_step, g + i * rows * m, db + i * k * m, k, m, rows, 1.0, tb.add);
       }
     });
     return true;
