@@ -289,6 +289,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims, Where where = Where::current());
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1, Where where = Where::current());
 Tensor reshape(const Tensor& x, const std::vector<int64_t>& shape, Where where = Where::current());  // one -1 allowed
+// The same for a temporary (or std::move(x)): when no other handle and no recorded graph can see
+// x's bytes and x is not a leaf that requires grad, the result takes them without a copy and x is
+// left undefined; otherwise a copy, as above. Never a view: no two live tensors share bytes.
+Tensor reshape(Tensor&& x, const std::vector<int64_t>& shape, Where where = Where::current());
 Tensor expand(const Tensor& x, const Shape& shape, Where where = Where::current());  // broadcast to shape
 Tensor sum_to(const Tensor& x, const Shape& shape);  // sum broadcast dims back down to shape
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t stop, Where where = Where::current());  // [start, stop)

@@ -116,8 +116,26 @@ Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1, Where where) {
   return permute(x, perm, where);
 }
 
-Tensor reshape(const Tensor& x, const std::vector<int64_t>& shape, Where where) {
-  check_defined(x, "reshape");
+namespace {
+
+// reshape's node: the rule is a reshape back to the input's shape. The fast sweep relabels a
+// gradient that it alone holds (the usual case) instead of copying it: same bytes, new shape.
+struct ReshapeNode final : detail::Node {
+  Shape input_shape;
+  explicit ReshapeNode(Shape s) : input_shape(std::move(s)) {}
+  std::vector<Tensor> apply(const Tensor& grad) override { return {reshape(grad, input_shape.to_vector())}; }
+  bool apply_fast(Tensor& grad, detail::GradSink& sink) override {
+    if (!needs(0) || !detail::sole_owner(grad) || grad.numel() != input_shape.numel() || grad.dtype() != next[0].dtype)
+      return false;
+    grad.impl()->shape = input_shape;
+    sink.add(next[0], grad);
+    return true;
+  }
+  void release_saved() override {}
+};
+
+// The shape `shape` asks of x (one -1 inferred); std::invalid_argument when it cannot hold x.
+Shape reshaped(const Tensor& x, const std::vector<int64_t>& shape) {
   const Shape& s = x.shape();
   if (static_cast<int>(shape.size()) > kMaxDims)
     throw std::invalid_argument(
@@ -156,17 +174,43 @@ Tensor reshape(const Tensor& x, const std::vector<int64_t>& shape, Where where) 
     throw std::invalid_argument(fmt::format("reshape: cannot reshape {} ({} elements) into {} ({} elements)",
                                             s.str(), x.numel(), dims_str(shape), known));
   }
+  return Shape(out);
+}
 
-  Tensor result = detail::empty(Shape(out), x.dtype());
-  copy_elements(bytes(result), bytes(x), x.numel(), x.dtype());
+// Records result = reshape(x) (or checks it when nothing records).
+Tensor finish_reshape(Tensor result, const Tensor& x, const std::vector<int64_t>& shape, const Where& where) {
   if (!detail::should_record({&x})) {
     detail::check_forward(result, "reshape", where);
     return result;
   }
-  detail::record(result, "reshape", {&x}, [shape = s](const Tensor& grad, detail::Node&) {
-    return std::vector<Tensor>{reshape(grad, shape.to_vector())};
-  }, where);
-  detail::set_replay(result, {x}, [out, where](const std::vector<Tensor>& in) { return reshape(in[0], out, where); });
+  Ref<detail::Node> node(new ReshapeNode(x.shape()));
+  node->name = "reshape";
+  node->where = where;
+  detail::attach_node(result, std::move(node), {&x});
+  detail::set_replay(result, {x}, [shape, where](const std::vector<Tensor>& in) { return reshape(in[0], shape, where); });
+  return result;
+}
+
+}  // namespace
+
+Tensor reshape(const Tensor& x, const std::vector<int64_t>& shape, Where where) {
+  check_defined(x, "reshape");
+  Tensor result = detail::empty(reshaped(x, shape), x.dtype());
+  copy_elements(bytes(result), bytes(x), x.numel(), x.dtype());
+  return finish_reshape(std::move(result), x, shape, where);
+}
+
+Tensor reshape(Tensor&& x, const std::vector<int64_t>& shape, Where where) {
+  check_defined(x, "reshape");
+  const detail::TensorImpl& t = *x.impl();
+  // Nobody else can see x's bytes (no other handle, no saved copy) and x is no leaf that keeps a
+  // gradient: its bytes become the result's, under the new shape, and x is left undefined.
+  if (t.refs != 1 || t.storage->refs != 1 || (t.requires_grad && !t.grad_fn) || t.wrapped_number)
+    return reshape(static_cast<const Tensor&>(x), shape, where);
+  Tensor result = detail::alias_detached(x);
+  result.impl()->shape = reshaped(x, shape);
+  result = finish_reshape(std::move(result), x, shape, where);
+  x = Tensor();
   return result;
 }
 

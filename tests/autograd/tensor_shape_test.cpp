@@ -61,6 +61,36 @@ TEST_CASE("shape ops: reshape values by hand") {
   CHECK(x.at({0, 0}) == 1);
 }
 
+TEST_CASE("shape ops: reshape of a temporary takes its bytes only when nothing else can see them") {
+  // Alone: the bytes move (no copy), the moved-from handle is undefined.
+  Tensor a = arange(0, 6, 1, f64);
+  const double* bytes = a.data<double>();
+  const Tensor taken = reshape(std::move(a), {2, 3});
+  CHECK(taken.data<double>() == bytes);
+  CHECK(!a.defined());  // NOLINT(bugprone-use-after-move): the documented state
+  CHECK(taken.to_vector() == Values{0, 1, 2, 3, 4, 5});
+  // Another handle, a graph that saved the bytes, or a leaf that keeps its gradient: a copy, and
+  // the source keeps its values and its handle.
+  Tensor b = arange(0, 6, 1, f64);
+  const Tensor other = b;
+  Tensor copied = reshape(std::move(b), {3, 2});
+  CHECK(copied.data<double>() != other.data<double>());
+  copied.set({0, 0}, 100);
+  CHECK(other.at({0}) == 0);
+  const Tensor w = tensor({1.0, 2.0, 3.0, 4.0}, TensorOptions(f64).requires_grad(true));
+  Tensor y = w * 1.0;
+  const Tensor z = y * y;  // mul keeps y's bytes for its backward
+  const double* y_bytes = y.data<double>();
+  const Tensor ry = reshape(std::move(y), {2, 2});
+  CHECK(ry.data<double>() != y_bytes);
+  Tensor leaf = w;
+  CHECK(reshape(std::move(leaf), {2, 2}).data<double>() != w.data<double>());
+  // Gradients flow through a taken reshape as through a copied one.
+  const Tensor u = reshape(w * 3.0, {2, 2});
+  sum(u * u).backward();
+  CHECK(w.grad().to_vector() == Values{18, 36, 54, 72});
+}
+
 TEST_CASE("shape ops: slice values by hand") {
   const Tensor x = tensor({{1, 2, 3}, {4, 5, 6}}, f64);
   const Tensor s = slice(x, 1, 1, 3);
