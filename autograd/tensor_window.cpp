@@ -11,6 +11,7 @@
 #include <bit>
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 #include <limits>
 #include <stdexcept>
 #include <vector>
@@ -90,10 +91,20 @@ std::array<int64_t, 2> Window2d::output_size(int64_t h, int64_t w) const {
 
 namespace {
 
-// Calls f(image offset, column offset) for every (window element, output position) whose image
-// pixel is inside the image (not in the padding), one batch item and channel at a time.
-template <class F>
-void for_each_tap(const Geometry& g, F&& f) {
+// The outputs z in [lo, hi) of `count` whose tap z * stride + offset lies in [0, extent).
+std::pair<int64_t, int64_t> inside(int64_t offset, int64_t stride, int64_t extent, int64_t count) {
+  const int64_t lo = std::min(count, offset >= 0 ? 0 : (-offset + stride - 1) / stride);
+  const int64_t hi = std::min(count, offset >= extent ? 0 : (extent - 1 - offset) / stride + 1);
+  return {lo, std::max(lo, hi)};
+}
+
+// Walks the columns [N, C * kh * kw, OH * OW] row by row, one output row (y) at a time: calls
+// run(image offset, column offset, count) for each stretch of `count` column entries whose pixels
+// are inside the image (the pixels `stride[1]` apart from the image offset on), and gap(column
+// offset, count) for the stretches in the padding. Clipping each stretch once keeps the inner
+// loops free of bounds checks (a stride-1 run is a plain copy).
+template <class Run, class Gap>
+void for_each_run(const Geometry& g, Run&& run, Gap&& gap) {
   const auto [kh, kw] = g.win.kernel;
   for (int64_t b = 0; b < g.n; ++b)
     for (int64_t ch = 0; ch < g.c; ++ch) {
@@ -102,14 +113,18 @@ void for_each_tap(const Geometry& g, F&& f) {
         for (int64_t j = 0; j < kw; ++j) {
           const int64_t row = (ch * kh + i) * kw + j;
           const int64_t column = (b * g.rows() + row) * g.length();
+          const int64_t offset = j * g.win.dilation[1] - g.win.padding[1];  // px = x * stride + offset
+          const auto [lo, hi] = inside(offset, g.win.stride[1], g.w, g.ow);
           for (int64_t y = 0; y < g.oh; ++y) {
             const int64_t py = y * g.win.stride[0] - g.win.padding[0] + i * g.win.dilation[0];
-            if (py < 0 || py >= g.h) continue;
-            for (int64_t x = 0; x < g.ow; ++x) {
-              const int64_t px = x * g.win.stride[1] - g.win.padding[1] + j * g.win.dilation[1];
-              if (px < 0 || px >= g.w) continue;
-              f(image + py * g.w + px, column + y * g.ow + x);
+            const int64_t to = column + y * g.ow;
+            if (py < 0 || py >= g.h) {
+              gap(to, g.ow);
+              continue;
             }
+            if (lo > 0) gap(to, lo);
+            if (hi > lo) run(image + py * g.w + lo * g.win.stride[1] + offset, to + lo, hi - lo);
+            if (hi < g.ow) gap(to + hi, g.ow - hi);
           }
         }
     }
@@ -131,8 +146,15 @@ Tensor unfold(const Tensor& x, const Window2d& window, Where where) {
   detail::dispatch(x.dtype(), [&]<class T>() {
     const T* in = x.impl()->data<T>();
     T* out = result.impl()->data<T>();
-    std::fill(out, out + result.numel(), T(0));  // the padding's taps
-    for_each_tap(g, [&](int64_t from, int64_t to) { out[to] = in[from]; });
+    const int64_t stride = g.win.stride[1];
+    for_each_run(
+        g,
+        [&](int64_t from, int64_t to, int64_t count) {
+          if (stride == 1) std::copy(in + from, in + from + count, out + to);
+          else
+            for (int64_t k = 0; k < count; ++k) out[to + k] = in[from + k * stride];
+        },
+        [&](int64_t to, int64_t count) { std::fill(out + to, out + to + count, T(0)); });  // the padding's taps
   });
   if (!detail::should_record({&x})) {
     detail::check_forward(result, "unfold", where);
@@ -167,7 +189,16 @@ Tensor fold(const Tensor& columns, std::array<int64_t, 2> output_size, const Win
     const T* in = columns.impl()->data<T>();
     T* out = result.impl()->data<T>();
     std::fill(out, out + result.numel(), T(0));
-    for_each_tap(g, [&](int64_t to, int64_t from) { out[to] += in[from]; });
+    const int64_t stride = g.win.stride[1];
+    for_each_run(
+        g,
+        [&](int64_t to, int64_t from, int64_t count) {
+          if (stride == 1)
+            for (int64_t k = 0; k < count; ++k) out[to + k] += in[from + k];
+          else
+            for (int64_t k = 0; k < count; ++k) out[to + k * stride] += in[from + k];
+        },
+        [](int64_t, int64_t) {});
   });
   if (!detail::should_record({&columns})) {
     detail::check_forward(result, "fold", where);
@@ -256,8 +287,7 @@ void max_pool_kernel(const Geometry& g, const T* in, T* out, int64_t* place) {
         const int64_t base = plane * h * wd + py * wd;
         for (int64_t j = 0; j < kw; ++j) {
           const int64_t offset = j * dw - pw;  // px = z * sw + offset, in [0, wd) for z in [lo, hi)
-          const int64_t lo = offset >= 0 ? 0 : (-offset + sw - 1) / sw;
-          const int64_t hi = std::min(ow, offset >= wd ? 0 : (wd - 1 - offset) / sw + 1);
+          const auto [lo, hi] = inside(offset, sw, wd, ow);
           for (int64_t z = lo; z < hi; ++z) {
             const int64_t px = z * sw + offset;
             const T v = row[px];
@@ -268,6 +298,18 @@ void max_pool_kernel(const Geometry& g, const T* in, T* out, int64_t* place) {
       }
     }
   }
+}
+
+// The pooling rule on numbers, for the sweep that records nothing: zeros of `shape` with grad[k]
+// added at from[k], without the flat copies the composed rule makes around index_add.
+Tensor scatter_to(const Tensor& grad, const std::vector<int64_t>& from, const Shape& shape) {
+  Tensor dx = zeros(shape, grad.dtype());
+  detail::dispatch(grad.dtype(), [&]<class T>() {
+    const T* g = grad.impl()->data<T>();
+    T* d = dx.impl()->data<T>();
+    for (std::size_t k = 0; k < from.size(); ++k) d[from[k]] += g[k];
+  });
+  return dx;
 }
 
 }  // namespace
@@ -311,6 +353,8 @@ Tensor max_pool2d(const Tensor& x, const Window2d& window, Where where) {
   detail::record(result, "max_pool2d", {&x},
                  [shape = x.shape(), from = std::move(from), outputs = std::move(outputs), all_found](
                      const Tensor& grad, detail::Node&) {
+                   // dx[from[k]] += grad[k] (grad[outputs[k]] when some window found no maximum).
+                   if (!GradMode::enabled() && all_found) return std::vector<Tensor>{scatter_to(grad, from, shape)};
                    Tensor flat = reshape(grad, {-1});
                    if (!all_found) flat = index_select(flat, 0, outputs);
                    return std::vector<Tensor>{

@@ -52,14 +52,14 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::ar
                                               dtype_name(t->dtype())));
   const Window2d w{.kernel = {weight.size(2), weight.size(3)}, .stride = stride, .padding = padding, .dilation = dilation};
   const Tensor columns = unfold(x, w);  // [N, C * kh * kw, OH * OW]; checks the window
-  const int64_t n = x.size(0), k = columns.size(1), l = columns.size(2);
+  const int64_t n = x.size(0), k = columns.size(1);
   const auto [oh, ow] = w.output_size(x.size(2), x.size(3));
-  // One product over the whole batch, [O, K] @ [K, N * L], rather than N products against the
-  // broadcast weight: its backward is then one product for the weight's gradient too, where the
-  // batched form makes N of them and sums them.
-  Tensor y = matmul(reshape(weight, {o, k}), reshape(permute(columns, {1, 0, 2}), {k, n * l}));  // [O, N * L]
+  // [O, K] @ [N, K, L], the weight broadcast over the batch: N products, each image's written in
+  // place in [N, O, L] (no permute of the columns or of the result), and in the backward the
+  // weight's gradient added up product by product (matmul's rule for a shared operand).
+  Tensor y = matmul(reshape(weight, {o, k}), columns);
   if (bias.defined()) y = y + reshape(bias, {o, 1});
-  return permute(reshape(y, {o, n, oh, ow}), {1, 0, 2, 3});
+  return reshape(std::move(y), {n, o, oh, ow});
 }
 
 Tensor max_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::optional<std::array<int64_t, 2>> stride,

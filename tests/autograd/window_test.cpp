@@ -56,6 +56,31 @@ TEST_CASE("fold adds overlapping windows, and is unfold's adjoint", "[tensor][wi
   CHECK(unfold(ones({1, 1, 3, 3}), win).dtype() == DType::float32);
 }
 
+TEST_CASE("unfold matches its formula tap by tap, for strides, padding and dilation in both dims", "[tensor][window]") {
+  testing::Numbers rng(12);
+  const Shape s{2, 2, 6, 7};
+  const std::vector<double> x = rng.uniform_vector(static_cast<std::size_t>(s.numel()), -1, 1);
+  for (const Window2d& w : {Window2d{.kernel = {3, 3}, .padding = {1, 1}}, Window2d{.kernel = {2, 3}, .stride = {2, 3}},
+                            Window2d{.kernel = {3, 2}, .stride = {1, 2}, .padding = {2, 1}, .dilation = {1, 3}},
+                            Window2d{.kernel = {1, 1}, .stride = {1, 1}, .padding = {0, 4}}}) {
+    INFO(w.str());
+    const auto [oh, ow] = w.output_size(s[2], s[3]);
+    std::vector<double> expected;  // [n, (c, i, j), (y, z)]
+    for (int64_t n = 0; n < s[0]; ++n)
+      for (int64_t c = 0; c < s[1]; ++c)
+        for (int64_t i = 0; i < w.kernel[0]; ++i)
+          for (int64_t j = 0; j < w.kernel[1]; ++j)
+            for (int64_t y = 0; y < oh; ++y)
+              for (int64_t z = 0; z < ow; ++z) {
+                const int64_t py = y * w.stride[0] - w.padding[0] + i * w.dilation[0];
+                const int64_t px = z * w.stride[1] - w.padding[1] + j * w.dilation[1];
+                const bool in = py >= 0 && py < s[2] && px >= 0 && px < s[3];
+                expected.push_back(in ? x[static_cast<std::size_t>(((n * s[1] + c) * s[2] + py) * s[3] + px)] : 0.0);
+              }
+    CHECK(unfold(from_vector(x, s, DType::float64), w).to_vector() == expected);
+  }
+}
+
 // max_pool2d's windows one by one, as its documentation says: padding never chosen, the first
 // maximum in (i, j) order, a NaN over any number (the last NaN). Returns the maxima and, per output,
 // the flat index of its place (-1 for a window wholly in the padding).
