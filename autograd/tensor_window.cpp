@@ -229,6 +229,41 @@ struct MaxSelect {
   }
 };
 
+// One output row of the 2x2, stride-2 window on float32 (the usual CNN pooling) from its two image
+// rows: each output's maximum and which of its four taps holds it (0 to 3, row-major), written
+// so that GCC vectorises it: the same choices as below, in int32 (the floats' width) for the taps.
+void max_of_2x2(const float* __restrict top, const float* __restrict bottom, float* __restrict best,
+                int32_t* __restrict tap, int count) {
+  for (int z = 0; z < count; ++z) {
+    const float v[4] = {top[2 * z], top[2 * z + 1], bottom[2 * z], bottom[2 * z + 1]};
+    float m = v[0];
+    int32_t at = 0;
+    for (int32_t k = 1; k < 4; ++k) {
+      const bool take = (v[k] > m) | (v[k] != v[k]);
+      m = take ? v[k] : m;
+      at = take ? k : at;
+    }
+    best[z] = m;
+    tap[z] = at;
+  }
+}
+
+void max_pool_2x2(const Geometry& g, const float* in, float* out, int64_t* place) {
+  constexpr int kChunk = 256;
+  int32_t tap[kChunk];
+  for (int64_t plane = 0; plane < g.n * g.c; ++plane)
+    for (int64_t y = 0; y < g.oh; ++y) {
+      const int64_t top = (plane * g.h + 2 * y) * g.w;  // the windows' first row, flat in `in`
+      const int64_t first = (plane * g.oh + y) * g.ow;  // the row's first output
+      for (int64_t z0 = 0; z0 < g.ow; z0 += kChunk) {
+        const int count = static_cast<int>(std::min<int64_t>(kChunk, g.ow - z0));
+        max_of_2x2(in + top + 2 * z0, in + top + g.w + 2 * z0, out + first + z0, tap, count);
+        for (int z = 0; z < count; ++z)
+          place[first + z0 + z] = top + 2 * (z0 + z) + (tap[z] & 1) + (tap[z] >> 1) * g.w;
+      }
+    }
+}
+
 // max_pool_kernel without padding: every window lies wholly in the image, so each output's
 // maximum is found in registers, window by window, starting from the window's first tap. KH and
 // KW fix the kernel at compile time (0: the window's own), so that a 2x2 window is four loads and
@@ -326,12 +361,18 @@ Tensor max_pool2d(const Tensor& x, const Window2d& window, Where where) {
   detail::dispatch(x.dtype(), [&]<class T>() {
     const T* in = x.impl()->data<T>();
     T* out = result.impl()->data<T>();
-    if (window.padding != std::array<int64_t, 2>{0, 0})
+    using Pair = std::array<int64_t, 2>;
+    const bool two = window.kernel == Pair{2, 2};
+    if (window.padding != Pair{0, 0}) {
       max_pool_kernel(g, in, out, from.data());
-    else if (window.kernel == std::array<int64_t, 2>{2, 2})
+    } else if (two && window.stride == Pair{2, 2} && window.dilation == Pair{1, 1}) {
+      if constexpr (std::is_same_v<T, float>) max_pool_2x2(g, in, out, from.data());
+      else max_pool_inside<T, 2, 2>(g, in, out, from.data());
+    } else if (two) {
       max_pool_inside<T, 2, 2>(g, in, out, from.data());
-    else
+    } else {
       max_pool_inside<T, 0, 0>(g, in, out, from.data());
+    }
   });
   if (!detail::should_record({&x})) {
     detail::check_forward(result, "max_pool2d", where);
