@@ -195,6 +195,11 @@ struct ElementwiseNode final : Node {
     }(std::make_integer_sequence<int, 8>());
   }
 
+  // Input I's gradient is the incoming gradient itself (add's both, sub's first): a broadcast
+  // input's is grad summed, and grad's own buffer, handed on, needs no pass.
+  template <int I>
+  static constexpr bool passes_grad = std::is_same_v<Op, ops::Add> || (std::is_same_v<Op, ops::Sub> && I == 0);
+
   // Out of line: inlined, its loops' registers and stack would weigh on run_one too.
   template <class T, bool kA, bool kB, bool kR>
   [[gnu::noinline]] void run_saved(Tensor& grad, GradSink& sink) {
@@ -231,10 +236,13 @@ struct ElementwiseNode final : Node {
         const GradSink::Target t = sink.target(e, I == last ? &grad : nullptr);
         T* dst = static_cast<T*>(t.data);
         if (!dst) return;
+        if (passes_grad<I> && !t.add && dst == pg) return;  // grad's own buffer, already the gradient
         if (t.add)
           for_each_operand(out, n, *sa, na, *sb, nb, [&](int64_t o, int64_t i, int64_t j) { dst[o] += at(o, i, j); });
         else
           for_each_operand(out, n, *sa, na, *sb, nb, [&](int64_t o, int64_t i, int64_t j) { dst[o] = at(o, i, j); });
+      } else if (passes_grad<I> && e.dtype == d) {
+        sink.add(e, grad);  // a broadcast input whose gradient is grad: the sink sums grad itself
       } else {
         // A broadcast input: the full-size gradient, summed back to e.shape() by the sink.
         Tensor full = empty(out, d);
