@@ -17,6 +17,7 @@
 //   tanh:    y = tanh x             dx = grad * (1 - result^2)
 //   relu:    y = max(x, 0)          dx = grad where y > 0, else 0  relu'(0) = 0, NaN passes, as PyTorch
 //   abs:     y = |x|                dx = grad * sign(x)            abs'(0) = 0, as PyTorch
+//   erf:     y = erf x              dx = grad * 2/sqrt(pi) * e^(-x^2)
 //   add:     y = a + b              da = grad                  db = grad
 //   sub:     y = a - b              da = grad                  db = -grad
 //   mul:     y = a * b              da = grad * b              db = grad * a
@@ -174,6 +175,15 @@ struct Abs {
   // abs'(0) = 0 (PyTorch's convention, sign(0) = 0).
   template <class G, class V> static G dx(const G& grad, const V& x, const V&) { return grad * sign(x); }
 };
+struct Erf {
+  static constexpr std::string_view name = "erf";
+  static constexpr Uses uses{.a = true};
+  template <class R> static R f(R x) { using std::erf; return erf(x); }
+  template <class G, class V> static G dx(const G& grad, const V& x, const V&) {
+    using std::exp;
+    return grad * (exp(-(x * x)) * 1.1283791670955126);  // 2 / sqrt(pi)
+  }
+};
 
 struct Add {
   static constexpr std::string_view name = "add";
@@ -240,8 +250,8 @@ struct Dot {
 
 // The names of every differentiable op, in the order documented above. The finite-difference test
 // iterates this list: an op here without a row in the test's table fails the suite.
-inline constexpr std::array<std::string_view, 13> elementwise_ops = {
-    "neg", "exp", "log", "sqrt", "sigmoid", "tanh", "relu", "abs", "add", "sub", "mul", "div", "pow"};
+inline constexpr std::array<std::string_view, 14> elementwise_ops = {
+    "neg", "exp", "log", "sqrt", "sigmoid", "tanh", "relu", "abs", "erf", "add", "sub", "mul", "div", "pow"};
 inline constexpr std::array<std::string_view, 1> scalar_ops = {"dot"};
 inline constexpr std::array<std::string_view, 16> tensor_ops = {
     "sum", "max", "matmul", "linear", "permute", "reshape", "expand", "slice", "concat", "index_select", "index_add",

@@ -25,6 +25,7 @@ std::string_view scalar_op_name(ScalarOp op) {
     case ScalarOp::Tanh: return ops::Tanh::name;
     case ScalarOp::Relu: return ops::Relu::name;
     case ScalarOp::Abs: return ops::Abs::name;
+    case ScalarOp::Erf: return ops::Erf::name;
     case ScalarOp::Add: return ops::Add::name;
     case ScalarOp::Sub: return ops::Sub::name;
     case ScalarOp::Mul: return ops::Mul::name;

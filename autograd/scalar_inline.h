@@ -174,5 +174,6 @@ struct ScalarAccess {
 [[gnu::always_inline]] inline Scalar tanh(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Tanh>(detail::ScalarOp::Tanh, x, w); }
 [[gnu::always_inline]] inline Scalar relu(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Relu>(detail::ScalarOp::Relu, x, w); }
 [[gnu::always_inline]] inline Scalar abs(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Abs>(detail::ScalarOp::Abs, x, w); }
+[[gnu::always_inline]] inline Scalar erf(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Erf>(detail::ScalarOp::Erf, x, w); }
 
 }  // namespace chainrule

@@ -69,6 +69,7 @@ template <class G, class A, class B, class V, class NeedA, class NeedB, class Em
     CHAINRULE_UNARY(Tanh)
     CHAINRULE_UNARY(Relu)
     CHAINRULE_UNARY(Abs)
+    CHAINRULE_UNARY(Erf)
     CHAINRULE_BINARY(Add)
     CHAINRULE_BINARY(Sub)
     CHAINRULE_BINARY(Mul)

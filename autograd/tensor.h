@@ -225,6 +225,7 @@ Tensor sigmoid(const Tensor& x, Where where = Where::current());
 Tensor tanh(const Tensor& x, Where where = Where::current());
 Tensor relu(const Tensor& x, Where where = Where::current());  // relu'(0) = 0
 Tensor abs(const Tensor& x, Where where = Where::current());   // abs'(0) = 0
+Tensor erf(const Tensor& x, Where where = Where::current());   // the error function
 
 // Non-differentiable masks (results never require grad).
 Tensor step(const Tensor& x);                  // 0 where x <= 0, else 1 (NaN: 1)

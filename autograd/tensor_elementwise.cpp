@@ -139,6 +139,7 @@ Tensor sigmoid(const Tensor& x, Where w) { return unary<ops::Sigmoid>(x, w); }
 Tensor tanh(const Tensor& x, Where w) { return unary<ops::Tanh>(x, w); }
 Tensor relu(const Tensor& x, Where w) { return unary<ops::Relu>(x, w); }
 Tensor abs(const Tensor& x, Where w) { return unary<ops::Abs>(x, w); }
+Tensor erf(const Tensor& x, Where w) { return unary<ops::Erf>(x, w); }
 
 // ---- masks: never recorded ----
 

@@ -53,6 +53,7 @@ const std::map<std::string_view, std::vector<ScalarCase>>& scalar_cases() {
       {"tanh", {{[](S x) { return tanh(x[0]); }, {-0.3}}, {[](S x) { return tanh(x[0]); }, {1.5}}}},
       {"relu", {{[](S x) { return relu(x[0]); }, {-1.1}}, {[](S x) { return relu(x[0]); }, {0.4}}}},
       {"abs", {{[](S x) { return abs(x[0]); }, {-1.1}}, {[](S x) { return abs(x[0]); }, {0.4}}}},
+      {"erf", {{[](S x) { return erf(x[0]); }, {-0.9}}, {[](S x) { return erf(x[0]); }, {1.7}}}},
       {"add", {{[](S x) { return x[0] + x[1]; }, {1.3, -0.7}}, {[](S x) { return x[0] + 2.5; }, {1.3}}}},
       {"sub", {{[](S x) { return x[0] - x[1]; }, {1.3, -0.7}}, {[](S x) { return 2.5 - x[0]; }, {1.3}}}},
       {"mul", {{[](S x) { return x[0] * x[1]; }, {1.3, -0.7}}, {[](S x) { return x[0] * x[0]; }, {-2.1}}}},
@@ -89,6 +90,7 @@ const std::map<std::string_view, std::vector<TensorCase>>& tensor_cases() {
     unary("tanh", [](const Tensor& x) { return tanh(x); }, Domain::any);
     unary("relu", [](const Tensor& x) { return relu(x); }, Domain::away_from_zero);
     unary("abs", [](const Tensor& x) { return abs(x); }, Domain::away_from_zero);
+    unary("erf", [](const Tensor& x) { return erf(x); }, Domain::any);
     binary("add", [](const Tensor& a, const Tensor& b) { return a + b; }, Domain::any, Domain::any);
     binary("sub", [](const Tensor& a, const Tensor& b) { return a - b; }, Domain::any, Domain::any);
     binary("mul", [](const Tensor& a, const Tensor& b) { return a * b; }, Domain::any, Domain::any);

@@ -29,11 +29,11 @@ namespace {
 
 using testing::Numbers;
 
-enum class Op { Add, Sub, Mul, Div, Pow, Neg, Exp, Log, Sqrt, Sigmoid, Tanh, Relu, Abs, PlusNumber, TimesNumber,
+enum class Op { Add, Sub, Mul, Div, Pow, Neg, Exp, Log, Sqrt, Sigmoid, Tanh, Relu, Abs, Erf, PlusNumber, TimesNumber,
                 NumberMinus, NumberOver };
 constexpr int kOps = static_cast<int>(Op::NumberOver) + 1;
 constexpr const char* kOpNames[kOps] = {"add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt",
-                                        "sigmoid", "tanh", "relu", "abs", "x + c", "x * c", "c - x", "c / x"};
+                                        "sigmoid", "tanh", "relu", "abs", "erf", "x + c", "x * c", "c - x", "c / x"};
 
 bool binary(Op op) { return op <= Op::Pow; }
 
@@ -83,6 +83,7 @@ double apply(Op op, double x, double y, double c) {
     case Op::Tanh: return std::tanh(x);
     case Op::Relu: return x > 0 ? x : 0.0;
     case Op::Abs: return std::abs(x);
+    case Op::Erf: return std::erf(x);
     case Op::PlusNumber: return x + c;
     case Op::TimesNumber: return x * c;
     case Op::NumberMinus: return c - x;
@@ -225,6 +226,7 @@ T run_step(const Step& t, const T& x, const T& y) {
     case Op::Tanh: return tanh(x);
     case Op::Relu: return relu(x);
     case Op::Abs: return abs(x);
+    case Op::Erf: return erf(x);
     case Op::PlusNumber: return x + t.c;
     case Op::TimesNumber: return x * t.c;
     case Op::NumberMinus: return left_number(t.c, x) - x;

@@ -48,6 +48,7 @@ const std::map<std::string_view, ScalarRow>& scalar_rows() {
       {"tanh", {1, [](const Scalar& a, const Scalar&) { return tanh(a); }, {{-2, 0}, {-0.3, 0}, {0.5, 0}}}},
       {"relu", {1, [](const Scalar& a, const Scalar&) { return relu(a); }, {{-1.1, 0}, {0.4, 0}}}},
       {"abs", {1, [](const Scalar& a, const Scalar&) { return abs(a); }, {{-1.1, 0}, {0.4, 0}}}},
+      {"erf", {1, [](const Scalar& a, const Scalar&) { return erf(a); }, {{-1.4, 0}, {0.0, 0}, {0.6, 0}}}},
       {"add", {2, [](const Scalar& a, const Scalar& b) { return a + b; }, {{1.3, -0.7}}}},
       {"sub", {2, [](const Scalar& a, const Scalar& b) { return a - b; }, {{1.3, -0.7}}}},
       {"mul", {2, [](const Scalar& a, const Scalar& b) { return a * b; }, {{1.3, -0.7}, {-2.1, 0.4}}}},
@@ -255,6 +256,7 @@ TEST_CASE("second order: Tensor elementwise ops through create_graph", "[autogra
       {"tanh", {[](const Tensor& x) { return tanh(x); }, Domain::any}},
       {"relu", {[](const Tensor& x) { return relu(x); }, Domain::away_from_zero}},
       {"abs", {[](const Tensor& x) { return abs(x); }, Domain::away_from_zero}},
+      {"erf", {[](const Tensor& x) { return erf(x); }, Domain::any}},
   };
   const std::map<std::string_view, std::tuple<BinaryOp, Domain, Domain>> binary = {
       {"add", {[](const Tensor& a, const Tensor& b) { return a + b; }, Domain::any, Domain::any}},
