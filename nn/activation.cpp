@@ -85,8 +85,9 @@ Tensor silu(const Tensor& x) {
   return x * sigmoid(x);
 }
 
-Tensor gelu(const Tensor& x) {
+Tensor gelu(const Tensor& x, GeluApproximate approximate) {
   check_input(x, "gelu");
+  if (approximate == GeluApproximate::none) return x * 0.5 * (erf(x * 0.7071067811865476) + 1.0);  // 1 / sqrt(2)
   const double k = 0.7978845608028654;  // sqrt(2 / pi)
   return x * 0.5 * (tanh((x + x * x * x * 0.044715) * k) + 1.0);
 }
@@ -115,7 +116,9 @@ std::string Softplus::extra_repr() const { return fmt::format("beta={}, threshol
 
 Tensor SiLU::forward(const Tensor& x) { return silu(x); }
 
-Tensor GELU::forward(const Tensor& x) { return gelu(x); }
-std::string GELU::extra_repr() const { return "approximate='tanh'"; }
+Tensor GELU::forward(const Tensor& x) { return gelu(x, approximate_); }
+std::string GELU::extra_repr() const {
+  return approximate_ == GeluApproximate::none ? "approximate='none'" : "approximate='tanh'";
+}
 
 }  // namespace chainrule::nn

@@ -12,8 +12,8 @@
 //   Softplus:   y = ln(1 + e^(beta x)) / beta, and x where beta x > threshold (PyTorch's
 //               linear region; beta 1, threshold 20); computed without overflow for any x
 //   SiLU:       y = x sigmoid(x)                        (swish)
-//   GELU:       y = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))   PyTorch's approximate='tanh'
-//               (the exact form needs erf, which chainrule has no op for)
+//   GELU:       y = x/2 (1 + erf(x / sqrt(2)))          exact (x Phi(x)), PyTorch's default
+//               y = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))   with GeluApproximate::tanh
 //
 // The piecewise ones select their branches with where() (the gradient is selected, not masked)
 // and give each branch an input on which it is finite, so a large |x| in the branch not taken
@@ -44,7 +44,9 @@ Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
 Tensor elu(const Tensor& x, double alpha = 1.0);
 Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0);  // beta > 0
 Tensor silu(const Tensor& x);
-Tensor gelu(const Tensor& x);  // the tanh approximation
+// GELU's form, as torch's `approximate`: "none" (the exact form, with erf) or "tanh".
+enum class GeluApproximate { none, tanh };
+Tensor gelu(const Tensor& x, GeluApproximate approximate = GeluApproximate::none);
 
 class Sigmoid : public Module {
  public:
@@ -126,9 +128,12 @@ class SiLU : public Module {
 
 class GELU : public Module {
  public:
-  GELU() : Module("GELU") {}
-  Tensor forward(const Tensor& x) override;  // the tanh approximation
-  std::string extra_repr() const override;    // "approximate='tanh'"
+  explicit GELU(GeluApproximate approximate = GeluApproximate::none) : Module("GELU"), approximate_(approximate) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;  // "approximate='none'" or "approximate='tanh'"
+
+ private:
+  GeluApproximate approximate_;
 };
 
 }  // namespace chainrule::nn

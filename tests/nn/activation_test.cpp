@@ -140,7 +140,8 @@ double softplus_of(double x, double beta, double threshold) {
   return beta * x > threshold ? x : std::log1p(std::exp(beta * x)) / beta;
 }
 double silu_of(double x) { return x / (1 + std::exp(-x)); }
-double gelu_of(double x) { return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x))); }
+double gelu_of(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
+double gelu_tanh_of(double x) { return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x))); }
 
 }  // namespace
 
@@ -149,7 +150,8 @@ TEST_CASE("nn: LeakyReLU, ELU, Softplus, SiLU and GELU match their formulas") {
   const Tensor x = from_vector(xs, {8}, DType::float64);
   const std::vector<double> lr = nn::LeakyReLU(0.2).forward(x).to_vector(), el = nn::ELU(1.5).forward(x).to_vector(),
                             sp = nn::Softplus().forward(x).to_vector(), sp2 = nn::Softplus(2, 5).forward(x).to_vector(),
-                            si = nn::SiLU().forward(x).to_vector(), ge = nn::GELU().forward(x).to_vector();
+                            si = nn::SiLU().forward(x).to_vector(), ge = nn::GELU().forward(x).to_vector(),
+                            gt = nn::GELU(nn::GeluApproximate::tanh).forward(x).to_vector();
   for (std::size_t i = 0; i < xs.size(); ++i) {
     INFO("x = " << xs[i]);
     CHECK(lr[i] == Approx(leaky(xs[i], 0.2)).epsilon(1e-14));
@@ -158,13 +160,19 @@ TEST_CASE("nn: LeakyReLU, ELU, Softplus, SiLU and GELU match their formulas") {
     CHECK(sp2[i] == Approx(softplus_of(xs[i], 2, 5)).epsilon(1e-13).margin(1e-15));
     CHECK(si[i] == Approx(silu_of(xs[i])).epsilon(1e-14).margin(1e-16));
     CHECK(ge[i] == Approx(gelu_of(xs[i])).epsilon(1e-14).margin(1e-16));
+    CHECK(gt[i] == Approx(gelu_tanh_of(xs[i])).epsilon(1e-14).margin(1e-16));
   }
   CHECK(nn::leaky_relu(x).to_vector()[1] == Approx(-0.025));  // the default slope, 0.01
   CHECK(nn::LeakyReLU().to_string() == "LeakyReLU(negative_slope=0.01)");
   CHECK(nn::ELU().to_string() == "ELU(alpha=1)");
   CHECK(nn::Softplus(2, 5).to_string() == "Softplus(beta=2, threshold=5)");
   CHECK(nn::SiLU().to_string() == "SiLU()");
-  CHECK(nn::GELU().to_string() == "GELU(approximate='tanh')");
+  CHECK(nn::GELU().to_string() == "GELU(approximate='none')");
+  CHECK(nn::GELU(nn::GeluApproximate::tanh).to_string() == "GELU(approximate='tanh')");
+  // At 1.0, x Phi(x) = 0.8413447460685429 and the tanh form 0.8411919906082768: the forms differ.
+  CHECK(nn::gelu(tensor({1.0}, DType::float64)).item() == Approx(0.8413447460685429).epsilon(1e-15));
+  CHECK(nn::gelu(tensor({1.0}, DType::float64), nn::GeluApproximate::tanh).item() ==
+        Approx(0.8411919906082768).epsilon(1e-15));
   CHECK_THROWS_WITH(nn::Softplus(0), Contains("Softplus: beta must be > 0, got 0"));
   CHECK_THROWS_WITH(nn::softplus(x, -1), Contains("softplus: beta must be > 0, got -1"));
   CHECK_THROWS_WITH(nn::elu(Tensor()), Contains("elu: the input is undefined"));
@@ -189,6 +197,7 @@ TEST_CASE("nn: the piecewise activations' gradients at 0, at large |x| and at Na
         {[](const Tensor& x) { return nn::softplus(x, 0.5, 1e6); }, 0.0},  // no linear region
         {[](const Tensor& x) { return nn::silu(x); }, 0.0},
         {[](const Tensor& x) { return nn::gelu(x); }, 0.0},
+        {[](const Tensor& x) { return nn::gelu(x, nn::GeluApproximate::tanh); }, 0.0},
         {[](const Tensor& x) { return nn::leaky_relu(x); }, 0.01}};
     for (const auto& [f, negative] : cases) {
       const double g = grad_at(f, v);
@@ -198,7 +207,8 @@ TEST_CASE("nn: the piecewise activations' gradients at 0, at large |x| and at Na
   }
   // NaN passes through each.
   const Tensor nan = tensor({NAN}, DType::float64);
-  for (const Tensor& y : {nn::leaky_relu(nan), nn::elu(nan), nn::softplus(nan), nn::silu(nan), nn::gelu(nan)})
+  for (const Tensor& y : {nn::leaky_relu(nan), nn::elu(nan), nn::softplus(nan), nn::silu(nan), nn::gelu(nan),
+                          nn::gelu(nan, nn::GeluApproximate::tanh)})
     CHECK(std::isnan(y.item()));
 }
 
@@ -212,7 +222,8 @@ TEST_CASE("nn: LeakyReLU, ELU, Softplus, SiLU and GELU pass the finite-differenc
       {"elu", [](const Tensor& t) { return nn::elu(t, 0.7); }},
       {"softplus", [](const Tensor& t) { return nn::softplus(t, 1.5, 4); }},  // 3.2 is in the linear region
       {"silu", [](const Tensor& t) { return nn::silu(t); }},
-      {"gelu", [](const Tensor& t) { return nn::gelu(t); }}};
+      {"gelu", [](const Tensor& t) { return nn::gelu(t); }},
+      {"gelu tanh", [](const Tensor& t) { return nn::gelu(t, nn::GeluApproximate::tanh); }}};
   for (const auto& [name, f] : cases) {
     INFO(name);
     const auto g = [&, f = f](V in) { return sum(f(in[0]) * w); };
