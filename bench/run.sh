@@ -19,11 +19,10 @@
 #                      spin while OpenBLAS's own threads run a product, and at 2 threads on 2 cores
 #                      that made LibTorch's mlp_b128 step 10x slower under load; only LibTorch uses
 #                      OpenMP here, so this changes nothing for the other systems
-#   OPENBLAS_CORETYPE  OpenBLAS kernels, the same for every system. Default: the widest this CPU
-#                      runs, SkylakeX (AVX-512) when it has AVX-512 F, CD, BW, DQ and VL, else
-#                      Haswell (AVX2 and FMA), else OpenBLAS's own choice. Debian 12's OpenBLAS
-#                      0.3.21 predates AMD Zen 4's AVX-512 and gives it the Haswell kernels, at
-#                      half the float32 product speed (bench/HISTORY.md); runs 1-25 used Haswell
+#   OPENBLAS_CORETYPE  OpenBLAS kernels, the same for every system: as the environment sets it
+#                      (this machine's sets Haswell), else OpenBLAS's own choice (here it would be
+#                      Cooperlake, AVX-512: float32 products about twice as fast; bench/HISTORY.md).
+#                      Recorded in the JSON with the kernels OpenBLAS reports.
 # Output: build-bench/bench-<threads>.json (Google Benchmark JSON) and the tables on stdout. apt-get runs only
 # for packages that are missing; an existing build-bench/ is rebuilt incrementally.
 set -euo pipefail
@@ -50,18 +49,6 @@ if [[ -n "$(git status --porcelain -- autograd nn optim 2>/dev/null)" ]]; then
   revision+=" + uncommitted changes in autograd/ nn/ optim/"
 fi
 export CHAINRULE_REVISION="$revision"
-# The widest kernels whose instructions /proc/cpuinfo lists (see OPENBLAS_CORETYPE above).
-best_coretype() {
-  local flags
-  flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
-  local has_all=1 f
-  for f in avx512f avx512cd avx512bw avx512dq avx512vl; do [[ "$flags" == *" $f "* ]] || has_all=0; done
-  if ((has_all)); then echo SkylakeX
-  elif [[ "$flags" == *" avx2 "* && "$flags" == *" fma "* ]]; then echo Haswell
-  fi
-}
-OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-$(best_coretype)}"
-if [[ -n "$OPENBLAS_CORETYPE" ]]; then export OPENBLAS_CORETYPE; else unset OPENBLAS_CORETYPE; fi
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 machine="$(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs"
 for threads in $THREADS; do
