@@ -26,13 +26,21 @@ void for_each_broadcast(const Shape& out, const Shape& a, const Shape& b, F&& f)
   const int64_t total = out.numel();
   if (total == 0) return;
   if (n == 0) return f(int64_t{0}, int64_t{0}, int64_t{0});
-  // The innermost dim is a plain loop (the compiler sees constant strides within a row); an
-  // odometer over the outer dims moves from row to row.
+  // The innermost dim is a plain loop, with the strides of the usual rows (an operand read along
+  // the row, or one value of it for the whole row) as constants, so that the compiler vectorises
+  // them; an odometer over the outer dims moves from row to row.
   const int64_t row = out[n - 1], ra = sa[n - 1], rb = sb[n - 1];
   int64_t idx[kMaxDims] = {};
   int64_t ia = 0, ib = 0;
   for (int64_t o = 0; o < total; o += row) {
-    for (int64_t j = 0; j < row; ++j) f(o + j, ia + j * ra, ib + j * rb);
+    if (ra == 1 && rb == 1)
+      for (int64_t j = 0; j < row; ++j) f(o + j, ia + j, ib + j);
+    else if (ra == 1 && rb == 0)
+      for (int64_t j = 0; j < row; ++j) f(o + j, ia + j, ib);
+    else if (ra == 0 && rb == 1)
+      for (int64_t j = 0; j < row; ++j) f(o + j, ia, ib + j);
+    else
+      for (int64_t j = 0; j < row; ++j) f(o + j, ia + j * ra, ib + j * rb);
     for (int d = n - 2; d >= 0; --d) {
       if (++idx[d] < out[d]) { ia += sa[d]; ib += sb[d]; break; }
       ia -= sa[d] * (out[d] - 1);
