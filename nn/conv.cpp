@@ -79,6 +79,44 @@ Tensor avg_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::optional<
   return reshape(mean(columns, {1}), {n, c, oh, ow});
 }
 
+namespace {
+
+void check_output_size(std::array<int64_t, 2> size, const char* op) {
+  if (size[0] < 1 || size[1] < 1)
+    throw std::invalid_argument(fmt::format("{}: the output size must be >= 1 in each dim, got {}", op, pair_str(size)));
+}
+
+}  // namespace
+
+Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> output_size) {
+  check_image(x, "adaptive_avg_pool2d");
+  check_output_size(output_size, "adaptive_avg_pool2d");
+  const int64_t h = x.size(2), w = x.size(3);
+  const auto [oh, ow] = output_size;
+  if (h < 1 || w < 1)
+    throw std::invalid_argument(
+        fmt::format("adaptive_avg_pool2d: the input {} has an empty image (H and W must be >= 1)", x.shape().str()));
+  if (oh == 1 && ow == 1) return mean(x, {2, 3}, /*keepdim=*/true);
+  // Windows of one size at a regular step: one pooling op.
+  if (h % oh == 0 && w % ow == 0) return avg_pool2d(x, {h / oh, w / ow});
+  // Otherwise each cell's window by itself (torch's start = floor(i H / OH), end = ceil((i + 1) H / OH)).
+  std::vector<Tensor> rows;
+  for (int64_t i = 0; i < oh; ++i) {
+    const Tensor band = slice(x, 2, i * h / oh, ((i + 1) * h + oh - 1) / oh);
+    std::vector<Tensor> cells;
+    for (int64_t j = 0; j < ow; ++j)
+      cells.push_back(mean(slice(band, 3, j * w / ow, ((j + 1) * w + ow - 1) / ow), {2, 3}, /*keepdim=*/true));
+    rows.push_back(concat(cells, 3));
+  }
+  return concat(rows, 2);
+}
+
+AdaptiveAvgPool2d::AdaptiveAvgPool2d(Size2d output_size) : Module("AdaptiveAvgPool2d"), output_size_(output_size.v) {
+  check_output_size(output_size_, "AdaptiveAvgPool2d");
+}
+Tensor AdaptiveAvgPool2d::forward(const Tensor& x) { return adaptive_avg_pool2d(x, output_size_); }
+std::string AdaptiveAvgPool2d::extra_repr() const { return fmt::format("output_size={}", pair_str(output_size_)); }
+
 Conv2d::Conv2d(const Conv2dOptions& options) : Conv2d(options, default_generator()) {}
 
 Conv2d::Conv2d(const Conv2dOptions& options, Generator& gen) : Module("Conv2d"), options_(options) {

@@ -9,6 +9,9 @@
 //   max_pool2d: the maximum of each window (per channel; autograd's max_pool2d op); padding counts
 //               as -inf (never chosen); the gradient goes to the first maximum, as PyTorch's.
 //   avg_pool2d: the mean of each window, padding's zeros included (torch's count_include_pad=True).
+//   adaptive_avg_pool2d: [N, C, H, W] -> [N, C, OH, OW] whatever H and W: cell (i, j) is the mean of
+//               rows floor(i H / OH) .. ceil((i + 1) H / OH) - 1 and the same for columns (torch's
+//               windows, which overlap when OH does not divide H); [1, 1] is the global average.
 //   Flatten:    dims start_dim..end_dim into one (default 1..-1: [N, C, H, W] -> [N, C*H*W]).
 //
 //   auto net = std::make_shared<nn::Sequential>(
@@ -35,6 +38,8 @@ Tensor max_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::optional<
                   std::array<int64_t, 2> padding = {0, 0});
 Tensor avg_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::optional<std::array<int64_t, 2>> stride = {},
                   std::array<int64_t, 2> padding = {0, 0});
+// output_size >= 1 each, and H, W >= 1 (std::invalid_argument naming the op and the sizes).
+Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> output_size);
 
 // A size given as one number (square) or as {rows, columns}.
 struct Size2d {
@@ -105,6 +110,16 @@ class AvgPool2d : public Pool2d {
   explicit AvgPool2d(Size2d kernel_size, std::optional<Size2d> stride = {}, Size2d padding = 0)
       : Pool2d("AvgPool2d", kernel_size, stride, padding) {}
   Tensor forward(const Tensor& x) override;
+};
+
+class AdaptiveAvgPool2d : public Module {
+ public:
+  explicit AdaptiveAvgPool2d(Size2d output_size);  // std::invalid_argument for a size below 1
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;  // "output_size=[1, 1]"
+
+ private:
+  std::array<int64_t, 2> output_size_;
 };
 
 class Flatten : public Module {

@@ -1,4 +1,4 @@
-// Conv2d, MaxPool2d, AvgPool2d and Flatten: values against plain loops, PyTorch's conventions
+// Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d and Flatten: values against plain loops, PyTorch's conventions
 // (cross-correlation, -inf padding for max, zeros counted for average, default initialiser bounds),
 // errors, and the finite-difference checks of first and second derivatives.
 #include <catch2/catch.hpp>
@@ -119,6 +119,39 @@ TEST_CASE("nn: pooling's gradients pass the finite-difference checks, first and 
   const Tensor x = numbers({1, 2, 5, 5}, 8, true);  // continuous values: no ties in a window
   testing::check_first_and_second_order([](V in) { return nn::max_pool2d(in[0], {3, 3}, std::array<int64_t, 2>{2, 2}, {1, 1}); }, {x});
   testing::check_first_and_second_order([](V in) { return nn::avg_pool2d(in[0], {2, 3}, std::array<int64_t, 2>{1, 2}, {1, 1}); }, {x});
+}
+
+TEST_CASE("nn: adaptive_avg_pool2d averages torch's windows, for any input size") {
+  // Each cell against its window by plain loops: output sizes that divide the input (one pooling
+  // op), that do not (overlapping windows: 5 rows into 3 are rows 0-1, 1-3, 3-4), and [1, 1].
+  const Tensor x = numbers({2, 3, 5, 7}, 9);
+  const std::vector<double> v = x.to_vector();
+  for (const std::array<int64_t, 2> out : {std::array<int64_t, 2>{3, 2}, {5, 7}, {1, 1}, {1, 7}, {2, 3}, {4, 1}}) {
+    INFO("output [" << out[0] << ", " << out[1] << "]");
+    const Tensor y = nn::AdaptiveAvgPool2d(nn::Size2d(out[0], out[1])).forward(x);
+    REQUIRE(y.shape() == Shape{2, 3, out[0], out[1]});
+    for (int64_t plane = 0; plane < 6; ++plane)
+      for (int64_t i = 0; i < out[0]; ++i)
+        for (int64_t j = 0; j < out[1]; ++j) {
+          const int64_t r0 = i * 5 / out[0], r1 = ((i + 1) * 5 + out[0] - 1) / out[0];
+          const int64_t c0 = j * 7 / out[1], c1 = ((j + 1) * 7 + out[1] - 1) / out[1];
+          double total = 0;
+          for (int64_t r = r0; r < r1; ++r)
+            for (int64_t c = c0; c < c1; ++c) total += v[static_cast<std::size_t>((plane * 5 + r) * 7 + c)];
+          CHECK(y.to_vector()[static_cast<std::size_t>((plane * out[0] + i) * out[1] + j)] ==
+                Approx(total / static_cast<double>((r1 - r0) * (c1 - c0))).epsilon(1e-14));
+        }
+  }
+  CHECK(nn::AdaptiveAvgPool2d(1).to_string() == "AdaptiveAvgPool2d(output_size=[1, 1])");
+  const Tensor leaf = numbers({1, 2, 5, 4}, 10, true);
+  testing::check_first_and_second_order([](V in) { return nn::adaptive_avg_pool2d(in[0], {3, 3}); }, {leaf});
+  testing::check_first_and_second_order([](V in) { return nn::adaptive_avg_pool2d(in[0], {1, 2}); }, {leaf});
+  CHECK_THROWS_WITH(nn::AdaptiveAvgPool2d(nn::Size2d(0, 2)),
+                    Contains("AdaptiveAvgPool2d: the output size must be >= 1 in each dim, got [0, 2]"));
+  CHECK_THROWS_WITH(nn::adaptive_avg_pool2d(zeros({2, 3}), {1, 1}),
+                    Contains("adaptive_avg_pool2d: expected an image batch [N, C, H, W], got [2, 3]"));
+  CHECK_THROWS_WITH(nn::adaptive_avg_pool2d(zeros({1, 1, 0, 3}), {1, 1}),
+                    Contains("adaptive_avg_pool2d: the input [1, 1, 0, 3] has an empty image"));
 }
 
 TEST_CASE("nn: Conv2d registers torch's parameters and initialises them within torch's bound") {
