@@ -84,6 +84,62 @@ std::string LayerNorm::extra_repr() const {
   return s;
 }
 
+namespace {
+
+void check_groups(const char* op, int64_t groups, int64_t channels) {
+  if (groups < 1 || channels < 1 || channels % groups != 0)
+    throw std::invalid_argument(fmt::format("{}: num_groups ({}) must be >= 1 and divide the channels ({})", op,
+                                            groups, channels));
+}
+
+}  // namespace
+
+Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, const Tensor& bias, double eps) {
+  check_input("group_norm", x, weight.defined() ? weight : bias);
+  check_eps("group_norm", eps);
+  if (x.dim() < 2)
+    throw std::invalid_argument(fmt::format("group_norm: expected an input [N, C, ...], got {}", x.shape().str()));
+  const int64_t n = x.size(0), c = x.size(1);
+  check_groups("group_norm", num_groups, c);
+  for (const auto& [name, t] : {std::pair{"weight", weight}, std::pair{"bias", bias}})
+    if (t.defined() && t.shape() != Shape{c})
+      throw std::invalid_argument(
+          fmt::format("group_norm: {} has shape {}, expected [{}] (the input's channels)", name, t.shape().str(), c));
+  // Each sample's group as one row: [N, G, C / G * (the positions)].
+  int64_t group_size = c / num_groups;
+  for (int d = 2; d < x.dim(); ++d) group_size *= x.size(d);
+  Tensor y = reshape(normalise(reshape(x, {n, num_groups, group_size}), {2}, eps).y, x.shape().to_vector());
+  if (!weight.defined() && !bias.defined()) return y;
+  std::vector<int64_t> per_channel(static_cast<std::size_t>(x.dim() - 1), 1);  // [C, 1, ..., 1]
+  per_channel[0] = c;
+  if (weight.defined()) y = y * reshape(weight, per_channel);
+  if (bias.defined()) y = y + reshape(bias, per_channel);
+  return y;
+}
+
+GroupNorm::GroupNorm(const GroupNormOptions& options) : Module("GroupNorm"), options_(options) {
+  check_groups("GroupNorm", options.num_groups(), options.num_channels());
+  check_eps("GroupNorm", options.eps());
+  if (!options.affine()) return;
+  weight_ = register_parameter("weight", ones({options.num_channels()}, options.dtype()));
+  bias_ = register_parameter("bias", zeros({options.num_channels()}, options.dtype()));
+}
+
+Tensor GroupNorm::forward(const Tensor& x) {
+  check_input("GroupNorm::forward", x, weight_);
+  if (x.defined() && x.dim() >= 2 && x.size(1) != options_.num_channels())
+    throw std::invalid_argument(fmt::format("GroupNorm::forward: the input {} has {} channels, the layer {}",
+                                            x.shape().str(), x.size(1), options_.num_channels()));
+  return group_norm(x, options_.num_groups(), weight_, bias_, options_.eps());
+}
+
+std::string GroupNorm::extra_repr() const {
+  std::string s = fmt::format("{}, {}, eps={}, affine={}", options_.num_groups(), options_.num_channels(),
+                              options_.eps(), options_.affine());
+  if (weight_.defined() && weight_.dtype() != DType::float32) s += fmt::format(", dtype={}", dtype_name(weight_.dtype()));
+  return s;
+}
+
 BatchNorm::BatchNorm(const char* name, const BatchNormOptions& options, std::vector<int> ranks, const char* shapes)
     : Module(name), options_(options), ranks_(std::move(ranks)), shapes_(shapes) {
   const int64_t c = options.num_features();

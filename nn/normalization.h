@@ -1,11 +1,16 @@
 #pragma once
-// Normalisation layers, as torch.nn's: LayerNorm, BatchNorm1d and BatchNorm2d. Compositions of autograd
+// Normalisation layers, as torch.nn's: LayerNorm, GroupNorm, BatchNorm1d and BatchNorm2d. Compositions of autograd
 // ops (mean, subtraction, multiplication, sqrt; no derivative is defined here), so create_graph and
 // gradcheck work through them as through any other graph.
 //
 //   LayerNorm over the last dims D (normalized_shape), per sample:
 //     y = (x - E[x]) / sqrt(Var[x] + eps) * weight + bias      E, Var over D; Var biased (divides by |D|)
 //     weight (ones) and bias (zeros) have shape D; elementwise_affine(false) leaves them out.
+//
+//   GroupNorm over groups of channels, per sample: x [N, C, *], C split into G groups of C / G
+//     channels in order; y = (x - E[x]) / sqrt(Var[x] + eps) * weight[c] + bias[c], E and Var over
+//     the group's channels and positions, Var biased; weight (ones) and bias (zeros) of shape [C].
+//     G = 1 is LayerNorm over [C, *] with per-channel affine; G = C is instance normalisation.
 //
 //   BatchNorm1d over the batch, per channel c, input [N, C] or [N, C, L]:
 //     training:  y = (x - mean_B) / sqrt(var_B + eps) * weight[c] + bias[c]
@@ -72,6 +77,46 @@ class LayerNorm : public Module {
 
  private:
   LayerNormOptions options_;
+  Tensor weight_, bias_;
+};
+
+// The functional form: x [N, C, ...] (at least 2 dims), C divisible by num_groups >= 1; weight
+// and bias [C] or undefined. std::invalid_argument naming group_norm and the shapes otherwise.
+Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight = Tensor(), const Tensor& bias = Tensor(),
+                  double eps = 1e-5);
+
+struct GroupNormOptions {
+  GroupNormOptions(int64_t num_groups, int64_t num_channels) : num_groups_(num_groups), num_channels_(num_channels) {}
+  GroupNormOptions& eps(double e) { eps_ = e; return *this; }      // > 0 (default 1e-5)
+  GroupNormOptions& affine(bool on) { affine_ = on; return *this; }  // weight and bias (default true)
+  GroupNormOptions& dtype(DType d) { dtype_ = d; return *this; }    // of weight and bias (default float32)
+
+  int64_t num_groups() const { return num_groups_; }
+  int64_t num_channels() const { return num_channels_; }
+  double eps() const { return eps_; }
+  bool affine() const { return affine_; }
+  DType dtype() const { return dtype_; }
+
+ private:
+  int64_t num_groups_, num_channels_;
+  double eps_ = 1e-5;
+  bool affine_ = true;
+  DType dtype_ = DType::float32;
+};
+
+class GroupNorm : public Module {
+ public:
+  // Registers "weight" (ones) and "bias" (zeros) of [num_channels] unless affine(false);
+  // std::invalid_argument unless num_groups >= 1 divides num_channels >= 1.
+  explicit GroupNorm(const GroupNormOptions& options);
+  Tensor forward(const Tensor& x) override;
+  const Tensor& weight() const { return weight_; }  // undefined without affine
+  const Tensor& bias() const { return bias_; }
+  const GroupNormOptions& options() const { return options_; }
+  std::string extra_repr() const override;  // "2, 8, eps=1e-05, affine=true"
+
+ private:
+  GroupNormOptions options_;
   Tensor weight_, bias_;
 };
 

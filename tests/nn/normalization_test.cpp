@@ -1,7 +1,8 @@
-// LayerNorm, BatchNorm1d and Dropout: values against loops over plain doubles, running statistics,
+// LayerNorm, GroupNorm, BatchNorm1d and Dropout: values against loops over plain doubles, running statistics,
 // modes, saving, errors, and the finite-difference checks of first and second derivatives.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -107,6 +108,60 @@ TEST_CASE("nn: LayerNorm's errors name the layer and the shapes") {
   CHECK_THROWS_WITH(nn::layer_norm(zeros({2, 3}, DType::float64), {3}, ones({2}, DType::float64)),
                     Contains("layer_norm: weight has shape [2], expected normalized_shape [3]"));
   CHECK_THROWS_WITH(nn::layer_norm(zeros({2, 3}, DType::float64), {-3}), Contains("normalized_shape [-3], got an input [2, 3]"));
+}
+
+TEST_CASE("nn: GroupNorm normalises each sample's groups of channels, then scales and shifts per channel") {
+  // [N, C, H, W] = [2, 6, 2, 3]: each group's C / G channels of one sample, by plain loops.
+  const Shape shape{2, 6, 2, 3};
+  const std::vector<double> v = numbers(static_cast<std::size_t>(shape.numel()), 21);
+  const Tensor x = from_vector(v, shape, f64());
+  const std::vector<double> w = numbers(6, 22), b = numbers(6, 23);
+  for (int64_t groups : {1, 2, 3, 6}) {
+    INFO("groups " << groups);
+    nn::GroupNorm norm(nn::GroupNormOptions(groups, 6).dtype(DType::float64).eps(1e-3));
+    Tensor weight = norm.weight(), bias = norm.bias();  // handles to the layer's parameters
+    std::copy(w.begin(), w.end(), weight.mutable_data<double>());
+    std::copy(b.begin(), b.end(), bias.mutable_data<double>());
+    const std::vector<double> y = norm.forward(x).to_vector();
+    const int64_t per_group = 6 / groups * 6;  // channels per group times H * W
+    for (int64_t s = 0; s < 2; ++s)
+      for (int64_t g = 0; g < groups; ++g) {
+        const auto first = static_cast<std::ptrdiff_t>((s * 6 * 6) + g * per_group);
+        const std::vector<double> z = normalised({v.begin() + first, v.begin() + first + per_group}, 1e-3);
+        for (int64_t k = 0; k < per_group; ++k) {
+          const int64_t channel = g * (6 / groups) + k / 6;
+          CHECK(y[static_cast<std::size_t>(first + k)] ==
+                Approx(z[static_cast<std::size_t>(k)] * w[static_cast<std::size_t>(channel)] +
+                       b[static_cast<std::size_t>(channel)]).epsilon(1e-12));
+        }
+      }
+  }
+  // The parameters as torch's; no affine step, no parameters; 2-D and 3-D inputs.
+  nn::GroupNorm norm(nn::GroupNormOptions(2, 4));
+  CHECK(norm.weight().to_vector() == std::vector<double>(4, 1.0));
+  CHECK(norm.bias().to_vector() == std::vector<double>(4, 0.0));
+  CHECK(norm.named_parameters().size() == 2);
+  CHECK(norm.to_string() == "GroupNorm(2, 4, eps=1e-05, affine=true)");
+  CHECK(nn::GroupNorm(nn::GroupNormOptions(2, 4).affine(false)).parameters().empty());
+  CHECK(norm.forward(ones({3, 4})).shape() == Shape{3, 4});
+  CHECK(norm.forward(ones({3, 4, 5})).shape() == Shape{3, 4, 5});
+}
+
+TEST_CASE("nn: GroupNorm's gradients pass the finite-difference checks, and its errors name the shapes") {
+  const Tensor x = input({2, 4, 3}, 24, true), w = input({4}, 25, true), b = input({4}, 26, true);
+  const Tensor r = input({2, 4, 3}, 27);  // weighted: the plain sum of a normalised group is constant
+  testing::check_first_and_second_order([&](V in) { return sum(nn::group_norm(in[0], 2, in[1], in[2]) * r); },
+                                        {x, w, b});
+  nn::GroupNorm norm(nn::GroupNormOptions(2, 4).dtype(DType::float64));
+  CHECK_THROWS_WITH(nn::GroupNorm(nn::GroupNormOptions(3, 4)),
+                    Contains("GroupNorm: num_groups (3) must be >= 1 and divide the channels (4)"));
+  CHECK_THROWS_WITH(nn::GroupNorm(nn::GroupNormOptions(2, 4).eps(-1)), Contains("GroupNorm: eps must be a finite number > 0"));
+  CHECK_THROWS_WITH(norm.forward(zeros({2, 6, 3}, DType::float64)),
+                    Contains("GroupNorm::forward: the input [2, 6, 3] has 6 channels, the layer 4"));
+  CHECK_THROWS_WITH(norm.forward(zeros({4}, DType::float64)), Contains("group_norm: expected an input [N, C, ...], got [4]"));
+  CHECK_THROWS_WITH(nn::group_norm(zeros({2, 4}, DType::float64), 2, ones({3}, DType::float64)),
+                    Contains("group_norm: weight has shape [3], expected [4] (the input's channels)"));
+  CHECK_THROWS_WITH(nn::group_norm(zeros({2, 4}, DType::float64), 0), Contains("group_norm: num_groups (0) must be >= 1"));
 }
 
 TEST_CASE("nn: BatchNorm1d normalises each channel over the batch and tracks running statistics") {
