@@ -87,6 +87,14 @@ Tensor Module::register_buffer(std::string name, Tensor tensor, bool persistent)
   return tensor;
 }
 
+void Module::mark_optional_in_files(const std::string& name) {
+  const auto it = std::find_if(buffers_.begin(), buffers_.end(), [&](const Buffer& b) { return b.name == name; });
+  if (it == buffers_.end() || !it->persistent)
+    throw std::invalid_argument(
+        fmt::format("{}::mark_optional_in_files: '{}' is not a persistent buffer of this module", name_, name));
+  it->optional_in_files = true;
+}
+
 void Module::add_child(std::string name, std::shared_ptr<Module> module) {
   check_new_name(name, "register_module");
   if (module.get() == this)
@@ -111,7 +119,8 @@ void Module::append_named(const std::string& prefix, std::vector<NamedTensor>& o
     for (const auto& [n, p] : parameters_) out.emplace_back(prefix + n, p);
   } else {
     for (const Buffer& b : buffers_)
-      if (which == Which::buffers || b.persistent) out.emplace_back(prefix + b.name, b.tensor);
+      if (which == Which::buffers || (b.persistent && (which != Which::optional_buffers || b.optional_in_files)))
+        out.emplace_back(prefix + b.name, b.tensor);
   }
   if (!recurse) return;
   for (const auto& [n, c] : children_) c->append_named(prefix + n + ".", out, which, true);
@@ -140,6 +149,12 @@ std::vector<Tensor> Module::buffers(bool recurse) const { return tensors_of(name
 std::vector<NamedTensor> Module::named_state() const {
   std::vector<NamedTensor> out = named_parameters();
   for (auto& entry : collect(Which::persistent_buffers, true)) append_unique(out, std::move(entry));
+  return out;
+}
+
+std::vector<std::string> Module::optional_state() const {
+  std::vector<std::string> out;
+  for (const auto& [name, t] : collect(Which::optional_buffers, true)) out.push_back(name);
   return out;
 }
 

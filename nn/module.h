@@ -63,6 +63,10 @@ class Module {
   // The state that nn::save writes and nn::load reads: named_parameters(), then the persistent
   // named_buffers() (as torch's state_dict()).
   std::vector<NamedTensor> named_state() const;
+  // The dotted names in named_state() that a saved file may lack (nn::load and load_state_dict
+  // then leave those tensors as they are): buffers a layer gained after files were written with
+  // it, as torch's versioned state dicts allow (BatchNorm's num_batches_tracked).
+  std::vector<std::string> optional_state() const;
   // The direct children, in registration order.
   std::vector<std::shared_ptr<Module>> children() const;
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const {
@@ -108,6 +112,9 @@ class Module {
   // with the parameters unless `persistent` is false (torch's register_buffer(..., persistent)).
   //   mask_ = register_buffer("mask", from_vector({1, 0, 1}, {3}));
   Tensor register_buffer(std::string name, Tensor tensor, bool persistent = true);
+  // Marks this module's persistent buffer `name` as one a saved file may lack (see optional_state);
+  // std::invalid_argument if there is no such buffer.
+  void mark_optional_in_files(const std::string& name);
 
   // Replaces this module's parameter `name` by `tensor`, a defined leaf of the same shape and dtype
   // (std::invalid_argument naming the module, the parameter and the shapes otherwise), and returns
@@ -137,8 +144,9 @@ class Module {
     std::string name;
     Tensor tensor;
     bool persistent;
+    bool optional_in_files = false;
   };
-  enum class Which { parameters, buffers, persistent_buffers };
+  enum class Which { parameters, buffers, persistent_buffers, optional_buffers };
   // (dotted name, tensor) of `which`, here and (recurse) below; collect then lists each tensor once.
   std::vector<NamedTensor> collect(Which which, bool recurse) const;
   void append_named(const std::string& prefix, std::vector<NamedTensor>& out, Which which, bool recurse) const;

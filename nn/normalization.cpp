@@ -145,14 +145,16 @@ BatchNorm::BatchNorm(const char* name, const BatchNormOptions& options, std::vec
   const int64_t c = options.num_features();
   if (c < 1) throw std::invalid_argument(fmt::format("{}: num_features must be >= 1, got {}", name, c));
   check_eps(name, options.eps());
-  if (!(options.momentum() >= 0 && options.momentum() <= 1))
-    throw std::invalid_argument(fmt::format("{}: momentum must be in [0, 1], got {}", name, options.momentum()));
+  if (const auto m = options.momentum(); m && !(*m >= 0 && *m <= 1))
+    throw std::invalid_argument(fmt::format("{}: momentum must be in [0, 1] (or std::nullopt), got {}", name, *m));
   if (options.affine()) {
     weight_ = register_parameter("weight", ones({c}, options.dtype()));
     bias_ = register_parameter("bias", zeros({c}, options.dtype()));
   }
   running_mean_ = register_buffer("running_mean", zeros({c}, options.dtype()));
   running_var_ = register_buffer("running_var", ones({c}, options.dtype()));
+  num_batches_tracked_ = register_buffer("num_batches_tracked", zeros(Shape{}, options.dtype()));
+  mark_optional_in_files("num_batches_tracked");
 }
 
 Tensor BatchNorm::forward(const Tensor& x) {
@@ -182,7 +184,8 @@ Tensor BatchNorm::forward(const Tensor& x) {
     Normalised z = normalise(x, dims, options_.eps());
     y = z.y;
     NoGradGuard no_grad;
-    const double m = options_.momentum();
+    num_batches_tracked_ += 1.0;
+    const double m = options_.momentum() ? *options_.momentum() : 1 / num_batches_tracked_.item();
     const double unbias = static_cast<double>(n) / static_cast<double>(n - 1);
     running_mean_ *= 1 - m;
     running_mean_.add_(reshape(z.mean.detach(), {c}), m);
@@ -196,8 +199,9 @@ Tensor BatchNorm::forward(const Tensor& x) {
 }
 
 std::string BatchNorm::extra_repr() const {
+  const auto m = options_.momentum();
   std::string s = fmt::format("{}, eps={}, momentum={}, affine={}", options_.num_features(), options_.eps(),
-                              options_.momentum(), options_.affine());
+                              m ? fmt::format("{}", *m) : "None", options_.affine());
   if (running_mean_.defined() && running_mean_.dtype() != DType::float32)
     s += fmt::format(", dtype={}", dtype_name(running_mean_.dtype()));
   return s;

@@ -15,21 +15,28 @@
 //   BatchNorm1d over the batch, per channel c, input [N, C] or [N, C, L]:
 //     training:  y = (x - mean_B) / sqrt(var_B + eps) * weight[c] + bias[c]
 //                mean_B, var_B over N (and L), var_B biased; then, without recording,
-//                running_mean = (1 - momentum) * running_mean + momentum * mean_B
-//                running_var  = (1 - momentum) * running_var  + momentum * var_B * n / (n - 1)
+//                num_batches_tracked += 1
+//                running_mean = (1 - f) * running_mean + f * mean_B
+//                running_var  = (1 - f) * running_var  + f * var_B * n / (n - 1)
 //                (n = N * L values per channel: the running variance is the unbiased one, as torch)
+//                f = momentum, or with momentum(std::nullopt) (torch's momentum=None) 1 /
+//                num_batches_tracked: the cumulative average of every batch's statistics
 //     evaluation (eval()): y = (x - running_mean) / sqrt(running_var + eps) * weight[c] + bias[c]
-//     running_mean (zeros) and running_var (ones) are persistent buffers: nn::save writes them.
+//     running_mean (zeros), running_var (ones) and num_batches_tracked (0, shape [] as torch's)
+//     are persistent buffers: nn::save writes them, with torch's names, so state dicts go both
+//     ways. The count has the layer's dtype (chainrule has no integer tensors; float32 counts
+//     exactly up to 2^24 batches), is saved as such, and loads from torch's int64 (I64) entry; a
+//     file without it (written before chainrule kept it) loads and leaves it as it is.
 //     Every training-mode forward updates them, a finite-difference check's evaluations included:
 //     snapshot with nn::state_dict and restore with nn::load_state_dict around such a check.
 //   BatchNorm2d: the same per channel of images [N, C, H, W], over N, H and W.
-//     Unlike torch, there is no num_batches_tracked buffer (it only serves momentum = None, the
-//     cumulative average, which is not offered), and track_running_stats cannot be turned off.
+//     Unlike torch, track_running_stats cannot be turned off.
 //
 //   auto norm = std::make_shared<nn::LayerNorm>(nn::LayerNormOptions({8}));
 //   auto bn = std::make_shared<nn::BatchNorm1d>(nn::BatchNorm1dOptions(16).momentum(0.1));
 //   bn->eval();  // running statistics from now on
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -124,20 +131,21 @@ class GroupNorm : public Module {
 struct BatchNormOptions {
   explicit BatchNormOptions(int64_t num_features) : num_features_(num_features) {}  // >= 1
   BatchNormOptions& eps(double e) { eps_ = e; return *this; }            // > 0 (default 1e-5)
-  BatchNormOptions& momentum(double m) { momentum_ = m; return *this; }  // in [0, 1] (default 0.1)
+  // In [0, 1] (default 0.1); std::nullopt for the cumulative average (torch's momentum=None).
+  BatchNormOptions& momentum(std::optional<double> m) { momentum_ = m; return *this; }
   BatchNormOptions& affine(bool on) { affine_ = on; return *this; }      // weight and bias (default true)
   BatchNormOptions& dtype(DType d) { dtype_ = d; return *this; }          // parameters and buffers (float32)
 
   int64_t num_features() const { return num_features_; }
   double eps() const { return eps_; }
-  double momentum() const { return momentum_; }
+  std::optional<double> momentum() const { return momentum_; }
   bool affine() const { return affine_; }
   DType dtype() const { return dtype_; }
 
  private:
   int64_t num_features_;
   double eps_ = 1e-5;
-  double momentum_ = 0.1;
+  std::optional<double> momentum_ = 0.1;
   bool affine_ = true;
   DType dtype_ = DType::float32;
 };
@@ -154,12 +162,14 @@ class BatchNorm : public Module {
   const Tensor& bias() const { return bias_; }
   const Tensor& running_mean() const { return running_mean_; }
   const Tensor& running_var() const { return running_var_; }
+  const Tensor& num_batches_tracked() const { return num_batches_tracked_; }  // shape [], the layer's dtype
   const BatchNormOptions& options() const { return options_; }
-  std::string extra_repr() const override;  // "16, eps=1e-05, momentum=0.1, affine=true"
+  std::string extra_repr() const override;  // "16, eps=1e-05, momentum=0.1, affine=true" (momentum=None)
 
  protected:
   // Registers "weight" (ones) and "bias" (zeros) of [num_features] unless affine is off, and the
-  // buffers "running_mean" (zeros) and "running_var" (ones). `ranks`: the input ranks accepted,
+  // buffers "running_mean" (zeros), "running_var" (ones) and "num_batches_tracked" (0; optional in
+  // files, see Module::optional_state). `ranks`: the input ranks accepted,
   // `shapes` how the message names them ("[N, C] or [N, C, L]").
   BatchNorm(const char* name, const BatchNormOptions& options, std::vector<int> ranks, const char* shapes);
 
@@ -167,7 +177,7 @@ class BatchNorm : public Module {
   BatchNormOptions options_;
   std::vector<int> ranks_;
   const char* shapes_;
-  Tensor weight_, bias_, running_mean_, running_var_;
+  Tensor weight_, bias_, running_mean_, running_var_, num_batches_tracked_;
 };
 
 // Over [N, C] or [N, C, L] (torch.nn.BatchNorm1d).

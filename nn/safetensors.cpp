@@ -14,6 +14,7 @@
 #include <set>
 #include <stdexcept>
 #include <tuple>
+#include <type_traits>
 
 namespace chainrule::nn {
 namespace {
@@ -47,6 +48,9 @@ void to_little_endian(std::vector<std::byte>& data, std::size_t element_size) {
 }
 
 template <typename T>
+constexpr StDType st_dtype_of = std::is_same_v<T, float> ? StDType::F32 : std::is_same_v<T, double> ? StDType::F64 : StDType::I64;
+
+template <typename T>
 StEntry make_entry(std::string name, std::vector<std::int64_t> shape, std::span<const T> values) {
   const auto fail = [&](std::string_view why) {
     throw std::invalid_argument(fmt::format("make_st_entry: {}: shape {} {}", shown(name), shape_shown(shape), why));
@@ -54,7 +58,7 @@ StEntry make_entry(std::string name, std::vector<std::int64_t> shape, std::span<
   if (std::any_of(shape.begin(), shape.end(), [](std::int64_t d) { return d < 0; })) fail("has a negative dimension");
   const auto bytes = byte_size(shape, sizeof(T));
   if (!bytes || *bytes != values.size() * sizeof(T)) fail(fmt::format("does not hold {} values", values.size()));
-  StEntry e{std::move(name), sizeof(T) == 8 ? StDType::F64 : StDType::F32, std::move(shape), {}};
+  StEntry e{std::move(name), st_dtype_of<T>, std::move(shape), {}};
   e.data.resize(*bytes);
   if (!e.data.empty()) std::memcpy(e.data.data(), values.data(), e.data.size());  // memcpy(null, ..., 0) is UB
   to_little_endian(e.data, sizeof(T));
@@ -65,7 +69,8 @@ template <typename T>
 std::vector<T> values_of(const StEntry& e, StDType want) {
   if (e.dtype != want || e.data.size() % sizeof(T) != 0)
     throw std::invalid_argument(fmt::format("st_values_{}: tensor {} has dtype {} and {} bytes of data",
-                                            sizeof(T) == 8 ? "f64" : "f32", shown(e.name), st_dtype_name(e.dtype),
+                                            want == StDType::F32 ? "f32" : want == StDType::F64 ? "f64" : "i64",
+                                            shown(e.name), st_dtype_name(e.dtype),
                                             e.data.size()));
   std::vector<std::byte> raw = e.data;
   to_little_endian(raw, sizeof(T));  // the swap is its own inverse
@@ -107,14 +112,15 @@ Layout check_layout(std::string_view header_text, std::uint64_t size, std::strin
     const StHeaderTensor& t = h.tensors[i];
     const std::string name = shown(t.name);
     if (t.name.empty()) bad("empty tensor name");
-    if (t.dtype != "F32" && t.dtype != "F64") {
+    const std::optional<StDType> dtype = st_dtype_named(t.dtype);
+    if (!dtype) {
       static constexpr std::string_view kOthers[] = {"BOOL", "U8", "I8", "I16", "U16", "F16", "BF16", "I32", "U32",
-                                                     "I64", "U64", "F8_E5M2", "F8_E4M3", "F8_E8M0", "C64"};
+                                                     "U64", "F8_E5M2", "F8_E4M3", "F8_E8M0", "C64"};
       const bool known = std::find(std::begin(kOthers), std::end(kOthers), t.dtype) != std::end(kOthers);
-      bad(fmt::format("tensor {} has {} dtype {}; chainrule reads F32 and F64", name,
+      bad(fmt::format("tensor {} has {} dtype {}; chainrule reads F32, F64 and I64", name,
                       known ? "unsupported" : "unknown", shown(t.dtype)));
     }
-    dtypes.push_back(t.dtype == "F64" ? StDType::F64 : StDType::F32);
+    dtypes.push_back(*dtype);
     for (std::uint64_t d : t.shape)
       if (d > kMaxDim) bad(fmt::format("tensor {}: dimension {} in shape {} is over 2^63 - 1", name, d, shape_shown(t.shape)));
     const auto need = byte_size(t.shape, st_dtype_size(dtypes.back()));
@@ -175,8 +181,20 @@ StFile build_file(Layout&& layout, const std::byte* data) {
 
 }  // namespace detail
 
-std::size_t st_dtype_size(StDType dtype) { return dtype == StDType::F64 ? 8 : 4; }
-std::string_view st_dtype_name(StDType dtype) { return dtype == StDType::F64 ? "F64" : "F32"; }
+std::size_t st_dtype_size(StDType dtype) { return dtype == StDType::F32 ? 4 : 8; }
+std::string_view st_dtype_name(StDType dtype) {
+  switch (dtype) {
+    case StDType::F32: return "F32";
+    case StDType::F64: return "F64";
+    case StDType::I64: return "I64";
+  }
+  return "?";
+}
+std::optional<StDType> st_dtype_named(std::string_view name) {
+  for (StDType d : {StDType::F32, StDType::F64, StDType::I64})
+    if (st_dtype_name(d) == name) return d;
+  return std::nullopt;
+}
 
 StEntry make_st_entry(std::string name, std::vector<std::int64_t> shape, std::span<const float> values) {
   return make_entry(std::move(name), std::move(shape), values);
@@ -184,8 +202,12 @@ StEntry make_st_entry(std::string name, std::vector<std::int64_t> shape, std::sp
 StEntry make_st_entry(std::string name, std::vector<std::int64_t> shape, std::span<const double> values) {
   return make_entry(std::move(name), std::move(shape), values);
 }
+StEntry make_st_entry(std::string name, std::vector<std::int64_t> shape, std::span<const std::int64_t> values) {
+  return make_entry(std::move(name), std::move(shape), values);
+}
 std::vector<float> st_values_f32(const StEntry& entry) { return values_of<float>(entry, StDType::F32); }
 std::vector<double> st_values_f64(const StEntry& entry) { return values_of<double>(entry, StDType::F64); }
+std::vector<std::int64_t> st_values_i64(const StEntry& entry) { return values_of<std::int64_t>(entry, StDType::I64); }
 
 std::vector<std::byte> encode_safetensors(const StFile& file) {
   const auto bad = [](const std::string& msg) { throw std::invalid_argument("encode_safetensors: " + msg); };

@@ -48,7 +48,9 @@
 //   - "__metadata__": an object whose values are all strings;
 //   - every other key is a non-empty tensor name whose value has exactly the keys "dtype",
 //     "shape" (integers, each at most 2^63 - 1) and "data_offsets" ([begin, end], begin <= end);
-//   - dtype F32 or F64 (other safetensors dtypes such as F16 or BF16 are refused by name);
+//   - dtype F32, F64 or I64 (I64 for the integer counters torch keeps in state dicts, such as
+//     BatchNorm's num_batches_tracked; other safetensors dtypes such as F16 or BF16 are refused by
+//     name);
 //   - end - begin == element size * product of the shape, computed without overflow;
 //   - the ranges, sorted, tile the data buffer exactly: the first begins at 0, each begins where
 //     the previous ends (no overlap, no hole), the last ends at the end of the file. A range
@@ -66,6 +68,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -73,14 +76,16 @@
 
 namespace chainrule::nn {
 
-// Element types chainrule reads and writes. In the file: "F32" (IEEE-754 binary32) and "F64"
-// (binary64).
-enum class StDType { F32, F64 };
+// Element types chainrule reads and writes. In the file: "F32" (IEEE-754 binary32), "F64"
+// (binary64) and "I64" (two's complement 64-bit integers).
+enum class StDType { F32, F64, I64 };
 
-// Bytes per element: 4 for F32, 8 for F64.
+// Bytes per element: 4 for F32, 8 for F64 and I64.
 std::size_t st_dtype_size(StDType dtype);
-// The name used in the header: "F32" or "F64".
+// The name used in the header: "F32", "F64" or "I64".
 std::string_view st_dtype_name(StDType dtype);
+// The dtype a header names, or nothing for any other name.
+std::optional<StDType> st_dtype_named(std::string_view name);
 
 // One named tensor. `data` holds its elements row-major, each in little-endian byte order;
 // data.size() must equal st_dtype_size(dtype) * product(shape) (product of [] is 1).
@@ -102,16 +107,19 @@ struct StFile {
   friend bool operator==(const StFile&, const StFile&) = default;
 };
 
-// An entry of dtype F32 (F64 for the double overload) holding `values`, row-major.
+// An entry of dtype F32 (F64 for the double overload, I64 for the integer one) holding `values`,
+// row-major.
 // Throws std::invalid_argument if a dimension is negative or if values.size() differs from the
 // shape's element count: make_st_entry("w", {2, 3}, six_floats).
 StEntry make_st_entry(std::string name, std::vector<std::int64_t> shape, std::span<const float> values);
 StEntry make_st_entry(std::string name, std::vector<std::int64_t> shape, std::span<const double> values);
+StEntry make_st_entry(std::string name, std::vector<std::int64_t> shape, std::span<const std::int64_t> values);
 
-// The elements of an F32 (F64) entry, row-major. Throws std::invalid_argument naming the entry if
-// its dtype is the other one or its data size is not a whole number of elements.
+// The elements of an F32 (F64, I64) entry, row-major. Throws std::invalid_argument naming the entry
+// if its dtype is another one or its data size is not a whole number of elements.
 std::vector<float> st_values_f32(const StEntry& entry);
 std::vector<double> st_values_f64(const StEntry& entry);
+std::vector<std::int64_t> st_values_i64(const StEntry& entry);
 
 // The bytes of a safetensors file holding `file` (layout above). Throws std::invalid_argument,
 // naming the tensor, for an empty, reserved, duplicate or non-UTF-8 name, a negative dimension,

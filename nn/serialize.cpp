@@ -69,10 +69,29 @@ class Problems {
   std::vector<std::string> list_;
 };
 
+// An integer entry's values as float `want` (torch keeps counters such as BatchNorm's
+// num_batches_tracked as int64): loaded whatever LoadOptions says, since nothing is lost, as long
+// as every value is an integer the float type holds exactly (|v| <= 2^24 for float32, 2^53 for
+// float64); otherwise nothing, and a problem.
+std::optional<Values> exact_values(const StEntry& e, StDType want, Problems& problems) {
+  const std::vector<std::int64_t> v = st_values_i64(e);
+  const int digits = want == StDType::F32 ? std::numeric_limits<float>::digits : std::numeric_limits<double>::digits;
+  const std::int64_t limit = std::int64_t{1} << digits;
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (v[i] > limit || v[i] < -limit) {
+      problems.add(fmt::format("{}: element {} = {} (I64) is beyond the integers {} holds exactly (2^{})",
+                               shown(e.name), i, v[i], want == StDType::F32 ? "float32" : "float64", digits));
+      return std::nullopt;
+    }
+  if (want == StDType::F32) return std::vector<float>(v.begin(), v.end());
+  return std::vector<double>(v.begin(), v.end());
+}
+
 // The entry's values as `want`, or nothing (and a problem) if the dtypes differ and conversion is
 // off, or a value does not fit. `owner` is "model" or "standardizer", for the message.
 std::optional<Values> values_as(const StEntry& e, StDType want, const LoadOptions& options, std::string_view owner,
                                 Problems& problems) {
+  if (e.dtype == StDType::I64) return exact_values(e, want, problems);
   if (e.dtype != want && !options.allow_dtype_conversion) {
     problems.add(fmt::format("{}: dtype {} in the file vs {} in the {} (LoadOptions{{.allow_dtype_conversion = "
                              "true}} converts)",
@@ -197,6 +216,7 @@ void load_entries(Module& module, const StFile& file, Standardizer* scaler, Load
   Problems problems;
   std::vector<std::pair<Tensor, Values>> copies;
   std::set<std::string_view> used{kMeanName, kStdName};  // the standardiser's are judged below
+  const std::vector<std::string> optional = module.optional_state();
   for (const auto& [name, param] : module.named_state()) {
     if (reserved(name))
       throw std::invalid_argument(fmt::format(
@@ -204,7 +224,8 @@ void load_entries(Module& module, const StFile& file, Standardizer* scaler, Load
           shown(name)));
     const StEntry* e = find(name);
     if (!e) {
-      problems.add(fmt::format("missing {}", shown(name)));
+      if (std::find(optional.begin(), optional.end(), name) == optional.end())
+        problems.add(fmt::format("missing {}", shown(name)));
       continue;
     }
     used.insert(e->name);
@@ -282,12 +303,23 @@ std::map<std::string, Tensor> load_tensors(const fs::path& path, std::map<std::s
                                              "multiply to over 2^63 - 1 (a tensor's strides would overflow)",
                                              path.string(), shown(e.name), shape_shown(e.shape)));
   }
-  std::map<std::string, Tensor> out;
+  // An I64 tensor becomes float64, if every value converts exactly.
+  std::vector<Values> values;
+  Problems problems;
   for (const StEntry& e : file.tensors) {
-    const bool f64 = e.dtype == StDType::F64;
-    Tensor t = zeros(Shape(e.shape), f64 ? DType::float64 : DType::float32);
-    write_values(t, f64 ? Values(st_values_f64(e)) : Values(st_values_f32(e)));
-    out.emplace(e.name, std::move(t));
+    if (e.dtype == StDType::I64) {
+      if (auto v = exact_values(e, StDType::F64, problems)) values.push_back(std::move(*v));
+    } else {
+      values.push_back(e.dtype == StDType::F64 ? Values(st_values_f64(e)) : Values(st_values_f32(e)));
+    }
+  }
+  if (!problems.empty()) problems.raise(fmt::format("nn::load_tensors: {}", path.string()));
+  std::map<std::string, Tensor> out;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const bool f64 = std::holds_alternative<std::vector<double>>(values[i]);
+    Tensor t = zeros(Shape(file.tensors[i].shape), f64 ? DType::float64 : DType::float32);
+    write_values(t, values[i]);
+    out.emplace(file.tensors[i].name, std::move(t));
   }
   if (metadata) *metadata = std::move(file.metadata);
   return out;

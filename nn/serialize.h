@@ -63,7 +63,9 @@ struct LoadOptions {
   // false: a tensor's dtype must equal the parameter's (F32 file into a float32 parameter).
   // true: F32 values are widened exactly into float64 parameters, and F64 values are rounded to
   // the nearest float32 (a finite value beyond float32's range is an error, not infinity). The
-  // standardiser's tensors follow the same rule against F64.
+  // standardiser's tensors follow the same rule against F64. Either way, an I64 tensor (torch keeps
+  // counters such as BatchNorm's num_batches_tracked as int64) loads into a float32 or float64
+  // tensor when every value is an integer that type holds exactly (|v| <= 2^24 or 2^53).
   bool allow_dtype_conversion = false;
 };
 
@@ -82,7 +84,9 @@ void save(const Module& module, const std::filesystem::path& path, const Standar
 // the load refuses to backward through the old values) and, if given, into `scaler`.
 // Everything is checked before anything is written:
 //   - the file is a valid safetensors file (truncated or corrupt files are refused);
-//   - every parameter and persistent buffer of the module is in the file ("missing \"0.weight\"");
+//   - every parameter and persistent buffer of the module is in the file ("missing \"0.weight\""),
+//     except those Module::optional_state() lists (BatchNorm's num_batches_tracked, which files
+//     written before chainrule had it lack): those keep their values when absent;
 //   - with options.strict, the file has no other tensor ("unexpected \"foo\"");
 //   - shapes are equal ("\"0.weight\": shape [3, 2] in the file vs [2, 3] in the model");
 //   - dtypes are equal, or convertible with options.allow_dtype_conversion
@@ -120,8 +124,9 @@ void load_state_dict(Module& module, const std::map<std::string, Tensor>& state,
 void save_tensors(const std::map<std::string, Tensor>& tensors, const std::filesystem::path& path,
                   std::map<std::string, std::string> metadata = {});
 
-// Reads every tensor of a safetensors file (F32 and F64 only) as a new tensor of the same dtype
-// and shape that does not require grad, and its metadata into `*metadata` when given.
+// Reads every tensor of a safetensors file as a new tensor of the same dtype and shape that does
+// not require grad (an I64 tensor as float64, when every value is an integer float64 holds
+// exactly: |v| <= 2^53), and its metadata into `*metadata` when given.
 //   auto t = nn::load_tensors("batch.safetensors");   // t.at("x")
 // Throws std::runtime_error naming the path for an unreadable or malformed file, a tensor of
 // more than kMaxDims (8) dimensions, or an empty tensor whose non-zero dimensions multiply to

@@ -422,6 +422,26 @@ TEST_CASE("nn: register_buffer checks the name and the tensor as register_parame
   CHECK(m.buffers().size() == 1);
 }
 
+TEST_CASE("nn: a persistent buffer marked optional in files is listed by optional_state, with its dotted name") {
+  struct Counted : nn::Module {
+    Counted() : Module("Counted") {
+      register_buffer("count", zeros({}));
+      register_buffer("scratch", zeros({1}), /*persistent=*/false);
+    }
+    void mark(const std::string& name) { mark_optional_in_files(name); }
+  };
+  nn::Sequential net;
+  auto counted = std::make_shared<Counted>();
+  net.push_back("c", counted);
+  CHECK(net.optional_state().empty());
+  CHECK_THROWS_WITH(counted->mark("scratch"),
+                    Contains("Counted::mark_optional_in_files: 'scratch' is not a persistent buffer of this module"));
+  CHECK_THROWS_WITH(counted->mark("nothing"), Contains("'nothing' is not a persistent buffer"));
+  counted->mark("count");
+  CHECK(net.optional_state() == std::vector<std::string>{"c.count"});
+  CHECK(names_of(net.named_state()) == std::vector<std::string>{"c.count"});  // still saved
+}
+
 TEST_CASE("nn: to(dtype) converts buffers in place too") {
   Masked m;
   const Tensor mask = m.mask();  // a handle held outside the module

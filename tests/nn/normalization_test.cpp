@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +15,7 @@
 #include "tests/autograd/testing.h"
 #include "nn/dropout.h"
 #include "nn/normalization.h"
+#include "nn/safetensors.h"
 #include "nn/serialize.h"
 
 using namespace chainrule;
@@ -167,7 +170,7 @@ TEST_CASE("nn: GroupNorm's gradients pass the finite-difference checks, and its 
 TEST_CASE("nn: BatchNorm1d normalises each channel over the batch and tracks running statistics") {
   nn::BatchNorm1d bn(nn::BatchNorm1dOptions(3).dtype(DType::float64).momentum(0.25));
   CHECK(bn.to_string() == "BatchNorm1d(3, eps=1e-05, momentum=0.25, affine=true, dtype=float64)");
-  CHECK(bn.named_buffers().size() == 2);
+  CHECK(bn.named_buffers().size() == 3);  // running_mean, running_var, num_batches_tracked
   Tensor(bn.weight()).mutable_data<double>()[1] = 3.0;
   Tensor(bn.bias()).mutable_data<double>()[2] = 0.5;
   std::vector<double> mean(3, 0.0), var(3, 1.0);  // the running statistics, by hand
@@ -192,6 +195,8 @@ TEST_CASE("nn: BatchNorm1d normalises each channel over the batch and tracks run
     CHECK(bn.running_mean().to_vector()[c] == Approx(mean[c]).epsilon(1e-12));
     CHECK(bn.running_var().to_vector()[c] == Approx(var[c]).epsilon(1e-12));
   }
+  CHECK(bn.num_batches_tracked().shape() == Shape{});
+  CHECK(bn.num_batches_tracked().item() == 2.0);
   // Evaluation: the running statistics, and nothing is updated; one sample is fine.
   bn.eval();
   const Tensor one = input({1, 3}, 20);
@@ -205,9 +210,81 @@ TEST_CASE("nn: BatchNorm1d normalises each channel over the batch and tracks run
   const auto state = nn::state_dict(bn);
   CHECK(state.count("running_mean") == 1);
   CHECK(state.count("running_var") == 1);
+  CHECK(state.count("num_batches_tracked") == 1);
   nn::BatchNorm1d fresh(nn::BatchNorm1dOptions(3).dtype(DType::float64));
   nn::load_state_dict(fresh, state);
   CHECK(fresh.running_var().to_vector() == bn.running_var().to_vector());
+  CHECK(fresh.num_batches_tracked().item() == 2.0);
+  CHECK(bn.num_batches_tracked().item() == 2.0);  // evaluation counted nothing
+}
+
+TEST_CASE("nn: BatchNorm with momentum std::nullopt keeps the cumulative average of the batches' statistics") {
+  // torch's momentum=None: the factor is 1 / num_batches_tracked, so after k batches the running
+  // statistics are the plain mean of the k batch statistics (the initial 0 and 1 weigh nothing).
+  nn::BatchNorm1d bn(nn::BatchNorm1dOptions(2).dtype(DType::float64).momentum(std::nullopt));
+  CHECK(bn.to_string() == "BatchNorm1d(2, eps=1e-05, momentum=None, affine=true, dtype=float64)");
+  std::vector<double> mean_sum(2, 0.0), var_sum(2, 0.0);
+  for (uint64_t step = 0; step < 3; ++step) {
+    const Tensor x = input({4, 2}, 60 + step);
+    bn.forward(x);
+    const std::vector<double> xs = x.to_vector();
+    for (std::size_t c = 0; c < 2; ++c) {
+      double m = 0, v = 0;
+      for (std::size_t n = 0; n < 4; ++n) m += xs[2 * n + c];
+      m /= 4;
+      for (std::size_t n = 0; n < 4; ++n) v += (xs[2 * n + c] - m) * (xs[2 * n + c] - m);
+      mean_sum[c] += m;
+      var_sum[c] += v / 3;  // unbiased
+    }
+  }
+  CHECK(bn.num_batches_tracked().item() == 3.0);
+  for (std::size_t c = 0; c < 2; ++c) {
+    CHECK(bn.running_mean().to_vector()[c] == Approx(mean_sum[c] / 3).epsilon(1e-12));
+    CHECK(bn.running_var().to_vector()[c] == Approx(var_sum[c] / 3).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("nn: BatchNorm's num_batches_tracked loads from torch's int64 entry, and may be absent from older files") {
+  const testing::TempDir dir;
+  const auto path = dir / "bn_counter.safetensors";
+  nn::BatchNorm2d bn(nn::BatchNorm2dOptions(2));  // float32, as torch's default
+  // A file as torch writes it: float32 statistics and parameters, the counter as int64, shape [].
+  const std::vector<float> w{1.5f, 2.0f}, b{0.1f, 0.2f}, mean{0.3f, -0.4f}, var{2.0f, 3.0f};
+  const std::vector<std::int64_t> count{1234};
+  nn::StFile torch_file;
+  torch_file.tensors = {nn::make_st_entry("weight", {2}, std::span(w)), nn::make_st_entry("bias", {2}, std::span(b)),
+                        nn::make_st_entry("running_mean", {2}, std::span(mean)),
+                        nn::make_st_entry("running_var", {2}, std::span(var)),
+                        nn::make_st_entry("num_batches_tracked", {}, std::span(count))};
+  nn::save_safetensors(path, torch_file);
+  nn::load(bn, path);  // strict, no dtype conversion: an exact integer loads as it is
+  CHECK(bn.num_batches_tracked().item() == 1234.0);
+  CHECK(bn.running_var().to_vector() == std::vector<double>{2.0, 3.0});
+  CHECK(nn::load_tensors(path).at("num_batches_tracked").dtype() == DType::float64);
+
+  // A count float32 cannot hold exactly is refused, and nothing is loaded.
+  const std::vector<std::int64_t> huge{(std::int64_t{1} << 24) + 1};
+  torch_file.tensors[4] = nn::make_st_entry("num_batches_tracked", {}, std::span(huge));
+  torch_file.tensors[0] = nn::make_st_entry("weight", {2}, std::span(b));
+  nn::save_safetensors(path, torch_file);
+  CHECK_THROWS_WITH(nn::load(bn, path), Contains("\"num_batches_tracked\": element 0 = 16777217 (I64) is beyond the "
+                                                 "integers float32 holds exactly (2^24)"));
+  CHECK(bn.weight().to_vector() == std::vector<double>{1.5, 2.0});
+  nn::BatchNorm2d wide(nn::BatchNorm2dOptions(2).dtype(DType::float64));
+  CHECK_THROWS_WITH(nn::load(wide, path), Contains("dtype F32 in the file vs F64"));  // only integers convert freely
+  nn::load(wide, path, nullptr, {.allow_dtype_conversion = true});
+  CHECK(wide.num_batches_tracked().item() == 16777217.0);
+
+  // A file written before the counter existed: everything else loads, the counter stays.
+  torch_file.tensors.pop_back();
+  nn::save_safetensors(path, torch_file);
+  nn::load(bn, path);
+  CHECK(bn.weight().to_vector() == std::vector<double>{0.1f, 0.2f});
+  CHECK(bn.num_batches_tracked().item() == 1234.0);
+  // Only the counter may be absent.
+  torch_file.tensors.pop_back();
+  nn::save_safetensors(path, torch_file);
+  CHECK_THROWS_WITH(nn::load(bn, path), Contains("missing \"running_var\""));
 }
 
 TEST_CASE("nn: BatchNorm1d over [N, C, L] normalises each channel over N and L") {
@@ -264,7 +341,7 @@ TEST_CASE("nn: BatchNorm1d's errors name the layer and the shapes") {
   CHECK(bn.running_mean().to_vector() == std::vector<double>(3, 0.0));  // a failed forward changed nothing
   CHECK_THROWS_WITH(nn::BatchNorm1d(nn::BatchNorm1dOptions(0)), Contains("BatchNorm1d: num_features must be >= 1, got 0"));
   CHECK_THROWS_WITH(nn::BatchNorm1d(nn::BatchNorm1dOptions(2).momentum(1.5)),
-                    Contains("BatchNorm1d: momentum must be in [0, 1], got 1.5"));
+                    Contains("BatchNorm1d: momentum must be in [0, 1] (or std::nullopt), got 1.5"));
   CHECK_THROWS_WITH(nn::BatchNorm1d(nn::BatchNorm1dOptions(2).eps(NAN)), Contains("BatchNorm1d: eps must be a finite number > 0, got nan"));
 }
 

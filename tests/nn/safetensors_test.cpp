@@ -114,6 +114,26 @@ TEST_CASE("safetensors: byte layout with metadata, mixed dtypes, a scalar and an
   CHECK(back.metadata == f.metadata);
 }
 
+TEST_CASE("safetensors: I64 tensors (torch's counters) have the spec's layout and round trip") {
+  StFile f;
+  f.tensors.push_back(make_st_entry("n", {}, std::vector<std::int64_t>{-2}));
+  f.tensors.push_back(make_st_entry("w", {1}, std::vector<float>{2.f}));
+  // 107 bytes of JSON + 5 spaces = 112 = 0x70; the I64 first (8-byte elements), then the F32.
+  const std::string expected = std::string("\x70\0\0\0\0\0\0\0", 8) +
+                               R"({"n":{"dtype":"I64","shape":[],"data_offsets":[0,8]},)"
+                               R"("w":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})" + "     " +
+                               std::string("\xfe\xff\xff\xff\xff\xff\xff\xff" "\x00\x00\x00\x40", 12);  // -2, 2.0f
+  CHECK(encode_safetensors(f) == to_bytes(expected));
+  const StFile back = decode_safetensors(to_bytes(expected));
+  REQUIRE(back.tensors.size() == 2);
+  CHECK(back.tensors[0].dtype == StDType::I64);
+  CHECK(st_values_i64(back.tensors[0]) == std::vector<std::int64_t>{-2});
+  CHECK_THROWS_WITH(st_values_f64(back.tensors[0]), Contains("st_values_f64: tensor \"n\" has dtype I64"));
+  CHECK_THROWS_WITH(st_values_i64(back.tensors[1]), Contains("st_values_i64: tensor \"w\" has dtype F32"));
+  CHECK(st_dtype_named("I64") == StDType::I64);
+  CHECK(!st_dtype_named("I32"));
+}
+
 TEST_CASE("safetensors: a file with no tensors is {} padded to 8 bytes") {
   const std::string expected = std::string("\x08\0\0\0\0\0\0\0", 8) + "{}      ";
   CHECK(encode_safetensors(StFile{}) == to_bytes(expected));
@@ -245,7 +265,7 @@ TEST_CASE("safetensors: decode rejects tensors inconsistent with the data") {
     return "\"" + name + "\":{\"dtype\":\"" + dtype + "\",\"shape\":" + shape + ",\"data_offsets\":" + offsets + "}";
   };
   const std::vector<std::tuple<std::string, std::size_t, std::string>> cases = {
-      {entry("w", "Q7", "[2]", "[0,8]"), 8, "tensor \"w\" has unknown dtype \"Q7\"; chainrule reads F32 and F64"},
+      {entry("w", "Q7", "[2]", "[0,8]"), 8, "tensor \"w\" has unknown dtype \"Q7\"; chainrule reads F32, F64 and I64"},
       {entry("w", "BF16", "[2]", "[0,4]"), 4, "tensor \"w\" has unsupported dtype \"BF16\""},
       {entry("w", "F32", "[3]", "[0,8]"), 8, "data_offsets [0, 8] hold 8 bytes, but dtype F32 with shape [3] needs 12"},
       {entry("w", "F64", "[]", "[0,4]"), 4, "dtype F64 with shape [] needs 8"},
