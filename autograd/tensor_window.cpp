@@ -379,8 +379,9 @@ Tensor max_pool2d(const Tensor& x, const Window2d& window, Where where) {
     return result;
   }
   // The outputs that have a maximum, and their places: a window wholly in the padding (possible
-  // with dilation) passes no gradient.
-  const bool all_found = std::find(from.begin(), from.end(), int64_t{-1}) == from.end();
+  // with dilation) passes no gradient. Without padding every window has one (no scan).
+  const bool all_found = window.padding == std::array<int64_t, 2>{0, 0} ||
+                         std::find(from.begin(), from.end(), int64_t{-1}) == from.end();
   std::vector<int64_t> outputs;
   if (!all_found) {
     std::vector<int64_t> places;
