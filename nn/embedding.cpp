@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 namespace chainrule::nn {
 
@@ -18,10 +20,42 @@ const EmbeddingOptions& checked(const EmbeddingOptions& o) {
   if (const auto& p = o.padding_idx(); p && !(*p >= -o.num_embeddings() && *p < o.num_embeddings()))
     throw std::invalid_argument(fmt::format("Embedding: padding_idx must be in [-{0}, {0}) (num_embeddings), got {1}",
                                             o.num_embeddings(), *p));
+  if (const auto& m = o.max_norm(); m && !(*m > 0))
+    throw std::invalid_argument(fmt::format("Embedding: max_norm must be > 0, got {}", *m));
+  if (!(o.norm_type() > 0))
+    throw std::invalid_argument(fmt::format("Embedding: norm_type must be > 0 (or infinity), got {}", o.norm_type()));
   return o;
 }
 
 }  // namespace
+
+void Embedding::renorm(const std::vector<int64_t>& ids) {
+  std::vector<int64_t> rows = ids;
+  std::sort(rows.begin(), rows.end());
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  const double max_norm = *options_.max_norm(), p = options_.norm_type();
+  const int64_t d = options_.embedding_dim();
+  // The norms first (in double), and the weight written (its version bumped) only if a row is over.
+  std::vector<std::pair<int64_t, double>> scales;
+  const auto run = [&]<class T>() {
+    const T* w = weight_.data<T>();
+    for (int64_t r : rows) {
+      double norm = 0;
+      for (int64_t j = 0; j < d; ++j) {
+        const double a = std::abs(static_cast<double>(w[r * d + j]));
+        norm = std::isinf(p) ? std::max(norm, a) : norm + std::pow(a, p);
+      }
+      if (!std::isinf(p)) norm = std::pow(norm, 1 / p);
+      if (norm > max_norm) scales.emplace_back(r, max_norm / (norm + 1e-7));
+    }
+    if (scales.empty()) return;
+    T* w_out = weight_.mutable_data<T>();
+    for (const auto& [r, scale] : scales)
+      for (int64_t j = 0; j < d; ++j) w_out[r * d + j] = static_cast<T>(w_out[r * d + j] * scale);
+  };
+  if (weight_.dtype() == DType::float64) run.template operator()<double>();
+  else run.template operator()<float>();
+}
 
 Embedding::Embedding(const EmbeddingOptions& options) : Embedding(options, default_generator()) {}
 
@@ -47,6 +81,7 @@ Tensor Embedding::forward(const std::vector<int64_t>& ids) {
     if (ids[k] < 0 || ids[k] >= n)
       throw std::out_of_range(fmt::format("Embedding::forward: id {} (position {}) is not in [0, {}) (num_embeddings)",
                                           ids[k], k, n));
+  if (options_.max_norm()) renorm(ids);
   const Tensor rows = index_select(weight_, 0, ids);
   if (!padding_row_ || std::find(ids.begin(), ids.end(), *padding_row_) == ids.end()) return rows;
   // The padding lookups take the rows' values but pass no gradient back (selected, not multiplied:
@@ -78,6 +113,8 @@ Tensor Embedding::forward(const Tensor& ids) {
 std::string Embedding::extra_repr() const {
   std::string s = fmt::format("num_embeddings={}, embedding_dim={}", options_.num_embeddings(), options_.embedding_dim());
   if (padding_row_) s += fmt::format(", padding_idx={}", *padding_row_);
+  if (options_.max_norm()) s += fmt::format(", max_norm={}", *options_.max_norm());
+  if (options_.norm_type() != 2.0) s += fmt::format(", norm_type={}", options_.norm_type());
   if (weight_.defined() && weight_.dtype() != DType::float32) s += fmt::format(", dtype={}", dtype_name(weight_.dtype()));
   return s;
 }

@@ -12,6 +12,12 @@
 // the derivative of the forward (the output does depend on the row), as in torch: a gradcheck of
 // the padding row reports the difference.
 //
+// max_norm (torch's): before each lookup, every row the ids name whose norm_type-norm exceeds
+// max_norm is scaled in place, without recording, to max_norm / (norm + 1e-7) of itself (torch's
+// embedding_renorm_), so the rows looked up have norm at most max_norm. It changes the weight in
+// place: a graph recorded earlier that saved the weight then refuses its backward (the version
+// check), as torch's does.
+//
 //   auto embed = std::make_shared<nn::Embedding>(nn::EmbeddingOptions(100, 8).seed(1));
 //   Tensor v = embed->forward({3, 14, 3});                             // [3, 8]
 //   Tensor batch = embed->forward(tensor({{1.0, 2.0}, {3.0, 4.0}}));  // ids [2, 2] -> [2, 2, 8]
@@ -38,6 +44,10 @@ struct EmbeddingOptions {
   // The padding row (see above): in [-num_embeddings, num_embeddings), a negative one counted from
   // the end as torch does (checked by Embedding, std::invalid_argument with the value).
   EmbeddingOptions& padding_idx(int64_t i) { padding_idx_ = i; return *this; }
+  // Renormalise looked-up rows to at most this norm (see above): > 0 (checked by Embedding).
+  EmbeddingOptions& max_norm(double m) { max_norm_ = m; return *this; }
+  // The p of the p-norm max_norm uses (default 2, torch's): > 0, or infinity for the largest |x|.
+  EmbeddingOptions& norm_type(double p) { norm_type_ = p; return *this; }
 
   int64_t num_embeddings() const { return num_embeddings_; }
   int64_t embedding_dim() const { return embedding_dim_; }
@@ -45,6 +55,8 @@ struct EmbeddingOptions {
   DType dtype() const { return dtype_; }
   const std::optional<uint64_t>& seed() const { return seed_; }
   const std::optional<int64_t>& padding_idx() const { return padding_idx_; }
+  const std::optional<double>& max_norm() const { return max_norm_; }
+  double norm_type() const { return norm_type_; }
 
  private:
   int64_t num_embeddings_, embedding_dim_;
@@ -52,6 +64,8 @@ struct EmbeddingOptions {
   DType dtype_ = DType::float32;
   std::optional<uint64_t> seed_;
   std::optional<int64_t> padding_idx_;
+  std::optional<double> max_norm_;
+  double norm_type_ = 2.0;
 };
 
 class Embedding : public Module {
@@ -71,10 +85,12 @@ class Embedding : public Module {
   const EmbeddingOptions& options() const { return options_; }
   // The padding row, counted from 0 (a negative padding_idx resolved), if any.
   std::optional<int64_t> padding_row() const { return padding_row_; }
-  // "num_embeddings=100, embedding_dim=8" (and ", padding_idx=0", ", dtype=float64" when set).
+  // "num_embeddings=100, embedding_dim=8" (and ", padding_idx=0", ", max_norm=1", ", norm_type=1",
+  // ", dtype=float64" when set).
   std::string extra_repr() const override;
 
  private:
+  void renorm(const std::vector<int64_t>& ids);  // max_norm's in-place step
   EmbeddingOptions options_;
   std::optional<int64_t> padding_row_;
   Tensor weight_;

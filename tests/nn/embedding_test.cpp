@@ -84,6 +84,45 @@ TEST_CASE("nn: Embedding's padding row starts at zero and takes no gradient, as 
   CHECK_THROWS_WITH(nn::Embedding(nn::EmbeddingOptions(4, 2).padding_idx(-5)), Contains("got -5"));
 }
 
+TEST_CASE("nn: Embedding's max_norm scales the rows looked up to that norm in place, as torch's") {
+  nn::Embedding e(nn::EmbeddingOptions(4, 2).dtype(DType::float64).max_norm(5.0));
+  CHECK(e.to_string() == "Embedding(num_embeddings=4, embedding_dim=2, max_norm=5, dtype=float64)");
+  nn::set_values(e.weight(), {{3.0, 4.0}, {6.0, 8.0}, {0.0, -10.0}, {30.0, 40.0}});  // norms 5, 10, 10, 50
+  const Tensor v = e.forward(std::vector<int64_t>{1, 0, 1});
+  // Row 1 (norm 10) is scaled by 5 / (10 + 1e-7); row 0 (norm 5, not over) and the rows not looked
+  // up (2, 3) stay.
+  const double s = 5.0 / (10.0 + 1e-7);
+  const std::vector<double> w = e.weight().to_vector();
+  CHECK(w == std::vector<double>{3, 4, 6 * s, 8 * s, 0, -10, 30, 40});
+  CHECK(v.to_vector() == std::vector<double>{6 * s, 8 * s, 3, 4, 6 * s, 8 * s});
+  // The gradient flows to the renormalised rows as to any looked-up row.
+  sum(v).backward();
+  CHECK(e.weight().grad().to_vector() == std::vector<double>{1, 1, 2, 2, 0, 0, 0, 0});
+
+  // norm_type: the infinity norm of row 2 is 10 (over 2), of row 0 1 (kept); row 3's 1-norm is 70.
+  nn::Embedding inf(nn::EmbeddingOptions(4, 2).dtype(DType::float64).max_norm(2.0).norm_type(INFINITY));
+  nn::set_values(inf.weight(), {{1.0, -1.0}, {0.0, 0.0}, {0.0, -10.0}, {30.0, 40.0}});
+  inf.forward(std::vector<int64_t>{2, 0});
+  CHECK(inf.weight().to_vector()[5] == -10 * (2.0 / (10.0 + 1e-7)));
+  CHECK(inf.weight().to_vector()[0] == 1.0);
+  nn::Embedding l1(nn::EmbeddingOptions(4, 2).max_norm(7.0).norm_type(1.0));  // float32
+  CHECK(l1.to_string() == "Embedding(num_embeddings=4, embedding_dim=2, max_norm=7, norm_type=1)");
+  nn::set_values(l1.weight(), {{1.0, -1.0}, {0.0, 0.0}, {0.0, -10.0}, {30.0, 40.0}});
+  l1.forward(tensor({{3.0}}));
+  CHECK(l1.weight().to_vector()[6] == Approx(3.0).epsilon(1e-6));
+  CHECK(l1.weight().to_vector()[7] == Approx(4.0).epsilon(1e-6));
+
+  // In place: a graph recorded before that saved the weight refuses its backward, as torch's.
+  nn::set_values(e.weight(), {{3.0, 4.0}, {6.0, 8.0}, {0.0, -10.0}, {30.0, 40.0}});
+  const Tensor before = sum(e.weight() * e.weight());
+  e.forward(std::vector<int64_t>{3});
+  CHECK_THROWS_WITH(before.backward(), Contains("modified in place"));
+
+  CHECK_THROWS_WITH(nn::Embedding(nn::EmbeddingOptions(4, 2).max_norm(0.0)), Contains("Embedding: max_norm must be > 0, got 0"));
+  CHECK_THROWS_WITH(nn::Embedding(nn::EmbeddingOptions(4, 2).norm_type(-1.0)),
+                    Contains("Embedding: norm_type must be > 0 (or infinity), got -1"));
+}
+
 TEST_CASE("nn: weight tying: a Dense layer sharing an Embedding's table gets both uses' gradients") {
   // A language model's ends: ids -> embedding [V, D] -> ... -> logits = h W^T with W the same table.
   auto model = std::make_shared<nn::Sequential>();
