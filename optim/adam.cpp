@@ -73,19 +73,15 @@ void Adam::set_state(size_t i, std::vector<Tensor> fields) {
   state_[i] = std::move(s);
 }
 
+const Tensor* Adam::state_of(size_t i) const { return state_[i].step != 0 ? &state_[i].exp_avg : nullptr; }
+
 void Adam::check_states() const {
-  for (size_t i = 0; i < params_.size(); ++i)
-    if (state_[i].step != 0) check_state(i, state_[i].exp_avg, "state");
+  check_all_states([this](size_t i) { return state_of(i); });
 }
 
 void Adam::step() {
   NoGradGuard no_grad;
-  for (size_t i = 0; i < params_.size(); ++i) {  // every check first (see Optimizer::check_state)
-    const Tensor g = params_[i].grad();
-    if (!g.defined()) continue;
-    check_grad(i, g);
-    if (state_[i].step != 0) check_state(i, state_[i].exp_avg, "state");
-  }
+  check_grads_and_states([this](size_t i) { return state_of(i); });  // every check first
   update_or_undo(state_, [this] { update(); }, [](const State& s, auto add) {
     add(s.exp_avg);
     add(s.exp_avg_sq);

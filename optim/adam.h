@@ -88,6 +88,7 @@ class Adam : public Optimizer {
   bool amsgrad_, decoupled_;
   std::vector<State> state_;
 
+  const Tensor* state_of(size_t i) const;  // for the checks (Optimizer::check_grads_and_states)
   void update();  // step()'s writes, after its checks
 };
 

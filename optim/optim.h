@@ -1,5 +1,5 @@
 #pragma once
-// chainrule::optim in one include: the optimizer base, SGD, Adam, AdamW, saving and resuming them,
+// chainrule::optim in one include: the optimizer base, SGD, Adam, AdamW, RMSprop, Adagrad, saving and resuming them,
 // the schedulers, the training loop (fit, gradient norms and clipping), progress lines and loss plots.
 //
 //   #include "optim/optim.h"
@@ -10,6 +10,7 @@
 #include "optim/loss_plot.h"
 #include "optim/optimizer.h"
 #include "optim/progress.h"
+#include "optim/rmsprop.h"
 #include "optim/scheduler.h"
 #include "optim/sgd.h"
 #include "optim/trainer.h"

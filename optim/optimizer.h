@@ -1,5 +1,5 @@
 #pragma once
-// optim::Optimizer: the base of SGD, Adam and AdamW. It holds the parameters (Tensor handles: the
+// optim::Optimizer: the base of SGD, Adam, AdamW, RMSprop and Adagrad. It holds the parameters (Tensor handles: the
 // same tensors the model uses) and the learning rate; step() updates every parameter that has a
 // gradient, in place and under NoGradGuard, so the update is not recorded and handles held by the
 // model see the new values. A parameter whose grad() is undefined (it took no part in the last
@@ -97,7 +97,9 @@ class Optimizer {
   // nesting spelled in the names): "lr", a float64 tensor of the groups' current rates (a scheduler
   // may have changed them), one per group, and each parameter's state under "<i>.<field>", i its position
   // in parameters(): SGD "<i>.momentum_buffer"; Adam and AdamW "<i>.step" (a one-element float64
-  // tensor), "<i>.exp_avg", "<i>.exp_avg_sq" and, with amsgrad, "<i>.max_exp_avg_sq". A parameter
+  // tensor), "<i>.exp_avg", "<i>.exp_avg_sq" and, with amsgrad, "<i>.max_exp_avg_sq"; RMSprop
+  // "<i>.step", "<i>.square_avg" and "<i>.momentum_buffer" / "<i>.grad_avg" when used; Adagrad
+  // "<i>.step" and "<i>.sum". A parameter
   // not stepped yet has no entries. The other hyperparameters (momentum, betas, ...) are the
   // constructor's, as are the parameters themselves (nn::save keeps those). optim::save writes
   // this to a file, so that training resumes exactly where it stopped.
@@ -136,6 +138,23 @@ class Optimizer {
   // check_state for every parameter that has a state (backward_and_step runs it before the
   // backward; step() checks those it updates).
   virtual void check_states() const {}
+  // The two sets of checks for a subclass whose state_of(i) is a tensor of parameter i's state, or
+  // nullptr before its first step: check_grads_and_states is step()'s (every parameter that has a
+  // gradient, and its state), check_all_states is check_states()'s.
+  template <class StateOf>
+  void check_grads_and_states(StateOf state_of) const {
+    for (size_t i = 0; i < params_.size(); ++i) {
+      const Tensor g = params_[i].grad();
+      if (!g.defined()) continue;
+      check_grad(i, g);
+      if (const Tensor* s = state_of(i)) check_state(i, *s, "state");
+    }
+  }
+  template <class StateOf>
+  void check_all_states(StateOf state_of) const {
+    for (size_t i = 0; i < params_.size(); ++i)
+      if (const Tensor* s = state_of(i)) check_state(i, *s, "state");
+  }
 
   // Runs update(), step()'s writes after its checks. Anomaly mode checks every op of an update, so
   // an update may throw part-way (a value that overflowed to inf): under it, the parameters' and

@@ -16,6 +16,7 @@
 #include "nn/serialize.h"
 #include "optim/adam.h"
 #include "optim/checkpoint.h"
+#include "optim/rmsprop.h"
 #include "optim/scheduler.h"
 #include "optim/sgd.h"
 #include "tests/autograd/testing.h"
@@ -85,7 +86,7 @@ Runs run(const MakeOptimizer& make, int k) {
 
 }  // namespace
 
-TEST_CASE("checkpoint: SGD with momentum, Adam and AdamW with amsgrad resume bit for bit") {
+TEST_CASE("checkpoint: SGD with momentum, Adam, AdamW with amsgrad, RMSprop and Adagrad resume bit for bit") {
   const std::vector<std::pair<std::string, MakeOptimizer>> makers = {
       {"SGD momentum nesterov",
        [](std::vector<Tensor> p) {
@@ -97,6 +98,11 @@ TEST_CASE("checkpoint: SGD with momentum, Adam and AdamW with amsgrad resume bit
        [](std::vector<Tensor> p) {
          return std::make_unique<optim::AdamW>(std::move(p), optim::AdamWOptions(0.01).amsgrad(true));
        }},
+      {"RMSprop centered momentum",
+       [](std::vector<Tensor> p) {
+         return std::make_unique<optim::RMSprop>(std::move(p), optim::RMSpropOptions(0.01).momentum(0.9).centered(true));
+       }},
+      {"Adagrad", [](std::vector<Tensor> p) { return std::make_unique<optim::Adagrad>(std::move(p), optim::AdagradOptions(0.05)); }},
   };
   for (const auto& [name, make] : makers) {
     INFO(name);

@@ -8,6 +8,7 @@
 
 #include "nn/nn.h"
 #include "optim/adam.h"
+#include "optim/rmsprop.h"
 #include "optim/sgd.h"
 
 using namespace chainrule;
@@ -61,4 +62,25 @@ TEST_CASE("optim: an Adam step that throws changes no parameter and no state") {
   CHECK(net.a->parameters()[0].to_vector() == weight);
   CHECK(opt.state(0).exp_avg.to_vector() == m);
   CHECK(opt.state(0).step == 1);
+}
+
+TEST_CASE("optim: an RMSprop or Adagrad step that throws changes no parameter and no state") {
+  for (int kind = 0; kind < 2; ++kind) {
+    HalfConverted net;
+    std::unique_ptr<optim::Optimizer> opt;
+    if (kind == 0) opt = std::make_unique<optim::RMSprop>(net.params(), optim::RMSpropOptions(0.1).momentum(0.5));
+    else opt = std::make_unique<optim::Adagrad>(net.params(), optim::AdagradOptions(0.1));
+    net.backward();
+    opt->step();
+    net.b->to(DType::float64);
+    opt->zero_grad();
+    net.backward();
+    const std::vector<double> weight = net.a->parameters()[0].to_vector();
+    const auto state = opt->state_dict();
+    CHECK_THROWS_WITH(opt->step(), Contains(kind == 0 ? "RMSprop: parameter 2 is now float64 but its state is float32"
+                                                      : "Adagrad: parameter 2 is now float64 but its state is float32"));
+    CHECK(net.a->parameters()[0].to_vector() == weight);
+    const auto after = opt->state_dict();
+    for (const auto& [name, t] : state) CHECK(after.at(name).to_vector() == t.to_vector());
+  }
 }
