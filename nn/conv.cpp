@@ -86,36 +86,71 @@ void check_output_size(std::array<int64_t, 2> size, const char* op) {
     throw std::invalid_argument(fmt::format("{}: the output size must be >= 1 in each dim, got {}", op, pair_str(size)));
 }
 
+// Adaptive pooling's checks: an image batch with a non-empty image, an output size >= 1 each.
+void check_adaptive(const Tensor& x, std::array<int64_t, 2> output_size, const char* op) {
+  check_image(x, op);
+  check_output_size(output_size, op);
+  if (x.size(2) < 1 || x.size(3) < 1)
+    throw std::invalid_argument(
+        fmt::format("{}: the input {} has an empty image (H and W must be >= 1)", op, x.shape().str()));
+}
+
+// max_pool2d's and avg_pool2d's signature.
+using Pool2dOp = Tensor (*)(const Tensor&, std::array<int64_t, 2>, std::optional<std::array<int64_t, 2>>,
+                            std::array<int64_t, 2>);
+
+// Pools x [N, C, H, W] along dim 2 (rows) or 3 (columns) alone, into `out` of torch's adaptive
+// windows: window i spans floor(i size / out) .. ceil((i + 1) size / out) - 1, so windows overlap
+// when `out` does not divide the size. One pooling op when it divides, else one per window.
+Tensor adaptive_pool_along(const Tensor& x, int dim, int64_t out, Pool2dOp pool) {
+  const int64_t size = x.size(dim);
+  if (out == size) return x;
+  const auto kernel = [dim](int64_t k) { return dim == 2 ? std::array<int64_t, 2>{k, 1} : std::array<int64_t, 2>{1, k}; };
+  if (size % out == 0) return pool(x, kernel(size / out), {}, {0, 0});
+  std::vector<Tensor> cells;
+  for (int64_t i = 0; i < out; ++i) {
+    const int64_t start = i * size / out, stop = ((i + 1) * size + out - 1) / out;
+    cells.push_back(pool(slice(x, dim, start, stop), kernel(stop - start), {}, {0, 0}));
+  }
+  return concat(cells, dim);
+}
+
+// A cell's mean (or maximum) is the mean (maximum) over its rows of each row's mean (maximum)
+// over the cell's columns: so the column windows (dim 3) first, then the row windows (dim 2),
+// OH + OW pooling ops where cell by cell would take OH * OW. For max the order matters: the first
+// of the rows' maxima is in the topmost row that holds the window's maximum, at that row's first
+// maximum, i.e. the window's first maximum in row-major order (max_pool2d's and torch's). Rows
+// first would send the gradient to the leftmost column's topmost maximum instead.
+Tensor adaptive_pool2d(const Tensor& x, std::array<int64_t, 2> output_size, Pool2dOp pool) {
+  return adaptive_pool_along(adaptive_pool_along(x, 3, output_size[1], pool), 2, output_size[0], pool);
+}
+
 }  // namespace
 
 Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> output_size) {
-  check_image(x, "adaptive_avg_pool2d");
-  check_output_size(output_size, "adaptive_avg_pool2d");
+  check_adaptive(x, output_size, "adaptive_avg_pool2d");
   const int64_t h = x.size(2), w = x.size(3);
   const auto [oh, ow] = output_size;
-  if (h < 1 || w < 1)
-    throw std::invalid_argument(
-        fmt::format("adaptive_avg_pool2d: the input {} has an empty image (H and W must be >= 1)", x.shape().str()));
   if (oh == 1 && ow == 1) return mean(x, {2, 3}, /*keepdim=*/true);
   // Windows of one size at a regular step: one pooling op.
   if (h % oh == 0 && w % ow == 0) return avg_pool2d(x, {h / oh, w / ow});
-  // Otherwise each cell's window by itself (torch's start = floor(i H / OH), end = ceil((i + 1) H / OH)).
-  std::vector<Tensor> rows;
-  for (int64_t i = 0; i < oh; ++i) {
-    const Tensor band = slice(x, 2, i * h / oh, ((i + 1) * h + oh - 1) / oh);
-    std::vector<Tensor> cells;
-    for (int64_t j = 0; j < ow; ++j)
-      cells.push_back(mean(slice(band, 3, j * w / ow, ((j + 1) * w + ow - 1) / ow), {2, 3}, /*keepdim=*/true));
-    rows.push_back(concat(cells, 3));
-  }
-  return concat(rows, 2);
+  return adaptive_pool2d(x, output_size, avg_pool2d);
 }
 
-AdaptiveAvgPool2d::AdaptiveAvgPool2d(Size2d output_size) : Module("AdaptiveAvgPool2d"), output_size_(output_size.v) {
-  check_output_size(output_size_, "AdaptiveAvgPool2d");
+Tensor adaptive_max_pool2d(const Tensor& x, std::array<int64_t, 2> output_size) {
+  check_adaptive(x, output_size, "adaptive_max_pool2d");
+  const int64_t h = x.size(2), w = x.size(3);
+  const auto [oh, ow] = output_size;
+  if (h % oh == 0 && w % ow == 0) return max_pool2d(x, std::array<int64_t, 2>{h / oh, w / ow});
+  return adaptive_pool2d(x, output_size, max_pool2d);
 }
+
+AdaptivePool2d::AdaptivePool2d(const char* name, Size2d output_size) : Module(name), output_size_(output_size.v) {
+  check_output_size(output_size_, name);
+}
+std::string AdaptivePool2d::extra_repr() const { return fmt::format("output_size={}", pair_str(output_size_)); }
 Tensor AdaptiveAvgPool2d::forward(const Tensor& x) { return adaptive_avg_pool2d(x, output_size_); }
-std::string AdaptiveAvgPool2d::extra_repr() const { return fmt::format("output_size={}", pair_str(output_size_)); }
+Tensor AdaptiveMaxPool2d::forward(const Tensor& x) { return adaptive_max_pool2d(x, output_size_); }
 
 Conv2d::Conv2d(const Conv2dOptions& options) : Conv2d(options, default_generator()) {}
 

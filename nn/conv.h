@@ -1,7 +1,8 @@
 #pragma once
-// Convolution and pooling over images [N, C, H, W], as torch.nn's Conv2d, MaxPool2d and AvgPool2d,
-// and Flatten. Compositions of autograd ops (unfold, matmul, max_pool2d, mean, reshape, permute;
-// see autograd/ops.h): no derivative is defined here, so gradcheck and create_graph work through them.
+// Convolution and pooling over images [N, C, H, W], as torch.nn's Conv2d, MaxPool2d, AvgPool2d and
+// the adaptive pools, and Flatten. Compositions of autograd ops (unfold, matmul, max_pool2d, mean,
+// reshape, permute; see autograd/ops.h): no derivative is defined here, so gradcheck and
+// create_graph work through them.
 //
 //   conv2d:     y[n, o] = bias[o] + sum_c,i,j weight[o, c, i, j] * x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw]
 //               (cross-correlation, as every framework's "convolution"): matmul(weight as [O, C*kh*kw],
@@ -12,6 +13,8 @@
 //   adaptive_avg_pool2d: [N, C, H, W] -> [N, C, OH, OW] whatever H and W: cell (i, j) is the mean of
 //               rows floor(i H / OH) .. ceil((i + 1) H / OH) - 1 and the same for columns (torch's
 //               windows, which overlap when OH does not divide H); [1, 1] is the global average.
+//   adaptive_max_pool2d: the same windows' maxima; the gradient goes to each window's first maximum
+//               in row-major order (torch's, and max_pool2d's; not max()'s, which shares a tie).
 //   Flatten:    dims start_dim..end_dim into one (default 1..-1: [N, C, H, W] -> [N, C*H*W]).
 //
 //   auto net = std::make_shared<nn::Sequential>(
@@ -40,6 +43,11 @@ Tensor avg_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::optional<
                   std::array<int64_t, 2> padding = {0, 0});
 // output_size >= 1 each, and H, W >= 1 (std::invalid_argument naming the op and the sizes).
 Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> output_size);
+// The same checks. One max_pool2d where the sizes divide; otherwise one dim at a time: each row's
+// maxima over the column windows, then the maxima of those over the row windows (max_pool2d over
+// each window). A window's first maximum in row-major order is the topmost row's first maximum,
+// so the gradient goes where torch's adaptive_max_pool2d sends it. A NaN in a window is its maximum.
+Tensor adaptive_max_pool2d(const Tensor& x, std::array<int64_t, 2> output_size);
 
 // A size given as one number (square) or as {rows, columns}.
 struct Size2d {
@@ -112,14 +120,27 @@ class AvgPool2d : public Pool2d {
   Tensor forward(const Tensor& x) override;
 };
 
-class AdaptiveAvgPool2d : public Module {
+// The adaptive pooling layers' shared part: the output size, checked at construction
+// (std::invalid_argument for a size below 1).
+class AdaptivePool2d : public Module {
  public:
-  explicit AdaptiveAvgPool2d(Size2d output_size);  // std::invalid_argument for a size below 1
-  Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;  // "output_size=[1, 1]"
 
- private:
+ protected:
+  AdaptivePool2d(const char* name, Size2d output_size);
   std::array<int64_t, 2> output_size_;
+};
+
+class AdaptiveAvgPool2d : public AdaptivePool2d {
+ public:
+  explicit AdaptiveAvgPool2d(Size2d output_size) : AdaptivePool2d("AdaptiveAvgPool2d", output_size) {}
+  Tensor forward(const Tensor& x) override;
+};
+
+class AdaptiveMaxPool2d : public AdaptivePool2d {
+ public:
+  explicit AdaptiveMaxPool2d(Size2d output_size) : AdaptivePool2d("AdaptiveMaxPool2d", output_size) {}
+  Tensor forward(const Tensor& x) override;
 };
 
 class Flatten : public Module {
