@@ -21,6 +21,7 @@
 #include "nn/dense.h"
 #include "nn/loss.h"
 #include "nn/sequential.h"
+#include "nn/serialize.h"
 #include "optim/sgd.h"
 #include "optim/trainer.h"
 #include "tests/autograd/testing.h"
@@ -203,6 +204,23 @@ TEST_CASE("nn: Conv1d registers torch's 3-d weight and initialises it with fan_i
   CHECK(plain.named_parameters().size() == 1);
   CHECK(!plain.bias().defined());
   CHECK(plain.forward(numbers({1, 3, 12}, 8)).shape() == Shape{1, 8, 2});
+}
+
+TEST_CASE("nn: Conv1d loads a file of torch's layout (weight [O, C, k]) and refuses a 4-d weight") {
+  // What safetensors.torch.save_file(conv.state_dict()) writes for torch.nn.Conv1d(2, 3, 4).
+  testing::TempDir dir;
+  const Tensor w = numbers({3, 2, 4}, 17).to(DType::float32), b = numbers({3}, 18).to(DType::float32);
+  nn::save_tensors({{"weight", w}, {"bias", b}}, dir.path() / "torch.safetensors");
+  nn::Conv1d conv(nn::Conv1dOptions(2, 3, 4));
+  nn::load(conv, dir.path() / "torch.safetensors");
+  CHECK(conv.weight().to_vector() == w.to_vector());
+  CHECK(conv.bias().to_vector() == b.to_vector());
+  const Tensor x = numbers({2, 2, 9}, 19).to(DType::float32);
+  CHECK(conv.forward(x).to_vector() == nn::conv1d(x, w, b).to_vector());
+  // A Conv2d's [O, C, 1, k] is not a Conv1d's weight: refused with both shapes.
+  nn::save_tensors({{"weight", reshape(w, {3, 2, 1, 4})}, {"bias", b}}, dir.path() / "as_2d.safetensors");
+  CHECK_THROWS_WITH(nn::load(conv, dir.path() / "as_2d.safetensors"),
+                    Contains("\"weight\": shape [3, 2, 1, 4] in the file vs [3, 2, 4] in the model"));
 }
 
 TEST_CASE("nn: the 1-d layers print as torch's, sizes as lists") {
