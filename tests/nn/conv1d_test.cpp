@@ -1,7 +1,7 @@
 // Conv1d, MaxPool1d, AvgPool1d, the adaptive pools AdaptiveAvgPool1d, AdaptiveMaxPool1d and
-// AdaptiveMaxPool2d: values and gradients against plain loops (ties included: the first maximum
-// takes the gradient), torch's windows and initialiser bounds, the finite-difference checks of
-// first and second derivatives, printing and errors.
+// AdaptiveMaxPool2d, and Dropout2d: values and gradients against plain loops (ties included: the
+// first maximum takes the gradient), torch's windows and initialiser bounds, the finite-difference
+// checks of first and second derivatives, printing and errors.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -19,6 +19,7 @@
 #include "nn/conv.h"
 #include "nn/data.h"
 #include "nn/dense.h"
+#include "nn/dropout.h"
 #include "nn/loss.h"
 #include "nn/sequential.h"
 #include "nn/serialize.h"
@@ -402,4 +403,69 @@ TEST_CASE("nn: adaptive_max_pool2d's gradients pass the finite-difference checks
   testing::check_first_and_second_order([](V in) { return nn::adaptive_max_pool2d(in[0], {3, 3}); }, {leaf});
   testing::check_first_and_second_order([](V in) { return nn::adaptive_max_pool2d(in[0], {1, 2}); }, {leaf});
   testing::check_first_and_second_order([](V in) { return nn::adaptive_max_pool2d(in[0], {5, 3}); }, {leaf});
+}
+
+TEST_CASE("nn: Dropout2d zeroes whole channels and scales the others by 1 / (1 - p)") {
+  nn::Dropout2d drop(nn::DropoutOptions(0.3).seed(5));
+  const Tensor x = full({20, 50, 3, 4}, 2.0, f64(true));
+  const Tensor y = drop.forward(x);
+  REQUIRE(y.shape() == x.shape());
+  const std::vector<double> ys = y.to_vector();
+  std::size_t dropped = 0;
+  std::vector<std::size_t> dropped_per_channel(50, 0);
+  for (std::size_t channel = 0; channel < 1000; ++channel) {
+    const double first = ys[channel * 12];
+    CHECK((first == 0 || first == Approx(2.0 / 0.7).epsilon(1e-15)));
+    for (std::size_t k = 1; k < 12; ++k) CHECK(ys[channel * 12 + k] == first);  // the whole channel alike
+    if (first == 0) ++dropped, ++dropped_per_channel[channel % 50];
+  }
+  // Binomial(1000, 0.3): standard deviation 14.5; 5 of them either side.
+  CHECK(dropped > 227);
+  CHECK(dropped < 373);
+  // One draw per (sample, channel): a channel is dropped in some samples and kept in others.
+  CHECK(std::count_if(dropped_per_channel.begin(), dropped_per_channel.end(), [](std::size_t d) { return d > 0 && d < 20; }) > 40);
+  // The gradient is the mask.
+  sum(y).backward();
+  const std::vector<double> g = x.grad().to_vector();
+  for (std::size_t i = 0; i < g.size(); ++i) CHECK(g[i] == ys[i] / 2.0);
+  // The same seed gives the same masks; the next forward draws a new one.
+  nn::Dropout2d again(nn::DropoutOptions(0.3).seed(5));
+  CHECK(again.forward(x).to_vector() == ys);
+  CHECK(again.forward(x).to_vector() != ys);
+  CHECK(nn::Dropout2d(nn::DropoutOptions(0.3).seed(6)).forward(x).to_vector() != ys);
+}
+
+TEST_CASE("nn: Dropout2d reads a 3-d input as [N, C, L], as torch's") {
+  nn::Dropout2d drop(nn::DropoutOptions(0.5).seed(8));
+  const Tensor x = ones({30, 4, 6}, f64());
+  const std::vector<double> ys = drop.forward(x).to_vector();
+  std::size_t dropped = 0;
+  for (std::size_t row = 0; row < 120; ++row) {
+    for (std::size_t k = 1; k < 6; ++k) CHECK(ys[row * 6 + k] == ys[row * 6]);
+    CHECK((ys[row * 6] == 0 || ys[row * 6] == 2));
+    dropped += ys[row * 6] == 0;
+  }
+  CHECK(dropped > 30);  // Binomial(120, 0.5): 60, standard deviation 5.5
+  CHECK(dropped < 90);
+}
+
+TEST_CASE("nn: Dropout2d is the identity in evaluation and at p = 0, and zero at p = 1") {
+  const Tensor x = numbers({2, 3, 4, 4}, 16, true);
+  nn::Dropout2d drop(0.5);
+  drop.eval();
+  CHECK(drop.forward(x).impl() == x.impl());
+  CHECK(nn::Dropout2d(0.0).forward(x).impl() == x.impl());
+  const Tensor zero = nn::Dropout2d(1.0).forward(x);
+  CHECK(zero.to_vector() == std::vector<double>(96, 0.0));
+  sum(zero).backward();
+  CHECK(x.grad().to_vector() == std::vector<double>(96, 0.0));
+  CHECK(nn::Dropout2d().to_string() == "Dropout2d(p=0.5)");
+  CHECK(nn::Dropout2d(0.25).to_string() == "Dropout2d(p=0.25)");
+  CHECK_THROWS_WITH(nn::Dropout2d(1.5), Contains("Dropout2d: p must be in [0, 1], got 1.5"));
+  CHECK_THROWS_WITH(nn::Dropout2d(-0.1), Contains("Dropout2d: p must be in [0, 1], got -0.1"));
+  CHECK_THROWS_WITH(nn::Dropout2d().forward(zeros({2, 3})),
+                    Contains("Dropout2d::forward: expected [N, C, H, W] or [N, C, L], got [2, 3]"));
+  CHECK_THROWS_WITH(nn::Dropout2d().forward(zeros({1, 2, 3, 4, 5})),
+                    Contains("Dropout2d::forward: expected [N, C, H, W] or [N, C, L], got [1, 2, 3, 4, 5]"));
+  CHECK_THROWS_WITH(nn::Dropout2d().forward(Tensor()), Contains("Dropout2d::forward: the input is undefined"));
 }
