@@ -1,7 +1,8 @@
 #pragma once
-// Convolution and pooling over images [N, C, H, W], as torch.nn's Conv2d, MaxPool2d and AvgPool2d,
-// and Flatten. Compositions of autograd ops (unfold, matmul, max_pool2d, mean, reshape, permute;
-// see autograd/ops.h): no derivative is defined here, so gradcheck and create_graph work through them.
+// Convolution and pooling over images [N, C, H, W] and over signals [N, C, L], as torch.nn's
+// Conv2d, MaxPool2d, AvgPool2d, the adaptive pools and their 1-d twins, and Flatten. Compositions
+// of autograd ops (unfold, matmul, max_pool2d, mean, reshape, permute; see autograd/ops.h): no
+// derivative is defined here, so gradcheck and create_graph work through them.
 //
 //   conv2d:     y[n, o] = bias[o] + sum_c,i,j weight[o, c, i, j] * x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw]
 //               (cross-correlation, as every framework's "convolution"): matmul(weight as [O, C*kh*kw],
@@ -12,12 +13,20 @@
 //   adaptive_avg_pool2d: [N, C, H, W] -> [N, C, OH, OW] whatever H and W: cell (i, j) is the mean of
 //               rows floor(i H / OH) .. ceil((i + 1) H / OH) - 1 and the same for columns (torch's
 //               windows, which overlap when OH does not divide H); [1, 1] is the global average.
+//   adaptive_max_pool2d: the same windows' maxima; the gradient goes to each window's first maximum
+//               in row-major order (torch's, and max_pool2d's; not max()'s, which shares a tie).
+//   the 1-d family (conv1d, max_pool1d, avg_pool1d, adaptive_avg_pool1d, adaptive_max_pool1d): the
+//               2-d op over x viewed as [N, C, 1, L] (and conv1d's weight [O, C, k] as [O, C, 1, k]),
+//               the result viewed back as [N, C', OL]; OL = (L + 2 p - d (k - 1) - 1) / s + 1.
 //   Flatten:    dims start_dim..end_dim into one (default 1..-1: [N, C, H, W] -> [N, C*H*W]).
 //
 //   auto net = std::make_shared<nn::Sequential>(
 //       std::make_shared<nn::Conv2d>(nn::Conv2dOptions(1, 8, 3).padding(1)), std::make_shared<nn::ReLU>(),
 //       std::make_shared<nn::MaxPool2d>(2), std::make_shared<nn::Flatten>(),
 //       std::make_shared<nn::Dense>(nn::DenseOptions(8 * 14 * 14, 10)));
+//   auto seq = std::make_shared<nn::Sequential>(  // signals [N, 2, 100]
+//       std::make_shared<nn::Conv1d>(nn::Conv1dOptions(2, 16, 5).padding(2)), std::make_shared<nn::ReLU>(),
+//       std::make_shared<nn::AdaptiveMaxPool1d>(1), std::make_shared<nn::Flatten>());  // [N, 16]
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -40,6 +49,26 @@ Tensor avg_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::optional<
                   std::array<int64_t, 2> padding = {0, 0});
 // output_size >= 1 each, and H, W >= 1 (std::invalid_argument naming the op and the sizes).
 Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> output_size);
+// The same checks. One max_pool2d where the sizes divide; otherwise one dim at a time: each row's
+// maxima over the column windows, then the maxima of those over the row windows (max_pool2d over
+// each window). A window's first maximum in row-major order is the topmost row's first maximum,
+// so the gradient goes where torch's adaptive_max_pool2d sends it. A NaN in a window is its maximum.
+Tensor adaptive_max_pool2d(const Tensor& x, std::array<int64_t, 2> output_size);
+
+// x [N, C, L], weight [O, C, k], bias [O] or undefined -> [N, O, OL]: conv2d over [N, C, 1, L]
+// with the weight [O, C, 1, k]. stride, dilation >= 1 and padding >= 0 (zeros). std::invalid_argument
+// naming conv1d and the shapes for a mismatch of channels, ranks or dtypes, a bad window or an
+// input shorter than the window.
+Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), int64_t stride = 1,
+              int64_t padding = 0, int64_t dilation = 1);
+// x [N, C, L] -> [N, C, OL]; as the 2-d pools (stride defaults to the kernel; padding at most
+// half the kernel; -inf padding and the first maximum for max, the padding's zeros counted for
+// average).
+Tensor max_pool1d(const Tensor& x, int64_t kernel, std::optional<int64_t> stride = {}, int64_t padding = 0);
+Tensor avg_pool1d(const Tensor& x, int64_t kernel, std::optional<int64_t> stride = {}, int64_t padding = 0);
+// x [N, C, L] -> [N, C, output_size], torch's windows along L; output_size >= 1 and L >= 1.
+Tensor adaptive_avg_pool1d(const Tensor& x, int64_t output_size);
+Tensor adaptive_max_pool1d(const Tensor& x, int64_t output_size);
 
 // A size given as one number (square) or as {rows, columns}.
 struct Size2d {
@@ -112,14 +141,112 @@ class AvgPool2d : public Pool2d {
   Tensor forward(const Tensor& x) override;
 };
 
-class AdaptiveAvgPool2d : public Module {
+// The adaptive pooling layers' shared part: the output size, checked at construction
+// (std::invalid_argument for a size below 1).
+class AdaptivePool2d : public Module {
  public:
-  explicit AdaptiveAvgPool2d(Size2d output_size);  // std::invalid_argument for a size below 1
-  Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;  // "output_size=[1, 1]"
 
- private:
+ protected:
+  AdaptivePool2d(const char* name, Size2d output_size);
   std::array<int64_t, 2> output_size_;
+};
+
+class AdaptiveAvgPool2d : public AdaptivePool2d {
+ public:
+  explicit AdaptiveAvgPool2d(Size2d output_size) : AdaptivePool2d("AdaptiveAvgPool2d", output_size) {}
+  Tensor forward(const Tensor& x) override;
+};
+
+class AdaptiveMaxPool2d : public AdaptivePool2d {
+ public:
+  explicit AdaptiveMaxPool2d(Size2d output_size) : AdaptivePool2d("AdaptiveMaxPool2d", output_size) {}
+  Tensor forward(const Tensor& x) override;
+};
+
+// Conv1dOptions(in, out, kernel).stride(2).padding(1).dilation(1), with the weight and bias
+// options of Conv2dOptions (nn/init.h).
+struct Conv1dOptions : WeightBiasOptions<Conv1dOptions> {
+  // in_channels, out_channels and kernel_size >= 1 (checked by Conv1d, with the values).
+  Conv1dOptions(int64_t in_channels, int64_t out_channels, int64_t kernel_size)
+      : in_(in_channels), out_(out_channels), kernel_(kernel_size) {}
+  Conv1dOptions& stride(int64_t s) { stride_ = s; return *this; }      // default 1
+  Conv1dOptions& padding(int64_t p) { padding_ = p; return *this; }    // default 0 (zeros)
+  Conv1dOptions& dilation(int64_t d) { dilation_ = d; return *this; }  // default 1
+
+  int64_t in_channels() const { return in_; }
+  int64_t out_channels() const { return out_; }
+  int64_t kernel_size() const { return kernel_; }
+  int64_t stride() const { return stride_; }
+  int64_t padding() const { return padding_; }
+  int64_t dilation() const { return dilation_; }
+
+ private:
+  int64_t in_, out_, kernel_, stride_ = 1, padding_ = 0, dilation_ = 1;
+};
+
+class Conv1d : public Module {
+ public:
+  // Registers "weight" [out_channels, in_channels, k] (torch's layout, so a state_dict's tensors
+  // load as they are) and "bias" [out_channels]; torch's default init with fan_in = in_channels * k.
+  explicit Conv1d(const Conv1dOptions& options);
+  Conv1d(const Conv1dOptions& options, Generator& gen);
+  Tensor forward(const Tensor& x) override;  // [N, in_channels, L] -> [N, out_channels, OL]
+  const Tensor& weight() const { return weight_; }
+  const Tensor& bias() const { return bias_; }
+  const Conv1dOptions& options() const { return options_; }
+  // "1, 8, kernel_size=[3], stride=[1]" and padding, dilation, bias=false, dtype when not defaults.
+  std::string extra_repr() const override;
+
+ private:
+  Conv1dOptions options_;
+  Tensor weight_, bias_;
+};
+
+// The 1-d pooling layers' shared part, as Pool2d's.
+class Pool1d : public Module {
+ public:
+  std::string extra_repr() const override;  // "kernel_size=[2], stride=[2], padding=[0]"
+
+ protected:
+  Pool1d(const char* name, int64_t kernel_size, std::optional<int64_t> stride, int64_t padding);
+  int64_t kernel_, stride_, padding_;
+};
+
+class MaxPool1d : public Pool1d {
+ public:
+  explicit MaxPool1d(int64_t kernel_size, std::optional<int64_t> stride = {}, int64_t padding = 0)
+      : Pool1d("MaxPool1d", kernel_size, stride, padding) {}
+  Tensor forward(const Tensor& x) override;
+};
+
+class AvgPool1d : public Pool1d {
+ public:
+  explicit AvgPool1d(int64_t kernel_size, std::optional<int64_t> stride = {}, int64_t padding = 0)
+      : Pool1d("AvgPool1d", kernel_size, stride, padding) {}
+  Tensor forward(const Tensor& x) override;
+};
+
+// The 1-d adaptive pooling layers' shared part: output_size >= 1, checked at construction.
+class AdaptivePool1d : public Module {
+ public:
+  std::string extra_repr() const override;  // "output_size=[4]"
+
+ protected:
+  AdaptivePool1d(const char* name, int64_t output_size);
+  int64_t output_size_;
+};
+
+class AdaptiveAvgPool1d : public AdaptivePool1d {
+ public:
+  explicit AdaptiveAvgPool1d(int64_t output_size) : AdaptivePool1d("AdaptiveAvgPool1d", output_size) {}
+  Tensor forward(const Tensor& x) override;
+};
+
+class AdaptiveMaxPool1d : public AdaptivePool1d {
+ public:
+  explicit AdaptiveMaxPool1d(int64_t output_size) : AdaptivePool1d("AdaptiveMaxPool1d", output_size) {}
+  Tensor forward(const Tensor& x) override;
 };
 
 class Flatten : public Module {

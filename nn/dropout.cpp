@@ -8,24 +8,40 @@
 
 namespace chainrule::nn {
 
-Dropout::Dropout(const DropoutOptions& options) : Module("Dropout"), options_(options) {
+DropoutNd::DropoutNd(const char* name, const DropoutOptions& options) : Module(name), options_(options) {
   if (!(options.p() >= 0 && options.p() <= 1))
-    throw std::invalid_argument(fmt::format("Dropout: p must be in [0, 1], got {}", options.p()));
+    throw std::invalid_argument(fmt::format("{}: p must be in [0, 1], got {}", name, options.p()));
   if (options.seed()) own_.emplace(*options.seed());
 }
 
-Tensor Dropout::forward(const Tensor& x) {
-  if (!x.defined()) throw std::invalid_argument("Dropout::forward: the input is undefined");
+Tensor DropoutNd::drop(const Tensor& x, const Shape& mask_shape) {
   const double p = options_.p();
   if (!is_training() || p == 0) return x;
   Generator& gen = own_ ? *own_ : default_generator();
   const double keep = 1 - p, scale = p == 1 ? 0.0 : 1 / keep;
-  std::vector<double> mask(static_cast<std::size_t>(x.numel()));
+  std::vector<double> mask(static_cast<std::size_t>(mask_shape.numel()));
   // uniform() is in [0, 1): below `keep` with probability keep (never for p = 1, always for p = 0).
   for (double& m : mask) m = gen.uniform(0.0, 1.0) < keep ? scale : 0.0;
-  return x * from_vector(mask, x.shape(), x.dtype());
+  return x * from_vector(mask, mask_shape, x.dtype());
 }
 
-std::string Dropout::extra_repr() const { return fmt::format("p={}", options_.p()); }
+std::string DropoutNd::extra_repr() const { return fmt::format("p={}", options_.p()); }
+
+Tensor Dropout::forward(const Tensor& x) {
+  if (!x.defined()) throw std::invalid_argument("Dropout::forward: the input is undefined");
+  return drop(x, x.shape());
+}
+
+Tensor Dropout2d::forward(const Tensor& x) {
+  if (!x.defined()) throw std::invalid_argument("Dropout2d::forward: the input is undefined");
+  if (x.dim() != 3 && x.dim() != 4)
+    throw std::invalid_argument(fmt::format(
+        "Dropout2d::forward: expected [N, C, H, W] or [N, C, L], got {} (Dropout drops single elements)",
+        x.shape().str()));
+  std::vector<int64_t> mask_shape(static_cast<std::size_t>(x.dim()), 1);
+  mask_shape[0] = x.size(0);
+  mask_shape[1] = x.size(1);
+  return drop(x, Shape(mask_shape));
+}
 
 }  // namespace chainrule::nn

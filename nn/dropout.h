@@ -8,6 +8,11 @@
 //   gradient through scaled and gives the dropped ones 0.
 //   p = 0 and evaluation are the identity; p = 1 gives zeros (and zero gradients).
 //
+// nn::Dropout2d, as torch.nn.Dropout2d, drops whole channels instead: for x [N, C, H, W] one draw
+// per (sample, channel), m [N, C, 1, 1] broadcast over the image, so a channel is all zeros or all
+// scaled by 1 / (1 - p). Neighbouring pixels of a feature map are correlated, and dropping them one
+// by one regularises little (Tompson et al. 2015).
+//
 // The mask comes from the layer's own Generator when a seed is given (reproducible runs), else from
 // default_generator() (seeded by manual_seed()). A finite-difference check (gradcheck,
 // gradcheck_model) of a model in training mode sees a new mask at every evaluation and fails, as
@@ -16,6 +21,7 @@
 //   auto drop = std::make_shared<nn::Dropout>(nn::DropoutOptions(0.2).seed(7));
 //   Tensor h = drop->forward(x);  // training: about a fifth of h is 0, the rest x / 0.8
 //   model->eval();                // Dropout passes x through from now on
+//   nn::Dropout2d(0.1).forward(images);  // [N, C, H, W]: about a tenth of the channels zeroed
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -40,17 +46,40 @@ struct DropoutOptions {
   std::optional<uint64_t> seed_;
 };
 
-class Dropout : public Module {
+// The dropout layers' shared part: p, checked at construction (std::invalid_argument with the
+// value), and the Generator the masks come from.
+class DropoutNd : public Module {
  public:
-  explicit Dropout(const DropoutOptions& options = DropoutOptions());
-  explicit Dropout(double p) : Dropout(DropoutOptions(p)) {}
-  Tensor forward(const Tensor& x) override;
   double p() const { return options_.p(); }
   std::string extra_repr() const override;  // "p=0.5"
+
+ protected:
+  DropoutNd(const char* name, const DropoutOptions& options);
+  // x * m in training, m of mask_shape (x's, or x's with 1 in the dims a draw covers) broadcast
+  // over x; x itself in evaluation or at p = 0.
+  Tensor drop(const Tensor& x, const Shape& mask_shape);
 
  private:
   DropoutOptions options_;
   std::optional<Generator> own_;  // with a seed
+};
+
+class Dropout : public DropoutNd {
+ public:
+  explicit Dropout(const DropoutOptions& options = DropoutOptions()) : DropoutNd("Dropout", options) {}
+  explicit Dropout(double p) : Dropout(DropoutOptions(p)) {}
+  Tensor forward(const Tensor& x) override;
+};
+
+class Dropout2d : public DropoutNd {
+ public:
+  explicit Dropout2d(const DropoutOptions& options = DropoutOptions()) : DropoutNd("Dropout2d", options) {}
+  explicit Dropout2d(double p) : Dropout2d(DropoutOptions(p)) {}
+  // x [N, C, H, W] -> the same shape, the mask [N, C, 1, 1]. A 3-D x is read as [N, C, L] (mask
+  // [N, C, 1]), as torch 2's Dropout2d still reads it (its warning says a later release will read
+  // [C, H, W]; pass [1, C, H, W] for one image). std::invalid_argument for other ranks, where torch
+  // warns that they are deprecated and masks dims 0 and 1 all the same.
+  Tensor forward(const Tensor& x) override;
 };
 
 }  // namespace chainrule::nn
