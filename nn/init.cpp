@@ -9,8 +9,6 @@
 
 namespace chainrule::nn {
 
-namespace {
-
 const char* nonlinearity_name(Nonlinearity n) {
   switch (n) {
     case Nonlinearity::Linear: return "linear";
@@ -21,6 +19,8 @@ const char* nonlinearity_name(Nonlinearity n) {
   }
   return "?";
 }
+
+namespace {
 
 // Writes row-major values into t (any dtype); mutable_data bumps the version, as an in-place op.
 void write(Tensor& t, const std::vector<double>& v) {

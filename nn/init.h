@@ -24,6 +24,8 @@ namespace chainrule::nn {
 
 // The nonlinearity a layer's output feeds, for calculate_gain.
 enum class Nonlinearity { Linear, Sigmoid, Tanh, ReLU, LeakyReLU };
+// torch's name of it: "linear", "sigmoid", "tanh", "relu", "leaky_relu".
+const char* nonlinearity_name(Nonlinearity n);
 // Which fan Kaiming initialisation preserves: the forward pass's variance (FanIn, PyTorch's
 // default) or the backward pass's (FanOut).
 enum class FanMode { FanIn, FanOut };

@@ -1,7 +1,8 @@
 #pragma once
 // chainrule::nn in one include: modules, layers (dense, convolution and pooling, embedding,
-// normalisation, dropout), activations, initialisers and losses, saving and loading, data (CSV,
-// standardisation, mini-batches) and the safetensors format.
+// normalisation, dropout, recurrent: RNN, LSTM, GRU and their cells), activations, initialisers
+// and losses, saving and loading, data (CSV, standardisation, mini-batches) and the safetensors
+// format.
 //
 //   #include "nn/nn.h"
 //   using namespace chainrule;
@@ -20,6 +21,7 @@
 #include "nn/loss.h"
 #include "nn/module.h"
 #include "nn/normalization.h"
+#include "nn/recurrent.h"
 #include "nn/safetensors.h"
 #include "nn/sequential.h"
 #include "nn/serialize.h"
