@@ -51,7 +51,7 @@
 // Composed (no derivative of their own): mean = sum / n, min = -max(-x), var and std of mean,
 // sum and sqrt, clamp = where() with masks, transpose = permute, squeeze / unsqueeze / stack of
 // reshape and concat; in nn/: softmax, log_softmax, the piecewise activations (where()), the
-// normalisation layers and the losses.
+// normalisation layers, the 1-d and adaptive pools, the recurrent layers and the losses.
 #include <array>
 #include <bit>
 #include <cmath>
