@@ -8,21 +8,42 @@
 
 namespace chainrule::nn {
 
-DropoutNd::DropoutNd(const char* name, const DropoutOptions& options) : Module(name), options_(options) {
-  if (!(options.p() >= 0 && options.p() <= 1))
-    throw std::invalid_argument(fmt::format("{}: p must be in [0, 1], got {}", name, options.p()));
-  if (options.seed()) own_.emplace(*options.seed());
+namespace {
+
+void check_p(const char* op, double p) {
+  if (!(p >= 0 && p <= 1)) throw std::invalid_argument(fmt::format("{}: p must be in [0, 1], got {}", op, p));
 }
 
-Tensor DropoutNd::drop(const Tensor& x, const Shape& mask_shape) {
-  const double p = options_.p();
-  if (!is_training() || p == 0) return x;
-  Generator& gen = own_ ? *own_ : default_generator();
+}  // namespace
+
+Tensor dropout(const Tensor& x, double p, bool training, Generator& gen, const char* op) {
+  if (!x.defined()) throw std::invalid_argument(fmt::format("{}: the input is undefined", op));
+  return dropout(x, p, training, gen, x.shape(), op);
+}
+
+Tensor dropout(const Tensor& x, double p, bool training, Generator& gen, const Shape& mask_shape, const char* op) {
+  check_p(op, p);
+  if (!x.defined()) throw std::invalid_argument(fmt::format("{}: the input is undefined", op));
+  bool fits = mask_shape.size() == x.dim();
+  for (int i = 0; fits && i < mask_shape.size(); ++i) fits = mask_shape[i] == 1 || mask_shape[i] == x.size(i);
+  if (!fits)
+    throw std::invalid_argument(fmt::format("{}: a mask of shape {} does not cover the input {} (each dim 1 or the input's)",
+                                            op, mask_shape.str(), x.shape().str()));
+  if (!training || p == 0) return x;
   const double keep = 1 - p, scale = p == 1 ? 0.0 : 1 / keep;
   std::vector<double> mask(static_cast<std::size_t>(mask_shape.numel()));
   // uniform() is in [0, 1): below `keep` with probability keep (never for p = 1, always for p = 0).
   for (double& m : mask) m = gen.uniform(0.0, 1.0) < keep ? scale : 0.0;
   return x * from_vector(mask, mask_shape, x.dtype());
+}
+
+DropoutNd::DropoutNd(const char* name, const DropoutOptions& options) : Module(name), options_(options) {
+  check_p(name, options.p());
+  if (options.seed()) own_.emplace(*options.seed());
+}
+
+Tensor DropoutNd::drop(const Tensor& x, const Shape& mask_shape) {
+  return dropout(x, options_.p(), is_training(), own_ ? *own_ : default_generator(), mask_shape, name().c_str());
 }
 
 std::string DropoutNd::extra_repr() const { return fmt::format("p={}", options_.p()); }

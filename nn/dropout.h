@@ -46,6 +46,17 @@ struct DropoutOptions {
   std::optional<uint64_t> seed_;
 };
 
+// The functional form (torch.nn.functional.dropout): x * m in training, m drawn from gen with the
+// shape mask_shape (x's, or x's with 1 in the dims one draw covers, broadcast over x); x itself
+// (the same tensor) when !training or p == 0. p in [0, 1], else std::invalid_argument naming
+// `op` (the caller, e.g. "LSTM::forward") and p; so is a mask_shape of another rank than x's or
+// with a dim that is neither 1 nor x's. The recurrent layers' dropout between layers is
+// this call.
+//   Tensor h = nn::dropout(x, 0.2, model->is_training(), gen);
+Tensor dropout(const Tensor& x, double p, bool training, Generator& gen, const char* op = "dropout");
+Tensor dropout(const Tensor& x, double p, bool training, Generator& gen, const Shape& mask_shape,
+               const char* op = "dropout");
+
 // The dropout layers' shared part: p, checked at construction (std::invalid_argument with the
 // value), and the Generator the masks come from.
 class DropoutNd : public Module {

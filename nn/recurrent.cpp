@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "nn/dropout.h"
+
 namespace chainrule::nn {
 
 namespace {
@@ -24,6 +26,8 @@ const RecurrentSettings& checked(const char* name, RecurrentMode mode, const Rec
   if (s.hidden_size < 1)
     throw std::invalid_argument(fmt::format("{}: hidden_size must be >= 1, got {}", name, s.hidden_size));
   if (s.num_layers < 1) throw std::invalid_argument(fmt::format("{}: num_layers must be >= 1, got {}", name, s.num_layers));
+  if (!(s.dropout >= 0 && s.dropout <= 1))
+    throw std::invalid_argument(fmt::format("{}: dropout must be in [0, 1], got {}", name, s.dropout));
   if (mode == RecurrentMode::RNN && s.nonlinearity != Nonlinearity::Tanh && s.nonlinearity != Nonlinearity::ReLU)
     throw std::invalid_argument(fmt::format("{}: nonlinearity must be Nonlinearity::Tanh or Nonlinearity::ReLU, got {}",
                                             name, nonlinearity_name(s.nonlinearity)));
@@ -114,6 +118,7 @@ std::string common_repr(RecurrentMode mode, const RecurrentSettings& s, bool lay
   if (mode == RecurrentMode::RNN && s.nonlinearity != Nonlinearity::Tanh)
     r += fmt::format(", nonlinearity={}", nonlinearity_name(s.nonlinearity));
   if (layers && s.batch_first) r += ", batch_first=true";
+  if (layers && s.dropout != 0) r += fmt::format(", dropout={}", s.dropout);
   if (layers && s.bidirectional) r += ", bidirectional=true";
   return r;
 }
@@ -186,8 +191,8 @@ Tensor GRUCell::forward(const Tensor& x, const Tensor& h) { return step(x, h, Te
 
 RNNBase::RNNBase(const char* name, RecurrentMode mode, const RecurrentSettings& settings, Generator& gen)
     : Module(name), mode_(mode), settings_(checked(name, mode, settings)) {
-  Generator own(settings.seed.value_or(0));
-  Generator& g = settings.seed ? own : gen;
+  if (settings.seed) own_.emplace(*settings.seed);
+  Generator& g = own_ ? *own_ : gen;
   const int64_t directions = settings.bidirectional ? 2 : 1;
   for (int64_t layer = 0; layer < settings.num_layers; ++layer)
     for (int64_t d = 0; d < directions; ++d) {
@@ -259,6 +264,8 @@ LSTMOutput RNNBase::run(const Tensor& x, const Tensor& h0, const Tensor& c0) {
       if (lstm) c_n.push_back(state.c);
     }
     seq = directions == 1 ? outputs[0] : concat(outputs, 2);
+    if (layer + 1 < s.num_layers)
+      seq = dropout(seq, s.dropout, is_training(), own_ ? *own_ : default_generator(), op.c_str());
   }
 
   LSTMOutput out;

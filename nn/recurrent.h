@@ -36,8 +36,15 @@
 //               state is the one at step 0
 // Cells: x [N, I] or unbatched [I]; h, c [N, H] or [H] (undefined: zeros); h', c' shaped as h.
 //
+// dropout(p) on RNN, LSTM and GRU (torch's `dropout`): in training, each layer's output sequence
+// but the last one's goes through nn::dropout (elements zeroed with probability p, the rest scaled
+// by 1 / (1 - p)) before the next layer reads it; nothing in evaluation (eval()) or with one layer
+// (torch warns there; chainrule accepts it, as a no-op). The masks come from the layer's own
+// Generator when the options have a seed (the one that drew the weights, continued), else from
+// default_generator() (manual_seed()), as nn::Dropout's.
+//
 // The virtual forward(x) (the one nn::Sequential calls) starts from zeros and returns the output
-// sequence (cells: h'). Not offered: dropout between layers, LSTM's proj_size and packed sequences.
+// sequence (cells: h'). Not offered: LSTM's proj_size and packed sequences.
 // Caller mistakes throw std::invalid_argument naming the layer ("LSTM::forward") and the shapes.
 //
 //   auto lstm = std::make_shared<nn::LSTM>(nn::LSTMOptions(10, 20).num_layers(2).batch_first(true));
@@ -67,6 +74,7 @@ struct RecurrentSettings {
   bool bias = true;
   bool batch_first = false;
   bool bidirectional = false;
+  double dropout = 0;                              // RNN, LSTM and GRU: between layers
   Nonlinearity nonlinearity = Nonlinearity::Tanh;  // RNN and RNNCell only: Tanh or ReLU
   DType dtype = DType::float32;
   std::optional<uint64_t> seed;
@@ -110,10 +118,14 @@ struct RecurrentOptionsBase : RecurrentCellOptionsBase<Self> {
   Self& batch_first(bool on) { this->settings_.batch_first = on; return this->self(); }
   // A second set of weights per layer that reads the sequence backwards (default false).
   Self& bidirectional(bool on) { this->settings_.bidirectional = on; return this->self(); }
+  // Dropout on every layer's output but the last, in training (this file's header); p in [0, 1]
+  // (checked by the layer, std::invalid_argument with the value), default 0.
+  Self& dropout(double p) { this->settings_.dropout = p; return this->self(); }
 
   int64_t num_layers() const { return this->settings_.num_layers; }
   bool batch_first() const { return this->settings_.batch_first; }
   bool bidirectional() const { return this->settings_.bidirectional; }
+  double dropout() const { return this->settings_.dropout; }
 };
 
 struct RNNCellOptions : RecurrentCellOptionsBase<RNNCellOptions> {
@@ -234,7 +246,7 @@ class RNNBase : public Module {
   const RecurrentWeights& weights(int64_t layer, bool reverse = false) const;
 
   // "10, 20" and, where not the default, ", num_layers=2", ", bias=false", ", nonlinearity=relu",
-  // ", batch_first=true", ", bidirectional=true", ", dtype=float64" (torch's order; torch's RNN
+  // ", batch_first=true", ", dropout=0.5", ", bidirectional=true", ", dtype=float64" (torch's order; torch's RNN
   // does not print its nonlinearity, chainrule's does, as its RNNCell does).
   std::string extra_repr() const override;
 
@@ -249,6 +261,7 @@ class RNNBase : public Module {
   RecurrentMode mode_;
   RecurrentSettings settings_;
   std::vector<RecurrentWeights> weights_;  // layer * directions + direction
+  std::optional<Generator> own_;           // with a seed: drew the weights, then draws the masks
 };
 
 class RNN : public RNNBase {
