@@ -18,7 +18,7 @@
 // anything (Optimizer::load_state_dict). Python reads the tensors with safetensors' load_file;
 // PyTorch's own optimizer checkpoints are pickles, which this is not.
 //
-// A scheduler (StepLR, ReduceLROnPlateau) may go in the same file: its state_dict() numbers as
+// A scheduler (StepLR, ReduceLROnPlateau, or one of optim/lr_scheduler.h) may go in the same file: its state_dict() numbers as
 // float64 tensors "scheduler.<name>" and its name in the metadata ("scheduler"), so that a
 // resumed run decays when the first one would have:
 //   optim::save(opt, "optimizer.safetensors", &decay);

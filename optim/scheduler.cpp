@@ -91,33 +91,28 @@ bool ReduceLROnPlateau::step(double metric) {
   return reduced;
 }
 
-namespace {
-
-// The entries of `state` as `names` says, each checked (counts: whole numbers >= 0; others: not
-// NaN), before anything is assigned. Throws std::invalid_argument naming the scheduler and entry.
-std::map<std::string, double> checked_state(const std::string& scheduler, const std::map<std::string, double>& state,
-                                            const std::map<std::string, bool>& names /* name -> is a count */) {
-  for (const auto& [name, value] : state)
-    if (!names.count(name))
-      throw std::invalid_argument(fmt::format("{}::load_state_dict: unknown entry \"{}\"", scheduler, name));
-  for (const auto& [name, is_count] : names) {
-    const auto it = state.find(name);
+std::map<std::string, double> Scheduler::checked_state(const std::map<std::string, double>& state,
+                                                      const std::map<std::string, bool>& names) const {
+  const std::string scheduler = name();
+  for (const auto& [entry, value] : state)
+    if (!names.count(entry))
+      throw std::invalid_argument(fmt::format("{}::load_state_dict: unknown entry \"{}\"", scheduler, entry));
+  for (const auto& [entry, is_count] : names) {
+    const auto it = state.find(entry);
     if (it == state.end())
-      throw std::invalid_argument(fmt::format("{}::load_state_dict: the entry \"{}\" is missing", scheduler, name));
+      throw std::invalid_argument(fmt::format("{}::load_state_dict: the entry \"{}\" is missing", scheduler, entry));
     const double v = it->second;
     if (is_count ? !(v >= 0 && v == std::floor(v) && v < 9.2e18) : std::isnan(v))
-      throw std::invalid_argument(fmt::format("{}::load_state_dict: \"{}\" must be {}, got {}", scheduler, name,
+      throw std::invalid_argument(fmt::format("{}::load_state_dict: \"{}\" must be {}, got {}", scheduler, entry,
                                               is_count ? "a whole number >= 0" : "a number", v));
   }
   return state;
 }
 
-}  // namespace
-
 std::map<std::string, double> StepLR::state_dict() const { return {{"last_epoch", static_cast<double>(last_epoch_)}}; }
 
 void StepLR::load_state_dict(const std::map<std::string, double>& state) {
-  const auto s = checked_state(name(), state, {{"last_epoch", true}});
+  const auto s = checked_state(state, {{"last_epoch", true}});
   last_epoch_ = static_cast<int64_t>(s.at("last_epoch"));
 }
 
@@ -129,7 +124,7 @@ std::map<std::string, double> ReduceLROnPlateau::state_dict() const {
 }
 
 void ReduceLROnPlateau::load_state_dict(const std::map<std::string, double>& state) {
-  const auto s = checked_state(name(), state,
+  const auto s = checked_state(state,
                                {{"best", false}, {"cooldown_counter", true}, {"last_epoch", true}, {"num_bad_epochs", true}});
   best_ = s.at("best");
   cooldown_counter_ = static_cast<int64_t>(s.at("cooldown_counter"));

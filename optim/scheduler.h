@@ -1,5 +1,6 @@
 #pragma once
-// Learning-rate schedules, with PyTorch's semantics. A scheduler changes its optimizer's learning
+// Learning-rate schedules, with PyTorch's semantics (the formula schedules, ExponentialLR,
+// CosineAnnealingLR, LambdaLR, ..., are in optim/lr_scheduler.h). A scheduler changes its optimizer's learning
 // rate through set_lr(); it keeps a reference to the optimizer, which must outlive it. Call the
 // scheduler's step() once per epoch, after the optimizer's step()s of that epoch.
 //
@@ -29,6 +30,13 @@ class Scheduler {
   // Restores state_dict()'s numbers. std::invalid_argument naming the scheduler and the entry for a
   // missing, unknown or invalid one (a count that is not a whole number >= 0); nothing changes then.
   virtual void load_state_dict(const std::map<std::string, double>& state) = 0;
+
+ protected:
+  // `state` when it has exactly the entries `names` lists (name -> whether it is a count), each
+  // valid (a count: a whole number >= 0; else: not NaN); else std::invalid_argument naming the
+  // scheduler and the entry. load_state_dict checks with it before it assigns anything.
+  std::map<std::string, double> checked_state(const std::map<std::string, double>& state,
+                                              const std::map<std::string, bool>& names) const;
 };
 
 // Step decay (torch.optim.lr_scheduler.StepLR): the learning rate (every group's) is multiplied by
