@@ -154,6 +154,30 @@ Dataset make_spiral(const SpiralOptions& o) {
   return d;
 }
 
+Dataset make_moons(const MoonsOptions& o) {
+  if (o.n_samples < 2) throw std::invalid_argument(fmt::format("make_moons: n_samples must be >= 2, got {}", o.n_samples));
+  if (!(o.noise >= 0 && std::isfinite(o.noise)))
+    throw std::invalid_argument(fmt::format("make_moons: noise must be finite and >= 0, got {}", o.noise));
+  const std::size_t n_out = o.n_samples / 2, n_in = o.n_samples - n_out;
+  const auto angle = [](std::size_t k, std::size_t n) {
+    return n == 1 ? 0.0 : std::numbers::pi * static_cast<double>(k) / static_cast<double>(n - 1);
+  };
+  Generator gen(o.seed);
+  Dataset d{{}, {}, {"x1", "x2"}, {"class"}};
+  detail::reserve_for(d.features, o.n_samples, "make_moons");
+  detail::reserve_for(d.targets, o.n_samples, "make_moons");
+  const auto add = [&](double x1, double x2, int c) {
+    const double e1 = gen.normal(0, o.noise), e2 = gen.normal(0, o.noise);
+    d.features.push_back({x1 + e1, x2 + e2});
+    d.targets.push_back({static_cast<double>(c)});
+  };
+  for (std::size_t k = 0; k < n_in; ++k) {
+    if (k < n_out) add(std::cos(angle(k, n_out)), std::sin(angle(k, n_out)), 0);
+    add(1 - std::cos(angle(k, n_in)), 1 - std::sin(angle(k, n_in)) - 0.5, 1);
+  }
+  return d;
+}
+
 Dataset make_noisy_sine(const NoisySineOptions& o) {
   if (o.n == 0) throw std::invalid_argument("make_noisy_sine: n must be >= 1, got 0");
   if (!(o.low < o.high && std::isfinite(o.low) && std::isfinite(o.high)))

@@ -1,5 +1,5 @@
 // From data to tensors and back: rows of numbers to a Tensor [N, D], mini-batches of rows by index,
-// class labels, and two small data sets generated from a seed (a two-class spiral, a noisy sine).
+// class labels, and small data sets generated from a seed (a two-class spiral, two moons, a noisy sine).
 //
 //   nn::Dataset d = nn::make_spiral({.points_per_class = 200, .seed = 7});   // features 400 x 2
 //   Tensor x = nn::rows_to_tensor(d.features, DType::float64);               // [400, 2]
@@ -89,6 +89,23 @@ struct SpiralOptions {
 // about 1 + 3 * noise of the origin, so they need no standardisation.
 // Throws std::invalid_argument for options out of range, naming the option and its value.
 Dataset make_spiral(const SpiralOptions& options = {});
+
+struct MoonsOptions {
+  std::size_t n_samples = 100;  // >= 2
+  double noise = 0.1;           // standard deviation of the Gaussian noise on x1 and x2, >= 0
+  std::uint64_t seed = 0;
+};
+
+// Two interleaving half circles (scikit-learn's make_moons, the data set of micrograd's demo):
+// class 0 on the upper one, class 1 on the lower one, n_out = n_samples / 2 and n_in = n_samples -
+// n_out points at evenly spaced angles t_k = pi k / (n - 1), k = 0..n - 1 (t = 0 for n = 1), then
+// e1, e2 ~ N(0, noise^2):
+//   class 0:  x1 = cos(t_k) + e1,        x2 = sin(t_k) + e2
+//   class 1:  x1 = 1 - cos(t_k) + e1,    x2 = 1 - sin(t_k) - 0.5 + e2
+// Features N x 2 ("x1", "x2"), targets N x 1 ("class", 0 or 1). The rows alternate between the
+// classes while both have points (scikit-learn shuffles them instead); the noise is drawn in row
+// order (e1, e2 per row). Throws std::invalid_argument for options out of range.
+Dataset make_moons(const MoonsOptions& options = {});
 
 struct NoisySineOptions {
   std::size_t n = 200;  // number of points, >= 1

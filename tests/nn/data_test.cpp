@@ -164,6 +164,31 @@ TEST_CASE("data: make_spiral is pinned by its seed and has the documented shape"
   }
 }
 
+TEST_CASE("data: make_moons lays two half circles as scikit-learn's, pinned by the seed", "[nn][data]") {
+  const nn::Dataset a = nn::make_moons({.n_samples = 100, .noise = 0.1, .seed = 3});
+  CHECK(a.features == nn::make_moons({.n_samples = 100, .noise = 0.1, .seed = 3}).features);
+  CHECK(a.features != nn::make_moons({.n_samples = 100, .noise = 0.1, .seed = 4}).features);
+  CHECK(a.feature_names == std::vector<std::string>{"x1", "x2"});
+  CHECK(a.target_names == std::vector<std::string>{"class"});
+
+  // Without noise, 7 points: 3 on the upper half circle (angles 0, pi/2, pi), 4 on the lower one
+  // (angles 0, pi/3, 2pi/3, pi), alternating while both last.
+  const nn::Dataset clean = nn::make_moons({.n_samples = 7, .noise = 0});
+  const double h = std::sqrt(3.0) / 2;
+  const std::vector<std::vector<double>> expected{{1, 0},   {0, 0.5},      {0, 1},        {0.5, 0.5 - h},
+                                                  {-1, 0},  {1.5, 0.5 - h}, {2, 0.5}};
+  const std::vector<double> classes{0, 1, 0, 1, 0, 1, 1};
+  REQUIRE(clean.features.size() == 7);
+  for (std::size_t i = 0; i < 7; ++i) {
+    INFO("row " << i);
+    CHECK(clean.features[i][0] == Approx(expected[i][0]).margin(1e-12));
+    CHECK(clean.features[i][1] == Approx(expected[i][1]).margin(1e-12));
+    CHECK(clean.targets[i][0] == classes[i]);
+  }
+  CHECK_THROWS_WITH(nn::make_moons({.n_samples = 1}), "make_moons: n_samples must be >= 2, got 1");
+  CHECK_THROWS_WITH(nn::make_moons({.noise = -0.1}), "make_moons: noise must be finite and >= 0, got -0.1");
+}
+
 TEST_CASE("data: make_noisy_sine is pinned by its seed and follows sin(x)", "[nn][data]") {
   const nn::Dataset a = nn::make_noisy_sine({.n = 500, .low = -3, .high = 3, .noise = 0.1, .seed = 4});
   CHECK(a.features == nn::make_noisy_sine({.n = 500, .low = -3, .high = 3, .noise = 0.1, .seed = 4}).features);
