@@ -45,6 +45,44 @@ std::vector<double> normal_values(const Tensor& t, double mean, double stddev, G
   return v;
 }
 
+// The Q of a QR decomposition of the [rows, cols] matrix `m` (row-major) with R's diagonal
+// positive, when rows >= cols: Gram-Schmidt on the columns, each orthogonalised twice against the
+// ones before it (one pass loses orthogonality in floating point when columns are nearly
+// dependent). The positive diagonal is what Gram-Schmidt gives: r_jj is the norm it divides by.
+std::vector<double> orthonormal_columns(std::vector<double> m, size_t rows, size_t cols) {
+  for (size_t j = 0; j < cols; ++j) {
+    for (int pass = 0; pass < 2; ++pass)
+      for (size_t i = 0; i < j; ++i) {
+        double dot = 0;
+        for (size_t r = 0; r < rows; ++r) dot += m[r * cols + i] * m[r * cols + j];
+        for (size_t r = 0; r < rows; ++r) m[r * cols + j] -= dot * m[r * cols + i];
+      }
+    double norm = 0;
+    for (size_t r = 0; r < rows; ++r) norm += m[r * cols + j] * m[r * cols + j];
+    norm = std::sqrt(norm);
+    for (size_t r = 0; r < rows; ++r) m[r * cols + j] /= norm;
+  }
+  return m;
+}
+
+// gain * an orthogonal [rows, cols] matrix from standard normal draws (torch's orthogonal_).
+std::vector<double> orthogonal_values(const Tensor& t, double gain, Generator& gen) {
+  const size_t rows = static_cast<size_t>(t.size(0)), cols = static_cast<size_t>(t.numel()) / rows;
+  std::vector<double> a(rows * cols);
+  for (double& x : a) x = gen.normal(0.0, 1.0);
+  // Gram-Schmidt needs rows >= cols: a wide matrix is orthogonalised as its transpose.
+  const bool wide = rows < cols;
+  const size_t m = wide ? cols : rows, n = wide ? rows : cols;
+  std::vector<double> tall(a.size());
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t c = 0; c < cols; ++c) (wide ? tall[c * rows + r] : tall[r * cols + c]) = a[r * cols + c];
+  const std::vector<double> q = orthonormal_columns(std::move(tall), m, n);
+  std::vector<double> out(a.size());
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t c = 0; c < cols; ++c) out[r * cols + c] = gain * (wide ? q[c * rows + r] : q[r * cols + c]);
+  return out;
+}
+
 }  // namespace
 
 double calculate_gain(Nonlinearity nonlinearity, double param) {
@@ -135,6 +173,29 @@ Init Init::kaiming_normal(Nonlinearity nonlinearity, FanMode mode, double negati
 
 Init Init::torch_default() { return Init(Kind::TorchDefault, 0, 0); }
 
+Init Init::trunc_normal(double mean, double std, double a, double b) {
+  if (!(std > 0 && a < b) || !std::isfinite(mean) || !std::isfinite(std) || !std::isfinite(a) || !std::isfinite(b))
+    throw std::invalid_argument(fmt::format(
+        "Init::trunc_normal: need finite mean, std > 0 and a < b, got mean={} std={} a={} b={}", mean, std, a, b));
+  const double mass =
+      (std::erf((b - mean) / (std * std::sqrt(2.0))) - std::erf((a - mean) / (std * std::sqrt(2.0)))) / 2;
+  if (!(mass >= 1e-4))
+    throw std::invalid_argument(
+        fmt::format("Init::trunc_normal: [{}, {}] holds {:.3g} of N({}, {}^2), below 1e-4: too far in the tail to "
+                    "draw from by redrawing",
+                    a, b, mass, mean, std));
+  Init init(Kind::TruncNormal, mean, std);
+  init.c_ = a;
+  init.d_ = b;
+  return init;
+}
+
+Init Init::orthogonal(double gain) {
+  if (!(gain > 0 && std::isfinite(gain)))
+    throw std::invalid_argument(fmt::format("Init::orthogonal: gain must be finite and > 0, got {}", gain));
+  return Init(Kind::Orthogonal, gain, 0);
+}
+
 void Init::apply(Tensor t, Generator& gen) const {
   const bool needs_fans = kind_ == Kind::XavierUniform || kind_ == Kind::XavierNormal ||
                           kind_ == Kind::KaimingUniform || kind_ == Kind::KaimingNormal ||
@@ -205,6 +266,21 @@ void Init::apply(Tensor t, Generator& gen, Fans fans) const {
       fill(uniform_values(t, -bound, bound, gen));
       return;
     }
+    case Kind::TruncNormal: {
+      std::vector<double> v(static_cast<size_t>(t.numel()));
+      for (double& x : v) {
+        do x = gen.normal(a_, b_);
+        while (!(x >= c_ && x <= d_));
+      }
+      fill(v);
+      return;
+    }
+    case Kind::Orthogonal:
+      if (t.dim() < 2)
+        throw std::invalid_argument(fmt::format("Init::apply(orthogonal): needs a tensor of 2 or more dims, got shape {}",
+                                                t.shape().str()));
+      if (t.numel() > 0) fill(orthogonal_values(t, need_finite(a_), gen));
+      return;
   }
 }
 
@@ -222,6 +298,8 @@ std::string Init::to_string() const {
     case Kind::KaimingNormal:
       return fmt::format("kaiming_normal({}, {})", nonlinearity_name(nonlinearity_), mode);
     case Kind::TorchDefault: return "torch_default";
+    case Kind::TruncNormal: return fmt::format("trunc_normal(mean={}, std={}, a={}, b={})", a_, b_, c_, d_);
+    case Kind::Orthogonal: return fmt::format("orthogonal(gain={})", a_);
   }
   return "?";
 }

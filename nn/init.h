@@ -49,7 +49,7 @@ void manual_seed(uint64_t seed);
 class Init {
  public:
   enum class Kind { Uniform, Normal, Constant, Values, XavierUniform, XavierNormal, KaimingUniform,
-                    KaimingNormal, TorchDefault };
+                    KaimingNormal, TorchDefault, TruncNormal, Orthogonal };
 
   // U(a, b), a <= b. Init::uniform(-1, 1) is the lecture's "random values between -1 and 1".
   static Init uniform(double a, double b);
@@ -77,6 +77,17 @@ class Init {
   // torch.nn.Linear's default for its weight and its bias: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
   // the weight's fan_in (what kaiming_uniform_(a = sqrt(5)) works out to).
   static Init torch_default();
+  // torch.nn.init.trunc_normal_: N(mean, std^2) restricted to [a, b] (absolute bounds, torch's
+  // defaults -2 and 2), drawn by redrawing a value outside them. std > 0, a < b, all finite, and at
+  // least 1e-4 of the normal's mass inside [a, b] (else std::invalid_argument: the redraws would
+  // run for ever). The initialiser of ViT's and BERT's weights (std 0.02).
+  static Init trunc_normal(double mean = 0.0, double std = 1.0, double a = -2.0, double b = 2.0);
+  // torch.nn.init.orthogonal_ (Saxe et al. 2013): the tensor read as a matrix [rows, numel / rows]
+  // becomes gain * a random matrix with orthonormal rows (rows <= columns) or columns, the Q of
+  // the QR decomposition of a standard normal matrix, R's diagonal made positive (so the
+  // distribution is uniform, Haar). Tensors of 2 or more dims (std::invalid_argument otherwise);
+  // gain finite and > 0. Recurrent layers' weight_hh often start from it.
+  static Init orthogonal(double gain = 1.0);
 
   // Fills the tensor `t` names in place (values drawn in row-major order), whatever its
   // requires_grad; bumps its version. The fans come from t's shape (std::invalid_argument for a fan-based Init on < 2 dims).
@@ -92,6 +103,7 @@ class Init {
   Init(Kind kind, double a, double b) : kind_(kind), a_(a), b_(b) {}
   Kind kind_;
   double a_ = 0, b_ = 0;  // the kind's two numbers (bounds, mean/std, gain, slope)
+  double c_ = 0, d_ = 0;  // trunc_normal's bounds
   Nonlinearity nonlinearity_ = Nonlinearity::ReLU;
   FanMode mode_ = FanMode::FanIn;
   NestedList values_ = NestedList(0.0);
