@@ -1,8 +1,7 @@
-#include "nn/loss.h"
+#include "nn/loss_classification.h"
 
 #include <fmt/format.h>
 
-#include <cfloat>
 #include <cmath>
 #include <memory>
 #include <stdexcept>
@@ -11,113 +10,7 @@
 
 namespace chainrule::nn {
 
-const char* reduction_name(Reduction r) {
-  switch (r) {
-    case Reduction::None: return "none";
-    case Reduction::Mean: return "mean";
-    case Reduction::Sum: return "sum";
-  }
-  return "?";
-}
-
-Reduction checked_reduction(Reduction r, const char* options) {
-  if (r != Reduction::None && r != Reduction::Mean && r != Reduction::Sum)
-    throw std::invalid_argument(fmt::format("{}::reduction: {} is not a Reduction (None, Mean or Sum)", options,
-                                            static_cast<int>(r)));
-  return r;
-}
-
-namespace {
-
-Tensor reduce(const Tensor& l, Reduction r) {
-  switch (r) {
-    case Reduction::None: return l;
-    case Reduction::Mean: return mean(l);
-    case Reduction::Sum: return sum(l);
-  }
-  return l;
-}
-
-void check_pair(const Tensor& input, const Tensor& target, const char* op) {
-  if (!input.defined() || !target.defined())
-    throw std::invalid_argument(fmt::format("{}: the {} is undefined", op, input.defined() ? "target" : "input"));
-  if (!(input.shape() == target.shape()))
-    throw std::invalid_argument(fmt::format("{}: input shape {} and target shape {} differ (they must be equal; "
-                                            "reshape the target, e.g. [N] -> [N, 1])",
-                                            op, input.shape().str(), target.shape().str()));
-  if (input.dtype() != target.dtype())
-    throw std::invalid_argument(fmt::format("{}: input is {} but target is {}; convert one with .to(DType::...)", op,
-                                            dtype_name(input.dtype()), dtype_name(target.dtype())));
-}
-
-// A constant tensor (never recorded) from a computation on values only.
-template <class F>
-Tensor constant(F f) {
-  NoGradGuard no_grad;
-  return f();
-}
-
-// max(log p, -100) as torch's BCELoss, built so that no NaN or inf reaches the gradient: below
-// the threshold the log is taken of 1 instead of p (masked out afterwards) and replaced by -100.
-Tensor clamped_log(const Tensor& p) {
-  // In float32, 1/p overflows below the smallest normal float, so the clamp starts there (log = -87.3).
-  const double floor = p.dtype() == DType::float32 ? std::max(std::exp(-100.0), double(FLT_MIN)) : std::exp(-100.0);
-  const Tensor keep = constant([&] { return step(p.detach() - floor); });  // 1 where p > floor
-  const Tensor safe = p * keep + (1.0 - keep);
-  return log(safe) * keep + (keep - 1.0) * 100.0;
-}
-
-}  // namespace
-
-// ---- MSE ----
-
-Tensor mse_loss(const Tensor& input, const Tensor& target, const MSELossOptions& options) {
-  check_pair(input, target, "MSELoss");
-  Tensor d = input - target;
-  Tensor l = d * d;
-  // The lecture's 1/2: its derivative is then the plain error y_hat - y.
-  if (options.half()) l = l * 0.5;
-  return reduce(l, options.reduction());
-}
-
-std::string MSELoss::to_string() const {
-  return fmt::format("MSELoss(reduction={}, half={})", reduction_name(options_.reduction()), options_.half());
-}
-
-// ---- BCE ----
-
-Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const BCELossOptions& options) {
-  check_pair(input, target, "BCELoss");
-  const std::vector<double> p = input.to_vector();
-  for (size_t i = 0; i < p.size(); ++i)
-    if (!(p[i] >= 0.0 && p[i] <= 1.0))
-      throw std::invalid_argument(fmt::format(
-          "BCELoss: the input must hold probabilities in [0, 1], got {} at flat index {} (shape {}); apply "
-          "Sigmoid first, or use BCEWithLogitsLoss on logits",
-          p[i], i, input.shape().str()));
-  Tensor l = -(target * clamped_log(input) + (1.0 - target) * clamped_log(1.0 - input));
-  return reduce(l, options.reduction());
-}
-
-std::string BCELoss::to_string() const {
-  return fmt::format("BCELoss(reduction={})", reduction_name(options_.reduction()));
-}
-
-Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const BCELossOptions& options) {
-  check_pair(input, target, "BCEWithLogitsLoss");
-  // max(z, 0) = z * m and |z| = z * (2m - 1) with the constant mask m = [z > 0]. Unlike relu(z) and
-  // abs(z), whose derivatives at 0 are both taken as 0, these keep the sum smooth: at z = 0 the
-  // gradient is sigmoid(0) - y = 1/2 - y, not -y.
-  const Tensor m = constant([&] { return step(input.detach()); });
-  const Tensor z_abs = input * (m * 2.0 - 1.0);
-  // z (m - y), not z m - z y: at z = +inf with y < 1 that is inf - inf = NaN (PyTorch gives inf).
-  Tensor l = input * (m - target) + log(exp(-z_abs) + 1.0);
-  return reduce(l, options.reduction());
-}
-
-std::string BCEWithLogitsLoss::to_string() const {
-  return fmt::format("BCEWithLogitsLoss(reduction={})", reduction_name(options_.reduction()));
-}
+using detail::reduce;
 
 // ---- cross entropy ----
 
