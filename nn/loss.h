@@ -11,7 +11,7 @@
 //
 // One include for all of them, by idea:
 //   nn/loss_reduction.h       Reduction (none, mean, sum)
-//   nn/loss_regression.h      MSELoss
+//   nn/loss_regression.h      MSELoss, L1Loss, SmoothL1Loss, HuberLoss
 //   nn/loss_binary.h          BCELoss, BCEWithLogitsLoss
 //   nn/loss_classification.h  CrossEntropyLoss
 #include "nn/loss_binary.h"
