@@ -13,7 +13,7 @@
 //   nn/loss_reduction.h       Reduction (none, mean, sum)
 //   nn/loss_regression.h      MSELoss, L1Loss, SmoothL1Loss, HuberLoss
 //   nn/loss_binary.h          BCELoss, BCEWithLogitsLoss
-//   nn/loss_classification.h  CrossEntropyLoss
+//   nn/loss_classification.h  CrossEntropyLoss, NLLLoss
 #include "nn/loss_binary.h"
 #include "nn/loss_classification.h"
 #include "nn/loss_reduction.h"

@@ -1,3 +1,5 @@
+// CrossEntropyLoss: the fused node for class indices with the default options, and the compositions
+// for weights, ignored targets, label smoothing and class probabilities.
 #include "nn/loss_classification.h"
 
 #include <fmt/format.h>
@@ -5,38 +7,14 @@
 #include <cmath>
 #include <memory>
 #include <stdexcept>
+#include <utility>
 
 #include "nn/activation.h"
+#include "nn/loss_class_index.h"
 
 namespace chainrule::nn {
 
-using detail::reduce;
-
-// ---- cross entropy ----
-
-namespace {
-
-struct Logits {
-  int64_t n, c;
-  bool single;  // input [C]
-};
-
-Logits check_logits(const Tensor& input) {
-  if (!input.defined()) throw std::invalid_argument("CrossEntropyLoss: the input is undefined");
-  if (input.dim() == 2) return {input.size(0), input.size(1), false};
-  if (input.dim() == 1) return {1, input.size(0), true};
-  throw std::invalid_argument(fmt::format(
-      "CrossEntropyLoss: expected logits of shape [N, C] or [C] (or [N, C, d1, ...] with a Tensor target), got {}",
-      input.shape().str()));
-}
-
-Tensor from_probabilities(const Tensor& input, const Tensor& t, const Logits& s, Reduction r) {
-  const int64_t dim = s.single ? 0 : 1;
-  Tensor l = -sum(log_softmax(input, dim) * t, {dim});  // [N], or [] for a single sample
-  return reduce(l, r);
-}
-
-}  // namespace
+using namespace detail;
 
 namespace {
 
@@ -116,25 +94,16 @@ Tensor indexed_backward(const IndexedLogits& ce, const Tensor& grad) {
 
 }  // namespace
 
-Tensor cross_entropy(const Tensor& input, const std::vector<int64_t>& target, const CrossEntropyLossOptions& options) {
-  const Logits s = check_logits(input);
-  if (static_cast<int64_t>(target.size()) != s.n)
-    throw std::invalid_argument(fmt::format("CrossEntropyLoss: input {} holds {} sample(s) but {} class indices were "
-                                            "given",
-                                            input.shape().str(), s.n, target.size()));
-  for (int64_t i = 0; i < s.n; ++i) {
-    const int64_t k = target[static_cast<size_t>(i)];
-    if (k < 0 || k >= s.c)
-      throw std::out_of_range(fmt::format("CrossEntropyLoss: class index {} (target {}) is out of range for {} "
-                                          "classes (valid: 0 to {})",
-                                          k, i, s.c, s.c - 1));
-  }
+namespace {
+
+// The fused node's loss: the options are torch's defaults.
+Tensor fused_cross_entropy(const Tensor& input, ClassTargets t, Reduction reduction) {
   auto ce = std::make_shared<IndexedLogits>();
-  ce->target = target;
-  ce->n = s.n;
-  ce->c = s.c;
-  ce->single = s.single;
-  ce->reduction = options.reduction();
+  ce->target = std::move(t.index);
+  ce->n = t.n;
+  ce->c = t.c;
+  ce->single = t.single;
+  ce->reduction = reduction;
   ce->records = GradMode::enabled() && input.requires_grad();
   return custom_op(
       "cross_entropy", {input},
@@ -161,71 +130,78 @@ Tensor cross_entropy(const Tensor& input, const std::vector<int64_t>& target, co
       });
 }
 
-namespace {
+// torch's cross_entropy_loss_label_smoothing with nll_loss inside: log_softmax, the weighted pick,
+// and eps / C times the weighted sum of every log-probability of each kept sample, both reduced by
+// the same weighted mean.
+Tensor composed_cross_entropy(const Tensor& input, const ClassTargets& t, const CrossEntropyLossOptions& options) {
+  const Tensor logp = log_softmax(t.single ? reshape(input, {1, t.c}) : input, 1);
+  const Tensor nll = reduce_kept(weighted_pick(logp, t), t, options.reduction());
+  const double eps = options.label_smoothing();
+  if (eps == 0.0) return nll;
+  Tensor rows = index_select(logp, 0, t.kept);  // [K, C]
+  if (!t.weight.empty()) rows = rows * from_vector(t.weight, {1, t.c}, TensorOptions(input.dtype()));
+  const Tensor uniform = reduce_kept(-sum(rows, {1}), t, options.reduction());
+  return nll * (1.0 - eps) + uniform * (eps / static_cast<double>(t.c));
+}
 
-// Logits [N, C, d1, ..., dK] (torch's K-dimensional form, e.g. [batch, classes, time]): the class
-// dim moved last and every position made a row of [N * d1 * ... * dK, C], so Mean averages over
-// every position, as torch's does. A class-index target has shape [N, d1, ..., dK], probabilities
-// the input's; Reduction::None gives [N, d1, ..., dK].
-Tensor cross_entropy_positions(const Tensor& input, const Tensor& target, const CrossEntropyLossOptions& options) {
-  const int64_t c = input.size(1);
-  std::vector<int64_t> order{0}, positions{input.size(0)};
-  for (int64_t d = 2; d < input.dim(); ++d) {
-    order.push_back(d);
-    positions.push_back(input.size(d));
+// Class probabilities t (the input's shape, rows over dim): -sum_j w_j t'_j log softmax(x)_j with
+// t' = (1 - eps) t + eps / C; Mean divides by the number of samples (not by the weights), as torch.
+Tensor from_probabilities(const Tensor& input, const Tensor& target, const ClassScores& s,
+                          const CrossEntropyLossOptions& options) {
+  if (options.ignore_index() >= 0)
+    throw std::invalid_argument(fmt::format("CrossEntropyLoss: ignore_index ({}) applies to class indices only, not "
+                                            "to the class probabilities of shape {} (leave it negative, as torch)",
+                                            options.ignore_index(), target.shape().str()));
+  const int64_t dim = s.single ? 0 : 1;
+  const double eps = options.label_smoothing();
+  Tensor t = eps == 0.0 ? target : target * (1.0 - eps) + eps / static_cast<double>(s.c);
+  const Tensor& w = options.weight();
+  if (w.defined()) {
+    class_weight_values(input, s.c, w, "CrossEntropyLoss");
+    t = t * (s.single ? w : reshape(w, {1, s.c}));
   }
-  order.push_back(1);
-  int64_t rows = 1;
-  for (int64_t p : positions) rows *= p;
-  if (!target.defined()) throw std::invalid_argument("CrossEntropyLoss: the target is undefined");
-  Tensor flat_target;
-  if (target.shape() == input.shape()) flat_target = reshape(permute(target, order), {rows, c});
-  else if (target.shape() == Shape(positions)) flat_target = reshape(target, {rows});
-  else
-    throw std::invalid_argument(fmt::format("CrossEntropyLoss: for input {} (N, C, d1, ...) the target must be class "
-                                            "indices of shape {} or probabilities of shape {}, got {}",
-                                            input.shape().str(), Shape(positions).str(), input.shape().str(),
-                                            target.shape().str()));
-  const Tensor l = cross_entropy(reshape(permute(input, order), {rows, c}), flat_target, options);
-  return options.reduction() == Reduction::None ? reshape(l, positions) : l;
+  return reduce(-sum(log_softmax(input, dim) * t, {dim}), options.reduction());  // [N], or [] for a single sample
 }
 
 }  // namespace
 
+CrossEntropyLossOptions& CrossEntropyLossOptions::label_smoothing(double eps) {
+  if (!(eps >= 0.0 && eps <= 1.0))
+    throw std::invalid_argument(
+        fmt::format("CrossEntropyLossOptions::label_smoothing: must be in [0, 1], got {}", eps));
+  label_smoothing_ = eps;
+  return *this;
+}
+
+Tensor cross_entropy(const Tensor& input, const std::vector<int64_t>& target, const CrossEntropyLossOptions& options) {
+  const ClassScores s = check_scores(input, "CrossEntropyLoss");
+  ClassTargets t = check_targets(input, s, target, options.weight(), options.ignore_index(), "CrossEntropyLoss");
+  // The default options keep the one fused node; the others compose Tensor ops.
+  if (t.weight.empty() && !t.ignores_any() && options.label_smoothing() == 0.0)
+    return fused_cross_entropy(input, std::move(t), options.reduction());
+  return composed_cross_entropy(input, t, options);
+}
+
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntropyLossOptions& options) {
-  if (input.defined() && input.dim() >= 3) return cross_entropy_positions(input, target, options);
-  const Logits s = check_logits(input);
+  if (input.defined() && input.dim() >= 3)
+    return over_positions(input, target, true, options.reduction(), "CrossEntropyLoss",
+                          [&](const Tensor& x, const Tensor& t) { return cross_entropy(x, t, options); });
+  const ClassScores s = check_scores(input, "CrossEntropyLoss");
   if (!target.defined()) throw std::invalid_argument("CrossEntropyLoss: the target is undefined");
   if (target.shape() == input.shape()) {
     if (target.dtype() != input.dtype())
       throw std::invalid_argument(fmt::format("CrossEntropyLoss: input is {} but the probability target is {}",
                                               dtype_name(input.dtype()), dtype_name(target.dtype())));
-    return from_probabilities(input, target, s, options.reduction());  // differentiable in both, as PyTorch's
+    return from_probabilities(input, target, s, options);  // differentiable in both, as PyTorch's
   }
-  const bool indices_shape = s.single ? target.numel() == 1 && target.dim() <= 1
-                                      : target.dim() == 1 && target.size(0) == s.n;
-  if (!indices_shape)
-    throw std::invalid_argument(fmt::format("CrossEntropyLoss: for input {} the target must be class indices of shape "
-                                            "{} or probabilities of shape {}, got {}",
-                                            input.shape().str(), s.single ? "[]" : fmt::format("[{}]", s.n),
-                                            input.shape().str(), target.shape().str()));
-  std::vector<int64_t> idx;
-  const std::vector<double> v = target.to_vector();
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (!(std::isfinite(v[i]) && v[i] == std::floor(v[i])))
-      throw std::invalid_argument(fmt::format("CrossEntropyLoss: target {} is {}, not an integer class index", i, v[i]));
-    // Past 2^62 the cast to int64_t could overflow (undefined); no class count comes near it.
-    if (std::abs(v[i]) >= 0x1p62)
-      throw std::out_of_range(fmt::format("CrossEntropyLoss: class index {} (target {}) is out of range for {} "
-                                          "classes (valid: 0 to {})",
-                                          v[i], i, s.c, s.c - 1));
-    idx.push_back(static_cast<int64_t>(v[i]));
-  }
-  return cross_entropy(input, idx, options);
+  return cross_entropy(input, tensor_indices(input, s, target, true, "CrossEntropyLoss"), options);
 }
 
 std::string CrossEntropyLoss::to_string() const {
-  return fmt::format("CrossEntropyLoss(reduction={})", reduction_name(options_.reduction()));
+  return fmt::format("CrossEntropyLoss(reduction={}{}{})", reduction_name(options_.reduction()),
+                     weight_and_ignore_text(options_.weight(), options_.ignore_index()),
+                     options_.label_smoothing() == 0.0 ? ""
+                                                       : fmt::format(", label_smoothing={}", options_.label_smoothing()));
 }
 
 }  // namespace chainrule::nn
