@@ -14,7 +14,9 @@
 //   nn/loss_regression.h      MSELoss, L1Loss, SmoothL1Loss, HuberLoss
 //   nn/loss_binary.h          BCELoss, BCEWithLogitsLoss
 //   nn/loss_classification.h  CrossEntropyLoss, NLLLoss
+//   nn/loss_kl_div.h          KLDivLoss (and its reduction batchmean)
 #include "nn/loss_binary.h"
 #include "nn/loss_classification.h"
+#include "nn/loss_kl_div.h"
 #include "nn/loss_reduction.h"
 #include "nn/loss_regression.h"

@@ -1,6 +1,7 @@
 #pragma once
 // The reduction every loss applies to its per-element (or per-sample) losses l:
 //   None: l itself        Mean: sum(l) / count        Sum: sum(l)
+// (KLDivLoss adds batchmean: nn/loss_kl_div.h.)
 #include "autograd/tensor.h"
 
 namespace chainrule::nn {
