@@ -98,10 +98,11 @@ Generator& SDPAOptions::generator() const { return generator_ ? *generator_ : de
 
 Tensor causal_mask(int64_t l, int64_t s, DType dtype) {
   if (l < 0 || s < 0) throw std::invalid_argument(fmt::format("causal_mask: sizes must be >= 0, got {} and {}", l, s));
-  std::vector<double> m(static_cast<std::size_t>(l * s), 0.0);
+  const Shape shape{l, s};  // throws if l * s overflows, before it is computed below
+  std::vector<double> m(static_cast<std::size_t>(shape.numel()), 0.0);
   for (int64_t i = 0; i < l; ++i)
     for (int64_t j = i + 1; j < s; ++j) m[static_cast<std::size_t>(i * s + j)] = -kInf;
-  return from_vector(m, {l, s}, dtype);
+  return from_vector(m, shape, dtype);
 }
 
 namespace detail {

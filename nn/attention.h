@@ -114,7 +114,9 @@ using ScaledDotProductAttentionOptions = SDPAOptions;
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const SDPAOptions& options = SDPAOptions());
 
-// The [L, S] additive causal term: 0 where j <= i, -inf above the diagonal.
+// The [L, S] additive causal term: 0 where j <= i, -inf above the diagonal. l, s >= 0
+// (std::invalid_argument naming causal_mask and both otherwise).
+//   nn::causal_mask(2, 3);  // [[0, -inf, -inf], [0, 0, -inf]]
 Tensor causal_mask(int64_t l, int64_t s, DType dtype = DType::float32);
 
 struct MultiheadAttentionOptions {

@@ -128,7 +128,7 @@ TEST_CASE("attention: scaled_dot_product_attention computes torch's formula", "[
   }
 }
 
-TEST_CASE("attention: a fully masked row gives 0 and gradient 0, not NaN; a finite penalty is a shift", "[attention]") {
+TEST_CASE("attention: a fully masked row gives 0 and gradient 0, not NaN, and a finite penalty is a shift", "[attention]") {
   const Tensor q = input({3, 2}, 1, true), k = input({4, 2}, 2, true), v = input({4, 3}, 3, true);
   const Tensor keep = tensor({{1, 1, 0, 0}, {0, 0, 0, 0}, {0, 0, 1, 0}});
   const Tensor y =
@@ -237,4 +237,6 @@ TEST_CASE("attention: scaled_dot_product_attention's errors name the op and the 
   CHECK_THAT(sdpa(q, k, v, nn::SDPAOptions().scale(kInf)), Contains("scale must be finite, got inf"));
   CHECK_THAT(sdpa(Tensor(), k, v), Contains("query, key and value must all be defined"));
   CHECK(nn::AttentionMask().str() == "none");
+  CHECK(testing::message_of<std::invalid_argument>([] { (void)nn::causal_mask(-1, 2); }) ==
+        "causal_mask: sizes must be >= 0, got -1 and 2");
 }
