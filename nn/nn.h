@@ -10,6 +10,8 @@
 //                                               std::make_shared<nn::Sigmoid>());
 //   nn::MSELoss loss(nn::MSELossOptions().reduction(nn::Reduction::Sum).half(true));
 #include "nn/activation.h"
+#include "nn/attention.h"
+#include "nn/attention_encoder.h"
 #include "nn/batches.h"
 #include "nn/conv.h"
 #include "nn/csv.h"
