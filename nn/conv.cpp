@@ -163,17 +163,6 @@ Tensor AdaptiveMaxPool2d::forward(const Tensor& x) { return adaptive_max_pool2d(
 
 namespace {
 
-// The weight, then the bias if the layer has one, filled from the options' initialisers (the
-// bias's with the weight's fans, as torch), drawing from the options' seed or else from gen.
-template <class Options>
-void init_weight_bias(const Options& options, const Tensor& weight, const Tensor& bias, Generator& gen) {
-  Generator own(options.seed().value_or(0));
-  Generator& g = options.seed() ? own : gen;
-  const Fans fans = compute_fans(weight.shape());
-  options.init().apply(weight, g, fans);
-  if (bias.defined()) options.bias_init().apply(bias, g, fans);
-}
-
 // The end of a convolution layer's extra_repr: ", bias=false" and ", dtype=float64" where they
 // are not the defaults.
 std::string weight_bias_repr(bool bias, const Tensor& weight) {
@@ -199,7 +188,7 @@ Conv2d::Conv2d(const Conv2dOptions& options, Generator& gen) : Module("Conv2d"),
       .check("Conv2d");
   weight_ = register_parameter("weight", zeros({out, in, kh, kw}, options.dtype()));
   if (options.bias()) bias_ = register_parameter("bias", zeros({out}, options.dtype()));
-  init_weight_bias(options, weight_, bias_, gen);
+  options.init_weight_bias(weight_, bias_, gen);
 }
 
 Tensor Conv2d::forward(const Tensor& x) {
@@ -336,7 +325,7 @@ Conv1d::Conv1d(const Conv1dOptions& options, Generator& gen) : Module("Conv1d"),
       "Conv1d");
   weight_ = register_parameter("weight", zeros({out, in, k}, options.dtype()));
   if (options.bias()) bias_ = register_parameter("bias", zeros({out}, options.dtype()));
-  init_weight_bias(options, weight_, bias_, gen);
+  options.init_weight_bias(weight_, bias_, gen);
 }
 
 Tensor Conv1d::forward(const Tensor& x) {
