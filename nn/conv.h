@@ -7,6 +7,11 @@
 //   conv2d:     y[n, o] = bias[o] + sum_c,i,j weight[o, c, i, j] * x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw]
 //               (cross-correlation, as every framework's "convolution"): matmul(weight as [O, C*kh*kw],
 //               unfold(x)) -> [N, O, OH * OW], reshaped; OH = (H + 2 ph - dh (kh - 1) - 1) / sh + 1
+//   groups:     (torch's) the C input channels and the O outputs split into `groups` blocks in order;
+//               output block g sees input block g only: with G = groups, Cg = C / G, Og = O / G,
+//               y[n, o] = bias[o] + sum_c<Cg,i,j weight[o, c, i, j] * x[n, (o / Og) * Cg + c, ...],
+//               weight [O, C / G, kh, kw]. groups = C is a depthwise convolution (each channel
+//               filtered alone). One unfold and one batched matmul, [N, G, Og, Cg*kh*kw] @ [N, G, Cg*kh*kw, L].
 //   max_pool2d: the maximum of each window (per channel; autograd's max_pool2d op); padding counts
 //               as -inf (never chosen); the gradient goes to the first maximum, as PyTorch's.
 //   avg_pool2d: the mean of each window, padding's zeros included (torch's count_include_pad=True).
@@ -37,11 +42,14 @@
 
 namespace chainrule::nn {
 
-// x [N, C, H, W], weight [O, C, kh, kw], bias [O] or undefined; stride, padding and dilation as
-// Window2d's (autograd/tensor.h). std::invalid_argument naming conv2d and the shapes for a
-// mismatch of channels, ranks or dtypes.
+// x [N, C, H, W], weight [O, C / groups, kh, kw], bias [O] or undefined -> [N, O, OH, OW]; stride,
+// padding (zeros) and dilation as Window2d's (autograd/tensor.h). std::invalid_argument naming
+// conv2d and the shapes for a mismatch of channels, ranks or dtypes, groups < 1, or O not
+// divisible by groups.
+//   Tensor y = nn::conv2d(x, w, b, {1, 1}, {1, 1}, {1, 1}, /*groups=*/8);  // x [N, 8, H, W], w [8, 1, 3, 3]
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), std::array<int64_t, 2> stride = {1, 1},
-              std::array<int64_t, 2> padding = {0, 0}, std::array<int64_t, 2> dilation = {1, 1});
+              std::array<int64_t, 2> padding = {0, 0}, std::array<int64_t, 2> dilation = {1, 1},
+              int64_t groups = 1);
 // stride defaults to the kernel (as torch's); padding at most half the kernel (torch's rule).
 Tensor max_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::optional<std::array<int64_t, 2>> stride = {},
                   std::array<int64_t, 2> padding = {0, 0});
@@ -55,12 +63,12 @@ Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> output_size);
 // so the gradient goes where torch's adaptive_max_pool2d sends it. A NaN in a window is its maximum.
 Tensor adaptive_max_pool2d(const Tensor& x, std::array<int64_t, 2> output_size);
 
-// x [N, C, L], weight [O, C, k], bias [O] or undefined -> [N, O, OL]: conv2d over [N, C, 1, L]
-// with the weight [O, C, 1, k]. stride, dilation >= 1 and padding >= 0 (zeros). std::invalid_argument
-// naming conv1d and the shapes for a mismatch of channels, ranks or dtypes, a bad window or an
-// input shorter than the window.
+// x [N, C, L], weight [O, C / groups, k], bias [O] or undefined -> [N, O, OL]: conv2d over
+// [N, C, 1, L] with the weight [O, C / groups, 1, k]. stride, dilation, groups >= 1 and padding >= 0
+// (zeros). std::invalid_argument naming conv1d and the shapes for a mismatch of channels, ranks or
+// dtypes, a bad window, bad groups or an input shorter than the window.
 Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), int64_t stride = 1,
-              int64_t padding = 0, int64_t dilation = 1);
+              int64_t padding = 0, int64_t dilation = 1, int64_t groups = 1);
 // x [N, C, L] -> [N, C, OL]; as the 2-d pools (stride defaults to the kernel; padding at most
 // half the kernel; -inf padding and the first maximum for max, the padding's zeros counted for
 // average).
@@ -77,8 +85,8 @@ struct Size2d {
   std::array<int64_t, 2> v;
 };
 
-// Conv2dOptions(in, out, kernel).stride(2).padding(1).dilation(1), and the weight and bias
-// options of every such layer (bias, init, bias_init, dtype, seed; nn/init.h).
+// Conv2dOptions(in, out, kernel).stride(2).padding(1).dilation(1).groups(1), and the weight and
+// bias options of every such layer (bias, init, bias_init, dtype, seed; nn/init.h).
 struct Conv2dOptions : WeightBiasOptions<Conv2dOptions> {
   // in_channels, out_channels >= 1 and kernel sizes >= 1 (checked by Conv2d, with the values).
   Conv2dOptions(int64_t in_channels, int64_t out_channels, Size2d kernel_size)
@@ -86,6 +94,8 @@ struct Conv2dOptions : WeightBiasOptions<Conv2dOptions> {
   Conv2dOptions& stride(Size2d s) { stride_ = s.v; return *this; }      // default 1
   Conv2dOptions& padding(Size2d p) { padding_ = p.v; return *this; }    // default 0 (zeros)
   Conv2dOptions& dilation(Size2d d) { dilation_ = d.v; return *this; }  // default 1
+  // default 1; in_channels and out_channels divisible by it (checked by Conv2d).
+  Conv2dOptions& groups(int64_t g) { groups_ = g; return *this; }
 
   int64_t in_channels() const { return in_; }
   int64_t out_channels() const { return out_; }
@@ -93,22 +103,27 @@ struct Conv2dOptions : WeightBiasOptions<Conv2dOptions> {
   const std::array<int64_t, 2>& stride() const { return stride_; }
   const std::array<int64_t, 2>& padding() const { return padding_; }
   const std::array<int64_t, 2>& dilation() const { return dilation_; }
+  int64_t groups() const { return groups_; }
 
  private:
   int64_t in_, out_;
   std::array<int64_t, 2> kernel_, stride_{1, 1}, padding_{0, 0}, dilation_{1, 1};
+  int64_t groups_ = 1;
 };
 
 class Conv2d : public Module {
  public:
-  // Registers "weight" [out_channels, in_channels, kh, kw] and "bias" [out_channels].
+  // Registers "weight" [out_channels, in_channels / groups, kh, kw] and "bias" [out_channels];
+  // torch's default init with fan_in = in_channels / groups * kh * kw. std::invalid_argument for
+  // sizes below 1, or channels not divisible by groups (naming them).
   explicit Conv2d(const Conv2dOptions& options);
   Conv2d(const Conv2dOptions& options, Generator& gen);
   Tensor forward(const Tensor& x) override;  // [N, in_channels, H, W] -> [N, out_channels, OH, OW]
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }
   const Conv2dOptions& options() const { return options_; }
-  // "1, 8, kernel_size=[3, 3], stride=[1, 1]" and padding, dilation, bias=false, dtype when not defaults.
+  // "1, 8, kernel_size=[3, 3], stride=[1, 1]" and padding, dilation, groups, bias=false, dtype when
+  // not defaults.
   std::string extra_repr() const override;
 
  private:
@@ -164,7 +179,7 @@ class AdaptiveMaxPool2d : public AdaptivePool2d {
   Tensor forward(const Tensor& x) override;
 };
 
-// Conv1dOptions(in, out, kernel).stride(2).padding(1).dilation(1), with the weight and bias
+// Conv1dOptions(in, out, kernel).stride(2).padding(1).dilation(1).groups(1), with the weight and bias
 // options of Conv2dOptions (nn/init.h).
 struct Conv1dOptions : WeightBiasOptions<Conv1dOptions> {
   // in_channels, out_channels and kernel_size >= 1 (checked by Conv1d, with the values).
@@ -173,6 +188,8 @@ struct Conv1dOptions : WeightBiasOptions<Conv1dOptions> {
   Conv1dOptions& stride(int64_t s) { stride_ = s; return *this; }      // default 1
   Conv1dOptions& padding(int64_t p) { padding_ = p; return *this; }    // default 0 (zeros)
   Conv1dOptions& dilation(int64_t d) { dilation_ = d; return *this; }  // default 1
+  // default 1; in_channels and out_channels divisible by it (checked by Conv1d).
+  Conv1dOptions& groups(int64_t g) { groups_ = g; return *this; }
 
   int64_t in_channels() const { return in_; }
   int64_t out_channels() const { return out_; }
@@ -180,22 +197,25 @@ struct Conv1dOptions : WeightBiasOptions<Conv1dOptions> {
   int64_t stride() const { return stride_; }
   int64_t padding() const { return padding_; }
   int64_t dilation() const { return dilation_; }
+  int64_t groups() const { return groups_; }
 
  private:
-  int64_t in_, out_, kernel_, stride_ = 1, padding_ = 0, dilation_ = 1;
+  int64_t in_, out_, kernel_, stride_ = 1, padding_ = 0, dilation_ = 1, groups_ = 1;
 };
 
 class Conv1d : public Module {
  public:
-  // Registers "weight" [out_channels, in_channels, k] (torch's layout, so a state_dict's tensors
-  // load as they are) and "bias" [out_channels]; torch's default init with fan_in = in_channels * k.
+  // Registers "weight" [out_channels, in_channels / groups, k] (torch's layout, so a state_dict's
+  // tensors load as they are) and "bias" [out_channels]; torch's default init with
+  // fan_in = in_channels / groups * k. The same checks as Conv2d's.
   explicit Conv1d(const Conv1dOptions& options);
   Conv1d(const Conv1dOptions& options, Generator& gen);
   Tensor forward(const Tensor& x) override;  // [N, in_channels, L] -> [N, out_channels, OL]
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }
   const Conv1dOptions& options() const { return options_; }
-  // "1, 8, kernel_size=[3], stride=[1]" and padding, dilation, bias=false, dtype when not defaults.
+  // "1, 8, kernel_size=[3], stride=[1]" and padding, dilation, groups, bias=false, dtype when not
+  // defaults.
   std::string extra_repr() const override;
 
  private:
