@@ -36,6 +36,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "nn/init.h"
 #include "nn/module.h"
@@ -85,14 +86,35 @@ struct Size2d {
   std::array<int64_t, 2> v;
 };
 
-// Conv2dOptions(in, out, kernel).stride(2).padding(1).dilation(1).groups(1), and the weight and
-// bias options of every such layer (bias, init, bias_init, dtype, seed; nn/init.h).
+// padding(kSame) / padding(kValid) of a layer's options: torch's padding='same' / 'valid' (named as
+// LibTorch's torch::kSame / torch::kValid). Same keeps the input's size (stride 1 only): a dim with
+// kernel k and dilation d is padded by d (k - 1) in all, half of it (rounded down) before and the
+// rest after, so an even kernel's extra one goes right / at the bottom, as torch's. Valid is no
+// padding. (Tags, not strings: a string overload would make padding(0) ambiguous.)
+enum class Padding { Same, Valid };
+inline constexpr Padding kSame = Padding::Same;
+inline constexpr Padding kValid = Padding::Valid;
+
+// What fills a layer's padding (torch's padding_mode): zeros, or nn::pad's reflect, replicate or
+// circular (nn/pad.h), which pad x before a convolution without padding of its own. A padding
+// reflect cannot fill (>= the input's size) is nn::pad's std::invalid_argument at forward.
+enum class PaddingMode { Zeros, Reflect, Replicate, Circular };
+// torch's name of it: "zeros", "reflect", "replicate", "circular".
+const char* padding_mode_name(PaddingMode mode);
+
+// Conv2dOptions(in, out, kernel).stride(2).padding(1).dilation(1).groups(1), .padding(kSame),
+// .padding_mode(PaddingMode::Reflect), and the weight and bias options of every such layer (bias,
+// init, bias_init, dtype, seed; nn/init.h).
+//   nn::Conv2d same(nn::Conv2dOptions(3, 8, 4).padding(nn::kSame).padding_mode(nn::PaddingMode::Reflect));
 struct Conv2dOptions : WeightBiasOptions<Conv2dOptions> {
   // in_channels, out_channels >= 1 and kernel sizes >= 1 (checked by Conv2d, with the values).
   Conv2dOptions(int64_t in_channels, int64_t out_channels, Size2d kernel_size)
       : in_(in_channels), out_(out_channels), kernel_(kernel_size.v) {}
   Conv2dOptions& stride(Size2d s) { stride_ = s.v; return *this; }      // default 1
-  Conv2dOptions& padding(Size2d p) { padding_ = p.v; return *this; }    // default 0 (zeros)
+  Conv2dOptions& padding(Size2d p) { padding_ = p.v; padding_kind_.reset(); return *this; }  // default 0
+  // kSame or kValid in place of numbers (padding() reads {0, 0} then); kSame needs stride 1.
+  Conv2dOptions& padding(Padding kind) { padding_ = {0, 0}; padding_kind_ = kind; return *this; }
+  Conv2dOptions& padding_mode(PaddingMode mode) { padding_mode_ = mode; return *this; }  // default Zeros
   Conv2dOptions& dilation(Size2d d) { dilation_ = d.v; return *this; }  // default 1
   // default 1; in_channels and out_channels divisible by it (checked by Conv2d).
   Conv2dOptions& groups(int64_t g) { groups_ = g; return *this; }
@@ -102,12 +124,16 @@ struct Conv2dOptions : WeightBiasOptions<Conv2dOptions> {
   const std::array<int64_t, 2>& kernel_size() const { return kernel_; }
   const std::array<int64_t, 2>& stride() const { return stride_; }
   const std::array<int64_t, 2>& padding() const { return padding_; }
+  const std::optional<Padding>& padding_kind() const { return padding_kind_; }  // set by padding(kSame / kValid)
+  PaddingMode padding_mode() const { return padding_mode_; }
   const std::array<int64_t, 2>& dilation() const { return dilation_; }
   int64_t groups() const { return groups_; }
 
  private:
   int64_t in_, out_;
   std::array<int64_t, 2> kernel_, stride_{1, 1}, padding_{0, 0}, dilation_{1, 1};
+  std::optional<Padding> padding_kind_;
+  PaddingMode padding_mode_ = PaddingMode::Zeros;
   int64_t groups_ = 1;
 };
 
@@ -115,20 +141,21 @@ class Conv2d : public Module {
  public:
   // Registers "weight" [out_channels, in_channels / groups, kh, kw] and "bias" [out_channels];
   // torch's default init with fan_in = in_channels / groups * kh * kw. std::invalid_argument for
-  // sizes below 1, or channels not divisible by groups (naming them).
+  // sizes below 1, channels not divisible by groups, or padding(kSame) with a stride (naming them).
   explicit Conv2d(const Conv2dOptions& options);
   Conv2d(const Conv2dOptions& options, Generator& gen);
   Tensor forward(const Tensor& x) override;  // [N, in_channels, H, W] -> [N, out_channels, OH, OW]
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }
   const Conv2dOptions& options() const { return options_; }
-  // "1, 8, kernel_size=[3, 3], stride=[1, 1]" and padding, dilation, groups, bias=false, dtype when
-  // not defaults.
+  // "1, 8, kernel_size=[3, 3], stride=[1, 1]" and padding (numbers, same or valid), dilation,
+  // groups, bias=false, padding_mode, dtype when not defaults (torch's order).
   std::string extra_repr() const override;
 
  private:
   Conv2dOptions options_;
   Tensor weight_, bias_;
+  std::vector<int64_t> pads_;  // nn::pad's {left, right, top, bottom}, from the options
 };
 
 // The pooling layers' shared part: the window, checked at construction (std::invalid_argument);
@@ -179,14 +206,17 @@ class AdaptiveMaxPool2d : public AdaptivePool2d {
   Tensor forward(const Tensor& x) override;
 };
 
-// Conv1dOptions(in, out, kernel).stride(2).padding(1).dilation(1).groups(1), with the weight and bias
-// options of Conv2dOptions (nn/init.h).
+// Conv1dOptions(in, out, kernel).stride(2).padding(1).dilation(1).groups(1), .padding(kSame),
+// .padding_mode(...), with the weight and bias options of Conv2dOptions (nn/init.h).
 struct Conv1dOptions : WeightBiasOptions<Conv1dOptions> {
   // in_channels, out_channels and kernel_size >= 1 (checked by Conv1d, with the values).
   Conv1dOptions(int64_t in_channels, int64_t out_channels, int64_t kernel_size)
       : in_(in_channels), out_(out_channels), kernel_(kernel_size) {}
   Conv1dOptions& stride(int64_t s) { stride_ = s; return *this; }      // default 1
-  Conv1dOptions& padding(int64_t p) { padding_ = p; return *this; }    // default 0 (zeros)
+  Conv1dOptions& padding(int64_t p) { padding_ = p; padding_kind_.reset(); return *this; }  // default 0
+  // kSame or kValid in place of a number (padding() reads 0 then); kSame needs stride 1.
+  Conv1dOptions& padding(Padding kind) { padding_ = 0; padding_kind_ = kind; return *this; }
+  Conv1dOptions& padding_mode(PaddingMode mode) { padding_mode_ = mode; return *this; }  // default Zeros
   Conv1dOptions& dilation(int64_t d) { dilation_ = d; return *this; }  // default 1
   // default 1; in_channels and out_channels divisible by it (checked by Conv1d).
   Conv1dOptions& groups(int64_t g) { groups_ = g; return *this; }
@@ -196,11 +226,15 @@ struct Conv1dOptions : WeightBiasOptions<Conv1dOptions> {
   int64_t kernel_size() const { return kernel_; }
   int64_t stride() const { return stride_; }
   int64_t padding() const { return padding_; }
+  const std::optional<Padding>& padding_kind() const { return padding_kind_; }
+  PaddingMode padding_mode() const { return padding_mode_; }
   int64_t dilation() const { return dilation_; }
   int64_t groups() const { return groups_; }
 
  private:
   int64_t in_, out_, kernel_, stride_ = 1, padding_ = 0, dilation_ = 1, groups_ = 1;
+  std::optional<Padding> padding_kind_;
+  PaddingMode padding_mode_ = PaddingMode::Zeros;
 };
 
 class Conv1d : public Module {
@@ -214,13 +248,14 @@ class Conv1d : public Module {
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }
   const Conv1dOptions& options() const { return options_; }
-  // "1, 8, kernel_size=[3], stride=[1]" and padding, dilation, groups, bias=false, dtype when not
-  // defaults.
+  // "1, 8, kernel_size=[3], stride=[1]" and padding, dilation, groups, bias=false, padding_mode,
+  // dtype when not defaults.
   std::string extra_repr() const override;
 
  private:
   Conv1dOptions options_;
   Tensor weight_, bias_;
+  std::vector<int64_t> pads_;  // nn::pad's {left, right}, from the options
 };
 
 // The 1-d pooling layers' shared part, as Pool2d's.

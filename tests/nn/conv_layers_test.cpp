@@ -1,10 +1,14 @@
 // Conv2d's and Conv1d's options beyond the window: groups (torch's weight shapes, initialiser
 // bounds and printing, the 1-d grouped convolution against a plain loop, saving and loading),
-// and their errors.
+// padding=same / valid (torch's asymmetric split for even kernels) and padding_mode, against plain
+// loops, with their finite-difference checks, printing and errors.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <memory>
+#include <utility>
 #include <vector>
 
 #include "autograd/gradcheck.h"
@@ -15,12 +19,19 @@
 
 using namespace chainrule;
 using Catch::Contains;
+using nn::PaddingMode;
 using testing::conv1d_by_loops;
+using testing::conv_by_loops;
 using testing::numbers;
 
 namespace {
 
 using V = const std::vector<Tensor>&;
+
+void check_close(const std::vector<double>& got, const std::vector<double>& want) {
+  REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) CHECK(got[i] == Approx(want[i]).epsilon(1e-12).margin(1e-14));
+}
 
 // Every element within +-bound, and, for enough elements, spread out (not all near 0).
 void check_within(const Tensor& t, double bound) {
@@ -104,4 +115,112 @@ TEST_CASE("nn: Conv2d and Conv1d reject groups that do not divide the channels, 
   nn::Conv2d conv(nn::Conv2dOptions(4, 4, 3).groups(2));
   CHECK_THROWS_WITH(conv.forward(zeros({1, 2, 5, 5})),
                     Contains("Conv2d::forward: expected an input [N, 4, H, W] (in_channels=4), got [1, 2, 5, 5]"));
+}
+
+TEST_CASE("nn: padding=same keeps the size, an even kernel's extra padding at the right and bottom", "[conv]") {
+  const Tensor x = numbers({2, 2, 5, 6}, 20);
+  struct Case {
+    std::array<int64_t, 2> kernel, dilation, before;  // before: torch's top and left pads
+  };
+  // Kernel 3 pads (1, 1); kernel 4 pads (1, 2); kernel 4 dilated by 2 pads 6 as (3, 3); kernel 2
+  // dilated by 3 pads (1, 2); kernel 5 pads (2, 2).
+  for (const Case& c : {Case{{3, 3}, {1, 1}, {1, 1}}, Case{{4, 4}, {1, 1}, {1, 1}}, Case{{4, 3}, {2, 1}, {3, 1}},
+                        Case{{2, 5}, {3, 1}, {1, 2}}}) {
+    INFO("kernel [" << c.kernel[0] << ", " << c.kernel[1] << "] dilation [" << c.dilation[0] << ", " << c.dilation[1] << "]");
+    nn::Conv2d conv(nn::Conv2dOptions(2, 3, nn::Size2d(c.kernel[0], c.kernel[1]))
+                        .padding(nn::kSame)
+                        .dilation(nn::Size2d(c.dilation[0], c.dilation[1]))
+                        .dtype(DType::float64));
+    const Tensor y = conv.forward(x);
+    REQUIRE(y.shape() == Shape{2, 3, 5, 6});
+    // The loop pads by `before` and runs over 5 x 6 outputs: the rest of the padding is after.
+    check_close(y.to_vector(), conv_by_loops(x, conv.weight(), conv.bias(), {1, 1}, c.before, c.dilation, 5, 6));
+  }
+  // Conv1d: kernel 4 pads (1, 2); with groups too.
+  const Tensor s = numbers({2, 4, 7}, 21);
+  nn::Conv1d conv1(nn::Conv1dOptions(4, 2, 4).padding(nn::kSame).groups(2).dtype(DType::float64));
+  REQUIRE(conv1.forward(s).shape() == Shape{2, 2, 7});
+  check_close(conv1.forward(s).to_vector(), conv1d_by_loops(s, conv1.weight(), conv1.bias(), 1, 1, 1, 7, 2));
+  // valid is no padding.
+  nn::Conv2d valid(nn::Conv2dOptions(2, 3, 3).padding(nn::kValid).dtype(DType::float64));
+  CHECK(valid.forward(x).shape() == Shape{2, 3, 3, 4});
+  check_close(valid.forward(x).to_vector(), conv_by_loops(x, valid.weight(), valid.bias(), {1, 1}, {0, 0}, {1, 1}, 3, 4));
+  // The numbers again after a kind, and a kind after numbers.
+  CHECK(nn::Conv2dOptions(1, 1, 3).padding(nn::kSame).padding(2).padding_kind() == std::nullopt);
+  CHECK(nn::Conv2dOptions(1, 1, 3).padding(2).padding(nn::kSame).padding() == std::array<int64_t, 2>{0, 0});
+}
+
+TEST_CASE("nn: padding_mode fills the padding by reflecting, replicating or wrapping the input", "[conv]") {
+  const Tensor x = numbers({2, 2, 5, 6}, 22);
+  for (const auto& [mode, pad_mode] : {std::pair{PaddingMode::Reflect, nn::PadMode::Reflect},
+                                       std::pair{PaddingMode::Replicate, nn::PadMode::Replicate},
+                                       std::pair{PaddingMode::Circular, nn::PadMode::Circular},
+                                       std::pair{PaddingMode::Zeros, nn::PadMode::Constant}}) {
+    INFO("padding_mode " << nn::padding_mode_name(mode));
+    // Numbers: (2, 2) rows and (1, 1) columns, with a stride.
+    nn::Conv2d conv(nn::Conv2dOptions(2, 3, 3).padding({2, 1}).stride(2).padding_mode(mode).dtype(DType::float64));
+    const Tensor padded = testing::pad_by_loops(x, {2, 2, 1, 1}, pad_mode);
+    const Tensor y = conv.forward(x);
+    REQUIRE(y.shape() == Shape{2, 3, 4, 3});
+    check_close(y.to_vector(), conv_by_loops(padded, conv.weight(), conv.bias(), {2, 2}, {0, 0}, {1, 1}, 4, 3));
+    // same with an even kernel: (1, 2) rows, (0, 1) columns.
+    nn::Conv2d same(nn::Conv2dOptions(2, 2, {4, 2}).padding(nn::kSame).padding_mode(mode).groups(2).dtype(DType::float64));
+    const Tensor padded_same = testing::pad_by_loops(x, {1, 2, 0, 1}, pad_mode);
+    check_close(same.forward(x).to_vector(),
+                conv_by_loops(padded_same, same.weight(), same.bias(), {1, 1}, {0, 0}, {1, 1}, 5, 6, 2));
+    // Conv1d, as the 2-d case over one row.
+    nn::Conv1d conv1(nn::Conv1dOptions(2, 3, 3).padding(2).padding_mode(mode).dtype(DType::float64));
+    const Tensor s = numbers({2, 2, 6}, 23);
+    const Tensor padded_row = testing::pad_by_loops(reshape(s, {2, 2, 1, 6}), {0, 0, 2, 2}, pad_mode);
+    check_close(conv1.forward(s).to_vector(),
+                conv1d_by_loops(reshape(padded_row, {2, 2, 10}), conv1.weight(), conv1.bias(), 1, 0, 1, 8));
+  }
+}
+
+TEST_CASE("nn: the padded layers' gradients pass the finite-difference checks, first and second order", "[conv]") {
+  const Tensor x = numbers({1, 2, 4, 5}, 24, true);
+  for (PaddingMode mode : {PaddingMode::Zeros, PaddingMode::Reflect, PaddingMode::Replicate, PaddingMode::Circular}) {
+    INFO("padding_mode " << nn::padding_mode_name(mode));
+    auto same = std::make_shared<nn::Conv2d>(
+        nn::Conv2dOptions(2, 2, {2, 3}).padding(nn::kSame).padding_mode(mode).groups(2).dtype(DType::float64));
+    testing::check_first_and_second_order([same](V in) { return same->forward(in[0]); }, {x});
+    auto conv1 = std::make_shared<nn::Conv1d>(nn::Conv1dOptions(2, 3, 2).padding(nn::kSame).padding_mode(mode).dtype(DType::float64));
+    testing::check_first_and_second_order([conv1](V in) { return conv1->forward(in[0]); }, {numbers({2, 2, 5}, 25, true)});
+  }
+}
+
+TEST_CASE("nn: padding options print as torch's and survive save and load", "[conv]") {
+  CHECK(nn::Conv2d(nn::Conv2dOptions(2, 3, 4).padding(nn::kSame).padding_mode(PaddingMode::Reflect)).to_string() ==
+        "Conv2d(2, 3, kernel_size=[4, 4], stride=[1, 1], padding=same, padding_mode=reflect)");
+  CHECK(nn::Conv2d(nn::Conv2dOptions(2, 3, 3).padding(nn::kValid)).to_string() ==
+        "Conv2d(2, 3, kernel_size=[3, 3], stride=[1, 1], padding=valid)");
+  CHECK(nn::Conv2d(nn::Conv2dOptions(2, 2, 3).padding(1).groups(2).bias(false).padding_mode(PaddingMode::Circular)
+                       .dtype(DType::float64))
+            .to_string() == "Conv2d(2, 2, kernel_size=[3, 3], stride=[1, 1], padding=[1, 1], groups=2, bias=false, "
+                            "padding_mode=circular, dtype=float64)");
+  CHECK(nn::Conv1d(nn::Conv1dOptions(1, 1, 2).padding(nn::kSame).padding_mode(PaddingMode::Replicate)).to_string() ==
+        "Conv1d(1, 1, kernel_size=[2], stride=[1], padding=same, padding_mode=replicate)");
+  CHECK(nn::Conv1d(nn::Conv1dOptions(1, 1, 3).padding_mode(PaddingMode::Zeros)).to_string() ==
+        "Conv1d(1, 1, kernel_size=[3], stride=[1])");
+  testing::TempDir dir;
+  const auto options = nn::Conv2dOptions(2, 3, 4).padding(nn::kSame).padding_mode(PaddingMode::Reflect);
+  nn::Conv2d saved(nn::Conv2dOptions(options).seed(1)), loaded(nn::Conv2dOptions(options).seed(2));
+  nn::save(saved, dir.path() / "same.safetensors");
+  nn::load(loaded, dir.path() / "same.safetensors");
+  const Tensor x = numbers({1, 2, 5, 5}, 26).to(DType::float32);
+  CHECK(loaded.forward(x).to_vector() == saved.forward(x).to_vector());
+}
+
+TEST_CASE("nn: padding errors name the layer, the stride and the sizes", "[conv]") {
+  CHECK_THROWS_WITH(nn::Conv2d(nn::Conv2dOptions(1, 1, 3).padding(nn::kSame).stride({1, 2})),
+                    Contains("Conv2d: padding=same is not supported for strided convolutions (as torch), got stride [1, 2]"));
+  CHECK_THROWS_WITH(nn::Conv1d(nn::Conv1dOptions(1, 1, 3).padding(nn::kSame).stride(2)),
+                    Contains("Conv1d: padding=same is not supported for strided convolutions (as torch), got stride [2]"));
+  CHECK_NOTHROW(nn::Conv2d(nn::Conv2dOptions(1, 1, 3).padding(nn::kValid).stride(2)));
+  CHECK_THROWS_WITH(nn::Conv2d(nn::Conv2dOptions(1, 1, {3, 2}).padding(nn::kSame).dilation({INT64_MAX / 2 + 1, 1})),
+                    Contains("Conv2d: padding=same overflows: dilation 4611686018427387904 times kernel 3 - 1"));
+  // Reflect cannot fill a padding as wide as the input: nn::pad says so at forward.
+  nn::Conv2d conv(nn::Conv2dOptions(1, 1, 3).padding(3).padding_mode(PaddingMode::Reflect));
+  CHECK_THROWS_WITH(conv.forward(zeros({1, 1, 3, 8})),
+                    Contains("pad: reflect padding (3, 3) of dim 2 must be less than its size 3 (input [1, 1, 3, 8]"));
 }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "autograd/tensor.h"
+#include "nn/pad.h"
 #include "tests/autograd/testing.h"
 
 namespace chainrule::testing {
@@ -66,6 +67,34 @@ inline std::vector<double> conv1d_by_loops(const Tensor& x, const Tensor& w, con
         out.push_back(acc);
       }
   return out;
+}
+
+// The source of output position i (input coordinates) along a dim of size n, by the modes'
+// definitions written as loops: -1 for the constant border.
+inline int64_t pad_source(nn::PadMode mode, int64_t i, int64_t n) {
+  if (i >= 0 && i < n) return i;
+  switch (mode) {
+    case nn::PadMode::Constant: return -1;
+    case nn::PadMode::Reflect: return i < 0 ? -i : 2 * (n - 1) - i;  // mirrored, the edge not repeated
+    case nn::PadMode::Replicate: return i < 0 ? 0 : n - 1;
+    case nn::PadMode::Circular: return ((i % n) + n) % n;
+  }
+  return -1;
+}
+
+// x [N, C, H, W] padded by (top, bottom, left, right) in a mode, by plain loops over pad_source.
+inline Tensor pad_by_loops(const Tensor& x, std::array<int64_t, 4> tblr, nn::PadMode mode) {
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  const int64_t oh = h + tblr[0] + tblr[1], ow = w + tblr[2] + tblr[3];
+  const std::vector<double> xs = x.to_vector();
+  std::vector<double> out;
+  for (int64_t plane = 0; plane < n * c; ++plane)
+    for (int64_t i = -tblr[0]; i < oh - tblr[0]; ++i)
+      for (int64_t j = -tblr[2]; j < ow - tblr[2]; ++j) {
+        const int64_t si = pad_source(mode, i, h), sj = pad_source(mode, j, w);
+        out.push_back(si < 0 || sj < 0 ? 0.0 : xs[at((plane * h + si) * w + sj)]);
+      }
+  return from_vector(out, {n, c, oh, ow}, DType::float64);
 }
 
 }  // namespace chainrule::testing

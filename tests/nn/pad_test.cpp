@@ -29,19 +29,6 @@ std::vector<double> padded(const std::vector<double>& v, const std::vector<int64
   return nn::pad(row(v), pads, mode, value).to_vector();
 }
 
-// The source of output position i (input coordinates) along a dim of size n, by the modes'
-// definitions written as loops: -1 for the constant border.
-int64_t source_by_definition(PadMode mode, int64_t i, int64_t n) {
-  if (i >= 0 && i < n) return i;
-  switch (mode) {
-    case PadMode::Constant: return -1;
-    case PadMode::Reflect: return i < 0 ? -i : 2 * (n - 1) - i;  // mirrored, the edge not repeated
-    case PadMode::Replicate: return i < 0 ? 0 : n - 1;
-    case PadMode::Circular: return ((i % n) + n) % n;
-  }
-  return -1;
-}
-
 }  // namespace
 
 TEST_CASE("nn: pad's constant mode surrounds the last dims with the value, and crops where negative", "[pad]") {
@@ -93,8 +80,8 @@ TEST_CASE("nn: pad over three dims of a batch matches the definition, in every m
       for (int64_t c = -1; c < 2; ++c)
         for (int64_t h = 0; h < 7; ++h)
           for (int64_t w = -2; w < 6; ++w, ++k) {
-            const int64_t sc = source_by_definition(mode, c, 3), sh = source_by_definition(mode, h, 4),
-                          sw = source_by_definition(mode, w, 5);
+            const int64_t sc = testing::pad_source(mode, c, 3), sh = testing::pad_source(mode, h, 4),
+                          sw = testing::pad_source(mode, w, 5);
             const double want = sc < 0 || sh < 0 || sw < 0 ? 0.25 : xs[at(((n * 3 + sc) * 4 + sh) * 5 + sw)];
             CHECK(ys[k] == want);
           }
