@@ -12,6 +12,9 @@
 //               y[n, o] = bias[o] + sum_c<Cg,i,j weight[o, c, i, j] * x[n, (o / Og) * Cg + c, ...],
 //               weight [O, C / G, kh, kw]. groups = C is a depthwise convolution (each channel
 //               filtered alone). One unfold and one batched matmul, [N, G, Og, Cg*kh*kw] @ [N, G, Cg*kh*kw, L].
+//   the layers' padding: numbers (zeros, the convolution's own padding), kSame (the input's size;
+//               an even kernel's extra row and column after, as torch's) or kValid (none), filled by
+//               padding_mode: zeros, or nn::pad's reflect, replicate or circular before the convolution.
 //   max_pool2d: the maximum of each window (per channel; autograd's max_pool2d op); padding counts
 //               as -inf (never chosen); the gradient goes to the first maximum, as PyTorch's.
 //   avg_pool2d: the mean of each window, padding's zeros included (torch's count_include_pad=True).
@@ -32,6 +35,11 @@
 //   auto seq = std::make_shared<nn::Sequential>(  // signals [N, 2, 100]
 //       std::make_shared<nn::Conv1d>(nn::Conv1dOptions(2, 16, 5).padding(2)), std::make_shared<nn::ReLU>(),
 //       std::make_shared<nn::AdaptiveMaxPool1d>(1), std::make_shared<nn::Flatten>());  // [N, 16]
+//   nn::Conv2d depthwise(nn::Conv2dOptions(32, 32, 3).groups(32).padding(nn::kSame)
+//                            .padding_mode(nn::PaddingMode::Reflect));  // [N, 32, H, W] -> [N, 32, H, W]
+//
+// Sources: the functions conv2d and conv1d in conv.cpp, the Conv layers in conv_layers.cpp, the
+// pools and Flatten in conv_pool.cpp.
 #include <array>
 #include <cstdint>
 #include <optional>

@@ -55,6 +55,9 @@ void check(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, cons
   if (size < 0)
     fail(fmt::format("the padding ({}, {}) of dim {} (size {}) leaves a negative size {}", p.left, p.right, p.dim, p.n,
                      size));
+  // A crop of more than the whole dim (and, with it, -INT64_MIN) has no meaning.
+  if (p.left < -p.n || p.right < -p.n)
+    fail(fmt::format("the padding ({}, {}) of dim {} crops more than its size {}", p.left, p.right, p.dim, p.n));
   const int64_t widest = std::max(p.left, p.right);
   if (mode == PadMode::Reflect && widest >= p.n)
     fail(fmt::format("reflect padding ({}, {}) of dim {} must be less than its size {}", p.left, p.right, p.dim, p.n));

@@ -15,7 +15,7 @@
 //   replicate: x[clamp(i, 0, n - 1)] (the edge repeated): [1, 2, 3] by (2, 1) -> [1, 1, 1, 2, 3, 3]
 //   circular:  x[i mod n] (wrapped around): [1, 2, 3] by (2, 1) -> [2, 3, 1, 2, 3, 1]; needs l, r <= n
 // A negative l or r crops that side instead (in every mode, as torch's constant and circular
-// modes); the result's size n + l + r must be >= 0.
+// modes), by at most n; the result's size n + l + r must be >= 0.
 //
 // torch only pads 1 to 3 trailing dims of a batched input in the non-constant modes; here every
 // mode pads any trailing dims.
@@ -38,8 +38,8 @@ const char* pad_mode_name(PadMode mode);
 
 // x padded by pads (last dim first, pairs {left, right}); value fills the constant mode's border
 // (other modes ignore it). std::invalid_argument naming pad, the input's shape and the pads for an
-// undefined x, an odd number of pads or more pairs than x has dims, a result size below 0, or a
-// pad a mode cannot fill (reflect: >= n; circular: > n; replicate of an empty dim). No pads, or
+// undefined x, an odd number of pads or more pairs than x has dims, a crop beyond the dim, a
+// result size below 0, or a pad a mode cannot fill (reflect: >= n; circular: > n; replicate of an empty dim). No pads, or
 // all 0, return x itself.
 Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode = PadMode::Constant, double value = 0);
 

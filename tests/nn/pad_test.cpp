@@ -122,4 +122,8 @@ TEST_CASE("nn: pad's errors name the input, the pads and the mode", "[pad]") {
                     Contains("pad: the padding (-2, -2) of dim 2 (size 3) leaves a negative size -1 (input [1, 2, 3], "
                              "pads [-2, -2], mode constant)"));
   CHECK_THROWS_WITH(nn::pad(x, {INT64_MAX, 1}), Contains("pad: the padding (9223372036854775807, 1) of dim 2 overflows"));
+  CHECK_THROWS_WITH(nn::pad(x, {INT64_MIN, INT64_MAX}, PadMode::Replicate),
+                    Contains("pad: the padding (-9223372036854775808, 9223372036854775807) of dim 2 crops more than its "
+                             "size 3"));
+  CHECK_THROWS_WITH(nn::pad(x, {2, -4}), Contains("pad: the padding (2, -4) of dim 2 crops more than its size 3"));
 }
