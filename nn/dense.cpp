@@ -21,16 +21,10 @@ const DenseOptions& checked(const DenseOptions& o) {
 Dense::Dense(const DenseOptions& options) : Dense(options, default_generator()) {}
 
 Dense::Dense(const DenseOptions& options, Generator& gen) : Module("Dense"), options_(checked(options)) {
-  Generator own(options.seed().value_or(0));
-  Generator& g = options.seed() ? own : gen;
   const int64_t in = options.in_features(), out = options.out_features();
-  const Fans fans{in, out};
   weight_ = register_parameter("weight", zeros({out, in}, options.dtype()));
-  options.init().apply(weight_, g, fans);
-  if (options.bias()) {
-    bias_ = register_parameter("bias", zeros({out}, options.dtype()));
-    options.bias_init().apply(bias_, g, fans);
-  }
+  if (options.bias()) bias_ = register_parameter("bias", zeros({out}, options.dtype()));
+  options.init_weight_bias(weight_, bias_, gen);
 }
 
 Tensor Dense::forward(const Tensor& x) {

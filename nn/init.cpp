@@ -284,6 +284,15 @@ void Init::apply(Tensor t, Generator& gen, Fans fans) const {
   }
 }
 
+void init_weight_bias(const Init& weight_init, const Init& bias_init, const std::optional<uint64_t>& seed,
+                      const Tensor& weight, const Tensor& bias, Generator& gen) {
+  Generator own(seed.value_or(0));
+  Generator& g = seed ? own : gen;
+  const Fans fans = compute_fans(weight.shape());
+  weight_init.apply(weight, g, fans);
+  if (bias.defined()) bias_init.apply(bias, g, fans);
+}
+
 std::string Init::to_string() const {
   const char* mode = mode_ == FanMode::FanIn ? "fan_in" : "fan_out";
   switch (kind_) {

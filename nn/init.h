@@ -114,6 +114,11 @@ class Init {
 //   set_values(dense->weight(), {{-0.2, -0.4}, {0.4, -0.7}, {-1.0, -0.8}});
 void set_values(Tensor param, const NestedList& values);
 
+// WeightBiasOptions::init_weight_bias's work, for any layer's options: weight_init on weight and
+// bias_init on bias (when defined) with the weight's fans, from Generator(*seed) or else gen.
+void init_weight_bias(const Init& weight_init, const Init& bias_init, const std::optional<uint64_t>& seed,
+                      const Tensor& weight, const Tensor& bias, Generator& gen);
+
 // The options of a layer with a weight and a bias (Dense, Conv2d), as a base of its options
 // struct (Self), so that each setter returns the layer's own options for chaining.
 template <class Self>
@@ -137,6 +142,15 @@ struct WeightBiasOptions {
   const Init& bias_init() const { return bias_init_; }
   DType dtype() const { return dtype_; }
   const std::optional<uint64_t>& seed() const { return seed_; }
+
+  // Fills a layer's weight, then its bias if defined (undefined: no bias), from init() and
+  // bias_init(), the bias with the weight's fans (compute_fans(weight.shape()), as torch), drawing
+  // from a Generator seeded with seed() if set, else from gen. Every layer with these options
+  // draws its parameters this way, so one seed gives the same weights in Dense and Conv2d.
+  //   options.init_weight_bias(weight_, bias_, gen);
+  void init_weight_bias(const Tensor& weight, const Tensor& bias, Generator& gen) const {
+    nn::init_weight_bias(init_, bias_init_, seed_, weight, bias, gen);
+  }
 
  private:
   Self& self() { return static_cast<Self&>(*this); }

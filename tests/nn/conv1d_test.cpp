@@ -26,9 +26,13 @@
 #include "optim/sgd.h"
 #include "optim/trainer.h"
 #include "tests/autograd/testing.h"
+#include "tests/nn/conv_testing.h"
 
 using namespace chainrule;
 using Catch::Contains;
+using testing::at;
+using testing::conv1d_by_loops;
+using testing::numbers;
 
 namespace {
 
@@ -36,39 +40,12 @@ using V = const std::vector<Tensor>&;
 
 TensorOptions f64(bool requires_grad = false) { return TensorOptions(DType::float64).requires_grad(requires_grad); }
 
-Tensor numbers(const Shape& shape, uint64_t seed, bool requires_grad = false) {
-  testing::Numbers rng(seed);
-  return from_vector(rng.uniform_vector(static_cast<std::size_t>(shape.numel()), -1, 1), shape, f64(requires_grad));
-}
-
 // Small whole numbers 0..3: a window of a few holds ties.
 Tensor tied_numbers(const Shape& shape, uint64_t seed) {
   testing::Numbers rng(seed);
   std::vector<double> v = rng.uniform_vector(static_cast<std::size_t>(shape.numel()), 0, 4);
   for (double& e : v) e = std::floor(e);
   return from_vector(v, shape, f64());
-}
-
-std::size_t at(int64_t i) { return static_cast<std::size_t>(i); }
-
-// conv1d's definition, one output element at a time: y[n, o, t] = b[o] + sum_c,j w[o, c, j] x[n, c, t s - p + j d].
-std::vector<double> conv1d_by_loops(const Tensor& x, const Tensor& w, const Tensor& b, int64_t s, int64_t p, int64_t d,
-                                    int64_t ol) {
-  const int64_t n = x.size(0), c = x.size(1), l = x.size(2), o = w.size(0), k = w.size(2);
-  const std::vector<double> xs = x.to_vector(), ws = w.to_vector(), bs = b.defined() ? b.to_vector() : std::vector<double>(at(o), 0.0);
-  std::vector<double> out;
-  for (int64_t bi = 0; bi < n; ++bi)
-    for (int64_t oc = 0; oc < o; ++oc)
-      for (int64_t t = 0; t < ol; ++t) {
-        double acc = bs[at(oc)];
-        for (int64_t ci = 0; ci < c; ++ci)
-          for (int64_t j = 0; j < k; ++j) {
-            const int64_t pos = t * s - p + j * d;
-            if (pos >= 0 && pos < l) acc += ws[at((oc * c + ci) * k + j)] * xs[at((bi * c + ci) * l + pos)];
-          }
-        out.push_back(acc);
-      }
-  return out;
 }
 
 // One pooling window's cells as flat indices into x, in row-major order (-1 for a padding cell).
@@ -294,7 +271,7 @@ TEST_CASE("nn: the 1-d layers' errors name the op, the shapes and the sizes") {
                     Contains("conv1d: expected a batch of signals [N, C, L], got [3, 8]"));
   CHECK_THROWS_WITH(nn::conv1d(x, zeros({4, 2, 3})),
                     Contains("conv1d: the input [2, 3, 8] has 3 channels but the weight [4, 2, 3] expects 2"));
-  CHECK_THROWS_WITH(nn::conv1d(x, zeros({4, 3, 3, 3})), Contains("conv1d: expected a weight [O, C, k], got [4, 3, 3, 3]"));
+  CHECK_THROWS_WITH(nn::conv1d(x, zeros({4, 3, 3, 3})), Contains("conv1d: expected a weight [O, C / groups, k], got [4, 3, 3, 3]"));
   CHECK_THROWS_WITH(nn::conv1d(x, zeros({4, 3, 3}), zeros({3})),
                     Contains("conv1d: bias has shape [3], expected [4] (the weight's out channels)"));
   CHECK_THROWS_WITH(nn::conv1d(x, zeros({4, 3, 3}, DType::float64)),

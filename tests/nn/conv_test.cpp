@@ -18,44 +18,13 @@
 #include "nn/sequential.h"
 #include "optim/sgd.h"
 #include "tests/autograd/testing.h"
+#include "tests/nn/conv_testing.h"
 
 using namespace chainrule;
 using Catch::Contains;
-
-namespace {
-
+using testing::conv_by_loops;
+using testing::numbers;
 using V = const std::vector<Tensor>&;
-
-Tensor numbers(const Shape& shape, uint64_t seed, bool requires_grad = false) {
-  testing::Numbers rng(seed);
-  return from_vector(rng.uniform_vector(static_cast<std::size_t>(shape.numel()), -1, 1), shape,
-                     TensorOptions(DType::float64).requires_grad(requires_grad));
-}
-
-// The definition, one output element at a time.
-std::vector<double> conv_by_loops(const Tensor& x, const Tensor& w, const Tensor& b, std::array<int64_t, 2> s,
-                                  std::array<int64_t, 2> p, std::array<int64_t, 2> d, int64_t oh, int64_t ow) {
-  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3), o = w.size(0), kh = w.size(2), kw = w.size(3);
-  const std::vector<double> xs = x.to_vector(), ws = w.to_vector(), bs = b.defined() ? b.to_vector() : std::vector<double>(o, 0.0);
-  std::vector<double> out;
-  for (int64_t bi = 0; bi < n; ++bi)
-    for (int64_t oc = 0; oc < o; ++oc)
-      for (int64_t y = 0; y < oh; ++y)
-        for (int64_t z = 0; z < ow; ++z) {
-          double acc = bs[oc];
-          for (int64_t ci = 0; ci < c; ++ci)
-            for (int64_t i = 0; i < kh; ++i)
-              for (int64_t j = 0; j < kw; ++j) {
-                const int64_t py = y * s[0] - p[0] + i * d[0], px = z * s[1] - p[1] + j * d[1];
-                if (py < 0 || py >= h || px < 0 || px >= wd) continue;
-                acc += ws[((oc * c + ci) * kh + i) * kw + j] * xs[((bi * c + ci) * h + py) * wd + px];
-              }
-          out.push_back(acc);
-        }
-  return out;
-}
-
-}  // namespace
 
 TEST_CASE("nn: conv2d is the cross-correlation of the definition, with stride, padding and dilation") {
   struct Case {
@@ -81,6 +50,63 @@ TEST_CASE("nn: conv2d's gradients pass the finite-difference checks, first and s
   const Tensor x = numbers({2, 2, 4, 4}, 4, true), w = numbers({3, 2, 2, 3}, 5, true), b = numbers({3}, 6, true);
   testing::check_first_and_second_order(
       [](V in) { return nn::conv2d(in[0], in[1], in[2], {2, 1}, {1, 1}); }, {x, w, b});
+}
+
+TEST_CASE("nn: conv2d with groups convolves each block of channels with its own filters", "[conv]") {
+  struct Case {
+    Shape x, w;
+    int64_t groups;
+    std::array<int64_t, 2> stride, padding, dilation;
+  };
+  // Two groups, depthwise (groups = C), depthwise with a channel multiplier of 2, groups = 3 with
+  // stride, padding and dilation.
+  for (const Case& c : {Case{{2, 4, 5, 6}, {6, 2, 3, 2}, 2, {1, 1}, {0, 0}, {1, 1}},
+                        Case{{2, 3, 5, 5}, {3, 1, 3, 3}, 3, {1, 1}, {1, 1}, {1, 1}},
+                        Case{{1, 3, 6, 5}, {6, 1, 2, 3}, 3, {2, 1}, {1, 0}, {1, 2}},
+                        Case{{1, 6, 7, 7}, {9, 2, 3, 3}, 3, {2, 2}, {1, 2}, {2, 1}}}) {
+    INFO("x " << c.x.str() << " w " << c.w.str() << " groups " << c.groups);
+    const Tensor x = numbers(c.x, 11), w = numbers(c.w, 12), b = numbers({c.w[0]}, 13);
+    const Tensor y = nn::conv2d(x, w, b, c.stride, c.padding, c.dilation, c.groups);
+    const auto [oh, ow] = Window2d{.kernel = {c.w[2], c.w[3]}, .stride = c.stride, .padding = c.padding,
+                                   .dilation = c.dilation}.output_size(c.x[2], c.x[3]);
+    REQUIRE(y.shape() == Shape{c.x[0], c.w[0], oh, ow});
+    const std::vector<double> want = conv_by_loops(x, w, b, c.stride, c.padding, c.dilation, oh, ow, c.groups);
+    const std::vector<double> got = y.to_vector();
+    for (std::size_t i = 0; i < want.size(); ++i) CHECK(got[i] == Approx(want[i]).epsilon(1e-12).margin(1e-14));
+  }
+  // groups = 1 is the plain convolution, and a grouped one is the plain one of a block-diagonal weight.
+  const Tensor x = numbers({1, 4, 5, 5}, 14), w = numbers({4, 2, 3, 3}, 15);
+  const Tensor full_w = concat({concat({slice(w, 0, 0, 2), zeros({2, 2, 3, 3}, DType::float64)}, 1),
+                                concat({zeros({2, 2, 3, 3}, DType::float64), slice(w, 0, 2, 4)}, 1)},
+                               0);
+  const std::vector<double> grouped = nn::conv2d(x, w, Tensor(), {1, 1}, {1, 1}, {1, 1}, 2).to_vector();
+  const std::vector<double> plain = nn::conv2d(x, full_w, Tensor(), {1, 1}, {1, 1}).to_vector();
+  for (std::size_t i = 0; i < plain.size(); ++i) CHECK(grouped[i] == Approx(plain[i]).epsilon(1e-12).margin(1e-14));
+}
+
+TEST_CASE("nn: grouped and depthwise conv2d pass the finite-difference checks, first and second order", "[conv]") {
+  const Tensor x = numbers({2, 4, 4, 4}, 16, true), b = numbers({4}, 18, true);
+  const Tensor w2 = numbers({4, 2, 2, 3}, 17, true), depthwise = numbers({4, 1, 3, 3}, 19, true);
+  testing::check_first_and_second_order(
+      [](V in) { return nn::conv2d(in[0], in[1], in[2], {2, 1}, {1, 1}, {1, 1}, 2); }, {x, w2, b});
+  testing::check_first_and_second_order(
+      [](V in) { return nn::conv2d(in[0], in[1], in[2], {1, 1}, {1, 1}, {1, 1}, 4); }, {x, depthwise, b});
+}
+
+TEST_CASE("nn: conv2d's groups errors name the groups and the shapes", "[conv]") {
+  const Tensor x = zeros({2, 4, 8, 8});
+  CHECK_THROWS_WITH(nn::conv2d(x, zeros({4, 2, 3, 3}), Tensor(), {1, 1}, {0, 0}, {1, 1}, 0),
+                    Contains("conv2d: groups must be >= 1, got 0"));
+  CHECK_THROWS_WITH(nn::conv2d(x, zeros({4, 1, 3, 3}), Tensor(), {1, 1}, {0, 0}, {1, 1}, 2),
+                    Contains("conv2d: the input [2, 4, 8, 8] has 4 channels but the weight [4, 1, 3, 3] with groups=2 "
+                             "expects 1 per group"));
+  CHECK_THROWS_WITH(nn::conv2d(x, zeros({4, 1, 3, 3}), Tensor(), {1, 1}, {0, 0}, {1, 1}, 3),
+                    Contains("conv2d: the input [2, 4, 8, 8] has 4 channels but the weight [4, 1, 3, 3] with groups=3"));
+  CHECK_THROWS_WITH(nn::conv2d(x, zeros({5, 2, 3, 3}), Tensor(), {1, 1}, {0, 0}, {1, 1}, 2),
+                    Contains("conv2d: the weight [5, 2, 3, 3] has 5 out channels, not divisible by groups=2"));
+  CHECK_THROWS_WITH(nn::conv1d(zeros({2, 4, 8}), zeros({4, 4, 3}), Tensor(), 1, 0, 1, 2),
+                    Contains("conv1d: the input [2, 4, 8] has 4 channels but the weight [4, 4, 3] with groups=2 "
+                             "expects 4 per group"));
 }
 
 TEST_CASE("nn: max_pool2d and avg_pool2d take each window's maximum and mean") {
@@ -191,7 +217,7 @@ TEST_CASE("nn: convolution and pooling errors name the op, the shapes and the si
                     Contains("conv2d: expected an image batch [N, C, H, W], got [3, 8, 8]"));
   CHECK_THROWS_WITH(nn::conv2d(x, zeros({4, 2, 3, 3})),
                     Contains("conv2d: the input [2, 3, 8, 8] has 3 channels but the weight [4, 2, 3, 3] expects 2"));
-  CHECK_THROWS_WITH(nn::conv2d(x, zeros({4, 3, 3})), Contains("conv2d: expected a weight [O, C, kh, kw], got [4, 3, 3]"));
+  CHECK_THROWS_WITH(nn::conv2d(x, zeros({4, 3, 3})), Contains("conv2d: expected a weight [O, C / groups, kh, kw], got [4, 3, 3]"));
   CHECK_THROWS_WITH(nn::conv2d(x, zeros({4, 3, 3, 3}), zeros({3})),
                     Contains("conv2d: bias has shape [3], expected [4] (the weight's out channels)"));
   CHECK_THROWS_WITH(nn::conv2d(x, zeros({4, 3, 3, 3}, DType::float64)), Contains("conv2d: the input is float32 but the weight is float64"));

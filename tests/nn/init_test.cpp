@@ -154,3 +154,33 @@ TEST_CASE("nn: initialisation is reproducible: same seed, same values, another s
   CHECK(nn::Init::uniform(-1, 1).to_string() == "uniform(-1, 1)");
   CHECK(nn::Init::kaiming_normal().to_string() == "kaiming_normal(relu, fan_in)");
 }
+
+TEST_CASE("nn: init_weight_bias draws the weight, then the bias with the weight's fans, from the seed or gen",
+          "[init]") {
+  // The draws by hand: Generator(seed)'s uniform numbers, the weight's [3, 2, 2] first, then the
+  // bias's [3], both within 1/sqrt(fan_in) = 1/sqrt(2 * 2).
+  const double bound = 0.5;
+  std::vector<double> want(15);
+  Generator by_hand(21);
+  for (double& v : want) v = by_hand.uniform(-bound, bound);
+  struct Options : nn::WeightBiasOptions<Options> {};
+  auto check = [&](const Tensor& weight, const Tensor& bias) {
+    std::vector<double> got = weight.to_vector();
+    for (double b : bias.to_vector()) got.push_back(b);
+    REQUIRE(got.size() == want.size());
+    for (std::size_t i = 0; i < want.size(); ++i) CHECK(got[i] == Approx(want[i]).epsilon(1e-15));
+  };
+  Tensor weight = zeros({3, 2, 2}, DType::float64), bias = zeros({3}, DType::float64);
+  Generator unused(5);
+  Options().dtype(DType::float64).seed(21).init_weight_bias(weight, bias, unused);
+  check(weight, bias);
+  Generator given(21);
+  weight = zeros({3, 2, 2}, DType::float64), bias = zeros({3}, DType::float64);
+  Options().init_weight_bias(weight, bias, given);
+  check(weight, bias);
+  // Without a bias, only the weight's draws.
+  Generator again(21);
+  weight = zeros({3, 2, 2}, DType::float64);
+  Options().init_weight_bias(weight, Tensor(), again);
+  CHECK(weight.to_vector() == std::vector<double>(want.begin(), want.begin() + 12));
+}
