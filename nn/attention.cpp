@@ -9,6 +9,7 @@
 
 #include "nn/activation.h"
 #include "nn/attention_core.h"
+#include "nn/dropout.h"
 #include "nn/init.h"
 
 namespace chainrule::nn {
@@ -24,14 +25,6 @@ Tensor safe_softmax(const Tensor& scores) {
   const Tensor dead = equal(max(scores.detach(), {-1}, true), Tensor(-kInf));
   if (sum(dead).item() == 0) return softmax(scores, -1);
   return where(dead, 0.0, softmax(where(dead, 0.0, scores), -1));
-}
-
-// Dropout's mask (nn/dropout.h): 1 / (1 - p) with probability 1 - p, else 0.
-Tensor dropout_mask(const Shape& shape, double p, Generator& gen, DType dtype) {
-  const double keep = 1 - p, kept = p == 1 ? 0.0 : 1 / keep;
-  std::vector<double> mask(static_cast<std::size_t>(shape.numel()));
-  for (double& m : mask) m = gen.uniform(0.0, 1.0) < keep ? kept : 0.0;
-  return from_vector(mask, shape, dtype);
 }
 
 Shape batch_of(const Tensor& t) {
@@ -113,7 +106,7 @@ Attended attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor&
   if (bias.defined()) scores = scores + bias;
   // Without a mask no row can be all -inf (short of infinite inputs): plain softmax, one check less.
   Tensor weights = bias.defined() ? safe_softmax(scores) : softmax(scores, -1);
-  if (dropout_p > 0) weights = weights * dropout_mask(weights.shape(), dropout_p, gen, weights.dtype());
+  if (dropout_p > 0) weights = dropout(weights, dropout_p, true, gen, "scaled_dot_product_attention");
   return {matmul(weights, v), weights};
 }
 

@@ -74,7 +74,9 @@ class Module {
   }
 
   // Training / evaluation mode, set on this module and all its descendants (as torch's train()).
-  // No layer of nn/ behaves differently in the two modes today; custom modules may read it.
+  // Dropout (and the layers with dropout inside: RNN, LSTM, GRU, MultiheadAttention,
+  // TransformerEncoderLayer) drop only in training; BatchNorm normalises with the batch's statistics
+  // in training and its running ones in evaluation. Custom modules may read it too.
   virtual void train(bool on = true);
   void eval() { train(false); }
   bool is_training() const { return training_; }

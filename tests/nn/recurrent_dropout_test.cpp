@@ -100,7 +100,7 @@ TEST_CASE("nn: recurrent dropout is nn::dropout on every layer's output but the 
   }
 }
 
-TEST_CASE("nn: recurrent dropout with one layer, or p = 0, changes nothing; p = 1 zeroes the layer below",
+TEST_CASE("nn: recurrent dropout with one layer, or p = 0, changes nothing, and p = 1 zeroes the layer below",
           "[recurrent][dropout]") {
   const Tensor x = input({4, 2, 3}, 8);
   nn::LSTM plain(nn::LSTMOptions(3, 4).num_layers(1).dtype(DType::float64).seed(1));
