@@ -33,15 +33,13 @@ int main(int argc, char** argv) try {
   fmt::print("MLP of [2, 16, 16, 1], {} parameters, every one a Scalar leaf\n", model.parameters().size());
 
   constexpr int kSteps = 100;
-  double accuracy = 0;
   for (int k = 0; k < kSteps; ++k) {
     const micrograd::Loss l = micrograd::loss(model, data.features, y);
-    accuracy = l.accuracy;
     if (k % 10 == 0 || k == kSteps - 1)
       fmt::print("step {:3} loss {:.6f}, accuracy {:.1f}%\n", k, l.total.value(), 100 * l.accuracy);
     micrograd::sgd_step(model, l.total, k);
   }
-  accuracy = micrograd::loss(model, data.features, y).accuracy;
+  const double accuracy = micrograd::loss(model, data.features, y).accuracy;
   fmt::print("after {} steps: accuracy {:.1f}%\n\n", kSteps, 100 * accuracy);
 
   // The decision regions over [-1.5, 2.5] x [-1, 1.5]: '.' where the score is negative (class 0,
