@@ -44,6 +44,8 @@
 //   unfold:    y = x's sliding windows as columns dx = fold(grad) (im2col; autograd/tensor_window.cpp)
 //   fold:      y = columns added back per pixel   dcolumns = unfold(grad) (col2im)
 //   max_pool2d: y = each window's maximum         dx = grad added at each window's first maximum
+//   softmax_cross_entropy: y_n = log sum_j e^(x_nj) - x_n,t_n (logits [N, C], class indices t)
+//                                                 dx_n = grad_n * (softmax(x_n) - onehot(t_n))
 //   cast:      y = x converted to a dtype         dx = grad converted back
 //   where:     y = x where c != 0, else z         dx = grad where c != 0, else 0   dz = grad where c == 0, else 0
 //              (c a constant; the gradient is selected, not multiplied by a mask: inf * 0 is no NaN)
@@ -51,7 +53,8 @@
 // Composed (no derivative of their own): mean = sum / n, min = -max(-x), var and std of mean,
 // sum and sqrt, clamp = where() with masks, transpose = permute, squeeze / unsqueeze / stack of
 // reshape and concat; in nn/: softmax, log_softmax, the piecewise activations (where()), the
-// normalisation layers, the 1-d and adaptive pools, the recurrent layers and the losses.
+// normalisation layers, the 1-d and adaptive pools, the recurrent layers and the losses (cross-entropy
+// over class indices with the default options is softmax_cross_entropy and a reduction).
 #include <array>
 #include <bit>
 #include <cmath>
@@ -253,8 +256,8 @@ struct Dot {
 inline constexpr std::array<std::string_view, 14> elementwise_ops = {
     "neg", "exp", "log", "sqrt", "sigmoid", "tanh", "relu", "abs", "erf", "add", "sub", "mul", "div", "pow"};
 inline constexpr std::array<std::string_view, 1> scalar_ops = {"dot"};
-inline constexpr std::array<std::string_view, 16> tensor_ops = {
+inline constexpr std::array<std::string_view, 17> tensor_ops = {
     "sum", "max", "matmul", "linear", "permute", "reshape", "expand", "slice", "concat", "index_select", "index_add",
-    "unfold", "fold", "max_pool2d", "cast", "where"};
+    "unfold", "fold", "max_pool2d", "softmax_cross_entropy", "cast", "where"};
 
 }  // namespace chainrule::ops

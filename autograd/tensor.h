@@ -348,6 +348,15 @@ Tensor fold(const Tensor& columns, std::array<int64_t, 2> output_size, const Win
 // tie is not shared, unlike max's rule); a NaN in a window is its maximum.
 Tensor max_pool2d(const Tensor& x, const Window2d& window, Where where = Where::current());
 
+// The cross-entropy of each row of logits against a class index (torch's cross_entropy with class
+// indices and reduction 'none', as one node): logits [N, C] and N targets in [0, C) -> [N]
+// (logits [C] and one target -> []), y_n = log sum_j e^(x_nj) - x_n,t_n, computed with each row's
+// maximum subtracted. A NaN in a row makes its loss NaN; a logit of -inf in another class does not.
+// std::invalid_argument for other shapes or a count of targets that is not N, std::out_of_range for
+// a target outside [0, C), each naming the op, the logits' shape and the value.
+Tensor softmax_cross_entropy(const Tensor& logits, const std::vector<int64_t>& target,
+                             Where where = Where::current());
+
 // A user-defined op with its own forward and backward (as torch::autograd::Function): it records,
 // composes and differentiates like a built-in one. `forward` runs on the inputs' values without
 // recording; `backward(grad, inputs, result)` returns one gradient per input (an undefined Tensor

@@ -42,8 +42,8 @@ namespace chainrule::nn {
 //                   the same sum_n w[c_n] as without smoothing.
 //
 // With class indices and the default options (no weight, no label smoothing, no target equal to
-// ignore_index) the loss and its reduction are one graph node, "cross_entropy" (its plain backward
-// reads the softmax its forward kept): the fast path. The node saves its input (create_graph
+// ignore_index) the per-sample losses are one graph node, autograd's "softmax_cross_entropy" (its plain
+// backward reads the softmax its forward kept), then the reduction: the fast path. The node saves its input (create_graph
 // differentiates through it), so changing the logits in place before backward makes backward
 // throw, where PyTorch's keeps only its own log-probabilities. With a weight, an ignored target or
 // label smoothing the loss is composed of Tensor ops: log_softmax, then NLLLoss's pick.

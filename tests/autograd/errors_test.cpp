@@ -397,3 +397,27 @@ TEST_CASE("errors: negative and too many dimensions in a Shape", "[autograd][err
   for (int i = 0; i < kMaxDims; ++i) full_rank.push_back(1);
   CHECK_THAT(message_of<std::invalid_argument>([&] { full_rank.push_back(1); }), Contains("at most 8 dimensions"));
 }
+
+TEST_CASE("errors: softmax_cross_entropy's shapes, targets and saved logits", "[autograd][errors]") {
+  const Tensor x = f64({2, 3});
+  CHECK_THAT(message_of<std::invalid_argument>([&] { softmax_cross_entropy(f64({2, 3, 4}), {0, 1}); }),
+             Contains("softmax_cross_entropy") && Contains("[N, C] or [C]") && Contains("[2, 3, 4]"));
+  CHECK_THAT(message_of<std::invalid_argument>([&] { softmax_cross_entropy(x, {0, 1, 2}); }),
+             Contains("softmax_cross_entropy") && Contains("3 target(s)") && Contains("[2, 3]"));
+  CHECK_THAT(message_of<std::invalid_argument>([&] { softmax_cross_entropy(f64({2, 0}), {0, 0}); }),
+             Contains("softmax_cross_entropy") && Contains("no classes"));
+  CHECK_THAT(message_of<std::out_of_range>([&] { softmax_cross_entropy(x, {0, 3}); }),
+             Contains("softmax_cross_entropy") && Contains("target 3 of row 1") && Contains("[0, 3)"));
+  CHECK_THAT(message_of<std::out_of_range>([&] { softmax_cross_entropy(f64({4}), {-1}); }),
+             Contains("target -1 of row 0") && Contains("[4]"));
+  // The logits are saved: changed in place before backward, the sweep throws, in both backwards.
+  for (bool create_graph : {false, true}) {
+    Tensor logits = f64({2, 3}, true);
+    Tensor z = logits * 1.0;
+    const Tensor l = sum(softmax_cross_entropy(z, {0, 2}));
+    z += 1.0;
+    const std::string msg =
+        message_of<std::logic_error>([&] { grad({l}, {logits}, {}, {.create_graph = create_graph}); });
+    CHECK_THAT(msg, Contains("softmax_cross_entropy") && Contains("modified in place"));
+  }
+}

@@ -295,6 +295,12 @@ const std::map<std::string_view, std::vector<TensorCase>>& tensor_table() {
            {"[1, 2, 5, 4] kernel 2x2 dilation 2x1 (overlapping)", {{{1, 2, 5, 4}}},
             [](V x) { return max_pool2d(x[0], {.kernel = {2, 2}, .dilation = {2, 1}}); }},
        }},
+      {"softmax_cross_entropy",
+       {
+           {"[3, 4] rows", {{{3, 4}}}, [](V x) { return softmax_cross_entropy(x[0], {2, 0, 3}); }},
+           {"[5] one row", {{{5}}}, [](V x) { return softmax_cross_entropy(x[0], {1}); }},
+           {"[2, 3] rows of a sum", {{{2, 3}}, {{3}}}, [](V x) { return softmax_cross_entropy(x[0] + x[1], {1, 1}); }},
+       }},
       {"fold",
        {
            {"[2, 6, 9] into [2, 1, 4, 5] kernel 2x3", {{{2, 6, 9}}},

@@ -117,6 +117,8 @@ const std::map<std::string_view, std::vector<TensorCase>>& tensor_cases() {
     c["fold"] = {{[](V x) { return fold(x[0], {3, 3}, {.kernel = {2, 2}}); }, {input({2, 4, 4}, Domain::any, 85)}}};
     c["max_pool2d"] = {{[](V x) { return max_pool2d(x[0], {.kernel = {2, 2}, .stride = {1, 2}, .padding = {1, 1}}); },
                         {input({1, 2, 3, 4}, Domain::any, 86)}}};
+    c["softmax_cross_entropy"] = {{[](V x) { return softmax_cross_entropy(x[0], {1, 0, 2}); },
+                                   {input({3, 3}, Domain::any, 87)}}};
     c["where"] = {{[](V x) { return where(tensor({{1, 0, 0}, {0, 1, 1}}, DType::float64), x[0], x[1]); },
                    {input({2, 3}, Domain::any, 27), input({3}, Domain::any, 28)}}};
     // Through float32 the values carry ~1e-7 relative rounding: a larger step and looser bounds.

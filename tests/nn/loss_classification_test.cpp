@@ -245,13 +245,15 @@ TEST_CASE("nn: CrossEntropyLoss's options by hand, and for one sample as [C]", "
 // The default options keep the fused node; an ignore_index that no target hits keeps it too.
 TEST_CASE("nn: CrossEntropyLoss keeps its fused node for the default options only", "[loss]") {
   const Tensor x = tensor({{2.0, 1.0, 0.1}, {0.5, 2.5, -1.0}}, TensorOptions(DType::float64).requires_grad(true));
-  CHECK(node_name(nn::cross_entropy(x, {0, 1})) == "cross_entropy");
-  CHECK(node_name(nn::cross_entropy(x, {0, 1}, nn::CrossEntropyLossOptions().ignore_index(2))) == "cross_entropy");
-  CHECK(node_name(nn::cross_entropy(x, {0, 1}, nn::CrossEntropyLossOptions().ignore_index(1))) != "cross_entropy");
-  CHECK(node_name(nn::cross_entropy(x, {0, 1}, nn::CrossEntropyLossOptions().label_smoothing(0.1))) !=
-        "cross_entropy");
-  CHECK(node_name(nn::cross_entropy(x, {0, 1}, nn::CrossEntropyLossOptions().weight(ones({3}, DType::float64)))) !=
-        "cross_entropy");
+  // Reduction none: the result is the fused node itself (autograd's softmax_cross_entropy).
+  const auto none = nn::CrossEntropyLossOptions().reduction(R::None);
+  const std::string fused = "softmax_cross_entropy";
+  CHECK(node_name(nn::cross_entropy(x, {0, 1}, none)) == fused);
+  CHECK(node_name(nn::cross_entropy(x, {0, 1}, nn::CrossEntropyLossOptions(none).ignore_index(2))) == fused);
+  CHECK(node_name(nn::cross_entropy(x, {0, 1}, nn::CrossEntropyLossOptions(none).ignore_index(1))) != fused);
+  CHECK(node_name(nn::cross_entropy(x, {0, 1}, nn::CrossEntropyLossOptions(none).label_smoothing(0.1))) != fused);
+  CHECK(node_name(nn::cross_entropy(x, {0, 1}, nn::CrossEntropyLossOptions(none).weight(ones({3}, DType::float64)))) !=
+        fused);
   // The composed path with a weight of ones gives the fused one's values.
   for (R r : {R::None, R::Mean, R::Sum}) {
     const auto options = nn::CrossEntropyLossOptions().reduction(r);
