@@ -13,18 +13,9 @@ namespace chainrule::optim {
 
 namespace {
 
-void check_positive(const char* scheduler, const char* what, double v) {
-  if (!(v > 0 && std::isfinite(v)))
-    throw std::invalid_argument(fmt::format("{}: {} must be finite and > 0, got {}", scheduler, what, v));
-}
-
 void check_eta_min(const char* scheduler, double eta_min) {
   if (!(eta_min >= 0 && std::isfinite(eta_min)))
     throw std::invalid_argument(fmt::format("{}: eta_min must be finite and >= 0, got {}", scheduler, eta_min));
-}
-
-void check_count(const char* scheduler, const char* what, int64_t v) {
-  if (v < 1) throw std::invalid_argument(fmt::format("{}: {} must be >= 1, got {}", scheduler, what, v));
 }
 
 // Half a cosine from `base` (t = 0) down to eta_min (t = period).

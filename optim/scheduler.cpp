@@ -10,12 +10,20 @@
 
 namespace chainrule::optim {
 
+void Scheduler::check_positive(const char* scheduler, const char* what, double v) {
+  if (!(v > 0 && std::isfinite(v)))
+    throw std::invalid_argument(fmt::format("{}: {} must be finite and > 0, got {}", scheduler, what, v));
+}
+
+void Scheduler::check_count(const char* scheduler, const char* what, int64_t v) {
+  if (v < 1) throw std::invalid_argument(fmt::format("{}: {} must be >= 1, got {}", scheduler, what, v));
+}
+
 StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma, int64_t last_epoch)
     : optimizer_(optimizer), step_size_(step_size), gamma_(gamma), last_epoch_(last_epoch) {
-  if (step_size < 1) throw std::invalid_argument(fmt::format("StepLR: step_size must be >= 1, got {}", step_size));
+  check_count("StepLR", "step_size", step_size);
   if (last_epoch < 0) throw std::invalid_argument(fmt::format("StepLR: last_epoch must be >= 0, got {}", last_epoch));
-  if (!(gamma > 0.0 && std::isfinite(gamma)))
-    throw std::invalid_argument(fmt::format("StepLR: gamma must be finite and > 0, got {}", gamma));
+  check_positive("StepLR", "gamma", gamma);
 }
 
 void StepLR::step() {

@@ -37,6 +37,10 @@ class Scheduler {
   // scheduler and the entry. load_state_dict checks with it before it assigns anything.
   std::map<std::string, double> checked_state(const std::map<std::string, double>& state,
                                               const std::map<std::string, bool>& names) const;
+  // The constructors' checks: std::invalid_argument "<scheduler>: <what> must be finite and > 0,
+  // got v" / "... must be >= 1, got v".
+  static void check_positive(const char* scheduler, const char* what, double v);
+  static void check_count(const char* scheduler, const char* what, int64_t v);
 };
 
 // Step decay (torch.optim.lr_scheduler.StepLR): the learning rate (every group's) is multiplied by
