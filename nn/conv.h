@@ -1,8 +1,8 @@
 #pragma once
-// Convolution and pooling over images [N, C, H, W] and over signals [N, C, L], as torch.nn's
-// Conv2d, MaxPool2d, AvgPool2d, the adaptive pools and their 1-d twins, and Flatten. Compositions
-// of autograd ops (unfold, matmul, max_pool2d, mean, reshape, permute; see autograd/ops.h): no
-// derivative is defined here, so gradcheck and create_graph work through them.
+// Convolution over images [N, C, H, W] and over signals [N, C, L], as torch.nn's Conv2d and Conv1d,
+// and Flatten; the pools are in nn/pool.h (included). Compositions of autograd ops (unfold,
+// matmul, reshape, permute; see autograd/ops.h): no derivative is defined here, so gradcheck and
+// create_graph work through them.
 //
 //   conv2d:     y[n, o] = bias[o] + sum_c,i,j weight[o, c, i, j] * x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw]
 //               (cross-correlation, as every framework's "convolution"): matmul(weight as [O, C*kh*kw],
@@ -15,16 +15,7 @@
 //   the layers' padding: numbers (zeros, the convolution's own padding), kSame (the input's size;
 //               an even kernel's extra row and column after, as torch's) or kValid (none), filled by
 //               padding_mode: zeros, or nn::pad's reflect, replicate or circular before the convolution.
-//   max_pool2d: the maximum of each window (per channel; autograd's max_pool2d op); padding counts
-//               as -inf (never chosen); the gradient goes to the first maximum, as PyTorch's.
-//   avg_pool2d: the mean of each window, padding's zeros included (torch's count_include_pad=True).
-//   adaptive_avg_pool2d: [N, C, H, W] -> [N, C, OH, OW] whatever H and W: cell (i, j) is the mean of
-//               rows floor(i H / OH) .. ceil((i + 1) H / OH) - 1 and the same for columns (torch's
-//               windows, which overlap when OH does not divide H); [1, 1] is the global average.
-//   adaptive_max_pool2d: the same windows' maxima; the gradient goes to each window's first maximum
-//               in row-major order (torch's, and max_pool2d's; not max()'s, which shares a tie).
-//   the 1-d family (conv1d, max_pool1d, avg_pool1d, adaptive_avg_pool1d, adaptive_max_pool1d): the
-//               2-d op over x viewed as [N, C, 1, L] (and conv1d's weight [O, C, k] as [O, C, 1, k]),
+//   conv1d:     conv2d over x viewed as [N, C, 1, L] with the weight [O, C, k] as [O, C, 1, k],
 //               the result viewed back as [N, C', OL]; OL = (L + 2 p - d (k - 1) - 1) / s + 1.
 //   Flatten:    dims start_dim..end_dim into one (default 1..-1: [N, C, H, W] -> [N, C*H*W]).
 //
@@ -39,7 +30,7 @@
 //                            .padding_mode(nn::PaddingMode::Reflect));  // [N, 32, H, W] -> [N, 32, H, W]
 //
 // Sources: the functions conv2d and conv1d in conv.cpp, the Conv layers in conv_layers.cpp, the
-// pools and Flatten in conv_pool.cpp.
+// pools (nn/pool.h) and Flatten in conv_pool.cpp.
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -48,6 +39,7 @@
 
 #include "nn/init.h"
 #include "nn/module.h"
+#include "nn/pool.h"
 
 namespace chainrule::nn {
 
@@ -59,41 +51,12 @@ namespace chainrule::nn {
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), std::array<int64_t, 2> stride = {1, 1},
               std::array<int64_t, 2> padding = {0, 0}, std::array<int64_t, 2> dilation = {1, 1},
               int64_t groups = 1);
-// stride defaults to the kernel (as torch's); padding at most half the kernel (torch's rule).
-Tensor max_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::optional<std::array<int64_t, 2>> stride = {},
-                  std::array<int64_t, 2> padding = {0, 0});
-Tensor avg_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::optional<std::array<int64_t, 2>> stride = {},
-                  std::array<int64_t, 2> padding = {0, 0});
-// output_size >= 1 each, and H, W >= 1 (std::invalid_argument naming the op and the sizes).
-Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> output_size);
-// The same checks. One max_pool2d where the sizes divide; otherwise one dim at a time: each row's
-// maxima over the column windows, then the maxima of those over the row windows (max_pool2d over
-// each window). A window's first maximum in row-major order is the topmost row's first maximum,
-// so the gradient goes where torch's adaptive_max_pool2d sends it. A NaN in a window is its maximum.
-Tensor adaptive_max_pool2d(const Tensor& x, std::array<int64_t, 2> output_size);
-
 // x [N, C, L], weight [O, C / groups, k], bias [O] or undefined -> [N, O, OL]: conv2d over
 // [N, C, 1, L] with the weight [O, C / groups, 1, k]. stride, dilation, groups >= 1 and padding >= 0
 // (zeros). std::invalid_argument naming conv1d and the shapes for a mismatch of channels, ranks or
 // dtypes, a bad window, bad groups or an input shorter than the window.
 Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), int64_t stride = 1,
               int64_t padding = 0, int64_t dilation = 1, int64_t groups = 1);
-// x [N, C, L] -> [N, C, OL]; as the 2-d pools (stride defaults to the kernel; padding at most
-// half the kernel; -inf padding and the first maximum for max, the padding's zeros counted for
-// average).
-Tensor max_pool1d(const Tensor& x, int64_t kernel, std::optional<int64_t> stride = {}, int64_t padding = 0);
-Tensor avg_pool1d(const Tensor& x, int64_t kernel, std::optional<int64_t> stride = {}, int64_t padding = 0);
-// x [N, C, L] -> [N, C, output_size], torch's windows along L; output_size >= 1 and L >= 1.
-Tensor adaptive_avg_pool1d(const Tensor& x, int64_t output_size);
-Tensor adaptive_max_pool1d(const Tensor& x, int64_t output_size);
-
-// A size given as one number (square) or as {rows, columns}.
-struct Size2d {
-  Size2d(int64_t n) : v{n, n} {}  // NOLINT(google-explicit-constructor)
-  Size2d(int64_t rows, int64_t columns) : v{rows, columns} {}
-  std::array<int64_t, 2> v;
-};
-
 // padding(kSame) / padding(kValid) of a layer's options: torch's padding='same' / 'valid' (named as
 // LibTorch's torch::kSame / torch::kValid). Same keeps the input's size (stride 1 only): a dim with
 // kernel k and dilation d is padded by d (k - 1) in all, half of it (rounded down) before and the
@@ -166,54 +129,6 @@ class Conv2d : public Module {
   std::vector<int64_t> pads_;  // nn::pad's {left, right, top, bottom}, from the options
 };
 
-// The pooling layers' shared part: the window, checked at construction (std::invalid_argument);
-// stride defaults to the kernel.
-class Pool2d : public Module {
- public:
-  std::string extra_repr() const override;  // "kernel_size=[2, 2], stride=[2, 2], padding=[0, 0]"
-
- protected:
-  Pool2d(const char* name, Size2d kernel_size, std::optional<Size2d> stride, Size2d padding);
-  std::array<int64_t, 2> kernel_, stride_, padding_;
-};
-
-class MaxPool2d : public Pool2d {
- public:
-  explicit MaxPool2d(Size2d kernel_size, std::optional<Size2d> stride = {}, Size2d padding = 0)
-      : Pool2d("MaxPool2d", kernel_size, stride, padding) {}
-  Tensor forward(const Tensor& x) override;
-};
-
-class AvgPool2d : public Pool2d {
- public:
-  explicit AvgPool2d(Size2d kernel_size, std::optional<Size2d> stride = {}, Size2d padding = 0)
-      : Pool2d("AvgPool2d", kernel_size, stride, padding) {}
-  Tensor forward(const Tensor& x) override;
-};
-
-// The adaptive pooling layers' shared part: the output size, checked at construction
-// (std::invalid_argument for a size below 1).
-class AdaptivePool2d : public Module {
- public:
-  std::string extra_repr() const override;  // "output_size=[1, 1]"
-
- protected:
-  AdaptivePool2d(const char* name, Size2d output_size);
-  std::array<int64_t, 2> output_size_;
-};
-
-class AdaptiveAvgPool2d : public AdaptivePool2d {
- public:
-  explicit AdaptiveAvgPool2d(Size2d output_size) : AdaptivePool2d("AdaptiveAvgPool2d", output_size) {}
-  Tensor forward(const Tensor& x) override;
-};
-
-class AdaptiveMaxPool2d : public AdaptivePool2d {
- public:
-  explicit AdaptiveMaxPool2d(Size2d output_size) : AdaptivePool2d("AdaptiveMaxPool2d", output_size) {}
-  Tensor forward(const Tensor& x) override;
-};
-
 // Conv1dOptions(in, out, kernel).stride(2).padding(1).dilation(1).groups(1), .padding(kSame),
 // .padding_mode(...), with the weight and bias options of Conv2dOptions (nn/init.h).
 struct Conv1dOptions : WeightBiasOptions<Conv1dOptions> {
@@ -264,52 +179,6 @@ class Conv1d : public Module {
   Conv1dOptions options_;
   Tensor weight_, bias_;
   std::vector<int64_t> pads_;  // nn::pad's {left, right}, from the options
-};
-
-// The 1-d pooling layers' shared part, as Pool2d's.
-class Pool1d : public Module {
- public:
-  std::string extra_repr() const override;  // "kernel_size=[2], stride=[2], padding=[0]"
-
- protected:
-  Pool1d(const char* name, int64_t kernel_size, std::optional<int64_t> stride, int64_t padding);
-  int64_t kernel_, stride_, padding_;
-};
-
-class MaxPool1d : public Pool1d {
- public:
-  explicit MaxPool1d(int64_t kernel_size, std::optional<int64_t> stride = {}, int64_t padding = 0)
-      : Pool1d("MaxPool1d", kernel_size, stride, padding) {}
-  Tensor forward(const Tensor& x) override;
-};
-
-class AvgPool1d : public Pool1d {
- public:
-  explicit AvgPool1d(int64_t kernel_size, std::optional<int64_t> stride = {}, int64_t padding = 0)
-      : Pool1d("AvgPool1d", kernel_size, stride, padding) {}
-  Tensor forward(const Tensor& x) override;
-};
-
-// The 1-d adaptive pooling layers' shared part: output_size >= 1, checked at construction.
-class AdaptivePool1d : public Module {
- public:
-  std::string extra_repr() const override;  // "output_size=[4]"
-
- protected:
-  AdaptivePool1d(const char* name, int64_t output_size);
-  int64_t output_size_;
-};
-
-class AdaptiveAvgPool1d : public AdaptivePool1d {
- public:
-  explicit AdaptiveAvgPool1d(int64_t output_size) : AdaptivePool1d("AdaptiveAvgPool1d", output_size) {}
-  Tensor forward(const Tensor& x) override;
-};
-
-class AdaptiveMaxPool1d : public AdaptivePool1d {
- public:
-  explicit AdaptiveMaxPool1d(int64_t output_size) : AdaptivePool1d("AdaptiveMaxPool1d", output_size) {}
-  Tensor forward(const Tensor& x) override;
 };
 
 class Flatten : public Module {

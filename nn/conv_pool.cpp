@@ -2,10 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <limits>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include "nn/conv_detail.h"
+#include "nn/pad.h"
 
 namespace chainrule::nn {
 
@@ -16,8 +20,8 @@ namespace {
 // A pooling window: stride defaults to the kernel; padding at most half the kernel (torch's rule:
 // a window never lies in the padding alone).
 Window2d pool_window(std::array<int64_t, 2> kernel, std::optional<std::array<int64_t, 2>> stride,
-                     std::array<int64_t, 2> padding, const char* op) {
-  const Window2d w{.kernel = kernel, .stride = stride.value_or(kernel), .padding = padding};
+                     std::array<int64_t, 2> padding, const char* op, std::array<int64_t, 2> dilation = {1, 1}) {
+  const Window2d w{.kernel = kernel, .stride = stride.value_or(kernel), .padding = padding, .dilation = dilation};
   w.check(op);
   for (int k = 0; k < 2; ++k)
     if (w.padding[k] > w.kernel[k] / 2)
@@ -72,14 +76,92 @@ Tensor adaptive_pool2d(const Tensor& x, std::array<int64_t, 2> output_size, Pool
 
 
 
-Tensor pool1d(const Tensor& x, int64_t kernel, std::optional<int64_t> stride, int64_t padding, const char* op,
-              Pool2dOp pool) {
+[[noreturn]] void throw_overflow(const Window2d& w, const char* op) {
+  throw std::invalid_argument(fmt::format("{}: the window's sizes overflow 64-bit arithmetic: {}", op, w.str()));
+}
+
+// ceil_mode along one dim of size `in` (torch's pooling_output_shape): the rows (or columns) of
+// padding to add after the image so that the windows counted rounding down are those torch counts
+// rounding up; 0 when none is needed, or when no window fits even so (the op then reports the sizes).
+int64_t ceil_extra(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, const Window2d& w, const char* op) {
+  int64_t span = 0, padded = 0, top = 0;
+  if (__builtin_mul_overflow(d, k - 1, &span) || __builtin_add_overflow(span, 1, &span) ||
+      __builtin_mul_overflow(p, 2, &padded) || __builtin_add_overflow(padded, in, &padded) ||
+      __builtin_add_overflow(padded - span, s - 1, &top))
+    throw_overflow(w, op);
+  if (top < 0) return 0;
+  int64_t out = top / s + 1;
+  if ((out - 1) * s >= in + p) --out;  // the last window would start past the image and its left padding
+  int64_t reach = 0;                   // where the last window ends, in the padded image
+  if (__builtin_add_overflow((out - 1) * s, span, &reach)) throw_overflow(w, op);
+  return std::max<int64_t>(0, reach - padded);
+}
+
+// x [N, C, H, W] with ceil_mode's extra rows and columns after the image (filled with `value`).
+Tensor ceil_padded(const Tensor& x, const Window2d& w, bool ceil_mode, double value, const char* op) {
+  if (!ceil_mode) return x;
+  const int64_t eh = ceil_extra(x.size(2), w.kernel[0], w.stride[0], w.padding[0], w.dilation[0], w, op);
+  const int64_t ew = ceil_extra(x.size(3), w.kernel[1], w.stride[1], w.padding[1], w.dilation[1], w, op);
+  if (eh == 0 && ew == 0) return x;
+  int64_t h = 0, wd = 0, elements = 0;
+  if (__builtin_add_overflow(x.size(2), eh, &h) || __builtin_add_overflow(x.size(3), ew, &wd) ||
+      __builtin_mul_overflow(x.size(0) * x.size(1), h, &elements) || __builtin_mul_overflow(elements, wd, &elements))
+    throw_overflow(w, op);
+  return pad(x, {0, ew, 0, eh}, PadMode::Constant, value);
+}
+
+// The pools on images, the window checked by the caller.
+Tensor max_pool_image(const Tensor& x, const Window2d& w, bool ceil_mode, const char* op) {
+  // The op checks the sizes (and reads its padding as -inf, as the extra rows of ceil_mode).
+  return chainrule::max_pool2d(ceil_padded(x, w, ceil_mode, -std::numeric_limits<double>::infinity(), op), w);
+}
+
+struct AvgChoice {
+  bool ceil_mode = false, count_include_pad = true;
+  std::optional<int64_t> divisor_override;
+};
+
+// torch's divisor of each window along one dim: its size up to the end of the padding
+// (count_include_pad), or its size inside the image.
+std::vector<int64_t> window_counts(int64_t in, int64_t k, int64_t s, int64_t p, int64_t out, bool include_pad) {
+  std::vector<int64_t> counts(static_cast<size_t>(out));
+  for (int64_t i = 0; i < out; ++i) {
+    const int64_t start = i * s - p, end = std::min(start + k, in + p);
+    counts[static_cast<size_t>(i)] = include_pad ? end - start : std::min(end, in) - std::max<int64_t>(start, 0);
+  }
+  return counts;
+}
+
+Tensor avg_pool_image(const Tensor& x, const Window2d& w, const AvgChoice& c, const char* op) {
+  if (c.divisor_override && *c.divisor_override == 0)
+    throw std::invalid_argument(fmt::format("{}: divisor_override must not be 0", op));
+  const Tensor padded = ceil_padded(x, w, c.ceil_mode, 0.0, op);
+  // Each channel's windows as columns, [N * C, kh * kw, OH * OW], averaged over each column.
+  const int64_t n = x.size(0), ch = x.size(1), h = padded.size(2), wd = padded.size(3);
+  const Tensor columns = unfold(reshape(padded, {n * ch, 1, h, wd}), w);
+  const auto [oh, ow] = w.output_size(h, wd);
+  if (!c.ceil_mode && c.count_include_pad && !c.divisor_override) return reshape(mean(columns, {1}), {n, ch, oh, ow});
+  std::vector<double> divisor(static_cast<size_t>(oh * ow), static_cast<double>(c.divisor_override.value_or(0)));
+  if (!c.divisor_override) {
+    const auto rows = window_counts(x.size(2), w.kernel[0], w.stride[0], w.padding[0], oh, c.count_include_pad);
+    const auto cols = window_counts(x.size(3), w.kernel[1], w.stride[1], w.padding[1], ow, c.count_include_pad);
+    for (int64_t i = 0; i < oh; ++i)
+      for (int64_t j = 0; j < ow; ++j)
+        divisor[static_cast<size_t>(i * ow + j)] = static_cast<double>(rows[static_cast<size_t>(i)] * cols[static_cast<size_t>(j)]);
+  }
+  const Tensor sums = sum(columns, {1});  // [N * C, OH * OW]
+  return reshape(sums / from_vector(divisor, {oh * ow}, TensorOptions(x.dtype())), {n, ch, oh, ow});
+}
+
+// A 1-d pool's window, checked in 1-d terms, as the window over [N, C, 1, L]. The length is checked
+// here without ceil_mode (the message in 1-d terms); with it the 2-d op reports a window too long.
+Window2d pool1d_window(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation,
+                       bool ceil_mode, const char* op) {
   check_signal(x, op);
-  const Window1d w{.kernel = kernel, .stride = stride.value_or(kernel), .padding = padding};
+  const Window1d w{.kernel = kernel, .stride = stride, .padding = padding, .dilation = dilation};
   w.check_pool(op);
-  w.check_length(x, op);
-  const Window2d image = w.as_2d();
-  return as_signal(pool(as_image(x), image.kernel, image.stride, image.padding));
+  if (!ceil_mode) w.check_length(x, op);
+  return w.as_2d();
 }
 
 void check_output_size(int64_t size, const char* op) {
@@ -106,12 +188,19 @@ Tensor max_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::optional<
 Tensor avg_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::optional<std::array<int64_t, 2>> stride,
                   std::array<int64_t, 2> padding) {
   check_image(x, "avg_pool2d");
-  const Window2d w = pool_window(kernel, stride, padding, "avg_pool2d");
-  // Each channel's windows as columns, [N * C, kh * kw, OH * OW], averaged over each column.
-  const int64_t n = x.size(0), c = x.size(1);
-  const Tensor columns = unfold(reshape(x, {n * c, 1, x.size(2), x.size(3)}), w);
-  const auto [oh, ow] = w.output_size(x.size(2), x.size(3));
-  return reshape(mean(columns, {1}), {n, c, oh, ow});
+  return avg_pool_image(x, pool_window(kernel, stride, padding, "avg_pool2d"), {}, "avg_pool2d");
+}
+
+Tensor max_pool2d(const Tensor& x, const MaxPool2dOptions& o) {
+  check_image(x, "max_pool2d");
+  const Window2d w = pool_window(o.kernel_size().v, o.stride().v, o.padding().v, "max_pool2d", o.dilation().v);
+  return max_pool_image(x, w, o.ceil_mode(), "max_pool2d");
+}
+
+Tensor avg_pool2d(const Tensor& x, const AvgPool2dOptions& o) {
+  check_image(x, "avg_pool2d");
+  const Window2d w = pool_window(o.kernel_size().v, o.stride().v, o.padding().v, "avg_pool2d");
+  return avg_pool_image(x, w, {o.ceil_mode(), o.count_include_pad(), o.divisor_override()}, "avg_pool2d");
 }
 
 Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> output_size) {
@@ -139,39 +228,98 @@ std::string AdaptivePool2d::extra_repr() const { return fmt::format("output_size
 Tensor AdaptiveAvgPool2d::forward(const Tensor& x) { return adaptive_avg_pool2d(x, output_size_); }
 Tensor AdaptiveMaxPool2d::forward(const Tensor& x) { return adaptive_max_pool2d(x, output_size_); }
 
-Pool2d::Pool2d(const char* name, Size2d kernel_size, std::optional<Size2d> stride, Size2d padding)
-    : Module(name), kernel_(kernel_size.v), stride_(stride ? stride->v : kernel_size.v), padding_(padding.v) {
-  pool_window(kernel_, stride_, padding_, name);
-}
-std::string Pool2d::extra_repr() const {
-  return fmt::format("kernel_size={}, stride={}, padding={}", pair_str(kernel_), pair_str(stride_), pair_str(padding_));
+namespace {
+
+std::string size_str(const Size2d& s) { return pair_str(s.v); }
+std::string size_str(int64_t s) { return fmt::format("[{}]", s); }
+
+template <class S>
+bool is_one(const S& s) {
+  if constexpr (std::is_same_v<S, Size2d>) return s.v == std::array<int64_t, 2>{1, 1};
+  else return s == 1;
 }
 
-Tensor MaxPool2d::forward(const Tensor& x) { return max_pool2d(x, kernel_, stride_, padding_); }
-Tensor AvgPool2d::forward(const Tensor& x) { return avg_pool2d(x, kernel_, stride_, padding_); }
+// "kernel_size=..., stride=..., padding=..." and the options that are not torch's defaults.
+template <class S>
+std::string pool_repr(const MaxPoolOptions<S>& o) {
+  return fmt::format("kernel_size={}, stride={}, padding={}{}{}", size_str(o.kernel_size()), size_str(o.stride()),
+                     size_str(o.padding()), is_one(o.dilation()) ? "" : ", dilation=" + size_str(o.dilation()),
+                     o.ceil_mode() ? ", ceil_mode=true" : "");
+}
+template <class S>
+std::string pool_repr(const AvgPoolOptions<S>& o) {
+  return fmt::format("kernel_size={}, stride={}, padding={}{}{}{}", size_str(o.kernel_size()), size_str(o.stride()),
+                     size_str(o.padding()), o.ceil_mode() ? ", ceil_mode=true" : "",
+                     o.count_include_pad() ? "" : ", count_include_pad=false",
+                     o.divisor_override() ? fmt::format(", divisor_override={}", *o.divisor_override()) : "");
+}
+
+// The layers check their window when built, as the functions do at each call.
+void check_divisor(const std::optional<int64_t>& divisor, const char* name) {
+  if (divisor && *divisor == 0) throw std::invalid_argument(fmt::format("{}: divisor_override must not be 0", name));
+}
+void check_1d(int64_t kernel, int64_t stride, int64_t padding, int64_t dilation, const char* name) {
+  Window1d{.kernel = kernel, .stride = stride, .padding = padding, .dilation = dilation}.check_pool(name);
+}
+
+}  // namespace
+
+MaxPool2d::MaxPool2d(Size2d kernel_size, std::optional<Size2d> stride, Size2d padding)
+    : MaxPool2d(MaxPool2dOptions(kernel_size).stride(stride.value_or(kernel_size)).padding(padding)) {}
+MaxPool2d::MaxPool2d(const MaxPool2dOptions& options) : Module("MaxPool2d"), options_(options) {
+  pool_window(options.kernel_size().v, options.stride().v, options.padding().v, "MaxPool2d", options.dilation().v);
+}
+std::string MaxPool2d::extra_repr() const { return pool_repr(options_); }
+Tensor MaxPool2d::forward(const Tensor& x) { return max_pool2d(x, options_); }
+
+AvgPool2d::AvgPool2d(Size2d kernel_size, std::optional<Size2d> stride, Size2d padding)
+    : AvgPool2d(AvgPool2dOptions(kernel_size).stride(stride.value_or(kernel_size)).padding(padding)) {}
+AvgPool2d::AvgPool2d(const AvgPool2dOptions& options) : Module("AvgPool2d"), options_(options) {
+  pool_window(options.kernel_size().v, options.stride().v, options.padding().v, "AvgPool2d");
+  check_divisor(options.divisor_override(), "AvgPool2d");
+}
+std::string AvgPool2d::extra_repr() const { return pool_repr(options_); }
+Tensor AvgPool2d::forward(const Tensor& x) { return avg_pool2d(x, options_); }
 
 Tensor max_pool1d(const Tensor& x, int64_t kernel, std::optional<int64_t> stride, int64_t padding) {
-  return pool1d(x, kernel, stride, padding, "max_pool1d", max_pool2d);
+  return max_pool1d(x, MaxPool1dOptions(kernel).stride(stride.value_or(kernel)).padding(padding));
 }
 Tensor avg_pool1d(const Tensor& x, int64_t kernel, std::optional<int64_t> stride, int64_t padding) {
-  return pool1d(x, kernel, stride, padding, "avg_pool1d", avg_pool2d);
+  return avg_pool1d(x, AvgPool1dOptions(kernel).stride(stride.value_or(kernel)).padding(padding));
 }
+Tensor max_pool1d(const Tensor& x, const MaxPool1dOptions& o) {
+  const Window2d w = pool1d_window(x, o.kernel_size(), o.stride(), o.padding(), o.dilation(), o.ceil_mode(), "max_pool1d");
+  return as_signal(max_pool_image(as_image(x), w, o.ceil_mode(), "max_pool1d"));
+}
+Tensor avg_pool1d(const Tensor& x, const AvgPool1dOptions& o) {
+  const Window2d w = pool1d_window(x, o.kernel_size(), o.stride(), o.padding(), 1, o.ceil_mode(), "avg_pool1d");
+  return as_signal(
+      avg_pool_image(as_image(x), w, {o.ceil_mode(), o.count_include_pad(), o.divisor_override()}, "avg_pool1d"));
+}
+
+MaxPool1d::MaxPool1d(int64_t kernel_size, std::optional<int64_t> stride, int64_t padding)
+    : MaxPool1d(MaxPool1dOptions(kernel_size).stride(stride.value_or(kernel_size)).padding(padding)) {}
+MaxPool1d::MaxPool1d(const MaxPool1dOptions& options) : Module("MaxPool1d"), options_(options) {
+  check_1d(options.kernel_size(), options.stride(), options.padding(), options.dilation(), "MaxPool1d");
+}
+std::string MaxPool1d::extra_repr() const { return pool_repr(options_); }
+Tensor MaxPool1d::forward(const Tensor& x) { return max_pool1d(x, options_); }
+
+AvgPool1d::AvgPool1d(int64_t kernel_size, std::optional<int64_t> stride, int64_t padding)
+    : AvgPool1d(AvgPool1dOptions(kernel_size).stride(stride.value_or(kernel_size)).padding(padding)) {}
+AvgPool1d::AvgPool1d(const AvgPool1dOptions& options) : Module("AvgPool1d"), options_(options) {
+  check_1d(options.kernel_size(), options.stride(), options.padding(), 1, "AvgPool1d");
+  check_divisor(options.divisor_override(), "AvgPool1d");
+}
+std::string AvgPool1d::extra_repr() const { return pool_repr(options_); }
+Tensor AvgPool1d::forward(const Tensor& x) { return avg_pool1d(x, options_); }
+
 Tensor adaptive_avg_pool1d(const Tensor& x, int64_t output_size) {
   return adaptive_pool1d(x, output_size, "adaptive_avg_pool1d", adaptive_avg_pool2d);
 }
 Tensor adaptive_max_pool1d(const Tensor& x, int64_t output_size) {
   return adaptive_pool1d(x, output_size, "adaptive_max_pool1d", adaptive_max_pool2d);
 }
-
-Pool1d::Pool1d(const char* name, int64_t kernel_size, std::optional<int64_t> stride, int64_t padding)
-    : Module(name), kernel_(kernel_size), stride_(stride.value_or(kernel_size)), padding_(padding) {
-  Window1d{.kernel = kernel_, .stride = stride_, .padding = padding_}.check_pool(name);
-}
-std::string Pool1d::extra_repr() const {
-  return fmt::format("kernel_size=[{}], stride=[{}], padding=[{}]", kernel_, stride_, padding_);
-}
-Tensor MaxPool1d::forward(const Tensor& x) { return max_pool1d(x, kernel_, stride_, padding_); }
-Tensor AvgPool1d::forward(const Tensor& x) { return avg_pool1d(x, kernel_, stride_, padding_); }
 
 AdaptivePool1d::AdaptivePool1d(const char* name, int64_t output_size) : Module(name), output_size_(output_size) {
   check_output_size(output_size_, name);

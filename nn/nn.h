@@ -23,6 +23,8 @@
 #include "nn/loss.h"
 #include "nn/module.h"
 #include "nn/normalization.h"
+#include "nn/pad.h"
+#include "nn/pool.h"
 #include "nn/recurrent.h"
 #include "nn/safetensors.h"
 #include "nn/sequential.h"
