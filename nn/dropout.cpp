@@ -53,6 +53,16 @@ Tensor Dropout::forward(const Tensor& x) {
   return drop(x, x.shape());
 }
 
+Tensor Dropout1d::forward(const Tensor& x) {
+  if (!x.defined()) throw std::invalid_argument("Dropout1d::forward: the input is undefined");
+  if (x.dim() != 2 && x.dim() != 3)
+    throw std::invalid_argument(fmt::format(
+        "Dropout1d::forward: expected [N, C, L] or [C, L], got {} (Dropout drops single elements)", x.shape().str()));
+  std::vector<int64_t> mask_shape = x.shape().to_vector();
+  mask_shape.back() = 1;
+  return drop(x, Shape(mask_shape));
+}
+
 Tensor Dropout2d::forward(const Tensor& x) {
   if (!x.defined()) throw std::invalid_argument("Dropout2d::forward: the input is undefined");
   if (x.dim() != 3 && x.dim() != 4)

@@ -8,7 +8,7 @@
 //   gradient through scaled and gives the dropped ones 0.
 //   p = 0 and evaluation are the identity; p = 1 gives zeros (and zero gradients).
 //
-// nn::Dropout2d, as torch.nn.Dropout2d, drops whole channels instead: for x [N, C, H, W] one draw
+// nn::Dropout2d, as torch.nn.Dropout2d, drops whole channels instead (Dropout1d likewise for signals): for x [N, C, H, W] one draw
 // per (sample, channel), m [N, C, 1, 1] broadcast over the image, so a channel is all zeros or all
 // scaled by 1 / (1 - p). Neighbouring pixels of a feature map are correlated, and dropping them one
 // by one regularises little (Tompson et al. 2015).
@@ -79,6 +79,16 @@ class Dropout : public DropoutNd {
  public:
   explicit Dropout(const DropoutOptions& options = DropoutOptions()) : DropoutNd("Dropout", options) {}
   explicit Dropout(double p) : Dropout(DropoutOptions(p)) {}
+  Tensor forward(const Tensor& x) override;
+};
+
+// nn::Dropout1d, as torch.nn.Dropout1d: whole channels of signals, x [N, C, L] with the mask
+// [N, C, 1] (or unbatched [C, L] with [C, 1]).
+class Dropout1d : public DropoutNd {
+ public:
+  explicit Dropout1d(const DropoutOptions& options = DropoutOptions()) : DropoutNd("Dropout1d", options) {}
+  explicit Dropout1d(double p) : Dropout1d(DropoutOptions(p)) {}
+  // std::invalid_argument for a rank other than 2 or 3, as torch's.
   Tensor forward(const Tensor& x) override;
 };
 

@@ -446,3 +446,30 @@ TEST_CASE("nn: Dropout2d is the identity in evaluation and at p = 0, and zero at
                     Contains("Dropout2d::forward: expected [N, C, H, W] or [N, C, L], got [1, 2, 3, 4, 5]"));
   CHECK_THROWS_WITH(nn::Dropout2d().forward(Tensor()), Contains("Dropout2d::forward: the input is undefined"));
 }
+
+TEST_CASE("nn: Dropout1d zeroes whole channels of signals, batched or not, as torch's") {
+  nn::Dropout1d drop(nn::DropoutOptions(0.5).seed(9));
+  for (const Shape& shape : {Shape{30, 4, 6}, Shape{120, 6}}) {
+    CAPTURE(shape.str());
+    const Tensor x = ones(shape, f64(true));
+    const Tensor y = drop.forward(x);
+    const std::vector<double> ys = y.to_vector();
+    std::size_t dropped = 0;
+    for (std::size_t row = 0; row < 120; ++row) {
+      for (std::size_t k = 1; k < 6; ++k) CHECK(ys[row * 6 + k] == ys[row * 6]);  // one draw per channel
+      CHECK((ys[row * 6] == 0 || ys[row * 6] == 2));
+      dropped += ys[row * 6] == 0;
+    }
+    CHECK(dropped > 30);  // Binomial(120, 0.5): 60, standard deviation 5.5
+    CHECK(dropped < 90);
+    sum(y).backward();
+    CHECK(x.grad().to_vector() == ys);  // the gradient is the mask
+  }
+  drop.eval();
+  const Tensor x = ones({2, 3, 4}, f64());
+  CHECK(drop.forward(x).impl() == x.impl());
+  CHECK(nn::Dropout1d(0.25).to_string() == "Dropout1d(p=0.25)");
+  CHECK_THROWS_WITH(nn::Dropout1d().forward(zeros({2, 3, 4, 5})),
+                    Contains("Dropout1d::forward: expected [N, C, L] or [C, L], got [2, 3, 4, 5]"));
+  CHECK_THROWS_WITH(nn::Dropout1d(2.0), Contains("Dropout1d: p must be in [0, 1], got 2"));
+}
