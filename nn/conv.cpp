@@ -89,4 +89,25 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
                           groups));
 }
 
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::array<int64_t, 2> stride, Padding padding,
+              std::array<int64_t, 2> dilation, int64_t groups) {
+  check_image(x, "conv2d");
+  check_conv_operands(x, weight, bias, groups, "conv2d", "[O, C / groups, kh, kw]");
+  const std::array<int64_t, 2> kernel{weight.size(2), weight.size(3)};
+  Window2d{.kernel = kernel, .stride = stride, .dilation = dilation}.check("conv2d");
+  const std::vector<int64_t> pads = layer_pads<2>("conv2d", padding, {0, 0}, kernel, dilation, stride);
+  if (conv_pads_itself(PaddingMode::Zeros, pads)) return conv2d(x, weight, bias, stride, {pads[2], pads[0]}, dilation, groups);
+  return conv2d(pad(x, pads), weight, bias, stride, {0, 0}, dilation, groups);
+}
+
+Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, Padding padding,
+              int64_t dilation, int64_t groups) {
+  check_signal(x, "conv1d");
+  check_conv_operands(x, weight, bias, groups, "conv1d", "[O, C / groups, k]");
+  Window1d{.kernel = weight.size(2), .stride = stride, .padding = 0, .dilation = dilation}.check("conv1d");
+  const std::vector<int64_t> pads = layer_pads<1>("conv1d", padding, {0}, {weight.size(2)}, {dilation}, {stride});
+  if (conv_pads_itself(PaddingMode::Zeros, pads)) return conv1d(x, weight, bias, stride, pads[0], dilation, groups);
+  return conv1d(pad(x, pads), weight, bias, stride, 0, dilation, groups);
+}
+
 }  // namespace chainrule::nn

@@ -66,6 +66,15 @@ enum class Padding { Same, Valid };
 inline constexpr Padding kSame = Padding::Same;
 inline constexpr Padding kValid = Padding::Valid;
 
+// conv2d and conv1d with padding kSame or kValid (torch's F.conv2d(..., padding='same')): zeros,
+// split as the layers split them; kSame needs stride 1 (std::invalid_argument naming the op and
+// the stride otherwise).
+//   Tensor y = nn::conv2d(x, w, b, {1, 1}, nn::kSame);  // [N, C, H, W] -> [N, O, H, W]
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::array<int64_t, 2> stride, Padding padding,
+              std::array<int64_t, 2> dilation = {1, 1}, int64_t groups = 1);
+Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, Padding padding,
+              int64_t dilation = 1, int64_t groups = 1);
+
 // What fills a layer's padding (torch's padding_mode): zeros, or nn::pad's reflect, replicate or
 // circular (nn/pad.h), which pad x before a convolution without padding of its own. A padding
 // reflect cannot fill (>= the input's size) is nn::pad's std::invalid_argument at forward.

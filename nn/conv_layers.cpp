@@ -43,51 +43,6 @@ std::string padding_repr(const std::optional<Padding>& kind, const std::array<in
   return "";
 }
 
-// The pads a layer applies, in nn::pad's order (last dim first, {before, after} each): {p, p} for
-// numbers, none for kValid, and for kSame d (k - 1) in all, the extra one after (torch's split).
-// The arrays are in dim order (rows, then columns).
-template <std::size_t D>
-std::vector<int64_t> layer_pads(const char* layer, const std::optional<Padding>& kind,
-                                const std::array<int64_t, D>& padding, const std::array<int64_t, D>& kernel,
-                                const std::array<int64_t, D>& dilation, const std::array<int64_t, D>& stride) {
-  if (kind == Padding::Same)
-    for (int64_t s : stride)
-      if (s != 1)
-        throw std::invalid_argument(fmt::format(
-            "{}: padding=same is not supported for strided convolutions (as torch), got stride [{}]", layer,
-            fmt::join(stride, ", ")));
-  std::vector<int64_t> pads;
-  for (std::size_t i = D; i-- > 0;) {
-    int64_t total = 0;
-    if (kind == Padding::Same && __builtin_mul_overflow(dilation[i], kernel[i] - 1, &total))
-      throw std::invalid_argument(fmt::format("{}: padding=same overflows: dilation {} times kernel {} - 1", layer,
-                                              dilation[i], kernel[i]));
-    const int64_t before = kind ? total / 2 : padding[i], after = kind ? total - total / 2 : padding[i];
-    pads.insert(pads.end(), {before, after});
-  }
-  return pads;
-}
-
-// Whether the convolution's own padding does the layer's: zeros, as many before as after in every
-// dim (the path layers took before padding modes).
-bool conv_pads_itself(PaddingMode mode, const std::vector<int64_t>& pads) {
-  if (mode != PaddingMode::Zeros) return false;
-  for (std::size_t i = 0; i < pads.size(); i += 2)
-    if (pads[i] != pads[i + 1]) return false;
-  return true;
-}
-
-// x padded as the layer's mode says, for a convolution without padding of its own.
-Tensor padded_input(const Tensor& x, const std::vector<int64_t>& pads, PaddingMode mode) {
-  switch (mode) {
-    case PaddingMode::Zeros: return pad(x, pads, PadMode::Constant, 0.0);
-    case PaddingMode::Reflect: return pad(x, pads, PadMode::Reflect);
-    case PaddingMode::Replicate: return pad(x, pads, PadMode::Replicate);
-    case PaddingMode::Circular: return pad(x, pads, PadMode::Circular);
-  }
-  return x;
-}
-
 // Conv2d's and Conv1d's channels against their groups, with the values.
 void check_layer_groups(const char* layer, int64_t in, int64_t out, int64_t groups) {
   if (groups < 1) throw std::invalid_argument(fmt::format("{}: groups must be >= 1, got {}", layer, groups));

@@ -224,3 +224,33 @@ TEST_CASE("nn: padding errors name the layer, the stride and the sizes", "[conv]
   CHECK_THROWS_WITH(conv.forward(zeros({1, 1, 3, 8})),
                     Contains("pad: reflect padding (3, 3) of dim 2 must be less than its size 3 (input [1, 1, 3, 8]"));
 }
+
+TEST_CASE("nn: conv2d and conv1d take kSame and kValid as the layers do", "[conv]") {
+  const Tensor x = numbers({2, 2, 5, 6}, 22, true);
+  const Tensor w = numbers({3, 2, 4, 3}, 23, true), b = numbers({3}, 24, true);
+  // Kernel 4 dilated by 2 pads 6 rows as (3, 3); kernel 3 pads (1, 1). An even split: the
+  // convolution's own padding.
+  const Tensor y = nn::conv2d(x, w, b, {1, 1}, nn::kSame, {2, 1});
+  REQUIRE(y.shape() == Shape{2, 3, 5, 6});
+  check_close(y.to_vector(), conv_by_loops(x, w, b, {1, 1}, {3, 1}, {2, 1}, 5, 6));
+  // Kernel 4 undilated pads (1, 2): an uneven split, padded before the convolution.
+  const Tensor z = nn::conv2d(x, w, b, {1, 1}, nn::kSame);
+  REQUIRE(z.shape() == Shape{2, 3, 5, 6});
+  check_close(z.to_vector(), conv_by_loops(x, w, b, {1, 1}, {1, 1}, {1, 1}, 5, 6));
+  check_close(nn::conv2d(x, w, b, {2, 1}, nn::kValid).to_vector(),
+              nn::conv2d(x, w, b, {2, 1}, {0, 0}).to_vector());
+  const GradcheckReport r = gradcheck([](V in) { return nn::conv2d(in[0], in[1], in[2], {1, 1}, nn::kSame); }, {x, w, b});
+  INFO(r);
+  CHECK(r.passed);
+  // conv1d: kernel 4 pads (1, 2), with groups.
+  const Tensor s = numbers({2, 4, 7}, 25), w1 = numbers({2, 2, 4}, 26);
+  const Tensor y1 = nn::conv1d(s, w1, Tensor(), 1, nn::kSame, 1, 2);
+  REQUIRE(y1.shape() == Shape{2, 2, 7});
+  check_close(y1.to_vector(), conv1d_by_loops(s, w1, Tensor(), 1, 1, 1, 7, 2));
+  // torch refuses padding='same' with a stride, as the layers do; a bad weight is named first.
+  CHECK_THROWS_WITH(nn::conv2d(x, w, b, {2, 1}, nn::kSame),
+                    Contains("conv2d: padding=same is not supported for strided convolutions (as torch), got stride [2, 1]"));
+  CHECK_THROWS_WITH(nn::conv1d(s, w1, Tensor(), 3, nn::kSame, 1, 2), Contains("conv1d: padding=same") && Contains("[3]"));
+  CHECK_THROWS_WITH(nn::conv2d(x, numbers({3, 2, 4}, 27), b, {1, 1}, nn::kSame), Contains("conv2d: expected a weight"));
+  CHECK_THROWS_WITH(nn::conv2d(x, w, b, {1, 1}, nn::kSame, {0, 1}), Contains("conv2d") && Contains("dilation [0, 1]"));
+}
