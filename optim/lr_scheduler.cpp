@@ -28,9 +28,31 @@ double cosine(double base, double eta_min, double t, double period) {
 // ---- the shared part ----
 
 LRScheduler::LRScheduler(Optimizer& optimizer, std::string name)
-    : optimizer_(optimizer), name_(std::move(name)), base_lrs_(optimizer.get_lrs()) {}
+    : optimizer_(optimizer), name_(std::move(name)), base_lrs_(optimizer.initial_lrs()) {}
 
-void LRScheduler::initial_step() { apply(0); }
+void LRScheduler::initial_step() {
+  // Built (the options passed their checks): the optimizer's initial rates are recorded now, if no
+  // scheduler did before.
+  if (optimizer_.initial_lrs_.empty()) optimizer_.initial_lrs_ = base_lrs_;
+  apply(0);
+}
+
+void LRScheduler::restart() {
+  // Epoch 0's rate from the base rate, as if the optimizer's rate were the base: every schedule's
+  // epoch 0 is its base rate times a factor (torch's closed forms at 0).
+  std::vector<double> rates(base_lrs_.size());
+  for (size_t g = 0; g < rates.size(); ++g) rates[g] = checked_rate(g, rate(g, base_lrs_[g], base_lrs_[g], 0), 0);
+  optimizer_.set_lr(rates);
+  last_epoch_ = 0;
+}
+
+double LRScheduler::checked_rate(size_t g, double r, int64_t e) const {
+  if (!(r >= 0 && std::isfinite(r)))
+    throw std::invalid_argument(fmt::format(
+        "{}: epoch {} gives group {} the rate {}, which is not a finite number >= 0; no rate was changed", name_, e, g,
+        r));
+  return r;
+}
 
 void LRScheduler::step() {
   apply(last_epoch_ + 1);
@@ -39,13 +61,7 @@ void LRScheduler::step() {
 
 void LRScheduler::apply(int64_t e) {
   std::vector<double> rates = optimizer_.get_lrs();
-  for (size_t g = 0; g < rates.size(); ++g) {
-    rates[g] = rate(g, rates[g], base_lrs_[g], e);
-    if (!(rates[g] >= 0 && std::isfinite(rates[g])))
-      throw std::invalid_argument(fmt::format(
-          "{}: epoch {} gives group {} the rate {}, which is not a finite number >= 0; no rate was changed", name_, e,
-          g, rates[g]));
-  }
+  for (size_t g = 0; g < rates.size(); ++g) rates[g] = checked_rate(g, rate(g, rates[g], base_lrs_[g], e), e);
   optimizer_.set_lr(rates);
 }
 
@@ -168,5 +184,34 @@ LambdaLR::LambdaLR(Optimizer& optimizer, std::vector<Factor> per_group)
 }
 
 double LambdaLR::rate(size_t g, double, double base, int64_t e) const { return base * f_[f_.size() == 1 ? 0 : g](e); }
+
+ConstantLR::ConstantLR(Optimizer& optimizer, double factor, int64_t total_iters)
+    : LRScheduler(optimizer, "ConstantLR"), factor_(factor), total_(total_iters) {
+  if (!(factor > 0 && factor <= 1))
+    throw std::invalid_argument(fmt::format("ConstantLR: factor must be in (0, 1], got {}", factor));
+  check_count("ConstantLR", "total_iters", total_iters);
+  initial_step();
+}
+
+double ConstantLR::rate(size_t, double lr, double, int64_t e) const {
+  if (e == 0) return lr * factor_;
+  return e == total_ ? lr / factor_ : lr;
+}
+
+PolynomialLR::PolynomialLR(Optimizer& optimizer, int64_t total_iters, double power)
+    : LRScheduler(optimizer, "PolynomialLR"), total_(total_iters), power_(power) {
+  check_count("PolynomialLR", "total_iters", total_iters);
+  if (!(power >= 0 && std::isfinite(power)))
+    throw std::invalid_argument(fmt::format("PolynomialLR: power must be finite and >= 0, got {}", power));
+  initial_step();
+}
+
+double PolynomialLR::rate(size_t, double lr, double, int64_t e) const {
+  if (e == 0 || e > total_) return lr;
+  // The ratio of this epoch's factor to the last one's; at e = total it is 0 (0^0 = 1 for power 0).
+  const double t = static_cast<double>(total_), now = 1 - static_cast<double>(e) / t,
+               before = 1 - static_cast<double>(e - 1) / t;
+  return lr * std::pow(now / before, power_);
+}
 
 }  // namespace chainrule::optim

@@ -1,8 +1,10 @@
 #pragma once
 // The epoch schedules of torch.optim.lr_scheduler that follow a formula in the epoch count:
-// ExponentialLR, MultiStepLR, LinearLR (warm-up), CosineAnnealingLR, CosineAnnealingWarmRestarts and
-// LambdaLR. Each sets every group's rate from the group's base rate lr_0 (the rate it had when the
-// scheduler was built) and the epoch count e = last_epoch():
+// ExponentialLR, MultiStepLR, LinearLR (warm-up), CosineAnnealingLR, CosineAnnealingWarmRestarts,
+// LambdaLR, ConstantLR and PolynomialLR (SequentialLR and ChainedScheduler, which combine them, are
+// in optim/lr_scheduler_sequence.h). Each sets every group's rate from the group's base rate lr_0
+// (the rate it had when the first scheduler was built on the optimizer, torch's initial_lr) and the
+// epoch count e = last_epoch():
 //
 //   ExponentialLR(gamma)                     lr_e = lr_0 * gamma^e
 //   MultiStepLR(milestones, gamma)           lr_e = lr_0 * gamma^(number of milestones <= e)
@@ -12,10 +14,12 @@
 //                                            the same within each cycle, e counted from the cycle's
 //                                            start; cycle i lasts T_0 * T_mult^i epochs
 //   LambdaLR(f)                              lr_e = lr_0 * f(e)   (one f, or one per group)
+//   ConstantLR(factor, total_iters)          lr_e = lr_0 * factor for e < total_iters, then lr_0
+//   PolynomialLR(total_iters, power)         lr_e = lr_0 * (1 - min(e, total_iters) / total_iters)^power
 //
 // As in PyTorch, building a scheduler applies epoch 0's rate at once (LinearLR's start factor,
 // LambdaLR's f(0), a milestone at 0), and each step() ends an epoch: e += 1, then the new rates.
-// ExponentialLR, MultiStepLR, LinearLR and CosineAnnealingLR update the current rate (PyTorch's
+// ExponentialLR, MultiStepLR, LinearLR, CosineAnnealingLR, ConstantLR and PolynomialLR update the current rate (PyTorch's
 // chainable forms: a set_lr() between steps, or a second scheduler on the same optimizer, is
 // carried along); with nothing else changing the rates they follow the formulas above to rounding.
 // CosineAnnealingWarmRestarts and LambdaLR set the formula's rate outright, as PyTorch's do.
@@ -55,8 +59,14 @@ class LRScheduler : public Scheduler {
   // The first group's current rate, and every group's.
   double get_last_lr() const { return optimizer_.get_lr(); }
   std::vector<double> get_last_lrs() const { return optimizer_.get_lrs(); }
-  // Each group's rate when the scheduler was built (or as load_state_dict restored it).
+  // Each group's base rate: the optimizer's initial_lrs() (its rates when the first scheduler was
+  // built on it), or as load_state_dict restored them.
   const std::vector<double>& base_lrs() const { return base_lrs_; }
+  const Optimizer& optimizer() const { return optimizer_; }
+  Optimizer& optimizer() { return optimizer_; }
+  // Starts the schedule again at epoch 0 from the base rates (torch's step(0) with the closed form,
+  // which SequentialLR calls at its milestones): last_epoch() = 0 and every group's rate epoch 0's.
+  void restart();
 
   std::string name() const override { return name_; }
   // {"last_epoch", "base_lr.0", "base_lr.1", ...}
@@ -74,6 +84,8 @@ class LRScheduler : public Scheduler {
 
  private:
   void apply(int64_t e);
+  // r, unless it is not a finite number >= 0 (std::invalid_argument naming group g and epoch e).
+  double checked_rate(size_t g, double r, int64_t e) const;
 
   Optimizer& optimizer_;
   std::string name_;
@@ -153,6 +165,30 @@ class LambdaLR : public LRScheduler {
  private:
   double rate(size_t g, double lr, double base, int64_t e) const override;
   std::vector<Factor> f_;
+};
+
+// torch.optim.lr_scheduler.ConstantLR: the rate times factor (in (0, 1]) until total_iters (>= 1)
+// epochs have passed, then the rate again. PyTorch's defaults 1/3 and 5.
+class ConstantLR : public LRScheduler {
+ public:
+  explicit ConstantLR(Optimizer& optimizer, double factor = 1.0 / 3, int64_t total_iters = 5);
+
+ private:
+  double rate(size_t g, double lr, double base, int64_t e) const override;
+  double factor_;
+  int64_t total_;
+};
+
+// torch.optim.lr_scheduler.PolynomialLR: down to 0 at total_iters (>= 1) epochs along
+// (1 - e / total_iters)^power (power finite and >= 0), then 0. PyTorch's defaults 5 and 1.
+class PolynomialLR : public LRScheduler {
+ public:
+  explicit PolynomialLR(Optimizer& optimizer, int64_t total_iters = 5, double power = 1.0);
+
+ private:
+  double rate(size_t g, double lr, double base, int64_t e) const override;
+  int64_t total_;
+  double power_;
 };
 
 }  // namespace chainrule::optim

@@ -10,6 +10,7 @@
 #include "optim/checkpoint.h"
 #include "optim/loss_plot.h"
 #include "optim/lr_scheduler.h"
+#include "optim/lr_scheduler_sequence.h"
 #include "optim/optimizer.h"
 #include "optim/progress.h"
 #include "optim/rmsprop.h"

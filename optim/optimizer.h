@@ -87,6 +87,11 @@ class Optimizer {
   std::vector<double> get_lrs() const;
   void set_lr(const std::vector<double>& rates);
   double weight_decay(size_t group) const;
+  // torch's initial_lr: each group's rate when the first learning-rate scheduler (LRScheduler) was
+  // built on this optimizer, recorded then (the current rates until one is); every LRScheduler
+  // takes its base rates from it, so that one built after another (SequentialLR's, a chain's)
+  // starts from the same rates, not from what the first one's epoch 0 left.
+  std::vector<double> initial_lrs() const { return initial_lrs_.empty() ? get_lrs() : initial_lrs_; }
   // The group of parameter i (std::out_of_range past the last parameter).
   size_t group_of(size_t i) const;
 
@@ -206,6 +211,8 @@ class Optimizer {
     double lr, weight_decay;
   };
   std::vector<Group> groups_;
+  friend class LRScheduler;         // records initial_lrs_ once built
+  std::vector<double> initial_lrs_;  // empty until the first LRScheduler
   std::vector<size_t> group_of_;  // per parameter
   void check_group(size_t group, const char* accessor) const;
 };

@@ -64,6 +64,21 @@ TEST_CASE("optim: the formula schedules follow their closed forms on every group
     optim::ExponentialLR s(t.opt, 0.9);
     check_against(s, t, [](double b, int64_t e) { return b * std::pow(0.9, static_cast<double>(e)); }, 40);
   }
+  SECTION("ConstantLR") {
+    optim::ConstantLR s(t.opt, 0.25, 4);
+    check_against(s, t, [](double b, int64_t e) { return b * (e < 4 ? 0.25 : 1.0); }, 10);
+  }
+  SECTION("PolynomialLR") {
+    optim::PolynomialLR s(t.opt, 6, 2.5);
+    check_against(
+        s, t,
+        [](double b, int64_t e) { return b * std::pow(1.0 - static_cast<double>(std::min<int64_t>(e, 6)) / 6, 2.5); },
+        10);
+  }
+  SECTION("PolynomialLR of power 0 keeps the base rate (torch's 0^0 = 1, in both its forms)") {
+    optim::PolynomialLR s(t.opt, 3, 0.0);
+    check_against(s, t, [](double b, int64_t) { return b; }, 6);
+  }
   SECTION("MultiStepLR: a milestone listed twice decays twice") {
     optim::MultiStepLR s(t.opt, {7, 3, 7}, 0.5);
     check_against(s, t, [](double b, int64_t e) { return b * (e >= 7 ? 0.125 : e >= 3 ? 0.5 : 1.0); }, 12);
@@ -225,5 +240,5 @@ TEST_CASE("optim: the formula schedules' errors name the scheduler and the value
   state["base_lr.1"] = 0.1;
   state["base_lr.2"] = 0.1;
   CHECK_THROWS_WITH(s.load_state_dict(state), "ExponentialLR::load_state_dict: unknown entry \"base_lr.2\"");
-  CHECK(s.base_lrs() == std::vector<double>{0.25, 0.01});  // nothing was loaded
+  CHECK(s.base_lrs() == std::vector<double>{0.5, 0.02});  // nothing was loaded (the initial rates, torch's initial_lr)
 }
