@@ -29,7 +29,14 @@ Adam::Adam(std::vector<ParamGroup> groups, double lr, std::pair<double, double> 
       eps_(eps),
       amsgrad_(amsgrad),
       decoupled_(decoupled),
-      state_(params_.size()) {}
+      state_(params_.size()) {
+  enable_momentum(betas.first);
+}
+
+void Adam::check_momentum(double beta1) const {
+  if (!(beta1 >= 0.0 && beta1 < 1.0))
+    throw std::invalid_argument(fmt::format("{}: beta1 must be in [0, 1), got {}", name(), beta1));
+}
 
 Adam::Adam(std::vector<Tensor> params, const AdamOptions& o)
     : Adam(std::vector<ParamGroup>{ParamGroup(std::move(params))}, o) {}
@@ -90,11 +97,12 @@ void Adam::step() {
 }
 
 void Adam::update() {
-  const auto [beta1, beta2] = betas_;
+  const double beta2 = betas_.second;
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i];
     Tensor g = p.grad();
     if (!g.defined()) continue;
+    const double beta1 = momentum_of(i);  // the group's (OneCycleLR cycles it)
     State& s = state_[i];
     if (s.step == 0) {
       s.exp_avg = zeros_like(p);

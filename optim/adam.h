@@ -75,6 +75,7 @@ class Adam : public Optimizer {
 
  protected:
   void check_states() const override;
+  void check_momentum(double beta1) const override;  // [0, 1)
   std::vector<StateField> state_fields() const override;
   std::vector<Tensor> get_state(size_t i) const override;
   void set_state(size_t i, std::vector<Tensor> fields) override;

@@ -11,6 +11,7 @@
 #include "optim/loss_plot.h"
 #include "optim/lr_scheduler.h"
 #include "optim/lr_scheduler_sequence.h"
+#include "optim/one_cycle_lr.h"
 #include "optim/optimizer.h"
 #include "optim/progress.h"
 #include "optim/rmsprop.h"

@@ -96,6 +96,42 @@ std::vector<double> Optimizer::get_lrs() const {
   return rates;
 }
 
+void Optimizer::enable_momentum(double m) {
+  check_momentum(m);
+  momenta_.assign(groups_.size(), m);
+}
+
+void Optimizer::check_momentum(double m) const {
+  if (!(m >= 0.0 && m < 1.0)) throw std::invalid_argument(fmt::format("{}: momentum must be in [0, 1), got {}", name_, m));
+}
+
+double Optimizer::get_momentum(size_t group) const {
+  if (!has_momentum()) throw std::logic_error(fmt::format("{}::get_momentum: {} has no momentum", name_, name_));
+  check_group(group, "get_momentum");
+  return momenta_[group];
+}
+
+std::vector<double> Optimizer::get_momenta() const {
+  if (!has_momentum()) throw std::logic_error(fmt::format("{}::get_momenta: {} has no momentum", name_, name_));
+  return momenta_;
+}
+
+void Optimizer::set_momentum(size_t group, double momentum) {
+  if (!has_momentum()) throw std::logic_error(fmt::format("{}::set_momentum: {} has no momentum", name_, name_));
+  check_group(group, "set_momentum");
+  check_momentum(momentum);
+  momenta_[group] = momentum;
+}
+
+void Optimizer::set_momenta(const std::vector<double>& momenta) {
+  if (!has_momentum()) throw std::logic_error(fmt::format("{}::set_momenta: {} has no momentum", name_, name_));
+  if (momenta.size() != groups_.size())
+    throw std::invalid_argument(
+        fmt::format("{}::set_momenta: {} momenta for {} group(s)", name_, momenta.size(), groups_.size()));
+  for (double m : momenta) check_momentum(m);
+  momenta_ = momenta;
+}
+
 double Optimizer::weight_decay(size_t group) const {
   check_group(group, "weight_decay");
   return groups_[group].weight_decay;
@@ -141,6 +177,7 @@ std::map<std::string, Tensor> Optimizer::state_dict() const {
   std::map<std::string, Tensor> out;
   const std::vector<double> rates = get_lrs();
   out.emplace("lr", from_vector(rates, {static_cast<int64_t>(rates.size())}, DType::float64));
+  if (has_momentum()) out.emplace("momentum", from_vector(momenta_, {static_cast<int64_t>(momenta_.size())}, DType::float64));
   const std::vector<StateField> fields = state_fields();
   for (size_t i = 0; i < params_.size(); ++i) {
     const std::vector<Tensor> values = get_state(i);
@@ -163,11 +200,28 @@ void Optimizer::load_state_dict(const std::map<std::string, Tensor>& state) {
     return t.item();
   };
   std::vector<double> rates = get_lrs();
+  std::optional<std::vector<double>> momenta;
   std::vector<std::vector<Tensor>> values(params_.size(), std::vector<Tensor>(fields.size()));
   if (!state.contains("lr")) problem("missing \"lr\"");
   for (const auto& [name, t] : state) {
     if (!t.defined()) {
       problem(fmt::format("\"{}\" is undefined", name));
+      continue;
+    }
+    if (name == "momentum" && has_momentum()) {  // one per group
+      if (t.dim() != 1 || t.size(0) != static_cast<int64_t>(groups_.size()) || t.dtype() != DType::float64) {
+        problem(fmt::format("\"momentum\" must hold {} float64 number(s), one per group, got {} {}", groups_.size(),
+                            dtype_name(t.dtype()), t.shape().str()));
+        continue;
+      }
+      momenta = t.to_vector();
+      for (double m : *momenta) {
+        try {
+          check_momentum(m);
+        } catch (const std::invalid_argument& e) {
+          problem(fmt::format("\"momentum\": {}", e.what()));
+        }
+      }
       continue;
     }
     if (name == "lr") {  // one rate per group
@@ -227,6 +281,7 @@ void Optimizer::load_state_dict(const std::map<std::string, Tensor>& state) {
     throw std::invalid_argument(fmt::format("{}::load_state_dict: nothing was loaded: {}", name_,
                                             fmt::join(problems, "; ")));
   set_lr(rates);
+  if (momenta) momenta_ = *momenta;
   for (size_t i = 0; i < params_.size(); ++i) {
     for (Tensor& t : values[i])
       if (t.defined()) t = t.detach().clone();

@@ -87,6 +87,16 @@ class Optimizer {
   std::vector<double> get_lrs() const;
   void set_lr(const std::vector<double>& rates);
   double weight_decay(size_t group) const;
+  // The momentum each group's next step uses, where the optimizer has one: SGD's momentum, Adam's
+  // and AdamW's beta1 (torch's group 'momentum' and 'betas'[0], which OneCycleLR cycles); RMSprop
+  // and Adagrad have none here (has_momentum() false; the accessors then throw std::logic_error).
+  // set_momentum takes a value in [0, 1) (SGD with nesterov: > 0), else std::invalid_argument;
+  // set_momenta one per group, all checked before any is set.
+  bool has_momentum() const { return !momenta_.empty(); }
+  double get_momentum(size_t group) const;
+  std::vector<double> get_momenta() const;
+  void set_momentum(size_t group, double momentum);
+  void set_momenta(const std::vector<double>& momenta);
   // torch's initial_lr: each group's rate when the first learning-rate scheduler (LRScheduler) was
   // built on this optimizer, recorded then (the current rates until one is); every LRScheduler
   // takes its base rates from it, so that one built after another (SequentialLR's, a chain's)
@@ -100,7 +110,8 @@ class Optimizer {
 
   // The optimizer's state as named tensors, each a copy (torch's optimizer.state_dict(), with the
   // nesting spelled in the names): "lr", a float64 tensor of the groups' current rates (a scheduler
-  // may have changed them), one per group, and each parameter's state under "<i>.<field>", i its position
+  // may have changed them), one per group, "momentum" likewise where has_momentum() (a file
+  // without it loads, the momenta staying as they are), and each parameter's state under "<i>.<field>", i its position
   // in parameters(): SGD "<i>.momentum_buffer"; Adam and AdamW "<i>.step" (a one-element float64
   // tensor), "<i>.exp_avg", "<i>.exp_avg_sq" and, with amsgrad, "<i>.max_exp_avg_sq"; RMSprop
   // "<i>.step", "<i>.square_avg" and "<i>.momentum_buffer" / "<i>.grad_avg" when used; Adagrad
@@ -199,6 +210,14 @@ class Optimizer {
     std::vector<Saved> saved_;
   };
 
+  // Gives every group the momentum `m` (checked as set_momentum's): a subclass with a momentum
+  // calls it once from its constructor, and reads parameter i's with momentum_of(i).
+  void enable_momentum(double m);
+  double momentum_of(size_t i) const { return momenta_[group_of_[i]]; }
+  // The subclass's rule for a momentum (what name, e.g. "beta1", and which range), std::invalid_argument
+  // naming it; the base's: [0, 1).
+  virtual void check_momentum(double m) const;
+
   // Parameter i's group's rate and weight decay.
   double lr_of(size_t i) const { return groups_[group_of_[i]].lr; }
   double weight_decay_of(size_t i) const { return groups_[group_of_[i]].weight_decay; }
@@ -213,6 +232,7 @@ class Optimizer {
   std::vector<Group> groups_;
   friend class LRScheduler;         // records initial_lrs_ once built
   std::vector<double> initial_lrs_;  // empty until the first LRScheduler
+  std::vector<double> momenta_;      // per group; empty without a momentum
   std::vector<size_t> group_of_;  // per parameter
   void check_group(size_t group, const char* accessor) const;
 };

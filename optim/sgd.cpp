@@ -31,7 +31,15 @@ SGD::SGD(std::vector<Tensor> params, const SGDOptions& options)
 SGD::SGD(std::vector<ParamGroup> groups, const SGDOptions& options)
     : Optimizer(std::move(groups), checked(options).lr(), options.weight_decay(), "SGD"),
       options_(options),
-      buffers_(params_.size()) {}
+      buffers_(params_.size()) {
+  enable_momentum(options.momentum());
+}
+
+void SGD::check_momentum(double m) const {
+  if (!(m >= 0.0 && m < 1.0)) throw std::invalid_argument(fmt::format("SGD: momentum must be in [0, 1), got {}", m));
+  if (options_.nesterov() && m <= 0.0)
+    throw std::invalid_argument(fmt::format("SGD: nesterov needs momentum > 0, got {}", m));
+}
 
 const Tensor& SGD::momentum_buffer(size_t i) const {
   check_index(i, "momentum_buffer");
@@ -49,18 +57,18 @@ void SGD::step() {
     const Tensor g = params_[i].grad();
     if (!g.defined()) continue;
     check_grad(i, g);
-    if (options_.momentum() != 0.0 && buffers_[i].defined()) check_state(i, buffers_[i], "momentum buffer");
+    if (momentum_of(i) != 0.0 && buffers_[i].defined()) check_state(i, buffers_[i], "momentum buffer");
   }
   update_or_undo(buffers_, [this] { update(); }, [](const Tensor& b, auto add) { add(b); });
 }
 
 void SGD::update() {
-  const double momentum = options_.momentum(), dampening = options_.dampening();
+  const double dampening = options_.dampening();
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i];
     Tensor g = p.grad();
     if (!g.defined()) continue;
-    const double wd = weight_decay_of(i);
+    const double wd = weight_decay_of(i), momentum = momentum_of(i);
     // Out of place: the gradient tensor belongs to the user (it is read again after step()).
     if (wd != 0.0) g = g + p * wd;
     if (momentum != 0.0) {
@@ -78,7 +86,8 @@ void SGD::update() {
 }
 
 void SGD::backward_and_step(const Tensor& loss) {
-  const bool fusable = options_.momentum() == 0.0 &&
+  const std::vector<double> momenta = get_momenta();
+  const bool fusable = std::all_of(momenta.begin(), momenta.end(), [](double m) { return m == 0.0; }) &&
                        std::all_of(params_.begin(), params_.end(), [](const Tensor& p) { return p.requires_grad(); });
   if (!fusable) return Optimizer::backward_and_step(loss);
   std::vector<ParamUpdate> updates;

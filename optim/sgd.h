@@ -54,13 +54,14 @@ class SGD : public Optimizer {
   // weight's gradient product added into the parameter by one gemm. Otherwise the three calls.
   void backward_and_step(const Tensor& loss) override;
   // The options, with lr() the current learning rate (the first group's; see get_lr(group)).
-  SGDOptions options() const { return SGDOptions(options_).lr(get_lr()); }
+  SGDOptions options() const { return SGDOptions(options_).lr(get_lr()).momentum(get_momentum(0)); }
   // The momentum buffer b of parameter i (undefined before its first step with momentum).
   // std::out_of_range naming i and the parameter count past the last parameter.
   const Tensor& momentum_buffer(size_t i) const;
 
  protected:
   void check_states() const override;
+  void check_momentum(double m) const override;  // [0, 1), and > 0 with nesterov
   std::vector<StateField> state_fields() const override { return {{"momentum_buffer"}}; }
   std::vector<Tensor> get_state(size_t i) const override { return {buffers_[i]}; }
   void set_state(size_t i, std::vector<Tensor> fields) override { buffers_[i] = std::move(fields[0]); }

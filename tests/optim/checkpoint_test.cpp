@@ -129,10 +129,11 @@ TEST_CASE("checkpoint: state_dict holds the rate, then each stepped parameter's 
   optim::Adam opt(model->parameters(), optim::AdamOptions(0.01).amsgrad(true));
   std::vector<std::string> names;
   for (const auto& [name, t] : opt.state_dict()) names.push_back(name);
-  CHECK(names == std::vector<std::string>{"lr"});  // nothing stepped yet
+  CHECK(names == std::vector<std::string>{"lr", "momentum"});  // nothing stepped yet; momentum is beta1
   train_step(*model, opt, 0);
   const auto state = opt.state_dict();
-  CHECK(state.size() == 1 + 4 * 4);
+  CHECK(state.size() == 2 + 4 * 4);
+  CHECK(state.at("momentum").to_vector() == std::vector<double>{0.9});
   CHECK(state.at("0.step").item() == 1.0);
   CHECK(state.at("3.max_exp_avg_sq").shape() == model->parameters()[3].shape());
   // Copies: the optimizer's next step does not change a state_dict taken before it.
@@ -162,6 +163,21 @@ TEST_CASE("checkpoint: a malformed state is refused, naming each problem, and no
   auto s = good;
   s.erase("lr");
   refused(s, "missing \"lr\"");
+  s = good;
+  s["momentum"] = from_vector({1.5}, {1}, DType::float64);
+  refused(s, "\"momentum\": Adam: beta1 must be in [0, 1), got 1.5");
+  s["momentum"] = from_vector({0.5, 0.5}, {2}, DType::float64);
+  refused(s, "\"momentum\" must hold 1 float64 number(s), one per group, got float64 [2]");
+  // A file written before the momenta were saved loads; the momentum stays as it is.
+  s = good;
+  s.erase("momentum");
+  {
+    auto target = make_model();
+    optim::Adam other(target->parameters(), optim::AdamOptions(0.02).betas({0.8, 0.999}));
+    other.load_state_dict(s);
+    CHECK(other.get_momentum(0) == 0.8);
+    CHECK(other.get_lr() == 0.01);
+  }
   s = good;
   s.erase("1.exp_avg_sq");
   refused(s, "parameter 1 has step, exp_avg but not exp_avg_sq");
