@@ -1,0 +1,66 @@
+#pragma once
+// Internal to nn/attention_encoder.cpp (and the decoder layer to come): what the Transformer layers
+// share once their options are known.
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdint>
+#include <stdexcept>
+
+#include "nn/attention_core.h"
+#include "nn/attention_encoder.h"
+
+namespace chainrule::nn::detail {
+
+// The options, checked here and not only by the children, so that the message names the layer
+// (`op`) and its option.
+template <class Self>
+const Self& checked_layer_options(const char* op, const TransformerLayerOptions<Self>& o) {
+  if (o.d_model() < 1 || o.nhead() < 1 || o.d_model() % o.nhead() != 0)
+    throw std::invalid_argument(fmt::format("{}: d_model ({}) must be >= 1 and divisible by nhead ({})", op, o.d_model(),
+                                            o.nhead()));
+  if (o.dim_feedforward() < 1)
+    throw std::invalid_argument(fmt::format("{}: dim_feedforward must be >= 1, got {}", op, o.dim_feedforward()));
+  check_probability(op, "dropout", o.dropout());
+  if (!(o.layer_norm_eps() > 0) || !std::isfinite(o.layer_norm_eps()))
+    throw std::invalid_argument(fmt::format("{}: layer_norm_eps must be a finite number > 0, got {}", op, o.layer_norm_eps()));
+  return static_cast<const Self&>(o);
+}
+
+// A Dropout child with the layer's p, seeded with seed + offset when the layer has a seed.
+template <class Self>
+DropoutOptions dropout_options(const TransformerLayerOptions<Self>& o, uint64_t offset) {
+  DropoutOptions d(o.dropout());
+  if (o.seed()) d.seed(*o.seed() + offset);
+  return d;
+}
+
+// An attention child (self_attn, multihead_attn), seeded with seed + offset when the layer has one.
+template <class Self>
+MultiheadAttentionOptions attention_options(const TransformerLayerOptions<Self>& o, uint64_t offset) {
+  MultiheadAttentionOptions attn = MultiheadAttentionOptions(o.d_model(), o.nhead())
+                                       .dropout(o.dropout())
+                                       .bias(o.bias())
+                                       .batch_first(o.batch_first())
+                                       .dtype(o.dtype());
+  if (o.seed()) attn.seed(*o.seed() + offset);
+  return attn;
+}
+
+// The norms: LayerNorm([d_model]) with the layer's eps, bias and dtype.
+template <class Self>
+LayerNormOptions norm_options(const TransformerLayerOptions<Self>& o) {
+  return LayerNormOptions({o.d_model()}).eps(o.layer_norm_eps()).bias(o.bias()).dtype(o.dtype());
+}
+
+// The feed-forward block: out_dropout(linear2(dropout(activation(linear1(x))))).
+inline Tensor feed_forward(const Tensor& x, TransformerActivation activation, Dense& linear1, Dropout& dropout,
+                           Dense& linear2, Dropout& out_dropout) {
+  const Tensor h = linear1.forward(x);
+  const Tensor a = activation == TransformerActivation::gelu ? gelu(h) : relu(h);
+  return out_dropout.forward(linear2.forward(dropout.forward(a)));
+}
+
+inline const char* activation_name(TransformerActivation a) { return a == TransformerActivation::gelu ? "gelu" : "relu"; }
+
+}  // namespace chainrule::nn::detail
