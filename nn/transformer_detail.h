@@ -1,11 +1,12 @@
 #pragma once
-// Internal to nn/attention_encoder.cpp (and the decoder layer to come): what the Transformer layers
-// share once their options are known.
+// Internal to nn/attention_encoder.cpp and nn/attention_decoder.cpp (and the stacks to come): what
+// the Transformer layers share once their options are known.
 #include <fmt/format.h>
 
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
+#include <string>
 
 #include "nn/attention_core.h"
 #include "nn/attention_encoder.h"
@@ -59,6 +60,29 @@ inline Tensor feed_forward(const Tensor& x, TransformerActivation activation, De
   const Tensor h = linear1.forward(x);
   const Tensor a = activation == TransformerActivation::gelu ? gelu(h) : relu(h);
   return out_dropout.forward(linear2.forward(dropout.forward(a)));
+}
+
+// The two inputs of a decoder (tgt, memory) or of a Transformer (src, tgt), before either
+// attention sees them (MultiheadAttention's messages would speak of query and key): std::invalid_argument
+// naming `op` and both shapes unless both are defined, both 3-D (batched) or both 2-D (unbatched),
+// of one batch size (dim 0 with batch_first, else 1) and with last dims d_model.
+inline void check_input_pair(const char* op, const char* a_name, const Tensor& a, const char* b_name, const Tensor& b,
+                             int64_t d_model, bool batch_first) {
+  if (!a.defined() || !b.defined())
+    throw std::invalid_argument(fmt::format("{}: {} and {} must both be defined, got {} {}, {} {}", op, a_name, b_name, a_name,
+                                            a.defined() ? "defined" : "undefined", b_name,
+                                            b.defined() ? "defined" : "undefined"));
+  const std::string shapes = fmt::format("{} {}, {} {}", a_name, a.shape().str(), b_name, b.shape().str());
+  if ((a.dim() != 2 && a.dim() != 3) || b.dim() != a.dim())
+    throw std::invalid_argument(fmt::format("{}: {} and {} must be both 3-D (batched) or both 2-D (unbatched), got {}", op,
+                                            a_name, b_name, shapes));
+  const int batch_dim = batch_first ? 0 : 1;
+  if (a.dim() == 3 && a.size(batch_dim) != b.size(batch_dim))
+    throw std::invalid_argument(fmt::format("{}: {} and {} must have the same batch size (dim {}), got {}", op, a_name,
+                                            b_name, batch_dim, shapes));
+  if (a.size(-1) != d_model || b.size(-1) != d_model)
+    throw std::invalid_argument(fmt::format("{}: expected the last dims of {} and {} to be d_model={}, got {}", op, a_name,
+                                            b_name, d_model, shapes));
 }
 
 inline const char* activation_name(TransformerActivation a) { return a == TransformerActivation::gelu ? "gelu" : "relu"; }
