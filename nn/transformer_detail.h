@@ -1,6 +1,6 @@
 #pragma once
-// Internal to nn/attention_encoder.cpp and nn/attention_decoder.cpp (and the stacks to come): what
-// the Transformer layers share once their options are known.
+// Internal to nn/attention_encoder.cpp, nn/attention_decoder.cpp and nn/transformer.cpp: what the
+// Transformer layers share once their options are known.
 #include <fmt/format.h>
 
 #include <cmath>
@@ -62,6 +62,16 @@ inline Tensor feed_forward(const Tensor& x, TransformerActivation activation, De
   return out_dropout.forward(linear2.forward(dropout.forward(a)));
 }
 
+// The same options for another kind of layer (Transformer's options for its encoder's layers).
+template <class To, class From>
+To same_layer_options(const TransformerLayerOptions<From>& o) {
+  To to(o.d_model(), o.nhead());
+  to.dim_feedforward(o.dim_feedforward()).dropout(o.dropout()).activation(o.activation()).layer_norm_eps(o.layer_norm_eps());
+  to.batch_first(o.batch_first()).norm_first(o.norm_first()).bias(o.bias()).dtype(o.dtype());
+  if (o.seed()) to.seed(*o.seed());
+  return to;
+}
+
 // The two inputs of a decoder (tgt, memory) or of a Transformer (src, tgt), before either
 // attention sees them (MultiheadAttention's messages would speak of query and key): std::invalid_argument
 // naming `op` and both shapes unless both are defined, both 3-D (batched) or both 2-D (unbatched),
@@ -84,6 +94,10 @@ inline void check_input_pair(const char* op, const char* a_name, const Tensor& a
     throw std::invalid_argument(fmt::format("{}: expected the last dims of {} and {} to be d_model={}, got {}", op, a_name,
                                             b_name, d_model, shapes));
 }
+
+// How far apart the seeds of two layers of a stack are (nn/transformer.h); a layer's children use
+// offsets 0 to 6 of its own seed.
+inline constexpr uint64_t kLayerSeedStride = 10;
 
 inline const char* activation_name(TransformerActivation a) { return a == TransformerActivation::gelu ? "gelu" : "relu"; }
 
