@@ -38,22 +38,25 @@ namespace chainrule::nn {
 // The feed-forward block's activation (torch's activation="relu" or "gelu").
 enum class TransformerActivation { relu, gelu };
 
-struct TransformerEncoderLayerOptions {
-  // d_model >= 1, nhead >= 1 dividing it (checked by MultiheadAttention, std::invalid_argument).
-  TransformerEncoderLayerOptions(int64_t d_model, int64_t nhead) : d_model_(d_model), nhead_(nhead) {}
-  TransformerEncoderLayerOptions& dim_feedforward(int64_t d) { dim_feedforward_ = d; return *this; }  // >= 1, 2048
-  TransformerEncoderLayerOptions& dropout(double p) { dropout_ = p; return *this; }  // [0, 1], 0.1
-  TransformerEncoderLayerOptions& activation(TransformerActivation a) { activation_ = a; return *this; }  // relu
-  TransformerEncoderLayerOptions& layer_norm_eps(double e) { layer_norm_eps_ = e; return *this; }  // > 0, 1e-5
-  TransformerEncoderLayerOptions& batch_first(bool on) { batch_first_ = on; return *this; }  // false
-  TransformerEncoderLayerOptions& norm_first(bool on) { norm_first_ = on; return *this; }  // false
+// The options of torch's Transformer layers (TransformerEncoderLayer, TransformerDecoderLayer),
+// as a base of each layer's options struct (Self), so that each setter returns the layer's own
+// options for chaining. The layers check them when built (std::invalid_argument naming the layer).
+template <class Self>
+struct TransformerLayerOptions {
+  // d_model >= 1, nhead >= 1 dividing it.
+  TransformerLayerOptions(int64_t d_model, int64_t nhead) : d_model_(d_model), nhead_(nhead) {}
+  Self& dim_feedforward(int64_t d) { dim_feedforward_ = d; return self(); }  // >= 1, 2048
+  Self& dropout(double p) { dropout_ = p; return self(); }  // [0, 1], 0.1
+  Self& activation(TransformerActivation a) { activation_ = a; return self(); }  // relu
+  Self& layer_norm_eps(double e) { layer_norm_eps_ = e; return self(); }  // > 0, 1e-5
+  Self& batch_first(bool on) { batch_first_ = on; return self(); }  // false
+  Self& norm_first(bool on) { norm_first_ = on; return self(); }  // false
   // Biases of the attention, the linear layers and the norms (default true).
-  TransformerEncoderLayerOptions& bias(bool on) { bias_ = on; return *this; }
-  TransformerEncoderLayerOptions& dtype(DType d) { dtype_ = d; return *this; }  // float32
-  // Seeds every child: linear1 and linear2 draw from Generator(seed), self_attn gets seed + 1 (its
-  // weights and masks), dropout, dropout1 and dropout2 seeds + 2, + 3, + 4. Without it: weights from
-  // the Generator given (or default_generator()), masks from default_generator().
-  TransformerEncoderLayerOptions& seed(uint64_t s) { seed_ = s; return *this; }
+  Self& bias(bool on) { bias_ = on; return self(); }
+  Self& dtype(DType d) { dtype_ = d; return self(); }  // float32
+  // Seeds every child, as each layer describes. Without it: weights from the Generator given (or
+  // default_generator()), masks from default_generator().
+  Self& seed(uint64_t s) { seed_ = s; return self(); }
 
   int64_t d_model() const { return d_model_; }
   int64_t nhead() const { return nhead_; }
@@ -68,6 +71,7 @@ struct TransformerEncoderLayerOptions {
   const std::optional<uint64_t>& seed() const { return seed_; }
 
  private:
+  Self& self() { return static_cast<Self&>(*this); }
   int64_t d_model_, nhead_;
   int64_t dim_feedforward_ = 2048;
   double dropout_ = 0.1;
@@ -78,6 +82,12 @@ struct TransformerEncoderLayerOptions {
   bool bias_ = true;
   DType dtype_ = DType::float32;
   std::optional<uint64_t> seed_;
+};
+
+// With a seed s: linear1 and linear2 draw from Generator(s), self_attn gets seed s + 1 (its weights
+// and masks), dropout, dropout1 and dropout2 seeds s + 2, + 3, + 4.
+struct TransformerEncoderLayerOptions : TransformerLayerOptions<TransformerEncoderLayerOptions> {
+  using TransformerLayerOptions::TransformerLayerOptions;
 };
 
 class TransformerEncoderLayer : public Module {

@@ -1,7 +1,7 @@
 #pragma once
 // chainrule::nn in one include: modules, layers (dense, convolution and pooling, embedding,
-// normalisation, dropout, recurrent: RNN, LSTM, GRU and their cells), activations, initialisers
-// and losses, saving and loading, data (CSV, standardisation, mini-batches) and the safetensors
+// normalisation, dropout, recurrent: RNN, LSTM, GRU and their cells, attention and the
+// Transformer's layers and model), activations, initialisers and losses, saving and loading, data (CSV, standardisation, mini-batches) and the safetensors
 // format.
 //
 //   #include "nn/nn.h"
@@ -11,6 +11,7 @@
 //   nn::MSELoss loss(nn::MSELossOptions().reduction(nn::Reduction::Sum).half(true));
 #include "nn/activation.h"
 #include "nn/attention.h"
+#include "nn/attention_decoder.h"
 #include "nn/attention_encoder.h"
 #include "nn/batches.h"
 #include "nn/conv.h"
@@ -30,3 +31,4 @@
 #include "nn/sequential.h"
 #include "nn/serialize.h"
 #include "nn/standardizer.h"
+#include "nn/transformer.h"
