@@ -34,6 +34,8 @@ Tensor TransformerEncoderLayer::feed_forward(const Tensor& x) {
 
 Tensor TransformerEncoderLayer::forward(const Tensor& src, const AttentionMask& src_mask,
                                         const AttentionMask& src_key_padding_mask, bool is_causal) {
+  if (!self_attn_)
+    throw std::logic_error("TransformerEncoderLayer::forward: this TransformerEncoderLayer has no parameters (it was moved from)");
   if (!src.defined()) throw std::invalid_argument("TransformerEncoderLayer::forward: src is undefined");
   const auto attend = [&](const Tensor& x) {
     return dropout1_->forward(self_attn_->forward(x, x, x, src_key_padding_mask, false, src_mask, true, is_causal).output);

@@ -74,8 +74,8 @@ class Module {
   }
 
   // Training / evaluation mode, set on this module and all its descendants (as torch's train()).
-  // Dropout (and the layers with dropout inside: RNN, LSTM, GRU, MultiheadAttention,
-  // TransformerEncoderLayer) drop only in training; BatchNorm normalises with the batch's statistics
+  // Dropout (and the layers with dropout inside: RNN, LSTM, GRU, MultiheadAttention, the
+  // Transformer layers, stacks and model) drop only in training; BatchNorm normalises with the batch's statistics
   // in training and its running ones in evaluation. Custom modules may read it too.
   virtual void train(bool on = true);
   void eval() { train(false); }

@@ -5,25 +5,13 @@
 #include <stdexcept>
 
 #include "nn/init.h"
+#include "nn/sequential.h"
 #include "nn/serialize.h"
 #include "nn/transformer_detail.h"
 
 namespace chainrule::nn {
 
 namespace {
-
-// torch's ModuleList: children "0", "1", ... and no forward of its own.
-class ModuleList : public Module {
- public:
-  ModuleList() : Module("ModuleList") {}
-  template <class M>
-  std::shared_ptr<M> push_back(std::shared_ptr<M> module) {
-    return register_module(std::to_string(size_++), std::move(module));
-  }
-
- private:
-  int64_t size_ = 0;
-};
 
 // The layers of a stack, as torch's deepcopy of one layer gives them: layer 0 drawn from `gen` (or
 // its seed), each other layer built with its own seed (for its dropout masks) from a throwaway
@@ -38,7 +26,8 @@ std::vector<std::shared_ptr<Layer>> build_layers(const char* op, const Transform
   for (int64_t i = 0; i < o.num_layers(); ++i) {
     LayerOptions options = o.layer();
     if (options.seed()) options.seed(*options.seed() + detail::kLayerSeedStride * static_cast<uint64_t>(i));
-    layers.push_back(list.push_back(std::make_shared<Layer>(options, i == 0 ? gen : unused)));
+    layers.push_back(std::make_shared<Layer>(options, i == 0 ? gen : unused));
+    list.push_back(layers.back());
     if (i > 0) load_state_dict(*layers.back(), state_dict(*layers.front()));
   }
   return layers;

@@ -184,4 +184,9 @@ TEST_CASE("attention: TransformerEncoderLayer's errors name the layer and the va
              Contains("TransformerEncoderLayer::forward: src is undefined"));
   CHECK_THAT(testing::message_of<std::invalid_argument>([&] { (void)layer.forward(zeros({3, 2, 5})); }),
              Contains("MultiheadAttention::forward: expected the last dims of query, key and value to be embed_dim=4"));
+  // A moved-from layer says so, where it dereferenced a null child.
+  nn::TransformerEncoderLayer taken = std::move(layer);
+  CHECK_THAT(testing::message_of<std::logic_error>([&] { (void)layer.forward(zeros({3, 2, 4})); }),  // NOLINT(bugprone-use-after-move)
+             Contains("TransformerEncoderLayer::forward: this TransformerEncoderLayer has no parameters (it was moved from)"));
+  CHECK(taken.forward(zeros({3, 2, 4})).shape() == Shape{3, 2, 4});
 }
