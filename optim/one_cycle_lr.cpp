@@ -6,20 +6,11 @@
 #include <cmath>
 #include <numbers>
 #include <stdexcept>
+#include <tuple>
 
 namespace chainrule::optim {
 
 namespace {
-
-// One value per group: the option's single value repeated, or its list (std::invalid_argument
-// naming the option unless it has one value or one per group).
-std::vector<double> per_group(const std::vector<double>& v, size_t groups, const char* option) {
-  if (v.size() == 1) return std::vector<double>(groups, v[0]);
-  if (v.size() != groups)
-    throw std::invalid_argument(
-        fmt::format("OneCycleLR: {} needs 1 value or one per group ({}), got {}", option, groups, v.size()));
-  return v;
-}
 
 double anneal(AnnealStrategy a, double from, double to, double x) {
   if (a == AnnealStrategy::Linear) return from + (to - from) * x;
@@ -36,7 +27,7 @@ OneCycleLR::OneCycleLR(Optimizer& optimizer, const OneCycleLROptions& options) :
   if (!(p >= 0 && p <= 1)) throw std::invalid_argument(fmt::format("OneCycleLR: pct_start must be in [0, 1], got {}", p));
   check_positive("OneCycleLR", "div_factor", options.div_factor());
   check_positive("OneCycleLR", "final_div_factor", options.final_div_factor());
-  for (double max : per_group(options.max_lr(), groups, "max_lr")) {
+  for (double max : per_group("OneCycleLR", options.max_lr(), groups, "max_lr")) {
     check_positive("OneCycleLR", "max_lr", max);
     const double initial = max / options.div_factor();
     rates_.push_back({initial, max, initial / options.final_div_factor()});
@@ -46,14 +37,9 @@ OneCycleLR::OneCycleLR(Optimizer& optimizer, const OneCycleLROptions& options) :
     phases_ = {{p * total - 1, 0, 1, 1, 0}, {2 * p * total - 2, 1, 0, 0, 1}, {total - 1, 0, 2, 1, 1}};
   else
     phases_ = {{p * total - 1, 0, 1, 1, 0}, {total - 1, 1, 2, 0, 1}};
-  if (options.cycle_momentum()) {
-    if (!optimizer.has_momentum())
-      throw std::invalid_argument(fmt::format(
-          "OneCycleLR: {} has no momentum to cycle (SGD's momentum or Adam's beta1); pass cycle_momentum(false)",
-          optimizer.name()));
-    base_momentum_ = per_group(options.base_momentum(), groups, "base_momentum");
-    max_momentum_ = per_group(options.max_momentum(), groups, "max_momentum");
-  }
+  if (options.cycle_momentum())
+    std::tie(base_momentum_, max_momentum_) =
+        cycled_momenta("OneCycleLR", optimizer, options.base_momentum(), options.max_momentum());
   apply(0);
 }
 
@@ -89,19 +75,7 @@ void OneCycleLR::apply(int64_t step) {
     }
     start = ph.end;
   }
-  // Both checked before either is set: a refusal changes nothing.
-  if (options_.cycle_momentum()) {
-    const std::vector<double> before = optimizer_.get_momenta();
-    optimizer_.set_momenta(momenta);
-    try {
-      optimizer_.set_lr(rates);
-    } catch (...) {
-      optimizer_.set_momenta(before);
-      throw;
-    }
-  } else {
-    optimizer_.set_lr(rates);
-  }
+  set_rates_and_momenta(optimizer_, rates, options_.cycle_momentum() ? &momenta : nullptr);
 }
 
 void OneCycleLR::step() {

@@ -8,6 +8,7 @@
 //   optim::StepLR schedule(opt, 100, 0.5);
 #include "optim/adam.h"
 #include "optim/checkpoint.h"
+#include "optim/cyclic_lr.h"
 #include "optim/loss_plot.h"
 #include "optim/lr_scheduler.h"
 #include "optim/lr_scheduler_sequence.h"

@@ -19,6 +19,40 @@ void Scheduler::check_count(const char* scheduler, const char* what, int64_t v) 
   if (v < 1) throw std::invalid_argument(fmt::format("{}: {} must be >= 1, got {}", scheduler, what, v));
 }
 
+std::vector<double> Scheduler::per_group(const char* scheduler, const std::vector<double>& v, size_t groups,
+                                         const char* option) {
+  if (v.size() == 1) return std::vector<double>(groups, v[0]);
+  if (v.size() != groups)
+    throw std::invalid_argument(
+        fmt::format("{}: {} needs 1 value or one per group ({}), got {}", scheduler, option, groups, v.size()));
+  return v;
+}
+
+std::pair<std::vector<double>, std::vector<double>> Scheduler::cycled_momenta(const char* scheduler,
+                                                                              const Optimizer& optimizer,
+                                                                              const std::vector<double>& base,
+                                                                              const std::vector<double>& max) {
+  if (!optimizer.has_momentum())
+    throw std::invalid_argument(
+        fmt::format("{}: {} has no momentum to cycle (SGD's momentum or Adam's beta1); pass cycle_momentum(false)",
+                    scheduler, optimizer.name()));
+  return {per_group(scheduler, base, optimizer.num_groups(), "base_momentum"),
+          per_group(scheduler, max, optimizer.num_groups(), "max_momentum")};
+}
+
+void Scheduler::set_rates_and_momenta(Optimizer& optimizer, const std::vector<double>& rates,
+                                      const std::vector<double>* momenta) {
+  if (!momenta) return optimizer.set_lr(rates);
+  const std::vector<double> before = optimizer.get_momenta();
+  optimizer.set_momenta(*momenta);
+  try {
+    optimizer.set_lr(rates);
+  } catch (...) {
+    optimizer.set_momenta(before);
+    throw;
+  }
+}
+
 StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma, int64_t last_epoch)
     : optimizer_(optimizer), step_size_(step_size), gamma_(gamma), last_epoch_(last_epoch) {
   check_count("StepLR", "step_size", step_size);

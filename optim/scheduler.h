@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "optim/optimizer.h"
 
@@ -41,6 +43,20 @@ class Scheduler {
   // got v" / "... must be >= 1, got v".
   static void check_positive(const char* scheduler, const char* what, double v);
   static void check_count(const char* scheduler, const char* what, int64_t v);
+  // One value per group: a single value repeated, or the list when it has one per group
+  // (std::invalid_argument "<scheduler>: <option> needs 1 value or one per group (G), got n").
+  static std::vector<double> per_group(const char* scheduler, const std::vector<double>& v, size_t groups,
+                                       const char* option);
+  // The base and max momenta per group of a scheduler that cycles the momentum; std::invalid_argument
+  // when the optimizer has none (Optimizer::has_momentum), asking for cycle_momentum(false).
+  static std::pair<std::vector<double>, std::vector<double>> cycled_momenta(const char* scheduler,
+                                                                            const Optimizer& optimizer,
+                                                                            const std::vector<double>& base,
+                                                                            const std::vector<double>& max);
+  // Every group's rate and (when `momenta` is not null) momentum, both checked by the optimizer
+  // before either is kept: a refusal changes nothing (OneCycleLR, CyclicLR).
+  static void set_rates_and_momenta(Optimizer& optimizer, const std::vector<double>& rates,
+                                    const std::vector<double>* momenta);
 };
 
 // Step decay (torch.optim.lr_scheduler.StepLR): the learning rate (every group's) is multiplied by
