@@ -41,10 +41,11 @@
 //
 // The piecewise ones select their branches with where() (the gradient is selected, not masked)
 // and give each branch an input on which it is finite, so a large |x| in the branch not taken
-// makes no inf or NaN (e^1000 in ELU's negative branch at x = 1000). NaN passes through each;
-// its gradient is PyTorch's too (1 through Hardtanh, ReLU6, Hardswish, Threshold, the shrinks and
-// SELU's, CELU's positive branch; 0 through Hardsigmoid; a through PReLU), except that Softshrink
-// gives NaN where PyTorch 1.13 gives 0.
+// makes no inf or NaN (e^1000 in ELU's negative branch at x = 1000). NaN passes through each. In
+// the ones added after GELU it takes the branch PyTorch's kernel sends it to, so its gradient is
+// PyTorch's too: the identity branch's through Hardtanh, ReLU6, Hardswish, SELU, CELU, Threshold
+// and the shrinks, 0 through Hardsigmoid, the slope a through PReLU. (Softshrink's value at NaN is
+// NaN; PyTorch 1.13's is 0.)
 //
 // Softmax and LogSoftmax subtract the maximum along `dim` first, so e^(...) <= 1 never overflows
 // (logits 1000 and 1001 give 0.269 and 0.731). The maximum is detached: softmax(x - c) = softmax(x)
