@@ -4,15 +4,21 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <string>
 
 namespace chainrule::optim {
 
 namespace {
 
 // The options only Adam has (the rate and weight decay are checked per group by Optimizer).
+// beta1 is also the per-group momentum (Adam::check_momentum).
+void check_beta1(const std::string& name, double beta1) {
+  if (!(beta1 >= 0.0 && beta1 < 1.0))
+    throw std::invalid_argument(fmt::format("{}: beta1 must be in [0, 1), got {}", name, beta1));
+}
+
 void check(const char* name, std::pair<double, double> betas, double eps) {
-  if (!(betas.first >= 0.0 && betas.first < 1.0))
-    throw std::invalid_argument(fmt::format("{}: beta1 must be in [0, 1), got {}", name, betas.first));
+  check_beta1(name, betas.first);
   if (!(betas.second >= 0.0 && betas.second < 1.0))
     throw std::invalid_argument(fmt::format("{}: beta2 must be in [0, 1), got {}", name, betas.second));
   // An infinite eps makes every update 0: training would silently stand still.
@@ -33,10 +39,7 @@ Adam::Adam(std::vector<ParamGroup> groups, double lr, std::pair<double, double> 
   enable_momentum(betas.first);
 }
 
-void Adam::check_momentum(double beta1) const {
-  if (!(beta1 >= 0.0 && beta1 < 1.0))
-    throw std::invalid_argument(fmt::format("{}: beta1 must be in [0, 1), got {}", name(), beta1));
-}
+void Adam::check_momentum(double beta1) const { check_beta1(name(), beta1); }
 
 Adam::Adam(std::vector<Tensor> params, const AdamOptions& o)
     : Adam(std::vector<ParamGroup>{ParamGroup(std::move(params))}, o) {}

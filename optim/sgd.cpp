@@ -10,10 +10,14 @@ namespace chainrule::optim {
 
 namespace {
 
+// The momentum's range, for the options and for a group's momentum set later (SGD::check_momentum).
+void check_momentum_range(double m) {
+  if (!(m >= 0.0 && m < 1.0)) throw std::invalid_argument(fmt::format("SGD: momentum must be in [0, 1), got {}", m));
+}
+
 // The options only SGD has (the rate and weight decay are checked per group by Optimizer).
 const SGDOptions& checked(const SGDOptions& o) {
-  if (!(o.momentum() >= 0.0 && o.momentum() < 1.0))
-    throw std::invalid_argument(fmt::format("SGD: momentum must be in [0, 1), got {}", o.momentum()));
+  check_momentum_range(o.momentum());
   if (!(o.dampening() >= 0.0 && o.dampening() <= 1.0))
     throw std::invalid_argument(fmt::format("SGD: dampening must be in [0, 1], got {}", o.dampening()));
   if (o.nesterov() && (o.momentum() <= 0.0 || o.dampening() != 0.0))
@@ -36,7 +40,7 @@ SGD::SGD(std::vector<ParamGroup> groups, const SGDOptions& options)
 }
 
 void SGD::check_momentum(double m) const {
-  if (!(m >= 0.0 && m < 1.0)) throw std::invalid_argument(fmt::format("SGD: momentum must be in [0, 1), got {}", m));
+  check_momentum_range(m);
   if (options_.nesterov() && m <= 0.0)
     throw std::invalid_argument(fmt::format("SGD: nesterov needs momentum > 0, got {}", m));
 }
