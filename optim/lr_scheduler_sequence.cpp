@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 
@@ -32,38 +33,49 @@ std::map<std::string, double> combined_state(const std::vector<std::shared_ptr<L
   return own;
 }
 
-// Splits `state` into the combination's own entries (returned) and each scheduler's, then loads
-// each scheduler's: all or nothing (a scheduler's refusal puts back the ones loaded before it).
-std::map<std::string, double> load_combined(const std::vector<std::shared_ptr<LRScheduler>>& schedulers,
-                                            const std::map<std::string, double>& state, const char* name) {
+// A combination's state taken apart: its own entries (no '.'), each scheduler's under "<k>.", and
+// the first entry that is neither (a "<k>." past the last scheduler, or not a position).
+struct SplitState {
   std::map<std::string, double> own;
-  std::vector<std::map<std::string, double>> parts(schedulers.size());
+  std::vector<std::map<std::string, double>> parts;
+  std::optional<std::string> unknown;
+};
+
+SplitState split_state(const std::map<std::string, double>& state, size_t schedulers) {
+  SplitState out{{}, std::vector<std::map<std::string, double>>(schedulers), std::nullopt};
   for (const auto& [key, value] : state) {
     const size_t dot = key.find('.');
     if (dot == std::string::npos) {
-      own[key] = value;
+      out.own[key] = value;
       continue;
     }
     // "<k>.<entry>", k a position written in at most 9 digits.
     const std::string prefix = key.substr(0, dot);
     const bool number = !prefix.empty() && prefix.size() <= 9 &&
                         std::all_of(prefix.begin(), prefix.end(), [](char c) { return c >= '0' && c <= '9'; });
-    const size_t k = number ? std::stoul(prefix) : schedulers.size();
-    if (k >= schedulers.size())
-      throw std::invalid_argument(
-          fmt::format("{}::load_state_dict: unknown entry \"{}\" ({} schedulers)", name, key, schedulers.size()));
-    parts[k][key.substr(dot + 1)] = value;
+    const size_t k = number ? std::stoul(prefix) : schedulers;
+    if (k < schedulers) out.parts[k][key.substr(dot + 1)] = value;
+    else if (!out.unknown) out.unknown = key;
   }
+  return out;
+}
+
+// Loads each scheduler's part, all or nothing (a scheduler's refusal puts back the ones loaded
+// before it), after refusing an unknown entry.
+void load_parts(const std::vector<std::shared_ptr<LRScheduler>>& schedulers, const SplitState& split,
+                const char* name) {
+  if (split.unknown)
+    throw std::invalid_argument(
+        fmt::format("{}::load_state_dict: unknown entry \"{}\" ({} schedulers)", name, *split.unknown, schedulers.size()));
   std::vector<std::map<std::string, double>> before;
   for (const auto& s : schedulers) before.push_back(s->state_dict());
   size_t loaded = 0;
   try {
-    for (; loaded < schedulers.size(); ++loaded) schedulers[loaded]->load_state_dict(parts[loaded]);
+    for (; loaded < schedulers.size(); ++loaded) schedulers[loaded]->load_state_dict(split.parts[loaded]);
   } catch (...) {
     for (size_t k = 0; k < loaded; ++k) schedulers[k]->load_state_dict(before[k]);
     throw;
   }
-  return own;
 }
 
 }  // namespace
@@ -98,11 +110,9 @@ std::map<std::string, double> SequentialLR::state_dict() const {
 
 void SequentialLR::load_state_dict(const std::map<std::string, double>& state) {
   // The own entry is checked before any scheduler loads; a refused load changes nothing.
-  std::map<std::string, double> own;
-  for (const auto& [key, value] : state)
-    if (key.find('.') == std::string::npos) own[key] = value;
-  const auto s = checked_state(own, {{"last_epoch", true}});
-  load_combined(schedulers_, state, "SequentialLR");
+  const SplitState split = split_state(state, schedulers_.size());
+  const auto s = checked_state(split.own, {{"last_epoch", true}});
+  load_parts(schedulers_, split, "SequentialLR");
   last_epoch_ = static_cast<int64_t>(s.at("last_epoch"));
 }
 
@@ -131,10 +141,11 @@ void ChainedScheduler::step() {
 std::map<std::string, double> ChainedScheduler::state_dict() const { return combined_state(schedulers_, {}); }
 
 void ChainedScheduler::load_state_dict(const std::map<std::string, double>& state) {
-  for (const auto& [key, value] : state)
-    if (key.find('.') == std::string::npos)
-      throw std::invalid_argument(fmt::format("ChainedScheduler::load_state_dict: unknown entry \"{}\"", key));
-  load_combined(schedulers_, state, "ChainedScheduler");
+  const SplitState split = split_state(state, schedulers_.size());
+  if (!split.own.empty())
+    throw std::invalid_argument(
+        fmt::format("ChainedScheduler::load_state_dict: unknown entry \"{}\"", split.own.begin()->first));
+  load_parts(schedulers_, split, "ChainedScheduler");
 }
 
 }  // namespace chainrule::optim
