@@ -30,19 +30,14 @@ int main(int argc, char** argv) {
   const Batch test = sequences(1000, held_out);
   const double acc = accuracy(model, test);
   fmt::print("\naccuracy on 1000 fresh sequences: {:.2f}% of digits\n\n", 100 * acc);
-  NoGradGuard no_grad;
   const Batch show = sequences(4, held_out);
-  const std::vector<double> in = show.tokens.to_vector(), logits = model.forward(show.tokens).to_vector();
+  const std::vector<double> in = show.tokens.to_vector();
+  const std::vector<int64_t> out = predict(model, show.tokens);
   for (int64_t r = 0; r < 4; ++r) {
     std::string from, to;
     for (int64_t i = 0; i < kLength; ++i) {
       from += fmt::format("{}", in[static_cast<size_t>(r * kLength + i)]);
-      size_t best = 0;
-      for (size_t c = 1; c < kDigits; ++c)
-        if (logits[static_cast<size_t>(r * kLength + i) * kDigits + c] >
-            logits[static_cast<size_t>(r * kLength + i) * kDigits + best])
-          best = c;
-      to += fmt::format("{}", best);
+      to += fmt::format("{}", out[static_cast<size_t>(r * kLength + i)]);
     }
     fmt::print("{} -> {}\n", from, to);
   }

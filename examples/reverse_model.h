@@ -67,17 +67,26 @@ inline Tensor loss(Reverser& model, const Batch& b) {
   return nn::cross_entropy(permute(model.forward(b.tokens), {0, 2, 1}), b.reversed);
 }
 
+// The model's most likely digit at every position of tokens [n, L], row-major.
+inline std::vector<int64_t> predict(Reverser& model, const Tensor& tokens) {
+  NoGradGuard no_grad;
+  const std::vector<double> logits = model.forward(tokens).to_vector();
+  std::vector<int64_t> digits(logits.size() / kDigits);
+  for (size_t k = 0; k < digits.size(); ++k) {
+    int64_t best = 0;
+    for (int64_t c = 1; c < kDigits; ++c)
+      if (logits[k * kDigits + static_cast<size_t>(c)] > logits[k * kDigits + static_cast<size_t>(best)]) best = c;
+    digits[k] = best;
+  }
+  return digits;
+}
+
 // The fraction of positions whose most likely digit is the right one.
 inline double accuracy(Reverser& model, const Batch& b) {
-  NoGradGuard no_grad;
-  const std::vector<double> logits = model.forward(b.tokens).to_vector(), want = b.reversed.to_vector();
+  const std::vector<int64_t> digits = predict(model, b.tokens);
+  const std::vector<double> want = b.reversed.to_vector();
   int64_t right = 0;
-  for (size_t k = 0; k < want.size(); ++k) {
-    size_t best = 0;
-    for (size_t c = 1; c < kDigits; ++c)
-      if (logits[k * kDigits + c] > logits[k * kDigits + best]) best = c;
-    right += static_cast<double>(best) == want[k];
-  }
+  for (size_t k = 0; k < want.size(); ++k) right += static_cast<double>(digits[k]) == want[k];
   return static_cast<double>(right) / static_cast<double>(want.size());
 }
 
