@@ -253,6 +253,8 @@ std::function<double(std::span<const double>)> builtin_forward(std::string_view 
   if (name == ops::Relu::name) return unary(ops::Relu{});
   if (name == ops::Abs::name) return unary(ops::Abs{});
   if (name == ops::Erf::name) return unary(ops::Erf{});
+  if (name == ops::Expm1::name) return unary(ops::Expm1{});
+  if (name == ops::Log1p::name) return unary(ops::Log1p{});
   if (name == ops::Add::name) return binary(ops::Add{});
   if (name == ops::Sub::name) return binary(ops::Sub{});
   if (name == ops::Mul::name) return binary(ops::Mul{});

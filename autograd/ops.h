@@ -11,7 +11,9 @@
 // Elementwise ops (Scalar and Tensor, NumPy broadcasting for Tensors):
 //   neg:     y = -x                 dx = -grad
 //   exp:     y = e^x                dx = grad * result
+//   expm1:   y = e^x - 1            dx = grad * (result + 1)       exact for tiny x, where e^x - 1 cancels
 //   log:     y = ln x               dx = grad / x
+//   log1p:   y = ln(1 + x)          dx = grad / (1 + x)            exact for tiny x, where ln(1 + x) rounds
 //   sqrt:    y = sqrt x             dx = grad / (2 * result)
 //   sigmoid: y = 1 / (1 + e^-x)     dx = grad * result * (1 - result)
 //   tanh:    y = tanh x             dx = grad * (1 - result^2)
@@ -117,11 +119,23 @@ struct Exp {
   template <class R> static R f(R x) { using std::exp; return exp(x); }
   template <class G, class V> static G dx(const G& grad, const V&, const V& result) { return grad * result; }
 };
+struct Expm1 {
+  static constexpr std::string_view name = "expm1";
+  static constexpr Uses uses{.result = true};
+  template <class R> static R f(R x) { using std::expm1; return expm1(x); }
+  template <class G, class V> static G dx(const G& grad, const V&, const V& result) { return grad * (result + 1.0); }
+};
 struct Log {
   static constexpr std::string_view name = "log";
   static constexpr Uses uses{.a = true};
   template <class R> static R f(R x) { using std::log; return log(x); }
   template <class G, class V> static G dx(const G& grad, const V& x, const V&) { return grad / x; }
+};
+struct Log1p {
+  static constexpr std::string_view name = "log1p";
+  static constexpr Uses uses{.a = true};
+  template <class R> static R f(R x) { using std::log1p; return log1p(x); }
+  template <class G, class V> static G dx(const G& grad, const V& x, const V&) { return grad / (x + 1.0); }
 };
 struct Sqrt {
   static constexpr std::string_view name = "sqrt";
@@ -253,8 +267,9 @@ struct Dot {
 
 // The names of every differentiable op, in the order documented above. The finite-difference test
 // iterates this list: an op here without a row in the test's table fails the suite.
-inline constexpr std::array<std::string_view, 14> elementwise_ops = {
-    "neg", "exp", "log", "sqrt", "sigmoid", "tanh", "relu", "abs", "erf", "add", "sub", "mul", "div", "pow"};
+inline constexpr std::array<std::string_view, 16> elementwise_ops = {
+    "neg", "exp", "expm1", "log", "log1p", "sqrt", "sigmoid", "tanh", "relu", "abs", "erf",
+    "add", "sub", "mul", "div", "pow"};
 inline constexpr std::array<std::string_view, 1> scalar_ops = {"dot"};
 inline constexpr std::array<std::string_view, 17> tensor_ops = {
     "sum", "max", "matmul", "linear", "permute", "reshape", "expand", "slice", "concat", "index_select", "index_add",

@@ -228,6 +228,8 @@ inline Scalar tanh(const Scalar& x, Where where = Where::current());
 inline Scalar relu(const Scalar& x, Where where = Where::current());  // relu'(0) = 0
 inline Scalar abs(const Scalar& x, Where where = Where::current());   // abs'(0) = 0
 inline Scalar erf(const Scalar& x, Where where = Where::current());   // the error function
+inline Scalar expm1(const Scalar& x, Where where = Where::current()); // e^x - 1, exact for tiny x
+inline Scalar log1p(const Scalar& x, Where where = Where::current()); // ln(1 + x), exact for tiny x
 
 // A weighted sum as one node: sum_i a[i] * b[i], plus c if given (a neuron's w . x + b). Any
 // Scalars may be operands (leaves, interior nodes, constants), and b may be plain numbers (a

@@ -26,6 +26,8 @@ std::string_view scalar_op_name(ScalarOp op) {
     case ScalarOp::Relu: return ops::Relu::name;
     case ScalarOp::Abs: return ops::Abs::name;
     case ScalarOp::Erf: return ops::Erf::name;
+    case ScalarOp::Expm1: return ops::Expm1::name;
+    case ScalarOp::Log1p: return ops::Log1p::name;
     case ScalarOp::Add: return ops::Add::name;
     case ScalarOp::Sub: return ops::Sub::name;
     case ScalarOp::Mul: return ops::Mul::name;

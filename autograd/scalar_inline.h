@@ -175,5 +175,11 @@ struct ScalarAccess {
 [[gnu::always_inline]] inline Scalar relu(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Relu>(detail::ScalarOp::Relu, x, w); }
 [[gnu::always_inline]] inline Scalar abs(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Abs>(detail::ScalarOp::Abs, x, w); }
 [[gnu::always_inline]] inline Scalar erf(const Scalar& x, Where w) { return detail::ScalarAccess::unary<ops::Erf>(detail::ScalarOp::Erf, x, w); }
+[[gnu::always_inline]] inline Scalar expm1(const Scalar& x, Where w) {
+  return detail::ScalarAccess::unary<ops::Expm1>(detail::ScalarOp::Expm1, x, w);
+}
+[[gnu::always_inline]] inline Scalar log1p(const Scalar& x, Where w) {
+  return detail::ScalarAccess::unary<ops::Log1p>(detail::ScalarOp::Log1p, x, w);
+}
 
 }  // namespace chainrule

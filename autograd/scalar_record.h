@@ -32,7 +32,7 @@ namespace chainrule::detail {
 
 enum class ScalarOp : uint8_t {
   Leaf, Freed,
-  Neg, Exp, Log, Sqrt, Sigmoid, Tanh, Relu, Abs, Erf,
+  Neg, Exp, Log, Sqrt, Sigmoid, Tanh, Relu, Abs, Erf, Expm1, Log1p,
   Add, Sub, Mul, Div, Pow,
   Dot,     // n-ary: `a` is where its operands start in TapeState::lists, `b` how many there are
   Custom,  // a user-defined op: `a` indexes the tape's custom-op table

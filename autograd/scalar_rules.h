@@ -70,6 +70,8 @@ template <class G, class A, class B, class V, class NeedA, class NeedB, class Em
     CHAINRULE_UNARY(Relu)
     CHAINRULE_UNARY(Abs)
     CHAINRULE_UNARY(Erf)
+    CHAINRULE_UNARY(Expm1)
+    CHAINRULE_UNARY(Log1p)
     CHAINRULE_BINARY(Add)
     CHAINRULE_BINARY(Sub)
     CHAINRULE_BINARY(Mul)

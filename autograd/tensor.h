@@ -226,6 +226,8 @@ Tensor tanh(const Tensor& x, Where where = Where::current());
 Tensor relu(const Tensor& x, Where where = Where::current());  // relu'(0) = 0
 Tensor abs(const Tensor& x, Where where = Where::current());   // abs'(0) = 0
 Tensor erf(const Tensor& x, Where where = Where::current());   // the error function
+Tensor expm1(const Tensor& x, Where where = Where::current()); // e^x - 1, exact for tiny x
+Tensor log1p(const Tensor& x, Where where = Where::current()); // ln(1 + x), exact for tiny x
 
 // Non-differentiable masks (results never require grad).
 Tensor step(const Tensor& x);                  // 0 where x <= 0, else 1 (NaN: 1)

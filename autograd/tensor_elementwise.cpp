@@ -140,6 +140,8 @@ Tensor tanh(const Tensor& x, Where w) { return unary<ops::Tanh>(x, w); }
 Tensor relu(const Tensor& x, Where w) { return unary<ops::Relu>(x, w); }
 Tensor abs(const Tensor& x, Where w) { return unary<ops::Abs>(x, w); }
 Tensor erf(const Tensor& x, Where w) { return unary<ops::Erf>(x, w); }
+Tensor expm1(const Tensor& x, Where w) { return unary<ops::Expm1>(x, w); }
+Tensor log1p(const Tensor& x, Where w) { return unary<ops::Log1p>(x, w); }
 
 // ---- masks: never recorded ----
 

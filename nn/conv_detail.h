@@ -61,9 +61,10 @@ struct Window1d {
   }
 };
 
-// The pads a layer (or conv2d / conv1d given kSame or kValid, `layer` naming it) applies, in nn::pad's order (last dim first, {before, after} each): {p, p} for
-// numbers, none for kValid, and for kSame d (k - 1) in all, the extra one after (torch's split).
-// The arrays are in dim order (rows, then columns).
+// The pads a layer (or conv2d / conv1d given kSame or kValid, `layer` naming it) applies, in
+// nn::pad's order (last dim first, {before, after} each): {p, p} for numbers, none for kValid, and
+// for kSame d (k - 1) in all, the extra one after (torch's split). The arrays are in dim order
+// (rows, then columns).
 template <std::size_t D>
 inline std::vector<int64_t> layer_pads(const char* layer, const std::optional<Padding>& kind,
                                 const std::array<int64_t, D>& padding, const std::array<int64_t, D>& kernel,
@@ -75,13 +76,15 @@ inline std::vector<int64_t> layer_pads(const char* layer, const std::optional<Pa
             "{}: padding=same is not supported for strided convolutions (as torch), got stride [{}]", layer,
             fmt::join(stride, ", ")));
   std::vector<int64_t> pads;
+  pads.reserve(2 * D);
   for (std::size_t i = D; i-- > 0;) {
     int64_t total = 0;
     if (kind == Padding::Same && __builtin_mul_overflow(dilation[i], kernel[i] - 1, &total))
       throw std::invalid_argument(fmt::format("{}: padding=same overflows: dilation {} times kernel {} - 1", layer,
                                               dilation[i], kernel[i]));
     const int64_t before = kind ? total / 2 : padding[i], after = kind ? total - total / 2 : padding[i];
-    pads.insert(pads.end(), {before, after});
+    pads.push_back(before);
+    pads.push_back(after);
   }
   return pads;
 }

@@ -50,6 +50,8 @@ const std::map<std::string_view, ScalarRow>& scalar_table() {
       {"neg", {1, [](const Scalar& a, const Scalar&) { return -a; }, {{0.7, 0}, {-1.3, 0}, {2.5, 0}}}},
       {"exp", {1, [](const Scalar& a, const Scalar&) { return exp(a); }, {{-1.2, 0}, {0.3, 0}, {2.0, 0}}}},
       {"log", {1, [](const Scalar& a, const Scalar&) { return log(a); }, {{0.2, 0}, {1.0, 0}, {3.5, 0}}}},
+      {"expm1", {1, [](const Scalar& a, const Scalar&) { return expm1(a); }, {{-1.2, 0}, {1e-9, 0}, {0.3, 0}, {2.0, 0}}}},
+      {"log1p", {1, [](const Scalar& a, const Scalar&) { return log1p(a); }, {{-0.7, 0}, {1e-9, 0}, {0.4, 0}, {3.5, 0}}}},
       {"sqrt", {1, [](const Scalar& a, const Scalar&) { return sqrt(a); }, {{0.3, 0}, {1.7, 0}, {4.0, 0}}}},
       // Both branches of the overflow-safe forward (x < 0 and x >= 0), and far out on each side.
       {"sigmoid",
@@ -181,6 +183,8 @@ const std::map<std::string_view, std::vector<TensorCase>>& tensor_table() {
       {"neg", unary_cases([](V x) { return -x[0]; }, Domain::any)},
       {"exp", unary_cases([](V x) { return exp(x[0]); }, Domain::any)},
       {"log", unary_cases([](V x) { return log(x[0]); }, Domain::positive)},
+      {"expm1", unary_cases([](V x) { return expm1(x[0]); }, Domain::any)},
+      {"log1p", unary_cases([](V x) { return log1p(x[0]); }, Domain::positive)},
       {"sqrt", unary_cases([](V x) { return sqrt(x[0]); }, Domain::positive)},
       {"sigmoid", unary_cases([](V x) { return sigmoid(x[0]); }, Domain::wide)},
       {"tanh", unary_cases([](V x) { return tanh(x[0]); }, Domain::any)},

@@ -48,6 +48,8 @@ const std::map<std::string_view, std::vector<ScalarCase>>& scalar_cases() {
       {"neg", {{[](S x) { return -x[0]; }, {0.7}}}},
       {"exp", {{[](S x) { return exp(x[0]); }, {-1.2}}, {[](S x) { return exp(x[0]); }, {2.0}}}},
       {"log", {{[](S x) { return log(x[0]); }, {0.2}}, {[](S x) { return log(x[0]); }, {3.5}}}},
+      {"expm1", {{[](S x) { return expm1(x[0]); }, {-1.2}}, {[](S x) { return expm1(x[0]); }, {1e-9}}}},
+      {"log1p", {{[](S x) { return log1p(x[0]); }, {-0.7}}, {[](S x) { return log1p(x[0]); }, {2.5}}}},
       {"sqrt", {{[](S x) { return sqrt(x[0]); }, {0.3}}, {[](S x) { return sqrt(x[0]); }, {4.0}}}},
       {"sigmoid", {{[](S x) { return sigmoid(x[0]); }, {-8.0}}, {[](S x) { return sigmoid(x[0]); }, {0.614}}}},
       {"tanh", {{[](S x) { return tanh(x[0]); }, {-0.3}}, {[](S x) { return tanh(x[0]); }, {1.5}}}},
@@ -85,6 +87,8 @@ const std::map<std::string_view, std::vector<TensorCase>>& tensor_cases() {
     unary("neg", [](const Tensor& x) { return -x; }, Domain::any);
     unary("exp", [](const Tensor& x) { return exp(x); }, Domain::any);
     unary("log", [](const Tensor& x) { return log(x); }, Domain::positive);
+    unary("expm1", [](const Tensor& x) { return expm1(x); }, Domain::any);
+    unary("log1p", [](const Tensor& x) { return log1p(x); }, Domain::positive);
     unary("sqrt", [](const Tensor& x) { return sqrt(x); }, Domain::positive);
     unary("sigmoid", [](const Tensor& x) { return sigmoid(x); }, Domain::any);
     unary("tanh", [](const Tensor& x) { return tanh(x); }, Domain::any);

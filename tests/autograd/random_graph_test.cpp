@@ -29,11 +29,12 @@ namespace {
 
 using testing::Numbers;
 
-enum class Op { Add, Sub, Mul, Div, Pow, Neg, Exp, Log, Sqrt, Sigmoid, Tanh, Relu, Abs, Erf, PlusNumber, TimesNumber,
-                NumberMinus, NumberOver };
+enum class Op { Add, Sub, Mul, Div, Pow, Neg, Exp, Log, Sqrt, Sigmoid, Tanh, Relu, Abs, Erf, Expm1, Log1p, PlusNumber,
+                TimesNumber, NumberMinus, NumberOver };
 constexpr int kOps = static_cast<int>(Op::NumberOver) + 1;
 constexpr const char* kOpNames[kOps] = {"add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt",
-                                        "sigmoid", "tanh", "relu", "abs", "erf", "x + c", "x * c", "c - x", "c / x"};
+                                        "sigmoid", "tanh", "relu", "abs", "erf", "expm1", "log1p",
+                                        "x + c", "x * c", "c - x", "c / x"};
 
 bool binary(Op op) { return op <= Op::Pow; }
 
@@ -84,6 +85,8 @@ double apply(Op op, double x, double y, double c) {
     case Op::Relu: return x > 0 ? x : 0.0;
     case Op::Abs: return std::abs(x);
     case Op::Erf: return std::erf(x);
+    case Op::Expm1: return std::expm1(x);
+    case Op::Log1p: return std::log1p(x);
     case Op::PlusNumber: return x + c;
     case Op::TimesNumber: return x * c;
     case Op::NumberMinus: return c - x;
@@ -98,7 +101,9 @@ bool well_inside(Op op, double x, double y) {
   switch (op) {
     case Op::Div: return std::abs(y) > 0.25;
     case Op::Pow: return x > 0.25 && std::abs(y) < 3;
-    case Op::Exp: return x < 3;
+    case Op::Exp:
+    case Op::Expm1: return x < 3;
+    case Op::Log1p: return x > -0.75;
     case Op::Log:
     case Op::Sqrt: return x > 0.25;
     case Op::Relu:
@@ -227,6 +232,8 @@ T run_step(const Step& t, const T& x, const T& y) {
     case Op::Relu: return relu(x);
     case Op::Abs: return abs(x);
     case Op::Erf: return erf(x);
+    case Op::Expm1: return expm1(x);
+    case Op::Log1p: return log1p(x);
     case Op::PlusNumber: return x + t.c;
     case Op::TimesNumber: return x * t.c;
     case Op::NumberMinus: return left_number(t.c, x) - x;

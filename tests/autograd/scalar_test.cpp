@@ -701,3 +701,24 @@ TEST_CASE("Scalar: copies made on another thread keep their graph alive on its o
   });
   CHECK(grad == 6.0);
 }
+
+TEST_CASE("Scalar: log1p and expm1 keep a tiny argument where log(1 + x) and exp(x) - 1 lose it", "[autograd][scalar]") {
+  // 1 + 1e-17 rounds to 1, so log(1 + x) and exp(x) - 1 are 0 there; log1p and expm1 are x to the
+  // last bit (ln(1 + x) = x - x^2/2 + ..., e^x - 1 = x + x^2/2 + ...), and so are their gradients' 1.
+  const Scalar x = Scalar::leaf(1e-17);
+  CHECK(log(1.0 + x).value() == 0.0);
+  const Scalar y = log1p(x) + expm1(x);
+  CHECK(y.value() == 2e-17);
+  y.backward();
+  CHECK(x.grad() == 2.0);
+  // Their rules at ordinary points: d ln(1 + x) = 1 / (1 + x), d (e^x - 1) = e^x.
+  Scalar z = Scalar::leaf(0.5);
+  const Scalar l = log1p(z), e = expm1(z);
+  CHECK(l.value() == Approx(std::log(1.5)).epsilon(1e-15));
+  CHECK(e.value() == Approx(std::exp(0.5) - 1.0).epsilon(1e-15));
+  l.backward();
+  CHECK(z.grad() == Approx(1.0 / 1.5).epsilon(1e-15));
+  z.zero_grad();
+  e.backward();
+  CHECK(z.grad() == Approx(std::exp(0.5)).epsilon(1e-15));
+}

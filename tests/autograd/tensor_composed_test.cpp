@@ -100,3 +100,28 @@ TEST_CASE("squeeze and unsqueeze move size-1 dims, and the gradient takes the in
 
 }  // namespace
 }  // namespace chainrule
+
+namespace chainrule {
+
+TEST_CASE("Tensor: log1p and expm1 keep tiny arguments, in float32 and float64", "[autograd][tensor]") {
+  for (DType dtype : {DType::float32, DType::float64}) {
+    INFO(dtype_name(dtype));
+    const double tiny = dtype == DType::float32 ? 1e-9 : 1e-17;  // 1 + tiny rounds to 1
+    const Tensor x = from_vector({tiny, -0.5, 2.0}, {3}, TensorOptions(dtype).requires_grad(true));
+    const Tensor l = log1p(x), e = expm1(x);
+    CHECK(l.dtype() == dtype);
+    CHECK(e.dtype() == dtype);
+    CHECK(log(x + 1.0).at({0}) == 0.0);
+    CHECK(l.at({0}) == Approx(tiny).epsilon(1e-6));
+    CHECK(e.at({0}) == Approx(tiny).epsilon(1e-6));
+    CHECK(l.at({1}) == Approx(std::log(0.5)).epsilon(1e-6));
+    CHECK(e.at({2}) == Approx(std::exp(2.0) - 1.0).epsilon(1e-6));
+    sum(l + e).backward();
+    const std::vector<double> g = x.grad().to_vector();
+    CHECK(g[0] == Approx(2.0).epsilon(1e-6));
+    CHECK(g[1] == Approx(1.0 / 0.5 + std::exp(-0.5)).epsilon(1e-6));
+    CHECK(g[2] == Approx(1.0 / 3.0 + std::exp(2.0)).epsilon(1e-6));
+  }
+}
+
+}  // namespace chainrule
