@@ -78,15 +78,18 @@ Tensor except_nan(const Tensor& mask, const Tensor& x) {
 Tensor exponential_linear(const Tensor& x, double alpha, double scale = 1.0, double input_scale = 1.0) {
   const Tensor pos = positive(x);
   const Tensor negative_part = where(pos, Tensor(0.0), x);
-  const Tensor e = exp(input_scale == 1.0 ? negative_part : negative_part * input_scale);
-  return where(pos, scale == 1.0 ? x : x * scale, (e - 1.0) * (alpha * scale));
+  // e^z - 1 as expm1: exact near 0, where PyTorch's exp(z) - 1 cancels (elu(-1e-10) is
+  // -1.0000000827e-10 there; the values agree to 1e-16 elsewhere).
+  const Tensor e = expm1(input_scale == 1.0 ? negative_part : negative_part * input_scale);
+  return where(pos, scale == 1.0 ? x : x * scale, e * (alpha * scale));
 }
 
 }  // namespace
 
 Tensor leaky_relu(const Tensor& x, double negative_slope) {
   check_input(x, "leaky_relu");
-  return where(positive(x), x, x * negative_slope);
+  // PyTorch's `x > 0 ? x : slope x`: a NaN takes the slope's branch (its gradient is the slope).
+  return where(except_nan(positive(x), x), x, x * negative_slope);
 }
 
 Tensor elu(const Tensor& x, double alpha) {
@@ -98,11 +101,14 @@ Tensor softplus(const Tensor& x, double beta, double threshold) {
   check_input(x, "softplus");
   if (!(beta > 0)) throw std::invalid_argument(fmt::format("softplus: beta must be > 0, got {}", beta));
   const Tensor z = x * beta;
-  // ln(1 + e^z) = z + ln(1 + e^-z) for z > 0, so each branch takes e^ of a number <= 0.
+  // ln(1 + e^z) = z + ln(1 + e^-z) for z > 0, so each branch takes e^ of a number <= 0, and log1p
+  // keeps e^z where it is tiny (softplus(-30) = 9.36e-14 to the last bits, as PyTorch's; ln(1 + e^z)
+  // would round 1 + e^z).
   const Tensor pos = positive(z);
   const Tensor zp = where(pos, z, Tensor(0.0)), zn = where(pos, Tensor(0.0), z);
-  const Tensor soft = where(pos, zp + log(exp(-zp) + 1.0), log(exp(zn) + 1.0)) / beta;
-  return where(positive(z, threshold), x, soft);
+  const Tensor soft = where(pos, zp + log1p(exp(-zp)), log1p(exp(zn))) / beta;
+  // PyTorch's `z > threshold ? x : ...`: a NaN takes the soft branch, so its gradient is NaN too.
+  return where(except_nan(positive(z, threshold), z), x, soft);
 }
 
 Tensor silu(const Tensor& x) {

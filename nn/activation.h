@@ -7,10 +7,13 @@
 //   ReLU:       y = max(x, 0), relu'(0) = 0            elementwise, any shape
 //   Softmax:    y_i = e^(x_i - m) / sum_j e^(x_j - m)  over `dim`, m = max_j x_j
 //   LogSoftmax: y_i = x_i - m - ln sum_j e^(x_j - m)   over `dim`
-//   LeakyReLU:  y = x where x > 0, else slope * x       y'(0) = slope (as PyTorch); slope 0.01
-//   ELU:        y = x where x > 0, else alpha (e^x - 1)  y'(0) = alpha (as PyTorch); alpha 1
+//   LeakyReLU:  y = x where x > 0, else slope * x       y'(0) = y'(NaN) = slope (as PyTorch);
+//               slope 0.01
+//   ELU:        y = x where x > 0, else alpha (e^x - 1)  y'(0) = alpha (as PyTorch); alpha 1;
+//               e^x - 1 as expm1, exact near 0 (PyTorch's exp(x) - 1 is not)
 //   Softplus:   y = ln(1 + e^(beta x)) / beta, and x where beta x > threshold (PyTorch's
-//               linear region; beta 1, threshold 20); computed without overflow for any x
+//               linear region; beta 1, threshold 20); computed without overflow for any x, with
+//               log1p (to the last bits in the far tail, as PyTorch's); y'(NaN) = NaN
 //   SiLU:       y = x sigmoid(x)                        (swish)
 //   GELU:       y = x/2 (1 + erf(x / sqrt(2)))          exact (x Phi(x)), PyTorch's default
 //               y = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))   with GeluApproximate::tanh

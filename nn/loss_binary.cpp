@@ -55,7 +55,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
   const Tensor m = constant([&] { return step(input.detach()); });
   const Tensor z_abs = input * (m * 2.0 - 1.0);
   // z (m - y), not z m - z y: at z = +inf with y < 1 that is inf - inf = NaN (PyTorch gives inf).
-  Tensor l = input * (m - target) + log(exp(-z_abs) + 1.0);
+  Tensor l = input * (m - target) + log1p(exp(-z_abs));  // log1p: e^-|z| may be tiny
   return reduce(l, options.reduction());
 }
 

@@ -396,6 +396,79 @@ TEST_CASE("nn: the added activations stay finite at infinite inputs where PyTorc
   CHECK(y.to_vector() == std::vector<double>{-INFINITY, 0.0});
 }
 
+// LibTorch 1.13's values and gradients (seed 1, float64, the same throwaway program) in the far
+// tails, where e^z is tiny beside 1: relative 1e-13 and no absolute margin, so a log(1 + e^z) that
+// rounds 1 + e^z (1e-3 relative at z = -30 before log1p) fails.
+TEST_CASE("nn: Softplus, LogSigmoid and Mish keep their far tails to the last bits, as PyTorch's", "[activation]") {
+  struct Tail {
+    const char* name;
+    Activation f;
+    std::vector<double> x, y, grad;
+  };
+  const std::vector<Tail> tails = {
+      {"softplus", [](const Tensor& x) { return nn::softplus(x); },
+       {-700, -40, -30, -20.5, -1e-10, 0, 1e-10, 19.9, 20.1, 40},
+       {9.8596765437597708e-305, 4.2483542552915889e-18, 9.3576229688397368e-14, 1.2501528656053017e-09,
+        0.69314718050994528, 0.69314718055994529, 0.69314718060994529, 19.900000002277924, 20.100000000000001, 40},
+       {9.8596765437597708e-305, 4.2483542552915889e-18, 9.3576229688393001e-14, 1.2501528648238605e-09,
+        0.499999999975, 0.5, 0.500000000025, 0.99999999772207293, 1, 1}},
+      {"softplus(beta 2, threshold 5)", [](const Tensor& x) { return nn::softplus(x, 2, 5); },
+       {-30, -1, 2.4, 2.6},
+       {4.37825538134826e-27, 0.063464005521486247, 2.404098033669134, 2.6000000000000001},
+       {8.75651076269652e-27, 0.11920292202211755, 0.99183742884684012, 1}},
+      {"logsigmoid", [](const Tensor& x) { return nn::logsigmoid(x); },
+       {-800, -40, -1, 0, 30, 40, 800},
+       {-800, -40, -1.3132616875182228, -0.69314718055994529, -9.3576229688397368e-14, -4.2483542552915889e-18, 0},
+       {1, 1, 0.7310585786300049, 0.5, 9.3576229688393001e-14, 4.2483542552915889e-18, 0}},
+      {"mish", [](const Tensor& x) { return nn::mish(x); },
+       {-40, -30, -1e-10, 0, 1, 30},
+       {-1.6993417021166355e-16, -2.8072868906519209e-12, -5.99999999968e-11, 0, 0.86509838826731034, 30},
+       {-1.6568581595637197e-16, -2.7137106609633922e-12, 0.59999999993600006, 0.59999999999999998,
+        1.0490362200997922, 1}},
+  };
+  for (const Tail& t : tails) {
+    INFO(t.name);
+    const Shape shape{static_cast<int64_t>(t.x.size())};
+    const Tensor x = leaf(t.x, shape);
+    const Tensor y = t.f(x);
+    sum(y).backward();
+    const std::vector<double> got_y = y.to_vector(), got_grad = x.grad().to_vector();
+    for (std::size_t i = 0; i < t.x.size(); ++i) {
+      INFO("x = " << t.x[i]);
+      CHECK(got_y[i] == Approx(t.y[i]).epsilon(1e-13).margin(0));
+      CHECK(got_grad[i] == Approx(t.grad[i]).epsilon(1e-13).margin(0));
+    }
+  }
+}
+
+// ELU's family takes e^z - 1 as expm1, exact where PyTorch 1.13's exp(z) - 1 cancels: at -1e-10,
+// PyTorch gives -1.000000082740371e-10 for ELU (8e-8 relative off), expm1 -9.9999999995e-11. The
+// gradients (alpha scale e^z) agree with PyTorch's: 0.99999999989999999 for ELU.
+TEST_CASE("nn: ELU, SELU and CELU keep a tiny negative input exact", "[activation]") {
+  const double alpha = 1.6732632423543772848170429916717, scale = 1.0507009873554804934193349852946;
+  const Tensor x = leaf({-1e-10}, {1});
+  const Tensor elu = nn::elu(x), selu = nn::selu(x), celu = nn::celu(x, 2);
+  CHECK(elu.item() == Approx(std::expm1(-1e-10)).epsilon(1e-15).margin(0));
+  CHECK(selu.item() == Approx(scale * alpha * std::expm1(-1e-10)).epsilon(1e-15).margin(0));
+  CHECK(celu.item() == Approx(2 * std::expm1(-0.5e-10)).epsilon(1e-15).margin(0));
+  elu.backward();
+  CHECK(x.grad().item() == Approx(0.99999999989999999).epsilon(1e-15).margin(0));
+}
+
+// PyTorch's `x > t ? ... : ...` kernels: a NaN takes the branch that is not the identity, so
+// leaky_relu's gradient at NaN is its slope, and softplus's is NaN (LibTorch 1.13: 0.1 and nan).
+TEST_CASE("nn: LeakyReLU's and Softplus's gradients at NaN are PyTorch's", "[activation]") {
+  const Tensor a = leaf({NAN, 1.0}, {2}), b = leaf({NAN, 1.0}, {2});
+  const Tensor lr = nn::leaky_relu(a, 0.1), sp = nn::softplus(b);
+  CHECK(std::isnan(lr.to_vector()[0]));
+  CHECK(std::isnan(sp.to_vector()[0]));
+  sum(lr).backward();
+  sum(sp).backward();
+  CHECK(a.grad().to_vector() == std::vector<double>{0.1, 1.0});
+  CHECK(std::isnan(b.grad().to_vector()[0]));
+  CHECK(b.grad().to_vector()[1] == Approx(0.7310585786300049).epsilon(1e-14));
+}
+
 TEST_CASE("nn: the added activations print as torch's", "[activation]") {
   CHECK(nn::Hardtanh().to_string() == "Hardtanh(min_val=-1, max_val=1)");
   CHECK(nn::Hardtanh(-2, 0.5).to_string() == "Hardtanh(min_val=-2, max_val=0.5)");

@@ -188,6 +188,19 @@ TEST_CASE("nn: BCEWithLogitsLoss of an infinite logit is infinite, not NaN") {
   CHECK(l.to_vector() == std::vector<double>{INFINITY, INFINITY});
 }
 
+TEST_CASE("nn: BCEWithLogitsLoss of a confident right logit is its tiny loss, not 0") {
+  // ln(1 + e^-40) = 4.2483542552915889e-18 (log1p); ln of the rounded 1 + e^-40 is 0, which is what
+  // PyTorch 1.13 returns. The gradient, -e^-40 / (1 + e^-40), is right either way.
+  const Tensor z = tensor({40.0, -40.0}, DType::float64).set_requires_grad(true);
+  const Tensor l = nn::binary_cross_entropy_with_logits(z, tensor({1.0, 0.0}, DType::float64),
+                                                        nn::BCELossOptions().reduction(nn::Reduction::None));
+  CHECK(l.to_vector()[0] == Approx(4.2483542552915889e-18).epsilon(1e-14).margin(0));
+  CHECK(l.to_vector()[1] == Approx(4.2483542552915889e-18).epsilon(1e-14).margin(0));
+  sum(l).backward();
+  CHECK(z.grad().to_vector()[0] == Approx(-4.2483542552915889e-18).epsilon(1e-14).margin(0));
+  CHECK(z.grad().to_vector()[1] == Approx(4.2483542552915889e-18).epsilon(1e-14).margin(0));
+}
+
 TEST_CASE("nn: CrossEntropyLoss errors name the index, the classes and the shapes") {
   const Tensor x = zeros({2, 3});
   CHECK_THROWS_AS(nn::cross_entropy(x, {0, 3}), std::out_of_range);
