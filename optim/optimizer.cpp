@@ -272,10 +272,18 @@ void Optimizer::load_state_dict(const std::map<std::string, Tensor>& state) {
     values[i][f] = t;
   }
   for (size_t i = 0; i < params_.size(); ++i) {
-    std::vector<std::string> have, lack;
-    for (size_t f = 0; f < fields.size(); ++f) (values[i][f].defined() ? have : lack).push_back(fields[f].name);
-    if (!have.empty() && !lack.empty())
+    std::vector<std::string> have, lack, extra;  // extra: optional fields given
+    for (size_t f = 0; f < fields.size(); ++f) {
+      if (fields[f].optional) {
+        if (values[i][f].defined()) extra.push_back(fields[f].name);
+      } else {
+        (values[i][f].defined() ? have : lack).push_back(fields[f].name);
+      }
+    }
+    if (!lack.empty() && !(have.empty() && extra.empty())) {
+      have.insert(have.end(), extra.begin(), extra.end());
       problem(fmt::format("parameter {} has {} but not {}", i, fmt::join(have, ", "), fmt::join(lack, ", ")));
+    }
   }
   if (!problems.empty())
     throw std::invalid_argument(fmt::format("{}::load_state_dict: nothing was loaded: {}", name_,

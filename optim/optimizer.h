@@ -87,11 +87,12 @@ class Optimizer {
   std::vector<double> get_lrs() const;
   void set_lr(const std::vector<double>& rates);
   double weight_decay(size_t group) const;
-  // The momentum each group's next step uses, where the optimizer has one: SGD's momentum, Adam's
-  // and AdamW's beta1 (torch's group 'momentum' and 'betas'[0], which OneCycleLR cycles); RMSprop
-  // and Adagrad have none here (has_momentum() false; the accessors then throw std::logic_error).
-  // set_momentum takes a value in [0, 1) (SGD with nesterov: > 0), else std::invalid_argument;
-  // set_momenta one per group, all checked before any is set.
+  // The momentum each group's next step uses, where the optimizer has one: SGD's and RMSprop's
+  // momentum, Adam's and AdamW's beta1 (torch's group 'momentum' and 'betas'[0], which OneCycleLR
+  // and CyclicLR cycle); Adagrad has none (has_momentum() false; the accessors then throw
+  // std::logic_error). set_momentum takes a value in [0, 1) (SGD with nesterov: > 0; RMSprop: any
+  // finite value >= 0, as its option), else std::invalid_argument; set_momenta one per group, all
+  // checked before any is set.
   bool has_momentum() const { return !momenta_.empty(); }
   double get_momentum(size_t group) const;
   std::vector<double> get_momenta() const;
@@ -132,10 +133,13 @@ class Optimizer {
   // each either a tensor shaped and typed as its parameter or (counter) a step count held as a
   // one-element float64 tensor; get_state returns parameter i's fields in that order (undefined
   // tensors before its first step), set_state replaces them (all defined, or all undefined: start
-  // afresh) with tensors load_state_dict has checked and copied.
+  // afresh) with tensors load_state_dict has checked and copied. An optional field may be
+  // undefined beside defined ones (RMSprop's momentum buffer, made at the first step whose group
+  // momentum is > 0).
   struct StateField {
     const char* name;
     bool counter = false;
+    bool optional = false;
   };
   virtual std::vector<StateField> state_fields() const { return {}; }
   virtual std::vector<Tensor> get_state(size_t /*i*/) const { return {}; }

@@ -29,7 +29,6 @@ double finite_non_negative(const char* name, const char* what, double v) {
 const RMSpropOptions& checked(const RMSpropOptions& o) {
   in_range("RMSprop", "alpha", o.alpha(), 0.0, 1.0);
   finite_positive("RMSprop", "eps", o.eps());
-  finite_non_negative("RMSprop", "momentum", o.momentum());
   return o;
 }
 
@@ -48,7 +47,11 @@ RMSprop::RMSprop(std::vector<Tensor> params, const RMSpropOptions& o)
     : RMSprop(std::vector<ParamGroup>{ParamGroup(std::move(params))}, o) {}
 
 RMSprop::RMSprop(std::vector<ParamGroup> groups, const RMSpropOptions& o)
-    : Optimizer(std::move(groups), checked(o).lr(), o.weight_decay(), "RMSprop"), options_(o), state_(params_.size()) {}
+    : Optimizer(std::move(groups), checked(o).lr(), o.weight_decay(), "RMSprop"), options_(o), state_(params_.size()) {
+  enable_momentum(o.momentum());
+}
+
+void RMSprop::check_momentum(double m) const { finite_non_negative("RMSprop", "momentum", m); }
 
 const RMSprop::State& RMSprop::state(size_t i) const {
   check_index(i, "state");
@@ -56,8 +59,7 @@ const RMSprop::State& RMSprop::state(size_t i) const {
 }
 
 std::vector<Optimizer::StateField> RMSprop::state_fields() const {
-  std::vector<StateField> fields{{"step", true}, {"square_avg"}};
-  if (options_.momentum() > 0) fields.push_back({"momentum_buffer"});
+  std::vector<StateField> fields{{"step", true}, {"square_avg"}, {"momentum_buffer", false, true}};
   if (options_.centered()) fields.push_back({"grad_avg"});
   return fields;
 }
@@ -65,8 +67,7 @@ std::vector<Optimizer::StateField> RMSprop::state_fields() const {
 std::vector<Tensor> RMSprop::get_state(size_t i) const {
   const State& s = state_[i];
   if (s.step == 0) return std::vector<Tensor>(state_fields().size());
-  std::vector<Tensor> fields{counter(s.step), s.square_avg};
-  if (options_.momentum() > 0) fields.push_back(s.momentum_buffer);
+  std::vector<Tensor> fields{counter(s.step), s.square_avg, s.momentum_buffer};
   if (options_.centered()) fields.push_back(s.grad_avg);
   return fields;
 }
@@ -76,9 +77,8 @@ void RMSprop::set_state(size_t i, std::vector<Tensor> fields) {
   if (fields[0].defined()) {
     s.step = static_cast<int64_t>(fields[0].item());
     s.square_avg = std::move(fields[1]);
-    size_t k = 2;
-    if (options_.momentum() > 0) s.momentum_buffer = std::move(fields[k++]);
-    if (options_.centered()) s.grad_avg = std::move(fields[k]);
+    s.momentum_buffer = std::move(fields[2]);  // optional: undefined until a step had momentum
+    if (options_.centered()) s.grad_avg = std::move(fields[3]);
   }
   state_[i] = std::move(s);
 }
@@ -100,17 +100,21 @@ void RMSprop::step() {
 }
 
 void RMSprop::update() {
-  const double alpha = options_.alpha(), momentum = options_.momentum();
+  const double alpha = options_.alpha();
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i];
     Tensor g = p.grad();
     if (!g.defined()) continue;
     State& s = state_[i];
+    const double momentum = momentum_of(i);
     if (s.step == 0) {
       s.square_avg = zeros_like(p);
-      if (momentum > 0) s.momentum_buffer = zeros_like(p);
       if (options_.centered()) s.grad_avg = zeros_like(p);
     }
+    // torch makes the buffer at a parameter's first step when its group's momentum is > 0 (and
+    // fails on a later step whose momentum was raised from 0); here it starts at 0 whenever the
+    // momentum first is > 0, which is the same update: b = m * 0 + g / d.
+    if (momentum > 0 && !s.momentum_buffer.defined()) s.momentum_buffer = zeros_like(p);
     ++s.step;
     if (const double weight_decay = weight_decay_of(i); weight_decay != 0.0) g = g + p * weight_decay;
     s.square_avg *= alpha;

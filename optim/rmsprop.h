@@ -27,7 +27,9 @@ namespace chainrule::optim {
 
 // PyTorch's defaults: lr 1e-2, alpha 0.99, eps 1e-8, weight_decay 0, momentum 0, centered false.
 // Checked by RMSprop (std::invalid_argument with the value): lr >= 0, alpha in [0, 1], eps finite
-// and > 0, weight_decay >= 0, momentum >= 0 and finite.
+// and > 0, weight_decay >= 0, momentum >= 0 and finite. The momentum is each group's
+// (Optimizer::set_momentum; OneCycleLR and CyclicLR cycle it, as torch's): a parameter's buffer
+// is made at its first step whose group momentum is > 0, as torch makes it at the first step.
 struct RMSpropOptions {
   explicit RMSpropOptions(double lr = 1e-2) : lr_(lr) {}
   RMSpropOptions& lr(double v) { lr_ = v; return *this; }
@@ -56,8 +58,8 @@ class RMSprop : public Optimizer {
   void step() override;
 
   // Per-parameter state (torch's names in state_dict: "<i>.step", "<i>.square_avg", and
-  // "<i>.momentum_buffer" with momentum, "<i>.grad_avg" when centered); undefined tensors and
-  // t = 0 before the parameter's first step.
+  // "<i>.momentum_buffer" once a step had momentum, "<i>.grad_avg" when centered); undefined
+  // tensors and t = 0 before the parameter's first step.
   struct State {
     int64_t step = 0;
     Tensor square_avg, momentum_buffer, grad_avg;
@@ -67,6 +69,7 @@ class RMSprop : public Optimizer {
 
  protected:
   void check_states() const override;
+  void check_momentum(double m) const override;
   std::vector<StateField> state_fields() const override;
   std::vector<Tensor> get_state(size_t i) const override;
   void set_state(size_t i, std::vector<Tensor> fields) override;

@@ -34,7 +34,8 @@ std::pair<std::vector<double>, std::vector<double>> Scheduler::cycled_momenta(co
                                                                               const std::vector<double>& max) {
   if (!optimizer.has_momentum())
     throw std::invalid_argument(
-        fmt::format("{}: {} has no momentum to cycle (SGD's momentum or Adam's beta1); pass cycle_momentum(false)",
+        fmt::format("{}: {} has no momentum to cycle (SGD's and RMSprop's momentum, Adam's beta1); pass "
+                    "cycle_momentum(false)",
                     scheduler, optimizer.name()));
   return {per_group(scheduler, base, optimizer.num_groups(), "base_momentum"),
           per_group(scheduler, max, optimizer.num_groups(), "max_momentum")};

@@ -129,10 +129,83 @@ TEST_CASE("optim: the momentum is per group, and the optimizers step with the gr
   CHECK_THAT(message_of<std::invalid_argument>([&] { nesterov.set_momentum(0, 0.0); }),
              Contains("SGD: nesterov needs momentum > 0, got 0"));
   CHECK_THROWS_AS(sgd.set_momentum(2, 0.5), std::out_of_range);
+  optim::Adagrad ada({c}, optim::AdagradOptions(0.01));
+  CHECK_FALSE(ada.has_momentum());
+  CHECK_THAT(message_of<std::logic_error>([&] { ada.get_momentum(0); }),
+             Contains("Adagrad::get_momentum: Adagrad has no momentum"));
+  // RMSprop's momentum is any finite value >= 0, as its option.
   optim::RMSprop rms({c}, optim::RMSpropOptions(0.01));
-  CHECK_FALSE(rms.has_momentum());
-  CHECK_THAT(message_of<std::logic_error>([&] { rms.get_momentum(0); }),
-             Contains("RMSprop::get_momentum: RMSprop has no momentum"));
+  CHECK(rms.get_momentum(0) == 0.0);
+  rms.set_momentum(0, 1.5);
+  CHECK(rms.get_momentum(0) == 1.5);
+  CHECK_THAT(message_of<std::invalid_argument>([&] { rms.set_momentum(0, -0.1); }),
+             Contains("RMSprop: momentum must be finite and >= 0, got -0.1"));
+}
+
+// LibTorch 1.13 (CPU, float64), by a throwaway program: p = {1, -2, 0.5}, RMSprop(lr 0.01,
+// centered, momentum 0), loss = sum(p^2 * {1, 3, -2}) + 0.1 * sum(p^3), six steps, each group's lr
+// and momentum set before every step to OneCycleLR's (total 6, max_lr 0.1, torch's defaults; that
+// scheduler is not in LibTorch's C++ API, so its cosine formulas were written out there), p
+// printed after each step with %.17g. The momentum starts at 0.95 at the first step, so the
+// buffer exists from it, as torch's.
+TEST_CASE("optim: OneCycleLR cycles RMSprop's momentum, as torch's", "[scheduler]") {
+  Tensor p = tensor({1.0, -2.0, 0.5}, TensorOptions(DType::float64).requires_grad(true));
+  optim::RMSprop opt({p}, optim::RMSpropOptions(0.01).centered(true));
+  optim::OneCycleLR s(opt, optim::OneCycleLROptions(0.1, 6));
+  const std::vector<std::vector<double>> expected = {
+      {0.95979848914632881, -1.9597984877637429, 0.54020151051145737},
+      {-0.58572759976343136, -0.40411829645526909, 2.1280625200352428},
+      {-1.4201840682470499, 0.82753860706078886, 4.0178141163430787},
+      {-1.5912422750109443, 1.3113802605978893, 5.378762150050246},
+      {-1.5680103847961588, 1.3798250990263459, 5.8401020751256771},
+      {-1.5680078802653974, 1.3798252744287973, 5.8401175725756538}};
+  const std::vector<double> momenta = {0.95, 0.85055845868874358, 0.86882550990706331, 0.90373650467932121,
+                                       0.93665259359149122, 0.95};
+  const Tensor c = tensor({1.0, 3.0, -2.0}, DType::float64);
+  for (size_t step = 0; step < expected.size(); ++step) {
+    INFO("step " << step);
+    CHECK(opt.get_momentum(0) == Approx(momenta[step]).epsilon(1e-14));
+    opt.zero_grad();
+    (sum(p * p * c) + sum(p * p * p) * 0.1).backward();
+    opt.step();
+    if (step + 1 < expected.size()) s.step();
+    const std::vector<double> got = p.to_vector();
+    for (size_t k = 0; k < got.size(); ++k) CHECK(got[k] == Approx(expected[step][k]).epsilon(1e-12));
+  }
+  CHECK(opt.state(0).momentum_buffer.defined());
+}
+
+// A buffer made by a later step (the momentum raised from 0 after steps without it) is saved and
+// loaded beside the other fields; a file with only the buffer for a parameter is refused.
+TEST_CASE("optim: RMSprop's momentum buffer is made when its group's momentum first is > 0", "[optim]") {
+  Tensor p = tensor({1.0, -2.0}, TensorOptions(DType::float64).requires_grad(true));
+  optim::RMSprop opt({p}, optim::RMSpropOptions(0.1));
+  const auto take_step = [&] {
+    opt.zero_grad();
+    sum(p * p).backward();
+    opt.step();
+  };
+  take_step();
+  CHECK_FALSE(opt.state(0).momentum_buffer.defined());
+  CHECK_FALSE(opt.state_dict().contains("0.momentum_buffer"));
+  opt.set_momentum(0, 0.5);
+  const std::vector<double> before = p.to_vector();
+  take_step();
+  // b = 0.5 * 0 + g / d, p -= lr b: the same step as without momentum.
+  REQUIRE(opt.state(0).momentum_buffer.defined());
+  const std::map<std::string, Tensor> saved = opt.state_dict();
+  CHECK(saved.contains("0.momentum_buffer"));
+  CHECK(saved.at("momentum").to_vector() == std::vector<double>{0.5});
+  Tensor q = from_vector(p.to_vector(), {2}, TensorOptions(DType::float64).requires_grad(true));
+  optim::RMSprop resumed({q}, optim::RMSpropOptions(0.1));
+  resumed.load_state_dict(saved);
+  CHECK(resumed.get_momentum(0) == 0.5);
+  CHECK(resumed.state(0).momentum_buffer.to_vector() == opt.state(0).momentum_buffer.to_vector());
+  std::map<std::string, Tensor> partial = {{"lr", saved.at("lr")}, {"0.momentum_buffer", saved.at("0.momentum_buffer")}};
+  optim::RMSprop fresh({q}, optim::RMSpropOptions(0.1));
+  CHECK_THAT(message_of<std::invalid_argument>([&] { fresh.load_state_dict(partial); }),
+             Contains("parameter 0 has momentum_buffer but not step, square_avg"));
+  CHECK(before != p.to_vector());
 }
 
 TEST_CASE("optim: OneCycleLR resumes from a checkpoint as if never stopped", "[scheduler]") {
@@ -180,12 +253,11 @@ TEST_CASE("optim: OneCycleLR's errors name the option and the value", "[schedule
   refused(optim::OneCycleLROptions(0.1, 10).max_momentum({0.9, 0.9}),
           "OneCycleLR: max_momentum needs 1 value or one per group (1), got 2");
   refused(optim::OneCycleLROptions(0.1, 10).max_momentum(1.0), "SGD: momentum must be in [0, 1), got 1");
-  optim::RMSprop rms({p}, optim::RMSpropOptions(0.01));
-  CHECK_THAT(message_of<std::invalid_argument>([&] { optim::OneCycleLR(rms, optim::OneCycleLROptions(0.1, 10)); }),
-             Contains("OneCycleLR: RMSprop has no momentum to cycle (SGD's momentum or Adam's beta1); pass "
-                      "cycle_momentum(false)"));
-  optim::OneCycleLR plain(rms, optim::OneCycleLROptions(0.1, 10).cycle_momentum(false));
-  CHECK(rms.get_lr() == Approx(0.004));
+  optim::Adagrad ada({p}, optim::AdagradOptions(0.01));
+  CHECK_THAT(message_of<std::invalid_argument>([&] { optim::OneCycleLR(ada, optim::OneCycleLROptions(0.1, 10)); }),
+             Contains("OneCycleLR: Adagrad has no momentum to cycle"));
+  optim::OneCycleLR plain(ada, optim::OneCycleLROptions(0.1, 10).cycle_momentum(false));
+  CHECK(ada.get_lr() == Approx(0.004));
   // pct_start * total_steps = 1: the rise would start and end at step 0, where torch divides by zero.
   CHECK_THAT(message_of<std::logic_error>([&] { optim::OneCycleLR(opt, optim::OneCycleLROptions(0.1, 10).pct_start(0.1)); }),
              Contains("OneCycleLR: step 0 falls in phase 1 of 2, which has no steps"));
