@@ -32,8 +32,9 @@ namespace chainrule::detail {
 
 enum class ScalarOp : uint8_t {
   Leaf, Freed,
-  Neg, Exp, Log, Sqrt, Sigmoid, Tanh, Relu, Abs, Erf, Expm1, Log1p,
+  Neg, Exp, Log, Sqrt, Sigmoid, Tanh, Relu, Abs, Erf,
   Add, Sub, Mul, Div, Pow,
+  Expm1, Log1p,  // unary, after the binary ops: the older ops keep their codes (and the sweep its layout)
   Dot,     // n-ary: `a` is where its operands start in TapeState::lists, `b` how many there are
   Custom,  // a user-defined op: `a` indexes the tape's custom-op table
 };
