@@ -88,6 +88,24 @@ void LRScheduler::load_state_dict(const std::map<std::string, double>& state) {
 
 // ---- the schedules: each rate() is PyTorch's get_lr() for one group ----
 
+StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma, int64_t last_epoch)
+    : LRScheduler(optimizer, "StepLR"), step_size_(step_size), gamma_(gamma) {
+  check_count("StepLR", "step_size", step_size);
+  if (last_epoch < 0) throw std::invalid_argument(fmt::format("StepLR: last_epoch must be >= 0, got {}", last_epoch));
+  check_positive("StepLR", "gamma", gamma);
+  initial_step();  // epoch 0 keeps the rate
+  set_last_epoch(last_epoch);
+}
+
+double StepLR::rate(size_t, double lr, double, int64_t e) const {
+  return e > 0 && e % step_size_ == 0 ? lr * gamma_ : lr;
+}
+
+void StepLR::load_state_dict(const std::map<std::string, double>& state) {
+  if (state.size() != 1 || !state.contains("last_epoch")) return LRScheduler::load_state_dict(state);
+  set_last_epoch(static_cast<int64_t>(checked_state(state, {{"last_epoch", true}}).at("last_epoch")));
+}
+
 ExponentialLR::ExponentialLR(Optimizer& optimizer, double gamma) : LRScheduler(optimizer, "ExponentialLR"), gamma_(gamma) {
   check_positive("ExponentialLR", "gamma", gamma);
   initial_step();

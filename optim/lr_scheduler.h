@@ -1,11 +1,12 @@
 #pragma once
 // The epoch schedules of torch.optim.lr_scheduler that follow a formula in the epoch count:
-// ExponentialLR, MultiStepLR, LinearLR (warm-up), CosineAnnealingLR, CosineAnnealingWarmRestarts,
+// StepLR, ExponentialLR, MultiStepLR, LinearLR (warm-up), CosineAnnealingLR, CosineAnnealingWarmRestarts,
 // LambdaLR, ConstantLR and PolynomialLR (SequentialLR and ChainedScheduler, which combine them, are
 // in optim/lr_scheduler_sequence.h). Each sets every group's rate from the group's base rate lr_0
 // (the rate it had when the first scheduler was built on the optimizer, torch's initial_lr) and the
 // epoch count e = last_epoch():
 //
+//   StepLR(step_size, gamma)                 lr_e = lr_0 * gamma^floor(e / step_size)
 //   ExponentialLR(gamma)                     lr_e = lr_0 * gamma^e
 //   MultiStepLR(milestones, gamma)           lr_e = lr_0 * gamma^(number of milestones <= e)
 //   LinearLR(start, end, total_iters)        lr_e = lr_0 * (start + (end - start) * min(e, total_iters) / total_iters)
@@ -19,8 +20,8 @@
 //
 // As in PyTorch, building a scheduler applies epoch 0's rate at once (LinearLR's start factor,
 // LambdaLR's f(0), a milestone at 0), and each step() ends an epoch: e += 1, then the new rates.
-// ExponentialLR, MultiStepLR, LinearLR, CosineAnnealingLR, ConstantLR and PolynomialLR update the current rate (PyTorch's
-// chainable forms: a set_lr() between steps, or a second scheduler on the same optimizer, is
+// StepLR, ExponentialLR, MultiStepLR, LinearLR, CosineAnnealingLR, ConstantLR and PolynomialLR
+// update the current rate (PyTorch's chainable forms: a set_lr() between steps, or a second scheduler on the same optimizer, is
 // carried along); with nothing else changing the rates they follow the formulas above to rounding.
 // CosineAnnealingWarmRestarts and LambdaLR set the formula's rate outright, as PyTorch's do.
 //
@@ -78,6 +79,8 @@ class LRScheduler : public Scheduler {
   LRScheduler(Optimizer& optimizer, std::string name);
   // Epoch 0's rates; the subclass's constructor calls it once its options are checked.
   void initial_step();
+  // Counts `epochs` as done without changing any rate (StepLR's resume argument, an old file).
+  void set_last_epoch(int64_t epochs) { last_epoch_ = epochs; }
   // Group g's rate for epoch e, from its current rate `lr` (the one epoch e - 1 left, or the
   // optimizer's at epoch 0) and its base rate.
   virtual double rate(size_t g, double lr, double base, int64_t e) const = 0;
@@ -91,6 +94,27 @@ class LRScheduler : public Scheduler {
   std::string name_;
   std::vector<double> base_lrs_;
   int64_t last_epoch_ = 0;
+};
+
+// torch.optim.lr_scheduler.StepLR: the rate is multiplied by gamma (> 0, finite) every step_size
+// (>= 1) epochs. That is Python's timing; LibTorch 1.13's C++ torch::optim::StepLR decays one
+// step() later (at e = step_size + 1, 2 step_size + 1, ...), so a schedule ported from C++ LibTorch
+// code shifts by one epoch. `last_epoch` (>= 0): epochs the schedule has already counted, to resume
+// one without a scheduler checkpoint; the rate is the optimizer's as it is (optim::load restores
+// the decayed rate), and the next decay comes at the next multiple of step_size:
+//   optim::load(opt, "optimizer.safetensors");      // saved after epoch 45
+//   optim::StepLR decay(opt, 30, 0.1, 45);          // decays after epoch 60, as the first run would
+class StepLR : public LRScheduler {
+ public:
+  StepLR(Optimizer& optimizer, int64_t step_size, double gamma = 0.1, int64_t last_epoch = 0);
+  // LRScheduler's entries, or {"last_epoch"} alone, as StepLR saved it before it was an
+  // LRScheduler (the base rates then stay as built).
+  void load_state_dict(const std::map<std::string, double>& state) override;
+
+ private:
+  double rate(size_t g, double lr, double base, int64_t e) const override;
+  int64_t step_size_;
+  double gamma_;
 };
 
 // torch.optim.lr_scheduler.ExponentialLR: gamma > 0 and finite.

@@ -54,24 +54,6 @@ void Scheduler::set_rates_and_momenta(Optimizer& optimizer, const std::vector<do
   }
 }
 
-StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma, int64_t last_epoch)
-    : optimizer_(optimizer), step_size_(step_size), gamma_(gamma), last_epoch_(last_epoch) {
-  check_count("StepLR", "step_size", step_size);
-  if (last_epoch < 0) throw std::invalid_argument(fmt::format("StepLR: last_epoch must be >= 0, got {}", last_epoch));
-  check_positive("StepLR", "gamma", gamma);
-}
-
-void StepLR::step() {
-  // The count moves only once the optimizer accepted every group's new rate (an overflow to
-  // infinity throws, and then no group changes).
-  if ((last_epoch_ + 1) % step_size_ == 0) {
-    std::vector<double> rates = optimizer_.get_lrs();
-    for (double& r : rates) r *= gamma_;
-    optimizer_.set_lr(rates);
-  }
-  ++last_epoch_;
-}
-
 namespace {
 
 const ReduceLROnPlateauOptions& checked(const ReduceLROnPlateauOptions& o) {
@@ -150,13 +132,6 @@ std::map<std::string, double> Scheduler::checked_state(const std::map<std::strin
                                               is_count ? "a whole number >= 0" : "a number", v));
   }
   return state;
-}
-
-std::map<std::string, double> StepLR::state_dict() const { return {{"last_epoch", static_cast<double>(last_epoch_)}}; }
-
-void StepLR::load_state_dict(const std::map<std::string, double>& state) {
-  const auto s = checked_state(state, {{"last_epoch", true}});
-  last_epoch_ = static_cast<int64_t>(s.at("last_epoch"));
 }
 
 std::map<std::string, double> ReduceLROnPlateau::state_dict() const {

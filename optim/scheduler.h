@@ -1,6 +1,6 @@
 #pragma once
-// Learning-rate schedules, with PyTorch's semantics (the formula schedules, ExponentialLR,
-// CosineAnnealingLR, LambdaLR, ..., are in optim/lr_scheduler.h). A scheduler changes its optimizer's learning
+// Learning-rate schedules, with PyTorch's semantics (StepLR and the other formula schedules,
+// ExponentialLR, CosineAnnealingLR, LambdaLR, ..., are in optim/lr_scheduler.h, included at the end). A scheduler changes its optimizer's learning
 // rate through set_lr(); it keeps a reference to the optimizer, which must outlive it. Call the
 // scheduler's step() once per epoch, after the optimizer's step()s of that epoch.
 //
@@ -57,37 +57,6 @@ class Scheduler {
   // before either is kept: a refusal changes nothing (OneCycleLR, CyclicLR).
   static void set_rates_and_momenta(Optimizer& optimizer, const std::vector<double>& rates,
                                     const std::vector<double>* momenta);
-};
-
-// Step decay (torch.optim.lr_scheduler.StepLR): the learning rate (every group's) is multiplied by
-// `gamma` every `step_size` epochs. After `e` calls of step(), lr = lr_0 * gamma^floor(e / step_size), where lr_0
-// is the optimizer's learning rate when the scheduler was built. That is Python's timing; LibTorch
-// 1.13's C++ torch::optim::StepLR decays one step() later (at e = step_size + 1, 2 step_size + 1,
-// ...), so a schedule ported from C++ LibTorch code shifts by one epoch.
-class StepLR : public Scheduler {
- public:
-  // step_size >= 1, gamma > 0 and last_epoch >= 0 (std::invalid_argument with the value
-  // otherwise). `last_epoch`: epochs the schedule has already counted, to resume one; the rate is
-  // the optimizer's as it is (optim::load restores the decayed rate), and the next decay comes at
-  // the next multiple of step_size.
-  //   optim::load(opt, "optimizer.safetensors");      // saved after epoch 45
-  //   optim::StepLR decay(opt, 30, 0.1, 45);          // decays after epoch 60, as the first run would
-  StepLR(Optimizer& optimizer, int64_t step_size, double gamma = 0.1, int64_t last_epoch = 0);
-  // Ends an epoch: last_epoch() += 1, and the rate is multiplied by gamma when last_epoch() is a
-  // multiple of step_size (PyTorch's chainable form, so a set_lr() in between is respected).
-  void step();
-  int64_t last_epoch() const { return last_epoch_; }
-  // The learning rate the last step() left (the optimizer's current rate).
-  double get_last_lr() const { return optimizer_.get_lr(); }
-  std::string name() const override { return "StepLR"; }
-  std::map<std::string, double> state_dict() const override;  // {"last_epoch"}
-  void load_state_dict(const std::map<std::string, double>& state) override;
-
- private:
-  Optimizer& optimizer_;
-  int64_t step_size_;
-  double gamma_;
-  int64_t last_epoch_ = 0;
 };
 
 // Reduce-on-plateau (torch.optim.lr_scheduler.ReduceLROnPlateau): multiplies the learning rate (each
@@ -165,3 +134,7 @@ class ReduceLROnPlateau : public Scheduler {
 };
 
 }  // namespace chainrule::optim
+
+// StepLR is an LRScheduler (so SequentialLR and ChainedScheduler take it, as torch's); code that
+// included this header for it keeps compiling.
+#include "optim/lr_scheduler.h"

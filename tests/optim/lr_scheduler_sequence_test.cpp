@@ -84,6 +84,51 @@ TEST_CASE("optim: SequentialLR runs warm-up then cosine as torch's, on every gro
   }
 }
 
+// Warm-up then step decay, torch's common recipe, traced through torch 1.13's SequentialLR code:
+// LinearLR(0.5, 1, 2) gives 0.5, 0.75; at milestone 2 StepLR(2, 0.1) restarts from the base rate
+// (its closed form at 0, 1.0), then decays at its own epochs 2 and 4.
+TEST_CASE("optim: SequentialLR runs LinearLR warm-up then StepLR as torch's", "[scheduler]") {
+  Tensor p = param();
+  optim::SGD opt({p}, optim::SGDOptions(1.0));
+  auto warmup = std::make_shared<optim::LinearLR>(opt, 0.5, 1.0, 2);
+  auto decay = std::make_shared<optim::StepLR>(opt, 2, 0.1);
+  optim::SequentialLR schedule(opt, {warmup, decay}, {2});
+  const std::vector<double> want{0.5, 0.75, 1.0, 1.0, 0.1, 0.1, 0.01, 0.01};
+  for (size_t e = 0; e < want.size(); ++e) {
+    if (e > 0) schedule.step();
+    INFO("epoch " << e);
+    CHECK(opt.get_lr() == Approx(want[e]).epsilon(1e-14));
+  }
+  // StepLR alone in a ChainedScheduler beside ExponentialLR: the factors multiply.
+  Tensor q = param();
+  optim::SGD opt2({q}, optim::SGDOptions(1.0));
+  auto step = std::make_shared<optim::StepLR>(opt2, 2, 0.5);
+  auto exponential = std::make_shared<optim::ExponentialLR>(opt2, 0.9);
+  optim::ChainedScheduler chained({step, exponential});
+  for (int e = 1; e <= 4; ++e) {
+    chained.step();
+    INFO("epoch " << e);
+    CHECK(opt2.get_lr() == Approx(std::pow(0.5, e / 2) * std::pow(0.9, e)).epsilon(1e-14));
+  }
+}
+
+// StepLR's checkpoint is now LRScheduler's (with the base rates); a file saved before, with
+// "last_epoch" alone, still loads.
+TEST_CASE("optim: StepLR loads its old state, the epoch count alone", "[scheduler]") {
+  Tensor p = param();
+  optim::SGD opt({p}, optim::SGDOptions(1.0));
+  optim::StepLR decay(opt, 3, 0.5);
+  CHECK(decay.state_dict() == std::map<std::string, double>{{"last_epoch", 0.0}, {"base_lr.0", 1.0}});
+  decay.load_state_dict({{"last_epoch", 5.0}});
+  CHECK(decay.last_epoch() == 5);
+  CHECK(decay.base_lrs() == std::vector<double>{1.0});
+  decay.step();  // epoch 6: a decay
+  CHECK(opt.get_lr() == 0.5);
+  CHECK_THAT(message_of<std::invalid_argument>([&] { decay.load_state_dict({{"last_epoch", -1.0}}); }),
+             Contains("StepLR::load_state_dict: \"last_epoch\" must be a whole number >= 0, got -1"));
+  CHECK(decay.last_epoch() == 6);
+}
+
 TEST_CASE("optim: ChainedScheduler multiplies its schedulers' factors", "[scheduler]") {
   Tensor p = param();
   optim::SGD opt({p}, optim::SGDOptions(1.0));
