@@ -36,6 +36,7 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, double lr, double weight_de
       throw std::invalid_argument(fmt::format("{}: weight_decay must be finite and >= 0, got {}{}", name_, group_decay,
                                               groups.size() > 1 ? fmt::format(" (group {})", g) : ""));
     groups_.push_back({group_lr, group_decay});
+    group_momenta_.push_back(group.momentum());
     for (Tensor& p : group.params) {
       params_.push_back(std::move(p));
       group_of_.push_back(g);
@@ -98,7 +99,24 @@ std::vector<double> Optimizer::get_lrs() const {
 
 void Optimizer::enable_momentum(double m) {
   check_momentum(m);
-  momenta_.assign(groups_.size(), m);
+  std::vector<double> momenta(groups_.size(), m);
+  for (size_t g = 0; g < momenta.size(); ++g) {
+    if (!group_momenta_[g]) continue;
+    momenta[g] = *group_momenta_[g];
+    try {
+      check_momentum(momenta[g]);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(fmt::format("{} (the momentum of group {})", e.what(), g));
+    }
+  }
+  momenta_ = std::move(momenta);
+}
+
+void Optimizer::refuse_group_momenta() const {
+  for (size_t g = 0; g < group_momenta_.size(); ++g)
+    if (group_momenta_[g])
+      throw std::invalid_argument(
+          fmt::format("{}: group {} sets a momentum ({}), and {} has none", name_, g, *group_momenta_[g], name_));
 }
 
 void Optimizer::check_momentum(double m) const {

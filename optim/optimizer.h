@@ -33,21 +33,27 @@
 
 namespace chainrule::optim {
 
-// Parameters that share a learning rate and a weight decay (torch's param_groups); unset ones are
-// the optimizer's options'. parameters() lists every group's in order.
+// Parameters that share a learning rate, a weight decay and a momentum (torch's param_groups);
+// unset ones are the optimizer's options'. parameters() lists every group's in order. The momentum
+// is SGD's and RMSprop's momentum, Adam's and AdamW's beta1 (checked as set_momentum checks it);
+// Adagrad, which has none, refuses a group that sets one.
 //   optim::AdamW opt({optim::ParamGroup(weights), optim::ParamGroup(biases).weight_decay(0.0)},
 //                    optim::AdamWOptions(1e-3));
+//   optim::SGD sgd({optim::ParamGroup(body), optim::ParamGroup(head).momentum(0.5)},
+//                  optim::SGDOptions(0.1).momentum(0.9));
 struct ParamGroup {
   explicit ParamGroup(std::vector<Tensor> p) : params(std::move(p)) {}
   ParamGroup& lr(double v) { lr_ = v; return *this; }
   ParamGroup& weight_decay(double v) { weight_decay_ = v; return *this; }
+  ParamGroup& momentum(double v) { momentum_ = v; return *this; }
   const std::optional<double>& lr() const { return lr_; }
   const std::optional<double>& weight_decay() const { return weight_decay_; }
+  const std::optional<double>& momentum() const { return momentum_; }
 
   std::vector<Tensor> params;
 
  private:
-  std::optional<double> lr_, weight_decay_;
+  std::optional<double> lr_, weight_decay_, momentum_;
 };
 
 class Optimizer {
@@ -214,9 +220,12 @@ class Optimizer {
     std::vector<Saved> saved_;
   };
 
-  // Gives every group the momentum `m` (checked as set_momentum's): a subclass with a momentum
-  // calls it once from its constructor, and reads parameter i's with momentum_of(i).
+  // Gives every group the momentum `m`, or the one its ParamGroup set (each checked as
+  // set_momentum's, naming the group): a subclass with a momentum calls it once from its
+  // constructor, and reads parameter i's with momentum_of(i). A subclass without one calls
+  // refuse_group_momenta() instead (std::invalid_argument if a ParamGroup set a momentum).
   void enable_momentum(double m);
+  void refuse_group_momenta() const;
   double momentum_of(size_t i) const { return momenta_[group_of_[i]]; }
   // The subclass's rule for a momentum (what name, e.g. "beta1", and which range), std::invalid_argument
   // naming it; the base's: [0, 1).
@@ -237,6 +246,7 @@ class Optimizer {
   friend class LRScheduler;         // records initial_lrs_ once built
   std::vector<double> initial_lrs_;  // empty until the first LRScheduler
   std::vector<double> momenta_;      // per group; empty without a momentum
+  std::vector<std::optional<double>> group_momenta_;  // per group, as its ParamGroup set it
   std::vector<size_t> group_of_;  // per parameter
   void check_group(size_t group, const char* accessor) const;
 };

@@ -142,7 +142,9 @@ Adagrad::Adagrad(std::vector<Tensor> params, const AdagradOptions& o)
     : Adagrad(std::vector<ParamGroup>{ParamGroup(std::move(params))}, o) {}
 
 Adagrad::Adagrad(std::vector<ParamGroup> groups, const AdagradOptions& o)
-    : Optimizer(std::move(groups), checked(o).lr(), o.weight_decay(), "Adagrad"), options_(o), state_(params_.size()) {}
+    : Optimizer(std::move(groups), checked(o).lr(), o.weight_decay(), "Adagrad"), options_(o), state_(params_.size()) {
+  refuse_group_momenta();
+}
 
 const Adagrad::State& Adagrad::state(size_t i) const {
   check_index(i, "state");

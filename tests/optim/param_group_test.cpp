@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "optim/adam.h"
+#include "optim/rmsprop.h"
 #include "optim/scheduler.h"
 #include "optim/sgd.h"
 
@@ -85,6 +86,49 @@ TEST_CASE("param groups: each group steps as its own optimizer would") {
       second.step();
     });
     CHECK(got == want);
+  }
+}
+
+TEST_CASE("param groups: a group's own momentum steps as its own optimizer would") {
+  const std::vector<double> a0{0.5, -1.0}, b0{1.5, 0.25, -0.75};
+  SECTION("SGD: momentum 0.5 in one group, the options' 0.9 in the other") {
+    Tensor a = param(a0), b = param(b0);
+    optim::SGD grouped({optim::ParamGroup({a}).momentum(0.5), optim::ParamGroup({b})},
+                       optim::SGDOptions(0.1).momentum(0.9));
+    CHECK(grouped.get_momenta() == std::vector<double>{0.5, 0.9});
+    const auto got = train(a, b, [&] { grouped.step(); });
+    Tensor a2 = param(a0), b2 = param(b0);
+    optim::SGD first({a2}, optim::SGDOptions(0.1).momentum(0.5));
+    optim::SGD second({b2}, optim::SGDOptions(0.1).momentum(0.9));
+    const auto want = train(a2, b2, [&] {
+      first.step();
+      second.step();
+    });
+    CHECK(got == want);
+  }
+  SECTION("Adam: a group's momentum is its beta1") {
+    Tensor a = param(a0), b = param(b0);
+    optim::Adam grouped({optim::ParamGroup({a}), optim::ParamGroup({b}).momentum(0.5)}, optim::AdamOptions(0.01));
+    CHECK(grouped.get_momenta() == std::vector<double>{0.9, 0.5});
+    const auto got = train(a, b, [&] { grouped.step(); });
+    Tensor a2 = param(a0), b2 = param(b0);
+    optim::Adam first({a2}, optim::AdamOptions(0.01));
+    optim::Adam second({b2}, optim::AdamOptions(0.01).betas({0.5, 0.999}));
+    const auto want = train(a2, b2, [&] {
+      first.step();
+      second.step();
+    });
+    CHECK(got == want);
+  }
+  SECTION("errors name the group; Adagrad has no momentum to set") {
+    Tensor a = param(a0), b = param(b0);
+    CHECK_THROWS_WITH(optim::SGD({optim::ParamGroup({a}), optim::ParamGroup({b}).momentum(1.5)}, optim::SGDOptions(0.1)),
+                      Contains("SGD: momentum must be in [0, 1), got 1.5 (the momentum of group 1)"));
+    CHECK_THROWS_WITH(optim::SGD({optim::ParamGroup({a}).momentum(0.0), optim::ParamGroup({b})},
+                                 optim::SGDOptions(0.1).momentum(0.9).nesterov(true)),
+                      Contains("SGD: nesterov needs momentum > 0, got 0 (the momentum of group 0)"));
+    CHECK_THROWS_WITH(optim::Adagrad({optim::ParamGroup({a}).momentum(0.9)}, optim::AdagradOptions(0.1)),
+                      Contains("Adagrad: group 0 sets a momentum (0.9), and Adagrad has none"));
   }
 }
 
