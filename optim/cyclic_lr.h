@@ -1,8 +1,8 @@
 #pragma once
 // torch.optim.lr_scheduler.CyclicLR (Smith 2017, "Cyclical learning rates"): per batch, the rate
 // goes from base_lr up to max_lr over step_size_up steps and back down over step_size_down, the
-// amplitude scaled by the mode; the momentum (SGD's momentum, Adam's and AdamW's beta1) moves the
-// other way, from max_momentum down to base_momentum and back.
+// amplitude scaled by the mode; the momentum (SGD's and RMSprop's momentum, Adam's and AdamW's
+// beta1) moves the other way, from max_momentum down to base_momentum and back.
 //
 //   t = last_epoch(), T = step_size_up + step_size_down, r = step_size_up / T
 //   cycle = floor(1 + t / T), x = 1 + t / T - cycle, f = x / r where x <= r, else (x - 1) / (r - 1)

@@ -1,8 +1,9 @@
 #pragma once
 // torch.optim.lr_scheduler.OneCycleLR (Smith and Topin 2017, "super-convergence"): per batch, the
 // rate climbs from max_lr / div_factor to max_lr over the first pct_start of total_steps, then
-// anneals down to max_lr / (div_factor * final_div_factor); the momentum (SGD's momentum, Adam's
-// and AdamW's beta1) moves the other way, from max_momentum down to base_momentum and back.
+// anneals down to max_lr / (div_factor * final_div_factor); the momentum (SGD's and RMSprop's
+// momentum, Adam's and AdamW's beta1) moves the other way, from max_momentum down to base_momentum
+// and back.
 //
 //   phases, s = step(), T = total_steps, p = pct_start (torch's, with their end steps):
 //     two (default):  initial -> max_lr       up to  p T - 1;   max_lr -> min_lr up to T - 1
