@@ -101,12 +101,12 @@ Tensor softplus(const Tensor& x, double beta, double threshold) {
   check_input(x, "softplus");
   if (!(beta > 0)) throw std::invalid_argument(fmt::format("softplus: beta must be > 0, got {}", beta));
   const Tensor z = x * beta;
-  // ln(1 + e^z) = z + ln(1 + e^-z) for z > 0, so each branch takes e^ of a number <= 0, and log1p
-  // keeps e^z where it is tiny (softplus(-30) = 9.36e-14 to the last bits, as PyTorch's; ln(1 + e^z)
-  // would round 1 + e^z).
+  // ln(1 + e^z) = max(z, 0) + ln(1 + e^-|z|), and -|z| = min(z, 0) - max(z, 0): one e^, of a
+  // number <= 0, and log1p keeps e^z where it is tiny (softplus(-30) = 9.36e-14 to the last bits,
+  // as PyTorch's; ln(1 + e^z) would round 1 + e^z).
   const Tensor pos = positive(z);
   const Tensor zp = where(pos, z, Tensor(0.0)), zn = where(pos, Tensor(0.0), z);
-  const Tensor soft = where(pos, zp + log1p(exp(-zp)), log1p(exp(zn))) / beta;
+  const Tensor soft = (zp + log1p(exp(zn - zp))) / beta;
   // PyTorch's `z > threshold ? x : ...`: a NaN takes the soft branch, so its gradient is NaN too.
   return where(except_nan(positive(z, threshold), z), x, soft);
 }
