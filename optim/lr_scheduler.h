@@ -1,8 +1,8 @@
 #pragma once
 // The epoch schedules of torch.optim.lr_scheduler that follow a formula in the epoch count:
-// StepLR, ExponentialLR, MultiStepLR, LinearLR (warm-up), CosineAnnealingLR, CosineAnnealingWarmRestarts,
-// LambdaLR, ConstantLR and PolynomialLR (SequentialLR and ChainedScheduler, which combine them, are
-// in optim/lr_scheduler_sequence.h). Each sets every group's rate from the group's base rate lr_0
+// StepLR, ExponentialLR, MultiStepLR, LinearLR (warm-up), CosineAnnealingLR,
+// CosineAnnealingWarmRestarts, LambdaLR, ConstantLR and PolynomialLR (SequentialLR and
+// ChainedScheduler, which combine them, are in optim/lr_scheduler_sequence.h). Each sets every group's rate from the group's base rate lr_0
 // (the rate it had when the first scheduler was built on the optimizer, torch's initial_lr) and the
 // epoch count e = last_epoch():
 //
@@ -21,8 +21,9 @@
 // As in PyTorch, building a scheduler applies epoch 0's rate at once (LinearLR's start factor,
 // LambdaLR's f(0), a milestone at 0), and each step() ends an epoch: e += 1, then the new rates.
 // StepLR, ExponentialLR, MultiStepLR, LinearLR, CosineAnnealingLR, ConstantLR and PolynomialLR
-// update the current rate (PyTorch's chainable forms: a set_lr() between steps, or a second scheduler on the same optimizer, is
-// carried along); with nothing else changing the rates they follow the formulas above to rounding.
+// update the current rate (PyTorch's chainable forms: a set_lr() between steps, or a second
+// scheduler on the same optimizer, is carried along); with nothing else changing the rates they
+// follow the formulas above to rounding.
 // CosineAnnealingWarmRestarts and LambdaLR set the formula's rate outright, as PyTorch's do.
 //
 //   optim::SGD opt(model->parameters(), optim::SGDOptions(0.1).momentum(0.9));

@@ -1,8 +1,9 @@
 #pragma once
 // Learning-rate schedules, with PyTorch's semantics (StepLR and the other formula schedules,
-// ExponentialLR, CosineAnnealingLR, LambdaLR, ..., are in optim/lr_scheduler.h, included at the end). A scheduler changes its optimizer's learning
-// rate through set_lr(); it keeps a reference to the optimizer, which must outlive it. Call the
-// scheduler's step() once per epoch, after the optimizer's step()s of that epoch.
+// ExponentialLR, CosineAnnealingLR, LambdaLR, ..., are in optim/lr_scheduler.h, included at the
+// end). A scheduler changes its optimizer's learning rate through set_lr(); it keeps a reference to
+// the optimizer, which must outlive it. Call the scheduler's step() once per epoch, after the
+// optimizer's step()s of that epoch.
 //
 //   optim::SGD opt(params, optim::SGDOptions(0.1));
 //   optim::StepLR decay(opt, 30, 0.1);                  // 0.1 for epochs 0-29, 0.01 for 30-59, ...
