@@ -92,6 +92,10 @@ StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma, int64_t la
     : LRScheduler(optimizer, "StepLR"), step_size_(step_size), gamma_(gamma) {
   check_count("StepLR", "step_size", step_size);
   if (last_epoch < 0) throw std::invalid_argument(fmt::format("StepLR: last_epoch must be >= 0, got {}", last_epoch));
+  // Beyond it step() would overflow the count, and state_dict() would hold what load_state_dict refuses.
+  if (last_epoch >= kMaxCount)
+    throw std::invalid_argument(fmt::format(
+        "StepLR: last_epoch must be below {} (a state dict's largest count), got {}", kMaxCount, last_epoch));
   check_positive("StepLR", "gamma", gamma);
   initial_step();  // epoch 0 keeps the rate
   set_last_epoch(last_epoch);

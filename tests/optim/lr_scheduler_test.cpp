@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <numbers>
 #include <vector>
 
@@ -241,4 +242,22 @@ TEST_CASE("optim: the formula schedules' errors name the scheduler and the value
   state["base_lr.2"] = 0.1;
   CHECK_THROWS_WITH(s.load_state_dict(state), "ExponentialLR::load_state_dict: unknown entry \"base_lr.2\"");
   CHECK(s.base_lrs() == std::vector<double>{0.5, 0.02});  // nothing was loaded (the initial rates, torch's initial_lr)
+}
+
+TEST_CASE("optim: StepLR takes a last_epoch its state dict holds, and steps from it without overflow", "[scheduler]") {
+  // A last_epoch of int64's largest was taken: the first step() wrapped the count to -2^63.
+  TwoGroups t;
+  const int64_t top = std::numeric_limits<int64_t>::max();
+  CHECK_THROWS_WITH(optim::StepLR(t.opt, 3, 0.5, top),
+                    "StepLR: last_epoch must be below 9200000000000000000 (a state dict's largest count), got "
+                    "9223372036854775807");
+  CHECK(t.opt.get_lrs() == std::vector<double>{0.5, 0.02});
+  // Just below it: built, and stepped on (9.2e18 - 2 is a multiple of 3: a decay).
+  optim::StepLR s(t.opt, 3, 0.5, 9'199'999'999'999'999'996);
+  s.step();
+  CHECK(s.last_epoch() == 9'199'999'999'999'999'997);
+  CHECK(t.opt.get_lrs() == std::vector<double>{0.5, 0.02});
+  s.step();
+  CHECK(s.last_epoch() == 9'199'999'999'999'999'998);
+  CHECK(t.opt.get_lrs() == std::vector<double>{0.25, 0.01});
 }
