@@ -35,6 +35,13 @@ void check_output_size(std::array<int64_t, 2> size, const char* op) {
     throw std::invalid_argument(fmt::format("{}: the output size must be >= 1 in each dim, got {}", op, pair_str(size)));
 }
 
+// Whether the adaptive windows of `out` cells over `size` overflow: adaptive_pool_along's bounds
+// reach (i + 1) size + out - 1 < out (size + 1) for i < out.
+bool reach_overflows(int64_t out, int64_t size) {
+  int64_t reach = 0;
+  return __builtin_mul_overflow(out, size + 1, &reach);
+}
+
 // Adaptive pooling's checks: an image batch with a non-empty image, an output size >= 1 each.
 void check_adaptive(const Tensor& x, std::array<int64_t, 2> output_size, const char* op) {
   check_image(x, op);
@@ -42,6 +49,9 @@ void check_adaptive(const Tensor& x, std::array<int64_t, 2> output_size, const c
   if (x.size(2) < 1 || x.size(3) < 1)
     throw std::invalid_argument(
         fmt::format("{}: the input {} has an empty image (H and W must be >= 1)", op, x.shape().str()));
+  if (reach_overflows(output_size[0], x.size(2)) || reach_overflows(output_size[1], x.size(3)))
+    throw std::invalid_argument(fmt::format("{}: the output size {} for the input {} overflows 64-bit arithmetic", op,
+                                            pair_str(output_size), x.shape().str()));
 }
 
 // max_pool2d's and avg_pool2d's signature.
@@ -174,6 +184,9 @@ Tensor adaptive_pool1d(const Tensor& x, int64_t output_size, const char* op,
   check_output_size(output_size, op);
   if (x.size(2) < 1)
     throw std::invalid_argument(fmt::format("{}: the input {} is empty along L (L must be >= 1)", op, x.shape().str()));
+  if (reach_overflows(output_size, x.size(2)))
+    throw std::invalid_argument(fmt::format("{}: the output size {} for the input {} overflows 64-bit arithmetic", op,
+                                            output_size, x.shape().str()));
   return as_signal(pool(as_image(x), {1, output_size}));
 }
 

@@ -180,6 +180,20 @@ TEST_CASE("nn: adaptive_avg_pool2d averages torch's windows, for any input size"
                     Contains("adaptive_avg_pool2d: the input [1, 1, 0, 3] has an empty image"));
 }
 
+TEST_CASE("nn: the adaptive pools refuse an output size whose windows overflow, naming the op", "[pool]") {
+  // Window i ends at ceil((i + 1) H / OH): for OH near int64's largest, (i + 1) H overflowed and the
+  // error named avg_pool2d with a kernel of -1.
+  const int64_t top = std::numeric_limits<int64_t>::max();
+  const Tensor x = zeros({1, 1, 3, 4});
+  const std::string overflow = "the output size [9223372036854775807, 1] for the input [1, 1, 3, 4] overflows";
+  CHECK_THROWS_WITH(nn::adaptive_avg_pool2d(x, {top, 1}), Contains("adaptive_avg_pool2d: " + overflow));
+  CHECK_THROWS_WITH(nn::adaptive_max_pool2d(x, {top, 1}), Contains("adaptive_max_pool2d: " + overflow));
+  CHECK_THROWS_WITH(nn::adaptive_max_pool1d(zeros({1, 1, 3}), top),
+                    Contains("adaptive_max_pool1d: the output size 9223372036854775807 for the input [1, 1, 3] overflows"));
+  // Larger than the input is fine (torch's windows, overlapping).
+  CHECK(nn::adaptive_max_pool2d(x, {7, 9}).shape() == Shape{1, 1, 7, 9});
+}
+
 TEST_CASE("nn: Conv2d registers torch's parameters and initialises them within torch's bound") {
   nn::Conv2d conv(nn::Conv2dOptions(3, 8, {3, 5}).padding(1).seed(4));
   CHECK(conv.weight().shape() == Shape{8, 3, 3, 5});
