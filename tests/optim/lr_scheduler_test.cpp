@@ -261,3 +261,24 @@ TEST_CASE("optim: StepLR takes a last_epoch its state dict holds, and steps from
   CHECK(s.last_epoch() == 9'199'999'999'999'999'998);
   CHECK(t.opt.get_lrs() == std::vector<double>{0.25, 0.01});
 }
+
+TEST_CASE("optim: CosineAnnealingLR takes a T_max up to int64's largest", "[scheduler]") {
+  // Its step formed 2 T_max, which overflowed past 2^62 (undefined behaviour: this fails in the
+  // CHAINRULE_SANITIZE build). The rate follows the closed form, and at the small T_max the bottom
+  // of the cosine (torch's (e - 1 - T_max) % (2 T_max) == 0 case) still steps up by the closed form.
+  TwoGroups t;
+  const int64_t top = std::numeric_limits<int64_t>::max();
+  optim::CosineAnnealingLR huge(t.opt, top);
+  for (int e = 0; e < 4; ++e) huge.step();
+  CHECK(t.opt.get_lrs() == std::vector<double>{0.5, 0.02});
+  TwoGroups u;
+  optim::CosineAnnealingLR small(u.opt, 2, 0.1);
+  const auto closed = [](double base, int64_t e) {
+    return 0.1 + (base - 0.1) * (1 + std::cos(std::numbers::pi * static_cast<double>(e) / 2)) / 2;
+  };
+  for (int64_t e = 1; e <= 9; ++e) {
+    small.step();
+    INFO("epoch " << e);
+    CHECK(u.opt.get_lr(0) == Approx(closed(0.5, e)).epsilon(1e-12));
+  }
+}
