@@ -35,6 +35,13 @@ void check_output_size(std::array<int64_t, 2> size, const char* op) {
     throw std::invalid_argument(fmt::format("{}: the output size must be >= 1 in each dim, got {}", op, pair_str(size)));
 }
 
+// Whether the adaptive windows of `out` cells over `size` overflow: adaptive_pool_along's bounds
+// reach (i + 1) size + out - 1 < out (size + 1) for i < out.
+bool reach_overflows(int64_t out, int64_t size) {
+  int64_t reach = 0;
+  return __builtin_mul_overflow(out, size + 1, &reach);
+}
+
 // Adaptive pooling's checks: an image batch with a non-empty image, an output size >= 1 each.
 void check_adaptive(const Tensor& x, std::array<int64_t, 2> output_size, const char* op) {
   check_image(x, op);
@@ -42,6 +49,9 @@ void check_adaptive(const Tensor& x, std::array<int64_t, 2> output_size, const c
   if (x.size(2) < 1 || x.size(3) < 1)
     throw std::invalid_argument(
         fmt::format("{}: the input {} has an empty image (H and W must be >= 1)", op, x.shape().str()));
+  if (reach_overflows(output_size[0], x.size(2)) || reach_overflows(output_size[1], x.size(3)))
+    throw std::invalid_argument(fmt::format("{}: the output size {} for the input {} overflows 64-bit arithmetic", op,
+                                            pair_str(output_size), x.shape().str()));
 }
 
 // max_pool2d's and avg_pool2d's signature.
@@ -50,12 +60,36 @@ using Pool2dOp = Tensor (*)(const Tensor&, std::array<int64_t, 2>, std::optional
 
 // Pools x [N, C, H, W] along dim 2 (rows) or 3 (columns) alone, into `out` of torch's adaptive
 // windows: window i spans floor(i size / out) .. ceil((i + 1) size / out) - 1, so windows overlap
-// when `out` does not divide the size. One pooling op when it divides, else one per window.
+// when `out` does not divide the size. One pooling op when it divides; when out > size (each
+// window one or two elements) one index_select of the windows' pairs and one pooling op; else one
+// per window.
 Tensor adaptive_pool_along(const Tensor& x, int dim, int64_t out, Pool2dOp pool) {
   const int64_t size = x.size(dim);
   if (out == size) return x;
   const auto kernel = [dim](int64_t k) { return dim == 2 ? std::array<int64_t, 2>{k, 1} : std::array<int64_t, 2>{1, k}; };
   if (size % out == 0) return pool(x, kernel(size / out), {}, {0, 0});
+  if (out > size) {
+    // Per window op, an output far larger than the input (torch takes any) made `out` ops, about a
+    // kilobyte each. Here a one-element window pairs its element with one appended after the
+    // last that changes no window: -inf for a maximum (never chosen), 0 for a sum, which is then
+    // divided by the window's length (a / 1 and (a + b) / 2, torch's sums over its lengths).
+    const bool max = pool == static_cast<Pool2dOp>(max_pool2d);
+    const Tensor extended = pad(x, dim == 3 ? std::vector<int64_t>{0, 1} : std::vector<int64_t>{0, 0, 0, 1},
+                                PadMode::Constant, max ? -std::numeric_limits<double>::infinity() : 0.0);
+    std::vector<int64_t> pairs;
+    std::vector<double> lengths;
+    pairs.reserve(static_cast<size_t>(2 * out));  // at once: an output too large for memory fails here
+    lengths.reserve(static_cast<size_t>(out));
+    for (int64_t i = 0; i < out; ++i) {
+      const int64_t start = i * size / out, stop = ((i + 1) * size + out - 1) / out;
+      pairs.insert(pairs.end(), {start, stop - start == 2 ? start + 1 : size});
+      lengths.push_back(static_cast<double>(stop - start));
+    }
+    const Tensor taken = index_select(extended, dim, pairs);
+    if (max) return max_pool2d(taken, kernel(2));
+    const Tensor sums = avg_pool2d(taken, AvgPool2dOptions(Size2d(kernel(2)[0], kernel(2)[1])).divisor_override(1));
+    return sums / from_vector(lengths, dim == 3 ? Shape{out} : Shape{out, 1}, TensorOptions(x.dtype()));
+  }
   std::vector<Tensor> cells;
   for (int64_t i = 0; i < out; ++i) {
     const int64_t start = i * size / out, stop = ((i + 1) * size + out - 1) / out;
@@ -174,6 +208,9 @@ Tensor adaptive_pool1d(const Tensor& x, int64_t output_size, const char* op,
   check_output_size(output_size, op);
   if (x.size(2) < 1)
     throw std::invalid_argument(fmt::format("{}: the input {} is empty along L (L must be >= 1)", op, x.shape().str()));
+  if (reach_overflows(output_size, x.size(2)))
+    throw std::invalid_argument(fmt::format("{}: the output size {} for the input {} overflows 64-bit arithmetic", op,
+                                            output_size, x.shape().str()));
   return as_signal(pool(as_image(x), {1, output_size}));
 }
 

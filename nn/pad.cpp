@@ -111,6 +111,17 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, doub
     check(x, pads, mode, p);
     if (p.left != 0 || p.right != 0) dims.push_back(p);
   }
+  // The output's bytes, before any index list or border is made: each dim fits (check), but their
+  // product may not, and the first dims' lists and blocks would be allocated before the overflow.
+  std::vector<int64_t> shape = x.shape().to_vector();
+  for (const DimPad& p : dims) shape[static_cast<std::size_t>(p.dim)] = p.n + p.left + p.right;
+  int64_t bytes = dtype_size(x.dtype());
+  for (int64_t n : shape)
+    if (__builtin_mul_overflow(bytes, n, &bytes))
+      throw std::invalid_argument(fmt::format("pad: the output [{}] needs more than 2^63 - 1 bytes (input {}, pads {}, "
+                                              "mode {})",
+                                              fmt::join(shape, ", "), x.shape().str(), pads_str(pads),
+                                              pad_mode_name(mode)));
   Tensor y = x;
   for (const DimPad& p : dims) y = mode == PadMode::Constant ? pad_constant(y, p, value) : pad_by_index(y, p, mode);
   return y;

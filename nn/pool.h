@@ -107,8 +107,10 @@ Tensor avg_pool2d(const Tensor& x, const AvgPool2dOptions& options);
 Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> output_size);
 // The same checks. One max_pool2d where the sizes divide; otherwise one dim at a time: each row's
 // maxima over the column windows, then the maxima of those over the row windows (max_pool2d over
-// each window). A window's first maximum in row-major order is the topmost row's first maximum,
-// so the gradient goes where torch's adaptive_max_pool2d sends it. A NaN in a window is its maximum.
+// each window, or, along a dim whose output is larger than the input, one max_pool2d over every
+// window's one or two elements). A window's first maximum in row-major order is the topmost row's
+// first maximum, so the gradient goes where torch's adaptive_max_pool2d sends it. A NaN in a window
+// is its maximum.
 Tensor adaptive_max_pool2d(const Tensor& x, std::array<int64_t, 2> output_size);
 
 // x [N, C, L] -> [N, C, OL]; as the 2-d pools.

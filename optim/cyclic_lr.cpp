@@ -35,7 +35,8 @@ CyclicLR::CyclicLR(Optimizer& optimizer, const CyclicLROptions& options) : optim
 }
 
 void CyclicLR::apply(int64_t t) {
-  const double total = static_cast<double>(options_.step_size_up() + options_.step_size_down());
+  // Summed as doubles: the two step sizes may each be up to int64's largest.
+  const double total = static_cast<double>(options_.step_size_up()) + static_cast<double>(options_.step_size_down());
   const double ratio = static_cast<double>(options_.step_size_up()) / total, e = static_cast<double>(t);
   const double cycle = std::floor(1 + e / total), x = 1 + e / total - cycle;
   const double f = x <= ratio ? x / ratio : (x - 1) / (ratio - 1);

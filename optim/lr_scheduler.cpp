@@ -92,6 +92,10 @@ StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma, int64_t la
     : LRScheduler(optimizer, "StepLR"), step_size_(step_size), gamma_(gamma) {
   check_count("StepLR", "step_size", step_size);
   if (last_epoch < 0) throw std::invalid_argument(fmt::format("StepLR: last_epoch must be >= 0, got {}", last_epoch));
+  // Beyond it step() would overflow the count, and state_dict() would hold what load_state_dict refuses.
+  if (last_epoch >= kMaxCount)
+    throw std::invalid_argument(fmt::format(
+        "StepLR: last_epoch must be below {} (a state dict's largest count), got {}", kMaxCount, last_epoch));
   check_positive("StepLR", "gamma", gamma);
   initial_step();  // epoch 0 keeps the rate
   set_last_epoch(last_epoch);
@@ -156,8 +160,10 @@ double CosineAnnealingLR::rate(size_t, double lr, double base, int64_t e) const 
   if (e == 0) return lr;
   const double t = static_cast<double>(t_max_), pi = std::numbers::pi;
   // At the bottom of the cosine the ratio below would divide by 1 + cos(pi) = 0: the step up from
-  // eta_min is the closed form's instead.
-  if ((e - 1 - t_max_) % (2 * t_max_) == 0) return lr + (base - eta_min_) * (1 - std::cos(pi / t)) / 2;
+  // eta_min is the closed form's instead. That is torch's (e - 1 - T_max) % (2 T_max) == 0, without
+  // forming 2 T_max (it overflows for T_max past 2^62): d >= -T_max here, so no negative d counts.
+  if (const int64_t d = e - 1 - t_max_; d >= 0 && d % t_max_ == 0 && (d / t_max_) % 2 == 0)
+    return lr + (base - eta_min_) * (1 - std::cos(pi / t)) / 2;
   return (1 + std::cos(pi * static_cast<double>(e) / t)) / (1 + std::cos(pi * static_cast<double>(e - 1) / t)) *
              (lr - eta_min_) +
          eta_min_;

@@ -100,9 +100,10 @@ class LRScheduler : public Scheduler {
 // torch.optim.lr_scheduler.StepLR: the rate is multiplied by gamma (> 0, finite) every step_size
 // (>= 1) epochs. That is Python's timing; LibTorch 1.13's C++ torch::optim::StepLR decays one
 // step() later (at e = step_size + 1, 2 step_size + 1, ...), so a schedule ported from C++ LibTorch
-// code shifts by one epoch. `last_epoch` (>= 0): epochs the schedule has already counted, to resume
-// one without a scheduler checkpoint; the rate is the optimizer's as it is (optim::load restores
-// the decayed rate), and the next decay comes at the next multiple of step_size:
+// code shifts by one epoch. `last_epoch` (>= 0, below a state dict's largest count 9.2e18): epochs
+// the schedule has already counted, to resume one without a scheduler checkpoint; the rate is the
+// optimizer's as it is (optim::load restores the decayed rate), and the next decay comes at the
+// next multiple of step_size:
 //   optim::load(opt, "optimizer.safetensors");      // saved after epoch 45
 //   optim::StepLR decay(opt, 30, 0.1, 45);          // decays after epoch 60, as the first run would
 class StepLR : public LRScheduler {

@@ -127,7 +127,7 @@ std::map<std::string, double> Scheduler::checked_state(const std::map<std::strin
     if (it == state.end())
       throw std::invalid_argument(fmt::format("{}::load_state_dict: the entry \"{}\" is missing", scheduler, entry));
     const double v = it->second;
-    if (is_count ? !(v >= 0 && v == std::floor(v) && v < 9.2e18) : std::isnan(v))
+    if (is_count ? !(v >= 0 && v == std::floor(v) && v < static_cast<double>(kMaxCount)) : std::isnan(v))
       throw std::invalid_argument(fmt::format("{}::load_state_dict: \"{}\" must be {}, got {}", scheduler, entry,
                                               is_count ? "a whole number >= 0" : "a number", v));
   }

@@ -35,6 +35,9 @@ class Scheduler {
   virtual void load_state_dict(const std::map<std::string, double>& state) = 0;
 
  protected:
+  // The largest count a state dict holds, exclusive (its doubles convert to int64 below it, and a
+  // step from it cannot overflow); a constructor that takes a count (StepLR's last_epoch) keeps to it.
+  static constexpr int64_t kMaxCount = 9'200'000'000'000'000'000;
   // `state` when it has exactly the entries `names` lists (name -> whether it is a count), each
   // valid (a count: a whole number >= 0; else: not NaN); else std::invalid_argument naming the
   // scheduler and the entry. load_state_dict checks with it before it assigns anything.

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <tuple>
 #include <vector>
 
 #include "autograd/gradcheck.h"
@@ -178,6 +179,51 @@ TEST_CASE("nn: adaptive_avg_pool2d averages torch's windows, for any input size"
                     Contains("adaptive_avg_pool2d: expected an image batch [N, C, H, W], got [2, 3]"));
   CHECK_THROWS_WITH(nn::adaptive_avg_pool2d(zeros({1, 1, 0, 3}), {1, 1}),
                     Contains("adaptive_avg_pool2d: the input [1, 1, 0, 3] has an empty image"));
+}
+
+TEST_CASE("nn: the adaptive pools refuse an output size whose windows overflow, naming the op", "[pool]") {
+  // Window i ends at ceil((i + 1) H / OH): for OH near int64's largest, (i + 1) H overflowed and the
+  // error named avg_pool2d with a kernel of -1.
+  const int64_t top = std::numeric_limits<int64_t>::max();
+  const Tensor x = zeros({1, 1, 3, 4});
+  const std::string overflow = "the output size [9223372036854775807, 1] for the input [1, 1, 3, 4] overflows";
+  CHECK_THROWS_WITH(nn::adaptive_avg_pool2d(x, {top, 1}), Contains("adaptive_avg_pool2d: " + overflow));
+  CHECK_THROWS_WITH(nn::adaptive_max_pool2d(x, {top, 1}), Contains("adaptive_max_pool2d: " + overflow));
+  CHECK_THROWS_WITH(nn::adaptive_max_pool1d(zeros({1, 1, 3}), top),
+                    Contains("adaptive_max_pool1d: the output size 9223372036854775807 for the input [1, 1, 3] "
+                             "overflows"));
+  // Larger than the input is fine (torch's windows, overlapping).
+  CHECK(nn::adaptive_max_pool2d(x, {7, 9}).shape() == Shape{1, 1, 7, 9});
+}
+
+TEST_CASE("nn: the adaptive pools make an output larger than the input in one op, with torch's windows", "[pool]") {
+  // Over 3 columns, 5 cells: torch's windows [0], [0, 1], [1], [1, 2], [2]. Each cell was its own
+  // slice and pool, concatenated: 200000 cells made 200000 ops of about a kilobyte each, and
+  // {1, 2^40} ran the machine out of memory instead of throwing.
+  const auto run = [](const std::vector<double>& v, bool max) {
+    const Tensor x = from_vector(v, {1, 1, 1, 3}, TensorOptions(DType::float64).requires_grad(true));
+    const Tensor y = max ? nn::adaptive_max_pool2d(x, {1, 5}) : nn::adaptive_avg_pool2d(x, {1, 5});
+    sum(y * from_vector({1.0, 1.1, 1.2, 1.3, 1.4}, {1, 1, 1, 5}, DType::float64)).backward();
+    return std::tuple{y.grad_fn_name(), y.to_vector(), x.grad().to_vector()};
+  };
+  const auto [avg_op, avg, avg_dx] = run({1, 5, 2}, false);
+  CHECK(avg_op == "div");  // the pairs' sums over the windows' lengths
+  CHECK(avg == std::vector<double>{1, 3, 5, 3.5, 2});
+  CHECK_THAT(avg_dx, Catch::Matchers::Approx(std::vector<double>{1.55, 2.4, 2.05}).margin(1e-15));
+  const auto [max_op, mx, max_dx] = run({1, 5, 2}, true);
+  CHECK(max_op == "max_pool2d");
+  CHECK(mx == std::vector<double>{1, 5, 5, 5, 2});
+  CHECK_THAT(max_dx, Catch::Matchers::Approx(std::vector<double>{1, 3.6, 1.4}).margin(1e-15));
+  // Ties: each window's first element gets its gradient, as torch's.
+  CHECK_THAT(std::get<2>(run({4, 4, 4}, true)),
+             Catch::Matchers::Approx(std::vector<double>{2.1, 2.5, 1.4}).margin(1e-15));
+  // An infinite element stays itself in a one-element window (the appended 0 adds nothing).
+  CHECK(std::get<1>(run({INFINITY, 1, 2}, false))[0] == INFINITY);
+  // Rows and columns at once, and a large output, in one op per dim.
+  const Tensor x = numbers({2, 3, 2, 3}, 3, true);
+  CHECK(nn::adaptive_max_pool2d(x, {7, 200000}).shape() == Shape{2, 3, 7, 200000});
+  testing::check_first_and_second_order([](V in) { return nn::adaptive_avg_pool2d(in[0], {5, 7}); }, {x});
+  testing::check_first_and_second_order([](V in) { return nn::adaptive_max_pool2d(in[0], {3, 4}); }, {x});
 }
 
 TEST_CASE("nn: Conv2d registers torch's parameters and initialises them within torch's bound") {

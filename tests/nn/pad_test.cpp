@@ -127,3 +127,18 @@ TEST_CASE("nn: pad's errors name the input, the pads and the mode", "[pad]") {
                              "size 3"));
   CHECK_THROWS_WITH(nn::pad(x, {2, -4}), Contains("pad: the padding (2, -4) of dim 2 crops more than its size 3"));
 }
+
+TEST_CASE("nn: pad refuses an output too large for memory before it builds anything", "[pad]") {
+  // Each dim's padded size fits in int64 but their product does not. The first dims' index lists
+  // and blocks were built before an allocation failed (here 0.5 GB, then "out of memory" for the
+  // second dim; for Conv2d's padding 2^31 with padding_mode replicate, a 32 GB std::vector of
+  // indices, std::bad_alloc or the OOM killer).
+  const Tensor x = zeros({1, 1, 4, 4, 4});
+  const int64_t p = int64_t{1} << 21;
+  for (PadMode mode : {PadMode::Replicate, PadMode::Constant})
+    CHECK_THROWS_WITH(nn::pad(x, {p, p, p, p, p, p}, mode),
+                      Contains("pad: the output [1, 1, 4194308, 4194308, 4194308] needs more than 2^63 - 1 bytes "
+                               "(input [1, 1, 4, 4, 4], pads [2097152, 2097152, 2097152, 2097152, 2097152, 2097152]"));
+  // Below the bound the output is made as before.
+  CHECK(nn::pad(zeros({1, 1, 2}), {3, 1}, PadMode::Replicate).shape() == Shape{1, 1, 6});
+}

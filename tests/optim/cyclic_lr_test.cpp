@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "optim/adam.h"
@@ -127,4 +128,21 @@ TEST_CASE("optim: CyclicLR resumes from a checkpoint, and its errors name the op
   CHECK_THAT(message_of<std::invalid_argument>([&] { bad.step(); }), Contains("CyclicLR: step 2 gives group 0 the rate nan"));
   CHECK(opt.get_lr() == before);
   CHECK(bad.last_epoch() == 1);
+}
+
+TEST_CASE("optim: CyclicLR takes step sizes up to int64's largest, their sum past it", "[scheduler]") {
+  // up + down overflowed int64: with up the largest and down 1 the sum wrapped to -2^63, the ratio
+  // up / (up + down) became -1, and step 0 set the rate half-way up the triangle (0.055).
+  Tensor p = param();
+  optim::SGD opt({p}, optim::SGDOptions(0.5).momentum(0.5));
+  const int64_t top = std::numeric_limits<int64_t>::max();
+  optim::CyclicLR s(opt, optim::CyclicLROptions(0.01, 0.1).step_size_up(top).step_size_down(1));
+  CHECK(opt.get_lr() == 0.01);
+  CHECK(opt.get_momentum(0) == 0.9);
+  for (int k = 0; k < 3; ++k) s.step();  // about 3 / 2^63 of the way up: the rate and momentum stay
+  CHECK(opt.get_lr() == Approx(0.01).epsilon(1e-15));
+  CHECK(opt.get_momentum(0) == Approx(0.9).epsilon(1e-15));
+  optim::CyclicLR both(opt, optim::CyclicLROptions(0.01, 0.1).step_size_up(top).mode(optim::CyclicMode::Triangular2));
+  both.step();
+  CHECK(opt.get_lr() == Approx(0.01).epsilon(1e-15));
 }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <numbers>
 #include <vector>
 
@@ -241,4 +242,43 @@ TEST_CASE("optim: the formula schedules' errors name the scheduler and the value
   state["base_lr.2"] = 0.1;
   CHECK_THROWS_WITH(s.load_state_dict(state), "ExponentialLR::load_state_dict: unknown entry \"base_lr.2\"");
   CHECK(s.base_lrs() == std::vector<double>{0.5, 0.02});  // nothing was loaded (the initial rates, torch's initial_lr)
+}
+
+TEST_CASE("optim: StepLR takes a last_epoch its state dict holds, and steps from it without overflow", "[scheduler]") {
+  // A last_epoch of int64's largest was taken: the first step() wrapped the count to -2^63.
+  TwoGroups t;
+  const int64_t top = std::numeric_limits<int64_t>::max();
+  CHECK_THROWS_WITH(optim::StepLR(t.opt, 3, 0.5, top),
+                    "StepLR: last_epoch must be below 9200000000000000000 (a state dict's largest count), got "
+                    "9223372036854775807");
+  CHECK(t.opt.get_lrs() == std::vector<double>{0.5, 0.02});
+  // Just below it: built, and stepped on (9.2e18 - 2 is a multiple of 3: a decay).
+  optim::StepLR s(t.opt, 3, 0.5, 9'199'999'999'999'999'996);
+  s.step();
+  CHECK(s.last_epoch() == 9'199'999'999'999'999'997);
+  CHECK(t.opt.get_lrs() == std::vector<double>{0.5, 0.02});
+  s.step();
+  CHECK(s.last_epoch() == 9'199'999'999'999'999'998);
+  CHECK(t.opt.get_lrs() == std::vector<double>{0.25, 0.01});
+}
+
+TEST_CASE("optim: CosineAnnealingLR takes a T_max up to int64's largest", "[scheduler]") {
+  // Its step formed 2 T_max, which overflowed past 2^62 (undefined behaviour: this fails in the
+  // CHAINRULE_SANITIZE build). The rate follows the closed form, and at the small T_max the bottom
+  // of the cosine (torch's (e - 1 - T_max) % (2 T_max) == 0 case) still steps up by the closed form.
+  TwoGroups t;
+  const int64_t top = std::numeric_limits<int64_t>::max();
+  optim::CosineAnnealingLR huge(t.opt, top);
+  for (int e = 0; e < 4; ++e) huge.step();
+  CHECK(t.opt.get_lrs() == std::vector<double>{0.5, 0.02});
+  TwoGroups u;
+  optim::CosineAnnealingLR small(u.opt, 2, 0.1);
+  const auto closed = [](double base, int64_t e) {
+    return 0.1 + (base - 0.1) * (1 + std::cos(std::numbers::pi * static_cast<double>(e) / 2)) / 2;
+  };
+  for (int64_t e = 1; e <= 9; ++e) {
+    small.step();
+    INFO("epoch " << e);
+    CHECK(u.opt.get_lr(0) == Approx(closed(0.5, e)).epsilon(1e-12));
+  }
 }
