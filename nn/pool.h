@@ -48,7 +48,8 @@ struct Size2d {
 // being Size2d or int64_t: the kernel, a stride (default: the kernel), padding (default 0, at most
 // half the kernel), and
 //   max pools: dilation (default 1) and ceil_mode (default false);
-//   avg pools: ceil_mode, count_include_pad (default true) and divisor_override (default none; >= 1).
+//   avg pools: ceil_mode, count_include_pad (default true) and divisor_override (default none;
+//   not 0; as torch, a negative one is taken and divides by it).
 // The values are checked where they are used (a layer's constructor, a function's call), with
 // std::invalid_argument naming the op and the window.
 template <class S>
